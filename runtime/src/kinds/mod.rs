@@ -1,0 +1,3 @@
+//! One module per model kind.
+
+pub mod xgboost;

@@ -1,0 +1,603 @@
+//! Gradient-boosted trees loaded from XGBoost's JSON model format.
+//!
+//! Reads what `Booster.save_model("model.json")` writes in xgboost 2.x and 3.x (3.x stores
+//! `base_score` as a vector, e.g. `"[4.4E-1]"`), for `gbtree` and `dart` boosters with
+//! numerical splits. Prediction follows XGBoost's CPU predictor step for step so the
+//! numbers agree: features are cast to f32, a NaN follows the split's default direction,
+//! a value goes left when `value < split_condition`, leaf values are summed in f32 in tree
+//! order onto the base margin, and the objective's transform is applied in f32.
+//!
+//! The trees are laid out flat: every node of every tree in one `Vec<Node>` of 16-byte
+//! nodes with absolute child indexes, so a prediction allocates nothing per row.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{DType, Model, Result, RuntimeError, Tensor, TensorData, TensorSpec};
+
+/// Marks a leaf in [`Node::left`].
+const LEAF: u32 = u32::MAX;
+/// High bit of [`Node::feature`]: missing values go left.
+const DEFAULT_LEFT: u32 = 1 << 31;
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// Split threshold, or the leaf value (already scaled by the dart weight) for a leaf.
+    value: f32,
+    /// Feature index, with [`DEFAULT_LEFT`] or-ed in.
+    feature: u32,
+    /// Absolute index of the left child, or [`LEAF`].
+    left: u32,
+    /// Absolute index of the right child.
+    right: u32,
+}
+
+/// How the summed margin turns into a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Sigmoid of the margin (`binary:logistic`, `reg:logistic`).
+    Logistic,
+    /// The margin itself, with a logit base score (`binary:logitraw`).
+    LogitRaw,
+    /// The margin itself (`reg:squarederror` and other identity-link regressions).
+    Identity,
+    /// `exp` of the margin, with a log base score (`count:poisson`, `reg:gamma`, `reg:tweedie`).
+    Exp,
+    /// Softmax over the classes (`multi:softprob`).
+    SoftProb,
+    /// Index of the largest class margin, as f32 (`multi:softmax`).
+    SoftMax,
+}
+
+impl Objective {
+    fn parse(name: &str) -> Result<Objective> {
+        Ok(match name {
+            "binary:logistic" | "reg:logistic" => Objective::Logistic,
+            "binary:logitraw" => Objective::LogitRaw,
+            "reg:squarederror" | "reg:linear" | "reg:squaredlogerror" | "reg:pseudohubererror"
+            | "reg:absoluteerror" => Objective::Identity,
+            "count:poisson" | "reg:gamma" | "reg:tweedie" => Objective::Exp,
+            "multi:softprob" => Objective::SoftProb,
+            "multi:softmax" => Objective::SoftMax,
+            other => return Err(RuntimeError::artifact(format!("objective '{other}' is not supported"))),
+        })
+    }
+
+    /// Converts the stored base score to margin space, as XGBoost's `ProbToMargin` does.
+    fn base_margin(self, base_score: f32) -> Result<f32> {
+        match self {
+            Objective::Logistic | Objective::LogitRaw => {
+                if !(base_score > 0.0 && base_score < 1.0) {
+                    return Err(RuntimeError::artifact(format!(
+                        "base_score {base_score} must be in (0, 1) for a logistic objective"
+                    )));
+                }
+                Ok(-(1.0f32 / base_score - 1.0f32).ln())
+            }
+            Objective::Exp => {
+                if base_score <= 0.0 {
+                    return Err(RuntimeError::artifact(format!("base_score {base_score} must be positive")));
+                }
+                Ok(base_score.ln())
+            }
+            Objective::Identity | Objective::SoftProb | Objective::SoftMax => Ok(base_score),
+        }
+    }
+}
+
+/// What an output of the model carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputValue {
+    /// The objective's prediction: a probability, a regression value or a class index.
+    #[default]
+    Prediction,
+    /// The raw summed margin, before the objective's transform.
+    Margin,
+}
+
+/// The facts of an XGBoost model that a manifest needs, read from its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XgbSummary {
+    /// The objective's name, e.g. `binary:logistic`.
+    pub objective: String,
+    /// Number of input features.
+    pub num_feature: usize,
+    /// Number of classes for multi-class objectives, 0 otherwise.
+    pub num_class: usize,
+    /// Feature names, when the model was trained with them.
+    pub feature_names: Vec<String>,
+    /// Number of trees.
+    pub num_trees: usize,
+}
+
+/// A tree ensemble ready to predict.
+#[derive(Debug)]
+pub struct XgbModel {
+    nodes: Vec<Node>,
+    /// Index into `nodes` of each tree's root.
+    roots: Vec<u32>,
+    /// Output group (class) of each tree.
+    groups: Vec<u32>,
+    objective: Objective,
+    num_feature: usize,
+    /// Number of margins per row: classes for multi-class, else 1.
+    num_group: usize,
+    /// Base margin per group.
+    base_margin: Vec<f32>,
+    inputs: Vec<TensorSpec>,
+    input_widths: Vec<usize>,
+    outputs: Vec<TensorSpec>,
+    output_values: Vec<OutputValue>,
+    summary: XgbSummary,
+}
+
+// ---- the JSON document, as much of it as prediction needs ----
+
+#[derive(Deserialize)]
+struct Document {
+    learner: Learner,
+}
+
+#[derive(Deserialize)]
+struct Learner {
+    #[serde(default)]
+    feature_names: Vec<String>,
+    gradient_booster: Value,
+    learner_model_param: LearnerModelParam,
+    objective: ObjectiveDoc,
+}
+
+#[derive(Deserialize)]
+struct LearnerModelParam {
+    base_score: String,
+    #[serde(default)]
+    num_class: Option<String>,
+    num_feature: String,
+    #[serde(default)]
+    num_target: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ObjectiveDoc {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GbTreeModel {
+    tree_info: Vec<i64>,
+    trees: Vec<TreeDoc>,
+}
+
+#[derive(Deserialize)]
+struct TreeDoc {
+    left_children: Vec<i64>,
+    right_children: Vec<i64>,
+    split_indices: Vec<i64>,
+    split_conditions: Vec<f32>,
+    /// 0/1 integers in most versions, booleans in some.
+    default_left: Vec<Value>,
+    #[serde(default)]
+    split_type: Vec<i64>,
+    tree_param: TreeParam,
+}
+
+#[derive(Deserialize)]
+struct TreeParam {
+    num_nodes: String,
+    #[serde(default)]
+    size_leaf_vector: Option<String>,
+}
+
+fn parse_num<T: std::str::FromStr>(field: &str, text: &str) -> Result<T> {
+    text.trim()
+        .parse()
+        .map_err(|_| RuntimeError::artifact(format!("{field}: '{text}' is not a number")))
+}
+
+/// Parses `base_score` in either dialect: `"5E-1"` (2.x) or `"[5E-1]"` / `"[0E0,0E0]"` (3.x).
+fn parse_base_score(text: &str) -> Result<Vec<f32>> {
+    let t = text.trim();
+    match t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        Some(inner) => inner.split(',').map(|s| parse_num("base_score", s)).collect(),
+        None => Ok(vec![parse_num("base_score", t)?]),
+    }
+}
+
+fn flag(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64().unwrap_or(0) != 0,
+        _ => false,
+    }
+}
+
+fn parse_document(json: &[u8]) -> Result<(Learner, GbTreeModel, Option<Vec<f32>>)> {
+    let doc: Document =
+        serde_json::from_slice(json).map_err(|e| RuntimeError::artifact(format!("not an XGBoost JSON model: {e}")))?;
+    let gb = &doc.learner.gradient_booster;
+    let name = gb.get("name").and_then(Value::as_str).unwrap_or("gbtree");
+    let (model_value, weights) = match name {
+        "gbtree" => (gb.get("model"), None),
+        "dart" => {
+            let weights: Vec<f32> = gb
+                .get("weight_drop")
+                .map(|w| serde_json::from_value(w.clone()))
+                .transpose()
+                .map_err(|e| RuntimeError::artifact(format!("dart weight_drop: {e}")))?
+                .unwrap_or_default();
+            (gb.get("gbtree").and_then(|g| g.get("model")), Some(weights))
+        }
+        other => return Err(RuntimeError::artifact(format!("booster '{other}' is not supported (gbtree, dart)"))),
+    };
+    let model_value = model_value.ok_or_else(|| RuntimeError::artifact("gradient_booster has no model"))?;
+    let model: GbTreeModel = serde_json::from_value(model_value.clone())
+        .map_err(|e| RuntimeError::artifact(format!("gradient_booster.model: {e}")))?;
+    Ok((doc.learner, model, weights))
+}
+
+/// Reads the facts a manifest needs (objective, width, classes) without building trees.
+pub fn summarize(json: &[u8]) -> Result<XgbSummary> {
+    let (learner, model, _) = parse_document(json)?;
+    summary_of(&learner, &model)
+}
+
+fn summary_of(learner: &Learner, model: &GbTreeModel) -> Result<XgbSummary> {
+    let p = &learner.learner_model_param;
+    Ok(XgbSummary {
+        objective: learner.objective.name.clone(),
+        num_feature: parse_num("num_feature", &p.num_feature)?,
+        num_class: p.num_class.as_deref().map(|c| parse_num("num_class", c)).transpose()?.unwrap_or(0),
+        feature_names: learner.feature_names.clone(),
+        num_trees: model.trees.len(),
+    })
+}
+
+impl XgbModel {
+    /// Builds the model from XGBoost JSON and the manifest's signature.
+    ///
+    /// The inputs are numeric `[-1, width]` tensors whose columns are laid side by side,
+    /// in order, to form the feature row, so their widths must add up to the model's
+    /// feature count. Each output is FP32 or FP64 and carries either the prediction or
+    /// the margin (`output_values`, one per output).
+    pub fn load(
+        json: &[u8],
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        output_values: Vec<OutputValue>,
+    ) -> Result<XgbModel> {
+        let (learner, model, dart_weights) = parse_document(json)?;
+        let summary = summary_of(&learner, &model)?;
+        let objective = Objective::parse(&summary.objective)?;
+        if let Some(t) = learner.learner_model_param.num_target.as_deref() {
+            if parse_num::<usize>("num_target", t)? > 1 {
+                return Err(RuntimeError::artifact("multi-target models are not supported"));
+            }
+        }
+        let num_group = summary.num_class.max(1);
+        let base_scores = parse_base_score(&learner.learner_model_param.base_score)?;
+        let base_margin = match base_scores.len() {
+            1 => vec![objective.base_margin(base_scores[0])?; num_group],
+            n if n == num_group => base_scores.iter().map(|&b| objective.base_margin(b)).collect::<Result<_>>()?,
+            n => return Err(RuntimeError::artifact(format!("base_score has {n} values for {num_group} groups"))),
+        };
+        if model.tree_info.len() != model.trees.len() {
+            return Err(RuntimeError::artifact("tree_info and trees differ in length"));
+        }
+        if let Some(w) = &dart_weights {
+            if w.len() != model.trees.len() {
+                return Err(RuntimeError::artifact("dart weight_drop and trees differ in length"));
+            }
+        }
+
+        let mut nodes = Vec::new();
+        let mut roots = Vec::with_capacity(model.trees.len());
+        let mut groups = Vec::with_capacity(model.trees.len());
+        for (t, tree) in model.trees.iter().enumerate() {
+            let group = model.tree_info[t];
+            if group < 0 || group as usize >= num_group {
+                return Err(RuntimeError::artifact(format!("tree {t} belongs to group {group} of {num_group}")));
+            }
+            let weight = dart_weights.as_ref().map_or(1.0, |w| w[t]);
+            roots.push(u32::try_from(nodes.len()).map_err(|_| RuntimeError::artifact("too many nodes"))?);
+            groups.push(group as u32);
+            append_tree(&mut nodes, tree, t, weight, summary.num_feature)?;
+        }
+
+        let (input_widths, outputs, output_values) =
+            check_signature(&summary, objective, &inputs, outputs, output_values)?;
+        Ok(XgbModel {
+            nodes,
+            roots,
+            groups,
+            objective,
+            num_feature: summary.num_feature,
+            num_group,
+            base_margin,
+            inputs,
+            input_widths,
+            outputs,
+            output_values,
+            summary,
+        })
+    }
+
+    /// The model's facts as read from its JSON.
+    pub fn summary(&self) -> &XgbSummary {
+        &self.summary
+    }
+
+    /// Number of features in a row.
+    pub fn num_feature(&self) -> usize {
+        self.num_feature
+    }
+
+    /// Number of margins per row (classes for multi-class, else 1).
+    pub fn num_group(&self) -> usize {
+        self.num_group
+    }
+
+    /// Sums the trees for each row of `features` (row-major, `num_feature` columns) into
+    /// `margins` (row-major, `num_group` columns), starting from the base margin.
+    pub fn margins(&self, features: &[f32], margins: &mut [f32]) {
+        let rows = features.len() / self.num_feature.max(1);
+        debug_assert_eq!(margins.len(), rows * self.num_group);
+        for (row, out) in margins.chunks_exact_mut(self.num_group).enumerate() {
+            out.copy_from_slice(&self.base_margin);
+            let x = &features[row * self.num_feature..(row + 1) * self.num_feature];
+            for (&root, &group) in self.roots.iter().zip(&self.groups) {
+                out[group as usize] += self.leaf(root, x);
+            }
+        }
+    }
+
+    #[inline]
+    fn leaf(&self, root: u32, x: &[f32]) -> f32 {
+        let mut i = root as usize;
+        loop {
+            let n = self.nodes[i];
+            if n.left == LEAF {
+                return n.value;
+            }
+            let f = x[(n.feature & !DEFAULT_LEFT) as usize];
+            let go_left = if f.is_nan() { n.feature & DEFAULT_LEFT != 0 } else { f < n.value };
+            i = if go_left { n.left } else { n.right } as usize;
+        }
+    }
+
+    /// Turns margins into predictions: per row, `num_group` values for `multi:softprob`,
+    /// one otherwise.
+    pub fn transform(&self, margins: &[f32]) -> Vec<f32> {
+        match self.objective {
+            Objective::Logistic => margins.iter().map(|&m| sigmoid(m)).collect(),
+            Objective::LogitRaw | Objective::Identity => margins.to_vec(),
+            Objective::Exp => margins.iter().map(|&m| m.exp()).collect(),
+            Objective::SoftProb => {
+                let mut out = margins.to_vec();
+                for row in out.chunks_exact_mut(self.num_group) {
+                    softmax(row);
+                }
+                out
+            }
+            Objective::SoftMax => margins
+                .chunks_exact(self.num_group)
+                .map(|row| {
+                    // First maximum wins, as in XGBoost.
+                    let mut best = 0;
+                    for (k, &v) in row.iter().enumerate() {
+                        if v > row[best] {
+                            best = k;
+                        }
+                    }
+                    best as f32
+                })
+                .collect(),
+        }
+    }
+
+    /// Predicts for a row-major feature matrix: the objective's output per row.
+    pub fn predict(&self, features: &[f32]) -> Vec<f32> {
+        let rows = features.len() / self.num_feature.max(1);
+        let mut margins = vec![0.0f32; rows * self.num_group];
+        self.margins(features, &mut margins);
+        self.transform(&margins)
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0f32 / (1.0f32 + (-x).exp())
+}
+
+fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+fn append_tree(nodes: &mut Vec<Node>, tree: &TreeDoc, t: usize, weight: f32, num_feature: usize) -> Result<()> {
+    let n: usize = parse_num("num_nodes", &tree.tree_param.num_nodes)?;
+    if let Some(s) = tree.tree_param.size_leaf_vector.as_deref() {
+        if parse_num::<usize>("size_leaf_vector", s)? > 1 {
+            return Err(RuntimeError::artifact("vector-leaf (multi-target) trees are not supported"));
+        }
+    }
+    let lens = [
+        tree.left_children.len(),
+        tree.right_children.len(),
+        tree.split_indices.len(),
+        tree.split_conditions.len(),
+        tree.default_left.len(),
+    ];
+    if n == 0 || lens.iter().any(|&l| l != n) {
+        return Err(RuntimeError::artifact(format!("tree {t}: node arrays disagree with num_nodes {n}")));
+    }
+    if tree.split_type.iter().any(|&s| s != 0) {
+        return Err(RuntimeError::artifact(format!("tree {t}: categorical splits are not supported")));
+    }
+    let offset = nodes.len();
+    let child = |c: i64| -> Result<u32> {
+        if c <= 0 || c as usize >= n {
+            return Err(RuntimeError::artifact(format!("tree {t}: child index {c} out of range")));
+        }
+        u32::try_from(offset + c as usize).map_err(|_| RuntimeError::artifact("too many nodes"))
+    };
+    for i in 0..n {
+        let left = tree.left_children[i];
+        if left == -1 {
+            nodes.push(Node { value: tree.split_conditions[i] * weight, feature: 0, left: LEAF, right: LEAF });
+            continue;
+        }
+        let feature = tree.split_indices[i];
+        if feature < 0 || feature as usize >= num_feature {
+            return Err(RuntimeError::artifact(format!("tree {t}: split on feature {feature} of {num_feature}")));
+        }
+        // Children always have larger indexes than their parent in XGBoost's layout, which
+        // also rules out cycles; refuse anything else.
+        let (l, r) = (child(left)?, child(tree.right_children[i])?);
+        if (l as usize) <= offset + i || (r as usize) <= offset + i {
+            return Err(RuntimeError::artifact(format!("tree {t}: node {i} points backwards")));
+        }
+        let feature = feature as u32 | if flag(&tree.default_left[i]) { DEFAULT_LEFT } else { 0 };
+        nodes.push(Node { value: tree.split_conditions[i], feature, left: l, right: r });
+    }
+    Ok(())
+}
+
+type Signature = (Vec<usize>, Vec<TensorSpec>, Vec<OutputValue>);
+
+fn check_signature(
+    summary: &XgbSummary,
+    objective: Objective,
+    inputs: &[TensorSpec],
+    outputs: Vec<TensorSpec>,
+    output_values: Vec<OutputValue>,
+) -> Result<Signature> {
+    if inputs.is_empty() {
+        return Err(RuntimeError::Signature("at least one input is needed".into()));
+    }
+    let mut widths = Vec::with_capacity(inputs.len());
+    for spec in inputs {
+        if !spec.datatype.is_numeric() {
+            return Err(RuntimeError::Signature(format!("input '{}' must be numeric, not BYTES", spec.name)));
+        }
+        match spec.shape.as_slice() {
+            [-1, w] if *w >= 0 => widths.push(*w as usize),
+            _ => {
+                return Err(RuntimeError::Signature(format!(
+                    "input '{}' must have shape [-1, width], not {:?}",
+                    spec.name, spec.shape
+                )));
+            }
+        }
+    }
+    let total: usize = widths.iter().sum();
+    if total != summary.num_feature {
+        return Err(RuntimeError::Signature(format!(
+            "inputs give {total} features, the model has {}",
+            summary.num_feature
+        )));
+    }
+    if outputs.is_empty() || outputs.len() != output_values.len() {
+        return Err(RuntimeError::Signature("each output needs one value kind, and one output is needed".into()));
+    }
+    let classes = summary.num_class.max(1) as i64;
+    for (spec, value) in outputs.iter().zip(&output_values) {
+        if !matches!(spec.datatype, DType::F32 | DType::F64 | DType::F16) {
+            return Err(RuntimeError::Signature(format!("output '{}' must be FP32, FP64 or FP16", spec.name)));
+        }
+        let width = match (value, objective) {
+            (OutputValue::Prediction, Objective::SoftProb) | (OutputValue::Margin, Objective::SoftProb | Objective::SoftMax) => classes,
+            _ => 1,
+        };
+        let ok = match spec.shape.as_slice() {
+            [-1] => width == 1,
+            [-1, w] => *w == width,
+            _ => false,
+        };
+        if !ok {
+            let want = if width == 1 { "[-1] or [-1, 1]".to_string() } else { format!("[-1, {width}]") };
+            return Err(RuntimeError::Signature(format!(
+                "output '{}' ({value:?}) must have shape {want}, not {:?}",
+                spec.name, spec.shape
+            )));
+        }
+    }
+    Ok((widths, outputs, output_values))
+}
+
+impl Model for XgbModel {
+    fn kind(&self) -> &'static str {
+        "xgboost"
+    }
+
+    fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(RuntimeError::input("", format!("{} inputs given, {} expected", inputs.len(), self.inputs.len())));
+        }
+        let rows = inputs[0].shape.first().copied().unwrap_or(0);
+        let mut features = vec![0.0f32; rows * self.num_feature];
+        let mut col = 0;
+        for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths) {
+            if tensor.shape.first().copied() != Some(rows) {
+                return Err(RuntimeError::input(&spec.name, format!("has {:?} rows, the first input has {rows}", tensor.shape.first())));
+            }
+            tensor
+                .data
+                .copy_into_f32(width, &mut features, self.num_feature, col)
+                .ok_or_else(|| RuntimeError::input(&spec.name, "must be numeric"))?;
+            col += width;
+        }
+        let mut margins = vec![0.0f32; rows * self.num_group];
+        self.margins(&features, &mut margins);
+        let mut prediction = None;
+        wanted
+            .iter()
+            .map(|&k| {
+                let spec = self.outputs.get(k).ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let values = match self.output_values[k] {
+                    OutputValue::Margin => margins.clone(),
+                    OutputValue::Prediction => prediction.get_or_insert_with(|| self.transform(&margins)).clone(),
+                };
+                let width = values.len() / rows.max(1);
+                let shape = if spec.shape.len() == 1 { vec![rows] } else { vec![rows, width] };
+                let data = TensorData::from_f32(values, spec.datatype)
+                    .ok_or_else(|| RuntimeError::Signature(format!("output '{}' datatype", spec.name)))?;
+                Tensor::new(shape, data)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_score_both_dialects() {
+        assert_eq!(parse_base_score("5E-1").unwrap(), vec![0.5]);
+        assert_eq!(parse_base_score("[4.43E-1]").unwrap(), vec![0.443]);
+        assert_eq!(parse_base_score("[0E0,1E0]").unwrap(), vec![0.0, 1.0]);
+        assert!(parse_base_score("[x]").is_err());
+    }
+
+    #[test]
+    fn refuses_garbage_and_unknown_objectives() {
+        assert!(summarize(b"{}").is_err());
+        assert!(summarize(b"not json").is_err());
+        assert!(Objective::parse("rank:pairwise").is_err());
+    }
+}

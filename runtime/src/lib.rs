@@ -1,0 +1,34 @@
+//! Model kinds and their math.
+//!
+//! Owns: the typed tensors a model consumes and produces ([`Tensor`]), the signature it
+//! declares ([`TensorSpec`]), the [`Model`] trait, and one module per model kind.
+//! Does not own: where artifacts come from, manifests, wire formats or threads. Everything
+//! here is synchronous and does no I/O, so it can run inline or on a compute pool as the
+//! caller decides.
+#![warn(missing_docs)]
+
+mod error;
+pub mod manifest;
+pub mod kinds;
+mod tensor;
+
+pub use error::{Result, RuntimeError};
+pub use manifest::Manifest;
+pub use tensor::{DType, Tensor, TensorData, TensorSpec};
+
+/// A loaded model, ready to answer.
+pub trait Model: Send + Sync + std::fmt::Debug {
+    /// The kind's name, e.g. `xgboost`.
+    fn kind(&self) -> &'static str;
+
+    /// The inputs the model takes, in the order [`Model::infer`] expects them.
+    fn inputs(&self) -> &[TensorSpec];
+
+    /// Every output the model can produce.
+    fn outputs(&self) -> &[TensorSpec];
+
+    /// Runs the model on `inputs` (one per [`Model::inputs`] entry, in that order, each
+    /// already checked with [`TensorSpec::check`]) and returns the outputs whose indexes
+    /// into [`Model::outputs`] are listed in `wanted`, in that order.
+    fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>>;
+}
