@@ -1,1 +1,23 @@
-pub mod placeholder {}
+//! The model registry.
+//!
+//! Owns: models, their immutable numbered versions (files with sha256 and size, manifest,
+//! tags, metrics, who and when), aliases and the append-only history of their moves, and
+//! the audit log, stored in SQL (SQLite by default, PostgreSQL to scale out); and the
+//! artifacts themselves in object storage (`object_store`: local folder, S3, GCS, Azure).
+//! Does not own: loading models for serving (the server does that from what this crate
+//! returns) or the gRPC handlers (the server's), though the wire conversions live in
+//! [`grpc`] so they sit next to the types they convert.
+#![warn(missing_docs)]
+
+pub mod artifacts;
+mod error;
+pub mod grpc;
+pub mod model;
+mod service;
+mod store;
+
+pub use artifacts::ArtifactStore;
+pub use error::{RegistryError, Result};
+pub use model::{CHAMPION, ModelVersion, NewVersion, VersionSelector};
+pub use service::Registry;
+pub use store::Backend;

@@ -1,0 +1,169 @@
+//! Artifact I/O over `object_store`: where a version's files live, writing them through a
+//! staging area, and reading them back with their checksums verified.
+//!
+//! Layout under the store's root: `models/<name>/<version>/<path>` for registered
+//! versions and `staging/<uuid>/<path>` for uploads in progress. A version becomes visible
+//! only when its row commits in the registry, so files under `models/` without a row are
+//! leftovers of a failed registration and are overwritten by the next one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+use sha2::{Digest, Sha256};
+
+use crate::model::{ArtifactFile, ModelVersion};
+use crate::{RegistryError, Result};
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The object store holding model artifacts.
+#[derive(Clone, Debug)]
+pub struct ArtifactStore {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl ArtifactStore {
+    /// Opens the store a URL names: `file:///abs/dir` (or a plain directory path),
+    /// `memory://`, `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`.
+    /// Cloud credentials come from the usual environment variables (`AWS_*`,
+    /// `GOOGLE_*`, `AZURE_*`).
+    pub fn open(url: &str) -> Result<ArtifactStore> {
+        let parsed = match url::Url::parse(url) {
+            Ok(u) if u.scheme().len() > 1 => u,
+            // A bare path (or a Windows drive letter) is a local directory.
+            _ => return Self::local(std::path::Path::new(url), url),
+        };
+        let prefix = Path::parse(parsed.path().trim_start_matches('/'))
+            .map_err(|e| RegistryError::Config(format!("artifact URL path '{}': {e}", parsed.path())))?;
+        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|_| RegistryError::Config(format!("'{url}' is not a local file URL")))?;
+                return Self::local(&dir, url);
+            }
+            "memory" => Arc::new(object_store::memory::InMemory::new()),
+            "s3" | "s3a" => Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url).build()?),
+            "gs" => Arc::new(object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url).build()?),
+            "az" | "azure" | "abfs" | "abfss" => {
+                Arc::new(object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).build()?)
+            }
+            other => {
+                return Err(RegistryError::Config(format!(
+                    "artifact store scheme '{other}' is not supported (file, memory, s3, gs, az)"
+                )));
+            }
+        };
+        let store: Arc<dyn ObjectStore> =
+            if prefix.as_ref().is_empty() { store } else { Arc::new(object_store::prefix::PrefixStore::new(store, prefix)) };
+        Ok(ArtifactStore { store, url: url.to_string() })
+    }
+
+    fn local(dir: &std::path::Path, url: &str) -> Result<ArtifactStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| RegistryError::Config(format!("cannot create artifact directory {}: {e}", dir.display())))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+        Ok(ArtifactStore { store: Arc::new(store), url: url.to_string() })
+    }
+
+    /// Wraps an existing store (tests use this with fault-injecting stores).
+    pub fn from_store(store: Arc<dyn ObjectStore>, url: impl Into<String>) -> ArtifactStore {
+        ArtifactStore { store, url: url.into() }
+    }
+
+    /// The URL the store was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Prefix of a version's folder, e.g. `models/churn/3`.
+    pub fn version_prefix(model: &str, version: u64) -> String {
+        format!("models/{model}/{version}")
+    }
+
+    fn path(prefix: &str, file: &str) -> Result<Path> {
+        Path::parse(format!("{prefix}/{file}")).map_err(|e| RegistryError::invalid("files.path", e.to_string()))
+    }
+
+    /// Writes files under a fresh staging prefix and returns that prefix.
+    pub(crate) async fn stage(&self, files: &BTreeMap<String, Bytes>) -> Result<String> {
+        let prefix = format!("staging/{}", uuid::Uuid::new_v4());
+        for (name, content) in files {
+            self.store.put(&Self::path(&prefix, name)?, PutPayload::from(content.clone())).await?;
+        }
+        Ok(prefix)
+    }
+
+    /// Copies staged files into a version's folder.
+    pub(crate) async fn publish(&self, staging: &str, files: &BTreeMap<String, Bytes>, target: &str) -> Result<()> {
+        for name in files.keys() {
+            self.store.copy(&Self::path(staging, name)?, &Self::path(target, name)?).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything under `prefix`, ignoring what is already gone.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let prefix = Path::parse(prefix).map_err(|e| RegistryError::Config(e.to_string()))?;
+        let paths: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        for p in paths {
+            match self.store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one file of a version and checks it against the recorded size and sha256.
+    pub async fn fetch_file(&self, version: &ModelVersion, file: &ArtifactFile) -> Result<Bytes> {
+        let path = Self::path(&version.artifact_prefix, &file.path)?;
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(RegistryError::Integrity(format!(
+                    "{}@{}: file '{}' is missing from {}",
+                    version.model, version.version, file.path, self.url
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let digest = sha256_hex(&bytes);
+        if bytes.len() as u64 != file.size_bytes || digest != file.sha256 {
+            return Err(RegistryError::Integrity(format!(
+                "{}@{}: file '{}' has sha256 {digest} and {} bytes, the registry recorded {} and {} bytes",
+                version.model,
+                version.version,
+                file.path,
+                bytes.len(),
+                file.sha256,
+                file.size_bytes
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads every file of a version, each verified against its checksum.
+    pub async fn fetch_version(&self, version: &ModelVersion) -> Result<BTreeMap<String, Bytes>> {
+        let mut out = BTreeMap::new();
+        for file in &version.files {
+            out.insert(file.path.clone(), self.fetch_file(version, file).await?);
+        }
+        Ok(out)
+    }
+
+    /// Overwrites one stored file. For tests that simulate corruption after registration.
+    #[doc(hidden)]
+    pub async fn overwrite_for_test(&self, version: &ModelVersion, file: &str, content: Bytes) -> Result<()> {
+        self.store.put(&Self::path(&version.artifact_prefix, file)?, PutPayload::from(content)).await?;
+        Ok(())
+    }
+}

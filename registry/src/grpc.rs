@@ -1,0 +1,141 @@
+//! The registry's wire edge: conversions between `mercator.v1` messages and domain types,
+//! and the one mapping from [`RegistryError`] to `tonic::Status`.
+
+use std::collections::BTreeMap;
+
+use mercator_proto::v1 as pb;
+
+use crate::model::{Alias, AliasMove, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionStatus};
+use crate::RegistryError;
+
+impl From<RegistryError> for tonic::Status {
+    fn from(e: RegistryError) -> tonic::Status {
+        let message = e.to_string();
+        match e {
+            RegistryError::NotFound(_) => tonic::Status::not_found(message),
+            RegistryError::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
+            RegistryError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
+            RegistryError::Integrity(_) => tonic::Status::data_loss(message),
+            RegistryError::Database(_) | RegistryError::Migration(_) | RegistryError::Storage(_) => {
+                tonic::Status::unavailable(message)
+            }
+            RegistryError::Config(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+impl TryFrom<pb::RegisterVersionRequest> for NewVersion {
+    type Error = RegistryError;
+
+    fn try_from(req: pb::RegisterVersionRequest) -> Result<NewVersion, RegistryError> {
+        let pb::RegisterVersionRequest { model, files, tags, metrics, description, alias, actor } = req;
+        let mut by_path = BTreeMap::new();
+        for (i, f) in files.into_iter().enumerate() {
+            let pb::UploadFile { path, content } = f;
+            if by_path.insert(path.clone(), bytes::Bytes::from(content)).is_some() {
+                return Err(RegistryError::invalid(format!("files[{i}].path"), format!("'{path}' is given twice")));
+            }
+        }
+        Ok(NewVersion {
+            model,
+            files: by_path,
+            tags: tags.into_iter().collect(),
+            metrics: metrics.into_iter().collect(),
+            description,
+            alias: Some(alias).filter(|a| !a.is_empty()),
+            actor,
+        })
+    }
+}
+
+impl From<ModelVersion> for pb::ModelVersion {
+    fn from(v: ModelVersion) -> pb::ModelVersion {
+        let ModelVersion {
+            model,
+            version,
+            status,
+            manifest_json,
+            files,
+            tags,
+            metrics,
+            description,
+            registered_by,
+            registered_at,
+            aliases,
+            artifact_prefix,
+        } = v;
+        pb::ModelVersion {
+            model,
+            version,
+            status: match status {
+                VersionStatus::Ready => pb::VersionStatus::Ready,
+                VersionStatus::Archived => pb::VersionStatus::Archived,
+            } as i32,
+            manifest_json,
+            files: files
+                .into_iter()
+                .map(|f| pb::ArtifactFile { path: f.path, sha256: f.sha256, size_bytes: f.size_bytes })
+                .collect(),
+            tags: tags.into_iter().collect(),
+            metrics: metrics.into_iter().collect(),
+            description,
+            registered_by,
+            registered_at: Some(timestamp(registered_at)),
+            aliases,
+            artifact_prefix,
+        }
+    }
+}
+
+impl From<Alias> for pb::Alias {
+    fn from(a: Alias) -> pb::Alias {
+        pb::Alias { name: a.name, version: a.version, updated_at: Some(timestamp(a.updated_at)) }
+    }
+}
+
+impl From<ModelSummary> for pb::ModelSummary {
+    fn from(m: ModelSummary) -> pb::ModelSummary {
+        let ModelSummary { name, description, latest_version, aliases, created_at } = m;
+        pb::ModelSummary {
+            name,
+            description,
+            latest_version,
+            aliases: aliases.into_iter().map(Into::into).collect(),
+            created_at: Some(timestamp(created_at)),
+        }
+    }
+}
+
+impl From<AliasMove> for pb::AliasMove {
+    fn from(m: AliasMove) -> pb::AliasMove {
+        let AliasMove { model, alias, from_version, to_version, actor, reason, moved_at } = m;
+        pb::AliasMove {
+            model,
+            alias,
+            from_version: from_version.unwrap_or(0),
+            to_version,
+            actor,
+            reason,
+            moved_at: Some(timestamp(moved_at)),
+        }
+    }
+}
+
+impl From<AuditEntry> for pb::AuditEntry {
+    fn from(e: AuditEntry) -> pb::AuditEntry {
+        let AuditEntry { id, actor, action, model, version, detail, at } = e;
+        pb::AuditEntry {
+            id,
+            actor,
+            action,
+            model,
+            version: version.unwrap_or(0),
+            detail_json: detail.to_string(),
+            at: Some(timestamp(at)),
+        }
+    }
+}

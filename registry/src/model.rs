@@ -1,0 +1,247 @@
+//! The registry's domain types: validated names, versions, aliases, history and audit.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{RegistryError, Result};
+
+/// The alias served by default.
+pub const CHAMPION: &str = "champion";
+
+/// Checks a model or alias name: 1–64 characters of lower-case ASCII letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit. Names become object-storage path
+/// segments and metrics labels, so they are kept tame.
+pub fn check_name(field: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::invalid(
+            field,
+            format!("'{name}' is not a valid name: use 1-64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"),
+        ))
+    }
+}
+
+/// Checks a file path inside a version's folder: relative, `/`-separated, no empty,
+/// `.` or `..` segments, no backslashes.
+pub fn check_file_path(field: &str, path: &str) -> Result<()> {
+    let ok = !path.is_empty()
+        && path.len() <= 255
+        && !path.contains('\\')
+        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::invalid(field, format!("'{path}' is not a relative path inside the version folder")))
+    }
+}
+
+/// Lifecycle of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    /// Registered and servable.
+    Ready,
+    /// Kept for the record; not servable, cannot be aliased.
+    Archived,
+}
+
+impl VersionStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Ready => "ready",
+            VersionStatus::Archived => "archived",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<VersionStatus> {
+        match s {
+            "ready" => Ok(VersionStatus::Ready),
+            "archived" => Ok(VersionStatus::Archived),
+            other => Err(RegistryError::Integrity(format!("unknown version status '{other}' in the database"))),
+        }
+    }
+}
+
+/// One file of a version, as recorded at registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactFile {
+    /// Path relative to the version's folder.
+    pub path: String,
+    /// Lower-case hex sha256 of the content.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+}
+
+/// A registered, immutable model version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVersion {
+    /// Model name.
+    pub model: String,
+    /// Version number, 1, 2, 3… per model.
+    pub version: u64,
+    /// Lifecycle status.
+    pub status: VersionStatus,
+    /// The manifest, as JSON text exactly as registered.
+    pub manifest_json: String,
+    /// The files with their checksums.
+    pub files: Vec<ArtifactFile>,
+    /// Free-form tags.
+    pub tags: BTreeMap<String, String>,
+    /// Free-form metrics (e.g. validation AUC).
+    pub metrics: BTreeMap<String, f64>,
+    /// Free text.
+    pub description: String,
+    /// Who registered it.
+    pub registered_by: String,
+    /// When it was registered.
+    pub registered_at: DateTime<Utc>,
+    /// Aliases currently pointing at it.
+    pub aliases: Vec<String>,
+    /// Object-storage prefix of its files, e.g. `models/churn/3`.
+    pub artifact_prefix: String,
+}
+
+/// An alias and the version it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alias {
+    /// Alias name.
+    pub name: String,
+    /// Version it points at.
+    pub version: u64,
+    /// When it last moved.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A model and its aliases.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    /// Model name.
+    pub name: String,
+    /// Description of the latest version, for listings.
+    pub description: String,
+    /// Highest registered version number (0 when none).
+    pub latest_version: u64,
+    /// Its aliases.
+    pub aliases: Vec<Alias>,
+    /// When the model was first registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One move of an alias, kept forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AliasMove {
+    /// Model name.
+    pub model: String,
+    /// Alias name.
+    pub alias: String,
+    /// Version before the move; `None` when the alias was created.
+    pub from_version: Option<u64>,
+    /// Version after the move.
+    pub to_version: u64,
+    /// Who moved it.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub moved_at: DateTime<Utc>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: u64,
+    /// Who acted.
+    pub actor: String,
+    /// What was done: `register`, `set_alias`, `rollback_alias`, `archive`.
+    pub action: String,
+    /// The model acted on.
+    pub model: String,
+    /// The version acted on, if one.
+    pub version: Option<u64>,
+    /// Details as JSON.
+    pub detail: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Which version of a model to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSelector {
+    /// A version number.
+    Number(u64),
+    /// The version an alias points at.
+    Alias(String),
+}
+
+impl VersionSelector {
+    /// Parses `NAME`, `NAME@3` or `NAME@alias`; a bare name means the champion.
+    pub fn parse_reference(reference: &str) -> Result<(String, VersionSelector)> {
+        let (name, sel) = match reference.split_once('@') {
+            None => (reference, VersionSelector::Alias(CHAMPION.into())),
+            Some((name, v)) => match v.parse::<u64>() {
+                Ok(n) => (name, VersionSelector::Number(n)),
+                Err(_) => (name, VersionSelector::Alias(v.into())),
+            },
+        };
+        check_name("model", name)?;
+        Ok((name.to_string(), sel))
+    }
+}
+
+/// A new version to register.
+#[derive(Debug, Clone, Default)]
+pub struct NewVersion {
+    /// Model name (created on first registration).
+    pub model: String,
+    /// Files by relative path; must include `mercator.json`.
+    pub files: BTreeMap<String, bytes::Bytes>,
+    /// Free-form tags.
+    pub tags: BTreeMap<String, String>,
+    /// Free-form metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Free text; defaults to the manifest's description.
+    pub description: String,
+    /// Alias to point at the new version, if any.
+    pub alias: Option<String>,
+    /// Who registers it.
+    pub actor: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        for good in ["churn", "churn-v2", "a", "x.y_z"] {
+            check_name("model", good).unwrap();
+        }
+        for bad in ["", "Churn", "-x", "a/b", "a b", &"x".repeat(65)] {
+            assert!(check_name("model", bad).is_err(), "{bad}");
+        }
+        for good in ["model.json", "sub/dir/w.bin"] {
+            check_file_path("p", good).unwrap();
+        }
+        for bad in ["", "/abs", "../up", "a//b", "a/./b", "a\\b"] {
+            assert!(check_file_path("p", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(VersionSelector::parse_reference("churn").unwrap().1, VersionSelector::Alias("champion".into()));
+        assert_eq!(VersionSelector::parse_reference("churn@3").unwrap().1, VersionSelector::Number(3));
+        assert_eq!(VersionSelector::parse_reference("churn@challenger").unwrap().1, VersionSelector::Alias("challenger".into()));
+        assert!(VersionSelector::parse_reference("Bad@1").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! Registry operations: register, alias, roll back, archive, read. Each write runs in one
+//! transaction together with its audit entry, so the log and the state never disagree.
+
+use bytes::Bytes;
+use mercator_runtime::manifest::{MANIFEST_FILE, Manifest};
+use sqlx::AnyPool;
+
+use crate::artifacts::{ArtifactStore, sha256_hex};
+use crate::model::{
+    AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionSelector, VersionStatus,
+    check_file_path, check_name,
+};
+use crate::store::{self, Backend};
+use crate::{RegistryError, Result};
+
+/// The model registry: SQL metadata plus artifacts in object storage.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    pool: AnyPool,
+    artifacts: ArtifactStore,
+    backend: Backend,
+}
+
+impl Registry {
+    /// Connects to the database at `db_url` (`sqlite://…` or `postgres://…`), migrating
+    /// it, and to the artifact store.
+    pub async fn open(db_url: &str, artifacts: ArtifactStore) -> Result<Registry> {
+        let backend = Backend::of_url(db_url)?;
+        let pool = store::connect(db_url).await?;
+        Ok(Registry { pool, artifacts, backend })
+    }
+
+    /// The artifact store.
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    /// Which database backs the registry.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Registers a new version: checks the manifest and that the model builds from the
+    /// files, writes the files through a staging area, then records the version (and the
+    /// alias, if asked) in one transaction. Nothing is visible unless all of it succeeds.
+    pub async fn register(&self, new: NewVersion) -> Result<ModelVersion> {
+        check_name("model", &new.model)?;
+        if let Some(alias) = &new.alias {
+            check_name("alias", alias)?;
+        }
+        let manifest = validate_files(&new)?;
+        let files: Vec<ArtifactFile> = new
+            .files
+            .iter()
+            .map(|(path, content)| ArtifactFile {
+                path: path.clone(),
+                sha256: sha256_hex(content),
+                size_bytes: content.len() as u64,
+            })
+            .collect();
+        let description = if new.description.is_empty() { manifest.description.clone() } else { new.description.clone() };
+        let actor = actor_or_default(&new.actor);
+
+        let staging = self.artifacts.stage(&new.files).await?;
+        let result = self.commit_version(&new, files, description, &actor, &staging).await;
+        if let Err(e) = self.artifacts.delete_prefix(&staging).await {
+            tracing::warn!(error = %e, staging, "could not clean up staged artifacts");
+        }
+        result
+    }
+
+    async fn commit_version(
+        &self,
+        new: &NewVersion,
+        files: Vec<ArtifactFile>,
+        description: String,
+        actor: &str,
+        staging: &str,
+    ) -> Result<ModelVersion> {
+        let mut tx = self.pool.begin().await?;
+        let model_id = store::ensure_model(&mut tx, &new.model, &description).await?;
+        let number = store::allocate_version(&mut tx, model_id).await?;
+        let prefix = ArtifactStore::version_prefix(&new.model, number);
+        // Files land in the version folder before the row commits; if anything below
+        // fails the row never appears and the next registration reuses the number and
+        // overwrites these files.
+        self.artifacts.publish(staging, &new.files, &prefix).await?;
+        let manifest_json = String::from_utf8_lossy(&new.files[MANIFEST_FILE]).into_owned();
+        let mut version = ModelVersion {
+            model: new.model.clone(),
+            version: number,
+            status: VersionStatus::Ready,
+            manifest_json,
+            files,
+            tags: new.tags.clone(),
+            metrics: new.metrics.clone(),
+            description,
+            registered_by: actor.to_string(),
+            registered_at: store::now(),
+            aliases: vec![],
+            artifact_prefix: prefix,
+        };
+        store::insert_version(&mut tx, model_id, &version).await?;
+        store::audit(
+            &mut tx,
+            actor,
+            "register",
+            &new.model,
+            Some(number),
+            serde_json::json!({"files": version.files, "tags": version.tags}),
+        )
+        .await?;
+        if let Some(alias) = &new.alias {
+            let mv = store::move_alias(&mut tx, model_id, &new.model, alias, number, actor, "registered with alias").await?;
+            store::audit(&mut tx, actor, "set_alias", &new.model, Some(number), serde_json::json!({"alias": alias, "from": mv.from_version})).await?;
+            version.aliases.push(alias.clone());
+        }
+        tx.commit().await?;
+        tracing::info!(model = %new.model, version = number, "registered model version");
+        Ok(version)
+    }
+
+    /// Every model with its aliases.
+    pub async fn list_models(&self) -> Result<Vec<ModelSummary>> {
+        let mut conn = self.pool.acquire().await?;
+        store::list_models(&mut conn).await
+    }
+
+    /// A model and all its versions, oldest first.
+    pub async fn get_model(&self, model: &str) -> Result<(ModelSummary, Vec<ModelVersion>)> {
+        check_name("model", model)?;
+        let mut conn = self.pool.acquire().await?;
+        let (id, summary) = store::model_summary(&mut conn, model).await?;
+        let versions = store::versions(&mut conn, id, model, None).await?;
+        Ok((summary, versions))
+    }
+
+    /// One version, by number or alias.
+    pub async fn get_version(&self, model: &str, selector: &VersionSelector) -> Result<ModelVersion> {
+        check_name("model", model)?;
+        let mut conn = self.pool.acquire().await?;
+        let id = store::model_id(&mut conn, model).await?;
+        let number = match selector {
+            VersionSelector::Number(n) => *n,
+            VersionSelector::Alias(a) => store::alias_target(&mut conn, id, a)
+                .await?
+                .ok_or_else(|| RegistryError::NotFound(format!("alias '{a}' of model '{model}'")))?,
+        };
+        store::versions(&mut conn, id, model, Some(number))
+            .await?
+            .pop()
+            .ok_or_else(|| RegistryError::NotFound(format!("version {number} of model '{model}'")))
+    }
+
+    /// Points `alias` at `version`, recording the move and why.
+    pub async fn set_alias(&self, model: &str, alias: &str, version: u64, actor: &str, reason: &str) -> Result<AliasMove> {
+        check_name("model", model)?;
+        check_name("alias", alias)?;
+        let actor = actor_or_default(actor);
+        let mut tx = self.pool.begin().await?;
+        let id = store::model_id(&mut tx, model).await?;
+        ensure_aliasable(&mut tx, id, model, version).await?;
+        let mv = store::move_alias(&mut tx, id, model, alias, version, &actor, reason).await?;
+        store::audit(&mut tx, &actor, "set_alias", model, Some(version), serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason})).await?;
+        tx.commit().await?;
+        Ok(mv)
+    }
+
+    /// Moves `alias` back to the version it pointed at before its last move.
+    pub async fn rollback_alias(&self, model: &str, alias: &str, actor: &str, reason: &str) -> Result<AliasMove> {
+        check_name("model", model)?;
+        check_name("alias", alias)?;
+        let actor = actor_or_default(actor);
+        let mut tx = self.pool.begin().await?;
+        let id = store::model_id(&mut tx, model).await?;
+        let last = store::alias_history(&mut tx, id, model, Some(alias))
+            .await?
+            .pop()
+            .ok_or_else(|| RegistryError::NotFound(format!("alias '{alias}' of model '{model}'")))?;
+        let previous = last.from_version.ok_or_else(|| {
+            RegistryError::FailedPrecondition(format!("alias '{alias}' of model '{model}' has no earlier version to roll back to"))
+        })?;
+        ensure_aliasable(&mut tx, id, model, previous).await?;
+        let reason = if reason.is_empty() { "rollback" } else { reason };
+        let mv = store::move_alias(&mut tx, id, model, alias, previous, &actor, reason).await?;
+        store::audit(&mut tx, &actor, "rollback_alias", model, Some(previous), serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason})).await?;
+        tx.commit().await?;
+        Ok(mv)
+    }
+
+    /// The history of a model's aliases (one alias, or all), oldest first.
+    pub async fn alias_history(&self, model: &str, alias: Option<&str>) -> Result<Vec<AliasMove>> {
+        check_name("model", model)?;
+        let mut conn = self.pool.acquire().await?;
+        let id = store::model_id(&mut conn, model).await?;
+        store::alias_history(&mut conn, id, model, alias).await
+    }
+
+    /// Archives a version. A version an alias points at must be un-aliased first, so that
+    /// archiving never silently stops serving.
+    pub async fn archive(&self, model: &str, version: u64, actor: &str) -> Result<ModelVersion> {
+        check_name("model", model)?;
+        let actor = actor_or_default(actor);
+        let mut tx = self.pool.begin().await?;
+        let id = store::model_id(&mut tx, model).await?;
+        store::version_status(&mut tx, id, model, version).await?;
+        let current = store::versions(&mut tx, id, model, Some(version)).await?;
+        if let Some(v) = current.first().filter(|v| !v.aliases.is_empty()) {
+            return Err(RegistryError::FailedPrecondition(format!(
+                "version {version} of model '{model}' is aliased as {}; move those aliases first",
+                v.aliases.join(", ")
+            )));
+        }
+        store::set_status(&mut tx, id, version, VersionStatus::Archived).await?;
+        store::audit(&mut tx, &actor, "archive", model, Some(version), serde_json::json!({})).await?;
+        let out = store::versions(&mut tx, id, model, Some(version))
+            .await?
+            .pop()
+            .ok_or_else(|| RegistryError::NotFound(format!("version {version} of model '{model}'")))?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The newest audit entries, newest first.
+    pub async fn audit_log(&self, model: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut conn = self.pool.acquire().await?;
+        store::audit_log(&mut conn, model, limit.clamp(1, 10_000)).await
+    }
+
+    /// Reads a version's files from object storage, each verified against its sha256.
+    pub async fn fetch_artifacts(&self, version: &ModelVersion) -> Result<std::collections::BTreeMap<String, Bytes>> {
+        self.artifacts.fetch_version(version).await
+    }
+}
+
+async fn ensure_aliasable(conn: &mut sqlx::AnyConnection, id: i64, model: &str, version: u64) -> Result<()> {
+    match store::version_status(conn, id, model, version).await? {
+        VersionStatus::Ready => Ok(()),
+        VersionStatus::Archived => Err(RegistryError::FailedPrecondition(format!(
+            "version {version} of model '{model}' is archived and cannot be aliased"
+        ))),
+    }
+}
+
+fn actor_or_default(actor: &str) -> String {
+    if actor.trim().is_empty() { "unknown".to_string() } else { actor.trim().to_string() }
+}
+
+/// Checks the upload: safe paths, a manifest that describes inputs and outputs, its
+/// weights file present, and a model that actually builds from them.
+fn validate_files(new: &NewVersion) -> Result<Manifest> {
+    if new.files.is_empty() {
+        return Err(RegistryError::invalid("files", "no files given"));
+    }
+    for path in new.files.keys() {
+        check_file_path(&format!("files[{path}]"), path)?;
+    }
+    let manifest_bytes = new
+        .files
+        .get(MANIFEST_FILE)
+        .ok_or_else(|| RegistryError::invalid("files", format!("the manifest '{MANIFEST_FILE}' is missing")))?;
+    let manifest = Manifest::parse(manifest_bytes).map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
+    let weights = new.files.get(&manifest.weights).ok_or_else(|| {
+        RegistryError::invalid(MANIFEST_FILE, format!("weights file '{}' is not among the files", manifest.weights))
+    })?;
+    manifest.build(weights).map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
+    Ok(manifest)
+}

@@ -1,0 +1,316 @@
+//! Registry behaviour against real databases: every test runs on SQLite (a temp file) and,
+//! when `MERCATOR_TEST_POSTGRES_URL` names a server (as `.ci/run` does), on PostgreSQL in
+//! a fresh database of its own. Artifacts go through `object_store` (a local folder, or an
+//! in-memory store with injected faults).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use mercator_registry::{ArtifactStore, NewVersion, Registry, RegistryError, VersionSelector};
+use object_store::path::Path;
+use object_store::{
+    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
+    PutPayload, PutResult,
+};
+
+const MODEL: &[u8] = include_bytes!("../../runtime/tests/fixtures/xgboost/binary_shallow_nan-v3.model.json");
+
+fn manifest() -> String {
+    r#"{"kind":"xgboost","weights":"model.json","description":"test churn",
+        "inputs":[{"name":"features","datatype":"FP32","shape":[-1,8]}],
+        "outputs":[{"name":"probability","datatype":"FP32","shape":[-1]}]}"#
+        .to_string()
+}
+
+fn new_version(model: &str) -> NewVersion {
+    let mut files = BTreeMap::new();
+    files.insert("mercator.json".to_string(), Bytes::from(manifest()));
+    files.insert("model.json".to_string(), Bytes::from_static(MODEL));
+    NewVersion { model: model.into(), files, actor: "alice".into(), ..NewVersion::default() }
+}
+
+/// Database URLs to run each test against; each is a fresh, empty database.
+async fn databases(dir: &std::path::Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite://{}/registry.db?mode=rwc", dir.display())];
+    match std::env::var("MERCATOR_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => urls.push(fresh_postgres(&admin).await),
+        _ => {
+            assert!(std::env::var("CI").is_err(), "CI must set MERCATOR_TEST_POSTGRES_URL so PostgreSQL is tested");
+            eprintln!("MERCATOR_TEST_POSTGRES_URL unset: PostgreSQL tests skipped");
+        }
+    }
+    urls
+}
+
+async fn fresh_postgres(admin: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("mercator_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect to postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).expect("postgres url has a database");
+    format!("{base}/{name}")
+}
+
+async fn registries() -> Vec<(Registry, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in databases(dir.path()).await {
+        let artifacts_dir = tempfile::tempdir().expect("tempdir");
+        let artifacts = ArtifactStore::open(&artifacts_dir.path().display().to_string()).expect("artifacts");
+        out.push((Registry::open(&url, artifacts).await.expect("open registry"), artifacts_dir));
+    }
+    std::mem::forget(dir);
+    out
+}
+
+#[tokio::test]
+async fn versions_are_numbered_and_record_their_files() {
+    for (reg, _dir) in registries().await {
+        let v1 = reg.register(new_version("churn")).await.expect("v1");
+        let v2 = reg.register(new_version("churn")).await.expect("v2");
+        assert_eq!((v1.version, v2.version), (1, 2), "{:?}", reg.backend());
+        assert_eq!(v1.registered_by, "alice");
+        assert_eq!(v1.description, "test churn");
+        let model_file = v1.files.iter().find(|f| f.path == "model.json").expect("model file");
+        assert_eq!(model_file.size_bytes, MODEL.len() as u64);
+        assert_eq!(model_file.sha256, mercator_registry::artifacts::sha256_hex(MODEL));
+        let read = reg.get_version("churn", &VersionSelector::Number(2)).await.expect("read v2");
+        assert_eq!(read.files, v2.files);
+        assert_eq!(read.manifest_json, manifest());
+        let fetched = reg.fetch_artifacts(&read).await.expect("fetch");
+        assert_eq!(fetched["model.json"].as_ref(), MODEL);
+        let (summary, versions) = reg.get_model("churn").await.expect("model");
+        assert_eq!(summary.latest_version, 2);
+        assert_eq!(versions.len(), 2);
+        assert_eq!(reg.list_models().await.expect("list").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_registrations_get_distinct_numbers() {
+    for (reg, _dir) in registries().await {
+        let tasks: Vec<_> = (0..6).map(|_| {
+            let reg = reg.clone();
+            tokio::spawn(async move { reg.register(new_version("demand")).await.map(|v| v.version) })
+        }).collect();
+        let mut numbers = Vec::new();
+        for t in tasks {
+            numbers.push(t.await.expect("join").expect("register"));
+        }
+        numbers.sort_unstable();
+        assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6], "{:?}", reg.backend());
+    }
+}
+
+#[tokio::test]
+async fn bad_registrations_are_refused_and_leave_nothing() {
+    for (reg, _dir) in registries().await {
+        let mut no_manifest = new_version("churn");
+        no_manifest.files.remove("mercator.json");
+        let mut no_inputs = new_version("churn");
+        no_inputs.files.insert(
+            "mercator.json".into(),
+            Bytes::from(r#"{"kind":"xgboost","weights":"model.json","inputs":[],"outputs":[{"name":"p","datatype":"FP32","shape":[-1]}]}"#),
+        );
+        let mut no_weights = new_version("churn");
+        no_weights.files.remove("model.json");
+        let mut wrong_width = new_version("churn");
+        wrong_width.files.insert("mercator.json".into(), Bytes::from(manifest().replace("[-1,8]", "[-1,9]")));
+        let mut escaping = new_version("churn");
+        escaping.files.insert("../evil".into(), Bytes::from_static(b"x"));
+        let mut garbage_weights = new_version("churn");
+        garbage_weights.files.insert("model.json".into(), Bytes::from_static(b"{not json"));
+        let bad_name = new_version("Churn Model");
+        let mut bad_alias = new_version("churn");
+        bad_alias.alias = Some("Champion!".into());
+        for (what, nv, needle) in [
+            ("no manifest", no_manifest, "mercator.json"),
+            ("no inputs", no_inputs, "inputs"),
+            ("no weights", no_weights, "weights file"),
+            ("wrong width", wrong_width, "9 features"),
+            ("escaping path", escaping, "../evil"),
+            ("garbage weights", garbage_weights, "XGBoost"),
+            ("bad name", bad_name, "model"),
+            ("bad alias", bad_alias, "alias"),
+        ] {
+            match reg.register(nv).await {
+                Err(RegistryError::InvalidArgument { field, message }) => {
+                    assert!(format!("{field}: {message}").contains(needle), "{what}: {field}: {message}");
+                }
+                other => panic!("{what}: expected InvalidArgument, got {other:?}"),
+            }
+        }
+        assert!(reg.list_models().await.expect("list").is_empty());
+        assert!(reg.audit_log(None, 100).await.expect("audit").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn aliases_move_with_history_and_roll_back() {
+    for (reg, _dir) in registries().await {
+        let mut first = new_version("churn");
+        first.alias = Some("champion".into());
+        reg.register(first).await.expect("v1");
+        reg.register(new_version("churn")).await.expect("v2");
+        let mv = reg.set_alias("churn", "champion", 2, "bob", "better AUC").await.expect("promote");
+        assert_eq!((mv.from_version, mv.to_version), (Some(1), 2));
+        let champion = reg.get_version("churn", &VersionSelector::Alias("champion".into())).await.expect("champion");
+        assert_eq!(champion.version, 2);
+        assert_eq!(champion.aliases, vec!["champion".to_string()]);
+
+        let back = reg.rollback_alias("churn", "champion", "carol", "").await.expect("rollback");
+        assert_eq!((back.from_version, back.to_version), (Some(2), 1));
+        assert_eq!(reg.get_version("churn", &VersionSelector::Alias("champion".into())).await.expect("c").version, 1);
+
+        let history = reg.alias_history("churn", Some("champion")).await.expect("history");
+        let moves: Vec<_> = history.iter().map(|m| (m.from_version, m.to_version, m.actor.as_str())).collect();
+        assert_eq!(moves, vec![(None, 1, "alice"), (Some(1), 2, "bob"), (Some(2), 1, "carol")]);
+        assert_eq!(history[1].reason, "better AUC");
+
+        let actions: Vec<String> = reg.audit_log(Some("churn"), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, vec!["rollback_alias", "set_alias", "register", "set_alias", "register"]);
+
+        assert!(matches!(reg.set_alias("churn", "champion", 7, "x", "").await, Err(RegistryError::NotFound(_))));
+        assert!(matches!(reg.set_alias("nope", "champion", 1, "x", "").await, Err(RegistryError::NotFound(_))));
+        assert!(matches!(
+            reg.get_version("churn", &VersionSelector::Alias("staging".into())).await,
+            Err(RegistryError::NotFound(_))
+        ));
+        let mut fresh = new_version("other");
+        fresh.alias = Some("champion".into());
+        reg.register(fresh).await.expect("other");
+        assert!(matches!(
+            reg.rollback_alias("other", "champion", "x", "").await,
+            Err(RegistryError::FailedPrecondition(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn archive_refuses_aliased_versions_and_archived_ones_cannot_be_aliased() {
+    for (reg, _dir) in registries().await {
+        let mut first = new_version("churn");
+        first.alias = Some("champion".into());
+        reg.register(first).await.expect("v1");
+        reg.register(new_version("churn")).await.expect("v2");
+        assert!(matches!(reg.archive("churn", 1, "x").await, Err(RegistryError::FailedPrecondition(_))));
+        let archived = reg.archive("churn", 2, "x").await.expect("archive v2");
+        assert_eq!(archived.status, mercator_registry::model::VersionStatus::Archived);
+        assert!(matches!(
+            reg.set_alias("churn", "challenger", 2, "x", "").await,
+            Err(RegistryError::FailedPrecondition(_))
+        ));
+        assert!(matches!(reg.archive("churn", 9, "x").await, Err(RegistryError::NotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn corrupted_artifacts_fail_the_checksum() {
+    for (reg, _dir) in registries().await {
+        let v = reg.register(new_version("churn")).await.expect("v1");
+        let mut changed = MODEL.to_vec();
+        changed[100] ^= 1;
+        reg.artifacts().overwrite_for_test(&v, "model.json", Bytes::from(changed)).await.expect("overwrite");
+        match reg.fetch_artifacts(&v).await {
+            Err(RegistryError::Integrity(msg)) => assert!(msg.contains("model.json"), "{msg}"),
+            other => panic!("expected an integrity error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn database_immutability_is_enforced_by_the_schema() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in databases(dir.path()).await {
+        let artifacts = ArtifactStore::open("memory://").expect("artifacts");
+        let reg = Registry::open(&url, artifacts).await.expect("open");
+        let mut first = new_version("churn");
+        first.alias = Some("champion".into());
+        reg.register(first).await.expect("v1");
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        for refused in [
+            "UPDATE model_versions SET manifest = '{}'",
+            "UPDATE artifact_files SET sha256 = 'x'",
+            "DELETE FROM alias_history",
+            "UPDATE alias_history SET to_version = 5",
+            "UPDATE audit_log SET actor = 'mallory'",
+        ] {
+            assert!(sqlx::query(refused).execute(&mut conn).await.is_err(), "{url}: {refused} must be refused");
+        }
+        sqlx::query("UPDATE model_versions SET status = 'ready'").execute(&mut conn).await.expect("status may change");
+    }
+}
+
+/// An in-memory store whose `copy` fails while `fail_copy` is set: a registration that
+/// breaks after staging must leave no version behind.
+#[derive(Debug)]
+struct FlakyStore {
+    inner: object_store::memory::InMemory,
+    fail_copy: AtomicBool,
+}
+
+impl fmt::Display for FlakyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlakyStore")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FlakyStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    async fn delete(&self, location: &Path) -> object_store::Result<()> {
+        self.inner.delete(location).await
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+        if self.fail_copy.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic { store: "flaky", source: "injected copy failure".into() });
+        }
+        self.inner.copy(from, to).await
+    }
+    async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+        self.inner.copy_if_not_exists(from, to).await
+    }
+}
+
+#[tokio::test]
+async fn a_failure_midway_leaves_no_half_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in databases(dir.path()).await {
+        let flaky = Arc::new(FlakyStore { inner: object_store::memory::InMemory::new(), fail_copy: AtomicBool::new(false) });
+        let reg = Registry::open(&url, ArtifactStore::from_store(flaky.clone(), "memory://flaky")).await.expect("open");
+        reg.register(new_version("churn")).await.expect("v1");
+        flaky.fail_copy.store(true, Ordering::SeqCst);
+        let mut second = new_version("churn");
+        second.alias = Some("champion".into());
+        assert!(matches!(reg.register(second).await, Err(RegistryError::Storage(_))));
+        let (summary, versions) = reg.get_model("churn").await.expect("model");
+        assert_eq!((summary.latest_version, versions.len()), (1, 1));
+        assert!(summary.aliases.is_empty());
+        let staged: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(flaky.list(Some(&Path::from("staging"))))
+            .await
+            .expect("list");
+        assert!(staged.is_empty(), "staging cleaned up: {staged:?}");
+        flaky.fail_copy.store(false, Ordering::SeqCst);
+        assert_eq!(reg.register(new_version("churn")).await.expect("v2").version, 2);
+    }
+}
