@@ -139,3 +139,101 @@ impl From<AuditEntry> for pb::AuditEntry {
         }
     }
 }
+
+// ---- the other way, for clients (the CLI) that read these messages ----
+
+fn from_timestamp(field: &str, t: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<chrono::Utc>, RegistryError> {
+    let t = t.ok_or_else(|| RegistryError::invalid(field, "timestamp missing"))?;
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        .ok_or_else(|| RegistryError::invalid(field, "timestamp out of range"))
+}
+
+impl TryFrom<pb::ModelVersion> for ModelVersion {
+    type Error = RegistryError;
+
+    fn try_from(v: pb::ModelVersion) -> Result<ModelVersion, RegistryError> {
+        let pb::ModelVersion {
+            model,
+            version,
+            status,
+            manifest_json,
+            files,
+            tags,
+            metrics,
+            description,
+            registered_by,
+            registered_at,
+            aliases,
+            artifact_prefix,
+        } = v;
+        Ok(ModelVersion {
+            model,
+            version,
+            status: if status == pb::VersionStatus::Archived as i32 { VersionStatus::Archived } else { VersionStatus::Ready },
+            manifest_json,
+            files: files
+                .into_iter()
+                .map(|f| crate::model::ArtifactFile { path: f.path, sha256: f.sha256, size_bytes: f.size_bytes })
+                .collect(),
+            tags: tags.into_iter().collect(),
+            metrics: metrics.into_iter().collect(),
+            description,
+            registered_by,
+            registered_at: from_timestamp("registered_at", registered_at)?,
+            aliases,
+            artifact_prefix,
+        })
+    }
+}
+
+impl TryFrom<pb::ModelSummary> for ModelSummary {
+    type Error = RegistryError;
+
+    fn try_from(m: pb::ModelSummary) -> Result<ModelSummary, RegistryError> {
+        let pb::ModelSummary { name, description, latest_version, aliases, created_at } = m;
+        Ok(ModelSummary {
+            name,
+            description,
+            latest_version,
+            aliases: aliases
+                .into_iter()
+                .map(|a| Ok(Alias { name: a.name, version: a.version, updated_at: from_timestamp("updated_at", a.updated_at)? }))
+                .collect::<Result<_, RegistryError>>()?,
+            created_at: from_timestamp("created_at", created_at)?,
+        })
+    }
+}
+
+impl TryFrom<pb::AliasMove> for AliasMove {
+    type Error = RegistryError;
+
+    fn try_from(m: pb::AliasMove) -> Result<AliasMove, RegistryError> {
+        let pb::AliasMove { model, alias, from_version, to_version, actor, reason, moved_at } = m;
+        Ok(AliasMove {
+            model,
+            alias,
+            from_version: Some(from_version).filter(|v| *v > 0),
+            to_version,
+            actor,
+            reason,
+            moved_at: from_timestamp("moved_at", moved_at)?,
+        })
+    }
+}
+
+impl TryFrom<pb::AuditEntry> for AuditEntry {
+    type Error = RegistryError;
+
+    fn try_from(e: pb::AuditEntry) -> Result<AuditEntry, RegistryError> {
+        let pb::AuditEntry { id, actor, action, model, version, detail_json, at } = e;
+        Ok(AuditEntry {
+            id,
+            actor,
+            action,
+            model,
+            version: Some(version).filter(|v| *v > 0),
+            detail: serde_json::from_str(&detail_json).unwrap_or(serde_json::Value::String(detail_json)),
+            at: from_timestamp("at", at)?,
+        })
+    }
+}

@@ -291,10 +291,32 @@ impl Tensor {
     pub fn dtype(&self) -> DType {
         self.data.dtype()
     }
+
+    /// A tensor of zeros (empty strings for BYTES), e.g. to warm a model up.
+    pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
+        let n = element_count(&shape).ok_or_else(|| RuntimeError::input("", "shape too large"))?;
+        let data = match dtype {
+            DType::Bool => TensorData::Bool(vec![false; n]),
+            DType::U8 => TensorData::U8(vec![0; n]),
+            DType::U16 => TensorData::U16(vec![0; n]),
+            DType::U32 => TensorData::U32(vec![0; n]),
+            DType::U64 => TensorData::U64(vec![0; n]),
+            DType::I8 => TensorData::I8(vec![0; n]),
+            DType::I16 => TensorData::I16(vec![0; n]),
+            DType::I32 => TensorData::I32(vec![0; n]),
+            DType::I64 => TensorData::I64(vec![0; n]),
+            DType::F16 => TensorData::F16(vec![0; n]),
+            DType::BF16 => TensorData::BF16(vec![0; n]),
+            DType::F32 => TensorData::F32(vec![0.0; n]),
+            DType::F64 => TensorData::F64(vec![0.0; n]),
+            DType::Bytes => TensorData::Bytes(vec![Vec::new(); n]),
+        };
+        Tensor::new(shape, data)
+    }
 }
 
 /// Product of the dimensions, or `None` on overflow.
-pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
+pub fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 

@@ -1,0 +1,220 @@
+//! Configuration: one typed tree, layered without side effects.
+//!
+//! Priority, lowest first: built-in defaults < the TOML file (`--config`) <
+//! `MERCATOR_<KEY>` environment variables < command-line flags. Every key below can be set
+//! at each layer, e.g. `grpc_addr` in TOML, `MERCATOR_GRPC_ADDR`, or `--grpc-addr`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where embedded state lives (SQLite registry, local artifacts).
+    pub data_dir: PathBuf,
+    /// gRPC listen address (KServe V2 and `mercator.v1`).
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address for `GET /metrics`.
+    pub metrics_addr: SocketAddr,
+    /// Registry database URL; empty means `sqlite://<data_dir>/registry.db`.
+    pub registry_url: String,
+    /// Artifact store URL; empty means `file://<data_dir>/artifacts`.
+    pub artifacts_url: String,
+    /// Largest gRPC message accepted or sent, in bytes (tonic's default is 4 MiB).
+    pub max_message_bytes: usize,
+    /// Largest batch (first dimension) accepted when a manifest does not set its own.
+    pub max_batch_size: usize,
+    /// Requests allowed in flight at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    /// Batches with at least this many rows run on the blocking pool instead of inline.
+    pub offload_min_rows: usize,
+    /// Aliases whose versions are loaded and served.
+    pub serve_aliases: Vec<String>,
+    /// How often the registry is polled for new versions and alias moves, in seconds.
+    pub poll_interval_secs: f64,
+    /// How long in-flight requests may take to finish on shutdown, in seconds.
+    pub shutdown_grace_secs: f64,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./mercator-data"),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 8002)),
+            registry_url: String::new(),
+            artifacts_url: String::new(),
+            max_message_bytes: 64 * 1024 * 1024,
+            max_batch_size: 4096,
+            max_in_flight: 1024,
+            offload_min_rows: 64,
+            serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
+            poll_interval_secs: 5.0,
+            shutdown_grace_secs: 30.0,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used; the process exits with status 64.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads the layers. `env` is the process environment (injected so tests need not
+    /// touch the real one) and `overrides` the keys set by command-line flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: BTreeMap<&'static str, figment::value::Value>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("MERCATOR_").map(|k| (k.to_ascii_lowercase(), v)))
+            .filter(|(k, _)| KEYS.contains(&k.as_str()))
+            .collect();
+        figment = figment.merge(Serialized::defaults(env_values(&env)?));
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_batch_size", self.max_batch_size),
+            ("max_in_flight", self.max_in_flight),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
+        if !(self.poll_interval_secs > 0.0 && self.poll_interval_secs.is_finite()) {
+            return Err(ConfigError("poll_interval_secs must be a positive number".into()));
+        }
+        if !(self.shutdown_grace_secs >= 0.0 && self.shutdown_grace_secs.is_finite()) {
+            return Err(ConfigError("shutdown_grace_secs must be zero or positive".into()));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!("log_format '{}' must be text or json", self.log_format)));
+        }
+        for alias in &self.serve_aliases {
+            mercator_registry::model::check_name("serve_aliases", alias).map_err(|e| ConfigError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The registry database URL, defaulting to SQLite under the data directory.
+    pub fn registry_url(&self) -> String {
+        if self.registry_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("registry.db").display())
+        } else {
+            self.registry_url.clone()
+        }
+    }
+
+    /// The artifact store URL, defaulting to a folder under the data directory.
+    pub fn artifacts_url(&self) -> String {
+        if self.artifacts_url.is_empty() {
+            self.data_dir.join("artifacts").display().to_string()
+        } else {
+            self.artifacts_url.clone()
+        }
+    }
+
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_interval_secs)
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace_secs)
+    }
+}
+
+/// Every configuration key, as accepted after the `MERCATOR_` prefix.
+const KEYS: &[&str] = &[
+    "data_dir",
+    "grpc_addr",
+    "metrics_addr",
+    "registry_url",
+    "artifacts_url",
+    "max_message_bytes",
+    "max_batch_size",
+    "max_in_flight",
+    "offload_min_rows",
+    "serve_aliases",
+    "poll_interval_secs",
+    "shutdown_grace_secs",
+    "log_format",
+];
+
+/// Environment values are text. Each is parsed the way figment parses env values (so
+/// numbers become numbers), except `serve_aliases`, a comma-separated list.
+fn env_values(env: &BTreeMap<String, String>) -> Result<figment::value::Dict, ConfigError> {
+    let mut dict = figment::value::Dict::new();
+    for (k, v) in env {
+        let value = if k == "serve_aliases" {
+            figment::value::Value::from(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        } else {
+            let parsed: figment::value::Value = v.parse().map_err(|_| ConfigError(format!("MERCATOR_{}: bad value", k.to_uppercase())))?;
+            parsed
+        };
+        dict.insert(k.clone(), value);
+    }
+    Ok(dict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(&file, "grpc_addr = \"127.0.0.1:9001\"\nmax_batch_size = 10\nmetrics_addr = \"127.0.0.1:9002\"\n").unwrap();
+        let c = Config::load(Some(&file), env(&[("MERCATOR_MAX_BATCH_SIZE", "20"), ("MERCATOR_SERVE_ALIASES", "champion, challenger"), ("OTHER", "x")]), BTreeMap::new()).unwrap();
+        assert_eq!(c.grpc_addr.port(), 9001);
+        assert_eq!(c.max_batch_size, 20);
+        assert_eq!(c.serve_aliases, vec!["champion", "challenger"]);
+        let mut flags = BTreeMap::new();
+        flags.insert("metrics_addr", figment::value::Value::from("127.0.0.1:9100"));
+        let c = Config::load(Some(&file), env(&[("MERCATOR_METRICS_ADDR", "127.0.0.1:9003")]), flags).unwrap();
+        assert_eq!(c.metrics_addr.port(), 9100);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Config::load(None, env(&[("MERCATOR_MAX_BATCH_SIZE", "0")]), BTreeMap::new()).is_err());
+        assert!(Config::load(None, env(&[("MERCATOR_GRPC_ADDR", "nowhere")]), BTreeMap::new()).is_err());
+        assert!(Config::load(None, env(&[("MERCATOR_LOG_FORMAT", "xml")]), BTreeMap::new()).is_err());
+        assert!(Config::load(Some(Path::new("/no/such.toml")), env(&[]), BTreeMap::new()).is_err());
+    }
+}

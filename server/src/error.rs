@@ -1,0 +1,116 @@
+//! Serving errors and their one mapping to `tonic::Status`.
+
+use mercator_registry::RegistryError;
+use mercator_runtime::RuntimeError;
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// What went wrong while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// No loaded model has that name.
+    #[error("model '{0}' is not loaded")]
+    ModelNotFound(String),
+    /// The model is loaded, but not that version (or alias).
+    #[error("version '{version}' of model '{model}' is not loaded")]
+    VersionNotFound {
+        /// Model name.
+        model: String,
+        /// The version asked for.
+        version: String,
+    },
+    /// A request field is malformed; `field` names it.
+    #[error("{field}: {message}")]
+    InvalidArgument {
+        /// The offending field, e.g. `inputs[features]`.
+        field: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// Too many requests are in flight.
+    #[error("server overloaded: {0} requests already in flight")]
+    Overloaded(usize),
+    /// The server cannot answer now (starting or shutting down).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A bug or an unexpected runtime failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServeError {
+    /// An [`ServeError::InvalidArgument`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ServeError::InvalidArgument { field: field.into(), message: message.into() }
+    }
+
+    /// A stable tag for metrics and `ErrorInfo` reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServeError::ModelNotFound(_) => "model_not_found",
+            ServeError::VersionNotFound { .. } => "version_not_found",
+            ServeError::InvalidArgument { .. } => "invalid_argument",
+            ServeError::Overloaded(_) => "overloaded",
+            ServeError::Unavailable(_) => "unavailable",
+            ServeError::Registry(e) => e.reason(),
+            ServeError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<RuntimeError> for ServeError {
+    fn from(e: RuntimeError) -> ServeError {
+        match e {
+            RuntimeError::InvalidInput { input, message } => {
+                ServeError::invalid(format!("inputs[{input}]"), format!("input '{input}': {message}"))
+            }
+            RuntimeError::UnknownOutput(name) => ServeError::invalid("outputs", format!("unknown output '{name}'")),
+            RuntimeError::InvalidArtifact(_) | RuntimeError::Signature(_) => ServeError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ServeError> for tonic::Status {
+    fn from(e: ServeError) -> tonic::Status {
+        let message = e.to_string();
+        let reason = e.reason();
+        match e {
+            ServeError::InvalidArgument { field, message: why } => {
+                let mut details = ErrorDetails::with_bad_request_violation(field, why);
+                details.set_error_info(reason, "mercator", [] as [(String, String); 0]);
+                tonic::Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ServeError::Registry(e) => e.into(),
+            ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } => tonic::Status::not_found(message),
+            ServeError::Overloaded(_) => tonic::Status::resource_exhausted(message),
+            ServeError::Unavailable(_) => tonic::Status::unavailable(message),
+            ServeError::Internal(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
+/// The canonical upper-case name of a gRPC code, for the `code` metrics label.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -1,0 +1,206 @@
+//! `inference.GRPCInferenceService`: the KServe V2 / Open Inference Protocol, plus
+//! Triton's `ModelConfig` and `ModelStatistics`. Thin: convert, call, convert.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mercator_proto::inference::{self as pb, grpc_inference_service_server::GrpcInferenceService};
+use mercator_runtime::{DType, TensorSpec};
+use tonic::{Request, Response, Status};
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::serving::{Observation, Serving};
+
+/// The V2 service.
+#[derive(Debug, Clone)]
+pub struct InferenceV2 {
+    serving: Arc<Serving>,
+}
+
+impl InferenceV2 {
+    /// A V2 service over the serving path.
+    pub fn new(serving: Arc<Serving>) -> InferenceV2 {
+        InferenceV2 { serving }
+    }
+
+    /// Observes a metadata-style call that names a model.
+    fn observed<T>(&self, method: &'static str, result: Result<(Arc<LoadedModel>, T), ServeError>) -> Result<Response<T>, Status> {
+        let mut obs = Observation::start(method);
+        let out = result.map(|(model, value)| {
+            obs.resolved(&model);
+            Response::new(value)
+        });
+        let out = out.map_err(Status::from);
+        obs.finish(&self.serving.metrics, out.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+        out
+    }
+}
+
+fn tensor_metadata(specs: &[TensorSpec]) -> Vec<pb::model_metadata_response::TensorMetadata> {
+    specs
+        .iter()
+        .map(|s| pb::model_metadata_response::TensorMetadata {
+            name: s.name.clone(),
+            datatype: s.datatype.as_str().to_string(),
+            shape: s.shape.clone(),
+        })
+        .collect()
+}
+
+fn data_type(d: DType) -> pb::DataType {
+    match d {
+        DType::Bool => pb::DataType::TypeBool,
+        DType::U8 => pb::DataType::TypeUint8,
+        DType::U16 => pb::DataType::TypeUint16,
+        DType::U32 => pb::DataType::TypeUint32,
+        DType::U64 => pb::DataType::TypeUint64,
+        DType::I8 => pb::DataType::TypeInt8,
+        DType::I16 => pb::DataType::TypeInt16,
+        DType::I32 => pb::DataType::TypeInt32,
+        DType::I64 => pb::DataType::TypeInt64,
+        DType::F16 => pb::DataType::TypeFp16,
+        DType::BF16 => pb::DataType::TypeBf16,
+        DType::F32 => pb::DataType::TypeFp32,
+        DType::F64 => pb::DataType::TypeFp64,
+        DType::Bytes => pb::DataType::TypeString,
+    }
+}
+
+/// Triton's convention: with batching on, `dims` leave out the batch dimension.
+fn dims_without_batch(shape: &[i64]) -> Vec<i64> {
+    shape.get(1..).unwrap_or_default().to_vec()
+}
+
+fn platform(model: &LoadedModel) -> String {
+    format!("mercator_{}", model.model.kind())
+}
+
+fn duration(t: &crate::models::table::Tally) -> Option<pb::StatisticDuration> {
+    let (count, ns) = t.get();
+    Some(pb::StatisticDuration { count, ns })
+}
+
+fn statistics(m: &LoadedModel) -> pb::ModelStatistics {
+    let s = &m.stats;
+    pb::ModelStatistics {
+        name: m.name.clone(),
+        version: m.version_label.clone(),
+        last_inference: s.last_inference_ms.load(Ordering::Relaxed),
+        inference_count: s.inference_count.load(Ordering::Relaxed),
+        execution_count: s.execution_count.load(Ordering::Relaxed),
+        inference_stats: Some(pb::InferStatistics {
+            success: duration(&s.success),
+            fail: duration(&s.fail),
+            queue: Some(pb::StatisticDuration::default()),
+            compute_input: duration(&s.compute_input),
+            compute_infer: duration(&s.compute_infer),
+            compute_output: duration(&s.compute_output),
+            cache_hit: None,
+            cache_miss: None,
+        }),
+        batch_stats: vec![],
+    }
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for InferenceV2 {
+    async fn server_live(&self, _: Request<pb::ServerLiveRequest>) -> Result<Response<pb::ServerLiveResponse>, Status> {
+        Ok(Response::new(pb::ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(&self, _: Request<pb::ServerReadyRequest>) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse { ready: self.serving.models.is_ready() }))
+    }
+
+    async fn model_ready(&self, req: Request<pb::ModelReadyRequest>) -> Result<Response<pb::ModelReadyResponse>, Status> {
+        let pb::ModelReadyRequest { name, version } = req.into_inner();
+        let ready = self.serving.models.resolve(&name, &version).is_ok();
+        Ok(Response::new(pb::ModelReadyResponse { ready }))
+    }
+
+    async fn server_metadata(&self, _: Request<pb::ServerMetadataRequest>) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+        Ok(Response::new(pb::ServerMetadataResponse {
+            name: "mercator".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: vec!["model_configuration".into(), "statistics".into()],
+        }))
+    }
+
+    async fn model_metadata(&self, req: Request<pb::ModelMetadataRequest>) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let pb::ModelMetadataRequest { name, version } = req.into_inner();
+        let table = self.serving.models.snapshot();
+        let result = table.resolve(&name, &version).map(|m| {
+            let versions = table.models.get(&name).map(|e| e.versions.keys().map(u64::to_string).collect()).unwrap_or_default();
+            let response = pb::ModelMetadataResponse {
+                name: m.name.clone(),
+                versions,
+                platform: platform(&m),
+                inputs: tensor_metadata(m.model.inputs()),
+                outputs: tensor_metadata(m.model.outputs()),
+            };
+            (m, response)
+        });
+        self.observed("ModelMetadata", result)
+    }
+
+    async fn model_infer(&self, req: Request<pb::ModelInferRequest>) -> Result<Response<pb::ModelInferResponse>, Status> {
+        let mut obs = Observation::start("ModelInfer");
+        let result = self.serving.infer_v2(req.into_inner(), &mut obs).await.map(Response::new).map_err(Status::from);
+        obs.finish(&self.serving.metrics, result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+        result
+    }
+
+    async fn model_config(&self, req: Request<pb::ModelConfigRequest>) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        let pb::ModelConfigRequest { name, version } = req.into_inner();
+        let result = self.serving.models.resolve(&name, &version).map(|m| {
+            let config = pb::ModelConfig {
+                name: m.name.clone(),
+                platform: platform(&m),
+                backend: "mercator".into(),
+                max_batch_size: i32::try_from(m.max_batch_size).unwrap_or(i32::MAX),
+                input: m
+                    .model
+                    .inputs()
+                    .iter()
+                    .map(|s| pb::ModelInput {
+                        name: s.name.clone(),
+                        data_type: data_type(s.datatype) as i32,
+                        format: pb::model_input::Format::None as i32,
+                        dims: dims_without_batch(&s.shape),
+                    })
+                    .collect(),
+                output: m
+                    .model
+                    .outputs()
+                    .iter()
+                    .map(|s| pb::ModelOutput {
+                        name: s.name.clone(),
+                        data_type: data_type(s.datatype) as i32,
+                        dims: dims_without_batch(&s.shape),
+                        label_filename: String::new(),
+                    })
+                    .collect(),
+            };
+            (m, pb::ModelConfigResponse { config: Some(config) })
+        });
+        self.observed("ModelConfig", result)
+    }
+
+    async fn model_statistics(
+        &self,
+        req: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let pb::ModelStatisticsRequest { name, version } = req.into_inner();
+        let table = self.serving.models.snapshot();
+        let model_stats = if name.is_empty() {
+            table.all().map(|m| statistics(m)).collect()
+        } else if version.is_empty() {
+            let entry = table.models.get(&name).ok_or_else(|| Status::from(ServeError::ModelNotFound(name.clone())))?;
+            entry.versions.values().map(|m| statistics(m)).collect()
+        } else {
+            vec![statistics(table.resolve(&name, &version).map_err(Status::from)?.as_ref())]
+        };
+        Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
+    }
+}

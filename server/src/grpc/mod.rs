@@ -1,0 +1,56 @@
+//! The gRPC surface: one file per service, assembled into one router here with the
+//! cross-cutting parts added once: message size limits, gzip, a tracing span per
+//! request, health checking and reflection.
+
+pub mod inference_v2;
+pub mod registry;
+
+use std::sync::Arc;
+
+use mercator_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use mercator_proto::v1::registry_server::RegistryServer;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::Router;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Config;
+use crate::models::ModelManager;
+use crate::serving::Serving;
+
+/// Applies the same size limits and compression to a generated service.
+macro_rules! with_limits {
+    ($service:expr, $config:expr) => {
+        $service
+            .max_decoding_message_size($config.max_message_bytes)
+            .max_encoding_message_size($config.max_message_bytes)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+    };
+}
+
+/// Builds the router with every service.
+pub fn router(
+    config: &Config,
+    serving: Arc<Serving>,
+    registry: mercator_registry::Registry,
+    manager: Arc<ModelManager>,
+) -> anyhow::Result<(Router, HealthReporter)> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let router = Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(with_limits!(GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(serving)), config))
+        .add_service(with_limits!(RegistryServer::new(registry::RegistryService::new(registry, manager)), config));
+    Ok((router, health_reporter))
+}

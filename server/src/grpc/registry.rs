@@ -1,0 +1,92 @@
+//! `mercator.v1.Registry`: thin handlers over the registry. Every write wakes the model
+//! manager so the server serves an alias move without waiting for the next poll.
+
+use std::sync::Arc;
+
+use mercator_proto::v1::{self as pb, registry_server::Registry as RegistryApi};
+use mercator_registry::{NewVersion, Registry, VersionSelector};
+use tonic::{Request, Response, Status};
+
+use crate::models::ModelManager;
+
+/// The registry service.
+#[derive(Debug, Clone)]
+pub struct RegistryService {
+    registry: Registry,
+    manager: Arc<ModelManager>,
+}
+
+impl RegistryService {
+    /// A service over `registry` that wakes `manager` after changes.
+    pub fn new(registry: Registry, manager: Arc<ModelManager>) -> RegistryService {
+        RegistryService { registry, manager }
+    }
+}
+
+#[tonic::async_trait]
+impl RegistryApi for RegistryService {
+    async fn register_version(&self, req: Request<pb::RegisterVersionRequest>) -> Result<Response<pb::RegisterVersionResponse>, Status> {
+        let new = NewVersion::try_from(req.into_inner())?;
+        let version = self.registry.register(new).await?;
+        self.manager.wake();
+        Ok(Response::new(pb::RegisterVersionResponse { version: Some(version.into()) }))
+    }
+
+    async fn list_models(&self, _: Request<pb::ListModelsRequest>) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let models = self.registry.list_models().await?;
+        Ok(Response::new(pb::ListModelsResponse { models: models.into_iter().map(Into::into).collect() }))
+    }
+
+    async fn get_model(&self, req: Request<pb::GetModelRequest>) -> Result<Response<pb::GetModelResponse>, Status> {
+        let (summary, versions) = self.registry.get_model(&req.into_inner().model).await?;
+        Ok(Response::new(pb::GetModelResponse {
+            model: Some(summary.into()),
+            versions: versions.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn get_version(&self, req: Request<pb::GetVersionRequest>) -> Result<Response<pb::GetVersionResponse>, Status> {
+        let pb::GetVersionRequest { model, selector } = req.into_inner();
+        let selector = match selector {
+            Some(pb::get_version_request::Selector::Version(v)) => VersionSelector::Number(v),
+            Some(pb::get_version_request::Selector::Alias(a)) => VersionSelector::Alias(a),
+            None => VersionSelector::Alias(mercator_registry::CHAMPION.into()),
+        };
+        let version = self.registry.get_version(&model, &selector).await?;
+        Ok(Response::new(pb::GetVersionResponse { version: Some(version.into()) }))
+    }
+
+    async fn set_alias(&self, req: Request<pb::SetAliasRequest>) -> Result<Response<pb::SetAliasResponse>, Status> {
+        let pb::SetAliasRequest { model, alias, version, reason, actor } = req.into_inner();
+        let moved = self.registry.set_alias(&model, &alias, version, &actor, &reason).await?;
+        self.manager.wake();
+        Ok(Response::new(pb::SetAliasResponse { r#move: Some(moved.into()) }))
+    }
+
+    async fn rollback_alias(&self, req: Request<pb::RollbackAliasRequest>) -> Result<Response<pb::RollbackAliasResponse>, Status> {
+        let pb::RollbackAliasRequest { model, alias, reason, actor } = req.into_inner();
+        let moved = self.registry.rollback_alias(&model, &alias, &actor, &reason).await?;
+        self.manager.wake();
+        Ok(Response::new(pb::RollbackAliasResponse { r#move: Some(moved.into()) }))
+    }
+
+    async fn alias_history(&self, req: Request<pb::AliasHistoryRequest>) -> Result<Response<pb::AliasHistoryResponse>, Status> {
+        let pb::AliasHistoryRequest { model, alias } = req.into_inner();
+        let moves = self.registry.alias_history(&model, Some(alias.as_str()).filter(|a| !a.is_empty())).await?;
+        Ok(Response::new(pb::AliasHistoryResponse { moves: moves.into_iter().map(Into::into).collect() }))
+    }
+
+    async fn archive_version(&self, req: Request<pb::ArchiveVersionRequest>) -> Result<Response<pb::ArchiveVersionResponse>, Status> {
+        let pb::ArchiveVersionRequest { model, version, actor } = req.into_inner();
+        let version = self.registry.archive(&model, version, &actor).await?;
+        self.manager.wake();
+        Ok(Response::new(pb::ArchiveVersionResponse { version: Some(version.into()) }))
+    }
+
+    async fn audit_log(&self, req: Request<pb::AuditLogRequest>) -> Result<Response<pb::AuditLogResponse>, Status> {
+        let pb::AuditLogRequest { model, limit } = req.into_inner();
+        let limit = if limit == 0 { 100 } else { limit };
+        let entries = self.registry.audit_log(Some(model.as_str()).filter(|m| !m.is_empty()), limit).await?;
+        Ok(Response::new(pb::AuditLogResponse { entries: entries.into_iter().map(Into::into).collect() }))
+    }
+}

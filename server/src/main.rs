@@ -1,0 +1,89 @@
+//! `mercator`: config → tracing → build (bind) → serve → drain on a signal.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mercator_server::cli::{Cli, Command, ServeArgs};
+use mercator_server::{App, demo, telemetry};
+
+/// Exit status for a configuration that cannot be used (sysexits' EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Models(args) => {
+                telemetry::init("text");
+                report(mercator_server::cli::models::run(args).await)
+            }
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.config.load(&[("grpc_addr", args.grpc_addr.as_ref()), ("metrics_addr", args.metrics_addr.as_ref())]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(&config.log_format);
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => return report(Err(e)),
+    };
+    if args.demo {
+        if let Err(e) = demo::register_demo_models(app.registry()).await {
+            return report(Err(e.into()));
+        }
+    }
+    report(app.run(shutdown_signal()).await)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

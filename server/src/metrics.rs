@@ -1,0 +1,91 @@
+//! Prometheus metrics: names, help, labels and buckets in one place.
+//!
+//! Everything is registered on an injected `prometheus::Registry` (tests build their
+//! own). Names are in base units with `_total` counters; labels are bounded: `model` and
+//! `version` only ever take names the registry knows (unknown ones become `_unknown`),
+//! `method` comes from a fixed list, and `code` from the gRPC code set.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Latency buckets from 50µs to 10s: tree inference takes tens of microseconds, a large
+/// batch or a cold path can take seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Model load buckets, from 1ms to 2 minutes.
+const LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 120.0];
+
+/// Label used for a model or version the server does not know.
+pub const UNKNOWN: &str = "_unknown";
+
+/// The server's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Requests by model, version, method and gRPC code.
+    pub requests: IntCounterVec,
+    /// Request latency by model, version and method.
+    pub request_duration: HistogramVec,
+    /// Rows inferred, by model and version.
+    pub inferred_rows: IntCounterVec,
+    /// Model loads by model and result (`ok` or a failure reason).
+    pub model_loads: IntCounterVec,
+    /// Model load duration by model.
+    pub model_load_duration: HistogramVec,
+    /// Versions loaded, by model.
+    pub loaded_versions: IntGaugeVec,
+    /// Requests in flight.
+    pub in_flight: prometheus::IntGauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them on `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
+        let m = Metrics {
+            requests: IntCounterVec::new(
+                Opts::new("mercator_requests_total", "gRPC requests handled, by model, version, method and code."),
+                &["model", "version", "method", "code"],
+            )?,
+            request_duration: HistogramVec::new(
+                HistogramOpts::new("mercator_request_duration_seconds", "Time to answer a request, in seconds.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                &["model", "version", "method"],
+            )?,
+            inferred_rows: IntCounterVec::new(
+                Opts::new("mercator_inferred_rows_total", "Rows (batch entries) inferred, by model and version."),
+                &["model", "version"],
+            )?,
+            model_loads: IntCounterVec::new(
+                Opts::new("mercator_model_loads_total", "Model version loads, by model and result (ok or failure reason)."),
+                &["model", "result"],
+            )?,
+            model_load_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "mercator_model_load_duration_seconds",
+                    "Time to fetch, verify, build and warm up a model version, in seconds.",
+                )
+                .buckets(LOAD_BUCKETS.to_vec()),
+                &["model"],
+            )?,
+            loaded_versions: IntGaugeVec::new(
+                Opts::new("mercator_loaded_model_versions", "Model versions loaded and ready to serve, by model."),
+                &["model"],
+            )?,
+            in_flight: prometheus::IntGauge::new("mercator_requests_in_flight", "Inference requests being handled now.")?,
+        };
+        registry.register(Box::new(m.requests.clone()))?;
+        registry.register(Box::new(m.request_duration.clone()))?;
+        registry.register(Box::new(m.inferred_rows.clone()))?;
+        registry.register(Box::new(m.model_loads.clone()))?;
+        registry.register(Box::new(m.model_load_duration.clone()))?;
+        registry.register(Box::new(m.loaded_versions.clone()))?;
+        registry.register(Box::new(m.in_flight.clone()))?;
+        Ok(m)
+    }
+}
+
+/// Renders the registry in the Prometheus text exposition format.
+pub fn render(registry: &Registry) -> String {
+    let families = registry.gather();
+    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_else(|e| format!("# encoding error: {e}\n"))
+}

@@ -1,0 +1,255 @@
+//! The model manager: reconciles the model table with the registry.
+//!
+//! For every model, the versions behind the configured aliases are loaded: fetched from
+//! object storage, every file checked against the sha256 the registry recorded, built,
+//! and warmed up with one row of zeros so the first request pays no lazy set-up. Only
+//! then does the new table replace the old one. A version that fails to load is logged,
+//! counted, and retried with backoff; the rest keep serving. If the registry cannot be
+//! read, the current table stays as it is.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mercator_registry::{Registry, VersionSelector};
+use mercator_runtime::manifest::MANIFEST_FILE;
+use mercator_runtime::{Manifest, Tensor};
+use tokio::sync::Notify;
+
+use crate::error::ServeError;
+use crate::metrics::Metrics;
+use crate::models::table::{LoadedModel, ModelEntry, ModelTable, Models, Stats};
+
+/// Longest wait before retrying a version that failed to load.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A version that failed to load, and when to try again.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// Why, in words.
+    pub message: String,
+    /// Stable reason tag.
+    pub reason: &'static str,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// No retry before this instant.
+    pub retry_at: Instant,
+}
+
+/// Loads and swaps model versions as the registry's aliases say.
+#[derive(Debug)]
+pub struct ModelManager {
+    registry: Registry,
+    models: Arc<Models>,
+    metrics: Metrics,
+    aliases: Vec<String>,
+    default_max_batch: usize,
+    poll_interval: Duration,
+    failures: Mutex<BTreeMap<(String, u64), LoadFailure>>,
+    wake: Notify,
+}
+
+impl ModelManager {
+    /// A manager for `models`, serving `aliases`.
+    pub fn new(
+        registry: Registry,
+        models: Arc<Models>,
+        metrics: Metrics,
+        aliases: Vec<String>,
+        default_max_batch: usize,
+        poll_interval: Duration,
+    ) -> ModelManager {
+        ModelManager {
+            registry,
+            models,
+            metrics,
+            aliases,
+            default_max_batch,
+            poll_interval,
+            failures: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Asks for a reconcile now (after a registration or an alias move).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Versions that failed to load, with the reason.
+    pub fn failures(&self) -> BTreeMap<(String, u64), LoadFailure> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Reconciles until `shutdown` resolves: once at start (then the server is ready),
+    /// then on every poll interval or wake-up.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.reconcile().await {
+                Ok(()) => {
+                    if !self.models.is_ready() {
+                        tracing::info!(versions = self.models.snapshot().all().count(), "initial model loads finished");
+                        self.models.set_ready(true);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "registry unreachable; serving the current model table"),
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(self.poll_interval) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One pass: read the aliases, load what is missing, swap if anything changed.
+    pub async fn reconcile(&self) -> Result<(), ServeError> {
+        let listing = self.registry.list_models().await?;
+        let current = self.models.snapshot();
+        let mut next = ModelTable::default();
+        for model in listing {
+            let mut entry = ModelEntry::default();
+            for alias in model.aliases.iter().filter(|a| self.aliases.contains(&a.name)) {
+                let existing = current.models.get(&model.name).and_then(|e| e.versions.get(&alias.version)).cloned();
+                let loaded = match existing.or_else(|| entry.versions.get(&alias.version).cloned()) {
+                    Some(l) => Some(l),
+                    None => self.load_if_due(&model.name, alias.version).await,
+                };
+                if let Some(loaded) = loaded {
+                    entry.versions.insert(alias.version, loaded);
+                    entry.aliases.insert(alias.name.clone(), alias.version);
+                }
+            }
+            if !entry.versions.is_empty() {
+                next.models.insert(model.name.clone(), entry);
+            }
+        }
+        if !same_table(&current, &next) {
+            for (name, entry) in &next.models {
+                tracing::info!(model = %name, aliases = ?entry.aliases, "serving");
+            }
+            self.metrics.loaded_versions.reset();
+            for (name, entry) in &next.models {
+                self.metrics.loaded_versions.with_label_values(&[name.as_str()]).set(entry.versions.len() as i64);
+            }
+            self.models.store(next);
+        }
+        Ok(())
+    }
+
+    async fn load_if_due(&self, model: &str, version: u64) -> Option<Arc<LoadedModel>> {
+        let key = (model.to_string(), version);
+        let previous = self.failures.lock().ok().and_then(|f| f.get(&key).cloned());
+        if previous.as_ref().is_some_and(|f| Instant::now() < f.retry_at) {
+            return None;
+        }
+        let started = Instant::now();
+        let result = self.load(model, version).await;
+        self.metrics.model_load_duration.with_label_values(&[model]).observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(loaded) => {
+                self.metrics.model_loads.with_label_values(&[model, "ok"]).inc();
+                if let Ok(mut f) = self.failures.lock() {
+                    f.remove(&key);
+                }
+                tracing::info!(model, version, elapsed_ms = started.elapsed().as_millis() as u64, "loaded model version");
+                Some(Arc::new(loaded))
+            }
+            Err(e) => {
+                let reason = e.reason();
+                self.metrics.model_loads.with_label_values(&[model, reason]).inc();
+                let attempts = previous.map_or(1, |p| p.attempts + 1);
+                let backoff = self.poll_interval.saturating_mul(2u32.saturating_pow(attempts.min(16))).min(MAX_BACKOFF);
+                tracing::error!(model, version, reason, error = %e, attempts, "model version failed to load");
+                if let Ok(mut f) = self.failures.lock() {
+                    f.insert(key, LoadFailure { message: e.to_string(), reason, attempts, retry_at: Instant::now() + backoff });
+                }
+                None
+            }
+        }
+    }
+
+    /// Fetches, verifies, builds and warms up one version.
+    async fn load(&self, model: &str, version: u64) -> Result<LoadedModel, LoadError> {
+        let record = self.registry.get_version(model, &VersionSelector::Number(version)).await?;
+        let files = self.registry.fetch_artifacts(&record).await?;
+        let manifest_bytes = files
+            .get(MANIFEST_FILE)
+            .ok_or_else(|| LoadError::Manifest(format!("{MANIFEST_FILE} is missing")))?;
+        let manifest = Manifest::parse(manifest_bytes).map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let weights = files
+            .get(&manifest.weights)
+            .cloned()
+            .ok_or_else(|| LoadError::Manifest(format!("weights file '{}' is missing", manifest.weights)))?;
+        let max_batch_size =
+            if manifest.max_batch_size > 0 { manifest.max_batch_size as usize } else { self.default_max_batch };
+        let (name, model_name) = (model.to_string(), model.to_string());
+        // Building parses the whole artifact: off the reactor.
+        tokio::task::spawn_blocking(move || -> Result<LoadedModel, LoadError> {
+            let built = manifest.build(&weights).map_err(|e| LoadError::Build(e.to_string()))?;
+            warm_up(built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
+            Ok(LoadedModel {
+                name,
+                version,
+                version_label: version.to_string(),
+                manifest,
+                model: built,
+                max_batch_size,
+                stats: Stats::default(),
+            })
+        })
+        .await
+        .map_err(|e| LoadError::Build(format!("loader task of {model_name} failed: {e}")))?
+    }
+}
+
+/// Runs the model once on a one-row batch of zeros.
+fn warm_up(model: &dyn mercator_runtime::Model) -> mercator_runtime::Result<()> {
+    let inputs = model
+        .inputs()
+        .iter()
+        .map(|spec| Tensor::zeros(spec.datatype, spec.shape.iter().map(|&d| if d < 0 { 1 } else { d as usize }).collect()))
+        .collect::<mercator_runtime::Result<Vec<_>>>()?;
+    let wanted: Vec<usize> = (0..model.outputs().len()).collect();
+    model.infer(&inputs, &wanted).map(|_| ())
+}
+
+fn same_table(a: &ModelTable, b: &ModelTable) -> bool {
+    a.models.len() == b.models.len()
+        && a.models.iter().zip(&b.models).all(|((na, ea), (nb, eb))| {
+            na == nb
+                && ea.aliases == eb.aliases
+                && ea.versions.len() == eb.versions.len()
+                && ea.versions.values().zip(eb.versions.values()).all(|(x, y)| Arc::ptr_eq(x, y))
+        })
+}
+
+/// Why a version could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading the registry or the artifacts failed (including checksum mismatches).
+    #[error(transparent)]
+    Registry(#[from] mercator_registry::RegistryError),
+    /// The manifest is missing or invalid.
+    #[error("bad manifest: {0}")]
+    Manifest(String),
+    /// The model could not be built from its weights.
+    #[error("build failed: {0}")]
+    Build(String),
+    /// The warm-up inference failed.
+    #[error("warm-up failed: {0}")]
+    WarmUp(String),
+}
+
+impl LoadError {
+    /// A stable tag for the `result` label of load metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LoadError::Registry(e) => e.reason(),
+            LoadError::Manifest(_) => "manifest",
+            LoadError::Build(_) => "build",
+            LoadError::WarmUp(_) => "warm_up",
+        }
+    }
+}

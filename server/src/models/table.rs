@@ -1,0 +1,162 @@
+//! The model table: which versions are loaded and which alias points where.
+//!
+//! The hot path reads it through `ArcSwap::load` (no lock, no await) and clones an
+//! `Arc<LoadedModel>`; the manager builds a whole new table and swaps it in. A request
+//! that resolved a version keeps it alive until it finishes, even if a swap removes it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use mercator_runtime::{Manifest, Model};
+
+use crate::error::ServeError;
+
+/// A model version loaded, verified and warmed up.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// Model name.
+    pub name: String,
+    /// Version number.
+    pub version: u64,
+    /// `version` as text, for responses and metric labels.
+    pub version_label: String,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The runnable model.
+    pub model: Box<dyn Model>,
+    /// Largest batch a request may carry.
+    pub max_batch_size: usize,
+    /// Counters for Triton's `ModelStatistics`.
+    pub stats: Stats,
+}
+
+/// Cumulative per-version statistics, in Triton's terms.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Successful requests and their total time.
+    pub success: Tally,
+    /// Failed requests and their total time.
+    pub fail: Tally,
+    /// Input decoding.
+    pub compute_input: Tally,
+    /// Model execution.
+    pub compute_infer: Tally,
+    /// Output encoding.
+    pub compute_output: Tally,
+    /// Rows inferred.
+    pub inference_count: AtomicU64,
+    /// Model executions.
+    pub execution_count: AtomicU64,
+    /// Milliseconds since the epoch of the last inference.
+    pub last_inference_ms: AtomicU64,
+}
+
+/// A count and a total duration in nanoseconds.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Number of events.
+    pub count: AtomicU64,
+    /// Their total duration, in nanoseconds.
+    pub ns: AtomicU64,
+}
+
+impl Tally {
+    /// Adds one event.
+    pub fn add(&self, d: Duration) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.ns.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// (count, ns).
+    pub fn get(&self) -> (u64, u64) {
+        (self.count.load(Ordering::Relaxed), self.ns.load(Ordering::Relaxed))
+    }
+}
+
+/// The loaded versions of one model and the aliases that point at them.
+#[derive(Debug, Default, Clone)]
+pub struct ModelEntry {
+    /// Loaded versions by number.
+    pub versions: BTreeMap<u64, Arc<LoadedModel>>,
+    /// Alias → version, for the aliases being served.
+    pub aliases: BTreeMap<String, u64>,
+}
+
+/// A snapshot of everything loaded.
+#[derive(Debug, Default, Clone)]
+pub struct ModelTable {
+    /// Models by name.
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+impl ModelTable {
+    /// Finds the version a request asks for: empty means the `champion` alias, a number
+    /// that version, anything else an alias name.
+    pub fn resolve(&self, name: &str, version: &str) -> Result<Arc<LoadedModel>, ServeError> {
+        let entry = self.models.get(name).ok_or_else(|| ServeError::ModelNotFound(name.to_string()))?;
+        let not_found = || ServeError::VersionNotFound { model: name.to_string(), version: version.to_string() };
+        let number = if version.is_empty() {
+            *entry.aliases.get(mercator_registry::CHAMPION).ok_or_else(not_found)?
+        } else if let Ok(n) = version.parse::<u64>() {
+            n
+        } else {
+            *entry.aliases.get(version).ok_or_else(not_found)?
+        };
+        entry.versions.get(&number).cloned().ok_or_else(not_found)
+    }
+
+    /// Every loaded version.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<LoadedModel>> {
+        self.models.values().flat_map(|e| e.versions.values())
+    }
+}
+
+/// The live table plus readiness.
+#[derive(Debug)]
+pub struct Models {
+    table: ArcSwap<ModelTable>,
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Models {
+    fn default() -> Self {
+        Models { table: ArcSwap::default(), ready: tokio::sync::watch::Sender::new(false) }
+    }
+}
+
+impl Models {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<ModelTable> {
+        self.table.load_full()
+    }
+
+    /// Resolves a model version in the current snapshot.
+    pub fn resolve(&self, name: &str, version: &str) -> Result<Arc<LoadedModel>, ServeError> {
+        self.table.load().resolve(name, version)
+    }
+
+    /// Replaces the table.
+    pub fn store(&self, table: ModelTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// Whether the initial loads have finished.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Marks the initial loads finished (or not).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.send_replace(ready);
+    }
+
+    /// Resolves once the initial loads have finished.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` lives.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+}
