@@ -116,9 +116,16 @@ impl ModelManager {
                     Some(l) => Some(l),
                     None => self.load_if_due(&model.name, alias.version).await,
                 };
-                if let Some(loaded) = loaded {
-                    entry.versions.insert(alias.version, loaded);
-                    entry.aliases.insert(alias.name.clone(), alias.version);
+                // A version that cannot be loaded does not take the alias away: the version
+                // served before keeps answering until the new one loads.
+                let served = loaded.map(|l| (alias.version, l)).or_else(|| {
+                    let previous = current.models.get(&model.name)?;
+                    let number = *previous.aliases.get(&alias.name)?;
+                    Some((number, Arc::clone(previous.versions.get(&number)?)))
+                });
+                if let Some((number, loaded)) = served {
+                    entry.versions.insert(number, loaded);
+                    entry.aliases.insert(alias.name.clone(), number);
                 }
             }
             if !entry.versions.is_empty() {

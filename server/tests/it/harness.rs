@@ -1,0 +1,246 @@
+//! `TestServer`: a server on 127.0.0.1:0 with its own data directory, typed clients, and
+//! a clean stop.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mercator_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use mercator_proto::inference::{self as pb};
+use mercator_proto::v1::registry_client::RegistryClient;
+use mercator_registry::{NewVersion, Registry};
+use mercator_server::{App, Config};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub const CHURN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/churn");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/fixtures/xgboost");
+
+pub struct TestServer {
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+    pub registry: Registry,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Builder: which models to register before the server starts, and config tweaks.
+#[derive(Default)]
+pub struct TestServerBuilder {
+    models: Vec<(String, BTreeMap<String, Bytes>)>,
+    tweak: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+}
+
+impl TestServerBuilder {
+    /// Registers `files` as `name` with the champion alias.
+    pub fn model(mut self, name: &str, files: BTreeMap<String, Bytes>) -> Self {
+        self.models.push((name.to_string(), files));
+        self
+    }
+
+    /// The demo churn model.
+    pub fn churn(self) -> Self {
+        let files = read_dir_files(Path::new(CHURN_DIR), &["mercator.json", "model.json"]);
+        self.model("churn", files)
+    }
+
+    pub fn config(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.tweak = Some(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+            poll_interval_secs: 0.2,
+            shutdown_grace_secs: 5.0,
+            ..Config::default()
+        };
+        if let Some(tweak) = self.tweak {
+            tweak(&mut config);
+        }
+        let app = App::build(config).await.expect("build app");
+        for (name, files) in self.models {
+            app.registry()
+                .register(NewVersion {
+                    model: name,
+                    files,
+                    alias: Some("champion".into()),
+                    actor: "test".into(),
+                    ..NewVersion::default()
+                })
+                .await
+                .expect("register model");
+        }
+        let grpc = app.grpc_addr().expect("grpc addr");
+        let metrics = app.metrics_addr().expect("metrics addr");
+        let registry = app.registry().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        let server = TestServer { grpc, metrics, registry, data_dir, stop: Some(tx), task: Some(task) };
+        server.wait_ready().await;
+        server
+    }
+}
+
+impl TestServer {
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder::default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+    }
+
+    pub async fn v2(&self) -> GrpcInferenceServiceClient<Channel> {
+        GrpcInferenceServiceClient::new(self.channel().await)
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+
+    pub async fn registry_client(&self) -> RegistryClient<Channel> {
+        RegistryClient::new(self.channel().await)
+    }
+
+    async fn wait_ready(&self) {
+        let mut client = self.v2().await;
+        for _ in 0..200 {
+            let ready = client.server_ready(pb::ServerReadyRequest {}).await.expect("ready").into_inner().ready;
+            if ready {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server never became ready");
+    }
+
+    /// Waits until requests without a version (the champion) are answered by `version`.
+    pub async fn wait_for_champion(&self, model: &str, version: &str) {
+        let mut last = None;
+        for _ in 0..400 {
+            last = self.champion_version(model).await;
+            if last.as_deref() == Some(version) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{model} never served version {version} as champion (last: {last:?})");
+    }
+
+    /// The version that answers a one-row request of zeros sent without a version.
+    pub async fn champion_version(&self, model: &str) -> Option<String> {
+        let mut client = self.v2().await;
+        let meta = client
+            .model_metadata(pb::ModelMetadataRequest { name: model.into(), version: String::new() })
+            .await
+            .ok()?
+            .into_inner();
+        let mut req = pb::ModelInferRequest { model_name: model.into(), ..Default::default() };
+        for t in &meta.inputs {
+            let shape: Vec<i64> = t.shape.iter().map(|&d| if d < 0 { 1 } else { d }).collect();
+            let count: i64 = shape.iter().product();
+            let size = mercator_runtime::DType::parse(&t.datatype)?.size_bytes()?;
+            req.inputs.push(input(&t.name, &t.datatype, shape));
+            req.raw_input_contents.push(vec![0u8; count as usize * size]);
+        }
+        Some(client.model_infer(req).await.ok()?.into_inner().model_version)
+    }
+
+    /// Fetches `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics).await.expect("connect metrics");
+        stream
+            .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.metrics).as_bytes())
+            .await
+            .expect("write");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await.expect("read");
+        let (head, rest) = body.split_once("\r\n\r\n").expect("http response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("server ran cleanly");
+        }
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
+}
+
+pub fn read_dir_files(dir: &Path, names: &[&str]) -> BTreeMap<String, Bytes> {
+    names
+        .iter()
+        .map(|n| (n.to_string(), Bytes::from(std::fs::read(dir.join(n)).expect("read file"))))
+        .collect()
+}
+
+/// Files for a model built from an XGBoost fixture with the given manifest JSON.
+pub fn fixture_model(fixture: &str, manifest: serde_json::Value) -> BTreeMap<String, Bytes> {
+    let model = std::fs::read(PathBuf::from(FIXTURES).join(format!("{fixture}.model.json"))).expect("fixture");
+    BTreeMap::from([
+        ("mercator.json".to_string(), Bytes::from(manifest.to_string())),
+        ("model.json".to_string(), Bytes::from(model)),
+    ])
+}
+
+/// The demo's held-out rows and xgboost's predictions for them.
+pub struct ChurnExpected {
+    pub inputs: Vec<f32>,
+    pub rows: usize,
+    pub probability: Vec<f64>,
+    pub margin: Vec<f64>,
+}
+
+pub fn churn_expected() -> ChurnExpected {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(CHURN_DIR).join("expected.json")).expect("expected")).expect("json");
+    let rows = v["inputs"].as_array().expect("inputs");
+    let inputs = rows
+        .iter()
+        .flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().map_or(f32::NAN, |f| f as f32)))
+        .collect();
+    let nums = |key: &str| v[key].as_array().expect(key).iter().map(|x| x.as_f64().expect("num")).collect();
+    ChurnExpected { inputs, rows: rows.len(), probability: nums("churn_probability"), margin: nums("churn_margin") }
+}
+
+pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn f32_from(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+pub fn input(name: &str, datatype: &str, shape: Vec<i64>) -> pb::model_infer_request::InferInputTensor {
+    pb::model_infer_request::InferInputTensor { name: name.into(), datatype: datatype.into(), shape, ..Default::default() }
+}

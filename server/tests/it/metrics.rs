@@ -1,0 +1,73 @@
+//! `/metrics`: the families exist with bounded labels, count what happened, and pass
+//! `promtool check metrics` (required in CI, skipped where promtool is absent).
+
+use mercator_proto::inference as pb;
+
+use crate::harness::{TestServer, f32_bytes, input};
+
+#[tokio::test]
+async fn metrics_count_requests_and_pass_promtool() {
+    let server = TestServer::builder().churn().start().await;
+    let mut client = server.v2().await;
+    let ok = pb::ModelInferRequest {
+        model_name: "churn".into(),
+        inputs: vec![input("features", "FP32", vec![2, 12])],
+        raw_input_contents: vec![f32_bytes(&[1.0; 24])],
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        client.model_infer(ok.clone()).await.expect("infer");
+    }
+    let mut bad = ok.clone();
+    bad.inputs[0].shape = vec![2, 11];
+    client.model_infer(bad).await.expect_err("bad shape");
+    let mut unknown = ok.clone();
+    unknown.model_name = "customer-C100234".into();
+    client.model_infer(unknown).await.expect_err("unknown model");
+
+    let text = server.metrics_text().await;
+    for line in [
+        r#"mercator_requests_total{code="OK",method="ModelInfer",model="churn",version="1"} 3"#,
+        r#"mercator_requests_total{code="INVALID_ARGUMENT",method="ModelInfer",model="churn",version="1"} 1"#,
+        r#"mercator_requests_total{code="NOT_FOUND",method="ModelInfer",model="_unknown",version="_unknown"} 1"#,
+        r#"mercator_request_duration_seconds_count{method="ModelInfer",model="churn",version="1"} 4"#,
+        r#"mercator_inferred_rows_total{model="churn",version="1"} 6"#,
+        r#"mercator_model_loads_total{model="churn",result="ok"} 1"#,
+        r#"mercator_loaded_model_versions{model="churn"} 1"#,
+        r#"mercator_model_load_duration_seconds_count{model="churn"} 1"#,
+        "mercator_requests_in_flight 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+    assert!(!text.contains("C100234"), "request values must never become labels");
+
+    match which("promtool") {
+        Some(promtool) => {
+            let mut child = std::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn promtool");
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+            let out = child.wait_with_output().expect("promtool");
+            assert!(
+                out.status.success(),
+                "promtool check metrics failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => {
+            assert!(std::env::var("CI").is_err(), "CI must install promtool (Debian package prometheus)");
+            eprintln!("promtool not installed: exposition format not checked");
+        }
+    }
+    server.stop().await;
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.is_file())
+}

@@ -1,0 +1,58 @@
+//! The real Python client, `tritonclient[grpc]` from PyPI, against a server whose models
+//! were registered with the `mercator` CLI. The Python side lives in
+//! `tests/python/tritonclient_test.py`; its interpreter comes from `MERCATOR_PYTHON`
+//! (the test script sets it to a virtualenv with tritonclient installed).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::cli::ok;
+use crate::harness::{CHURN_DIR, FIXTURES, TestServer};
+
+fn python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MERCATOR_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+// The CLI runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tritonclient_gets_correct_predictions() {
+    let Some(python) = python() else {
+        assert!(std::env::var("CI").is_err(), "CI must provide MERCATOR_PYTHON with tritonclient installed");
+        eprintln!("no Python with tritonclient (set MERCATOR_PYTHON): skipped");
+        return;
+    };
+    let server = TestServer::builder().start().await;
+    let url = server.url();
+    ok(&["models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion"]);
+    ok(&["models", "--server", &url, "register", "reg", &format!("{FIXTURES}/regression-v3.model.json"), "--alias", "champion"]);
+    let multi = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(format!("{FIXTURES}/regression-v3.model.json"), multi.path().join("model.json")).expect("copy");
+    let manifest = serde_json::json!({"kind": "xgboost", "weights": "model.json",
+        "inputs": [{"name": "dense", "datatype": "FP64", "shape": [-1, 4]},
+                   {"name": "counts", "datatype": "INT64", "shape": [-1, 2]},
+                   {"name": "flag", "datatype": "UINT8", "shape": [-1, 1]},
+                   {"name": "half", "datatype": "FP16", "shape": [-1, 1]}],
+        "outputs": [{"name": "y", "datatype": "FP64", "shape": [-1]}]});
+    std::fs::write(multi.path().join("mercator.json"), manifest.to_string()).expect("manifest");
+    ok(&["models", "--server", &url, "register", "reg-multi", &multi.path().display().to_string(), "--alias", "champion"]);
+    for model in ["churn", "reg", "reg-multi"] {
+        server.wait_for_champion(model, "1").await;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/tritonclient_test.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(server.grpc.to_string())
+        .arg(format!("{CHURN_DIR}/expected.json"))
+        .arg(format!("{FIXTURES}/regression-v3.expected.json"))
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tritonclient test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    server.stop().await;
+}
