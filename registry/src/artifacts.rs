@@ -41,42 +41,69 @@ impl ArtifactStore {
             // A bare path (or a Windows drive letter) is a local directory.
             _ => return Self::local(std::path::Path::new(url), url),
         };
-        let prefix = Path::parse(parsed.path().trim_start_matches('/'))
-            .map_err(|e| RegistryError::Config(format!("artifact URL path '{}': {e}", parsed.path())))?;
+        let prefix = Path::parse(parsed.path().trim_start_matches('/')).map_err(|e| {
+            RegistryError::Config(format!("artifact URL path '{}': {e}", parsed.path()))
+        })?;
         let store: Arc<dyn ObjectStore> = match parsed.scheme() {
             "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|_| RegistryError::Config(format!("'{url}' is not a local file URL")))?;
+                let dir = parsed.to_file_path().map_err(|_| {
+                    RegistryError::Config(format!("'{url}' is not a local file URL"))
+                })?;
                 return Self::local(&dir, url);
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
-            "s3" | "s3a" => Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url).build()?),
-            "gs" => Arc::new(object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url).build()?),
-            "az" | "azure" | "abfs" | "abfss" => {
-                Arc::new(object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).build()?)
-            }
+            "s3" | "s3a" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .build()?,
+            ),
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(url)
+                    .build()?,
+            ),
+            "az" | "azure" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .build()?,
+            ),
             other => {
                 return Err(RegistryError::Config(format!(
                     "artifact store scheme '{other}' is not supported (file, memory, s3, gs, az)"
                 )));
             }
         };
-        let store: Arc<dyn ObjectStore> =
-            if prefix.as_ref().is_empty() { store } else { Arc::new(object_store::prefix::PrefixStore::new(store, prefix)) };
-        Ok(ArtifactStore { store, url: url.to_string() })
+        let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+            store
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        Ok(ArtifactStore {
+            store,
+            url: url.to_string(),
+        })
     }
 
     fn local(dir: &std::path::Path, url: &str) -> Result<ArtifactStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| RegistryError::Config(format!("cannot create artifact directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            RegistryError::Config(format!(
+                "cannot create artifact directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-        Ok(ArtifactStore { store: Arc::new(store), url: url.to_string() })
+        Ok(ArtifactStore {
+            store: Arc::new(store),
+            url: url.to_string(),
+        })
     }
 
     /// Wraps an existing store (tests use this with fault-injecting stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, url: impl Into<String>) -> ArtifactStore {
-        ArtifactStore { store, url: url.into() }
+        ArtifactStore {
+            store,
+            url: url.into(),
+        }
     }
 
     /// The URL the store was opened with.
@@ -90,22 +117,35 @@ impl ArtifactStore {
     }
 
     fn path(prefix: &str, file: &str) -> Result<Path> {
-        Path::parse(format!("{prefix}/{file}")).map_err(|e| RegistryError::invalid("files.path", e.to_string()))
+        Path::parse(format!("{prefix}/{file}"))
+            .map_err(|e| RegistryError::invalid("files.path", e.to_string()))
     }
 
     /// Writes files under a fresh staging prefix and returns that prefix.
     pub(crate) async fn stage(&self, files: &BTreeMap<String, Bytes>) -> Result<String> {
         let prefix = format!("staging/{}", uuid::Uuid::new_v4());
         for (name, content) in files {
-            self.store.put(&Self::path(&prefix, name)?, PutPayload::from(content.clone())).await?;
+            self.store
+                .put(
+                    &Self::path(&prefix, name)?,
+                    PutPayload::from(content.clone()),
+                )
+                .await?;
         }
         Ok(prefix)
     }
 
     /// Copies staged files into a version's folder.
-    pub(crate) async fn publish(&self, staging: &str, files: &BTreeMap<String, Bytes>, target: &str) -> Result<()> {
+    pub(crate) async fn publish(
+        &self,
+        staging: &str,
+        files: &BTreeMap<String, Bytes>,
+        target: &str,
+    ) -> Result<()> {
         for name in files.keys() {
-            self.store.copy(&Self::path(staging, name)?, &Self::path(target, name)?).await?;
+            self.store
+                .copy(&Self::path(staging, name)?, &Self::path(target, name)?)
+                .await?;
         }
         Ok(())
     }
@@ -113,7 +153,12 @@ impl ArtifactStore {
     /// Deletes everything under `prefix`, ignoring what is already gone.
     pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let prefix = Path::parse(prefix).map_err(|e| RegistryError::Config(e.to_string()))?;
-        let paths: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        let paths: Vec<Path> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         for p in paths {
             match self.store.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -162,8 +207,18 @@ impl ArtifactStore {
 
     /// Overwrites one stored file. For tests that simulate corruption after registration.
     #[doc(hidden)]
-    pub async fn overwrite_for_test(&self, version: &ModelVersion, file: &str, content: Bytes) -> Result<()> {
-        self.store.put(&Self::path(&version.artifact_prefix, file)?, PutPayload::from(content)).await?;
+    pub async fn overwrite_for_test(
+        &self,
+        version: &ModelVersion,
+        file: &str,
+        content: Bytes,
+    ) -> Result<()> {
+        self.store
+            .put(
+                &Self::path(&version.artifact_prefix, file)?,
+                PutPayload::from(content),
+            )
+            .await?;
         Ok(())
     }
 }

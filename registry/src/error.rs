@@ -37,7 +37,10 @@ pub enum RegistryError {
 impl RegistryError {
     /// An [`RegistryError::InvalidArgument`] for `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidArgument { field: field.into(), message: message.into() }
+        Self::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A stable, low-cardinality tag for metrics labels and `ErrorInfo` reasons.

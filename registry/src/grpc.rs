@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use mercator_proto::v1 as pb;
 
-use crate::model::{Alias, AliasMove, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionStatus};
 use crate::RegistryError;
+use crate::model::{
+    Alias, AliasMove, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionStatus,
+};
 
 impl From<RegistryError> for tonic::Status {
     fn from(e: RegistryError) -> tonic::Status {
@@ -16,28 +18,45 @@ impl From<RegistryError> for tonic::Status {
             RegistryError::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
             RegistryError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             RegistryError::Integrity(_) => tonic::Status::data_loss(message),
-            RegistryError::Database(_) | RegistryError::Migration(_) | RegistryError::Storage(_) => {
-                tonic::Status::unavailable(message)
-            }
+            RegistryError::Database(_)
+            | RegistryError::Migration(_)
+            | RegistryError::Storage(_) => tonic::Status::unavailable(message),
             RegistryError::Config(_) => tonic::Status::internal(message),
         }
     }
 }
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 impl TryFrom<pb::RegisterVersionRequest> for NewVersion {
     type Error = RegistryError;
 
     fn try_from(req: pb::RegisterVersionRequest) -> Result<NewVersion, RegistryError> {
-        let pb::RegisterVersionRequest { model, files, tags, metrics, description, alias, actor } = req;
+        let pb::RegisterVersionRequest {
+            model,
+            files,
+            tags,
+            metrics,
+            description,
+            alias,
+            actor,
+        } = req;
         let mut by_path = BTreeMap::new();
         for (i, f) in files.into_iter().enumerate() {
             let pb::UploadFile { path, content } = f;
-            if by_path.insert(path.clone(), bytes::Bytes::from(content)).is_some() {
-                return Err(RegistryError::invalid(format!("files[{i}].path"), format!("'{path}' is given twice")));
+            if by_path
+                .insert(path.clone(), bytes::Bytes::from(content))
+                .is_some()
+            {
+                return Err(RegistryError::invalid(
+                    format!("files[{i}].path"),
+                    format!("'{path}' is given twice"),
+                ));
             }
         }
         Ok(NewVersion {
@@ -78,7 +97,11 @@ impl From<ModelVersion> for pb::ModelVersion {
             manifest_json,
             files: files
                 .into_iter()
-                .map(|f| pb::ArtifactFile { path: f.path, sha256: f.sha256, size_bytes: f.size_bytes })
+                .map(|f| pb::ArtifactFile {
+                    path: f.path,
+                    sha256: f.sha256,
+                    size_bytes: f.size_bytes,
+                })
                 .collect(),
             tags: tags.into_iter().collect(),
             metrics: metrics.into_iter().collect(),
@@ -93,13 +116,23 @@ impl From<ModelVersion> for pb::ModelVersion {
 
 impl From<Alias> for pb::Alias {
     fn from(a: Alias) -> pb::Alias {
-        pb::Alias { name: a.name, version: a.version, updated_at: Some(timestamp(a.updated_at)) }
+        pb::Alias {
+            name: a.name,
+            version: a.version,
+            updated_at: Some(timestamp(a.updated_at)),
+        }
     }
 }
 
 impl From<ModelSummary> for pb::ModelSummary {
     fn from(m: ModelSummary) -> pb::ModelSummary {
-        let ModelSummary { name, description, latest_version, aliases, created_at } = m;
+        let ModelSummary {
+            name,
+            description,
+            latest_version,
+            aliases,
+            created_at,
+        } = m;
         pb::ModelSummary {
             name,
             description,
@@ -112,7 +145,15 @@ impl From<ModelSummary> for pb::ModelSummary {
 
 impl From<AliasMove> for pb::AliasMove {
     fn from(m: AliasMove) -> pb::AliasMove {
-        let AliasMove { model, alias, from_version, to_version, actor, reason, moved_at } = m;
+        let AliasMove {
+            model,
+            alias,
+            from_version,
+            to_version,
+            actor,
+            reason,
+            moved_at,
+        } = m;
         pb::AliasMove {
             model,
             alias,
@@ -127,7 +168,15 @@ impl From<AliasMove> for pb::AliasMove {
 
 impl From<AuditEntry> for pb::AuditEntry {
     fn from(e: AuditEntry) -> pb::AuditEntry {
-        let AuditEntry { id, actor, action, model, version, detail, at } = e;
+        let AuditEntry {
+            id,
+            actor,
+            action,
+            model,
+            version,
+            detail,
+            at,
+        } = e;
         pb::AuditEntry {
             id,
             actor,
@@ -142,7 +191,10 @@ impl From<AuditEntry> for pb::AuditEntry {
 
 // ---- the other way, for clients (the CLI) that read these messages ----
 
-fn from_timestamp(field: &str, t: Option<prost_types::Timestamp>) -> Result<chrono::DateTime<chrono::Utc>, RegistryError> {
+fn from_timestamp(
+    field: &str,
+    t: Option<prost_types::Timestamp>,
+) -> Result<chrono::DateTime<chrono::Utc>, RegistryError> {
     let t = t.ok_or_else(|| RegistryError::invalid(field, "timestamp missing"))?;
     chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
         .ok_or_else(|| RegistryError::invalid(field, "timestamp out of range"))
@@ -169,11 +221,19 @@ impl TryFrom<pb::ModelVersion> for ModelVersion {
         Ok(ModelVersion {
             model,
             version,
-            status: if status == pb::VersionStatus::Archived as i32 { VersionStatus::Archived } else { VersionStatus::Ready },
+            status: if status == pb::VersionStatus::Archived as i32 {
+                VersionStatus::Archived
+            } else {
+                VersionStatus::Ready
+            },
             manifest_json,
             files: files
                 .into_iter()
-                .map(|f| crate::model::ArtifactFile { path: f.path, sha256: f.sha256, size_bytes: f.size_bytes })
+                .map(|f| crate::model::ArtifactFile {
+                    path: f.path,
+                    sha256: f.sha256,
+                    size_bytes: f.size_bytes,
+                })
                 .collect(),
             tags: tags.into_iter().collect(),
             metrics: metrics.into_iter().collect(),
@@ -190,14 +250,26 @@ impl TryFrom<pb::ModelSummary> for ModelSummary {
     type Error = RegistryError;
 
     fn try_from(m: pb::ModelSummary) -> Result<ModelSummary, RegistryError> {
-        let pb::ModelSummary { name, description, latest_version, aliases, created_at } = m;
+        let pb::ModelSummary {
+            name,
+            description,
+            latest_version,
+            aliases,
+            created_at,
+        } = m;
         Ok(ModelSummary {
             name,
             description,
             latest_version,
             aliases: aliases
                 .into_iter()
-                .map(|a| Ok(Alias { name: a.name, version: a.version, updated_at: from_timestamp("updated_at", a.updated_at)? }))
+                .map(|a| {
+                    Ok(Alias {
+                        name: a.name,
+                        version: a.version,
+                        updated_at: from_timestamp("updated_at", a.updated_at)?,
+                    })
+                })
                 .collect::<Result<_, RegistryError>>()?,
             created_at: from_timestamp("created_at", created_at)?,
         })
@@ -208,7 +280,15 @@ impl TryFrom<pb::AliasMove> for AliasMove {
     type Error = RegistryError;
 
     fn try_from(m: pb::AliasMove) -> Result<AliasMove, RegistryError> {
-        let pb::AliasMove { model, alias, from_version, to_version, actor, reason, moved_at } = m;
+        let pb::AliasMove {
+            model,
+            alias,
+            from_version,
+            to_version,
+            actor,
+            reason,
+            moved_at,
+        } = m;
         Ok(AliasMove {
             model,
             alias,
@@ -225,14 +305,23 @@ impl TryFrom<pb::AuditEntry> for AuditEntry {
     type Error = RegistryError;
 
     fn try_from(e: pb::AuditEntry) -> Result<AuditEntry, RegistryError> {
-        let pb::AuditEntry { id, actor, action, model, version, detail_json, at } = e;
+        let pb::AuditEntry {
+            id,
+            actor,
+            action,
+            model,
+            version,
+            detail_json,
+            at,
+        } = e;
         Ok(AuditEntry {
             id,
             actor,
             action,
             model,
             version: Some(version).filter(|v| *v > 0),
-            detail: serde_json::from_str(&detail_json).unwrap_or(serde_json::Value::String(detail_json)),
+            detail: serde_json::from_str(&detail_json)
+                .unwrap_or(serde_json::Value::String(detail_json)),
             at: from_timestamp("at", at)?,
         })
     }

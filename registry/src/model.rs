@@ -16,14 +16,21 @@ pub const CHAMPION: &str = "champion";
 pub fn check_name(field: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
         Err(RegistryError::invalid(
             field,
-            format!("'{name}' is not a valid name: use 1-64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"),
+            format!(
+                "'{name}' is not a valid name: use 1-64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
+            ),
         ))
     }
 }
@@ -34,11 +41,16 @@ pub fn check_file_path(field: &str, path: &str) -> Result<()> {
     let ok = !path.is_empty()
         && path.len() <= 255
         && !path.contains('\\')
-        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
     if ok {
         Ok(())
     } else {
-        Err(RegistryError::invalid(field, format!("'{path}' is not a relative path inside the version folder")))
+        Err(RegistryError::invalid(
+            field,
+            format!("'{path}' is not a relative path inside the version folder"),
+        ))
     }
 }
 
@@ -65,7 +77,9 @@ impl VersionStatus {
         match s {
             "ready" => Ok(VersionStatus::Ready),
             "archived" => Ok(VersionStatus::Archived),
-            other => Err(RegistryError::Integrity(format!("unknown version status '{other}' in the database"))),
+            other => Err(RegistryError::Integrity(format!(
+                "unknown version status '{other}' in the database"
+            ))),
         }
     }
 }
@@ -239,9 +253,20 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(VersionSelector::parse_reference("churn").unwrap().1, VersionSelector::Alias("champion".into()));
-        assert_eq!(VersionSelector::parse_reference("churn@3").unwrap().1, VersionSelector::Number(3));
-        assert_eq!(VersionSelector::parse_reference("churn@challenger").unwrap().1, VersionSelector::Alias("challenger".into()));
+        assert_eq!(
+            VersionSelector::parse_reference("churn").unwrap().1,
+            VersionSelector::Alias("champion".into())
+        );
+        assert_eq!(
+            VersionSelector::parse_reference("churn@3").unwrap().1,
+            VersionSelector::Number(3)
+        );
+        assert_eq!(
+            VersionSelector::parse_reference("churn@challenger")
+                .unwrap()
+                .1,
+            VersionSelector::Alias("challenger".into())
+        );
         assert!(VersionSelector::parse_reference("Bad@1").is_err());
     }
 }

@@ -7,8 +7,8 @@ use sqlx::AnyPool;
 
 use crate::artifacts::{ArtifactStore, sha256_hex};
 use crate::model::{
-    AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionSelector, VersionStatus,
-    check_file_path, check_name,
+    AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionSelector,
+    VersionStatus, check_file_path, check_name,
 };
 use crate::store::{self, Backend};
 use crate::{RegistryError, Result};
@@ -27,7 +27,11 @@ impl Registry {
     pub async fn open(db_url: &str, artifacts: ArtifactStore) -> Result<Registry> {
         let backend = Backend::of_url(db_url)?;
         let pool = store::connect(db_url).await?;
-        Ok(Registry { pool, artifacts, backend })
+        Ok(Registry {
+            pool,
+            artifacts,
+            backend,
+        })
     }
 
     /// The artifact store.
@@ -58,11 +62,17 @@ impl Registry {
                 size_bytes: content.len() as u64,
             })
             .collect();
-        let description = if new.description.is_empty() { manifest.description.clone() } else { new.description.clone() };
+        let description = if new.description.is_empty() {
+            manifest.description.clone()
+        } else {
+            new.description.clone()
+        };
         let actor = actor_or_default(&new.actor);
 
         let staging = self.artifacts.stage(&new.files).await?;
-        let result = self.commit_version(&new, files, description, &actor, &staging).await;
+        let result = self
+            .commit_version(&new, files, description, &actor, &staging)
+            .await;
         if let Err(e) = self.artifacts.delete_prefix(&staging).await {
             tracing::warn!(error = %e, staging, "could not clean up staged artifacts");
         }
@@ -111,8 +121,25 @@ impl Registry {
         )
         .await?;
         if let Some(alias) = &new.alias {
-            let mv = store::move_alias(&mut tx, model_id, &new.model, alias, number, actor, "registered with alias").await?;
-            store::audit(&mut tx, actor, "set_alias", &new.model, Some(number), serde_json::json!({"alias": alias, "from": mv.from_version})).await?;
+            let mv = store::move_alias(
+                &mut tx,
+                model_id,
+                &new.model,
+                alias,
+                number,
+                actor,
+                "registered with alias",
+            )
+            .await?;
+            store::audit(
+                &mut tx,
+                actor,
+                "set_alias",
+                &new.model,
+                Some(number),
+                serde_json::json!({"alias": alias, "from": mv.from_version}),
+            )
+            .await?;
             version.aliases.push(alias.clone());
         }
         tx.commit().await?;
@@ -136,16 +163,23 @@ impl Registry {
     }
 
     /// One version, by number or alias.
-    pub async fn get_version(&self, model: &str, selector: &VersionSelector) -> Result<ModelVersion> {
+    pub async fn get_version(
+        &self,
+        model: &str,
+        selector: &VersionSelector,
+    ) -> Result<ModelVersion> {
         check_name("model", model)?;
         let mut conn = self.pool.acquire().await?;
         let id = store::model_id(&mut conn, model).await?;
-        let number = match selector {
-            VersionSelector::Number(n) => *n,
-            VersionSelector::Alias(a) => store::alias_target(&mut conn, id, a)
-                .await?
-                .ok_or_else(|| RegistryError::NotFound(format!("alias '{a}' of model '{model}'")))?,
-        };
+        let number =
+            match selector {
+                VersionSelector::Number(n) => *n,
+                VersionSelector::Alias(a) => store::alias_target(&mut conn, id, a)
+                    .await?
+                    .ok_or_else(|| {
+                        RegistryError::NotFound(format!("alias '{a}' of model '{model}'"))
+                    })?,
+            };
         store::versions(&mut conn, id, model, Some(number))
             .await?
             .pop()
@@ -153,7 +187,14 @@ impl Registry {
     }
 
     /// Points `alias` at `version`, recording the move and why.
-    pub async fn set_alias(&self, model: &str, alias: &str, version: u64, actor: &str, reason: &str) -> Result<AliasMove> {
+    pub async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         check_name("model", model)?;
         check_name("alias", alias)?;
         let actor = actor_or_default(actor);
@@ -161,13 +202,27 @@ impl Registry {
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;
         let mv = store::move_alias(&mut tx, id, model, alias, version, &actor, reason).await?;
-        store::audit(&mut tx, &actor, "set_alias", model, Some(version), serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason})).await?;
+        store::audit(
+            &mut tx,
+            &actor,
+            "set_alias",
+            model,
+            Some(version),
+            serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(mv)
     }
 
     /// Moves `alias` back to the version it pointed at before its last move.
-    pub async fn rollback_alias(&self, model: &str, alias: &str, actor: &str, reason: &str) -> Result<AliasMove> {
+    pub async fn rollback_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         check_name("model", model)?;
         check_name("alias", alias)?;
         let actor = actor_or_default(actor);
@@ -176,14 +231,30 @@ impl Registry {
         let last = store::alias_history(&mut tx, id, model, Some(alias))
             .await?
             .pop()
-            .ok_or_else(|| RegistryError::NotFound(format!("alias '{alias}' of model '{model}'")))?;
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!("alias '{alias}' of model '{model}'"))
+            })?;
         let previous = last.from_version.ok_or_else(|| {
-            RegistryError::FailedPrecondition(format!("alias '{alias}' of model '{model}' has no earlier version to roll back to"))
+            RegistryError::FailedPrecondition(format!(
+                "alias '{alias}' of model '{model}' has no earlier version to roll back to"
+            ))
         })?;
         ensure_aliasable(&mut tx, id, model, previous).await?;
-        let reason = if reason.is_empty() { "rollback" } else { reason };
+        let reason = if reason.is_empty() {
+            "rollback"
+        } else {
+            reason
+        };
         let mv = store::move_alias(&mut tx, id, model, alias, previous, &actor, reason).await?;
-        store::audit(&mut tx, &actor, "rollback_alias", model, Some(previous), serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason})).await?;
+        store::audit(
+            &mut tx,
+            &actor,
+            "rollback_alias",
+            model,
+            Some(previous),
+            serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(mv)
     }
@@ -212,11 +283,21 @@ impl Registry {
             )));
         }
         store::set_status(&mut tx, id, version, VersionStatus::Archived).await?;
-        store::audit(&mut tx, &actor, "archive", model, Some(version), serde_json::json!({})).await?;
+        store::audit(
+            &mut tx,
+            &actor,
+            "archive",
+            model,
+            Some(version),
+            serde_json::json!({}),
+        )
+        .await?;
         let out = store::versions(&mut tx, id, model, Some(version))
             .await?
             .pop()
-            .ok_or_else(|| RegistryError::NotFound(format!("version {version} of model '{model}'")))?;
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!("version {version} of model '{model}'"))
+            })?;
         tx.commit().await?;
         Ok(out)
     }
@@ -228,12 +309,20 @@ impl Registry {
     }
 
     /// Reads a version's files from object storage, each verified against its sha256.
-    pub async fn fetch_artifacts(&self, version: &ModelVersion) -> Result<std::collections::BTreeMap<String, Bytes>> {
+    pub async fn fetch_artifacts(
+        &self,
+        version: &ModelVersion,
+    ) -> Result<std::collections::BTreeMap<String, Bytes>> {
         self.artifacts.fetch_version(version).await
     }
 }
 
-async fn ensure_aliasable(conn: &mut sqlx::AnyConnection, id: i64, model: &str, version: u64) -> Result<()> {
+async fn ensure_aliasable(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    model: &str,
+    version: u64,
+) -> Result<()> {
     match store::version_status(conn, id, model, version).await? {
         VersionStatus::Ready => Ok(()),
         VersionStatus::Archived => Err(RegistryError::FailedPrecondition(format!(
@@ -243,7 +332,11 @@ async fn ensure_aliasable(conn: &mut sqlx::AnyConnection, id: i64, model: &str, 
 }
 
 fn actor_or_default(actor: &str) -> String {
-    if actor.trim().is_empty() { "unknown".to_string() } else { actor.trim().to_string() }
+    if actor.trim().is_empty() {
+        "unknown".to_string()
+    } else {
+        actor.trim().to_string()
+    }
 }
 
 /// Checks the upload: safe paths, a manifest that describes inputs and outputs, its
@@ -255,14 +348,22 @@ fn validate_files(new: &NewVersion) -> Result<Manifest> {
     for path in new.files.keys() {
         check_file_path(&format!("files[{path}]"), path)?;
     }
-    let manifest_bytes = new
-        .files
-        .get(MANIFEST_FILE)
-        .ok_or_else(|| RegistryError::invalid("files", format!("the manifest '{MANIFEST_FILE}' is missing")))?;
-    let manifest = Manifest::parse(manifest_bytes).map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
-    let weights = new.files.get(&manifest.weights).ok_or_else(|| {
-        RegistryError::invalid(MANIFEST_FILE, format!("weights file '{}' is not among the files", manifest.weights))
+    let manifest_bytes = new.files.get(MANIFEST_FILE).ok_or_else(|| {
+        RegistryError::invalid(
+            "files",
+            format!("the manifest '{MANIFEST_FILE}' is missing"),
+        )
     })?;
-    manifest.build(weights).map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
+    let manifest = Manifest::parse(manifest_bytes)
+        .map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
+    let weights = new.files.get(&manifest.weights).ok_or_else(|| {
+        RegistryError::invalid(
+            MANIFEST_FILE,
+            format!("weights file '{}' is not among the files", manifest.weights),
+        )
+    })?;
+    manifest
+        .build(weights)
+        .map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
     Ok(manifest)
 }

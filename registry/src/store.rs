@@ -9,7 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::model::{Alias, AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, VersionStatus};
+use crate::model::{
+    Alias, AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, VersionStatus,
+};
 use crate::{RegistryError, Result};
 
 /// Which database a URL names.
@@ -29,7 +31,9 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Backend::Postgres)
         } else {
-            Err(RegistryError::Config(format!("registry URL '{url}' must start with sqlite: or postgres:")))
+            Err(RegistryError::Config(format!(
+                "registry URL '{url}' must start with sqlite: or postgres:"
+            )))
         }
     }
 }
@@ -77,9 +81,13 @@ fn create_sqlite_parent(url: &str) -> Result<()> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| RegistryError::Config(format!("cannot create {}: {e}", parent.display())))?;
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            RegistryError::Config(format!("cannot create {}: {e}", parent.display()))
+        })?;
     }
     Ok(())
 }
@@ -107,14 +115,22 @@ pub(crate) fn to_i64(field: &str, v: u64) -> Result<i64> {
 }
 
 /// Returns the model's id, creating the model row if needed.
-pub(crate) async fn ensure_model(conn: &mut AnyConnection, name: &str, description: &str) -> Result<i64> {
+pub(crate) async fn ensure_model(
+    conn: &mut AnyConnection,
+    name: &str,
+    description: &str,
+) -> Result<i64> {
     sqlx::query("INSERT INTO models (name, description, next_version, created_at) VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(description)
         .bind(ts(now()))
         .execute(&mut *conn)
         .await?;
-    Ok(sqlx::query("SELECT id FROM models WHERE name = $1").bind(name).fetch_one(&mut *conn).await?.try_get(0)?)
+    Ok(sqlx::query("SELECT id FROM models WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?)
 }
 
 /// The model's id, or NOT_FOUND.
@@ -131,14 +147,20 @@ pub(crate) async fn model_id(conn: &mut AnyConnection, name: &str) -> Result<i64
 /// Takes the next version number. The UPDATE locks the model row (PostgreSQL) or the
 /// database (SQLite) until the transaction ends, so two registrations never share a number.
 pub(crate) async fn allocate_version(conn: &mut AnyConnection, model_id: i64) -> Result<u64> {
-    let row = sqlx::query("UPDATE models SET next_version = next_version + 1 WHERE id = $1 RETURNING next_version")
-        .bind(model_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row = sqlx::query(
+        "UPDATE models SET next_version = next_version + 1 WHERE id = $1 RETURNING next_version",
+    )
+    .bind(model_id)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(to_u64(row.try_get::<i64, _>(0)? - 1))
 }
 
-pub(crate) async fn insert_version(conn: &mut AnyConnection, model_id: i64, v: &ModelVersion) -> Result<()> {
+pub(crate) async fn insert_version(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    v: &ModelVersion,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO model_versions (model_id, version, status, manifest, description, tags, metrics, registered_by, registered_at, artifact_prefix)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -178,11 +200,17 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| RegistryError::Integrity(format!("bad {what} JSON in the database: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| RegistryError::Integrity(format!("bad {what} JSON in the database: {e}")))
 }
 
 /// Status of a version, or NOT_FOUND.
-pub(crate) async fn version_status(conn: &mut AnyConnection, model_id: i64, model: &str, version: u64) -> Result<VersionStatus> {
+pub(crate) async fn version_status(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    model: &str,
+    version: u64,
+) -> Result<VersionStatus> {
     let row = sqlx::query("SELECT status FROM model_versions WHERE model_id = $1 AND version = $2")
         .bind(model_id)
         .bind(to_i64("version", version)?)
@@ -192,7 +220,12 @@ pub(crate) async fn version_status(conn: &mut AnyConnection, model_id: i64, mode
     VersionStatus::parse(&row.try_get::<String, _>(0)?)
 }
 
-pub(crate) async fn set_status(conn: &mut AnyConnection, model_id: i64, version: u64, status: VersionStatus) -> Result<()> {
+pub(crate) async fn set_status(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    version: u64,
+    status: VersionStatus,
+) -> Result<()> {
     sqlx::query("UPDATE model_versions SET status = $1 WHERE model_id = $2 AND version = $3")
         .bind(status.as_str())
         .bind(model_id)
@@ -203,15 +236,21 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, model_id: i64, version:
 }
 
 /// The version an alias points at, if the alias exists.
-pub(crate) async fn alias_target(conn: &mut AnyConnection, model_id: i64, alias: &str) -> Result<Option<u64>> {
-    Ok(sqlx::query("SELECT version FROM aliases WHERE model_id = $1 AND alias = $2")
-        .bind(model_id)
-        .bind(alias)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<i64, _>(0))
-        .transpose()?
-        .map(to_u64))
+pub(crate) async fn alias_target(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    alias: &str,
+) -> Result<Option<u64>> {
+    Ok(
+        sqlx::query("SELECT version FROM aliases WHERE model_id = $1 AND alias = $2")
+            .bind(model_id)
+            .bind(alias)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .map(to_u64),
+    )
 }
 
 /// Points an alias at a version and appends the move to the history.
@@ -323,19 +362,29 @@ pub(crate) async fn list_models(conn: &mut AnyConnection) -> Result<Vec<ModelSum
 }
 
 /// One model's summary.
-pub(crate) async fn model_summary(conn: &mut AnyConnection, name: &str) -> Result<(i64, ModelSummary)> {
-    let row = sqlx::query("SELECT id, name, description, next_version, created_at FROM models WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("model '{name}'")))?;
+pub(crate) async fn model_summary(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<(i64, ModelSummary)> {
+    let row = sqlx::query(
+        "SELECT id, name, description, next_version, created_at FROM models WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| RegistryError::NotFound(format!("model '{name}'")))?;
     let id: i64 = row.try_get("id")?;
     let aliases = aliases_of(conn, id).await?;
     Ok((id, summary_row(&row, aliases)?))
 }
 
 /// Versions of a model (all, or only `version`), oldest first, with files and aliases.
-pub(crate) async fn versions(conn: &mut AnyConnection, model_id: i64, model: &str, only: Option<u64>) -> Result<Vec<ModelVersion>> {
+pub(crate) async fn versions(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    model: &str,
+    only: Option<u64>,
+) -> Result<Vec<ModelVersion>> {
     let only = only.map(|v| to_i64("version", v)).transpose()?;
     let rows = sqlx::query(
         "SELECT version, status, manifest, description, tags, metrics, registered_by, registered_at, artifact_prefix
@@ -354,11 +403,14 @@ pub(crate) async fn versions(conn: &mut AnyConnection, model_id: i64, model: &st
     .await?;
     let mut files_by_version: BTreeMap<i64, Vec<ArtifactFile>> = BTreeMap::new();
     for f in files {
-        files_by_version.entry(f.try_get("version")?).or_default().push(ArtifactFile {
-            path: f.try_get("path")?,
-            sha256: f.try_get("sha256")?,
-            size_bytes: to_u64(f.try_get("size_bytes")?),
-        });
+        files_by_version
+            .entry(f.try_get("version")?)
+            .or_default()
+            .push(ArtifactFile {
+                path: f.try_get("path")?,
+                sha256: f.try_get("sha256")?,
+                size_bytes: to_u64(f.try_get("size_bytes")?),
+            });
     }
     let aliases = aliases_of(conn, model_id).await?;
     rows.iter()
@@ -375,7 +427,11 @@ pub(crate) async fn versions(conn: &mut AnyConnection, model_id: i64, model: &st
                 description: r.try_get("description")?,
                 registered_by: r.try_get("registered_by")?,
                 registered_at: parse_ts(&r.try_get::<String, _>("registered_at")?)?,
-                aliases: aliases.iter().filter(|a| a.version == to_u64(version)).map(|a| a.name.clone()).collect(),
+                aliases: aliases
+                    .iter()
+                    .filter(|a| a.version == to_u64(version))
+                    .map(|a| a.name.clone())
+                    .collect(),
                 artifact_prefix: r.try_get("artifact_prefix")?,
             })
         })
@@ -383,7 +439,12 @@ pub(crate) async fn versions(conn: &mut AnyConnection, model_id: i64, model: &st
 }
 
 /// The alias history of a model (one alias, or all), oldest first.
-pub(crate) async fn alias_history(conn: &mut AnyConnection, model_id: i64, model: &str, alias: Option<&str>) -> Result<Vec<AliasMove>> {
+pub(crate) async fn alias_history(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    model: &str,
+    alias: Option<&str>,
+) -> Result<Vec<AliasMove>> {
     sqlx::query(
         "SELECT alias, from_version, to_version, actor, reason, moved_at FROM alias_history
          WHERE model_id = $1 AND ($2 IS NULL OR alias = $2) ORDER BY id",
@@ -408,7 +469,11 @@ pub(crate) async fn alias_history(conn: &mut AnyConnection, model_id: i64, model
 }
 
 /// The newest audit entries (of one model, or all), newest first.
-pub(crate) async fn audit_log(conn: &mut AnyConnection, model: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+pub(crate) async fn audit_log(
+    conn: &mut AnyConnection,
+    model: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
     sqlx::query(
         "SELECT id, actor, action, model, version, detail, at FROM audit_log
          WHERE ($1 IS NULL OR model = $1) ORDER BY id DESC LIMIT $2",

@@ -13,11 +13,12 @@ use futures::stream::BoxStream;
 use mercator_registry::{ArtifactStore, NewVersion, Registry, RegistryError, VersionSelector};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
-    PutPayload, PutResult,
+    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
-const MODEL: &[u8] = include_bytes!("../../runtime/tests/fixtures/xgboost/binary_shallow_nan-v3.model.json");
+const MODEL: &[u8] =
+    include_bytes!("../../runtime/tests/fixtures/xgboost/binary_shallow_nan-v3.model.json");
 
 fn manifest() -> String {
     r#"{"kind":"xgboost","weights":"model.json","description":"test churn",
@@ -30,7 +31,12 @@ fn new_version(model: &str) -> NewVersion {
     let mut files = BTreeMap::new();
     files.insert("mercator.json".to_string(), Bytes::from(manifest()));
     files.insert("model.json".to_string(), Bytes::from_static(MODEL));
-    NewVersion { model: model.into(), files, actor: "alice".into(), ..NewVersion::default() }
+    NewVersion {
+        model: model.into(),
+        files,
+        actor: "alice".into(),
+        ..NewVersion::default()
+    }
 }
 
 /// Database URLs to run each test against; each is a fresh, empty database.
@@ -39,7 +45,10 @@ async fn databases(dir: &std::path::Path) -> Vec<String> {
     match std::env::var("MERCATOR_TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() => urls.push(fresh_postgres(&admin).await),
         _ => {
-            assert!(std::env::var("CI").is_err(), "CI must set MERCATOR_TEST_POSTGRES_URL so PostgreSQL is tested");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must set MERCATOR_TEST_POSTGRES_URL so PostgreSQL is tested"
+            );
             eprintln!("MERCATOR_TEST_POSTGRES_URL unset: PostgreSQL tests skipped");
         }
     }
@@ -50,9 +59,17 @@ async fn fresh_postgres(admin: &str) -> String {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let name = format!("mercator_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect to postgres");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b).expect("postgres url has a database");
+    let mut conn = sqlx::AnyConnection::connect(admin)
+        .await
+        .expect("connect to postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("postgres url has a database");
     format!("{base}/{name}")
 }
 
@@ -61,8 +78,14 @@ async fn registries() -> Vec<(Registry, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
     for url in databases(dir.path()).await {
         let artifacts_dir = tempfile::tempdir().expect("tempdir");
-        let artifacts = ArtifactStore::open(&artifacts_dir.path().display().to_string()).expect("artifacts");
-        out.push((Registry::open(&url, artifacts).await.expect("open registry"), artifacts_dir));
+        let artifacts =
+            ArtifactStore::open(&artifacts_dir.path().display().to_string()).expect("artifacts");
+        out.push((
+            Registry::open(&url, artifacts)
+                .await
+                .expect("open registry"),
+            artifacts_dir,
+        ));
     }
     std::mem::forget(dir);
     out
@@ -76,10 +99,20 @@ async fn versions_are_numbered_and_record_their_files() {
         assert_eq!((v1.version, v2.version), (1, 2), "{:?}", reg.backend());
         assert_eq!(v1.registered_by, "alice");
         assert_eq!(v1.description, "test churn");
-        let model_file = v1.files.iter().find(|f| f.path == "model.json").expect("model file");
+        let model_file = v1
+            .files
+            .iter()
+            .find(|f| f.path == "model.json")
+            .expect("model file");
         assert_eq!(model_file.size_bytes, MODEL.len() as u64);
-        assert_eq!(model_file.sha256, mercator_registry::artifacts::sha256_hex(MODEL));
-        let read = reg.get_version("churn", &VersionSelector::Number(2)).await.expect("read v2");
+        assert_eq!(
+            model_file.sha256,
+            mercator_registry::artifacts::sha256_hex(MODEL)
+        );
+        let read = reg
+            .get_version("churn", &VersionSelector::Number(2))
+            .await
+            .expect("read v2");
         assert_eq!(read.files, v2.files);
         assert_eq!(read.manifest_json, manifest());
         let fetched = reg.fetch_artifacts(&read).await.expect("fetch");
@@ -94,10 +127,14 @@ async fn versions_are_numbered_and_record_their_files() {
 #[tokio::test]
 async fn concurrent_registrations_get_distinct_numbers() {
     for (reg, _dir) in registries().await {
-        let tasks: Vec<_> = (0..6).map(|_| {
-            let reg = reg.clone();
-            tokio::spawn(async move { reg.register(new_version("demand")).await.map(|v| v.version) })
-        }).collect();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let reg = reg.clone();
+                tokio::spawn(
+                    async move { reg.register(new_version("demand")).await.map(|v| v.version) },
+                )
+            })
+            .collect();
         let mut numbers = Vec::new();
         for t in tasks {
             numbers.push(t.await.expect("join").expect("register"));
@@ -120,11 +157,18 @@ async fn bad_registrations_are_refused_and_leave_nothing() {
         let mut no_weights = new_version("churn");
         no_weights.files.remove("model.json");
         let mut wrong_width = new_version("churn");
-        wrong_width.files.insert("mercator.json".into(), Bytes::from(manifest().replace("[-1,8]", "[-1,9]")));
+        wrong_width.files.insert(
+            "mercator.json".into(),
+            Bytes::from(manifest().replace("[-1,8]", "[-1,9]")),
+        );
         let mut escaping = new_version("churn");
-        escaping.files.insert("../evil".into(), Bytes::from_static(b"x"));
+        escaping
+            .files
+            .insert("../evil".into(), Bytes::from_static(b"x"));
         let mut garbage_weights = new_version("churn");
-        garbage_weights.files.insert("model.json".into(), Bytes::from_static(b"{not json"));
+        garbage_weights
+            .files
+            .insert("model.json".into(), Bytes::from_static(b"{not json"));
         let bad_name = new_version("Churn Model");
         let mut bad_alias = new_version("churn");
         bad_alias.alias = Some("Champion!".into());
@@ -140,7 +184,10 @@ async fn bad_registrations_are_refused_and_leave_nothing() {
         ] {
             match reg.register(nv).await {
                 Err(RegistryError::InvalidArgument { field, message }) => {
-                    assert!(format!("{field}: {message}").contains(needle), "{what}: {field}: {message}");
+                    assert!(
+                        format!("{field}: {message}").contains(needle),
+                        "{what}: {field}: {message}"
+                    );
                 }
                 other => panic!("{what}: expected InvalidArgument, got {other:?}"),
             }
@@ -157,28 +204,78 @@ async fn aliases_move_with_history_and_roll_back() {
         first.alias = Some("champion".into());
         reg.register(first).await.expect("v1");
         reg.register(new_version("churn")).await.expect("v2");
-        let mv = reg.set_alias("churn", "champion", 2, "bob", "better AUC").await.expect("promote");
+        let mv = reg
+            .set_alias("churn", "champion", 2, "bob", "better AUC")
+            .await
+            .expect("promote");
         assert_eq!((mv.from_version, mv.to_version), (Some(1), 2));
-        let champion = reg.get_version("churn", &VersionSelector::Alias("champion".into())).await.expect("champion");
+        let champion = reg
+            .get_version("churn", &VersionSelector::Alias("champion".into()))
+            .await
+            .expect("champion");
         assert_eq!(champion.version, 2);
         assert_eq!(champion.aliases, vec!["champion".to_string()]);
 
-        let back = reg.rollback_alias("churn", "champion", "carol", "").await.expect("rollback");
+        let back = reg
+            .rollback_alias("churn", "champion", "carol", "")
+            .await
+            .expect("rollback");
         assert_eq!((back.from_version, back.to_version), (Some(2), 1));
-        assert_eq!(reg.get_version("churn", &VersionSelector::Alias("champion".into())).await.expect("c").version, 1);
+        assert_eq!(
+            reg.get_version("churn", &VersionSelector::Alias("champion".into()))
+                .await
+                .expect("c")
+                .version,
+            1
+        );
 
-        let history = reg.alias_history("churn", Some("champion")).await.expect("history");
-        let moves: Vec<_> = history.iter().map(|m| (m.from_version, m.to_version, m.actor.as_str())).collect();
-        assert_eq!(moves, vec![(None, 1, "alice"), (Some(1), 2, "bob"), (Some(2), 1, "carol")]);
+        let history = reg
+            .alias_history("churn", Some("champion"))
+            .await
+            .expect("history");
+        let moves: Vec<_> = history
+            .iter()
+            .map(|m| (m.from_version, m.to_version, m.actor.as_str()))
+            .collect();
+        assert_eq!(
+            moves,
+            vec![
+                (None, 1, "alice"),
+                (Some(1), 2, "bob"),
+                (Some(2), 1, "carol")
+            ]
+        );
         assert_eq!(history[1].reason, "better AUC");
 
-        let actions: Vec<String> = reg.audit_log(Some("churn"), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
-        assert_eq!(actions, vec!["rollback_alias", "set_alias", "register", "set_alias", "register"]);
+        let actions: Vec<String> = reg
+            .audit_log(Some("churn"), 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                "rollback_alias",
+                "set_alias",
+                "register",
+                "set_alias",
+                "register"
+            ]
+        );
 
-        assert!(matches!(reg.set_alias("churn", "champion", 7, "x", "").await, Err(RegistryError::NotFound(_))));
-        assert!(matches!(reg.set_alias("nope", "champion", 1, "x", "").await, Err(RegistryError::NotFound(_))));
         assert!(matches!(
-            reg.get_version("churn", &VersionSelector::Alias("staging".into())).await,
+            reg.set_alias("churn", "champion", 7, "x", "").await,
+            Err(RegistryError::NotFound(_))
+        ));
+        assert!(matches!(
+            reg.set_alias("nope", "champion", 1, "x", "").await,
+            Err(RegistryError::NotFound(_))
+        ));
+        assert!(matches!(
+            reg.get_version("churn", &VersionSelector::Alias("staging".into()))
+                .await,
             Err(RegistryError::NotFound(_))
         ));
         let mut fresh = new_version("other");
@@ -198,14 +295,23 @@ async fn archive_refuses_aliased_versions_and_archived_ones_cannot_be_aliased() 
         first.alias = Some("champion".into());
         reg.register(first).await.expect("v1");
         reg.register(new_version("churn")).await.expect("v2");
-        assert!(matches!(reg.archive("churn", 1, "x").await, Err(RegistryError::FailedPrecondition(_))));
+        assert!(matches!(
+            reg.archive("churn", 1, "x").await,
+            Err(RegistryError::FailedPrecondition(_))
+        ));
         let archived = reg.archive("churn", 2, "x").await.expect("archive v2");
-        assert_eq!(archived.status, mercator_registry::model::VersionStatus::Archived);
+        assert_eq!(
+            archived.status,
+            mercator_registry::model::VersionStatus::Archived
+        );
         assert!(matches!(
             reg.set_alias("churn", "challenger", 2, "x", "").await,
             Err(RegistryError::FailedPrecondition(_))
         ));
-        assert!(matches!(reg.archive("churn", 9, "x").await, Err(RegistryError::NotFound(_))));
+        assert!(matches!(
+            reg.archive("churn", 9, "x").await,
+            Err(RegistryError::NotFound(_))
+        ));
     }
 }
 
@@ -215,7 +321,10 @@ async fn corrupted_artifacts_fail_the_checksum() {
         let v = reg.register(new_version("churn")).await.expect("v1");
         let mut changed = MODEL.to_vec();
         changed[100] ^= 1;
-        reg.artifacts().overwrite_for_test(&v, "model.json", Bytes::from(changed)).await.expect("overwrite");
+        reg.artifacts()
+            .overwrite_for_test(&v, "model.json", Bytes::from(changed))
+            .await
+            .expect("overwrite");
         match reg.fetch_artifacts(&v).await {
             Err(RegistryError::Integrity(msg)) => assert!(msg.contains("model.json"), "{msg}"),
             other => panic!("expected an integrity error, got {other:?}"),
@@ -241,9 +350,15 @@ async fn database_immutability_is_enforced_by_the_schema() {
             "UPDATE alias_history SET to_version = 5",
             "UPDATE audit_log SET actor = 'mallory'",
         ] {
-            assert!(sqlx::query(refused).execute(&mut conn).await.is_err(), "{url}: {refused} must be refused");
+            assert!(
+                sqlx::query(refused).execute(&mut conn).await.is_err(),
+                "{url}: {refused} must be refused"
+            );
         }
-        sqlx::query("UPDATE model_versions SET status = 'ready'").execute(&mut conn).await.expect("status may change");
+        sqlx::query("UPDATE model_versions SET status = 'ready'")
+            .execute(&mut conn)
+            .await
+            .expect("status may change");
     }
 }
 
@@ -263,13 +378,26 @@ impl fmt::Display for FlakyStore {
 
 #[async_trait::async_trait]
 impl ObjectStore for FlakyStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
         self.inner.get_opts(location, options).await
     }
     async fn delete(&self, location: &Path) -> object_store::Result<()> {
@@ -283,7 +411,10 @@ impl ObjectStore for FlakyStore {
     }
     async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
         if self.fail_copy.load(Ordering::SeqCst) {
-            return Err(object_store::Error::Generic { store: "flaky", source: "injected copy failure".into() });
+            return Err(object_store::Error::Generic {
+                store: "flaky",
+                source: "injected copy failure".into(),
+            });
         }
         self.inner.copy(from, to).await
     }
@@ -296,21 +427,39 @@ impl ObjectStore for FlakyStore {
 async fn a_failure_midway_leaves_no_half_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     for url in databases(dir.path()).await {
-        let flaky = Arc::new(FlakyStore { inner: object_store::memory::InMemory::new(), fail_copy: AtomicBool::new(false) });
-        let reg = Registry::open(&url, ArtifactStore::from_store(flaky.clone(), "memory://flaky")).await.expect("open");
+        let flaky = Arc::new(FlakyStore {
+            inner: object_store::memory::InMemory::new(),
+            fail_copy: AtomicBool::new(false),
+        });
+        let reg = Registry::open(
+            &url,
+            ArtifactStore::from_store(flaky.clone(), "memory://flaky"),
+        )
+        .await
+        .expect("open");
         reg.register(new_version("churn")).await.expect("v1");
         flaky.fail_copy.store(true, Ordering::SeqCst);
         let mut second = new_version("churn");
         second.alias = Some("champion".into());
-        assert!(matches!(reg.register(second).await, Err(RegistryError::Storage(_))));
+        assert!(matches!(
+            reg.register(second).await,
+            Err(RegistryError::Storage(_))
+        ));
         let (summary, versions) = reg.get_model("churn").await.expect("model");
         assert_eq!((summary.latest_version, versions.len()), (1, 1));
         assert!(summary.aliases.is_empty());
-        let staged: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(flaky.list(Some(&Path::from("staging"))))
-            .await
-            .expect("list");
+        let staged: Vec<_> =
+            futures::TryStreamExt::try_collect::<Vec<_>>(flaky.list(Some(&Path::from("staging"))))
+                .await
+                .expect("list");
         assert!(staged.is_empty(), "staging cleaned up: {staged:?}");
         flaky.fail_copy.store(false, Ordering::SeqCst);
-        assert_eq!(reg.register(new_version("churn")).await.expect("v2").version, 2);
+        assert_eq!(
+            reg.register(new_version("churn"))
+                .await
+                .expect("v2")
+                .version,
+            2
+        );
     }
 }

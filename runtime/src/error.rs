@@ -26,7 +26,10 @@ pub enum RuntimeError {
 impl RuntimeError {
     /// Builds an [`RuntimeError::InvalidInput`] for the named input.
     pub fn input(input: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidInput { input: input.into(), message: message.into() }
+        Self::InvalidInput {
+            input: input.into(),
+            message: message.into(),
+        }
     }
 
     /// Builds an [`RuntimeError::InvalidArtifact`].

@@ -8,8 +8,8 @@
 #![warn(missing_docs)]
 
 mod error;
-pub mod manifest;
 pub mod kinds;
+pub mod manifest;
 mod tensor;
 
 pub use error::{Result, RuntimeError};

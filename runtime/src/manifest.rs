@@ -74,8 +74,9 @@ impl Manifest {
     /// Parses and checks a manifest: a known kind, a weights file, at least one input and
     /// one output, unique names, and shapes whose first dimension is the batch.
     pub fn parse(json: &[u8]) -> Result<Manifest> {
-        let manifest: Manifest = serde_json::from_slice(json)
-            .map_err(|e| RuntimeError::Signature(format!("{MANIFEST_FILE} is not a valid manifest: {e}")))?;
+        let manifest: Manifest = serde_json::from_slice(json).map_err(|e| {
+            RuntimeError::Signature(format!("{MANIFEST_FILE} is not a valid manifest: {e}"))
+        })?;
         manifest.check()?;
         Ok(manifest)
     }
@@ -83,7 +84,11 @@ impl Manifest {
     fn check(&self) -> Result<()> {
         let fail = |m: String| Err(RuntimeError::Signature(m));
         if !KINDS.contains(&self.kind.as_str()) {
-            return fail(format!("kind '{}' is unknown; known kinds: {}", self.kind, KINDS.join(", ")));
+            return fail(format!(
+                "kind '{}' is unknown; known kinds: {}",
+                self.kind,
+                KINDS.join(", ")
+            ));
         }
         if self.weights.trim().is_empty() {
             return fail("'weights' must name the weights file".into());
@@ -108,7 +113,9 @@ impl Manifest {
                 return fail(format!("'{section}' names '{name}' twice"));
             }
             if shape.is_empty() || shape.iter().any(|&d| d < -1) {
-                return fail(format!("{section} '{name}': shape {shape:?} must be non-empty, with -1 or sizes >= 0"));
+                return fail(format!(
+                    "{section} '{name}': shape {shape:?} must be non-empty, with -1 or sizes >= 0"
+                ));
             }
         }
         Ok(())
@@ -118,7 +125,12 @@ impl Manifest {
     pub fn input_specs(&self) -> Vec<TensorSpec> {
         self.inputs
             .iter()
-            .map(|i| TensorSpec { name: i.name.clone(), datatype: i.datatype, shape: i.shape.clone(), allow_nan: i.allow_nan })
+            .map(|i| TensorSpec {
+                name: i.name.clone(),
+                datatype: i.datatype,
+                shape: i.shape.clone(),
+                allow_nan: i.allow_nan,
+            })
             .collect()
     }
 
@@ -126,7 +138,12 @@ impl Manifest {
     pub fn output_specs(&self) -> Vec<TensorSpec> {
         self.outputs
             .iter()
-            .map(|o| TensorSpec { name: o.name.clone(), datatype: o.datatype, shape: o.shape.clone(), allow_nan: true })
+            .map(|o| TensorSpec {
+                name: o.name.clone(),
+                datatype: o.datatype,
+                shape: o.shape.clone(),
+                allow_nan: true,
+            })
             .collect()
     }
 
@@ -139,7 +156,9 @@ impl Manifest {
                 self.output_specs(),
                 self.outputs.iter().map(|o| o.value).collect(),
             )?)),
-            other => Err(RuntimeError::Signature(format!("kind '{other}' is unknown"))),
+            other => Err(RuntimeError::Signature(format!(
+                "kind '{other}' is unknown"
+            ))),
         }
     }
 
@@ -164,7 +183,12 @@ impl Manifest {
                 allow_nan: true,
                 feature_names: s.feature_names.clone(),
             }],
-            outputs: vec![OutputManifest { name: name.into(), datatype: DType::F32, shape, value: OutputValue::Prediction }],
+            outputs: vec![OutputManifest {
+                name: name.into(),
+                datatype: DType::F32,
+                shape,
+                value: OutputValue::Prediction,
+            }],
             max_batch_size: 0,
             description: format!("XGBoost {} model with {} trees", s.objective, s.num_trees),
             extra: BTreeMap::new(),
@@ -199,9 +223,24 @@ mod tests {
     #[test]
     fn refuses_manifests_without_signature() {
         for (bad, needle) in [
-            (GOOD.replace(r#""inputs":[{"name":"features","datatype":"FP32","shape":[-1,8]}]"#, r#""inputs":[]"#), "inputs"),
-            (GOOD.replace(r#""outputs":[{"name":"probability","datatype":"FP32","shape":[-1]}],"#, ""), "outputs"),
-            (GOOD.replace("FP32\",\"shape\":[-1,8]", "FLOAT\",\"shape\":[-1,8]"), "FLOAT"),
+            (
+                GOOD.replace(
+                    r#""inputs":[{"name":"features","datatype":"FP32","shape":[-1,8]}]"#,
+                    r#""inputs":[]"#,
+                ),
+                "inputs",
+            ),
+            (
+                GOOD.replace(
+                    r#""outputs":[{"name":"probability","datatype":"FP32","shape":[-1]}],"#,
+                    "",
+                ),
+                "outputs",
+            ),
+            (
+                GOOD.replace("FP32\",\"shape\":[-1,8]", "FLOAT\",\"shape\":[-1,8]"),
+                "FLOAT",
+            ),
             (GOOD.replace("xgboost", "pytorch"), "kind 'pytorch'"),
             (GOOD.replace("[-1,8]", "[]"), "shape"),
         ] {

@@ -222,8 +222,21 @@ impl TensorData {
     /// Copies the elements of a `[rows, width]` tensor into columns
     /// `col..col + width` of a row-major f32 matrix with `stride` columns, converting each
     /// element as XGBoost does (to single precision). Returns `None` for BYTES.
-    pub fn copy_into_f32(&self, width: usize, dst: &mut [f32], stride: usize, col: usize) -> Option<()> {
-        fn scatter<T: Copy>(src: &[T], width: usize, dst: &mut [f32], stride: usize, col: usize, f: impl Fn(T) -> f32) {
+    pub fn copy_into_f32(
+        &self,
+        width: usize,
+        dst: &mut [f32],
+        stride: usize,
+        col: usize,
+    ) -> Option<()> {
+        fn scatter<T: Copy>(
+            src: &[T],
+            width: usize,
+            dst: &mut [f32],
+            stride: usize,
+            col: usize,
+            f: impl Fn(T) -> f32,
+        ) {
             if width == 0 {
                 return;
             }
@@ -235,7 +248,9 @@ impl TensorData {
             }
         }
         match self {
-            TensorData::Bool(v) => scatter(v, width, dst, stride, col, |x| if x { 1.0 } else { 0.0 }),
+            TensorData::Bool(v) => {
+                scatter(v, width, dst, stride, col, |x| if x { 1.0 } else { 0.0 })
+            }
             TensorData::U8(v) => scatter(v, width, dst, stride, col, f32::from),
             TensorData::U16(v) => scatter(v, width, dst, stride, col, f32::from),
             TensorData::U32(v) => scatter(v, width, dst, stride, col, |x| x as f32),
@@ -244,8 +259,12 @@ impl TensorData {
             TensorData::I16(v) => scatter(v, width, dst, stride, col, f32::from),
             TensorData::I32(v) => scatter(v, width, dst, stride, col, |x| x as f32),
             TensorData::I64(v) => scatter(v, width, dst, stride, col, |x| x as f32),
-            TensorData::F16(v) => scatter(v, width, dst, stride, col, |b| half::f16::from_bits(b).to_f32()),
-            TensorData::BF16(v) => scatter(v, width, dst, stride, col, |b| half::bf16::from_bits(b).to_f32()),
+            TensorData::F16(v) => scatter(v, width, dst, stride, col, |b| {
+                half::f16::from_bits(b).to_f32()
+            }),
+            TensorData::BF16(v) => scatter(v, width, dst, stride, col, |b| {
+                half::bf16::from_bits(b).to_f32()
+            }),
             TensorData::F32(v) => scatter(v, width, dst, stride, col, |x| x),
             TensorData::F64(v) => scatter(v, width, dst, stride, col, |x| x as f32),
             TensorData::Bytes(_) => return None,
@@ -258,7 +277,12 @@ impl TensorData {
         match dtype {
             DType::F32 => Some(TensorData::F32(values)),
             DType::F64 => Some(TensorData::F64(values.into_iter().map(f64::from).collect())),
-            DType::F16 => Some(TensorData::F16(values.into_iter().map(|x| half::f16::from_f32(x).to_bits()).collect())),
+            DType::F16 => Some(TensorData::F16(
+                values
+                    .into_iter()
+                    .map(|x| half::f16::from_f32(x).to_bits())
+                    .collect(),
+            )),
             _ => None,
         }
     }
@@ -281,7 +305,10 @@ impl Tensor {
         if expected != data.len() {
             return Err(RuntimeError::input(
                 "",
-                format!("shape {shape:?} needs {expected} elements, got {}", data.len()),
+                format!(
+                    "shape {shape:?} needs {expected} elements, got {}",
+                    data.len()
+                ),
             ));
         }
         Ok(Tensor { shape, data })
@@ -346,24 +373,36 @@ impl TensorSpec {
         if tensor.dtype() != self.datatype {
             return Err(RuntimeError::input(
                 &self.name,
-                format!("datatype {} given, model expects {}", tensor.dtype(), self.datatype),
+                format!(
+                    "datatype {} given, model expects {}",
+                    tensor.dtype(),
+                    self.datatype
+                ),
             ));
         }
         let shape_ok = tensor.shape.len() == self.shape.len()
-            && self.shape.iter().zip(&tensor.shape).all(|(&want, &got)| want < 0 || want as u64 == got as u64);
+            && self
+                .shape
+                .iter()
+                .zip(&tensor.shape)
+                .all(|(&want, &got)| want < 0 || want as u64 == got as u64);
         if !shape_ok {
             return Err(RuntimeError::input(
                 &self.name,
-                format!("shape {:?} given, model expects {}", tensor.shape, self.shape_text()),
+                format!(
+                    "shape {:?} given, model expects {}",
+                    tensor.shape,
+                    self.shape_text()
+                ),
             ));
         }
-        if !self.allow_nan {
-            if let Some(i) = tensor.data.first_nan() {
-                return Err(RuntimeError::input(
-                    &self.name,
-                    format!("element {i} is NaN, which this model does not accept"),
-                ));
-            }
+        if !self.allow_nan
+            && let Some(i) = tensor.data.first_nan()
+        {
+            return Err(RuntimeError::input(
+                &self.name,
+                format!("element {i} is NaN, which this model does not accept"),
+            ));
         }
         Ok(())
     }
@@ -379,7 +418,12 @@ mod tests {
     use super::*;
 
     fn spec(shape: Vec<i64>, allow_nan: bool) -> TensorSpec {
-        TensorSpec { name: "x".into(), datatype: DType::F32, shape, allow_nan }
+        TensorSpec {
+            name: "x".into(),
+            datatype: DType::F32,
+            shape,
+            allow_nan,
+        }
     }
 
     #[test]
@@ -392,7 +436,11 @@ mod tests {
 
     #[test]
     fn check_rejects_wrong_dtype_rank_dim_and_nan() {
-        let t = Tensor::new(vec![2, 3], TensorData::F32(vec![0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0])).unwrap();
+        let t = Tensor::new(
+            vec![2, 3],
+            TensorData::F32(vec![0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]),
+        )
+        .unwrap();
         assert!(spec(vec![-1, 3], true).check(&t).is_ok());
         let e = spec(vec![-1, 4], true).check(&t).unwrap_err().to_string();
         assert!(e.contains("input 'x'") && e.contains("[-1, 4]"), "{e}");
@@ -400,7 +448,10 @@ mod tests {
         let e = spec(vec![-1, 3], false).check(&t).unwrap_err().to_string();
         assert!(e.contains("element 4 is NaN"), "{e}");
         let ints = Tensor::new(vec![1, 3], TensorData::I32(vec![1, 2, 3])).unwrap();
-        let e = spec(vec![-1, 3], true).check(&ints).unwrap_err().to_string();
+        let e = spec(vec![-1, 3], true)
+            .check(&ints)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("INT32") && e.contains("FP32"), "{e}");
     }
 
@@ -413,8 +464,12 @@ mod tests {
     #[test]
     fn copy_into_f32_scatters_columns() {
         let mut dst = vec![0.0f32; 6];
-        TensorData::I64(vec![1, 2]).copy_into_f32(1, &mut dst, 3, 2).unwrap();
-        TensorData::F64(vec![0.5, 0.25, 1.5, 2.5]).copy_into_f32(2, &mut dst, 3, 0).unwrap();
+        TensorData::I64(vec![1, 2])
+            .copy_into_f32(1, &mut dst, 3, 2)
+            .unwrap();
+        TensorData::F64(vec![0.5, 0.25, 1.5, 2.5])
+            .copy_into_f32(2, &mut dst, 3, 0)
+            .unwrap();
         assert_eq!(dst, vec![0.5, 0.25, 1.0, 1.5, 2.5, 2.0]);
     }
 }

@@ -31,14 +31,28 @@ pub struct App {
 impl App {
     /// Opens storage and binds both listeners (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let artifacts = ArtifactStore::open(&config.artifacts_url()).context("opening the artifact store")?;
-        let registry = Registry::open(&config.registry_url(), artifacts).await.context("opening the registry")?;
+        let artifacts =
+            ArtifactStore::open(&config.artifacts_url()).context("opening the artifact store")?;
+        let registry = Registry::open(&config.registry_url(), artifacts)
+            .await
+            .context("opening the registry")?;
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
-        let grpc = TcpListener::bind(config.grpc_addr).await.with_context(|| format!("binding gRPC on {}", config.grpc_addr))?;
-        let http =
-            TcpListener::bind(config.metrics_addr).await.with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
-        Ok(App { config, registry, prometheus, metrics, models: Arc::new(Models::default()), grpc, http })
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC on {}", config.grpc_addr))?;
+        let http = TcpListener::bind(config.metrics_addr)
+            .await
+            .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
+        Ok(App {
+            config,
+            registry,
+            prometheus,
+            metrics,
+            models: Arc::new(Models::default()),
+            grpc,
+            http,
+        })
     }
 
     /// The bound gRPC address.
@@ -58,8 +72,19 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
     /// finish (up to the grace period) and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { config, registry, prometheus, metrics, models, grpc, http } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            config,
+            registry,
+            prometheus,
+            metrics,
+            models,
+            grpc,
+            http,
+        } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = move |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -75,33 +100,54 @@ impl App {
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
 
-        let serving = Arc::new(Serving::new(Arc::clone(&models), metrics, config.max_in_flight, config.offload_min_rows));
+        let serving = Arc::new(Serving::new(
+            Arc::clone(&models),
+            metrics,
+            config.max_in_flight,
+            config.offload_min_rows,
+        ));
         let (router, reporter) = crate::grpc::router(&config, serving, registry, manager)?;
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         let ready_reporter = reporter.clone();
         let ready_models = Arc::clone(&models);
         tokio::spawn(async move {
             ready_models.wait_ready().await;
-            ready_reporter.set_service_status("", ServingStatus::Serving).await;
+            ready_reporter
+                .set_service_status("", ServingStatus::Serving)
+                .await;
         });
 
         let metrics_router = axum::Router::new().route(
             "/metrics",
             axum::routing::get(move || {
                 let prometheus = prometheus.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], metrics::render(&prometheus)) }
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        metrics::render(&prometheus),
+                    )
+                }
             }),
         );
         let http_addr = http.local_addr()?;
-        let http_task = tokio::spawn(axum::serve(http, metrics_router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
+        let http_task = tokio::spawn(
+            axum::serve(http, metrics_router)
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        );
 
         tracing::info!(grpc = %grpc.local_addr()?, metrics = %http_addr, "mercator serving");
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-        let grpc_task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())));
+        let grpc_task =
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())));
 
         shutdown.await;
         tracing::info!("shutting down: refusing new requests, draining in-flight ones");
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(config.shutdown_grace(), async {
             let grpc = grpc_task.await;
@@ -115,7 +161,10 @@ impl App {
             Ok(Ok(Err(e))) => Err(e.into()),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => {
-                tracing::warn!(grace_secs = config.shutdown_grace_secs, "grace period over with requests still in flight");
+                tracing::warn!(
+                    grace_secs = config.shutdown_grace_secs,
+                    "grace period over with requests still in flight"
+                );
                 Ok(())
             }
         }

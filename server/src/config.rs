@@ -81,13 +81,19 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError(format!("config file {} does not exist", file.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
         let env: BTreeMap<String, String> = env
             .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix("MERCATOR_").map(|k| (k.to_ascii_lowercase(), v)))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("MERCATOR_")
+                    .map(|k| (k.to_ascii_lowercase(), v))
+            })
             .filter(|(k, _)| KEYS.contains(&k.as_str()))
             .collect();
         figment = figment.merge(Serialized::defaults(env_values(&env)?));
@@ -111,16 +117,24 @@ impl Config {
             }
         }
         if !(self.poll_interval_secs > 0.0 && self.poll_interval_secs.is_finite()) {
-            return Err(ConfigError("poll_interval_secs must be a positive number".into()));
+            return Err(ConfigError(
+                "poll_interval_secs must be a positive number".into(),
+            ));
         }
         if !(self.shutdown_grace_secs >= 0.0 && self.shutdown_grace_secs.is_finite()) {
-            return Err(ConfigError("shutdown_grace_secs must be zero or positive".into()));
+            return Err(ConfigError(
+                "shutdown_grace_secs must be zero or positive".into(),
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!("log_format '{}' must be text or json", self.log_format)));
+            return Err(ConfigError(format!(
+                "log_format '{}' must be text or json",
+                self.log_format
+            )));
         }
         for alias in &self.serve_aliases {
-            mercator_registry::model::check_name("serve_aliases", alias).map_err(|e| ConfigError(e.to_string()))?;
+            mercator_registry::model::check_name("serve_aliases", alias)
+                .map_err(|e| ConfigError(e.to_string()))?;
         }
         Ok(())
     }
@@ -128,7 +142,10 @@ impl Config {
     /// The registry database URL, defaulting to SQLite under the data directory.
     pub fn registry_url(&self) -> String {
         if self.registry_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("registry.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("registry.db").display()
+            )
         } else {
             self.registry_url.clone()
         }
@@ -177,9 +194,16 @@ fn env_values(env: &BTreeMap<String, String>) -> Result<figment::value::Dict, Co
     let mut dict = figment::value::Dict::new();
     for (k, v) in env {
         let value = if k == "serve_aliases" {
-            figment::value::Value::from(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+            figment::value::Value::from(
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>(),
+            )
         } else {
-            let parsed: figment::value::Value = v.parse().map_err(|_| ConfigError(format!("MERCATOR_{}: bad value", k.to_uppercase())))?;
+            let parsed: figment::value::Value = v
+                .parse()
+                .map_err(|_| ConfigError(format!("MERCATOR_{}: bad value", k.to_uppercase())))?;
             parsed
         };
         dict.insert(k.clone(), value);
@@ -192,7 +216,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -200,21 +227,59 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("m.toml");
         std::fs::write(&file, "grpc_addr = \"127.0.0.1:9001\"\nmax_batch_size = 10\nmetrics_addr = \"127.0.0.1:9002\"\n").unwrap();
-        let c = Config::load(Some(&file), env(&[("MERCATOR_MAX_BATCH_SIZE", "20"), ("MERCATOR_SERVE_ALIASES", "champion, challenger"), ("OTHER", "x")]), BTreeMap::new()).unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("MERCATOR_MAX_BATCH_SIZE", "20"),
+                ("MERCATOR_SERVE_ALIASES", "champion, challenger"),
+                ("OTHER", "x"),
+            ]),
+            BTreeMap::new(),
+        )
+        .unwrap();
         assert_eq!(c.grpc_addr.port(), 9001);
         assert_eq!(c.max_batch_size, 20);
         assert_eq!(c.serve_aliases, vec!["champion", "challenger"]);
         let mut flags = BTreeMap::new();
-        flags.insert("metrics_addr", figment::value::Value::from("127.0.0.1:9100"));
-        let c = Config::load(Some(&file), env(&[("MERCATOR_METRICS_ADDR", "127.0.0.1:9003")]), flags).unwrap();
+        flags.insert(
+            "metrics_addr",
+            figment::value::Value::from("127.0.0.1:9100"),
+        );
+        let c = Config::load(
+            Some(&file),
+            env(&[("MERCATOR_METRICS_ADDR", "127.0.0.1:9003")]),
+            flags,
+        )
+        .unwrap();
         assert_eq!(c.metrics_addr.port(), 9100);
     }
 
     #[test]
     fn bad_values_are_refused() {
-        assert!(Config::load(None, env(&[("MERCATOR_MAX_BATCH_SIZE", "0")]), BTreeMap::new()).is_err());
-        assert!(Config::load(None, env(&[("MERCATOR_GRPC_ADDR", "nowhere")]), BTreeMap::new()).is_err());
-        assert!(Config::load(None, env(&[("MERCATOR_LOG_FORMAT", "xml")]), BTreeMap::new()).is_err());
+        assert!(
+            Config::load(
+                None,
+                env(&[("MERCATOR_MAX_BATCH_SIZE", "0")]),
+                BTreeMap::new()
+            )
+            .is_err()
+        );
+        assert!(
+            Config::load(
+                None,
+                env(&[("MERCATOR_GRPC_ADDR", "nowhere")]),
+                BTreeMap::new()
+            )
+            .is_err()
+        );
+        assert!(
+            Config::load(
+                None,
+                env(&[("MERCATOR_LOG_FORMAT", "xml")]),
+                BTreeMap::new()
+            )
+            .is_err()
+        );
         assert!(Config::load(Some(Path::new("/no/such.toml")), env(&[]), BTreeMap::new()).is_err());
     }
 }

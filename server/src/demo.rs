@@ -21,18 +21,27 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
         Err(e) => return Err(e),
     }
     let mut files = BTreeMap::new();
-    files.insert("mercator.json".to_string(), Bytes::from_static(CHURN_MANIFEST));
+    files.insert(
+        "mercator.json".to_string(),
+        Bytes::from_static(CHURN_MANIFEST),
+    );
     files.insert("model.json".to_string(), Bytes::from_static(CHURN_MODEL));
     let version = registry
         .register(NewVersion {
             model: "churn".into(),
             files,
-            tags: BTreeMap::from([("source".to_string(), "examples/churn/train_churn.py".to_string())]),
+            tags: BTreeMap::from([(
+                "source".to_string(),
+                "examples/churn/train_churn.py".to_string(),
+            )]),
             alias: Some(mercator_registry::CHAMPION.into()),
             actor: "demo".into(),
             ..NewVersion::default()
         })
         .await?;
-    tracing::info!(version = version.version, "registered the demo model 'churn' as champion");
+    tracing::info!(
+        version = version.version,
+        "registered the demo model 'churn' as champion"
+    );
     Ok(())
 }

@@ -44,7 +44,10 @@ pub enum ServeError {
 impl ServeError {
     /// An [`ServeError::InvalidArgument`] for `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ServeError::InvalidArgument { field: field.into(), message: message.into() }
+        ServeError::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A stable tag for metrics and `ErrorInfo` reasons.
@@ -64,11 +67,16 @@ impl ServeError {
 impl From<RuntimeError> for ServeError {
     fn from(e: RuntimeError) -> ServeError {
         match e {
-            RuntimeError::InvalidInput { input, message } => {
-                ServeError::invalid(format!("inputs[{input}]"), format!("input '{input}': {message}"))
+            RuntimeError::InvalidInput { input, message } => ServeError::invalid(
+                format!("inputs[{input}]"),
+                format!("input '{input}': {message}"),
+            ),
+            RuntimeError::UnknownOutput(name) => {
+                ServeError::invalid("outputs", format!("unknown output '{name}'"))
             }
-            RuntimeError::UnknownOutput(name) => ServeError::invalid("outputs", format!("unknown output '{name}'")),
-            RuntimeError::InvalidArtifact(_) | RuntimeError::Signature(_) => ServeError::Internal(e.to_string()),
+            RuntimeError::InvalidArtifact(_) | RuntimeError::Signature(_) => {
+                ServeError::Internal(e.to_string())
+            }
         }
     }
 }
@@ -78,13 +86,18 @@ impl From<ServeError> for tonic::Status {
         let message = e.to_string();
         let reason = e.reason();
         match e {
-            ServeError::InvalidArgument { field, message: why } => {
+            ServeError::InvalidArgument {
+                field,
+                message: why,
+            } => {
                 let mut details = ErrorDetails::with_bad_request_violation(field, why);
                 details.set_error_info(reason, "mercator", [] as [(String, String); 0]);
                 tonic::Status::with_error_details(Code::InvalidArgument, message, details)
             }
             ServeError::Registry(e) => e.into(),
-            ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } => tonic::Status::not_found(message),
+            ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } => {
+                tonic::Status::not_found(message)
+            }
             ServeError::Overloaded(_) => tonic::Status::resource_exhausted(message),
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),
             ServeError::Internal(_) => tonic::Status::internal(message),

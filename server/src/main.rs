@@ -11,7 +11,10 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -30,7 +33,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match args.config.load(&[("grpc_addr", args.grpc_addr.as_ref()), ("metrics_addr", args.metrics_addr.as_ref())]) {
+    let config = match args.config.load(&[
+        ("grpc_addr", args.grpc_addr.as_ref()),
+        ("metrics_addr", args.metrics_addr.as_ref()),
+    ]) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,10 +48,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(app) => app,
         Err(e) => return report(Err(e)),
     };
-    if args.demo {
-        if let Err(e) = demo::register_demo_models(app.registry()).await {
-            return report(Err(e.into()));
-        }
+    if args.demo
+        && let Err(e) = demo::register_demo_models(app.registry()).await
+    {
+        return report(Err(e.into()));
     }
     report(app.run(shutdown_signal()).await)
 }

@@ -10,11 +10,14 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, 
 /// Latency buckets from 50µs to 10s: tree inference takes tens of microseconds, a large
 /// batch or a cold path can take seconds.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
 ];
 
 /// Model load buckets, from 1ms to 2 minutes.
-const LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 120.0];
+const LOAD_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 120.0,
+];
 
 /// Label used for a model or version the server does not know.
 pub const UNKNOWN: &str = "_unknown";
@@ -43,20 +46,32 @@ impl Metrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
         let m = Metrics {
             requests: IntCounterVec::new(
-                Opts::new("mercator_requests_total", "gRPC requests handled, by model, version, method and code."),
+                Opts::new(
+                    "mercator_requests_total",
+                    "gRPC requests handled, by model, version, method and code.",
+                ),
                 &["model", "version", "method", "code"],
             )?,
             request_duration: HistogramVec::new(
-                HistogramOpts::new("mercator_request_duration_seconds", "Time to answer a request, in seconds.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
+                HistogramOpts::new(
+                    "mercator_request_duration_seconds",
+                    "Time to answer a request, in seconds.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
                 &["model", "version", "method"],
             )?,
             inferred_rows: IntCounterVec::new(
-                Opts::new("mercator_inferred_rows_total", "Rows (batch entries) inferred, by model and version."),
+                Opts::new(
+                    "mercator_inferred_rows_total",
+                    "Rows (batch entries) inferred, by model and version.",
+                ),
                 &["model", "version"],
             )?,
             model_loads: IntCounterVec::new(
-                Opts::new("mercator_model_loads_total", "Model version loads, by model and result (ok or failure reason)."),
+                Opts::new(
+                    "mercator_model_loads_total",
+                    "Model version loads, by model and result (ok or failure reason).",
+                ),
                 &["model", "result"],
             )?,
             model_load_duration: HistogramVec::new(
@@ -68,10 +83,16 @@ impl Metrics {
                 &["model"],
             )?,
             loaded_versions: IntGaugeVec::new(
-                Opts::new("mercator_loaded_model_versions", "Model versions loaded and ready to serve, by model."),
+                Opts::new(
+                    "mercator_loaded_model_versions",
+                    "Model versions loaded and ready to serve, by model.",
+                ),
                 &["model"],
             )?,
-            in_flight: prometheus::IntGauge::new("mercator_requests_in_flight", "Inference requests being handled now.")?,
+            in_flight: prometheus::IntGauge::new(
+                "mercator_requests_in_flight",
+                "Inference requests being handled now.",
+            )?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;
@@ -87,5 +108,7 @@ impl Metrics {
 /// Renders the registry in the Prometheus text exposition format.
 pub fn render(registry: &Registry) -> String {
     let families = registry.gather();
-    prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_else(|e| format!("# encoding error: {e}\n"))
+    prometheus::TextEncoder::new()
+        .encode_to_string(&families)
+        .unwrap_or_else(|e| format!("# encoding error: {e}\n"))
 }

@@ -37,7 +37,12 @@ pub struct Observation {
 impl Observation {
     /// Starts timing a request to `method`.
     pub fn start(method: &'static str) -> Observation {
-        Observation { method, model: UNKNOWN.into(), version: UNKNOWN.into(), started: Instant::now() }
+        Observation {
+            method,
+            model: UNKNOWN.into(),
+            version: UNKNOWN.into(),
+            started: Instant::now(),
+        }
     }
 
     /// Names the model version that answered (only known ones become labels).
@@ -49,32 +54,71 @@ impl Observation {
     /// Records the outcome.
     pub fn finish(self, metrics: &Metrics, code: tonic::Code) {
         let labels = [self.model.as_str(), self.version.as_str(), self.method];
-        metrics.requests.with_label_values(&[labels[0], labels[1], labels[2], code_name(code)]).inc();
-        metrics.request_duration.with_label_values(&labels).observe(self.started.elapsed().as_secs_f64());
+        metrics
+            .requests
+            .with_label_values(&[labels[0], labels[1], labels[2], code_name(code)])
+            .inc();
+        metrics
+            .request_duration
+            .with_label_values(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
     }
 }
 
 impl Serving {
     /// The serving path over `models`.
-    pub fn new(models: Arc<Models>, metrics: Metrics, max_in_flight: usize, offload_min_rows: usize) -> Serving {
-        Serving { models, metrics, admission: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, offload_min_rows }
+    pub fn new(
+        models: Arc<Models>,
+        metrics: Metrics,
+        max_in_flight: usize,
+        offload_min_rows: usize,
+    ) -> Serving {
+        Serving {
+            models,
+            metrics,
+            admission: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            offload_min_rows,
+        }
     }
 
     /// Answers a V2 `ModelInfer` request.
-    pub async fn infer_v2(&self, req: pb::ModelInferRequest, obs: &mut Observation) -> Result<pb::ModelInferResponse, ServeError> {
-        let _permit = self.admission.clone().try_acquire_owned().map_err(|_| ServeError::Overloaded(self.max_in_flight))?;
+    pub async fn infer_v2(
+        &self,
+        req: pb::ModelInferRequest,
+        obs: &mut Observation,
+    ) -> Result<pb::ModelInferResponse, ServeError> {
+        let _permit = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServeError::Overloaded(self.max_in_flight))?;
         self.metrics.in_flight.inc();
         let result = self.infer_admitted(req, obs).await;
         self.metrics.in_flight.dec();
         result
     }
 
-    async fn infer_admitted(&self, req: pb::ModelInferRequest, obs: &mut Observation) -> Result<pb::ModelInferResponse, ServeError> {
-        let pb::ModelInferRequest { model_name, model_version, id, parameters: _, inputs, outputs, raw_input_contents } = req;
+    async fn infer_admitted(
+        &self,
+        req: pb::ModelInferRequest,
+        obs: &mut Observation,
+    ) -> Result<pb::ModelInferResponse, ServeError> {
+        let pb::ModelInferRequest {
+            model_name,
+            model_version,
+            id,
+            parameters: _,
+            inputs,
+            outputs,
+            raw_input_contents,
+        } = req;
         let loaded = self.models.resolve(&model_name, &model_version)?;
         obs.resolved(&loaded);
         let started = Instant::now();
-        let result = self.run(&loaded, inputs, raw_input_contents, &outputs, id).await;
+        let result = self
+            .run(&loaded, inputs, raw_input_contents, &outputs, id)
+            .await;
         let stats = &loaded.stats;
         match &result {
             Ok(_) => stats.success.add(started.elapsed()),
@@ -114,23 +158,35 @@ impl Serving {
             ..Default::default()
         };
         for (tensor, name) in tensors.iter().zip(wanted) {
-            response.outputs.push(pb::model_infer_response::InferOutputTensor {
-                name,
-                datatype: tensor.dtype().as_str().to_string(),
-                shape: tensor.shape.iter().map(|&d| d as i64).collect(),
-                ..Default::default()
-            });
-            response.raw_output_contents.push(v2::encode_raw(&tensor.data));
+            response
+                .outputs
+                .push(pb::model_infer_response::InferOutputTensor {
+                    name,
+                    datatype: tensor.dtype().as_str().to_string(),
+                    shape: tensor.shape.iter().map(|&d| d as i64).collect(),
+                    ..Default::default()
+                });
+            response
+                .raw_output_contents
+                .push(v2::encode_raw(&tensor.data));
         }
         let stats = &loaded.stats;
         stats.compute_input.add(t1 - t0);
         stats.compute_infer.add(t2 - t1);
         stats.compute_output.add(t2.elapsed());
-        stats.inference_count.fetch_add(rows as u64, Ordering::Relaxed);
+        stats
+            .inference_count
+            .fetch_add(rows as u64, Ordering::Relaxed);
         stats.execution_count.fetch_add(1, Ordering::Relaxed);
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         stats.last_inference_ms.store(now_ms, Ordering::Relaxed);
-        self.metrics.inferred_rows.with_label_values(&[loaded.name.as_str(), loaded.version_label.as_str()]).inc_by(rows as u64);
+        self.metrics
+            .inferred_rows
+            .with_label_values(&[loaded.name.as_str(), loaded.version_label.as_str()])
+            .inc_by(rows as u64);
         Ok(response)
     }
 }
@@ -140,5 +196,9 @@ fn outputs_in_order(
     asked: &[pb::model_infer_request::InferRequestedOutputTensor],
     specs: &[mercator_runtime::TensorSpec],
 ) -> Vec<String> {
-    if asked.is_empty() { specs.iter().map(|s| s.name.clone()).collect() } else { asked.iter().map(|o| o.name.clone()).collect() }
+    if asked.is_empty() {
+        specs.iter().map(|s| s.name.clone()).collect()
+    } else {
+        asked.iter().map(|o| o.name.clone()).collect()
+    }
 }

@@ -42,40 +42,75 @@ pub fn decode_request(
         if raw.len() != inputs.len() {
             return Err(ServeError::invalid(
                 "raw_input_contents",
-                format!("{} raw entries for {} inputs; there must be one per input", raw.len(), inputs.len()),
+                format!(
+                    "{} raw entries for {} inputs; there must be one per input",
+                    raw.len(),
+                    inputs.len()
+                ),
             ));
         }
     }
     let mut slots: Vec<Option<Tensor>> = vec![None; specs.len()];
     let mut raw = raw.into_iter();
     for input in inputs {
-        let pb::model_infer_request::InferInputTensor { name, datatype, shape, parameters: _, contents } = input;
+        let pb::model_infer_request::InferInputTensor {
+            name,
+            datatype,
+            shape,
+            parameters: _,
+            contents,
+        } = input;
         let field = format!("inputs[{name}]");
         let position = specs.iter().position(|s| s.name == name).ok_or_else(|| {
             let expected: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            ServeError::invalid(&field, format!("model '{}' has no input '{name}'; its inputs are {expected:?}", model.name))
+            ServeError::invalid(
+                &field,
+                format!(
+                    "model '{}' has no input '{name}'; its inputs are {expected:?}",
+                    model.name
+                ),
+            )
         })?;
         if slots[position].is_some() {
-            return Err(ServeError::invalid(&field, format!("input '{name}' is given twice")));
+            return Err(ServeError::invalid(
+                &field,
+                format!("input '{name}' is given twice"),
+            ));
         }
-        let dtype = DType::parse(&datatype)
-            .ok_or_else(|| ServeError::invalid(format!("{field}.datatype"), format!("'{datatype}' is not a V2 datatype")))?;
+        let dtype = DType::parse(&datatype).ok_or_else(|| {
+            ServeError::invalid(
+                format!("{field}.datatype"),
+                format!("'{datatype}' is not a V2 datatype"),
+            )
+        })?;
         let dims = shape
             .iter()
             .map(|&d| usize::try_from(d))
             .collect::<Result<Vec<usize>, _>>()
-            .map_err(|_| ServeError::invalid(format!("{field}.shape"), format!("shape {shape:?} has a negative dimension")))?;
-        let count = mercator_runtime::tensor_element_count(&dims)
-            .ok_or_else(|| ServeError::invalid(format!("{field}.shape"), format!("shape {shape:?} is too large")))?;
+            .map_err(|_| {
+                ServeError::invalid(
+                    format!("{field}.shape"),
+                    format!("shape {shape:?} has a negative dimension"),
+                )
+            })?;
+        let count = mercator_runtime::tensor_element_count(&dims).ok_or_else(|| {
+            ServeError::invalid(
+                format!("{field}.shape"),
+                format!("shape {shape:?} is too large"),
+            )
+        })?;
         let data = match raw.next() {
             Some(bytes) => decode_raw(dtype, &bytes, count),
             None => match contents {
                 Some(c) => decode_contents(dtype, c, count),
-                None => Err(format!("input '{name}' has no data: send contents or raw_input_contents")),
+                None => Err(format!(
+                    "input '{name}' has no data: send contents or raw_input_contents"
+                )),
             },
         }
         .map_err(|message| ServeError::invalid(&field, format!("input '{name}': {message}")))?;
-        let tensor = Tensor::new(dims, data).map_err(|e| ServeError::invalid(&field, e.to_string()))?;
+        let tensor =
+            Tensor::new(dims, data).map_err(|e| ServeError::invalid(&field, e.to_string()))?;
         specs[position].check(&tensor)?;
         slots[position] = Some(tensor);
     }
@@ -86,23 +121,42 @@ pub fn decode_request(
             t.ok_or_else(|| {
                 ServeError::invalid(
                     format!("inputs[{}]", spec.name),
-                    format!("input '{}' ({} {}) is missing", spec.name, spec.datatype, spec.shape_text()),
+                    format!(
+                        "input '{}' ({} {}) is missing",
+                        spec.name,
+                        spec.datatype,
+                        spec.shape_text()
+                    ),
                 )
             })
         })
         .collect::<Result<_, _>>()?;
 
-    let rows = inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(0);
-    if let Some(t) = inputs.iter().zip(specs).find(|(t, _)| t.shape.first().copied() != Some(rows)) {
+    let rows = inputs
+        .first()
+        .and_then(|t| t.shape.first().copied())
+        .unwrap_or(0);
+    if let Some(t) = inputs
+        .iter()
+        .zip(specs)
+        .find(|(t, _)| t.shape.first().copied() != Some(rows))
+    {
         return Err(ServeError::invalid(
             format!("inputs[{}]", t.1.name),
-            format!("input '{}' has batch size {:?}, other inputs have {rows}", t.1.name, t.0.shape.first()),
+            format!(
+                "input '{}' has batch size {:?}, other inputs have {rows}",
+                t.1.name,
+                t.0.shape.first()
+            ),
         ));
     }
     if rows > model.max_batch_size {
         return Err(ServeError::invalid(
             format!("inputs[{}].shape", specs[0].name),
-            format!("batch of {rows} rows exceeds the maximum of {} for model '{}'", model.max_batch_size, model.name),
+            format!(
+                "batch of {rows} rows exceeds the maximum of {} for model '{}'",
+                model.max_batch_size, model.name
+            ),
         ));
     }
 
@@ -114,20 +168,39 @@ pub fn decode_request(
             .iter()
             .map(|o| {
                 if o.parameters.contains_key("classification") {
-                    return Err(ServeError::invalid(format!("outputs[{}].parameters", o.name), "classification outputs are not supported"));
+                    return Err(ServeError::invalid(
+                        format!("outputs[{}].parameters", o.name),
+                        "classification outputs are not supported",
+                    ));
                 }
-                out_specs.iter().position(|s| s.name == o.name).ok_or_else(|| {
-                    let known: Vec<&str> = out_specs.iter().map(|s| s.name.as_str()).collect();
-                    ServeError::invalid(format!("outputs[{}]", o.name), format!("model '{}' has no output '{}'; its outputs are {known:?}", model.name, o.name))
-                })
+                out_specs
+                    .iter()
+                    .position(|s| s.name == o.name)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = out_specs.iter().map(|s| s.name.as_str()).collect();
+                        ServeError::invalid(
+                            format!("outputs[{}]", o.name),
+                            format!(
+                                "model '{}' has no output '{}'; its outputs are {known:?}",
+                                model.name, o.name
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?
     };
-    Ok(DecodedRequest { inputs, wanted, rows })
+    Ok(DecodedRequest {
+        inputs,
+        wanted,
+        rows,
+    })
 }
 
 fn le_chunks<const N: usize, T>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
-    bytes.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
+    bytes
+        .chunks_exact(N)
+        .map(|c| f(c.try_into().unwrap_or([0; N])))
+        .collect()
 }
 
 /// Decodes raw little-endian contents holding `count` elements.
@@ -167,11 +240,16 @@ pub fn decode_bytes_elements(bytes: &[u8], count: usize) -> Result<Vec<Vec<u8>>,
     let mut rest = bytes;
     while !rest.is_empty() {
         if out.len() == count {
-            return Err(format!("raw BYTES contents hold more than the {count} elements the shape gives"));
+            return Err(format!(
+                "raw BYTES contents hold more than the {count} elements the shape gives"
+            ));
         }
-        let (len, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| format!("raw BYTES element {} has a truncated 4-byte length prefix", out.len()))?;
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| {
+            format!(
+                "raw BYTES element {} has a truncated 4-byte length prefix",
+                out.len()
+            )
+        })?;
         let len = u32::from_le_bytes(*len) as usize;
         if len > tail.len() {
             return Err(format!(
@@ -185,14 +263,21 @@ pub fn decode_bytes_elements(bytes: &[u8], count: usize) -> Result<Vec<Vec<u8>>,
         rest = tail;
     }
     if out.len() != count {
-        return Err(format!("raw BYTES contents hold {} elements, the shape gives {count}", out.len()));
+        return Err(format!(
+            "raw BYTES contents hold {} elements, the shape gives {count}",
+            out.len()
+        ));
     }
     Ok(out)
 }
 
 /// Decodes typed contents holding `count` elements of `dtype`; any other field that
 /// holds values is an error, as is a value out of the type's range.
-pub fn decode_contents(dtype: DType, c: InferTensorContents, count: usize) -> Result<TensorData, String> {
+pub fn decode_contents(
+    dtype: DType,
+    c: InferTensorContents,
+    count: usize,
+) -> Result<TensorData, String> {
     let InferTensorContents {
         bool_contents,
         int_contents,
@@ -222,19 +307,35 @@ pub fn decode_contents(dtype: DType, c: InferTensorContents, count: usize) -> Re
         DType::F32 => "fp32_contents",
         DType::F64 => "fp64_contents",
         DType::Bytes => "bytes_contents",
-        DType::F16 | DType::BF16 => return Err(format!("{dtype} has no typed contents field; send raw_input_contents")),
+        DType::F16 | DType::BF16 => {
+            return Err(format!(
+                "{dtype} has no typed contents field; send raw_input_contents"
+            ));
+        }
     };
     if let Some((other, _)) = lens.iter().find(|(name, len)| *name != field && *len > 0) {
-        return Err(format!("{dtype} data belongs in contents.{field}, but contents.{other} holds values"));
+        return Err(format!(
+            "{dtype} data belongs in contents.{field}, but contents.{other} holds values"
+        ));
     }
-    let given = lens.iter().find(|(name, _)| *name == field).map_or(0, |(_, l)| *l);
+    let given = lens
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map_or(0, |(_, l)| *l);
     if given != count {
-        return Err(format!("contents.{field} holds {given} elements, the shape gives {count}"));
+        return Err(format!(
+            "contents.{field} holds {given} elements, the shape gives {count}"
+        ));
     }
-    fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(v: Vec<S>, dtype: DType) -> Result<Vec<T>, String> {
+    fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(
+        v: Vec<S>,
+        dtype: DType,
+    ) -> Result<Vec<T>, String> {
         v.into_iter()
             .enumerate()
-            .map(|(i, x)| T::try_from(x).map_err(|_| format!("element {i} ({x}) is out of range for {dtype}")))
+            .map(|(i, x)| {
+                T::try_from(x).map_err(|_| format!("element {i} ({x}) is out of range for {dtype}"))
+            })
             .collect()
     }
     Ok(match dtype {
@@ -310,7 +411,12 @@ mod tests {
         ];
         for data in samples {
             let bytes = encode_raw(&data);
-            assert_eq!(decode_raw(data.dtype(), &bytes, 2).unwrap(), data, "{}", data.dtype());
+            assert_eq!(
+                decode_raw(data.dtype(), &bytes, 2).unwrap(),
+                data,
+                "{}",
+                data.dtype()
+            );
         }
     }
 
@@ -325,23 +431,60 @@ mod tests {
     fn bytes_elements_are_bounds_checked() {
         let mut ok = 3u32.to_le_bytes().to_vec();
         ok.extend_from_slice(b"abc");
-        assert_eq!(decode_bytes_elements(&ok, 1).unwrap(), vec![b"abc".to_vec()]);
-        assert!(decode_bytes_elements(&ok, 2).unwrap_err().contains("1 elements"));
-        assert!(decode_bytes_elements(&ok, 0).unwrap_err().contains("more than"));
+        assert_eq!(
+            decode_bytes_elements(&ok, 1).unwrap(),
+            vec![b"abc".to_vec()]
+        );
+        assert!(
+            decode_bytes_elements(&ok, 2)
+                .unwrap_err()
+                .contains("1 elements")
+        );
+        assert!(
+            decode_bytes_elements(&ok, 0)
+                .unwrap_err()
+                .contains("more than")
+        );
         let mut lying = 1000u32.to_le_bytes().to_vec();
         lying.extend_from_slice(b"abc");
-        assert!(decode_bytes_elements(&lying, 1).unwrap_err().contains("claims 1000"));
-        assert!(decode_bytes_elements(&[1, 0], 1).unwrap_err().contains("truncated"));
+        assert!(
+            decode_bytes_elements(&lying, 1)
+                .unwrap_err()
+                .contains("claims 1000")
+        );
+        assert!(
+            decode_bytes_elements(&[1, 0], 1)
+                .unwrap_err()
+                .contains("truncated")
+        );
         assert!(decode_bytes_elements(&[], 0).unwrap().is_empty());
     }
 
     #[test]
     fn typed_contents_are_checked() {
-        let c = InferTensorContents { int_contents: vec![1, 300], ..Default::default() };
-        assert!(decode_contents(DType::I8, c.clone(), 2).unwrap_err().contains("out of range"));
-        assert_eq!(decode_contents(DType::I16, c.clone(), 2).unwrap(), TensorData::I16(vec![1, 300]));
-        assert!(decode_contents(DType::I32, c.clone(), 3).unwrap_err().contains("holds 2"));
-        assert!(decode_contents(DType::F32, c, 2).unwrap_err().contains("int_contents"));
+        let c = InferTensorContents {
+            int_contents: vec![1, 300],
+            ..Default::default()
+        };
+        assert!(
+            decode_contents(DType::I8, c.clone(), 2)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert_eq!(
+            decode_contents(DType::I16, c.clone(), 2).unwrap(),
+            TensorData::I16(vec![1, 300])
+        );
+        assert!(
+            decode_contents(DType::I32, c.clone(), 3)
+                .unwrap_err()
+                .contains("holds 2")
+        );
+        assert!(
+            decode_contents(DType::F32, c, 2)
+                .unwrap_err()
+                .contains("int_contents")
+        );
         assert!(decode_contents(DType::F16, InferTensorContents::default(), 0).is_err());
     }
 }

@@ -54,12 +54,19 @@ impl Objective {
         Ok(match name {
             "binary:logistic" | "reg:logistic" => Objective::Logistic,
             "binary:logitraw" => Objective::LogitRaw,
-            "reg:squarederror" | "reg:linear" | "reg:squaredlogerror" | "reg:pseudohubererror"
+            "reg:squarederror"
+            | "reg:linear"
+            | "reg:squaredlogerror"
+            | "reg:pseudohubererror"
             | "reg:absoluteerror" => Objective::Identity,
             "count:poisson" | "reg:gamma" | "reg:tweedie" => Objective::Exp,
             "multi:softprob" => Objective::SoftProb,
             "multi:softmax" => Objective::SoftMax,
-            other => return Err(RuntimeError::artifact(format!("objective '{other}' is not supported"))),
+            other => {
+                return Err(RuntimeError::artifact(format!(
+                    "objective '{other}' is not supported"
+                )));
+            }
         })
     }
 
@@ -76,7 +83,9 @@ impl Objective {
             }
             Objective::Exp => {
                 if base_score <= 0.0 {
-                    return Err(RuntimeError::artifact(format!("base_score {base_score} must be positive")));
+                    return Err(RuntimeError::artifact(format!(
+                        "base_score {base_score} must be positive"
+                    )));
                 }
                 Ok(base_score.ln())
             }
@@ -199,7 +208,10 @@ fn parse_num<T: std::str::FromStr>(field: &str, text: &str) -> Result<T> {
 fn parse_base_score(text: &str) -> Result<Vec<f32>> {
     let t = text.trim();
     match t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-        Some(inner) => inner.split(',').map(|s| parse_num("base_score", s)).collect(),
+        Some(inner) => inner
+            .split(',')
+            .map(|s| parse_num("base_score", s))
+            .collect(),
         None => Ok(vec![parse_num("base_score", t)?]),
     }
 }
@@ -213,8 +225,8 @@ fn flag(v: &Value) -> bool {
 }
 
 fn parse_document(json: &[u8]) -> Result<(Learner, GbTreeModel, Option<Vec<f32>>)> {
-    let doc: Document =
-        serde_json::from_slice(json).map_err(|e| RuntimeError::artifact(format!("not an XGBoost JSON model: {e}")))?;
+    let doc: Document = serde_json::from_slice(json)
+        .map_err(|e| RuntimeError::artifact(format!("not an XGBoost JSON model: {e}")))?;
     let gb = &doc.learner.gradient_booster;
     let name = gb.get("name").and_then(Value::as_str).unwrap_or("gbtree");
     let (model_value, weights) = match name {
@@ -228,9 +240,14 @@ fn parse_document(json: &[u8]) -> Result<(Learner, GbTreeModel, Option<Vec<f32>>
                 .unwrap_or_default();
             (gb.get("gbtree").and_then(|g| g.get("model")), Some(weights))
         }
-        other => return Err(RuntimeError::artifact(format!("booster '{other}' is not supported (gbtree, dart)"))),
+        other => {
+            return Err(RuntimeError::artifact(format!(
+                "booster '{other}' is not supported (gbtree, dart)"
+            )));
+        }
     };
-    let model_value = model_value.ok_or_else(|| RuntimeError::artifact("gradient_booster has no model"))?;
+    let model_value =
+        model_value.ok_or_else(|| RuntimeError::artifact("gradient_booster has no model"))?;
     let model: GbTreeModel = serde_json::from_value(model_value.clone())
         .map_err(|e| RuntimeError::artifact(format!("gradient_booster.model: {e}")))?;
     Ok((doc.learner, model, weights))
@@ -247,7 +264,12 @@ fn summary_of(learner: &Learner, model: &GbTreeModel) -> Result<XgbSummary> {
     Ok(XgbSummary {
         objective: learner.objective.name.clone(),
         num_feature: parse_num("num_feature", &p.num_feature)?,
-        num_class: p.num_class.as_deref().map(|c| parse_num("num_class", c)).transpose()?.unwrap_or(0),
+        num_class: p
+            .num_class
+            .as_deref()
+            .map(|c| parse_num("num_class", c))
+            .transpose()?
+            .unwrap_or(0),
         feature_names: learner.feature_names.clone(),
         num_trees: model.trees.len(),
     })
@@ -269,25 +291,38 @@ impl XgbModel {
         let (learner, model, dart_weights) = parse_document(json)?;
         let summary = summary_of(&learner, &model)?;
         let objective = Objective::parse(&summary.objective)?;
-        if let Some(t) = learner.learner_model_param.num_target.as_deref() {
-            if parse_num::<usize>("num_target", t)? > 1 {
-                return Err(RuntimeError::artifact("multi-target models are not supported"));
-            }
+        if let Some(t) = learner.learner_model_param.num_target.as_deref()
+            && parse_num::<usize>("num_target", t)? > 1
+        {
+            return Err(RuntimeError::artifact(
+                "multi-target models are not supported",
+            ));
         }
         let num_group = summary.num_class.max(1);
         let base_scores = parse_base_score(&learner.learner_model_param.base_score)?;
         let base_margin = match base_scores.len() {
             1 => vec![objective.base_margin(base_scores[0])?; num_group],
-            n if n == num_group => base_scores.iter().map(|&b| objective.base_margin(b)).collect::<Result<_>>()?,
-            n => return Err(RuntimeError::artifact(format!("base_score has {n} values for {num_group} groups"))),
+            n if n == num_group => base_scores
+                .iter()
+                .map(|&b| objective.base_margin(b))
+                .collect::<Result<_>>()?,
+            n => {
+                return Err(RuntimeError::artifact(format!(
+                    "base_score has {n} values for {num_group} groups"
+                )));
+            }
         };
         if model.tree_info.len() != model.trees.len() {
-            return Err(RuntimeError::artifact("tree_info and trees differ in length"));
+            return Err(RuntimeError::artifact(
+                "tree_info and trees differ in length",
+            ));
         }
-        if let Some(w) = &dart_weights {
-            if w.len() != model.trees.len() {
-                return Err(RuntimeError::artifact("dart weight_drop and trees differ in length"));
-            }
+        if let Some(w) = &dart_weights
+            && w.len() != model.trees.len()
+        {
+            return Err(RuntimeError::artifact(
+                "dart weight_drop and trees differ in length",
+            ));
         }
 
         let mut nodes = Vec::new();
@@ -296,10 +331,14 @@ impl XgbModel {
         for (t, tree) in model.trees.iter().enumerate() {
             let group = model.tree_info[t];
             if group < 0 || group as usize >= num_group {
-                return Err(RuntimeError::artifact(format!("tree {t} belongs to group {group} of {num_group}")));
+                return Err(RuntimeError::artifact(format!(
+                    "tree {t} belongs to group {group} of {num_group}"
+                )));
             }
             let weight = dart_weights.as_ref().map_or(1.0, |w| w[t]);
-            roots.push(u32::try_from(nodes.len()).map_err(|_| RuntimeError::artifact("too many nodes"))?);
+            roots.push(
+                u32::try_from(nodes.len()).map_err(|_| RuntimeError::artifact("too many nodes"))?,
+            );
             groups.push(group as u32);
             append_tree(&mut nodes, tree, t, weight, summary.num_feature)?;
         }
@@ -360,7 +399,11 @@ impl XgbModel {
                 return n.value;
             }
             let f = x[(n.feature & !DEFAULT_LEFT) as usize];
-            let go_left = if f.is_nan() { n.feature & DEFAULT_LEFT != 0 } else { f < n.value };
+            let go_left = if f.is_nan() {
+                n.feature & DEFAULT_LEFT != 0
+            } else {
+                f < n.value
+            };
             i = if go_left { n.left } else { n.right } as usize;
         }
     }
@@ -420,12 +463,20 @@ fn softmax(row: &mut [f32]) {
     }
 }
 
-fn append_tree(nodes: &mut Vec<Node>, tree: &TreeDoc, t: usize, weight: f32, num_feature: usize) -> Result<()> {
+fn append_tree(
+    nodes: &mut Vec<Node>,
+    tree: &TreeDoc,
+    t: usize,
+    weight: f32,
+    num_feature: usize,
+) -> Result<()> {
     let n: usize = parse_num("num_nodes", &tree.tree_param.num_nodes)?;
-    if let Some(s) = tree.tree_param.size_leaf_vector.as_deref() {
-        if parse_num::<usize>("size_leaf_vector", s)? > 1 {
-            return Err(RuntimeError::artifact("vector-leaf (multi-target) trees are not supported"));
-        }
+    if let Some(s) = tree.tree_param.size_leaf_vector.as_deref()
+        && parse_num::<usize>("size_leaf_vector", s)? > 1
+    {
+        return Err(RuntimeError::artifact(
+            "vector-leaf (multi-target) trees are not supported",
+        ));
     }
     let lens = [
         tree.left_children.len(),
@@ -435,36 +486,61 @@ fn append_tree(nodes: &mut Vec<Node>, tree: &TreeDoc, t: usize, weight: f32, num
         tree.default_left.len(),
     ];
     if n == 0 || lens.iter().any(|&l| l != n) {
-        return Err(RuntimeError::artifact(format!("tree {t}: node arrays disagree with num_nodes {n}")));
+        return Err(RuntimeError::artifact(format!(
+            "tree {t}: node arrays disagree with num_nodes {n}"
+        )));
     }
     if tree.split_type.iter().any(|&s| s != 0) {
-        return Err(RuntimeError::artifact(format!("tree {t}: categorical splits are not supported")));
+        return Err(RuntimeError::artifact(format!(
+            "tree {t}: categorical splits are not supported"
+        )));
     }
     let offset = nodes.len();
     let child = |c: i64| -> Result<u32> {
         if c <= 0 || c as usize >= n {
-            return Err(RuntimeError::artifact(format!("tree {t}: child index {c} out of range")));
+            return Err(RuntimeError::artifact(format!(
+                "tree {t}: child index {c} out of range"
+            )));
         }
         u32::try_from(offset + c as usize).map_err(|_| RuntimeError::artifact("too many nodes"))
     };
     for i in 0..n {
         let left = tree.left_children[i];
         if left == -1 {
-            nodes.push(Node { value: tree.split_conditions[i] * weight, feature: 0, left: LEAF, right: LEAF });
+            nodes.push(Node {
+                value: tree.split_conditions[i] * weight,
+                feature: 0,
+                left: LEAF,
+                right: LEAF,
+            });
             continue;
         }
         let feature = tree.split_indices[i];
         if feature < 0 || feature as usize >= num_feature {
-            return Err(RuntimeError::artifact(format!("tree {t}: split on feature {feature} of {num_feature}")));
+            return Err(RuntimeError::artifact(format!(
+                "tree {t}: split on feature {feature} of {num_feature}"
+            )));
         }
         // Children always have larger indexes than their parent in XGBoost's layout, which
         // also rules out cycles; refuse anything else.
         let (l, r) = (child(left)?, child(tree.right_children[i])?);
         if (l as usize) <= offset + i || (r as usize) <= offset + i {
-            return Err(RuntimeError::artifact(format!("tree {t}: node {i} points backwards")));
+            return Err(RuntimeError::artifact(format!(
+                "tree {t}: node {i} points backwards"
+            )));
         }
-        let feature = feature as u32 | if flag(&tree.default_left[i]) { DEFAULT_LEFT } else { 0 };
-        nodes.push(Node { value: tree.split_conditions[i], feature, left: l, right: r });
+        let feature = feature as u32
+            | if flag(&tree.default_left[i]) {
+                DEFAULT_LEFT
+            } else {
+                0
+            };
+        nodes.push(Node {
+            value: tree.split_conditions[i],
+            feature,
+            left: l,
+            right: r,
+        });
     }
     Ok(())
 }
@@ -479,12 +555,17 @@ fn check_signature(
     output_values: Vec<OutputValue>,
 ) -> Result<Signature> {
     if inputs.is_empty() {
-        return Err(RuntimeError::Signature("at least one input is needed".into()));
+        return Err(RuntimeError::Signature(
+            "at least one input is needed".into(),
+        ));
     }
     let mut widths = Vec::with_capacity(inputs.len());
     for spec in inputs {
         if !spec.datatype.is_numeric() {
-            return Err(RuntimeError::Signature(format!("input '{}' must be numeric, not BYTES", spec.name)));
+            return Err(RuntimeError::Signature(format!(
+                "input '{}' must be numeric, not BYTES",
+                spec.name
+            )));
         }
         match spec.shape.as_slice() {
             [-1, w] if *w >= 0 => widths.push(*w as usize),
@@ -504,15 +585,21 @@ fn check_signature(
         )));
     }
     if outputs.is_empty() || outputs.len() != output_values.len() {
-        return Err(RuntimeError::Signature("each output needs one value kind, and one output is needed".into()));
+        return Err(RuntimeError::Signature(
+            "each output needs one value kind, and one output is needed".into(),
+        ));
     }
     let classes = summary.num_class.max(1) as i64;
     for (spec, value) in outputs.iter().zip(&output_values) {
         if !matches!(spec.datatype, DType::F32 | DType::F64 | DType::F16) {
-            return Err(RuntimeError::Signature(format!("output '{}' must be FP32, FP64 or FP16", spec.name)));
+            return Err(RuntimeError::Signature(format!(
+                "output '{}' must be FP32, FP64 or FP16",
+                spec.name
+            )));
         }
         let width = match (value, objective) {
-            (OutputValue::Prediction, Objective::SoftProb) | (OutputValue::Margin, Objective::SoftProb | Objective::SoftMax) => classes,
+            (OutputValue::Prediction, Objective::SoftProb)
+            | (OutputValue::Margin, Objective::SoftProb | Objective::SoftMax) => classes,
             _ => 1,
         };
         let ok = match spec.shape.as_slice() {
@@ -521,7 +608,11 @@ fn check_signature(
             _ => false,
         };
         if !ok {
-            let want = if width == 1 { "[-1] or [-1, 1]".to_string() } else { format!("[-1, {width}]") };
+            let want = if width == 1 {
+                "[-1] or [-1, 1]".to_string()
+            } else {
+                format!("[-1, {width}]")
+            };
             return Err(RuntimeError::Signature(format!(
                 "output '{}' ({value:?}) must have shape {want}, not {:?}",
                 spec.name, spec.shape
@@ -546,14 +637,27 @@ impl Model for XgbModel {
 
     fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
-            return Err(RuntimeError::input("", format!("{} inputs given, {} expected", inputs.len(), self.inputs.len())));
+            return Err(RuntimeError::input(
+                "",
+                format!(
+                    "{} inputs given, {} expected",
+                    inputs.len(),
+                    self.inputs.len()
+                ),
+            ));
         }
         let rows = inputs[0].shape.first().copied().unwrap_or(0);
         let mut features = vec![0.0f32; rows * self.num_feature];
         let mut col = 0;
         for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths) {
             if tensor.shape.first().copied() != Some(rows) {
-                return Err(RuntimeError::input(&spec.name, format!("has {:?} rows, the first input has {rows}", tensor.shape.first())));
+                return Err(RuntimeError::input(
+                    &spec.name,
+                    format!(
+                        "has {:?} rows, the first input has {rows}",
+                        tensor.shape.first()
+                    ),
+                ));
             }
             tensor
                 .data
@@ -567,15 +671,25 @@ impl Model for XgbModel {
         wanted
             .iter()
             .map(|&k| {
-                let spec = self.outputs.get(k).ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let spec = self
+                    .outputs
+                    .get(k)
+                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
                 let values = match self.output_values[k] {
                     OutputValue::Margin => margins.clone(),
-                    OutputValue::Prediction => prediction.get_or_insert_with(|| self.transform(&margins)).clone(),
+                    OutputValue::Prediction => prediction
+                        .get_or_insert_with(|| self.transform(&margins))
+                        .clone(),
                 };
                 let width = values.len() / rows.max(1);
-                let shape = if spec.shape.len() == 1 { vec![rows] } else { vec![rows, width] };
-                let data = TensorData::from_f32(values, spec.datatype)
-                    .ok_or_else(|| RuntimeError::Signature(format!("output '{}' datatype", spec.name)))?;
+                let shape = if spec.shape.len() == 1 {
+                    vec![rows]
+                } else {
+                    vec![rows, width]
+                };
+                let data = TensorData::from_f32(values, spec.datatype).ok_or_else(|| {
+                    RuntimeError::Signature(format!("output '{}' datatype", spec.name))
+                })?;
                 Tensor::new(shape, data)
             })
             .collect()

@@ -61,7 +61,10 @@ impl ConfigArgs {
     pub fn load(&self, extra: &[(&'static str, Option<&String>)]) -> Result<Config, ConfigError> {
         let mut overrides = BTreeMap::new();
         if let Some(dir) = &self.data_dir {
-            overrides.insert("data_dir", figment::value::Value::from(dir.display().to_string()));
+            overrides.insert(
+                "data_dir",
+                figment::value::Value::from(dir.display().to_string()),
+            );
         }
         for (key, value) in extra {
             if let Some(v) = value {

@@ -136,13 +136,17 @@ impl Client {
                     .await
                     .with_context(|| format!("cannot reach the server at {url}"))?;
                 Ok(Client::Remote(
-                    RegistryClient::new(channel).max_encoding_message_size(usize::MAX).max_decoding_message_size(usize::MAX),
+                    RegistryClient::new(channel)
+                        .max_encoding_message_size(usize::MAX)
+                        .max_decoding_message_size(usize::MAX),
                 ))
             }
             None => {
                 let config = args.config.load(&[])?;
                 let artifacts = ArtifactStore::open(&config.artifacts_url())?;
-                Ok(Client::Local(Registry::open(&config.registry_url(), artifacts).await?))
+                Ok(Client::Local(
+                    Registry::open(&config.registry_url(), artifacts).await?,
+                ))
             }
         }
     }
@@ -153,14 +157,27 @@ impl Client {
             Client::Remote(c) => {
                 let req = pb::RegisterVersionRequest {
                     model: new.model,
-                    files: new.files.into_iter().map(|(path, content)| pb::UploadFile { path, content: content.to_vec() }).collect(),
+                    files: new
+                        .files
+                        .into_iter()
+                        .map(|(path, content)| pb::UploadFile {
+                            path,
+                            content: content.to_vec(),
+                        })
+                        .collect(),
                     tags: new.tags.into_iter().collect(),
                     metrics: new.metrics.into_iter().collect(),
                     description: new.description,
                     alias: new.alias.unwrap_or_default(),
                     actor: new.actor,
                 };
-                let v = c.register_version(req).await.map_err(status)?.into_inner().version.context("empty response")?;
+                let v = c
+                    .register_version(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .version
+                    .context("empty response")?;
                 Ok(v.try_into()?)
             }
         }
@@ -185,15 +202,27 @@ impl Client {
         match self {
             Client::Local(r) => Ok(r.get_model(name).await?),
             Client::Remote(c) => {
-                let resp = c.get_model(pb::GetModelRequest { model: name.into() }).await.map_err(status)?.into_inner();
+                let resp = c
+                    .get_model(pb::GetModelRequest { model: name.into() })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
                 let summary = resp.model.context("empty response")?.try_into()?;
-                let versions = resp.versions.into_iter().map(ModelVersion::try_from).collect::<Result<_, _>>()?;
+                let versions = resp
+                    .versions
+                    .into_iter()
+                    .map(ModelVersion::try_from)
+                    .collect::<Result<_, _>>()?;
                 Ok((summary, versions))
             }
         }
     }
 
-    async fn version(&mut self, name: &str, selector: VersionSelector) -> anyhow::Result<ModelVersion> {
+    async fn version(
+        &mut self,
+        name: &str,
+        selector: VersionSelector,
+    ) -> anyhow::Result<ModelVersion> {
         match self {
             Client::Local(r) => Ok(r.get_version(name, &selector).await?),
             Client::Remote(c) => {
@@ -201,29 +230,74 @@ impl Client {
                     VersionSelector::Number(n) => pb::get_version_request::Selector::Version(n),
                     VersionSelector::Alias(a) => pb::get_version_request::Selector::Alias(a),
                 };
-                let req = pb::GetVersionRequest { model: name.into(), selector: Some(selector) };
-                let v = c.get_version(req).await.map_err(status)?.into_inner().version.context("empty response")?;
+                let req = pb::GetVersionRequest {
+                    model: name.into(),
+                    selector: Some(selector),
+                };
+                let v = c
+                    .get_version(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .version
+                    .context("empty response")?;
                 Ok(v.try_into()?)
             }
         }
     }
 
-    async fn set_alias(&mut self, name: &str, alias: &str, version: u64, actor: &str, reason: &str) -> anyhow::Result<AliasMove> {
+    async fn set_alias(
+        &mut self,
+        name: &str,
+        alias: &str,
+        version: u64,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<AliasMove> {
         match self {
             Client::Local(r) => Ok(r.set_alias(name, alias, version, actor, reason).await?),
             Client::Remote(c) => {
-                let req = pb::SetAliasRequest { model: name.into(), alias: alias.into(), version, reason: reason.into(), actor: actor.into() };
-                Ok(c.set_alias(req).await.map_err(status)?.into_inner().r#move.context("empty response")?.try_into()?)
+                let req = pb::SetAliasRequest {
+                    model: name.into(),
+                    alias: alias.into(),
+                    version,
+                    reason: reason.into(),
+                    actor: actor.into(),
+                };
+                Ok(c.set_alias(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .r#move
+                    .context("empty response")?
+                    .try_into()?)
             }
         }
     }
 
-    async fn rollback(&mut self, name: &str, alias: &str, actor: &str, reason: &str) -> anyhow::Result<AliasMove> {
+    async fn rollback(
+        &mut self,
+        name: &str,
+        alias: &str,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<AliasMove> {
         match self {
             Client::Local(r) => Ok(r.rollback_alias(name, alias, actor, reason).await?),
             Client::Remote(c) => {
-                let req = pb::RollbackAliasRequest { model: name.into(), alias: alias.into(), reason: reason.into(), actor: actor.into() };
-                Ok(c.rollback_alias(req).await.map_err(status)?.into_inner().r#move.context("empty response")?.try_into()?)
+                let req = pb::RollbackAliasRequest {
+                    model: name.into(),
+                    alias: alias.into(),
+                    reason: reason.into(),
+                    actor: actor.into(),
+                };
+                Ok(c.rollback_alias(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .r#move
+                    .context("empty response")?
+                    .try_into()?)
             }
         }
     }
@@ -232,18 +306,43 @@ impl Client {
         match self {
             Client::Local(r) => Ok(r.alias_history(name, alias).await?),
             Client::Remote(c) => {
-                let req = pb::AliasHistoryRequest { model: name.into(), alias: alias.unwrap_or_default().into() };
-                c.alias_history(req).await.map_err(status)?.into_inner().moves.into_iter().map(|m| Ok(m.try_into()?)).collect()
+                let req = pb::AliasHistoryRequest {
+                    model: name.into(),
+                    alias: alias.unwrap_or_default().into(),
+                };
+                c.alias_history(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .moves
+                    .into_iter()
+                    .map(|m| Ok(m.try_into()?))
+                    .collect()
             }
         }
     }
 
-    async fn archive(&mut self, name: &str, version: u64, actor: &str) -> anyhow::Result<ModelVersion> {
+    async fn archive(
+        &mut self,
+        name: &str,
+        version: u64,
+        actor: &str,
+    ) -> anyhow::Result<ModelVersion> {
         match self {
             Client::Local(r) => Ok(r.archive(name, version, actor).await?),
             Client::Remote(c) => {
-                let req = pb::ArchiveVersionRequest { model: name.into(), version, actor: actor.into() };
-                Ok(c.archive_version(req).await.map_err(status)?.into_inner().version.context("empty response")?.try_into()?)
+                let req = pb::ArchiveVersionRequest {
+                    model: name.into(),
+                    version,
+                    actor: actor.into(),
+                };
+                Ok(c.archive_version(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .version
+                    .context("empty response")?
+                    .try_into()?)
             }
         }
     }
@@ -252,8 +351,18 @@ impl Client {
         match self {
             Client::Local(r) => Ok(r.audit_log(name, limit).await?),
             Client::Remote(c) => {
-                let req = pb::AuditLogRequest { model: name.unwrap_or_default().into(), limit };
-                c.audit_log(req).await.map_err(status)?.into_inner().entries.into_iter().map(|e| Ok(e.try_into()?)).collect()
+                let req = pb::AuditLogRequest {
+                    model: name.unwrap_or_default().into(),
+                    limit,
+                };
+                c.audit_log(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .entries
+                    .into_iter()
+                    .map(|e| Ok(e.try_into()?))
+                    .collect()
             }
         }
     }
@@ -261,17 +370,31 @@ impl Client {
 
 /// Runs a `mercator models` command.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let actor = args.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    let actor = args
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
     let mut client = Client::connect(&args).await?;
     let json = args.json;
     match args.command {
-        ModelsCommand::Register { name, path, alias, tags, metrics, description } => {
+        ModelsCommand::Register {
+            name,
+            path,
+            alias,
+            tags,
+            metrics,
+            description,
+        } => {
             let files = read_version_files(&path)?;
             let new = NewVersion {
                 model: name,
                 files,
                 tags: parse_pairs("--tag", &tags, |v| Ok(v.to_string()))?,
-                metrics: parse_pairs("--metric", &metrics, |v| v.parse::<f64>().map_err(|_| format!("'{v}' is not a number")))?,
+                metrics: parse_pairs("--metric", &metrics, |v| {
+                    v.parse::<f64>()
+                        .map_err(|_| format!("'{v}' is not a number"))
+                })?,
                 description,
                 alias,
                 actor,
@@ -280,7 +403,13 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
             if json {
                 print_json(&v)?;
             } else {
-                println!("registered {}@{} ({} files){}", v.model, v.version, v.files.len(), aliases_note(&v.aliases));
+                println!(
+                    "registered {}@{} ({} files){}",
+                    v.model,
+                    v.version,
+                    v.files.len(),
+                    aliases_note(&v.aliases)
+                );
             }
         }
         ModelsCommand::List => {
@@ -291,8 +420,17 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
             let rows: Vec<Vec<String>> = models
                 .iter()
                 .map(|m| {
-                    let aliases: Vec<String> = m.aliases.iter().map(|a| format!("{}={}", a.name, a.version)).collect();
-                    vec![m.name.clone(), m.latest_version.to_string(), aliases.join(" "), m.description.clone()]
+                    let aliases: Vec<String> = m
+                        .aliases
+                        .iter()
+                        .map(|a| format!("{}={}", a.name, a.version))
+                        .collect();
+                    vec![
+                        m.name.clone(),
+                        m.latest_version.to_string(),
+                        aliases.join(" "),
+                        m.description.clone(),
+                    ]
                 })
                 .collect();
             table::print(&["MODEL", "LATEST", "ALIASES", "DESCRIPTION"], &rows);
@@ -308,9 +446,14 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
             } else {
                 let (summary, versions) = client.model(&reference).await?;
                 if json {
-                    return print_json(&serde_json::json!({"model": summary, "versions": versions}));
+                    return print_json(
+                        &serde_json::json!({"model": summary, "versions": versions}),
+                    );
                 }
-                println!("{} (latest version {})", summary.name, summary.latest_version);
+                println!(
+                    "{} (latest version {})",
+                    summary.name, summary.latest_version
+                );
                 let rows: Vec<Vec<String>> = versions
                     .iter()
                     .map(|v| {
@@ -324,14 +467,35 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                         ]
                     })
                     .collect();
-                table::print(&["VERSION", "STATUS", "ALIASES", "REGISTERED", "BY", "DESCRIPTION"], &rows);
+                table::print(
+                    &[
+                        "VERSION",
+                        "STATUS",
+                        "ALIASES",
+                        "REGISTERED",
+                        "BY",
+                        "DESCRIPTION",
+                    ],
+                    &rows,
+                );
             }
         }
-        ModelsCommand::Alias { name, alias, version, reason } => {
-            let m = client.set_alias(&name, &alias, version, &actor, &reason).await?;
+        ModelsCommand::Alias {
+            name,
+            alias,
+            version,
+            reason,
+        } => {
+            let m = client
+                .set_alias(&name, &alias, version, &actor, &reason)
+                .await?;
             print_move(&m, json)?;
         }
-        ModelsCommand::Rollback { name, alias, reason } => {
+        ModelsCommand::Rollback {
+            name,
+            alias,
+            reason,
+        } => {
             let m = client.rollback(&name, &alias, &actor, &reason).await?;
             print_move(&m, json)?;
         }
@@ -387,7 +551,11 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
 }
 
 fn aliases_note(aliases: &[String]) -> String {
-    if aliases.is_empty() { String::new() } else { format!(", aliased {}", aliases.join(", ")) }
+    if aliases.is_empty() {
+        String::new()
+    } else {
+        format!(", aliased {}", aliases.join(", "))
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -399,7 +567,9 @@ fn print_move(m: &AliasMove, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(m);
     }
-    let from = m.from_version.map_or("(new)".to_string(), |v| v.to_string());
+    let from = m
+        .from_version
+        .map_or("(new)".to_string(), |v| v.to_string());
     println!("{} {}: {} -> {}", m.model, m.alias, from, m.to_version);
     Ok(())
 }
@@ -409,11 +579,18 @@ fn print_version(v: &ModelVersion) {
     println!("version:      {}", v.version);
     println!("status:       {}", v.status.as_str());
     println!("aliases:      {}", v.aliases.join(", "));
-    println!("registered:   {} by {}", v.registered_at.format("%Y-%m-%d %H:%M:%S UTC"), v.registered_by);
+    println!(
+        "registered:   {} by {}",
+        v.registered_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        v.registered_by
+    );
     println!("description:  {}", v.description);
     println!("artifacts:    {}", v.artifact_prefix);
     for f in &v.files {
-        println!("  {:<24} {:>10} bytes  sha256 {}", f.path, f.size_bytes, f.sha256);
+        println!(
+            "  {:<24} {:>10} bytes  sha256 {}",
+            f.path, f.size_bytes, f.sha256
+        );
     }
     for (k, val) in &v.tags {
         println!("tag:          {k}={val}");
@@ -421,13 +598,22 @@ fn print_version(v: &ModelVersion) {
     for (k, val) in &v.metrics {
         println!("metric:       {k}={val}");
     }
-    println!("manifest:     {}", v.manifest_json.replace('\n', "\n              "));
+    println!(
+        "manifest:     {}",
+        v.manifest_json.replace('\n', "\n              ")
+    );
 }
 
-fn parse_pairs<T>(flag: &str, pairs: &[String], parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<BTreeMap<String, T>> {
+fn parse_pairs<T>(
+    flag: &str,
+    pairs: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<BTreeMap<String, T>> {
     let mut out = BTreeMap::new();
     for p in pairs {
-        let Some((k, v)) = p.split_once('=') else { bail!("{flag} '{p}' must be KEY=VALUE") };
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("{flag} '{p}' must be KEY=VALUE")
+        };
         let value = parse(v).map_err(|e| anyhow::anyhow!("{flag} '{p}': {e}"))?;
         out.insert(k.trim().to_string(), value);
     }
@@ -437,7 +623,8 @@ fn parse_pairs<T>(flag: &str, pairs: &[String], parse: impl Fn(&str) -> Result<T
 /// Reads a version's files: every file under a folder (which must hold mercator.json), or
 /// a lone XGBoost JSON model, for which the manifest is inferred.
 pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut files = BTreeMap::new();
     if meta.is_dir() {
         collect_dir(path, path, &mut files)?;
@@ -445,11 +632,18 @@ pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>
             bail!("{} has no {MANIFEST_FILE} manifest", path.display());
         }
     } else {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let manifest = Manifest::infer_for_xgboost(&bytes, "model.json").with_context(|| {
-            format!("{} is neither a folder with {MANIFEST_FILE} nor an XGBoost JSON model", path.display())
+            format!(
+                "{} is neither a folder with {MANIFEST_FILE} nor an XGBoost JSON model",
+                path.display()
+            )
         })?;
-        files.insert(MANIFEST_FILE.to_string(), Bytes::from(serde_json::to_vec_pretty(&manifest)?));
+        files.insert(
+            MANIFEST_FILE.to_string(),
+            Bytes::from(serde_json::to_vec_pretty(&manifest)?),
+        );
         files.insert("model.json".to_string(), Bytes::from(bytes));
     }
     Ok(files)
@@ -465,8 +659,14 @@ fn collect_dir(root: &Path, dir: &Path, files: &mut BTreeMap<String, Bytes>) -> 
         if entry.file_type()?.is_dir() {
             collect_dir(root, &path, files)?;
         } else {
-            let rel = path.strip_prefix(root)?.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let rel = path
+                .strip_prefix(root)?
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             files.insert(rel, Bytes::from(bytes));
         }
     }

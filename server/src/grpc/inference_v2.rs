@@ -25,14 +25,21 @@ impl InferenceV2 {
     }
 
     /// Observes a metadata-style call that names a model.
-    fn observed<T>(&self, method: &'static str, result: Result<(Arc<LoadedModel>, T), ServeError>) -> Result<Response<T>, Status> {
+    fn observed<T>(
+        &self,
+        method: &'static str,
+        result: Result<(Arc<LoadedModel>, T), ServeError>,
+    ) -> Result<Response<T>, Status> {
         let mut obs = Observation::start(method);
         let out = result.map(|(model, value)| {
             obs.resolved(&model);
             Response::new(value)
         });
         let out = out.map_err(Status::from);
-        obs.finish(&self.serving.metrics, out.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+        obs.finish(
+            &self.serving.metrics,
+            out.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+        );
         out
     }
 }
@@ -105,21 +112,35 @@ fn statistics(m: &LoadedModel) -> pb::ModelStatistics {
 
 #[tonic::async_trait]
 impl GrpcInferenceService for InferenceV2 {
-    async fn server_live(&self, _: Request<pb::ServerLiveRequest>) -> Result<Response<pb::ServerLiveResponse>, Status> {
+    async fn server_live(
+        &self,
+        _: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
         Ok(Response::new(pb::ServerLiveResponse { live: true }))
     }
 
-    async fn server_ready(&self, _: Request<pb::ServerReadyRequest>) -> Result<Response<pb::ServerReadyResponse>, Status> {
-        Ok(Response::new(pb::ServerReadyResponse { ready: self.serving.models.is_ready() }))
+    async fn server_ready(
+        &self,
+        _: Request<pb::ServerReadyRequest>,
+    ) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse {
+            ready: self.serving.models.is_ready(),
+        }))
     }
 
-    async fn model_ready(&self, req: Request<pb::ModelReadyRequest>) -> Result<Response<pb::ModelReadyResponse>, Status> {
+    async fn model_ready(
+        &self,
+        req: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let pb::ModelReadyRequest { name, version } = req.into_inner();
         let ready = self.serving.models.resolve(&name, &version).is_ok();
         Ok(Response::new(pb::ModelReadyResponse { ready }))
     }
 
-    async fn server_metadata(&self, _: Request<pb::ServerMetadataRequest>) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+    async fn server_metadata(
+        &self,
+        _: Request<pb::ServerMetadataRequest>,
+    ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "mercator".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -127,11 +148,18 @@ impl GrpcInferenceService for InferenceV2 {
         }))
     }
 
-    async fn model_metadata(&self, req: Request<pb::ModelMetadataRequest>) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+    async fn model_metadata(
+        &self,
+        req: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let pb::ModelMetadataRequest { name, version } = req.into_inner();
         let table = self.serving.models.snapshot();
         let result = table.resolve(&name, &version).map(|m| {
-            let versions = table.models.get(&name).map(|e| e.versions.keys().map(u64::to_string).collect()).unwrap_or_default();
+            let versions = table
+                .models
+                .get(&name)
+                .map(|e| e.versions.keys().map(u64::to_string).collect())
+                .unwrap_or_default();
             let response = pb::ModelMetadataResponse {
                 name: m.name.clone(),
                 versions,
@@ -144,14 +172,30 @@ impl GrpcInferenceService for InferenceV2 {
         self.observed("ModelMetadata", result)
     }
 
-    async fn model_infer(&self, req: Request<pb::ModelInferRequest>) -> Result<Response<pb::ModelInferResponse>, Status> {
+    async fn model_infer(
+        &self,
+        req: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let mut obs = Observation::start("ModelInfer");
-        let result = self.serving.infer_v2(req.into_inner(), &mut obs).await.map(Response::new).map_err(Status::from);
-        obs.finish(&self.serving.metrics, result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+        let result = self
+            .serving
+            .infer_v2(req.into_inner(), &mut obs)
+            .await
+            .map(Response::new)
+            .map_err(Status::from);
+        obs.finish(
+            &self.serving.metrics,
+            result
+                .as_ref()
+                .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+        );
         result
     }
 
-    async fn model_config(&self, req: Request<pb::ModelConfigRequest>) -> Result<Response<pb::ModelConfigResponse>, Status> {
+    async fn model_config(
+        &self,
+        req: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
         let pb::ModelConfigRequest { name, version } = req.into_inner();
         let result = self.serving.models.resolve(&name, &version).map(|m| {
             let config = pb::ModelConfig {
@@ -182,7 +226,12 @@ impl GrpcInferenceService for InferenceV2 {
                     })
                     .collect(),
             };
-            (m, pb::ModelConfigResponse { config: Some(config) })
+            (
+                m,
+                pb::ModelConfigResponse {
+                    config: Some(config),
+                },
+            )
         });
         self.observed("ModelConfig", result)
     }
@@ -196,10 +245,18 @@ impl GrpcInferenceService for InferenceV2 {
         let model_stats = if name.is_empty() {
             table.all().map(|m| statistics(m)).collect()
         } else if version.is_empty() {
-            let entry = table.models.get(&name).ok_or_else(|| Status::from(ServeError::ModelNotFound(name.clone())))?;
+            let entry = table
+                .models
+                .get(&name)
+                .ok_or_else(|| Status::from(ServeError::ModelNotFound(name.clone())))?;
             entry.versions.values().map(|m| statistics(m)).collect()
         } else {
-            vec![statistics(table.resolve(&name, &version).map_err(Status::from)?.as_ref())]
+            vec![statistics(
+                table
+                    .resolve(&name, &version)
+                    .map_err(Status::from)?
+                    .as_ref(),
+            )]
         };
         Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
     }

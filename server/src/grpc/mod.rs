@@ -50,7 +50,13 @@ pub fn router(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(with_limits!(GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(serving)), config))
-        .add_service(with_limits!(RegistryServer::new(registry::RegistryService::new(registry, manager)), config));
+        .add_service(with_limits!(
+            GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(serving)),
+            config
+        ))
+        .add_service(with_limits!(
+            RegistryServer::new(registry::RegistryService::new(registry, manager)),
+            config
+        ));
     Ok((router, health_reporter))
 }

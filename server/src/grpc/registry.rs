@@ -25,19 +25,32 @@ impl RegistryService {
 
 #[tonic::async_trait]
 impl RegistryApi for RegistryService {
-    async fn register_version(&self, req: Request<pb::RegisterVersionRequest>) -> Result<Response<pb::RegisterVersionResponse>, Status> {
+    async fn register_version(
+        &self,
+        req: Request<pb::RegisterVersionRequest>,
+    ) -> Result<Response<pb::RegisterVersionResponse>, Status> {
         let new = NewVersion::try_from(req.into_inner())?;
         let version = self.registry.register(new).await?;
         self.manager.wake();
-        Ok(Response::new(pb::RegisterVersionResponse { version: Some(version.into()) }))
+        Ok(Response::new(pb::RegisterVersionResponse {
+            version: Some(version.into()),
+        }))
     }
 
-    async fn list_models(&self, _: Request<pb::ListModelsRequest>) -> Result<Response<pb::ListModelsResponse>, Status> {
+    async fn list_models(
+        &self,
+        _: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let models = self.registry.list_models().await?;
-        Ok(Response::new(pb::ListModelsResponse { models: models.into_iter().map(Into::into).collect() }))
+        Ok(Response::new(pb::ListModelsResponse {
+            models: models.into_iter().map(Into::into).collect(),
+        }))
     }
 
-    async fn get_model(&self, req: Request<pb::GetModelRequest>) -> Result<Response<pb::GetModelResponse>, Status> {
+    async fn get_model(
+        &self,
+        req: Request<pb::GetModelRequest>,
+    ) -> Result<Response<pb::GetModelResponse>, Status> {
         let (summary, versions) = self.registry.get_model(&req.into_inner().model).await?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(summary.into()),
@@ -45,7 +58,10 @@ impl RegistryApi for RegistryService {
         }))
     }
 
-    async fn get_version(&self, req: Request<pb::GetVersionRequest>) -> Result<Response<pb::GetVersionResponse>, Status> {
+    async fn get_version(
+        &self,
+        req: Request<pb::GetVersionRequest>,
+    ) -> Result<Response<pb::GetVersionResponse>, Status> {
         let pb::GetVersionRequest { model, selector } = req.into_inner();
         let selector = match selector {
             Some(pb::get_version_request::Selector::Version(v)) => VersionSelector::Number(v),
@@ -53,40 +69,94 @@ impl RegistryApi for RegistryService {
             None => VersionSelector::Alias(mercator_registry::CHAMPION.into()),
         };
         let version = self.registry.get_version(&model, &selector).await?;
-        Ok(Response::new(pb::GetVersionResponse { version: Some(version.into()) }))
+        Ok(Response::new(pb::GetVersionResponse {
+            version: Some(version.into()),
+        }))
     }
 
-    async fn set_alias(&self, req: Request<pb::SetAliasRequest>) -> Result<Response<pb::SetAliasResponse>, Status> {
-        let pb::SetAliasRequest { model, alias, version, reason, actor } = req.into_inner();
-        let moved = self.registry.set_alias(&model, &alias, version, &actor, &reason).await?;
+    async fn set_alias(
+        &self,
+        req: Request<pb::SetAliasRequest>,
+    ) -> Result<Response<pb::SetAliasResponse>, Status> {
+        let pb::SetAliasRequest {
+            model,
+            alias,
+            version,
+            reason,
+            actor,
+        } = req.into_inner();
+        let moved = self
+            .registry
+            .set_alias(&model, &alias, version, &actor, &reason)
+            .await?;
         self.manager.wake();
-        Ok(Response::new(pb::SetAliasResponse { r#move: Some(moved.into()) }))
+        Ok(Response::new(pb::SetAliasResponse {
+            r#move: Some(moved.into()),
+        }))
     }
 
-    async fn rollback_alias(&self, req: Request<pb::RollbackAliasRequest>) -> Result<Response<pb::RollbackAliasResponse>, Status> {
-        let pb::RollbackAliasRequest { model, alias, reason, actor } = req.into_inner();
-        let moved = self.registry.rollback_alias(&model, &alias, &actor, &reason).await?;
+    async fn rollback_alias(
+        &self,
+        req: Request<pb::RollbackAliasRequest>,
+    ) -> Result<Response<pb::RollbackAliasResponse>, Status> {
+        let pb::RollbackAliasRequest {
+            model,
+            alias,
+            reason,
+            actor,
+        } = req.into_inner();
+        let moved = self
+            .registry
+            .rollback_alias(&model, &alias, &actor, &reason)
+            .await?;
         self.manager.wake();
-        Ok(Response::new(pb::RollbackAliasResponse { r#move: Some(moved.into()) }))
+        Ok(Response::new(pb::RollbackAliasResponse {
+            r#move: Some(moved.into()),
+        }))
     }
 
-    async fn alias_history(&self, req: Request<pb::AliasHistoryRequest>) -> Result<Response<pb::AliasHistoryResponse>, Status> {
+    async fn alias_history(
+        &self,
+        req: Request<pb::AliasHistoryRequest>,
+    ) -> Result<Response<pb::AliasHistoryResponse>, Status> {
         let pb::AliasHistoryRequest { model, alias } = req.into_inner();
-        let moves = self.registry.alias_history(&model, Some(alias.as_str()).filter(|a| !a.is_empty())).await?;
-        Ok(Response::new(pb::AliasHistoryResponse { moves: moves.into_iter().map(Into::into).collect() }))
+        let moves = self
+            .registry
+            .alias_history(&model, Some(alias.as_str()).filter(|a| !a.is_empty()))
+            .await?;
+        Ok(Response::new(pb::AliasHistoryResponse {
+            moves: moves.into_iter().map(Into::into).collect(),
+        }))
     }
 
-    async fn archive_version(&self, req: Request<pb::ArchiveVersionRequest>) -> Result<Response<pb::ArchiveVersionResponse>, Status> {
-        let pb::ArchiveVersionRequest { model, version, actor } = req.into_inner();
+    async fn archive_version(
+        &self,
+        req: Request<pb::ArchiveVersionRequest>,
+    ) -> Result<Response<pb::ArchiveVersionResponse>, Status> {
+        let pb::ArchiveVersionRequest {
+            model,
+            version,
+            actor,
+        } = req.into_inner();
         let version = self.registry.archive(&model, version, &actor).await?;
         self.manager.wake();
-        Ok(Response::new(pb::ArchiveVersionResponse { version: Some(version.into()) }))
+        Ok(Response::new(pb::ArchiveVersionResponse {
+            version: Some(version.into()),
+        }))
     }
 
-    async fn audit_log(&self, req: Request<pb::AuditLogRequest>) -> Result<Response<pb::AuditLogResponse>, Status> {
+    async fn audit_log(
+        &self,
+        req: Request<pb::AuditLogRequest>,
+    ) -> Result<Response<pb::AuditLogResponse>, Status> {
         let pb::AuditLogRequest { model, limit } = req.into_inner();
         let limit = if limit == 0 { 100 } else { limit };
-        let entries = self.registry.audit_log(Some(model.as_str()).filter(|m| !m.is_empty()), limit).await?;
-        Ok(Response::new(pb::AuditLogResponse { entries: entries.into_iter().map(Into::into).collect() }))
+        let entries = self
+            .registry
+            .audit_log(Some(model.as_str()).filter(|m| !m.is_empty()), limit)
+            .await?;
+        Ok(Response::new(pb::AuditLogResponse {
+            entries: entries.into_iter().map(Into::into).collect(),
+        }))
     }
 }

@@ -89,11 +89,16 @@ impl ModelManager {
             match self.reconcile().await {
                 Ok(()) => {
                     if !self.models.is_ready() {
-                        tracing::info!(versions = self.models.snapshot().all().count(), "initial model loads finished");
+                        tracing::info!(
+                            versions = self.models.snapshot().all().count(),
+                            "initial model loads finished"
+                        );
                         self.models.set_ready(true);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "registry unreachable; serving the current model table"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "registry unreachable; serving the current model table")
+                }
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -110,9 +115,18 @@ impl ModelManager {
         let mut next = ModelTable::default();
         for model in listing {
             let mut entry = ModelEntry::default();
-            for alias in model.aliases.iter().filter(|a| self.aliases.contains(&a.name)) {
-                let existing = current.models.get(&model.name).and_then(|e| e.versions.get(&alias.version)).cloned();
-                let loaded = match existing.or_else(|| entry.versions.get(&alias.version).cloned()) {
+            for alias in model
+                .aliases
+                .iter()
+                .filter(|a| self.aliases.contains(&a.name))
+            {
+                let existing = current
+                    .models
+                    .get(&model.name)
+                    .and_then(|e| e.versions.get(&alias.version))
+                    .cloned();
+                let loaded = match existing.or_else(|| entry.versions.get(&alias.version).cloned())
+                {
                     Some(l) => Some(l),
                     None => self.load_if_due(&model.name, alias.version).await,
                 };
@@ -138,7 +152,10 @@ impl ModelManager {
             }
             self.metrics.loaded_versions.reset();
             for (name, entry) in &next.models {
-                self.metrics.loaded_versions.with_label_values(&[name.as_str()]).set(entry.versions.len() as i64);
+                self.metrics
+                    .loaded_versions
+                    .with_label_values(&[name.as_str()])
+                    .set(entry.versions.len() as i64);
             }
             self.models.store(next);
         }
@@ -148,29 +165,57 @@ impl ModelManager {
     async fn load_if_due(&self, model: &str, version: u64) -> Option<Arc<LoadedModel>> {
         let key = (model.to_string(), version);
         let previous = self.failures.lock().ok().and_then(|f| f.get(&key).cloned());
-        if previous.as_ref().is_some_and(|f| Instant::now() < f.retry_at) {
+        if previous
+            .as_ref()
+            .is_some_and(|f| Instant::now() < f.retry_at)
+        {
             return None;
         }
         let started = Instant::now();
         let result = self.load(model, version).await;
-        self.metrics.model_load_duration.with_label_values(&[model]).observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .model_load_duration
+            .with_label_values(&[model])
+            .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(loaded) => {
-                self.metrics.model_loads.with_label_values(&[model, "ok"]).inc();
+                self.metrics
+                    .model_loads
+                    .with_label_values(&[model, "ok"])
+                    .inc();
                 if let Ok(mut f) = self.failures.lock() {
                     f.remove(&key);
                 }
-                tracing::info!(model, version, elapsed_ms = started.elapsed().as_millis() as u64, "loaded model version");
+                tracing::info!(
+                    model,
+                    version,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded model version"
+                );
                 Some(Arc::new(loaded))
             }
             Err(e) => {
                 let reason = e.reason();
-                self.metrics.model_loads.with_label_values(&[model, reason]).inc();
+                self.metrics
+                    .model_loads
+                    .with_label_values(&[model, reason])
+                    .inc();
                 let attempts = previous.map_or(1, |p| p.attempts + 1);
-                let backoff = self.poll_interval.saturating_mul(2u32.saturating_pow(attempts.min(16))).min(MAX_BACKOFF);
+                let backoff = self
+                    .poll_interval
+                    .saturating_mul(2u32.saturating_pow(attempts.min(16)))
+                    .min(MAX_BACKOFF);
                 tracing::error!(model, version, reason, error = %e, attempts, "model version failed to load");
                 if let Ok(mut f) = self.failures.lock() {
-                    f.insert(key, LoadFailure { message: e.to_string(), reason, attempts, retry_at: Instant::now() + backoff });
+                    f.insert(
+                        key,
+                        LoadFailure {
+                            message: e.to_string(),
+                            reason,
+                            attempts,
+                            retry_at: Instant::now() + backoff,
+                        },
+                    );
                 }
                 None
             }
@@ -179,22 +224,30 @@ impl ModelManager {
 
     /// Fetches, verifies, builds and warms up one version.
     async fn load(&self, model: &str, version: u64) -> Result<LoadedModel, LoadError> {
-        let record = self.registry.get_version(model, &VersionSelector::Number(version)).await?;
+        let record = self
+            .registry
+            .get_version(model, &VersionSelector::Number(version))
+            .await?;
         let files = self.registry.fetch_artifacts(&record).await?;
         let manifest_bytes = files
             .get(MANIFEST_FILE)
             .ok_or_else(|| LoadError::Manifest(format!("{MANIFEST_FILE} is missing")))?;
-        let manifest = Manifest::parse(manifest_bytes).map_err(|e| LoadError::Manifest(e.to_string()))?;
-        let weights = files
-            .get(&manifest.weights)
-            .cloned()
-            .ok_or_else(|| LoadError::Manifest(format!("weights file '{}' is missing", manifest.weights)))?;
-        let max_batch_size =
-            if manifest.max_batch_size > 0 { manifest.max_batch_size as usize } else { self.default_max_batch };
+        let manifest =
+            Manifest::parse(manifest_bytes).map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let weights = files.get(&manifest.weights).cloned().ok_or_else(|| {
+            LoadError::Manifest(format!("weights file '{}' is missing", manifest.weights))
+        })?;
+        let max_batch_size = if manifest.max_batch_size > 0 {
+            manifest.max_batch_size as usize
+        } else {
+            self.default_max_batch
+        };
         let (name, model_name) = (model.to_string(), model.to_string());
         // Building parses the whole artifact: off the reactor.
         tokio::task::spawn_blocking(move || -> Result<LoadedModel, LoadError> {
-            let built = manifest.build(&weights).map_err(|e| LoadError::Build(e.to_string()))?;
+            let built = manifest
+                .build(&weights)
+                .map_err(|e| LoadError::Build(e.to_string()))?;
             warm_up(built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
             Ok(LoadedModel {
                 name,
@@ -216,7 +269,15 @@ fn warm_up(model: &dyn mercator_runtime::Model) -> mercator_runtime::Result<()> 
     let inputs = model
         .inputs()
         .iter()
-        .map(|spec| Tensor::zeros(spec.datatype, spec.shape.iter().map(|&d| if d < 0 { 1 } else { d as usize }).collect()))
+        .map(|spec| {
+            Tensor::zeros(
+                spec.datatype,
+                spec.shape
+                    .iter()
+                    .map(|&d| if d < 0 { 1 } else { d as usize })
+                    .collect(),
+            )
+        })
         .collect::<mercator_runtime::Result<Vec<_>>>()?;
     let wanted: Vec<usize> = (0..model.outputs().len()).collect();
     model.infer(&inputs, &wanted).map(|_| ())
@@ -228,7 +289,11 @@ fn same_table(a: &ModelTable, b: &ModelTable) -> bool {
             na == nb
                 && ea.aliases == eb.aliases
                 && ea.versions.len() == eb.versions.len()
-                && ea.versions.values().zip(eb.versions.values()).all(|(x, y)| Arc::ptr_eq(x, y))
+                && ea
+                    .versions
+                    .values()
+                    .zip(eb.versions.values())
+                    .all(|(x, y)| Arc::ptr_eq(x, y))
         })
 }
 

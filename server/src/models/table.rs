@@ -67,12 +67,18 @@ impl Tally {
     /// Adds one event.
     pub fn add(&self, d: Duration) {
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.ns.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.ns.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// (count, ns).
     pub fn get(&self) -> (u64, u64) {
-        (self.count.load(Ordering::Relaxed), self.ns.load(Ordering::Relaxed))
+        (
+            self.count.load(Ordering::Relaxed),
+            self.ns.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -96,10 +102,19 @@ impl ModelTable {
     /// Finds the version a request asks for: empty means the `champion` alias, a number
     /// that version, anything else an alias name.
     pub fn resolve(&self, name: &str, version: &str) -> Result<Arc<LoadedModel>, ServeError> {
-        let entry = self.models.get(name).ok_or_else(|| ServeError::ModelNotFound(name.to_string()))?;
-        let not_found = || ServeError::VersionNotFound { model: name.to_string(), version: version.to_string() };
+        let entry = self
+            .models
+            .get(name)
+            .ok_or_else(|| ServeError::ModelNotFound(name.to_string()))?;
+        let not_found = || ServeError::VersionNotFound {
+            model: name.to_string(),
+            version: version.to_string(),
+        };
         let number = if version.is_empty() {
-            *entry.aliases.get(mercator_registry::CHAMPION).ok_or_else(not_found)?
+            *entry
+                .aliases
+                .get(mercator_registry::CHAMPION)
+                .ok_or_else(not_found)?
         } else if let Ok(n) = version.parse::<u64>() {
             n
         } else {
@@ -123,7 +138,10 @@ pub struct Models {
 
 impl Default for Models {
     fn default() -> Self {
-        Models { table: ArcSwap::default(), ready: tokio::sync::watch::Sender::new(false) }
+        Models {
+            table: ArcSwap::default(),
+            ready: tokio::sync::watch::Sender::new(false),
+        }
     }
 }
 

@@ -31,7 +31,10 @@ fn fails(args: &[&str], needle: &str) {
     let out = mercator(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "mercator {args:?} should fail");
-    assert!(stderr.contains(needle), "mercator {args:?}: stderr lacks {needle:?}:\n{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "mercator {args:?}: stderr lacks {needle:?}:\n{stderr}"
+    );
 }
 
 // The CLI runs as a blocking child process: keep a second worker free for the server.
@@ -39,33 +42,79 @@ fn fails(args: &[&str], needle: &str) {
 async fn register_list_show_alias_over_grpc_and_locally() {
     let server = TestServer::builder().start().await;
     let url = server.url();
-    let out = ok(&["models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion", "--tag", "team=crm", "--metric", "auc=0.81"]);
+    let out = ok(&[
+        "models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion", "--tag",
+        "team=crm", "--metric", "auc=0.81",
+    ]);
     assert!(out.contains("registered churn@1"), "{out}");
     let bare = format!("{FIXTURES}/binary_deep-v3.model.json");
-    ok(&["models", "register", "--server", &url, "risk", &bare, "--alias", "champion"]);
+    ok(&[
+        "models", "register", "--server", &url, "risk", &bare, "--alias", "champion",
+    ]);
 
-    let shown: serde_json::Value = serde_json::from_str(&ok(&["models", "show", "risk@champion", "--json", "--server", &url])).expect("json");
-    let manifest: serde_json::Value = serde_json::from_str(shown["manifest_json"].as_str().expect("manifest")).expect("manifest json");
-    assert_eq!(manifest["inputs"][0]["shape"], serde_json::json!([-1, 8]), "width inferred from the model");
-    assert_eq!(manifest["outputs"][0]["name"], "probability", "output named for binary:logistic");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&[
+        "models",
+        "show",
+        "risk@champion",
+        "--json",
+        "--server",
+        &url,
+    ]))
+    .expect("json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(shown["manifest_json"].as_str().expect("manifest"))
+            .expect("manifest json");
+    assert_eq!(
+        manifest["inputs"][0]["shape"],
+        serde_json::json!([-1, 8]),
+        "width inferred from the model"
+    );
+    assert_eq!(
+        manifest["outputs"][0]["name"], "probability",
+        "output named for binary:logistic"
+    );
     assert_eq!(shown["registered_by"], "cli-test");
 
-    let churn: serde_json::Value = serde_json::from_str(&ok(&["models", "--server", &url, "--json", "show", "churn@1"])).expect("json");
+    let churn: serde_json::Value = serde_json::from_str(&ok(&[
+        "models", "--server", &url, "--json", "show", "churn@1",
+    ]))
+    .expect("json");
     assert_eq!(churn["tags"]["team"], "crm");
     assert_eq!(churn["metrics"]["auc"], 0.81);
 
-    let listed: serde_json::Value = serde_json::from_str(&ok(&["models", "list", "--json", "--server", &url])).expect("json");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["models", "list", "--json", "--server", &url])).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
     let table = ok(&["models", "list", "--server", &url]);
-    assert!(table.lines().next().is_some_and(|h| h.starts_with("MODEL")), "{table}");
+    assert!(
+        table.lines().next().is_some_and(|h| h.starts_with("MODEL")),
+        "{table}"
+    );
 
     server.wait_for_champion("churn", "1").await;
     server.wait_for_champion("risk", "1").await;
 
     // Straight to the storage while the server runs (SQLite in WAL mode allows it).
     let data_dir = server.data_dir.path().display().to_string();
-    ok(&["models", "--data-dir", &data_dir, "register", "churn", CHURN_DIR]);
-    let moved = ok(&["models", "--data-dir", &data_dir, "alias", "churn", "champion", "2", "--reason", "retrained"]);
+    ok(&[
+        "models",
+        "--data-dir",
+        &data_dir,
+        "register",
+        "churn",
+        CHURN_DIR,
+    ]);
+    let moved = ok(&[
+        "models",
+        "--data-dir",
+        &data_dir,
+        "alias",
+        "churn",
+        "champion",
+        "2",
+        "--reason",
+        "retrained",
+    ]);
     assert!(moved.contains("churn champion: 1 -> 2"), "{moved}");
     server.wait_for_champion("churn", "2").await;
     let history = ok(&["models", "--data-dir", &data_dir, "history", "churn"]);
@@ -75,15 +124,56 @@ async fn register_list_show_alias_over_grpc_and_locally() {
     let archived = ok(&["models", "--server", &url, "archive", "churn", "2"]);
     assert!(archived.contains("archived churn@2"), "{archived}");
     let audit = ok(&["models", "--server", &url, "audit", "churn"]);
-    assert!(audit.contains("archive") && audit.contains("register"), "{audit}");
+    assert!(
+        audit.contains("archive") && audit.contains("register"),
+        "{audit}"
+    );
 
-    fails(&["models", "--server", &url, "register", "churn", "/no/such/path"], "/no/such/path");
-    fails(&["models", "--server", &url, "register", "Bad Name", CHURN_DIR], "not a valid name");
-    fails(&["models", "--server", &url, "register", "churn", CHURN_DIR, "--tag", "novalue"], "KEY=VALUE");
-    fails(&["models", "--server", &url, "register", "churn", &format!("{CHURN_DIR}/train_churn.py")], "neither a folder");
-    fails(&["models", "--server", &url, "alias", "churn", "champion", "99"], "NOT_FOUND");
+    fails(
+        &[
+            "models",
+            "--server",
+            &url,
+            "register",
+            "churn",
+            "/no/such/path",
+        ],
+        "/no/such/path",
+    );
+    fails(
+        &[
+            "models", "--server", &url, "register", "Bad Name", CHURN_DIR,
+        ],
+        "not a valid name",
+    );
+    fails(
+        &[
+            "models", "--server", &url, "register", "churn", CHURN_DIR, "--tag", "novalue",
+        ],
+        "KEY=VALUE",
+    );
+    fails(
+        &[
+            "models",
+            "--server",
+            &url,
+            "register",
+            "churn",
+            &format!("{CHURN_DIR}/train_churn.py"),
+        ],
+        "neither a folder",
+    );
+    fails(
+        &[
+            "models", "--server", &url, "alias", "churn", "champion", "99",
+        ],
+        "NOT_FOUND",
+    );
     fails(&["models", "--server", &url, "show", "nope"], "NOT_FOUND");
-    fails(&["models", "--server", "http://127.0.0.1:1", "list"], "cannot reach");
+    fails(
+        &["models", "--server", "http://127.0.0.1:1", "list"],
+        "cannot reach",
+    );
     assert!(Path::new(CHURN_DIR).exists());
     server.stop().await;
 }
@@ -94,5 +184,10 @@ fn bad_config_exits_64() {
         .args(["serve", "--grpc-addr", "not-an-address"])
         .output()
         .expect("run mercator");
-    assert_eq!(out.status.code(), Some(64), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

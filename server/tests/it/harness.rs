@@ -16,7 +16,10 @@ use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
 pub const CHURN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/churn");
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/fixtures/xgboost");
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../runtime/tests/fixtures/xgboost"
+);
 
 pub struct TestServer {
     pub grpc: SocketAddr,
@@ -27,11 +30,13 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+type ConfigTweak = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Builder: which models to register before the server starts, and config tweaks.
 #[derive(Default)]
 pub struct TestServerBuilder {
     models: Vec<(String, BTreeMap<String, Bytes>)>,
-    tweak: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    tweak: Option<ConfigTweak>,
 }
 
 impl TestServerBuilder {
@@ -85,7 +90,14 @@ impl TestServerBuilder {
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
-        let server = TestServer { grpc, metrics, registry, data_dir, stop: Some(tx), task: Some(task) };
+        let server = TestServer {
+            grpc,
+            metrics,
+            registry,
+            data_dir,
+            stop: Some(tx),
+            task: Some(task),
+        };
         server.wait_ready().await;
         server
     }
@@ -101,7 +113,11 @@ impl TestServer {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
     }
 
     pub async fn v2(&self) -> GrpcInferenceServiceClient<Channel> {
@@ -117,7 +133,12 @@ impl TestServer {
     async fn wait_ready(&self) {
         let mut client = self.v2().await;
         for _ in 0..200 {
-            let ready = client.server_ready(pb::ServerReadyRequest {}).await.expect("ready").into_inner().ready;
+            let ready = client
+                .server_ready(pb::ServerReadyRequest {})
+                .await
+                .expect("ready")
+                .into_inner()
+                .ready;
             if ready {
                 return;
             }
@@ -143,34 +164,63 @@ impl TestServer {
     pub async fn champion_version(&self, model: &str) -> Option<String> {
         let mut client = self.v2().await;
         let meta = client
-            .model_metadata(pb::ModelMetadataRequest { name: model.into(), version: String::new() })
+            .model_metadata(pb::ModelMetadataRequest {
+                name: model.into(),
+                version: String::new(),
+            })
             .await
             .ok()?
             .into_inner();
-        let mut req = pb::ModelInferRequest { model_name: model.into(), ..Default::default() };
+        let mut req = pb::ModelInferRequest {
+            model_name: model.into(),
+            ..Default::default()
+        };
         for t in &meta.inputs {
             let shape: Vec<i64> = t.shape.iter().map(|&d| if d < 0 { 1 } else { d }).collect();
             let count: i64 = shape.iter().product();
             let size = mercator_runtime::DType::parse(&t.datatype)?.size_bytes()?;
             req.inputs.push(input(&t.name, &t.datatype, shape));
-            req.raw_input_contents.push(vec![0u8; count as usize * size]);
+            req.raw_input_contents
+                .push(vec![0u8; count as usize * size]);
         }
-        Some(client.model_infer(req).await.ok()?.into_inner().model_version)
+        Some(
+            client
+                .model_infer(req)
+                .await
+                .ok()?
+                .into_inner()
+                .model_version,
+        )
     }
 
     /// Fetches `/metrics` as text.
     pub async fn metrics_text(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.metrics).await.expect("connect metrics");
+        let mut stream = tokio::net::TcpStream::connect(self.metrics)
+            .await
+            .expect("connect metrics");
         stream
-            .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.metrics).as_bytes())
+            .write_all(
+                format!(
+                    "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                    self.metrics
+                )
+                .as_bytes(),
+            )
             .await
             .expect("write");
         let mut body = String::new();
         stream.read_to_string(&mut body).await.expect("read");
         let (head, rest) = body.split_once("\r\n\r\n").expect("http response");
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() }
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        }
     }
 
     pub async fn stop(mut self) {
@@ -200,15 +250,24 @@ fn dechunk(body: &str) -> String {
 pub fn read_dir_files(dir: &Path, names: &[&str]) -> BTreeMap<String, Bytes> {
     names
         .iter()
-        .map(|n| (n.to_string(), Bytes::from(std::fs::read(dir.join(n)).expect("read file"))))
+        .map(|n| {
+            (
+                n.to_string(),
+                Bytes::from(std::fs::read(dir.join(n)).expect("read file")),
+            )
+        })
         .collect()
 }
 
 /// Files for a model built from an XGBoost fixture with the given manifest JSON.
 pub fn fixture_model(fixture: &str, manifest: serde_json::Value) -> BTreeMap<String, Bytes> {
-    let model = std::fs::read(PathBuf::from(FIXTURES).join(format!("{fixture}.model.json"))).expect("fixture");
+    let model = std::fs::read(PathBuf::from(FIXTURES).join(format!("{fixture}.model.json")))
+        .expect("fixture");
     BTreeMap::from([
-        ("mercator.json".to_string(), Bytes::from(manifest.to_string())),
+        (
+            "mercator.json".to_string(),
+            Bytes::from(manifest.to_string()),
+        ),
         ("model.json".to_string(), Bytes::from(model)),
     ])
 }
@@ -222,15 +281,34 @@ pub struct ChurnExpected {
 }
 
 pub fn churn_expected() -> ChurnExpected {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(Path::new(CHURN_DIR).join("expected.json")).expect("expected")).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(CHURN_DIR).join("expected.json")).expect("expected"),
+    )
+    .expect("json");
     let rows = v["inputs"].as_array().expect("inputs");
     let inputs = rows
         .iter()
-        .flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().map_or(f32::NAN, |f| f as f32)))
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().map_or(f32::NAN, |f| f as f32))
+        })
         .collect();
-    let nums = |key: &str| v[key].as_array().expect(key).iter().map(|x| x.as_f64().expect("num")).collect();
-    ChurnExpected { inputs, rows: rows.len(), probability: nums("churn_probability"), margin: nums("churn_margin") }
+    let nums = |key: &str| {
+        v[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .map(|x| x.as_f64().expect("num"))
+            .collect()
+    };
+    ChurnExpected {
+        inputs,
+        rows: rows.len(),
+        probability: nums("churn_probability"),
+        margin: nums("churn_margin"),
+    }
 }
 
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -238,9 +316,21 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 pub fn f32_from(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
-pub fn input(name: &str, datatype: &str, shape: Vec<i64>) -> pb::model_infer_request::InferInputTensor {
-    pb::model_infer_request::InferInputTensor { name: name.into(), datatype: datatype.into(), shape, ..Default::default() }
+pub fn input(
+    name: &str,
+    datatype: &str,
+    shape: Vec<i64>,
+) -> pb::model_infer_request::InferInputTensor {
+    pb::model_infer_request::InferInputTensor {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape,
+        ..Default::default()
+    }
 }

@@ -19,7 +19,10 @@ fn churn_request(rows: usize, values: &[f32]) -> pb::ModelInferRequest {
 fn assert_close(got: &[f32], want: &[f64], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!((f64::from(g) - w).abs() <= 1e-6, "{what}[{i}]: got {g}, xgboost {w}");
+        assert!(
+            (f64::from(g) - w).abs() <= 1e-6,
+            "{what}[{i}]: got {g}, xgboost {w}"
+        );
     }
 }
 
@@ -31,14 +34,32 @@ async fn raw_contents_match_xgboost() {
     let mut req = churn_request(expected.rows, &expected.inputs);
     req.id = "req-42".into();
     let resp = client.model_infer(req).await.expect("infer").into_inner();
-    assert_eq!((resp.model_name.as_str(), resp.model_version.as_str(), resp.id.as_str()), ("churn", "1", "req-42"));
+    assert_eq!(
+        (
+            resp.model_name.as_str(),
+            resp.model_version.as_str(),
+            resp.id.as_str()
+        ),
+        ("churn", "1", "req-42")
+    );
     assert_eq!(resp.outputs.len(), 2);
     assert_eq!(resp.outputs[0].name, "churn_probability");
     assert_eq!(resp.outputs[0].datatype, "FP32");
     assert_eq!(resp.outputs[0].shape, vec![expected.rows as i64]);
-    assert!(resp.outputs.iter().all(|o| o.contents.is_none()), "outputs travel as raw_output_contents");
-    assert_close(&f32_from(&resp.raw_output_contents[0]), &expected.probability, "probability");
-    assert_close(&f32_from(&resp.raw_output_contents[1]), &expected.margin, "margin");
+    assert!(
+        resp.outputs.iter().all(|o| o.contents.is_none()),
+        "outputs travel as raw_output_contents"
+    );
+    assert_close(
+        &f32_from(&resp.raw_output_contents[0]),
+        &expected.probability,
+        "probability",
+    );
+    assert_close(
+        &f32_from(&resp.raw_output_contents[1]),
+        &expected.margin,
+        "margin",
+    );
     server.stop().await;
 }
 
@@ -48,18 +69,28 @@ async fn typed_contents_and_requested_outputs() {
     let expected = churn_expected();
     let mut client = server.v2().await;
     let mut features = input("features", "FP32", vec![expected.rows as i64, 12]);
-    features.contents = Some(InferTensorContents { fp32_contents: expected.inputs.clone(), ..Default::default() });
+    features.contents = Some(InferTensorContents {
+        fp32_contents: expected.inputs.clone(),
+        ..Default::default()
+    });
     let req = pb::ModelInferRequest {
         model_name: "churn".into(),
         model_version: "1".into(),
         inputs: vec![features],
-        outputs: vec![pb::model_infer_request::InferRequestedOutputTensor { name: "churn_margin".into(), ..Default::default() }],
+        outputs: vec![pb::model_infer_request::InferRequestedOutputTensor {
+            name: "churn_margin".into(),
+            ..Default::default()
+        }],
         ..Default::default()
     };
     let resp = client.model_infer(req).await.expect("infer").into_inner();
     assert_eq!(resp.outputs.len(), 1);
     assert_eq!(resp.outputs[0].name, "churn_margin");
-    assert_close(&f32_from(&resp.raw_output_contents[0]), &expected.margin, "margin");
+    assert_close(
+        &f32_from(&resp.raw_output_contents[0]),
+        &expected.margin,
+        "margin",
+    );
     server.stop().await;
 }
 
@@ -68,17 +99,30 @@ async fn gzip_and_messages_over_four_mebibytes() {
     let manifest = json!({"kind": "xgboost", "weights": "model.json", "max_batch_size": 200000,
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 8]}],
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1]}]});
-    let server = TestServer::builder().model("reg", fixture_model("regression-v3", manifest)).start().await;
+    let server = TestServer::builder()
+        .model("reg", fixture_model("regression-v3", manifest))
+        .start()
+        .await;
     let rows = 150_000usize; // 150k x 8 x 4 bytes = 4.8 MB, over tonic's 4 MiB default
-    let values: Vec<f32> = (0..rows * 8).map(|i| ((i % 97) as f32 - 48.0) / 10.0).collect();
+    let values: Vec<f32> = (0..rows * 8)
+        .map(|i| ((i % 97) as f32 - 48.0) / 10.0)
+        .collect();
     let req = pb::ModelInferRequest {
         model_name: "reg".into(),
         inputs: vec![input("x", "FP32", vec![rows as i64, 8])],
         raw_input_contents: vec![f32_bytes(&values)],
         ..Default::default()
     };
-    let mut client = server.v2().await.send_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Gzip);
-    let resp = client.model_infer(req).await.expect("large gzip request").into_inner();
+    let mut client = server
+        .v2()
+        .await
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    let resp = client
+        .model_infer(req)
+        .await
+        .expect("large gzip request")
+        .into_inner();
     let got = f32_from(&resp.raw_output_contents[0]);
     assert_eq!(got.len(), rows);
     // Rows repeat with period 97 * 8 / gcd(97, 8) elements, so row r equals row r + 97.
@@ -133,18 +177,37 @@ async fn several_input_datatypes_feed_one_model() {
         input("counts", "INT64", vec![2, 2]),
         input("flag", "UINT8", vec![2, 1]),
     ];
-    typed[0].contents = Some(InferTensorContents { int_contents: small.to_vec(), ..Default::default() });
-    typed[1].contents = Some(InferTensorContents { fp64_contents: dense.to_vec(), ..Default::default() });
-    typed[2].contents = Some(InferTensorContents { int64_contents: counts.to_vec(), ..Default::default() });
-    typed[3].contents = Some(InferTensorContents { uint_contents: flag.iter().map(|&f| u32::from(f)).collect(), ..Default::default() });
+    typed[0].contents = Some(InferTensorContents {
+        int_contents: small.to_vec(),
+        ..Default::default()
+    });
+    typed[1].contents = Some(InferTensorContents {
+        fp64_contents: dense.to_vec(),
+        ..Default::default()
+    });
+    typed[2].contents = Some(InferTensorContents {
+        int64_contents: counts.to_vec(),
+        ..Default::default()
+    });
+    typed[3].contents = Some(InferTensorContents {
+        uint_contents: flag.iter().map(|&f| u32::from(f)).collect(),
+        ..Default::default()
+    });
     let resp = client
-        .model_infer(pb::ModelInferRequest { model_name: "reg-multi".into(), inputs: typed, ..Default::default() })
+        .model_infer(pb::ModelInferRequest {
+            model_name: "reg-multi".into(),
+            inputs: typed,
+            ..Default::default()
+        })
         .await
         .expect("multi typed")
         .into_inner();
     assert_eq!(resp.outputs[0].datatype, "FP64");
     assert_eq!(resp.outputs[0].shape, vec![2, 1]);
-    let got: Vec<f64> = resp.raw_output_contents[0].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let got: Vec<f64> = resp.raw_output_contents[0]
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
     assert_eq!(got, want.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
 
     let raw = pb::ModelInferRequest {
@@ -163,8 +226,15 @@ async fn several_input_datatypes_feed_one_model() {
         ],
         ..Default::default()
     };
-    let resp = client.model_infer(raw).await.expect("multi raw").into_inner();
-    let got_raw: Vec<f64> = resp.raw_output_contents[0].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let resp = client
+        .model_infer(raw)
+        .await
+        .expect("multi raw")
+        .into_inner();
+    let got_raw: Vec<f64> = resp.raw_output_contents[0]
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
     assert_eq!(got_raw, got);
     server.stop().await;
 }
@@ -185,10 +255,17 @@ async fn versions_resolve_and_unknowns_are_not_found() {
         let mut req = churn_request(1, &row);
         req.model_name = model.into();
         req.model_version = version.into();
-        let got = client.model_infer(req).await.map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code());
+        let got = client
+            .model_infer(req)
+            .await
+            .map(|_| tonic::Code::Ok)
+            .unwrap_or_else(|s| s.code());
         assert_eq!(got, code, "{model}@{version}");
         let ready = client
-            .model_ready(pb::ModelReadyRequest { name: model.into(), version: version.into() })
+            .model_ready(pb::ModelReadyRequest {
+                name: model.into(),
+                version: version.into(),
+            })
             .await
             .expect("ready")
             .into_inner()
@@ -196,7 +273,10 @@ async fn versions_resolve_and_unknowns_are_not_found() {
         assert_eq!(ready, code == tonic::Code::Ok, "ready {model}@{version}");
     }
     let err = client
-        .model_metadata(pb::ModelMetadataRequest { name: "nope".into(), version: String::new() })
+        .model_metadata(pb::ModelMetadataRequest {
+            name: "nope".into(),
+            version: String::new(),
+        })
         .await
         .expect_err("unknown model");
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -209,27 +289,55 @@ async fn health_metadata_config_and_statistics() {
     let server = TestServer::builder().churn().start().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("health")
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     let mut client = server.v2().await;
-    assert!(client.server_live(pb::ServerLiveRequest {}).await.expect("live").into_inner().live);
-    let meta = client.server_metadata(pb::ServerMetadataRequest {}).await.expect("server metadata").into_inner();
+    assert!(
+        client
+            .server_live(pb::ServerLiveRequest {})
+            .await
+            .expect("live")
+            .into_inner()
+            .live
+    );
+    let meta = client
+        .server_metadata(pb::ServerMetadataRequest {})
+        .await
+        .expect("server metadata")
+        .into_inner();
     assert_eq!(meta.name, "mercator");
     let meta = client
-        .model_metadata(pb::ModelMetadataRequest { name: "churn".into(), version: String::new() })
+        .model_metadata(pb::ModelMetadataRequest {
+            name: "churn".into(),
+            version: String::new(),
+        })
         .await
         .expect("metadata")
         .into_inner();
     assert_eq!(meta.versions, vec!["1"]);
-    assert_eq!((meta.inputs[0].name.as_str(), meta.inputs[0].datatype.as_str()), ("features", "FP32"));
+    assert_eq!(
+        (
+            meta.inputs[0].name.as_str(),
+            meta.inputs[0].datatype.as_str()
+        ),
+        ("features", "FP32")
+    );
     assert_eq!(meta.inputs[0].shape, vec![-1, 12]);
     let config = client
-        .model_config(pb::ModelConfigRequest { name: "churn".into(), version: String::new() })
+        .model_config(pb::ModelConfigRequest {
+            name: "churn".into(),
+            version: String::new(),
+        })
         .await
         .expect("config")
         .into_inner()
@@ -239,14 +347,26 @@ async fn health_metadata_config_and_statistics() {
     assert_eq!(config.input[0].dims, vec![12]);
     assert_eq!(config.input[0].data_type, pb::DataType::TypeFp32 as i32);
 
-    client.model_infer(churn_request(3, &[0.0; 36])).await.expect("infer");
+    client
+        .model_infer(churn_request(3, &[0.0; 36]))
+        .await
+        .expect("infer");
     let stats = client
-        .model_statistics(pb::ModelStatisticsRequest { name: "churn".into(), version: String::new() })
+        .model_statistics(pb::ModelStatisticsRequest {
+            name: "churn".into(),
+            version: String::new(),
+        })
         .await
         .expect("stats")
         .into_inner();
     let s = &stats.model_stats[0];
     assert_eq!((s.inference_count, s.execution_count), (3, 1));
-    assert_eq!(s.inference_stats.as_ref().and_then(|i| i.success.as_ref()).map(|d| d.count), Some(1));
+    assert_eq!(
+        s.inference_stats
+            .as_ref()
+            .and_then(|i| i.success.as_ref())
+            .map(|d| d.count),
+        Some(1)
+    );
     server.stop().await;
 }

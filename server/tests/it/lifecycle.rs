@@ -9,10 +9,19 @@ use mercator_registry::VersionSelector;
 use crate::harness::{CHURN_DIR, TestServer, f32_bytes, input, read_dir_files};
 
 fn upload(name: &str) -> reg::RegisterVersionRequest {
-    let files = read_dir_files(std::path::Path::new(CHURN_DIR), &["mercator.json", "model.json"]);
+    let files = read_dir_files(
+        std::path::Path::new(CHURN_DIR),
+        &["mercator.json", "model.json"],
+    );
     reg::RegisterVersionRequest {
         model: name.into(),
-        files: files.into_iter().map(|(path, content)| reg::UploadFile { path, content: content.to_vec() }).collect(),
+        files: files
+            .into_iter()
+            .map(|(path, content)| reg::UploadFile {
+                path,
+                content: content.to_vec(),
+            })
+            .collect(),
         tags: [("team".to_string(), "crm".to_string())].into(),
         actor: "alice".into(),
         ..Default::default()
@@ -23,13 +32,25 @@ fn upload(name: &str) -> reg::RegisterVersionRequest {
 async fn alias_moves_are_served_and_rolled_back() {
     let server = TestServer::builder().churn().start().await;
     let mut registry = server.registry_client().await;
-    let v2 = registry.register_version(upload("churn")).await.expect("register").into_inner().version.expect("version");
+    let v2 = registry
+        .register_version(upload("churn"))
+        .await
+        .expect("register")
+        .into_inner()
+        .version
+        .expect("version");
     assert_eq!(v2.version, 2);
     assert_eq!(v2.tags.get("team").map(String::as_str), Some("crm"));
     assert_eq!(server.champion_version("churn").await.as_deref(), Some("1"));
 
     let moved = registry
-        .set_alias(reg::SetAliasRequest { model: "churn".into(), alias: "champion".into(), version: 2, reason: "retrained".into(), actor: "bob".into() })
+        .set_alias(reg::SetAliasRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+            version: 2,
+            reason: "retrained".into(),
+            actor: "bob".into(),
+        })
         .await
         .expect("promote")
         .into_inner()
@@ -39,34 +60,90 @@ async fn alias_moves_are_served_and_rolled_back() {
     server.wait_for_champion("churn", "2").await;
 
     registry
-        .rollback_alias(reg::RollbackAliasRequest { model: "churn".into(), alias: "champion".into(), reason: "bad canary".into(), actor: "bob".into() })
+        .rollback_alias(reg::RollbackAliasRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+            reason: "bad canary".into(),
+            actor: "bob".into(),
+        })
         .await
         .expect("rollback");
     server.wait_for_champion("churn", "1").await;
 
     let history = registry
-        .alias_history(reg::AliasHistoryRequest { model: "churn".into(), alias: "champion".into() })
+        .alias_history(reg::AliasHistoryRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+        })
         .await
         .expect("history")
         .into_inner()
         .moves;
-    assert_eq!(history.iter().map(|m| m.to_version).collect::<Vec<_>>(), vec![1, 2, 1]);
-    let audit = registry.audit_log(reg::AuditLogRequest { model: "churn".into(), limit: 10 }).await.expect("audit").into_inner();
-    assert_eq!(audit.entries.first().map(|e| e.action.as_str()), Some("rollback_alias"));
+    assert_eq!(
+        history.iter().map(|m| m.to_version).collect::<Vec<_>>(),
+        vec![1, 2, 1]
+    );
+    let audit = registry
+        .audit_log(reg::AuditLogRequest {
+            model: "churn".into(),
+            limit: 10,
+        })
+        .await
+        .expect("audit")
+        .into_inner();
+    assert_eq!(
+        audit.entries.first().map(|e| e.action.as_str()),
+        Some("rollback_alias")
+    );
 
     for (status, code) in [
-        (registry.get_model(reg::GetModelRequest { model: "nope".into() }).await.map(|_| ()), tonic::Code::NotFound),
-        (registry.register_version(reg::RegisterVersionRequest { model: "churn".into(), ..Default::default() }).await.map(|_| ()), tonic::Code::InvalidArgument),
         (
             registry
-                .set_alias(reg::SetAliasRequest { model: "churn".into(), alias: "champion".into(), version: 99, ..Default::default() })
+                .get_model(reg::GetModelRequest {
+                    model: "nope".into(),
+                })
                 .await
                 .map(|_| ()),
             tonic::Code::NotFound,
         ),
-        (registry.archive_version(reg::ArchiveVersionRequest { model: "churn".into(), version: 1, actor: "x".into() }).await.map(|_| ()), tonic::Code::FailedPrecondition),
+        (
+            registry
+                .register_version(reg::RegisterVersionRequest {
+                    model: "churn".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            registry
+                .set_alias(reg::SetAliasRequest {
+                    model: "churn".into(),
+                    alias: "champion".into(),
+                    version: 99,
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+            tonic::Code::NotFound,
+        ),
+        (
+            registry
+                .archive_version(reg::ArchiveVersionRequest {
+                    model: "churn".into(),
+                    version: 1,
+                    actor: "x".into(),
+                })
+                .await
+                .map(|_| ()),
+            tonic::Code::FailedPrecondition,
+        ),
     ] {
-        assert_eq!(status.map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code()), code);
+        assert_eq!(
+            status.map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code()),
+            code
+        );
     }
     server.stop().await;
 }
@@ -75,20 +152,43 @@ async fn alias_moves_are_served_and_rolled_back() {
 async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
     let server = TestServer::builder().churn().start().await;
     let mut registry = server.registry_client().await;
-    registry.register_version(upload("churn")).await.expect("register v2");
-    let v2 = server.registry.get_version("churn", &VersionSelector::Number(2)).await.expect("v2");
-    let mut model = std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
+    registry
+        .register_version(upload("churn"))
+        .await
+        .expect("register v2");
+    let v2 = server
+        .registry
+        .get_version("churn", &VersionSelector::Number(2))
+        .await
+        .expect("v2");
+    let mut model =
+        std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
     model[200] ^= 0x01;
-    server.registry.artifacts().overwrite_for_test(&v2, "model.json", model.into()).await.expect("corrupt");
+    server
+        .registry
+        .artifacts()
+        .overwrite_for_test(&v2, "model.json", model.into())
+        .await
+        .expect("corrupt");
 
     registry
-        .set_alias(reg::SetAliasRequest { model: "churn".into(), alias: "champion".into(), version: 2, ..Default::default() })
+        .set_alias(reg::SetAliasRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+            version: 2,
+            ..Default::default()
+        })
         .await
         .expect("promote the corrupted version");
     let metric = r#"mercator_model_loads_total{model="churn",result="integrity"}"#;
     let mut seen = false;
     for _ in 0..200 {
-        if server.metrics_text().await.lines().any(|l| l.starts_with(metric)) {
+        if server
+            .metrics_text()
+            .await
+            .lines()
+            .any(|l| l.starts_with(metric))
+        {
             seen = true;
             break;
         }

@@ -1,6 +1,9 @@
 //! Integration tests: each starts a real server on an ephemeral port and calls it over
 //! gRPC (and HTTP for metrics), as clients would.
-#![allow(unreachable_pub, reason = "helpers are shared between test modules of one binary")]
+#![allow(
+    unreachable_pub,
+    reason = "helpers are shared between test modules of one binary"
+)]
 
 mod bad_input;
 mod cli;

@@ -23,7 +23,10 @@ async fn metrics_count_requests_and_pass_promtool() {
     client.model_infer(bad).await.expect_err("bad shape");
     let mut unknown = ok.clone();
     unknown.model_name = "customer-C100234".into();
-    client.model_infer(unknown).await.expect_err("unknown model");
+    client
+        .model_infer(unknown)
+        .await
+        .expect_err("unknown model");
 
     let text = server.metrics_text().await;
     for line in [
@@ -39,7 +42,10 @@ async fn metrics_count_requests_and_pass_promtool() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
-    assert!(!text.contains("C100234"), "request values must never become labels");
+    assert!(
+        !text.contains("C100234"),
+        "request values must never become labels"
+    );
 
     match which("promtool") {
         Some(promtool) => {
@@ -51,7 +57,12 @@ async fn metrics_count_requests_and_pass_promtool() {
                 .spawn()
                 .expect("spawn promtool");
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write");
             let out = child.wait_with_output().expect("promtool");
             assert!(
                 out.status.success(),
@@ -61,7 +72,10 @@ async fn metrics_count_requests_and_pass_promtool() {
             );
         }
         None => {
-            assert!(std::env::var("CI").is_err(), "CI must install promtool (Debian package prometheus)");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must install promtool (Debian package prometheus)"
+            );
             eprintln!("promtool not installed: exposition format not checked");
         }
     }
@@ -69,5 +83,9 @@ async fn metrics_count_requests_and_pass_promtool() {
 }
 
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(cmd))
+        .find(|p| p.is_file())
 }

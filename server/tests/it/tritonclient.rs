@@ -21,16 +21,34 @@ fn python() -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tritonclient_gets_correct_predictions() {
     let Some(python) = python() else {
-        assert!(std::env::var("CI").is_err(), "CI must provide MERCATOR_PYTHON with tritonclient installed");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_PYTHON with tritonclient installed"
+        );
         eprintln!("no Python with tritonclient (set MERCATOR_PYTHON): skipped");
         return;
     };
     let server = TestServer::builder().start().await;
     let url = server.url();
-    ok(&["models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion"]);
-    ok(&["models", "--server", &url, "register", "reg", &format!("{FIXTURES}/regression-v3.model.json"), "--alias", "champion"]);
+    ok(&[
+        "models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion",
+    ]);
+    ok(&[
+        "models",
+        "--server",
+        &url,
+        "register",
+        "reg",
+        &format!("{FIXTURES}/regression-v3.model.json"),
+        "--alias",
+        "champion",
+    ]);
     let multi = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(format!("{FIXTURES}/regression-v3.model.json"), multi.path().join("model.json")).expect("copy");
+    std::fs::copy(
+        format!("{FIXTURES}/regression-v3.model.json"),
+        multi.path().join("model.json"),
+    )
+    .expect("copy");
     let manifest = serde_json::json!({"kind": "xgboost", "weights": "model.json",
         "inputs": [{"name": "dense", "datatype": "FP64", "shape": [-1, 4]},
                    {"name": "counts", "datatype": "INT64", "shape": [-1, 2]},
@@ -38,11 +56,21 @@ async fn tritonclient_gets_correct_predictions() {
                    {"name": "half", "datatype": "FP16", "shape": [-1, 1]}],
         "outputs": [{"name": "y", "datatype": "FP64", "shape": [-1]}]});
     std::fs::write(multi.path().join("mercator.json"), manifest.to_string()).expect("manifest");
-    ok(&["models", "--server", &url, "register", "reg-multi", &multi.path().display().to_string(), "--alias", "champion"]);
+    ok(&[
+        "models",
+        "--server",
+        &url,
+        "register",
+        "reg-multi",
+        &multi.path().display().to_string(),
+        "--alias",
+        "champion",
+    ]);
     for model in ["churn", "reg", "reg-multi"] {
         server.wait_for_champion(model, "1").await;
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/tritonclient_test.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/tritonclient_test.py");
     let out = Command::new(&python)
         .arg(&script)
         .arg(server.grpc.to_string())
@@ -52,7 +80,10 @@ async fn tritonclient_gets_correct_predictions() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tritonclient test failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "tritonclient test failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
     server.stop().await;
 }
