@@ -1,0 +1,277 @@
+//! Load generator: many concurrent `ModelInfer` calls over a few HTTP/2 connections for a
+//! fixed time, against the demo churn model served by Mercator and, in the same run,
+//! against a no-op V2 handler (the gRPC floor on this machine). Prints throughput,
+//! p50/p99 latency and the ratio of each Mercator scenario to the floor.
+//!
+//!     cargo run --release -p mercator-benches --bin loadgen -- --duration-secs 10
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use mercator_benches::{CHURN_FEATURES, churn_rows};
+use mercator_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use mercator_proto::inference::grpc_inference_service_server::{
+    GrpcInferenceService, GrpcInferenceServiceServer,
+};
+use mercator_proto::inference::{self as pb};
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds to measure each scenario (after a one-second warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration_secs: f64,
+    /// Concurrent requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// HTTP/2 connections the requests share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Rows per request, comma-separated.
+    #[arg(long, default_value = "1,64", value_delimiter = ',')]
+    rows: Vec<usize>,
+}
+
+/// A V2 service that answers every call at once without looking at it.
+#[derive(Debug, Clone, Copy)]
+struct NoopV2;
+
+#[tonic::async_trait]
+impl GrpcInferenceService for NoopV2 {
+    async fn server_live(
+        &self,
+        _: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
+        Ok(Response::new(pb::ServerLiveResponse { live: true }))
+    }
+    async fn server_ready(
+        &self,
+        _: Request<pb::ServerReadyRequest>,
+    ) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse { ready: true }))
+    }
+    async fn model_ready(
+        &self,
+        _: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
+        Ok(Response::new(pb::ModelReadyResponse { ready: true }))
+    }
+    async fn server_metadata(
+        &self,
+        _: Request<pb::ServerMetadataRequest>,
+    ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+        Ok(Response::new(pb::ServerMetadataResponse::default()))
+    }
+    async fn model_metadata(
+        &self,
+        _: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        Ok(Response::new(pb::ModelMetadataResponse::default()))
+    }
+    async fn model_infer(
+        &self,
+        req: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        Ok(Response::new(pb::ModelInferResponse {
+            model_name: req.into_inner().model_name,
+            ..Default::default()
+        }))
+    }
+    async fn model_config(
+        &self,
+        _: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        Ok(Response::new(pb::ModelConfigResponse::default()))
+    }
+    async fn model_statistics(
+        &self,
+        _: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        Ok(Response::new(pb::ModelStatisticsResponse::default()))
+    }
+}
+
+struct Outcome {
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+}
+
+impl Outcome {
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[i])
+    }
+}
+
+async fn run_load(
+    addr: SocketAddr,
+    request: pb::ModelInferRequest,
+    args: &Args,
+) -> anyhow::Result<Outcome> {
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    let request = Arc::new(request);
+    let measure = Duration::from_secs_f64(args.duration_secs);
+    let start = Instant::now();
+    let warm_until = start + Duration::from_secs(1);
+    let stop_at = warm_until + measure;
+    let mut tasks = Vec::new();
+    for i in 0..args.concurrency.max(1) {
+        let mut client = GrpcInferenceServiceClient::new(channels[i % channels.len()].clone());
+        let request = Arc::clone(&request);
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            loop {
+                let sent = Instant::now();
+                if sent >= stop_at {
+                    break;
+                }
+                let ok = client.model_infer((*request).clone()).await.is_ok();
+                if sent >= warm_until {
+                    if ok {
+                        latencies
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        latencies_us.extend(l);
+        errors += e;
+    }
+    latencies_us.sort_unstable();
+    Ok(Outcome {
+        requests: latencies_us.len(),
+        errors,
+        seconds: measure.as_secs_f64(),
+        latencies_us,
+    })
+}
+
+fn churn_request(rows: usize, data: &[f32]) -> pb::ModelInferRequest {
+    pb::ModelInferRequest {
+        model_name: "churn".into(),
+        inputs: vec![pb::model_infer_request::InferInputTensor {
+            name: "features".into(),
+            datatype: "FP32".into(),
+            shape: vec![rows as i64, CHURN_FEATURES as i64],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![
+            data[..rows * CHURN_FEATURES]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ],
+        ..Default::default()
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    mercator_server::telemetry::init("text");
+
+    // Mercator with the demo model, on an ephemeral port, in this process.
+    let dir = tempfile::tempdir()?;
+    let config = mercator_server::Config {
+        data_dir: dir.path().to_path_buf(),
+        grpc_addr: "127.0.0.1:0".parse()?,
+        metrics_addr: "127.0.0.1:0".parse()?,
+        ..mercator_server::Config::default()
+    };
+    let app = mercator_server::App::build(config).await?;
+    mercator_server::demo::register_demo_models(app.registry()).await?;
+    let mercator_addr = app.grpc_addr()?;
+    tokio::spawn(app.run(std::future::pending()));
+
+    // The floor: a V2 server whose ModelInfer does nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let noop_addr = listener.local_addr()?;
+    tokio::spawn(
+        Server::builder()
+            .add_service(GrpcInferenceServiceServer::new(NoopV2))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let mut ready = GrpcInferenceServiceClient::new(
+        Channel::from_shared(format!("http://{mercator_addr}"))?
+            .connect()
+            .await?,
+    );
+    while !ready
+        .model_ready(pb::ModelReadyRequest {
+            name: "churn".into(),
+            version: String::new(),
+        })
+        .await?
+        .into_inner()
+        .ready
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let data = churn_rows(*args.rows.iter().max().unwrap_or(&1))?;
+    println!(
+        "ModelInfer, {} concurrent over {} connections, {:.0}s per scenario, {} cores",
+        args.concurrency,
+        args.connections,
+        args.duration_secs,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<22} {:>12} {:>10} {:>10} {:>8} {:>8}",
+        "scenario", "req/s", "p50 us", "p99 us", "errors", "vs floor"
+    );
+    for &rows in &args.rows {
+        let request = churn_request(rows, &data);
+        let floor = run_load(noop_addr, request.clone(), &args).await?;
+        let real = run_load(mercator_addr, request, &args).await?;
+        for (name, o) in [
+            (format!("noop, {rows} rows"), &floor),
+            (format!("churn, {rows} rows"), &real),
+        ] {
+            println!(
+                "{:<22} {:>12.0} {:>10.0} {:>10.0} {:>8} {:>8.2}",
+                name,
+                o.throughput(),
+                o.percentile(0.5),
+                o.percentile(0.99),
+                o.errors,
+                o.throughput() / floor.throughput()
+            );
+        }
+        println!(
+            "{:<22} {:>12.0} rows/s",
+            format!("churn, {rows} rows"),
+            real.throughput() * rows as f64
+        );
+    }
+    Ok(())
+}
