@@ -25,12 +25,14 @@ pub struct Serving {
     offload_min_rows: usize,
 }
 
-/// Labels of one request, filled in as they become known.
+/// The `method` label of V2 inference.
+pub const MODEL_INFER: &str = "ModelInfer";
+
+/// One request being timed; it learns which version answered once that is resolved.
 #[derive(Debug)]
 pub struct Observation {
     method: &'static str,
-    model: String,
-    version: String,
+    model: Option<Arc<LoadedModel>>,
     started: Instant,
 }
 
@@ -39,29 +41,35 @@ impl Observation {
     pub fn start(method: &'static str) -> Observation {
         Observation {
             method,
-            model: UNKNOWN.into(),
-            version: UNKNOWN.into(),
+            model: None,
             started: Instant::now(),
         }
     }
 
     /// Names the model version that answered (only known ones become labels).
-    pub fn resolved(&mut self, model: &LoadedModel) {
-        self.model.clone_from(&model.name);
-        self.version.clone_from(&model.version_label);
+    pub fn resolved(&mut self, model: &Arc<LoadedModel>) {
+        self.model = Some(Arc::clone(model));
     }
 
     /// Records the outcome.
     pub fn finish(self, metrics: &Metrics, code: tonic::Code) {
-        let labels = [self.model.as_str(), self.version.as_str(), self.method];
+        let seconds = self.started.elapsed().as_secs_f64();
+        if let (Some(m), tonic::Code::Ok, MODEL_INFER) = (&self.model, code, self.method) {
+            m.metrics.infer_ok.inc();
+            m.metrics.infer_duration.observe(seconds);
+            return;
+        }
+        let (model, version) = self.model.as_ref().map_or((UNKNOWN, UNKNOWN), |m| {
+            (m.name.as_str(), m.version_label.as_str())
+        });
         metrics
             .requests
-            .with_label_values(&[labels[0], labels[1], labels[2], code_name(code)])
+            .with_label_values(&[model, version, self.method, code_name(code)])
             .inc();
         metrics
             .request_duration
-            .with_label_values(&labels)
-            .observe(self.started.elapsed().as_secs_f64());
+            .with_label_values(&[model, version, self.method])
+            .observe(seconds);
     }
 }
 
@@ -183,10 +191,7 @@ impl Serving {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         stats.last_inference_ms.store(now_ms, Ordering::Relaxed);
-        self.metrics
-            .inferred_rows
-            .with_label_values(&[loaded.name.as_str(), loaded.version_label.as_str()])
-            .inc_by(rows as u64);
+        loaded.metrics.rows.inc_by(rows as u64);
         Ok(response)
     }
 }

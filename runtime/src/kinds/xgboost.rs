@@ -647,8 +647,6 @@ impl Model for XgbModel {
             ));
         }
         let rows = inputs[0].shape.first().copied().unwrap_or(0);
-        let mut features = vec![0.0f32; rows * self.num_feature];
-        let mut col = 0;
         for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths) {
             if tensor.shape.first().copied() != Some(rows) {
                 return Err(RuntimeError::input(
@@ -659,12 +657,36 @@ impl Model for XgbModel {
                     ),
                 ));
             }
-            tensor
-                .data
-                .copy_into_f32(width, &mut features, self.num_feature, col)
-                .ok_or_else(|| RuntimeError::input(&spec.name, "must be numeric"))?;
-            col += width;
+            if tensor.data.len() != rows * width {
+                return Err(RuntimeError::input(
+                    &spec.name,
+                    format!("must hold {rows} rows of {width} values"),
+                ));
+            }
         }
+        // One FP32 input already is the feature matrix: read it in place.
+        let features: std::borrow::Cow<'_, [f32]> = match inputs {
+            [
+                Tensor {
+                    data: TensorData::F32(v),
+                    ..
+                },
+            ] if v.len() == rows * self.num_feature => v.as_slice().into(),
+            _ => {
+                let mut features = vec![0.0f32; rows * self.num_feature];
+                let mut col = 0;
+                for ((tensor, spec), &width) in
+                    inputs.iter().zip(&self.inputs).zip(&self.input_widths)
+                {
+                    tensor
+                        .data
+                        .copy_into_f32(width, &mut features, self.num_feature, col)
+                        .ok_or_else(|| RuntimeError::input(&spec.name, "must be numeric"))?;
+                    col += width;
+                }
+                features.into()
+            }
+        };
         let mut margins = vec![0.0f32; rows * self.num_group];
         self.margins(&features, &mut margins);
         let mut prediction = None;

@@ -176,7 +176,7 @@ impl GrpcInferenceService for InferenceV2 {
         &self,
         req: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let mut obs = Observation::start("ModelInfer");
+        let mut obs = Observation::start(crate::serving::MODEL_INFER);
         let result = self
             .serving
             .infer_v2(req.into_inner(), &mut obs)

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
-use crate::models::table::{LoadedModel, ModelEntry, ModelTable, Models, Stats};
+use crate::models::table::{LoadedModel, ModelEntry, ModelTable, Models, Stats, VersionMetrics};
 
 /// Longest wait before retrying a version that failed to load.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -243,6 +243,7 @@ impl ModelManager {
             self.default_max_batch
         };
         let (name, model_name) = (model.to_string(), model.to_string());
+        let metrics = VersionMetrics::new(&self.metrics, model, &version.to_string());
         // Building parses the whole artifact: off the reactor.
         tokio::task::spawn_blocking(move || -> Result<LoadedModel, LoadError> {
             let built = manifest
@@ -257,6 +258,7 @@ impl ModelManager {
                 model: built,
                 max_batch_size,
                 stats: Stats::default(),
+                metrics,
             })
         })
         .await

@@ -31,6 +31,41 @@ pub struct LoadedModel {
     pub max_batch_size: usize,
     /// Counters for Triton's `ModelStatistics`.
     pub stats: Stats,
+    /// Metric handles for this version, resolved at load time.
+    pub metrics: VersionMetrics,
+}
+
+/// The metric series a successful inference on one version updates, looked up once when
+/// the version loads: a `with_label_values` lookup on every request would hash the labels
+/// and take the metric family's lock on the hot path.
+#[derive(Debug, Clone)]
+pub struct VersionMetrics {
+    /// `mercator_requests_total{method="ModelInfer",code="OK"}` of this version.
+    pub infer_ok: prometheus::IntCounter,
+    /// `mercator_request_duration_seconds{method="ModelInfer"}` of this version.
+    pub infer_duration: prometheus::Histogram,
+    /// `mercator_inferred_rows_total` of this version.
+    pub rows: prometheus::IntCounter,
+}
+
+impl VersionMetrics {
+    /// Resolves the series of `model` version `version`.
+    pub fn new(metrics: &crate::metrics::Metrics, model: &str, version: &str) -> VersionMetrics {
+        VersionMetrics {
+            infer_ok: metrics.requests.with_label_values(&[
+                model,
+                version,
+                crate::serving::MODEL_INFER,
+                "OK",
+            ]),
+            infer_duration: metrics.request_duration.with_label_values(&[
+                model,
+                version,
+                crate::serving::MODEL_INFER,
+            ]),
+            rows: metrics.inferred_rows.with_label_values(&[model, version]),
+        }
+    }
 }
 
 /// Cumulative per-version statistics, in Triton's terms.
