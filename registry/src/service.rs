@@ -121,7 +121,7 @@ impl Registry {
         )
         .await?;
         if let Some(alias) = &new.alias {
-            let mv = store::move_alias(
+            move_and_audit(
                 &mut tx,
                 model_id,
                 &new.model,
@@ -129,15 +129,7 @@ impl Registry {
                 number,
                 actor,
                 "registered with alias",
-            )
-            .await?;
-            store::audit(
-                &mut tx,
-                actor,
                 "set_alias",
-                &new.model,
-                Some(number),
-                serde_json::json!({"alias": alias, "from": mv.from_version}),
             )
             .await?;
             version.aliases.push(alias.clone());
@@ -201,14 +193,15 @@ impl Registry {
         let mut tx = self.pool.begin().await?;
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;
-        let mv = store::move_alias(&mut tx, id, model, alias, version, &actor, reason).await?;
-        store::audit(
+        let mv = move_and_audit(
             &mut tx,
-            &actor,
-            "set_alias",
+            id,
             model,
-            Some(version),
-            serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason}),
+            alias,
+            version,
+            &actor,
+            reason,
+            "set_alias",
         )
         .await?;
         tx.commit().await?;
@@ -245,14 +238,15 @@ impl Registry {
         } else {
             reason
         };
-        let mv = store::move_alias(&mut tx, id, model, alias, previous, &actor, reason).await?;
-        store::audit(
+        let mv = move_and_audit(
             &mut tx,
-            &actor,
-            "rollback_alias",
+            id,
             model,
-            Some(previous),
-            serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason}),
+            alias,
+            previous,
+            &actor,
+            reason,
+            "rollback_alias",
         )
         .await?;
         tx.commit().await?;
@@ -315,6 +309,27 @@ impl Registry {
     ) -> Result<std::collections::BTreeMap<String, Bytes>> {
         self.artifacts.fetch_version(version).await
     }
+}
+
+/// Moves an alias and records the move in the audit log, inside the caller's transaction.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per alias-moving operation, all fields distinct"
+)]
+async fn move_and_audit(
+    conn: &mut sqlx::AnyConnection,
+    model_id: i64,
+    model: &str,
+    alias: &str,
+    to: u64,
+    actor: &str,
+    reason: &str,
+    action: &str,
+) -> Result<AliasMove> {
+    let mv = store::move_alias(conn, model_id, model, alias, to, actor, reason).await?;
+    let detail = serde_json::json!({"alias": alias, "from": mv.from_version, "reason": reason});
+    store::audit(conn, actor, action, model, Some(to), detail).await?;
+    Ok(mv)
 }
 
 async fn ensure_aliasable(
