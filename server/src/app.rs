@@ -139,7 +139,8 @@ impl App {
         );
 
         tracing::info!(grpc = %grpc.local_addr()?, metrics = %http_addr, "mercator serving");
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        // Without TCP_NODELAY, small responses wait for the peer's delayed ACK (~40 ms).
+        let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
         let grpc_task =
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())));
 

@@ -217,7 +217,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(
         Server::builder()
             .add_service(GrpcInferenceServiceServer::new(NoopV2))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
     );
 
     let mut ready = GrpcInferenceServiceClient::new(
