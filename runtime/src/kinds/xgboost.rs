@@ -412,6 +412,10 @@ impl XgbModel {
                 return n.value;
             }
             let f = x[(n.feature & !DEFAULT_LEFT) as usize];
+            #[expect(
+                clippy::neg_cmp_op_on_partial_ord,
+                reason = "XGBoost's rule is `value < threshold` goes left; everything else goes right"
+            )]
             let go_right = if f.is_nan() {
                 n.feature & DEFAULT_LEFT == 0
             } else {
