@@ -31,6 +31,9 @@ struct Args {
     /// HTTP/2 connections the requests share.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Batches with at least this many rows run on the blocking pool (server config key).
+    #[arg(long, default_value_t = mercator_server::Config::default().offload_min_rows)]
+    offload_min_rows: usize,
     /// Rows per request, comma-separated.
     #[arg(long, default_value = "1,64", value_delimiter = ',')]
     rows: Vec<usize>,
@@ -204,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.path().to_path_buf(),
         grpc_addr: "127.0.0.1:0".parse()?,
         metrics_addr: "127.0.0.1:0".parse()?,
+        offload_min_rows: args.offload_min_rows,
         ..mercator_server::Config::default()
     };
     let app = mercator_server::App::build(config).await?;
