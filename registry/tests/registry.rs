@@ -73,21 +73,26 @@ async fn fresh_postgres(admin: &str) -> String {
     format!("{base}/{name}")
 }
 
-async fn registries() -> Vec<(Registry, tempfile::TempDir)> {
+/// One registry per database, sharing a folder (SQLite file, artifacts per registry) that
+/// is removed when the last returned handle drops.
+async fn registries() -> Vec<(Registry, Arc<tempfile::TempDir>)> {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let mut out = Vec::new();
-    let dir = tempfile::tempdir().expect("tempdir");
-    for url in databases(dir.path()).await {
-        let artifacts_dir = tempfile::tempdir().expect("tempdir");
-        let artifacts =
-            ArtifactStore::open(&artifacts_dir.path().display().to_string()).expect("artifacts");
+    for (i, url) in databases(dir.path()).await.into_iter().enumerate() {
+        let artifacts = ArtifactStore::open(
+            &dir.path()
+                .join(format!("artifacts-{i}"))
+                .display()
+                .to_string(),
+        )
+        .expect("artifacts");
         out.push((
             Registry::open(&url, artifacts)
                 .await
                 .expect("open registry"),
-            artifacts_dir,
+            Arc::clone(&dir),
         ));
     }
-    std::mem::forget(dir);
     out
 }
 

@@ -235,8 +235,5 @@ fn signature_mismatches_are_refused() {
         vec![OutputValue::Prediction],
     )
     .expect_err("cycle");
-    assert!(
-        err.to_string().contains("bad child"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("bad child"), "{err}");
 }
