@@ -40,7 +40,7 @@ struct Node {
 pub enum Objective {
     /// Sigmoid of the margin (`binary:logistic`, `reg:logistic`).
     Logistic,
-    /// The margin itself, with a logit base score (`binary:logitraw`).
+    /// The margin itself; the base score is stored as a margin (`binary:logitraw`).
     LogitRaw,
     /// The margin itself (`reg:squarederror` and other identity-link regressions).
     Identity,
@@ -50,6 +50,8 @@ pub enum Objective {
     SoftProb,
     /// Index of the largest class margin, as f32 (`multi:softmax`).
     SoftMax,
+    /// 1 when the margin is positive, else 0 (`binary:hinge`).
+    Hinge,
 }
 
 impl Objective {
@@ -65,6 +67,7 @@ impl Objective {
             "count:poisson" | "reg:gamma" | "reg:tweedie" => Objective::Exp,
             "multi:softprob" => Objective::SoftProb,
             "multi:softmax" => Objective::SoftMax,
+            "binary:hinge" => Objective::Hinge,
             other => {
                 return Err(RuntimeError::artifact(format!(
                     "objective '{other}' is not supported"
@@ -76,7 +79,7 @@ impl Objective {
     /// Converts the stored base score to margin space, as XGBoost's `ProbToMargin` does.
     fn base_margin(self, base_score: f32) -> Result<f32> {
         match self {
-            Objective::Logistic | Objective::LogitRaw => {
+            Objective::Logistic => {
                 if !(base_score > 0.0 && base_score < 1.0) {
                     return Err(RuntimeError::artifact(format!(
                         "base_score {base_score} must be in (0, 1) for a logistic objective"
@@ -92,7 +95,12 @@ impl Objective {
                 }
                 Ok(base_score.ln())
             }
-            Objective::Identity | Objective::SoftProb | Objective::SoftMax => Ok(base_score),
+            // XGBoost's `binary:logitraw` keeps its base score in margin space.
+            Objective::LogitRaw
+            | Objective::Identity
+            | Objective::SoftProb
+            | Objective::SoftMax
+            | Objective::Hinge => Ok(base_score),
         }
     }
 }
@@ -432,6 +440,10 @@ impl XgbModel {
             Objective::Logistic => margins.iter().map(|&m| sigmoid(m)).collect(),
             Objective::LogitRaw | Objective::Identity => margins.to_vec(),
             Objective::Exp => margins.iter().map(|&m| m.exp()).collect(),
+            Objective::Hinge => margins
+                .iter()
+                .map(|&m| if m > 0.0 { 1.0 } else { 0.0 })
+                .collect(),
             Objective::SoftProb => {
                 let mut out = margins.to_vec();
                 for row in out.chunks_exact_mut(self.num_group) {
