@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import tritonclient.grpc, numpy" 2>/dev/null; then
-  echo "== creating .venv with the Python test client" >&2
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv for the Python test client and the S3 test server" >&2
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r server/tests/python/requirements.txt
 fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r server/tests/python/requirements.txt
 export MERCATOR_PYTHON="$PWD/.venv/bin/python"
 
 if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -21,6 +21,16 @@ fi
 echo "== starting a throwaway PostgreSQL" >&2
 MERCATOR_TEST_POSTGRES_URL=$(scripts/postgres.sh)
 export MERCATOR_TEST_POSTGRES_URL
-trap 'scripts/postgres.sh stop' EXIT
+
+echo "== starting an S3-compatible test server (moto)" >&2
+s3_port=${MERCATOR_TEST_S3_PORT:-55433}
+.venv/bin/python -m moto.server -H 127.0.0.1 -p "$s3_port" >"${TMPDIR:-/tmp}/mercator-moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null; scripts/postgres.sh stop' EXIT
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
+  sleep 0.1
+done
+export MERCATOR_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
 cargo test --workspace --all-targets

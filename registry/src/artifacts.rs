@@ -23,6 +23,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Builds a cloud store: environment first, then the URL, then explicit options.
+macro_rules! configured {
+    ($builder:ty, $url:expr, $options:expr) => {{
+        let mut b = <$builder>::from_env().with_url($url);
+        for (k, v) in &$options {
+            b = b.with_config(k.parse().map_err(|e| bad_option(k, e))?, v);
+        }
+        Arc::new(b.build()?)
+    }};
+}
+
+fn bad_option(key: &str, e: object_store::Error) -> RegistryError {
+    RegistryError::Config(format!("artifact store option '{key}': {e}"))
+}
+
 /// The object store holding model artifacts.
 #[derive(Clone, Debug)]
 pub struct ArtifactStore {
@@ -36,6 +51,17 @@ impl ArtifactStore {
     /// Cloud credentials come from the usual environment variables (`AWS_*`,
     /// `GOOGLE_*`, `AZURE_*`).
     pub fn open(url: &str) -> Result<ArtifactStore> {
+        Self::open_with(url, std::iter::empty::<(String, String)>())
+    }
+
+    /// Like [`ArtifactStore::open`], with object_store configuration keys on top of the
+    /// environment, e.g. `("aws_endpoint", "http://127.0.0.1:9000")`,
+    /// `("aws_allow_http", "true")`. An unknown key is a configuration error.
+    pub fn open_with(
+        url: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ArtifactStore> {
+        let options: Vec<(String, String)> = options.into_iter().collect();
         let parsed = match url::Url::parse(url) {
             Ok(u) if u.scheme().len() > 1 => u,
             // A bare path (or a Windows drive letter) is a local directory.
@@ -52,21 +78,11 @@ impl ArtifactStore {
                 return Self::local(&dir, url);
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
-            "s3" | "s3a" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .build()?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(url)
-                    .build()?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(url)
-                    .build()?,
-            ),
+            "s3" | "s3a" => configured!(object_store::aws::AmazonS3Builder, url, options),
+            "gs" => configured!(object_store::gcp::GoogleCloudStorageBuilder, url, options),
+            "az" | "azure" | "abfs" | "abfss" => {
+                configured!(object_store::azure::MicrosoftAzureBuilder, url, options)
+            }
             other => {
                 return Err(RegistryError::Config(format!(
                     "artifact store scheme '{other}' is not supported (file, memory, s3, gs, az)"
