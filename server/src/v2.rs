@@ -487,4 +487,21 @@ mod tests {
         );
         assert!(decode_contents(DType::F16, InferTensorContents::default(), 0).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever bytes, datatype and element count a client sends, decoding returns a
+        /// tensor or an error, never a panic, and a decoded tensor has exactly `count`
+        /// elements.
+        #[test]
+        fn raw_decoding_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            dtype in proptest::sample::select(DType::ALL.to_vec()),
+            count in proptest::prop_oneof![0usize..80, proptest::prelude::Just(usize::MAX)],
+        ) {
+            if let Ok(data) = decode_raw(dtype, &bytes, count) {
+                proptest::prop_assert_eq!(data.len(), count);
+                proptest::prop_assert_eq!(data.dtype(), dtype);
+            }
+        }
+    }
 }
