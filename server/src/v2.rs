@@ -60,11 +60,12 @@ pub fn decode_request(
             parameters: _,
             contents,
         } = input;
-        let field = format!("inputs[{name}]");
+        // Built only when an error needs it: the happy path allocates no messages.
+        let field = || format!("inputs[{name}]");
         let position = specs.iter().position(|s| s.name == name).ok_or_else(|| {
             let expected: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             ServeError::invalid(
-                &field,
+                field(),
                 format!(
                     "model '{}' has no input '{name}'; its inputs are {expected:?}",
                     model.name
@@ -73,13 +74,13 @@ pub fn decode_request(
         })?;
         if slots[position].is_some() {
             return Err(ServeError::invalid(
-                &field,
+                field(),
                 format!("input '{name}' is given twice"),
             ));
         }
         let dtype = DType::parse(&datatype).ok_or_else(|| {
             ServeError::invalid(
-                format!("{field}.datatype"),
+                format!("{}.datatype", field()),
                 format!("'{datatype}' is not a V2 datatype"),
             )
         })?;
@@ -89,13 +90,13 @@ pub fn decode_request(
             .collect::<Result<Vec<usize>, _>>()
             .map_err(|_| {
                 ServeError::invalid(
-                    format!("{field}.shape"),
+                    format!("{}.shape", field()),
                     format!("shape {shape:?} has a negative dimension"),
                 )
             })?;
         let count = mercator_runtime::tensor_element_count(&dims).ok_or_else(|| {
             ServeError::invalid(
-                format!("{field}.shape"),
+                format!("{}.shape", field()),
                 format!("shape {shape:?} is too large"),
             )
         })?;
@@ -108,9 +109,9 @@ pub fn decode_request(
                 )),
             },
         }
-        .map_err(|message| ServeError::invalid(&field, format!("input '{name}': {message}")))?;
+        .map_err(|message| ServeError::invalid(field(), format!("input '{name}': {message}")))?;
         let tensor =
-            Tensor::new(dims, data).map_err(|e| ServeError::invalid(&field, e.to_string()))?;
+            Tensor::new(dims, data).map_err(|e| ServeError::invalid(field(), e.to_string()))?;
         specs[position].check(&tensor)?;
         slots[position] = Some(tensor);
     }
