@@ -11,4 +11,5 @@ mod harness;
 mod infer;
 mod lifecycle;
 mod metrics;
+mod readiness;
 mod tritonclient;
