@@ -287,3 +287,57 @@ async fn the_server_batch_limit_applies_when_the_manifest_sets_none() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_in_flight_limit_get_resource_exhausted() {
+    let manifest = json!({"kind": "xgboost", "weights": "model.json", "max_batch_size": 400000,
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 8]}],
+        "outputs": [{"name": "probability", "datatype": "FP32", "shape": [-1]}]});
+    let server = TestServer::builder()
+        .model("strict", fixture_model("binary_deep-v3", manifest))
+        .config(|c| c.max_in_flight = 1)
+        .start()
+        .await;
+    // A batch large enough to keep the only slot busy while small requests arrive.
+    let rows = 100_000usize;
+    let big = pb::ModelInferRequest {
+        model_name: "strict".into(),
+        inputs: vec![input("features", "FP32", vec![rows as i64, 8])],
+        raw_input_contents: vec![f32_bytes(&vec![0.25; rows * 8])],
+        ..Default::default()
+    };
+    let mut big_client = server.v2().await;
+    let running = tokio::spawn(async move { big_client.model_infer(big).await.map(|_| ()) });
+    // Wait until the big request holds the slot (as the in-flight gauge shows), so no
+    // small request can take it first.
+    while !server
+        .metrics_text()
+        .await
+        .lines()
+        .any(|l| l == "mercator_requests_in_flight 1")
+    {
+        assert!(
+            !running.is_finished(),
+            "the big request finished before it was seen in flight"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut client = server.v2().await;
+    let refused = client.model_infer(good()).await;
+    running
+        .await
+        .expect("join")
+        .expect("the big request itself succeeds");
+    let status = refused.expect_err("a request arriving while the slot is taken is refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("1 requests already in flight"),
+        "{}",
+        status.message()
+    );
+    client
+        .model_infer(good())
+        .await
+        .expect("admitted again once the slot frees");
+    server.stop().await;
+}
