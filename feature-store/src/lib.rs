@@ -1,0 +1,15 @@
+//! The feature store.
+//!
+//! Owns: entities and feature views (typed fields, TTL) and their compatibility rules;
+//! the online store holding each entity's latest values. Does not own: the gRPC edge or
+//! the CLI (the server's), or model inputs (the runtime's).
+#![warn(missing_docs)]
+
+pub mod definitions;
+mod error;
+pub mod online;
+pub mod value;
+
+pub use definitions::{Definitions, Entity, FeatureView, Field};
+pub use error::{FeatureError, Result};
+pub use value::{FieldType, Status, Value};
