@@ -186,7 +186,19 @@ impl EmbeddedStore {
         let Some(table) = read(&self.views)?.get(&view.name).cloned() else {
             return Ok(keys.iter().map(|_| missing()).collect());
         };
-        let names = read(&table.fields)?.clone();
+        // Requested names → the indexes rows store, once per call.
+        let wanted: Vec<Option<u16>> = {
+            let names = read(&table.fields)?;
+            fields
+                .iter()
+                .map(|f| {
+                    names
+                        .iter()
+                        .position(|n| n == f)
+                        .and_then(|i| u16::try_from(i).ok())
+                })
+                .collect()
+        };
         let ttl = view
             .ttl
             .map(|t| i64::try_from(t.as_micros()).unwrap_or(i64::MAX));
@@ -200,23 +212,20 @@ impl EmbeddedStore {
             };
             let expired =
                 ttl.is_some_and(|ttl| now_micros.saturating_sub(row.event_time_micros) > ttl);
-            let decoded = decode_row(&row.encoded)?;
-            out.push(
-                fields
-                    .iter()
-                    .map(|f| {
-                        let value = decoded
-                            .iter()
-                            .find(|(id, _)| names.get(usize::from(*id)).is_some_and(|n| n == f))
-                            .and_then(|(_, v)| v.clone());
-                        match value {
-                            None => (None, Status::Missing),
-                            Some(_) if expired => (None, Status::Expired),
-                            Some(v) => (Some(v), Status::Present),
-                        }
-                    })
-                    .collect(),
-            );
+            let mut values = missing();
+            let mut r = Reader::new(&row.encoded);
+            while !r.is_empty() {
+                let id = r.u16()?;
+                let value = r.value()?;
+                for (slot, _) in wanted.iter().enumerate().filter(|(_, w)| **w == Some(id)) {
+                    values[slot] = match &value {
+                        None => (None, Status::Missing),
+                        Some(_) if expired => (None, Status::Expired),
+                        Some(v) => (Some(v.clone()), Status::Present),
+                    };
+                }
+            }
+            out.push(values);
         }
         Ok(out)
     }
@@ -373,14 +382,4 @@ fn apply_record(
         ));
     }
     Ok(outcome)
-}
-
-fn decode_row(encoded: &[u8]) -> Result<Vec<(u16, Option<Value>)>> {
-    let mut r = Reader::new(encoded);
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        let id = r.u16()?;
-        out.push((id, r.value()?));
-    }
-    Ok(out)
 }
