@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/inference/grpc_service.proto",
     "proto/inference/model_config.proto",
     "proto/mercator/v1/registry.proto",
+    "proto/mercator/v1/feature_store.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

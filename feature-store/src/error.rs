@@ -27,6 +27,14 @@ pub enum FeatureError {
         /// What was expected.
         message: String,
     },
+    /// A request names something malformed or unknown; `field` says where.
+    #[error("{field}: {message}")]
+    InvalidRequest {
+        /// The offending request field, e.g. `features[2]`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Reading or writing the local log failed.
     #[error("feature store I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -51,6 +59,7 @@ impl FeatureError {
             FeatureError::Incompatible(_) => "incompatible",
             FeatureError::UnknownView(_) => "unknown_view",
             FeatureError::InvalidRow { .. } => "invalid_row",
+            FeatureError::InvalidRequest { .. } => "invalid_request",
             FeatureError::Io(_) => "io",
             FeatureError::Corrupt(_) => "corrupt",
         }

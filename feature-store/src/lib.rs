@@ -7,9 +7,12 @@
 
 pub mod definitions;
 mod error;
+pub mod grpc;
 pub mod online;
+mod store;
 pub mod value;
 
 pub use definitions::{Definitions, Entity, FeatureView, Field};
 pub use error::{FeatureError, Result};
+pub use store::FeatureStore;
 pub use value::{FieldType, Status, Value};

@@ -21,6 +21,7 @@ use crate::serving::Serving;
 pub struct App {
     config: Config,
     registry: Registry,
+    features: Arc<mercator_features::FeatureStore>,
     prometheus: prometheus::Registry,
     metrics: Metrics,
     models: Arc<Models>,
@@ -36,6 +37,14 @@ impl App {
         let registry = Registry::open(&config.registry_url(), artifacts)
             .await
             .context("opening the registry")?;
+        let features_dir = config.data_dir.join("features");
+        let features = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                mercator_features::FeatureStore::open(&features_dir)
+            })
+            .await?
+            .context("opening the feature store")?,
+        );
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
         let grpc = TcpListener::bind(config.grpc_addr)
@@ -47,6 +56,7 @@ impl App {
         Ok(App {
             config,
             registry,
+            features,
             prometheus,
             metrics,
             models: Arc::new(Models::default()),
@@ -65,6 +75,11 @@ impl App {
         self.http.local_addr()
     }
 
+    /// The feature store the server reads.
+    pub fn features(&self) -> &Arc<mercator_features::FeatureStore> {
+        &self.features
+    }
+
     /// The registry the server reads.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -79,6 +94,7 @@ impl App {
         let App {
             config,
             registry,
+            features,
             prometheus,
             metrics,
             models,
@@ -106,7 +122,8 @@ impl App {
             config.max_in_flight,
             config.offload_min_rows,
         ));
-        let (router, reporter) = crate::grpc::router(&config, serving, registry, manager)?;
+        let (router, reporter) =
+            crate::grpc::router(&config, serving, registry, manager, features)?;
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;

@@ -28,6 +28,10 @@ fn main() -> ExitCode {
                 telemetry::init("text");
                 report(mercator_server::cli::models::run(args).await)
             }
+            Command::Features(args) => {
+                telemetry::init("text");
+                report(mercator_server::cli::features::run(args).await)
+            }
         }
     })
 }

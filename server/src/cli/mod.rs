@@ -1,5 +1,6 @@
 //! Command-line interface: `mercator serve` and `mercator models …`.
 
+pub mod features;
 pub mod models;
 mod table;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Register, list, show, alias and archive model versions.
     Models(models::ModelsArgs),
+    /// Apply and list feature definitions.
+    Features(features::FeaturesArgs),
 }
 
 /// Where configuration comes from; shared by every command.

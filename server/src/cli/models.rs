@@ -122,7 +122,8 @@ enum Client {
     Local(Registry),
 }
 
-fn status(e: tonic::Status) -> anyhow::Error {
+/// A gRPC status as a CLI error: `CODE: message`.
+pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", crate::error::code_name(e.code()), e.message())
 }
 

@@ -2,12 +2,14 @@
 //! cross-cutting parts added once: message size limits, gzip, a tracing span per
 //! request, health checking and reflection.
 
+pub mod feature_store;
 pub mod inference_v2;
 pub mod registry;
 
 use std::sync::Arc;
 
 use mercator_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use mercator_proto::v1::feature_store_server::FeatureStoreServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
@@ -35,6 +37,7 @@ pub fn router(
     serving: Arc<Serving>,
     registry: mercator_registry::Registry,
     manager: Arc<ModelManager>,
+    features: Arc<mercator_features::FeatureStore>,
 ) -> anyhow::Result<(Router, HealthReporter)> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -56,6 +59,10 @@ pub fn router(
         ))
         .add_service(with_limits!(
             RegistryServer::new(registry::RegistryService::new(registry, manager)),
+            config
+        ))
+        .add_service(with_limits!(
+            FeatureStoreServer::new(feature_store::FeatureStoreService::new(features)),
             config
         ));
     Ok((router, health_reporter))

@@ -37,6 +37,7 @@ type ConfigTweak = Box<dyn FnOnce(&mut Config) + Send>;
 pub struct TestServerBuilder {
     models: Vec<(String, BTreeMap<String, Bytes>)>,
     tweak: Option<ConfigTweak>,
+    data_dir: Option<tempfile::TempDir>,
 }
 
 impl TestServerBuilder {
@@ -57,8 +58,17 @@ impl TestServerBuilder {
         self
     }
 
+    /// Reuses a data directory (e.g. one a stopped server left), as a restart would.
+    pub fn data_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
     pub async fn start(self) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = match self.data_dir {
+            Some(d) => d,
+            None => tempfile::tempdir().expect("tempdir"),
+        };
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
             grpc_addr: "127.0.0.1:0".parse().expect("addr"),
@@ -223,13 +233,19 @@ impl TestServer {
         }
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the server and hands back its data directory.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("join").expect("server ran cleanly");
         }
+        self.data_dir
     }
 }
 

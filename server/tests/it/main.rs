@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod cli;
+mod features;
 mod harness;
 mod infer;
 mod lifecycle;

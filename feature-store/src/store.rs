@@ -1,0 +1,151 @@
+//! The feature store as the server uses it: the applied definitions (kept in
+//! `definitions.toml`, replaced atomically) and the online store.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::definitions::{Definitions, FeatureView};
+use crate::online::{EmbeddedStore, Feature, PushRow, WriteOutcome};
+use crate::{FeatureError, Result};
+
+const DEFINITIONS_FILE: &str = "definitions.toml";
+
+/// Definitions plus the online store.
+#[derive(Debug)]
+pub struct FeatureStore {
+    dir: PathBuf,
+    applied: RwLock<(Arc<Definitions>, String)>,
+    apply_lock: Mutex<()>,
+    online: EmbeddedStore,
+}
+
+impl FeatureStore {
+    /// Opens the store in `dir`: its applied definitions and its online store.
+    pub fn open(dir: &Path) -> Result<FeatureStore> {
+        std::fs::create_dir_all(dir)?;
+        let text = match std::fs::read_to_string(dir.join(DEFINITIONS_FILE)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let defs = Definitions::from_toml(&text)?;
+        Ok(FeatureStore {
+            dir: dir.to_path_buf(),
+            applied: RwLock::new((Arc::new(defs), text)),
+            apply_lock: Mutex::new(()),
+            online: EmbeddedStore::open(&dir.join("online"))?,
+        })
+    }
+
+    /// The applied definitions and the file they came from.
+    pub fn definitions(&self) -> (Arc<Definitions>, String) {
+        self.applied.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Applies a definitions file: checks it, checks it against what is applied, and
+    /// (unless `dry_run`) replaces the stored file atomically. Returns the changes.
+    pub fn apply(&self, toml: &str, dry_run: bool) -> Result<Vec<String>> {
+        let next = Definitions::from_toml(toml)?;
+        let _one_at_a_time = self
+            .apply_lock
+            .lock()
+            .map_err(|_| FeatureError::Corrupt("an apply panicked".into()))?;
+        let (current, _) = self.definitions();
+        let changes = current.plan_apply(&next)?;
+        if dry_run || changes.is_empty() {
+            return Ok(changes);
+        }
+        let tmp = self.dir.join(format!("{DEFINITIONS_FILE}.tmp"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(toml.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join(DEFINITIONS_FILE))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        if let Ok(mut applied) = self.applied.write() {
+            *applied = (Arc::new(next), toml.to_string());
+        }
+        Ok(changes)
+    }
+
+    fn view(&self, name: &str) -> Result<FeatureView> {
+        self.definitions()
+            .0
+            .views
+            .get(name)
+            .cloned()
+            .ok_or_else(|| FeatureError::UnknownView(name.to_string()))
+    }
+
+    /// Writes rows to a view.
+    pub fn push(&self, view: &str, rows: &[PushRow]) -> Result<WriteOutcome> {
+        self.online.write(&self.view(view)?, rows)
+    }
+
+    /// Reads `features` (each `view:field`) for every entity, grouped by view so each
+    /// view is read once; results are in the order asked.
+    pub fn get_online(
+        &self,
+        features: &[String],
+        entities: &[Vec<String>],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Feature>>> {
+        let defs = self.definitions().0;
+        let mut by_view: Vec<(FeatureView, Vec<(usize, String)>)> = Vec::new();
+        for (i, reference) in features.iter().enumerate() {
+            let field = || format!("features[{i}]");
+            let (view, name) =
+                reference
+                    .split_once(':')
+                    .ok_or_else(|| FeatureError::InvalidRequest {
+                        field: field(),
+                        message: format!("'{reference}' must be view:field"),
+                    })?;
+            let v = defs
+                .views
+                .get(view)
+                .ok_or_else(|| FeatureError::UnknownView(view.to_string()))?;
+            if v.field_index(name).is_none() {
+                return Err(FeatureError::InvalidRequest {
+                    field: field(),
+                    message: format!("view '{view}' has no field '{name}'"),
+                });
+            }
+            match by_view.iter_mut().find(|(bv, _)| bv.name == view) {
+                Some((_, fs)) => fs.push((i, name.to_string())),
+                None => by_view.push((v.clone(), vec![(i, name.to_string())])),
+            }
+        }
+        for (e, key) in entities.iter().enumerate() {
+            for (v, _) in &by_view {
+                if key.len() != v.entity.join_keys.len() {
+                    return Err(FeatureError::InvalidRequest {
+                        field: format!("entities[{e}]"),
+                        message: format!(
+                            "{} key values given, view '{}' is keyed by {:?}",
+                            key.len(),
+                            v.name,
+                            v.entity.join_keys
+                        ),
+                    });
+                }
+            }
+        }
+        let mut out: Vec<Vec<Feature>> = entities
+            .iter()
+            .map(|_| vec![(None, crate::Status::Missing); features.len()])
+            .collect();
+        for (view, fields) in &by_view {
+            let names: Vec<&str> = fields.iter().map(|(_, n)| n.as_str()).collect();
+            let got = self.online.read(view, entities, &names, now_micros)?;
+            for (row, values) in out.iter_mut().zip(got) {
+                for ((slot, _), value) in fields.iter().zip(values) {
+                    row[*slot] = value;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

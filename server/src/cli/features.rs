@@ -1,0 +1,139 @@
+//! `mercator features …`: what data engineers do with feature definitions. Talks to a
+//! running server (`--server URL`) or straight to the feature store under the data dir.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mercator_features::FeatureStore;
+use mercator_features::grpc::definitions_to_pb;
+use mercator_proto::v1::{self as pb, feature_store_client::FeatureStoreClient};
+use tonic::transport::Channel;
+
+use super::{ConfigArgs, table};
+
+/// `mercator features`.
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// Configuration sources (used when no --server is given).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// A running server's gRPC URL, e.g. http://127.0.0.1:8001.
+    #[arg(long, env = "MERCATOR_SERVER", global = true)]
+    pub server: Option<String>,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: FeaturesCommand,
+}
+
+/// Feature store operations.
+#[derive(Debug, Subcommand)]
+pub enum FeaturesCommand {
+    /// Apply a definitions file (TOML: entities and feature views). Idempotent; changes
+    /// that would break stored data are refused.
+    Apply {
+        /// The definitions file.
+        file: PathBuf,
+        /// Show what would change without applying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List entities and feature views.
+    List,
+}
+
+/// Runs a `mercator features` command.
+pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
+    let client = match &args.server {
+        Some(url) => Client::Remote(FeatureStoreClient::new(
+            Channel::from_shared(url.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("cannot reach the server at {url}"))?,
+        )),
+        None => {
+            let config = args.config.load(&[])?;
+            let dir = config.data_dir.join("features");
+            Client::Local(Arc::new(
+                tokio::task::spawn_blocking(move || FeatureStore::open(&dir)).await??,
+            ))
+        }
+    };
+    match args.command {
+        FeaturesCommand::Apply { file, dry_run } => {
+            let toml = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let changes = client.apply(toml, dry_run).await?;
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for c in changes {
+                println!("{}{c}", if dry_run { "would " } else { "" });
+            }
+        }
+        FeaturesCommand::List => {
+            let defs = client.list().await?;
+            let rows: Vec<Vec<String>> = defs
+                .feature_views
+                .iter()
+                .map(|v| {
+                    let keys = defs
+                        .entities
+                        .iter()
+                        .find(|e| e.name == v.entity)
+                        .map(|e| e.join_keys.join(","))
+                        .unwrap_or_default();
+                    let ttl = if v.ttl_seconds == 0 {
+                        "-".to_string()
+                    } else {
+                        format!("{}s", v.ttl_seconds)
+                    };
+                    vec![
+                        v.name.clone(),
+                        format!("{} ({keys})", v.entity),
+                        v.fields.len().to_string(),
+                        ttl,
+                    ]
+                })
+                .collect();
+            table::print(&["VIEW", "ENTITY", "FIELDS", "TTL"], &rows);
+        }
+    }
+    Ok(())
+}
+
+enum Client {
+    Remote(FeatureStoreClient<Channel>),
+    Local(Arc<FeatureStore>),
+}
+
+impl Client {
+    async fn apply(self, toml: String, dry_run: bool) -> anyhow::Result<Vec<String>> {
+        match self {
+            Client::Remote(mut c) => Ok(c
+                .apply_definitions(pb::ApplyDefinitionsRequest { toml, dry_run })
+                .await
+                .map_err(super::models::status)?
+                .into_inner()
+                .changes),
+            Client::Local(s) => {
+                Ok(tokio::task::spawn_blocking(move || s.apply(&toml, dry_run)).await??)
+            }
+        }
+    }
+
+    async fn list(self) -> anyhow::Result<pb::ListDefinitionsResponse> {
+        match self {
+            Client::Remote(mut c) => Ok(c
+                .list_definitions(pb::ListDefinitionsRequest {})
+                .await
+                .map_err(super::models::status)?
+                .into_inner()),
+            Client::Local(s) => {
+                let (defs, toml) = s.definitions();
+                Ok(definitions_to_pb(&defs, toml))
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `mercator.v1.FeatureStore`: thin handlers over the feature store. Writes fsync, so
+//! they run on the blocking pool; reads are in memory and run inline.
+
+use std::sync::Arc;
+
+use mercator_features::FeatureStore;
+use mercator_features::grpc::{definitions_to_pb, feature_vector, push_rows_from_pb};
+use mercator_proto::v1::{self as pb, feature_store_server::FeatureStore as FeatureStoreApi};
+use tonic::{Request, Response, Status};
+
+/// The feature store service.
+#[derive(Debug, Clone)]
+pub struct FeatureStoreService {
+    store: Arc<FeatureStore>,
+}
+
+impl FeatureStoreService {
+    /// A service over `store`.
+    pub fn new(store: Arc<FeatureStore>) -> FeatureStoreService {
+        FeatureStoreService { store }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&FeatureStore) -> mercator_features::Result<T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Status::internal(format!("feature store task failed: {e}")))?
+            .map_err(Status::from)
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+#[tonic::async_trait]
+impl FeatureStoreApi for FeatureStoreService {
+    async fn apply_definitions(
+        &self,
+        req: Request<pb::ApplyDefinitionsRequest>,
+    ) -> Result<Response<pb::ApplyDefinitionsResponse>, Status> {
+        let pb::ApplyDefinitionsRequest { toml, dry_run } = req.into_inner();
+        let changes = self.blocking(move |s| s.apply(&toml, dry_run)).await?;
+        Ok(Response::new(pb::ApplyDefinitionsResponse { changes }))
+    }
+
+    async fn list_definitions(
+        &self,
+        _: Request<pb::ListDefinitionsRequest>,
+    ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        let (defs, toml) = self.store.definitions();
+        Ok(Response::new(definitions_to_pb(&defs, toml)))
+    }
+
+    async fn push(
+        &self,
+        req: Request<pb::PushRequest>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        let pb::PushRequest { view, rows } = req.into_inner();
+        let rows = push_rows_from_pb(rows)?;
+        let outcome = self.blocking(move |s| s.push(&view, &rows)).await?;
+        Ok(Response::new(pb::PushResponse {
+            written: outcome.written as u64,
+            ignored_older: outcome.ignored_older as u64,
+        }))
+    }
+
+    async fn get_online_features(
+        &self,
+        req: Request<pb::GetOnlineFeaturesRequest>,
+    ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
+        let pb::GetOnlineFeaturesRequest { features, entities } = req.into_inner();
+        let keys: Vec<Vec<String>> = entities.into_iter().map(|e| e.values).collect();
+        let results = self.store.get_online(&features, &keys, now_micros())?;
+        Ok(Response::new(pb::GetOnlineFeaturesResponse {
+            features,
+            results: results.into_iter().map(feature_vector).collect(),
+        }))
+    }
+}

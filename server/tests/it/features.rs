@@ -1,0 +1,233 @@
+//! The FeatureStore service over gRPC: apply and list definitions, push rows (a bad row
+//! fails the call and writes nothing), read online features with statuses, and keep
+//! everything across a restart.
+
+use mercator_proto::v1::feature_store_client::FeatureStoreClient;
+use mercator_proto::v1::{self as pb, feature_value::Kind};
+use tonic::transport::Channel;
+
+use crate::harness::TestServer;
+
+const DEFS: &str = r#"
+[[entities]]
+name = "customer"
+join_keys = ["customer_id"]
+
+[[feature_views]]
+name = "activity"
+entity = "customer"
+ttl = "30d"
+fields = [
+  { name = "orders_90d", type = "float32" },
+  { name = "segment", type = "string" },
+]
+"#;
+
+async fn client(server: &TestServer) -> FeatureStoreClient<Channel> {
+    FeatureStoreClient::new(server.channel().await)
+}
+
+fn now() -> prost_types::Timestamp {
+    let t = chrono::Utc::now();
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
+}
+
+fn push_row(id: &str, orders: f32, event_time: prost_types::Timestamp) -> pb::PushRow {
+    pb::PushRow {
+        entity_key: vec![id.into()],
+        event_time: Some(event_time),
+        values: [
+            (
+                "orders_90d".to_string(),
+                pb::FeatureValue {
+                    kind: Some(Kind::Float32(orders)),
+                },
+            ),
+            (
+                "segment".to_string(),
+                pb::FeatureValue {
+                    kind: Some(Kind::String("gold".into())),
+                },
+            ),
+        ]
+        .into(),
+    }
+}
+
+async fn read(c: &mut FeatureStoreClient<Channel>, ids: &[&str]) -> pb::GetOnlineFeaturesResponse {
+    c.get_online_features(pb::GetOnlineFeaturesRequest {
+        features: vec!["activity:orders_90d".into(), "activity:segment".into()],
+        entities: ids
+            .iter()
+            .map(|id| pb::EntityKey {
+                values: vec![(*id).into()],
+            })
+            .collect(),
+    })
+    .await
+    .expect("get online features")
+    .into_inner()
+}
+
+#[tokio::test]
+async fn apply_push_read_and_restart() {
+    let server = TestServer::builder().start().await;
+    let mut c = client(&server).await;
+    let changes = c
+        .apply_definitions(pb::ApplyDefinitionsRequest {
+            toml: DEFS.into(),
+            dry_run: false,
+        })
+        .await
+        .expect("apply")
+        .into_inner()
+        .changes;
+    assert_eq!(
+        changes,
+        vec!["add entity customer", "add feature view activity"]
+    );
+    let again = c
+        .apply_definitions(pb::ApplyDefinitionsRequest {
+            toml: DEFS.into(),
+            dry_run: false,
+        })
+        .await
+        .expect("re-apply");
+    assert!(again.into_inner().changes.is_empty(), "apply is idempotent");
+    let breaking = DEFS.replace(
+        "\"orders_90d\", type = \"float32\"",
+        "\"orders_90d\", type = \"string\"",
+    );
+    let err = c
+        .apply_definitions(pb::ApplyDefinitionsRequest {
+            toml: breaking,
+            dry_run: false,
+        })
+        .await
+        .expect_err("type change");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().contains("activity.orders_90d"),
+        "{}",
+        err.message()
+    );
+
+    let t = now();
+    let older = prost_types::Timestamp {
+        seconds: t.seconds - 3600,
+        nanos: 0,
+    };
+    let pushed = c
+        .push(pb::PushRequest {
+            view: "activity".into(),
+            rows: vec![push_row("c1", 4.0, t), push_row("c2", 1.0, t)],
+        })
+        .await
+        .expect("push")
+        .into_inner();
+    assert_eq!((pushed.written, pushed.ignored_older), (2, 0));
+    let late = c
+        .push(pb::PushRequest {
+            view: "activity".into(),
+            rows: vec![push_row("c1", 99.0, older)],
+        })
+        .await
+        .expect("late push");
+    assert_eq!(late.into_inner().ignored_older, 1);
+
+    let mut bad = push_row("c3", 1.0, t);
+    bad.values.insert(
+        "orders_90d".into(),
+        pb::FeatureValue {
+            kind: Some(Kind::Int64(3)),
+        },
+    );
+    let err = c
+        .push(pb::PushRequest {
+            view: "activity".into(),
+            rows: vec![push_row("c3", 1.0, t), bad],
+        })
+        .await
+        .expect_err("bad row");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("rows[1].orders_90d"),
+        "{}",
+        err.message()
+    );
+    let err = c
+        .push(pb::PushRequest {
+            view: "nope".into(),
+            rows: vec![push_row("c3", 1.0, t)],
+        })
+        .await
+        .expect_err("unknown view");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    let got = read(&mut c, &["c1", "c3", "c2"]).await;
+    let present = pb::FeatureStatus::Present as i32;
+    let missing = pb::FeatureStatus::Missing as i32;
+    assert_eq!(
+        got.results[0].values[0].kind,
+        Some(Kind::Float32(4.0)),
+        "the late event did not win"
+    );
+    assert_eq!(got.results[0].statuses, vec![present, present]);
+    assert_eq!(
+        got.results[1].statuses,
+        vec![missing, missing],
+        "nothing of the refused call was written"
+    );
+    assert_eq!(got.results[2].values[0].kind, Some(Kind::Float32(1.0)));
+    let err = c
+        .get_online_features(pb::GetOnlineFeaturesRequest {
+            features: vec!["activity".into()],
+            entities: vec![],
+        })
+        .await
+        .expect_err("bad reference");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("features[0]"), "{}", err.message());
+
+    // A restart keeps the definitions and every acknowledged write.
+    let dir = server.stop_keeping_data().await;
+    let server = TestServer::builder().data_dir(dir).start().await;
+    let mut c = client(&server).await;
+    let listed = c
+        .list_definitions(pb::ListDefinitionsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.feature_views[0].name, "activity");
+    assert_eq!(listed.feature_views[0].ttl_seconds, 30 * 86400);
+    let got = read(&mut c, &["c1", "c2"]).await;
+    assert_eq!(got.results[0].values[0].kind, Some(Kind::Float32(4.0)));
+    assert_eq!(
+        got.results[1].values[1].kind,
+        Some(Kind::String("gold".into()))
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_applies_and_lists_definitions() {
+    let server = TestServer::builder().start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("features.toml");
+    std::fs::write(&file, DEFS).expect("write");
+    let file = file.display().to_string();
+    let url = server.url();
+    let dry = crate::cli::ok(&["features", "--server", &url, "apply", &file, "--dry-run"]);
+    assert!(dry.contains("would add feature view activity"), "{dry}");
+    let applied = crate::cli::ok(&["features", "--server", &url, "apply", &file]);
+    assert!(applied.contains("add feature view activity"), "{applied}");
+    let listed = crate::cli::ok(&["features", "--server", &url, "list"]);
+    assert!(
+        listed.contains("activity") && listed.contains("customer (customer_id)"),
+        "{listed}"
+    );
+    server.stop().await;
+}
