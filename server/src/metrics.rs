@@ -39,6 +39,10 @@ pub struct Metrics {
     pub loaded_versions: IntGaugeVec,
     /// Requests in flight.
     pub in_flight: prometheus::IntGauge,
+    /// Online feature lookup latency (one request's lookups, all views).
+    pub feature_lookup_duration: prometheus::Histogram,
+    /// Feature values read, by view, field and status (present, missing, expired).
+    pub feature_values: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,6 +97,20 @@ impl Metrics {
                 "mercator_requests_in_flight",
                 "Inference requests being handled now.",
             )?,
+            feature_lookup_duration: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "mercator_feature_lookup_duration_seconds",
+                    "Time to read a request's online features, in seconds.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            feature_values: IntCounterVec::new(
+                Opts::new(
+                    "mercator_feature_values_total",
+                    "Online feature values read, by view, field and status (present, missing, expired).",
+                ),
+                &["view", "field", "status"],
+            )?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;
@@ -101,6 +119,8 @@ impl Metrics {
         registry.register(Box::new(m.model_load_duration.clone()))?;
         registry.register(Box::new(m.loaded_versions.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
+        registry.register(Box::new(m.feature_lookup_duration.clone()))?;
+        registry.register(Box::new(m.feature_values.clone()))?;
         Ok(m)
     }
 }

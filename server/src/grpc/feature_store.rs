@@ -3,21 +3,24 @@
 
 use std::sync::Arc;
 
-use mercator_features::FeatureStore;
 use mercator_features::grpc::{definitions_to_pb, feature_vector, push_rows_from_pb};
+use mercator_features::{FeatureStore, Status as FeatureStatus};
 use mercator_proto::v1::{self as pb, feature_store_server::FeatureStore as FeatureStoreApi};
 use tonic::{Request, Response, Status};
+
+use crate::metrics::Metrics;
 
 /// The feature store service.
 #[derive(Debug, Clone)]
 pub struct FeatureStoreService {
     store: Arc<FeatureStore>,
+    metrics: Metrics,
 }
 
 impl FeatureStoreService {
     /// A service over `store`.
-    pub fn new(store: Arc<FeatureStore>) -> FeatureStoreService {
-        FeatureStoreService { store }
+    pub fn new(store: Arc<FeatureStore>, metrics: Metrics) -> FeatureStoreService {
+        FeatureStoreService { store, metrics }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -74,7 +77,35 @@ impl FeatureStoreApi for FeatureStoreService {
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         let pb::GetOnlineFeaturesRequest { features, entities } = req.into_inner();
         let keys: Vec<Vec<String>> = entities.into_iter().map(|e| e.values).collect();
+        let started = std::time::Instant::now();
         let results = self.store.get_online(&features, &keys, now_micros())?;
+        self.metrics
+            .feature_lookup_duration
+            .observe(started.elapsed().as_secs_f64());
+        // Every reference was checked against the definitions, so labels stay bounded.
+        for (i, reference) in features.iter().enumerate() {
+            let (view, field) = reference
+                .split_once(':')
+                .unwrap_or((reference.as_str(), ""));
+            let mut counts = [0u64; 3];
+            for row in &results {
+                let slot = match row.get(i).map(|(_, s)| *s) {
+                    Some(FeatureStatus::Present) => 0,
+                    Some(FeatureStatus::Missing) => 1,
+                    Some(FeatureStatus::Expired) => 2,
+                    None => continue,
+                };
+                counts[slot] += 1;
+            }
+            for (status, n) in ["present", "missing", "expired"].iter().zip(counts) {
+                if n > 0 {
+                    self.metrics
+                        .feature_values
+                        .with_label_values(&[view, field, status])
+                        .inc_by(n);
+                }
+            }
+        }
         Ok(Response::new(pb::GetOnlineFeaturesResponse {
             features,
             results: results.into_iter().map(feature_vector).collect(),

@@ -39,6 +39,7 @@ pub fn router(
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
 ) -> anyhow::Result<(Router, HealthReporter)> {
+    let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
@@ -62,7 +63,7 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            FeatureStoreServer::new(feature_store::FeatureStoreService::new(features)),
+            FeatureStoreServer::new(feature_store::FeatureStoreService::new(features, metrics)),
             config
         ));
     Ok((router, health_reporter))

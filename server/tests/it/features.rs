@@ -192,6 +192,15 @@ async fn apply_push_read_and_restart() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("features[0]"), "{}", err.message());
 
+    let text = server.metrics_text().await;
+    for line in [
+        r#"mercator_feature_values_total{field="orders_90d",status="present",view="activity"} 2"#,
+        r#"mercator_feature_values_total{field="orders_90d",status="missing",view="activity"} 1"#,
+        "mercator_feature_lookup_duration_seconds_count 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+
     // A restart keeps the definitions and every acknowledged write.
     let dir = server.stop_keeping_data().await;
     let server = TestServer::builder().data_dir(dir).start().await;
