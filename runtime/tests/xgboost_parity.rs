@@ -51,7 +51,7 @@ fn spec(name: &str, shape: Vec<i64>) -> TensorSpec {
 fn matches_xgboost_on_every_fixture() {
     let models = fixtures();
     assert!(
-        models.len() >= 30,
+        models.len() >= 34,
         "expected fixtures from xgboost 2.x and 3.x, found {}",
         models.len()
     );
