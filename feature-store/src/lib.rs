@@ -8,6 +8,7 @@
 pub mod definitions;
 mod error;
 pub mod grpc;
+pub mod ingest;
 pub mod online;
 mod store;
 pub mod value;

@@ -30,6 +30,14 @@ impl Wal {
             .append(true)
             .create(true)
             .open(path)?;
+        // One writer per log: a second process appending would interleave records.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => FeatureError::Io(std::io::Error::other(format!(
+                "{} is in use by another process (a running server? use --server)",
+                path.display()
+            ))),
+            std::fs::TryLockError::Error(e) => FeatureError::Io(e),
+        })?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let mut at = 0usize;

@@ -41,6 +41,19 @@ pub enum FeaturesCommand {
     },
     /// List entities and feature views.
     List,
+    /// Load a CSV file (path or object-storage URL) into a view.
+    Load {
+        /// The feature view.
+        view: String,
+        /// A local path, or file://, s3://, gs://, az:// URL.
+        url: String,
+        /// Event time (RFC 3339) for rows when the file has no event_timestamp column.
+        #[arg(long)]
+        event_time: Option<String>,
+        /// Skip columns that are not keys or fields of the view (e.g. a label).
+        #[arg(long)]
+        ignore_unknown_columns: bool,
+    },
 }
 
 /// Runs a `mercator features` command.
@@ -71,6 +84,34 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             for c in changes {
                 println!("{}{c}", if dry_run { "would " } else { "" });
             }
+        }
+        FeaturesCommand::Load {
+            view,
+            url,
+            event_time,
+            ignore_unknown_columns,
+        } => {
+            let default_event_time = event_time
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--event-time '{t}' is not RFC 3339"))
+                })
+                .transpose()?
+                .map(|t| prost_types::Timestamp {
+                    seconds: t.timestamp(),
+                    nanos: 0,
+                });
+            let req = pb::LoadFileRequest {
+                view,
+                url,
+                default_event_time,
+                ignore_unknown_columns,
+            };
+            let r = client.load(req).await?;
+            println!(
+                "loaded {} rows: {} written, {} older than stored",
+                r.rows, r.written, r.ignored_older
+            );
         }
         FeaturesCommand::List => {
             let defs = client.list().await?;
@@ -119,6 +160,32 @@ impl Client {
                 .changes),
             Client::Local(s) => {
                 Ok(tokio::task::spawn_blocking(move || s.apply(&toml, dry_run)).await??)
+            }
+        }
+    }
+
+    async fn load(self, req: pb::LoadFileRequest) -> anyhow::Result<pb::LoadFileResponse> {
+        match self {
+            Client::Remote(mut c) => Ok(c
+                .load_file(req)
+                .await
+                .map_err(super::models::status)?
+                .into_inner()),
+            Client::Local(s) => {
+                let options = mercator_features::ingest::LoadOptions {
+                    default_event_time_micros: req
+                        .default_event_time
+                        .map(|t| t.seconds.saturating_mul(1_000_000)),
+                    ignore_unknown_columns: req.ignore_unknown_columns,
+                    ..Default::default()
+                };
+                let r =
+                    mercator_features::ingest::load_csv_url(s, req.view, &req.url, options).await?;
+                Ok(pb::LoadFileResponse {
+                    rows: r.rows as u64,
+                    written: r.written as u64,
+                    ignored_older: r.ignored_older as u64,
+                })
             }
         }
     }

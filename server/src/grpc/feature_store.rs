@@ -71,6 +71,32 @@ impl FeatureStoreApi for FeatureStoreService {
         }))
     }
 
+    async fn load_file(
+        &self,
+        req: Request<pb::LoadFileRequest>,
+    ) -> Result<Response<pb::LoadFileResponse>, Status> {
+        let pb::LoadFileRequest {
+            view,
+            url,
+            default_event_time,
+            ignore_unknown_columns,
+        } = req.into_inner();
+        let options = mercator_features::ingest::LoadOptions {
+            default_event_time_micros: default_event_time
+                .map(|t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos) / 1000),
+            ignore_unknown_columns,
+            ..Default::default()
+        };
+        let report =
+            mercator_features::ingest::load_csv_url(Arc::clone(&self.store), view, &url, options)
+                .await?;
+        Ok(Response::new(pb::LoadFileResponse {
+            rows: report.rows as u64,
+            written: report.written as u64,
+            ignored_older: report.ignored_older as u64,
+        }))
+    }
+
     async fn get_online_features(
         &self,
         req: Request<pb::GetOnlineFeaturesRequest>,

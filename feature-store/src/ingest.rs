@@ -1,0 +1,270 @@
+//! Batch loads: a CSV file of rows for one view, read through `object_store` (local
+//! path, `file://`, `s3://`, `gs://`, `az://`) and streamed, so a file larger than memory
+//! loads in constant memory.
+//!
+//! The header names the entity's join keys, optionally `event_timestamp` (RFC 3339, or
+//! seconds since the epoch), and any of the view's fields; an empty cell is null. Rows are
+//! written in batches; each batch is all-or-nothing, and an error names the line and
+//! column, saying how many rows were already loaded.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+
+use crate::online::PushRow;
+use crate::value::{FieldType, Value};
+use crate::{FeatureError, FeatureStore, Result};
+
+/// Name of the optional event-time column.
+pub const EVENT_TIMESTAMP: &str = "event_timestamp";
+
+/// How a load went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Data rows read.
+    pub rows: usize,
+    /// Rows that became an entity's latest row.
+    pub written: usize,
+    /// Rows older than what was stored.
+    pub ignored_older: usize,
+}
+
+/// Options of a load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Event time for rows when the file has no `event_timestamp` column, in microseconds.
+    pub default_event_time_micros: Option<i64>,
+    /// Skip columns that are neither keys, event time nor fields (e.g. a label).
+    pub ignore_unknown_columns: bool,
+    /// Rows per write call.
+    pub batch_rows: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            default_event_time_micros: None,
+            ignore_unknown_columns: false,
+            batch_rows: 10_000,
+        }
+    }
+}
+
+enum Column {
+    Key(usize),
+    EventTime,
+    Field(String, FieldType),
+    Ignored,
+}
+
+fn bad(line: u64, column: &str, message: impl Into<String>, loaded: usize) -> FeatureError {
+    FeatureError::InvalidRequest {
+        field: format!("line {line}, column '{column}'"),
+        message: format!("{} ({loaded} rows were loaded before it)", message.into()),
+    }
+}
+
+fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, String> {
+    let err = || format!("'{cell}' is not a {}", t.as_str());
+    Ok(match t {
+        FieldType::Float32 => Value::Float32(cell.parse().map_err(|_| err())?),
+        FieldType::Float64 => Value::Float64(cell.parse().map_err(|_| err())?),
+        FieldType::Int64 => Value::Int64(cell.parse().map_err(|_| err())?),
+        FieldType::Bool => Value::Bool(match cell.to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(format!("'{cell}' is not a bool")),
+        }),
+        FieldType::String => Value::String(cell.to_string()),
+        FieldType::Float32List => Value::Float32List(
+            cell.trim_matches(|c| c == '[' || c == ']')
+                .split([',', ';', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| format!("'{s}' in '{cell}' is not a float32"))
+                })
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+    })
+}
+
+fn parse_time(cell: &str) -> std::result::Result<i64, String> {
+    if let Ok(secs) = cell.parse::<f64>() {
+        return Ok((secs * 1e6) as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(cell)
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| format!("'{cell}' is neither RFC 3339 nor seconds since the epoch: {e}"))
+}
+
+/// Loads CSV from a reader into `view` (blocking: call it off the async reactor).
+pub fn load_csv(
+    store: &FeatureStore,
+    view_name: &str,
+    input: impl Read,
+    options: &LoadOptions,
+) -> Result<LoadReport> {
+    let (defs, _) = store.definitions();
+    let view = defs
+        .views
+        .get(view_name)
+        .ok_or_else(|| FeatureError::UnknownView(view_name.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(1, "", e.to_string(), 0))?
+        .clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    for name in &headers {
+        columns.push(
+            if let Some(k) = view.entity.join_keys.iter().position(|k| k == name) {
+                Column::Key(k)
+            } else if name == EVENT_TIMESTAMP {
+                Column::EventTime
+            } else if let Some(f) = view.fields.iter().find(|f| f.name == name) {
+                Column::Field(f.name.clone(), f.field_type)
+            } else if options.ignore_unknown_columns {
+                Column::Ignored
+            } else {
+                return Err(bad(
+                    1,
+                    name,
+                    format!(
+                        "view '{view_name}' has no field '{name}' (ignore such columns explicitly)"
+                    ),
+                    0,
+                ));
+            },
+        );
+    }
+    for (k, key) in view.entity.join_keys.iter().enumerate() {
+        if !columns
+            .iter()
+            .any(|c| matches!(c, Column::Key(i) if *i == k))
+        {
+            return Err(bad(1, key, "the join key column is missing", 0));
+        }
+    }
+    let has_time = columns.iter().any(|c| matches!(c, Column::EventTime));
+    if !has_time && options.default_event_time_micros.is_none() {
+        return Err(bad(
+            1,
+            EVENT_TIMESTAMP,
+            "no event_timestamp column and no default event time given",
+            0,
+        ));
+    }
+    let mut report = LoadReport::default();
+    let mut batch = Vec::with_capacity(options.batch_rows.max(1));
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
+            bad(
+                record.position().map_or(0, |p| p.line()),
+                "",
+                e.to_string(),
+                report.written,
+            )
+        })?;
+        if more {
+            let line = record.position().map_or(0, |p| p.line());
+            let mut row = PushRow {
+                key: vec![String::new(); view.entity.join_keys.len()],
+                event_time_micros: options.default_event_time_micros.unwrap_or(0),
+                values: Vec::new(),
+            };
+            for ((column, cell), name) in columns.iter().zip(record.iter()).zip(headers.iter()) {
+                match column {
+                    Column::Key(k) => row.key[*k] = cell.to_string(),
+                    Column::EventTime => {
+                        row.event_time_micros =
+                            parse_time(cell).map_err(|m| bad(line, name, m, report.written))?
+                    }
+                    Column::Field(f, t) => {
+                        let value = if cell.is_empty() {
+                            None
+                        } else {
+                            Some(
+                                parse_value(*t, cell)
+                                    .map_err(|m| bad(line, name, m, report.written))?,
+                            )
+                        };
+                        row.values.push((f.clone(), value));
+                    }
+                    Column::Ignored => {}
+                }
+            }
+            batch.push(row);
+            report.rows += 1;
+        }
+        if batch.len() >= options.batch_rows.max(1) || (!more && !batch.is_empty()) {
+            let outcome = store.push(view_name, &batch).map_err(|e| match e {
+                FeatureError::InvalidRow {
+                    row,
+                    field,
+                    message,
+                } => bad(
+                    (report.rows - batch.len() + row + 2) as u64,
+                    &field,
+                    message,
+                    report.written,
+                ),
+                other => other,
+            })?;
+            report.written += outcome.written;
+            report.ignored_older += outcome.ignored_older;
+            batch.clear();
+        }
+        if !more {
+            return Ok(report);
+        }
+    }
+}
+
+/// Loads a CSV file named by URL (or a local path), streaming it from object storage.
+pub async fn load_csv_url(
+    store: Arc<FeatureStore>,
+    view: String,
+    location: &str,
+    options: LoadOptions,
+) -> Result<LoadReport> {
+    let url = match url::Url::parse(location) {
+        Ok(u) if u.scheme().len() > 1 => u,
+        _ => {
+            let abs =
+                std::fs::canonicalize(location).map_err(|e| FeatureError::InvalidRequest {
+                    field: "url".into(),
+                    message: format!("cannot read '{location}': {e}"),
+                })?;
+            url::Url::from_file_path(&abs).map_err(|()| FeatureError::InvalidRequest {
+                field: "url".into(),
+                message: format!("'{location}' is not a usable path"),
+            })?
+        }
+    };
+    let (object_store, path) =
+        object_store::parse_url(&url).map_err(|e| FeatureError::InvalidRequest {
+            field: "url".into(),
+            message: format!("'{location}': {e}"),
+        })?;
+    let stream = object_store
+        .get(&path)
+        .await
+        .map_err(|e| FeatureError::InvalidRequest {
+            field: "url".into(),
+            message: format!("'{location}': {e}"),
+        })?
+        .into_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    tokio::task::spawn_blocking(move || {
+        let bridge = tokio_util::io::SyncIoBridge::new(reader);
+        load_csv(&store, &view, bridge, &options)
+    })
+    .await
+    .map_err(|e| FeatureError::Io(std::io::Error::other(e)))?
+}
