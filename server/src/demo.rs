@@ -1,6 +1,6 @@
-//! The bundled demo: the churn model trained by `examples/churn/train_churn.py`, embedded
-//! in the binary so `mercator serve --demo` works from anywhere, registered into an empty
-//! registry on first run.
+//! The bundled demo: the churn model trained by `examples/churn/train_churn.py` and the
+//! synthetic customers' features it was trained on, embedded in the binary so
+//! `mercator serve --demo` works from anywhere; registered, applied and loaded on first run.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,33 @@ use mercator_registry::{NewVersion, Registry, RegistryError};
 
 const CHURN_MANIFEST: &[u8] = include_bytes!("../../examples/churn/mercator.json");
 const CHURN_MODEL: &[u8] = include_bytes!("../../examples/churn/model.json");
+const CHURN_FEATURES: &str = include_str!("../../examples/churn/features.toml");
+const CUSTOMERS_CSV: &[u8] = include_bytes!("../../examples/churn/customers.csv");
+/// The demo's feature view.
+pub const CHURN_VIEW: &str = "customer_churn";
+
+/// Applies the demo feature definitions and loads the customers' features, unless the
+/// view already exists. Rows are stamped with the load time (the CSV has no event time).
+pub async fn load_demo_features(
+    store: std::sync::Arc<mercator_features::FeatureStore>,
+) -> anyhow::Result<()> {
+    if store.definitions().0.views.contains_key(CHURN_VIEW) {
+        tracing::info!("demo features already loaded");
+        return Ok(());
+    }
+    let report = tokio::task::spawn_blocking(move || -> mercator_features::Result<_> {
+        store.apply(CHURN_FEATURES, false)?;
+        let options = mercator_features::ingest::LoadOptions {
+            default_event_time_micros: Some(chrono::Utc::now().timestamp_micros()),
+            ignore_unknown_columns: true,
+            ..Default::default()
+        };
+        mercator_features::ingest::load_csv(&store, CHURN_VIEW, CUSTOMERS_CSV, &options)
+    })
+    .await??;
+    tracing::info!(rows = report.rows, "loaded the demo customers' features");
+    Ok(())
+}
 
 /// Registers the demo models that the registry does not have yet, as `champion`.
 pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryError> {

@@ -52,10 +52,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(app) => app,
         Err(e) => return report(Err(e)),
     };
-    if args.demo
-        && let Err(e) = demo::register_demo_models(app.registry()).await
-    {
-        return report(Err(e.into()));
+    if args.demo {
+        if let Err(e) = demo::register_demo_models(app.registry()).await {
+            return report(Err(e.into()));
+        }
+        if let Err(e) = demo::load_demo_features(app.features().clone()).await {
+            return report(Err(e));
+        }
     }
     report(app.run(shutdown_signal()).await)
 }

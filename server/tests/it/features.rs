@@ -240,3 +240,52 @@ async fn the_cli_applies_and_lists_definitions() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_loads_the_customers_features_once() {
+    let server = TestServer::builder().demo().start().await;
+    let mut c = client(&server).await;
+    let got = c
+        .get_online_features(pb::GetOnlineFeaturesRequest {
+            features: vec![
+                "customer_churn:orders_90d".into(),
+                "customer_churn:return_rate".into(),
+            ],
+            entities: vec![
+                pb::EntityKey {
+                    values: vec!["C100000".into()],
+                },
+                pb::EntityKey {
+                    values: vec!["C111999".into()],
+                },
+            ],
+        })
+        .await
+        .expect("demo features")
+        .into_inner();
+    let csv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/churn/customers.csv"
+    ))
+    .expect("csv");
+    for (result, line) in got
+        .results
+        .iter()
+        .zip([csv.lines().nth(1), csv.lines().last()])
+    {
+        let cells: Vec<&str> = line.expect("line").split(',').collect();
+        assert_eq!(
+            result.values[0].kind,
+            Some(Kind::Float32(cells[2].parse().expect("orders")))
+        );
+        assert_eq!(
+            result.values[1].kind,
+            Some(Kind::Float32(cells[5].parse().expect("return rate")))
+        );
+        assert_eq!(result.statuses, vec![pb::FeatureStatus::Present as i32; 2]);
+    }
+    // A second start over the same data leaves what is there.
+    let dir = server.stop_keeping_data().await;
+    let server = TestServer::builder().demo().data_dir(dir).start().await;
+    server.stop().await;
+}

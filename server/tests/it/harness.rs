@@ -38,6 +38,7 @@ pub struct TestServerBuilder {
     models: Vec<(String, BTreeMap<String, Bytes>)>,
     tweak: Option<ConfigTweak>,
     data_dir: Option<tempfile::TempDir>,
+    demo: bool,
 }
 
 impl TestServerBuilder {
@@ -55,6 +56,12 @@ impl TestServerBuilder {
 
     pub fn config(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
         self.tweak = Some(Box::new(f));
+        self
+    }
+
+    /// Sets up the demo as `mercator serve --demo` does: model, features and customers.
+    pub fn demo(mut self) -> Self {
+        self.demo = true;
         self
     }
 
@@ -92,6 +99,14 @@ impl TestServerBuilder {
                 })
                 .await
                 .expect("register model");
+        }
+        if self.demo {
+            mercator_server::demo::register_demo_models(app.registry())
+                .await
+                .expect("demo model");
+            mercator_server::demo::load_demo_features(app.features().clone())
+                .await
+                .expect("demo features");
         }
         let grpc = app.grpc_addr().expect("grpc addr");
         let metrics = app.metrics_addr().expect("metrics addr");
