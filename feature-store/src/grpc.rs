@@ -51,6 +51,33 @@ pub fn value_to_pb(v: Option<Value>) -> pb::FeatureValue {
     }
 }
 
+/// A wire timestamp in microseconds since the epoch; `None` when out of range.
+pub fn timestamp_micros(t: &prost_types::Timestamp) -> Option<i64> {
+    t.seconds
+        .checked_mul(1_000_000)?
+        .checked_add(i64::from(t.nanos) / 1000)
+}
+
+/// The options of a `LoadFile` request (shared by the service and the local CLI).
+pub fn load_options(
+    default_event_time: Option<prost_types::Timestamp>,
+    ignore_unknown_columns: bool,
+) -> Result<crate::ingest::LoadOptions, FeatureError> {
+    let default_event_time_micros = default_event_time
+        .map(|t| {
+            timestamp_micros(&t).ok_or_else(|| FeatureError::InvalidRequest {
+                field: "default_event_time".into(),
+                message: "out of range".into(),
+            })
+        })
+        .transpose()?;
+    Ok(crate::ingest::LoadOptions {
+        default_event_time_micros,
+        ignore_unknown_columns,
+        ..Default::default()
+    })
+}
+
 /// Pushed rows, checked for an event time; the schema check happens in the store.
 pub fn push_rows_from_pb(rows: Vec<pb::PushRow>) -> Result<Vec<PushRow>, FeatureError> {
     rows.into_iter()
@@ -66,15 +93,11 @@ pub fn push_rows_from_pb(rows: Vec<pb::PushRow>) -> Result<Vec<PushRow>, Feature
                 field: "event_time".into(),
                 message: "an event time is required".into(),
             })?;
-            let micros = t
-                .seconds
-                .checked_mul(1_000_000)
-                .and_then(|s| s.checked_add(i64::from(t.nanos) / 1000))
-                .ok_or_else(|| FeatureError::InvalidRow {
-                    row: i,
-                    field: "event_time".into(),
-                    message: "out of range".into(),
-                })?;
+            let micros = timestamp_micros(&t).ok_or_else(|| FeatureError::InvalidRow {
+                row: i,
+                field: "event_time".into(),
+                message: "out of range".into(),
+            })?;
             Ok(PushRow {
                 key: entity_key,
                 event_time_micros: micros,

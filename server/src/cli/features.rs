@@ -172,13 +172,10 @@ impl Client {
                 .map_err(super::models::status)?
                 .into_inner()),
             Client::Local(s) => {
-                let options = mercator_features::ingest::LoadOptions {
-                    default_event_time_micros: req
-                        .default_event_time
-                        .map(|t| t.seconds.saturating_mul(1_000_000)),
-                    ignore_unknown_columns: req.ignore_unknown_columns,
-                    ..Default::default()
-                };
+                let options = mercator_features::grpc::load_options(
+                    req.default_event_time,
+                    req.ignore_unknown_columns,
+                )?;
                 let r =
                     mercator_features::ingest::load_csv_url(s, req.view, &req.url, options).await?;
                 Ok(pb::LoadFileResponse {

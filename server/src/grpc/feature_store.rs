@@ -81,12 +81,8 @@ impl FeatureStoreApi for FeatureStoreService {
             default_event_time,
             ignore_unknown_columns,
         } = req.into_inner();
-        let options = mercator_features::ingest::LoadOptions {
-            default_event_time_micros: default_event_time
-                .map(|t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos) / 1000),
-            ignore_unknown_columns,
-            ..Default::default()
-        };
+        let options =
+            mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
         let report =
             mercator_features::ingest::load_csv_url(Arc::clone(&self.store), view, &url, options)
                 .await?;
