@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, parity and integration tests, the registry against a real
-# PostgreSQL, metrics through promtool, and the tritonclient (Python) client test.
-# Installs what the tests need: a virtualenv with tritonclient under .venv, PostgreSQL
-# and promtool from Debian's packages when run as root.
+# PostgreSQL, the online feature store against a real Redis, metrics through promtool,
+# and the tritonclient (Python) client test. Installs what the tests need: a virtualenv
+# with tritonclient under .venv; PostgreSQL, Redis and promtool from Debian's packages
+# when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +23,15 @@ echo "== starting a throwaway PostgreSQL" >&2
 MERCATOR_TEST_POSTGRES_URL=$(scripts/postgres.sh)
 export MERCATOR_TEST_POSTGRES_URL
 
+echo "== starting a throwaway Redis" >&2
+MERCATOR_TEST_REDIS_URL=$(scripts/redis.sh)
+export MERCATOR_TEST_REDIS_URL
+
 echo "== starting an S3-compatible test server (moto)" >&2
 s3_port=${MERCATOR_TEST_S3_PORT:-55433}
 .venv/bin/python -m moto.server -H 127.0.0.1 -p "$s3_port" >"${TMPDIR:-/tmp}/mercator-moto.log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null; scripts/postgres.sh stop' EXIT
+trap 'kill $moto_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
   sleep 0.1

@@ -38,6 +38,9 @@ pub enum FeatureError {
     /// Reading or writing the local log failed.
     #[error("feature store I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The online store's server (Redis) failed or could not be reached.
+    #[error("online store unavailable: {0}")]
+    Unavailable(String),
     /// The local log holds bytes that are not a valid record (beyond a torn tail).
     #[error("feature store log is corrupt: {0}")]
     Corrupt(String),
@@ -61,6 +64,7 @@ impl FeatureError {
             FeatureError::InvalidRow { .. } => "invalid_row",
             FeatureError::InvalidRequest { .. } => "invalid_request",
             FeatureError::Io(_) => "io",
+            FeatureError::Unavailable(_) => "unavailable",
             FeatureError::Corrupt(_) => "corrupt",
         }
     }

@@ -17,7 +17,9 @@ impl From<FeatureError> for tonic::Status {
             | FeatureError::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
             FeatureError::Incompatible(_) => tonic::Status::failed_precondition(message),
             FeatureError::UnknownView(_) => tonic::Status::not_found(message),
-            FeatureError::Io(_) => tonic::Status::unavailable(message),
+            FeatureError::Io(_) | FeatureError::Unavailable(_) => {
+                tonic::Status::unavailable(message)
+            }
             FeatureError::Corrupt(_) => tonic::Status::data_loss(message),
         }
     }

@@ -99,76 +99,120 @@ fn parse_time(cell: &str) -> std::result::Result<i64, String> {
         .map_err(|e| format!("'{cell}' is neither RFC 3339 nor seconds since the epoch: {e}"))
 }
 
-/// Loads CSV from a reader into `view` (blocking: call it off the async reactor).
-pub fn load_csv(
+/// A problem in the file, before the loaded-rows count is known.
+struct ParseError {
+    line: u64,
+    column: String,
+    message: String,
+}
+
+impl ParseError {
+    fn new(line: u64, column: &str, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line,
+            column: column.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parsed rows with the file line each came from.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<PushRow>,
+    lines: Vec<u64>,
+}
+
+type BatchSender = tokio::sync::mpsc::Sender<std::result::Result<Batch, ParseError>>;
+
+/// Loads CSV from a reader into `view`. The reader is parsed on the blocking pool (it may
+/// block on I/O) while batches are written here, one batch in flight at a time.
+pub async fn load_csv(
     store: &FeatureStore,
     view_name: &str,
-    input: impl Read,
+    input: impl Read + Send + 'static,
     options: &LoadOptions,
 ) -> Result<LoadReport> {
     let (defs, _) = store.definitions();
     let view = defs
         .views
         .get(view_name)
-        .ok_or_else(|| FeatureError::UnknownView(view_name.to_string()))?;
+        .ok_or_else(|| FeatureError::UnknownView(view_name.to_string()))?
+        .clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let parse_options = options.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        if let Err(e) = parse_csv(&view, input, &parse_options, &tx) {
+            // The receiver may be gone already (a write failed): nothing to tell then.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let report = write_batches(store, view_name, rx).await;
+    // The parser stops at its next send once the receiver is dropped.
+    parser
+        .await
+        .map_err(|e| FeatureError::Io(std::io::Error::other(e)))?;
+    report
+}
+
+/// Writes batches as they arrive, naming the file line of a bad row.
+async fn write_batches(
+    store: &FeatureStore,
+    view_name: &str,
+    mut rx: tokio::sync::mpsc::Receiver<std::result::Result<Batch, ParseError>>,
+) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    while let Some(batch) = rx.recv().await {
+        let batch = batch.map_err(|e| bad(e.line, &e.column, e.message, report.written))?;
+        report.rows += batch.rows.len();
+        let outcome = store
+            .push(view_name, &batch.rows)
+            .await
+            .map_err(|e| match e {
+                FeatureError::InvalidRow {
+                    row,
+                    field,
+                    message,
+                } => bad(
+                    batch.lines.get(row).copied().unwrap_or(0),
+                    &field,
+                    message,
+                    report.written,
+                ),
+                other => other,
+            })?;
+        report.written += outcome.written;
+        report.ignored_older += outcome.ignored_older;
+    }
+    Ok(report)
+}
+
+/// Parses CSV into batches of rows for `view`, sending each; stops early if the
+/// receiver is gone.
+fn parse_csv(
+    view: &crate::FeatureView,
+    input: impl Read,
+    options: &LoadOptions,
+    tx: &BatchSender,
+) -> std::result::Result<(), ParseError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(input);
     let headers = reader
         .headers()
-        .map_err(|e| bad(1, "", e.to_string(), 0))?
+        .map_err(|e| ParseError::new(1, "", e.to_string()))?
         .clone();
     let mut columns = Vec::with_capacity(headers.len());
     for name in &headers {
-        columns.push(
-            if let Some(k) = view.entity.join_keys.iter().position(|k| k == name) {
-                Column::Key(k)
-            } else if name == EVENT_TIMESTAMP {
-                Column::EventTime
-            } else if let Some(f) = view.fields.iter().find(|f| f.name == name) {
-                Column::Field(f.name.clone(), f.field_type)
-            } else if options.ignore_unknown_columns {
-                Column::Ignored
-            } else {
-                return Err(bad(
-                    1,
-                    name,
-                    format!(
-                        "view '{view_name}' has no field '{name}' (ignore such columns explicitly)"
-                    ),
-                    0,
-                ));
-            },
-        );
+        columns.push(column(view, name, options)?);
     }
-    for (k, key) in view.entity.join_keys.iter().enumerate() {
-        if !columns
-            .iter()
-            .any(|c| matches!(c, Column::Key(i) if *i == k))
-        {
-            return Err(bad(1, key, "the join key column is missing", 0));
-        }
-    }
-    let has_time = columns.iter().any(|c| matches!(c, Column::EventTime));
-    if !has_time && options.default_event_time_micros.is_none() {
-        return Err(bad(
-            1,
-            EVENT_TIMESTAMP,
-            "no event_timestamp column and no default event time given",
-            0,
-        ));
-    }
-    let mut report = LoadReport::default();
-    let mut batch = Vec::with_capacity(options.batch_rows.max(1));
+    check_columns(view, &columns, options)?;
+    let batch_rows = options.batch_rows.max(1);
+    let mut batch = Batch::default();
     let mut record = csv::StringRecord::new();
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
-            bad(
-                record.position().map_or(0, |p| p.line()),
-                "",
-                e.to_string(),
-                report.written,
-            )
+            ParseError::new(record.position().map_or(0, |p| p.line()), "", e.to_string())
         })?;
         if more {
             let line = record.position().map_or(0, |p| p.line());
@@ -182,7 +226,7 @@ pub fn load_csv(
                     Column::Key(k) => row.key[*k] = cell.to_string(),
                     Column::EventTime => {
                         row.event_time_micros =
-                            parse_time(cell).map_err(|m| bad(line, name, m, report.written))?
+                            parse_time(cell).map_err(|m| ParseError::new(line, name, m))?
                     }
                     Column::Field(f, t) => {
                         let value = if cell.is_empty() {
@@ -190,7 +234,7 @@ pub fn load_csv(
                         } else {
                             Some(
                                 parse_value(*t, cell)
-                                    .map_err(|m| bad(line, name, m, report.written))?,
+                                    .map_err(|m| ParseError::new(line, name, m))?,
                             )
                         };
                         row.values.push((f.clone(), value));
@@ -198,31 +242,70 @@ pub fn load_csv(
                     Column::Ignored => {}
                 }
             }
-            batch.push(row);
-            report.rows += 1;
+            batch.rows.push(row);
+            batch.lines.push(line);
         }
-        if batch.len() >= options.batch_rows.max(1) || (!more && !batch.is_empty()) {
-            let outcome = store.push(view_name, &batch).map_err(|e| match e {
-                FeatureError::InvalidRow {
-                    row,
-                    field,
-                    message,
-                } => bad(
-                    (report.rows - batch.len() + row + 2) as u64,
-                    &field,
-                    message,
-                    report.written,
-                ),
-                other => other,
-            })?;
-            report.written += outcome.written;
-            report.ignored_older += outcome.ignored_older;
-            batch.clear();
+        let full = batch.rows.len() >= batch_rows || (!more && !batch.rows.is_empty());
+        if full && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            return Ok(());
         }
         if !more {
-            return Ok(report);
+            return Ok(());
         }
     }
+}
+
+/// What a file column is for `view`.
+fn column(
+    view: &crate::FeatureView,
+    name: &str,
+    options: &LoadOptions,
+) -> std::result::Result<Column, ParseError> {
+    Ok(
+        if let Some(k) = view.entity.join_keys.iter().position(|k| k == name) {
+            Column::Key(k)
+        } else if name == EVENT_TIMESTAMP {
+            Column::EventTime
+        } else if let Some(f) = view.fields.iter().find(|f| f.name == name) {
+            Column::Field(f.name.clone(), f.field_type)
+        } else if options.ignore_unknown_columns {
+            Column::Ignored
+        } else {
+            return Err(ParseError::new(
+                1,
+                name,
+                format!(
+                    "view '{}' has no field '{name}' (ignore such columns explicitly)",
+                    view.name
+                ),
+            ));
+        },
+    )
+}
+
+/// Every join key has a column, and event times come from a column or the options.
+fn check_columns(
+    view: &crate::FeatureView,
+    columns: &[Column],
+    options: &LoadOptions,
+) -> std::result::Result<(), ParseError> {
+    for (k, key) in view.entity.join_keys.iter().enumerate() {
+        if !columns
+            .iter()
+            .any(|c| matches!(c, Column::Key(i) if *i == k))
+        {
+            return Err(ParseError::new(1, key, "the join key column is missing"));
+        }
+    }
+    let has_time = columns.iter().any(|c| matches!(c, Column::EventTime));
+    if !has_time && options.default_event_time_micros.is_none() {
+        return Err(ParseError::new(
+            1,
+            EVENT_TIMESTAMP,
+            "no event_timestamp column and no default event time given",
+        ));
+    }
+    Ok(())
 }
 
 /// Loads a CSV file named by URL (or a local path), streaming it from object storage.
@@ -261,10 +344,6 @@ pub async fn load_csv_url(
         .into_stream()
         .map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);
-    tokio::task::spawn_blocking(move || {
-        let bridge = tokio_util::io::SyncIoBridge::new(reader);
-        load_csv(&store, &view, bridge, &options)
-    })
-    .await
-    .map_err(|e| FeatureError::Io(std::io::Error::other(e)))?
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    load_csv(&store, &view, bridge, &options).await
 }

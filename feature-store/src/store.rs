@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::{Definitions, FeatureView};
-use crate::online::{EmbeddedStore, Feature, PushRow, WriteOutcome};
+use crate::online::{EmbeddedStore, Feature, OnlineStore, PushRow, WriteOutcome};
 use crate::{FeatureError, Result};
 
 const DEFINITIONS_FILE: &str = "definitions.toml";
@@ -16,12 +16,19 @@ pub struct FeatureStore {
     dir: PathBuf,
     applied: RwLock<(Arc<Definitions>, String)>,
     apply_lock: Mutex<()>,
-    online: EmbeddedStore,
+    online: Arc<dyn OnlineStore>,
 }
 
 impl FeatureStore {
-    /// Opens the store in `dir`: its applied definitions and its online store.
+    /// Opens the store in `dir`: its applied definitions and its embedded online store
+    /// (in `dir/online`).
     pub fn open(dir: &Path) -> Result<FeatureStore> {
+        let online = Arc::new(EmbeddedStore::open(&dir.join("online"))?);
+        FeatureStore::open_with(dir, online)
+    }
+
+    /// Opens the definitions in `dir` over the given online store.
+    pub fn open_with(dir: &Path, online: Arc<dyn OnlineStore>) -> Result<FeatureStore> {
         std::fs::create_dir_all(dir)?;
         let text = match std::fs::read_to_string(dir.join(DEFINITIONS_FILE)) {
             Ok(t) => t,
@@ -33,7 +40,7 @@ impl FeatureStore {
             dir: dir.to_path_buf(),
             applied: RwLock::new((Arc::new(defs), text)),
             apply_lock: Mutex::new(()),
-            online: EmbeddedStore::open(&dir.join("online"))?,
+            online,
         })
     }
 
@@ -79,14 +86,19 @@ impl FeatureStore {
             .ok_or_else(|| FeatureError::UnknownView(name.to_string()))
     }
 
+    /// Which online backend serves reads.
+    pub fn online_backend(&self) -> &'static str {
+        self.online.backend()
+    }
+
     /// Writes rows to a view.
-    pub fn push(&self, view: &str, rows: &[PushRow]) -> Result<WriteOutcome> {
-        self.online.write(&self.view(view)?, rows)
+    pub async fn push(&self, view: &str, rows: &[PushRow]) -> Result<WriteOutcome> {
+        self.online.write(&self.view(view)?, rows).await
     }
 
     /// Reads `features` (each `view:field`) for every entity, grouped by view so each
     /// view is read once; results are in the order asked.
-    pub fn get_online(
+    pub async fn get_online(
         &self,
         features: &[String],
         entities: &[Vec<String>],
@@ -139,7 +151,7 @@ impl FeatureStore {
             .collect();
         for (view, fields) in &by_view {
             let names: Vec<&str> = fields.iter().map(|(_, n)| n.as_str()).collect();
-            let got = self.online.read(view, entities, &names, now_micros)?;
+            let got = self.online.read(view, entities, &names, now_micros).await?;
             for (row, values) in out.iter_mut().zip(got) {
                 for ((slot, _), value) in fields.iter().zip(values) {
                     row[*slot] = value;

@@ -64,6 +64,7 @@ async fn loads_typed_values_nulls_and_event_times() {
             &[vec!["c1".into()], vec!["c2".into()]],
             0,
         )
+        .await
         .unwrap();
     assert_eq!(
         got[0][0].0,
@@ -231,6 +232,7 @@ async fn the_demo_customers_load() {
             &[vec!["C100000".into()]],
             0,
         )
+        .await
         .unwrap();
     let first = std::fs::read_to_string(csv)
         .unwrap()

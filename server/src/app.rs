@@ -37,13 +37,13 @@ impl App {
         let registry = Registry::open(&config.registry_url(), artifacts)
             .await
             .context("opening the registry")?;
-        let features_dir = config.data_dir.join("features");
-        let features = Arc::new(
-            tokio::task::spawn_blocking(move || {
-                mercator_features::FeatureStore::open(&features_dir)
-            })
-            .await?
-            .context("opening the feature store")?,
+        let features = config
+            .open_feature_store()
+            .await
+            .context("opening the feature store")?;
+        tracing::info!(
+            online_store = features.online_backend(),
+            "feature store open"
         );
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;

@@ -27,6 +27,9 @@ pub struct Config {
     pub registry_url: String,
     /// Artifact store URL; empty means `file://<data_dir>/artifacts`.
     pub artifacts_url: String,
+    /// Online feature store: `embedded` (memory and a log under `<data_dir>/features`,
+    /// one server process) or a `redis://host:port/db` URL (shared by many replicas).
+    pub online_store: String,
     /// Largest gRPC message accepted or sent, in bytes (tonic's default is 4 MiB).
     pub max_message_bytes: usize,
     /// Largest batch (first dimension) accepted when a manifest does not set its own.
@@ -55,6 +58,7 @@ impl Default for Config {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 8002)),
             registry_url: String::new(),
             artifacts_url: String::new(),
+            online_store: "embedded".into(),
             max_message_bytes: 64 * 1024 * 1024,
             max_batch_size: 4096,
             max_in_flight: 1024,
@@ -128,6 +132,13 @@ impl Config {
                 "shutdown_grace_secs must be zero or positive".into(),
             ));
         }
+        let store = self.online_store.as_str();
+        if !(store == "embedded" || store.starts_with("redis://") || store.starts_with("rediss://"))
+        {
+            return Err(ConfigError(format!(
+                "online_store '{store}' must be embedded or a redis:// URL"
+            )));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log_format '{}' must be text or json",
@@ -162,6 +173,22 @@ impl Config {
         }
     }
 
+    /// Opens the feature store: definitions under the data directory, online values in
+    /// the configured backend.
+    pub async fn open_feature_store(
+        &self,
+    ) -> mercator_features::Result<std::sync::Arc<mercator_features::FeatureStore>> {
+        let dir = self.data_dir.join("features");
+        let online =
+            mercator_features::online::open(&self.online_store, &dir.join("online")).await?;
+        let store = tokio::task::spawn_blocking(move || {
+            mercator_features::FeatureStore::open_with(&dir, online)
+        })
+        .await
+        .map_err(|e| mercator_features::FeatureError::Io(std::io::Error::other(e)))??;
+        Ok(std::sync::Arc::new(store))
+    }
+
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_secs)
@@ -180,6 +207,7 @@ const KEYS: &[&str] = &[
     "metrics_addr",
     "registry_url",
     "artifacts_url",
+    "online_store",
     "max_message_bytes",
     "max_batch_size",
     "max_in_flight",

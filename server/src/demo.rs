@@ -23,16 +23,15 @@ pub async fn load_demo_features(
         tracing::info!("demo features already loaded");
         return Ok(());
     }
-    let report = tokio::task::spawn_blocking(move || -> mercator_features::Result<_> {
-        store.apply(CHURN_FEATURES, false)?;
-        let options = mercator_features::ingest::LoadOptions {
-            default_event_time_micros: Some(chrono::Utc::now().timestamp_micros()),
-            ignore_unknown_columns: true,
-            ..Default::default()
-        };
-        mercator_features::ingest::load_csv(&store, CHURN_VIEW, CUSTOMERS_CSV, &options)
-    })
-    .await??;
+    let applying = std::sync::Arc::clone(&store);
+    tokio::task::spawn_blocking(move || applying.apply(CHURN_FEATURES, false)).await??;
+    let options = mercator_features::ingest::LoadOptions {
+        default_event_time_micros: Some(chrono::Utc::now().timestamp_micros()),
+        ignore_unknown_columns: true,
+        ..Default::default()
+    };
+    let report =
+        mercator_features::ingest::load_csv(&store, CHURN_VIEW, CUSTOMERS_CSV, &options).await?;
     tracing::info!(rows = report.rows, "loaded the demo customers' features");
     Ok(())
 }

@@ -8,42 +8,16 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::FeatureView;
 use crate::online::codec::{Reader, put_str, put_value};
 use crate::online::wal::Wal;
-use crate::value::{Status, Value};
+use crate::online::{Feature, PushRow, WriteOutcome, join_key, validate};
+use crate::value::Status;
 use crate::{FeatureError, Result};
 
 const SHARDS: usize = 64;
-/// Separates the parts of a composite entity key (ASCII unit separator).
-const KEY_SEPARATOR: char = '\u{1f}';
-
-/// One row to write: the entity's key values (one per join key), when the values were
-/// true (event time, microseconds since the epoch), and the value of every field given
-/// by name; fields not given are stored as null.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PushRow {
-    /// One value per join key of the view's entity, in order.
-    pub key: Vec<String>,
-    /// Event time in microseconds since the Unix epoch.
-    pub event_time_micros: i64,
-    /// Field values by name; `None` writes a null.
-    pub values: Vec<(String, Option<Value>)>,
-}
-
-/// A value read back with its status (`None` unless present).
-pub type Feature = (Option<Value>, Status);
-
-/// What a write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct WriteOutcome {
-    /// Rows that replaced (or created) an entity's row.
-    pub written: usize,
-    /// Rows older than what was stored, so ignored.
-    pub ignored_older: usize,
-}
 
 /// A stored row: its event time and its values, encoded as (field name index, value).
 #[derive(Debug)]
@@ -121,10 +95,15 @@ fn write<T>(l: &RwLock<T>) -> Result<std::sync::RwLockWriteGuard<'_, T>> {
         .map_err(|_| FeatureError::Corrupt("a writer panicked while holding the store".into()))
 }
 
-/// The embedded online store.
-#[derive(Debug)]
+/// The embedded online store. Cloning shares it.
+#[derive(Debug, Clone)]
 pub struct EmbeddedStore {
-    views: RwLock<HashMap<String, std::sync::Arc<ViewTable>>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    views: RwLock<HashMap<String, Arc<ViewTable>>>,
     wal: Mutex<Wal>,
 }
 
@@ -137,8 +116,10 @@ impl EmbeddedStore {
             apply_record(&views, payload).map(|_| ())
         })?;
         Ok(EmbeddedStore {
-            views,
-            wal: Mutex::new(wal),
+            inner: Arc::new(Inner {
+                views,
+                wal: Mutex::new(wal),
+            }),
         })
     }
 
@@ -147,16 +128,7 @@ impl EmbeddedStore {
     /// applied. A row whose event time is older than the stored row's is ignored.
     pub fn write(&self, view: &FeatureView, rows: &[PushRow]) -> Result<WriteOutcome> {
         validate(view, rows)?;
-        let payload = encode_record(view, rows);
-        let mut wal = self
-            .wal
-            .lock()
-            .map_err(|_| FeatureError::Corrupt("the log writer panicked".into()))?;
-        wal.append(&payload)?;
-        // Applying under the log lock keeps memory in log order, as replay will see it.
-        let outcome = apply_record(&self.views, &payload)?;
-        drop(wal);
-        Ok(outcome)
+        self.inner.log_and_apply(&encode_record(view, rows))
     }
 
     /// Reads `fields` of each entity in `keys`, with a status per value: expired when the
@@ -168,22 +140,14 @@ impl EmbeddedStore {
         fields: &[&str],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
-        for f in fields {
-            if view.field_index(f).is_none() {
-                return Err(FeatureError::InvalidRow {
-                    row: 0,
-                    field: (*f).to_string(),
-                    message: format!("view '{}' has no field '{f}'", view.name),
-                });
-            }
-        }
+        super::check_fields(view, fields)?;
         let missing = || {
             fields
                 .iter()
                 .map(|_| (None, Status::Missing))
                 .collect::<Vec<_>>()
         };
-        let Some(table) = read(&self.views)?.get(&view.name).cloned() else {
+        let Some(table) = read(&self.inner.views)?.get(&view.name).cloned() else {
             return Ok(keys.iter().map(|_| missing()).collect());
         };
         // Requested names → the indexes rows store, once per call.
@@ -199,9 +163,7 @@ impl EmbeddedStore {
                 })
                 .collect()
         };
-        let ttl = view
-            .ttl
-            .map(|t| i64::try_from(t.as_micros()).unwrap_or(i64::MAX));
+        let ttl = super::ttl_micros(view);
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let key = join_key(key);
@@ -210,19 +172,14 @@ impl EmbeddedStore {
                 out.push(missing());
                 continue;
             };
-            let expired =
-                ttl.is_some_and(|ttl| now_micros.saturating_sub(row.event_time_micros) > ttl);
+            let expired = super::is_expired(ttl, row.event_time_micros, now_micros);
             let mut values = missing();
             let mut r = Reader::new(&row.encoded);
             while !r.is_empty() {
                 let id = r.u16()?;
                 let value = r.value()?;
                 for (slot, _) in wanted.iter().enumerate().filter(|(_, w)| **w == Some(id)) {
-                    values[slot] = match &value {
-                        None => (None, Status::Missing),
-                        Some(_) if expired => (None, Status::Expired),
-                        Some(v) => (Some(v.clone()), Status::Present),
-                    };
+                    values[slot] = super::as_read(value.clone(), expired);
                 }
             }
             out.push(values);
@@ -232,73 +189,53 @@ impl EmbeddedStore {
 
     /// Number of entities stored for a view.
     pub fn len(&self, view: &str) -> Result<usize> {
-        let Some(table) = read(&self.views)?.get(view).cloned() else {
+        let Some(table) = read(&self.inner.views)?.get(view).cloned() else {
             return Ok(0);
         };
         table.shards.iter().map(|s| read(s).map(|m| m.len())).sum()
     }
 }
 
-fn join_key(parts: &[String]) -> String {
-    let mut key = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            key.push(KEY_SEPARATOR);
-        }
-        key.push_str(p);
+impl Inner {
+    /// Logs and syncs a record, then applies it to memory.
+    fn log_and_apply(&self, payload: &[u8]) -> Result<WriteOutcome> {
+        let mut wal = self
+            .wal
+            .lock()
+            .map_err(|_| FeatureError::Corrupt("the log writer panicked".into()))?;
+        wal.append(payload)?;
+        // Applying under the log lock keeps memory in log order, as replay will see it.
+        let outcome = apply_record(&self.views, payload)?;
+        drop(wal);
+        Ok(outcome)
     }
-    key
 }
 
-fn validate(view: &FeatureView, rows: &[PushRow]) -> Result<()> {
-    let keys = &view.entity.join_keys;
-    for (i, row) in rows.iter().enumerate() {
-        let bad = |field: &str, message: String| FeatureError::InvalidRow {
-            row: i,
-            field: field.to_string(),
-            message,
-        };
-        if row.key.len() != keys.len() {
-            return Err(bad(
-                &keys.join(","),
-                format!(
-                    "{} key values given, entity '{}' has {} join keys {keys:?}",
-                    row.key.len(),
-                    view.entity.name,
-                    keys.len()
-                ),
-            ));
-        }
-        for (k, v) in keys.iter().zip(&row.key) {
-            if v.is_empty() || v.contains(KEY_SEPARATOR) {
-                return Err(bad(
-                    k,
-                    "key values must be non-empty and free of control character U+001F".into(),
-                ));
-            }
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (name, value) in &row.values {
-            let field = view
-                .fields
-                .iter()
-                .find(|f| &f.name == name)
-                .ok_or_else(|| bad(name, format!("view '{}' has no field '{name}'", view.name)))?;
-            if !seen.insert(name) {
-                return Err(bad(name, "given twice".into()));
-            }
-            if let Some(v) = value
-                && v.field_type() != field.field_type
-            {
-                let given = v.field_type().as_str();
-                return Err(bad(
-                    name,
-                    format!("{given} given, the field is {}", field.field_type.as_str()),
-                ));
-            }
-        }
+#[async_trait::async_trait]
+impl super::OnlineStore for EmbeddedStore {
+    async fn write(&self, view: &FeatureView, rows: &[PushRow]) -> Result<WriteOutcome> {
+        validate(view, rows)?;
+        let payload = encode_record(view, rows);
+        // The log is synced to disk: off the reactor.
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.log_and_apply(&payload))
+            .await
+            .map_err(|e| FeatureError::Io(std::io::Error::other(e)))?
     }
-    Ok(())
+
+    async fn read(
+        &self,
+        view: &FeatureView,
+        keys: &[Vec<String>],
+        fields: &[&str],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Feature>>> {
+        EmbeddedStore::read(self, view, keys, fields, now_micros)
+    }
+
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
 }
 
 /// Record payload: view name, the field names in view order, then each row's key, event
@@ -328,7 +265,7 @@ fn encode_record(view: &FeatureView, rows: &[PushRow]) -> Vec<u8> {
 
 /// Applies a record to memory (at write time and at replay), newest event time winning.
 fn apply_record(
-    views: &RwLock<HashMap<String, std::sync::Arc<ViewTable>>>,
+    views: &RwLock<HashMap<String, Arc<ViewTable>>>,
     payload: &[u8],
 ) -> Result<WriteOutcome> {
     let mut r = Reader::new(payload);
@@ -340,7 +277,7 @@ fn apply_record(
             Some(t) => t,
             None => write(views)?
                 .entry(view)
-                .or_insert_with(|| std::sync::Arc::new(ViewTable::new()))
+                .or_insert_with(|| Arc::new(ViewTable::new()))
                 .clone(),
         }
     };

@@ -1,7 +1,186 @@
 //! The online store: each entity's latest feature values, for serving.
+//!
+//! Two backends behind one trait: `embedded` (memory plus a local write-ahead log, one
+//! process) and `redis` (shared by many server replicas). Both keep the newest event per
+//! entity, refuse a whole call when one row is bad, and report TTL expiry per value.
 
 mod codec;
 pub mod embedded;
+pub mod redis;
 mod wal;
 
-pub use embedded::{EmbeddedStore, Feature, PushRow, WriteOutcome};
+use std::time::Duration;
+
+use crate::definitions::FeatureView;
+use crate::value::{Status, Value};
+use crate::{FeatureError, Result};
+
+pub use embedded::EmbeddedStore;
+pub use redis::RedisStore;
+
+/// Separates the parts of a composite entity key (ASCII unit separator).
+pub(crate) const KEY_SEPARATOR: char = '\u{1f}';
+
+/// Latest values per entity and field.
+#[async_trait::async_trait]
+pub trait OnlineStore: std::fmt::Debug + Send + Sync {
+    /// Writes rows to a view: all are checked against the view's schema first (a bad row
+    /// fails the whole call, naming the row and field, and nothing is written), then
+    /// applied. A row whose event time is older than the stored row's is ignored; a row
+    /// replaces the entity's whole row (fields it does not give become null).
+    async fn write(&self, view: &FeatureView, rows: &[PushRow]) -> Result<WriteOutcome>;
+
+    /// Reads `fields` of each entity in `keys`, in order, with a status per value:
+    /// expired when the row's event time is older than the view's TTL at `now_micros`.
+    /// Unknown fields are refused.
+    async fn read(
+        &self,
+        view: &FeatureView,
+        keys: &[Vec<String>],
+        fields: &[&str],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Feature>>>;
+
+    /// Which backend, for logs and metrics.
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens the online store a config names: `embedded` (in `dir`) or a `redis://` URL.
+pub async fn open(spec: &str, dir: &std::path::Path) -> Result<std::sync::Arc<dyn OnlineStore>> {
+    match spec {
+        "" | "embedded" => {
+            let dir = dir.to_path_buf();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
+                .await
+                .map_err(|e| FeatureError::Io(std::io::Error::other(e)))??;
+            Ok(std::sync::Arc::new(store))
+        }
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Ok(std::sync::Arc::new(RedisStore::connect(url).await?))
+        }
+        other => Err(FeatureError::InvalidRequest {
+            field: "online_store".into(),
+            message: format!("'{other}' is neither 'embedded' nor a redis:// URL"),
+        }),
+    }
+}
+
+/// One row to write: the entity's key values (one per join key), when the values were
+/// true (event time, microseconds since the epoch), and the value of every field given
+/// by name; fields not given are stored as null.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushRow {
+    /// One value per join key of the view's entity, in order.
+    pub key: Vec<String>,
+    /// Event time in microseconds since the Unix epoch.
+    pub event_time_micros: i64,
+    /// Field values by name; `None` writes a null.
+    pub values: Vec<(String, Option<Value>)>,
+}
+
+/// A value read back with its status (`None` unless present).
+pub type Feature = (Option<Value>, Status);
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOutcome {
+    /// Rows that replaced (or created) an entity's row.
+    pub written: usize,
+    /// Rows older than what was stored, so ignored.
+    pub ignored_older: usize,
+}
+
+pub(crate) fn join_key(parts: &[String]) -> String {
+    let mut key = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(KEY_SEPARATOR);
+        }
+        key.push_str(p);
+    }
+    key
+}
+
+pub(crate) fn validate(view: &FeatureView, rows: &[PushRow]) -> Result<()> {
+    let keys = &view.entity.join_keys;
+    for (i, row) in rows.iter().enumerate() {
+        let bad = |field: &str, message: String| FeatureError::InvalidRow {
+            row: i,
+            field: field.to_string(),
+            message,
+        };
+        if row.key.len() != keys.len() {
+            return Err(bad(
+                &keys.join(","),
+                format!(
+                    "{} key values given, entity '{}' has {} join keys {keys:?}",
+                    row.key.len(),
+                    view.entity.name,
+                    keys.len()
+                ),
+            ));
+        }
+        for (k, v) in keys.iter().zip(&row.key) {
+            if v.is_empty() || v.contains(KEY_SEPARATOR) {
+                return Err(bad(
+                    k,
+                    "key values must be non-empty and free of control character U+001F".into(),
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, value) in &row.values {
+            let field = view
+                .fields
+                .iter()
+                .find(|f| &f.name == name)
+                .ok_or_else(|| bad(name, format!("view '{}' has no field '{name}'", view.name)))?;
+            if !seen.insert(name) {
+                return Err(bad(name, "given twice".into()));
+            }
+            if let Some(v) = value
+                && v.field_type() != field.field_type
+            {
+                let given = v.field_type().as_str();
+                return Err(bad(
+                    name,
+                    format!("{given} given, the field is {}", field.field_type.as_str()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses fields the view does not have.
+pub(crate) fn check_fields(view: &FeatureView, fields: &[&str]) -> Result<()> {
+    for (i, f) in fields.iter().enumerate() {
+        if view.field_index(f).is_none() {
+            return Err(FeatureError::InvalidRequest {
+                field: format!("fields[{i}]"),
+                message: format!("view '{}' has no field '{f}'", view.name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The view's TTL in microseconds, if it has one.
+pub(crate) fn ttl_micros(view: &FeatureView) -> Option<i64> {
+    view.ttl
+        .map(|t: Duration| i64::try_from(t.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// A stored value as read at `now`: expired values are withheld.
+pub(crate) fn as_read(value: Option<Value>, expired: bool) -> Feature {
+    match value {
+        None => (None, Status::Missing),
+        Some(_) if expired => (None, Status::Expired),
+        Some(v) => (Some(v), Status::Present),
+    }
+}
+
+/// Whether a row written at `event_time` is past the TTL at `now`.
+pub(crate) fn is_expired(ttl: Option<i64>, event_time: i64, now: i64) -> bool {
+    ttl.is_some_and(|ttl| now.saturating_sub(event_time) > ttl)
+}

@@ -67,10 +67,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         )),
         None => {
             let config = args.config.load(&[])?;
-            let dir = config.data_dir.join("features");
-            Client::Local(Arc::new(
-                tokio::task::spawn_blocking(move || FeatureStore::open(&dir)).await??,
-            ))
+            Client::Local(config.open_feature_store().await?)
         }
     };
     match args.command {

@@ -64,7 +64,7 @@ impl FeatureStoreApi for FeatureStoreService {
     ) -> Result<Response<pb::PushResponse>, Status> {
         let pb::PushRequest { view, rows } = req.into_inner();
         let rows = push_rows_from_pb(rows)?;
-        let outcome = self.blocking(move |s| s.push(&view, &rows)).await?;
+        let outcome = self.store.push(&view, &rows).await?;
         Ok(Response::new(pb::PushResponse {
             written: outcome.written as u64,
             ignored_older: outcome.ignored_older as u64,
@@ -100,7 +100,10 @@ impl FeatureStoreApi for FeatureStoreService {
         let pb::GetOnlineFeaturesRequest { features, entities } = req.into_inner();
         let keys: Vec<Vec<String>> = entities.into_iter().map(|e| e.values).collect();
         let started = std::time::Instant::now();
-        let results = self.store.get_online(&features, &keys, now_micros())?;
+        let results = self
+            .store
+            .get_online(&features, &keys, now_micros())
+            .await?;
         self.metrics
             .feature_lookup_duration
             .observe(started.elapsed().as_secs_f64());

@@ -1,0 +1,188 @@
+//! The Redis online store, for many server replicas sharing one store.
+//!
+//! One hash per entity and view, at `{prefix}:{view}:{key}` (a composite key's parts
+//! joined by U+001F): field `_t` holds the event time in microseconds, and each non-null
+//! feature its value in the same encoding as the embedded store's log (field names start
+//! with a letter, so `_t` cannot clash). A whole call is one Lua script, which Redis runs
+//! atomically: each row compares its event time with the stored `_t` and, unless older,
+//! replaces the hash. Reads are one pipelined round trip of `HMGET`s.
+
+use redis::aio::ConnectionManager;
+
+use crate::definitions::FeatureView;
+use crate::online::codec::{Reader, put_value};
+use crate::online::{Feature, OnlineStore, PushRow, WriteOutcome, join_key, validate};
+use crate::{FeatureError, Result};
+
+/// Event time field of an entity's hash.
+const EVENT_TIME: &str = "_t";
+
+/// Writes rows newest-event-wins. KEYS: one per row. ARGV per row: event time, number of
+/// non-null fields n, then n (field, encoded value) pairs. Returns rows written.
+const WRITE_ROWS: &str = r"
+local written = 0
+local a = 1
+for _, key in ipairs(KEYS) do
+  local t = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  local stored = redis.call('HGET', key, '_t')
+  if not stored or tonumber(stored) <= tonumber(t) then
+    redis.call('DEL', key)
+    local args = {'_t', t}
+    for j = 0, n - 1 do
+      args[#args + 1] = ARGV[a + 2 + 2 * j]
+      args[#args + 1] = ARGV[a + 3 + 2 * j]
+    end
+    redis.call('HSET', key, unpack(args))
+    written = written + 1
+  end
+  a = a + 2 + 2 * n
+end
+return written
+";
+
+/// The Redis online store. Cloning shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    write_rows: std::sync::Arc<redis::Script>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> FeatureError {
+    FeatureError::Unavailable(format!("redis: {e}"))
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[user:password@]host:port/db`), keys under `mercator`.
+    pub async fn connect(url: &str) -> Result<RedisStore> {
+        RedisStore::connect_with_prefix(url, "mercator").await
+    }
+
+    /// Connects to `url` with keys under `prefix` (so deployments can share a server).
+    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<RedisStore> {
+        let client = redis::Client::open(url).map_err(|e| FeatureError::InvalidRequest {
+            field: "online_store".into(),
+            message: format!("'{url}': {e}"),
+        })?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(5))
+            .set_response_timeout(std::time::Duration::from_secs(5))
+            // Reconnect attempts back off from 1 s (the retry library's base) doubling to
+            // at most 2 s; the library's default factor (100) would wait minutes.
+            .set_factor(2)
+            .set_max_delay(2_000)
+            .set_number_of_retries(3);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.to_string(),
+            write_rows: std::sync::Arc::new(redis::Script::new(WRITE_ROWS)),
+        })
+    }
+
+    fn key(&self, view: &str, key: &[String]) -> String {
+        format!("{}:{view}:{}", self.prefix, join_key(key))
+    }
+}
+
+#[async_trait::async_trait]
+impl OnlineStore for RedisStore {
+    async fn write(&self, view: &FeatureView, rows: &[PushRow]) -> Result<WriteOutcome> {
+        validate(view, rows)?;
+        if rows.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut invocation = self.write_rows.prepare_invoke();
+        let mut encoded = Vec::new();
+        for row in rows {
+            invocation.key(self.key(&view.name, &row.key));
+            let present: Vec<_> = row
+                .values
+                .iter()
+                .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+                .collect();
+            invocation.arg(row.event_time_micros).arg(present.len());
+            for (name, value) in present {
+                encoded.clear();
+                put_value(&mut encoded, Some(value));
+                invocation.arg(name.as_str()).arg(encoded.as_slice());
+            }
+        }
+        let written: usize = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(WriteOutcome {
+            written,
+            ignored_older: rows.len().saturating_sub(written),
+        })
+    }
+
+    async fn read(
+        &self,
+        view: &FeatureView,
+        keys: &[Vec<String>],
+        fields: &[&str],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Feature>>> {
+        super::check_fields(view, fields)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET")
+                .arg(self.key(&view.name, key))
+                .arg(EVENT_TIME)
+                .arg(fields);
+        }
+        let replies: Vec<Vec<Option<Vec<u8>>>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let ttl = super::ttl_micros(view);
+        replies
+            .into_iter()
+            .map(|reply| {
+                let mut reply = reply.into_iter();
+                let event_time = match reply.next().flatten() {
+                    Some(t) => Some(parse_time(&t)?),
+                    None => None,
+                };
+                let expired = event_time.is_some_and(|t| super::is_expired(ttl, t, now_micros));
+                reply
+                    .map(|bytes| {
+                        let value = match bytes {
+                            Some(b) => Reader::new(&b).value()?,
+                            None => None,
+                        };
+                        Ok(super::as_read(value, expired))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}
+
+fn parse_time(bytes: &[u8]) -> Result<i64> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| FeatureError::Corrupt("a Redis row's event time is not an integer".into()))
+}
