@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/inference/model_config.proto",
     "proto/mercator/v1/registry.proto",
     "proto/mercator/v1/feature_store.proto",
+    "proto/mercator/v1/churn.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

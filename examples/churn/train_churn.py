@@ -101,7 +101,10 @@ def main():
         "weights": "model.json",
         "description": "Churn risk from post-purchase signals (synthetic demo data)",
         "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, len(FEATURES)],
-                    "allow_nan": True, "feature_names": FEATURES}],
+                    "allow_nan": True, "feature_names": FEATURES,
+                    # Read from the feature store when callers send customer ids; a
+                    # missing value stays NaN, as the model saw missing NPS in training.
+                    "features": [{"feature": f"customer_churn:{f}"} for f in FEATURES]}],
         "outputs": [{"name": "churn_probability", "datatype": "FP32", "shape": [-1], "value": "prediction"},
                     {"name": "churn_margin", "datatype": "FP32", "shape": [-1], "value": "margin"}],
         "max_batch_size": 4096,

@@ -64,7 +64,11 @@ async fn stores() -> Vec<(&'static str, Arc<dyn OnlineStore>, tempfile::TempDir)
             let redis = RedisStore::connect_with_prefix(&url, &prefix)
                 .await
                 .expect("connect to redis");
-            out.push(("redis", Arc::new(redis), tempfile::tempdir().expect("test setup")));
+            out.push((
+                "redis",
+                Arc::new(redis),
+                tempfile::tempdir().expect("test setup"),
+            ));
         }
         _ => {
             assert!(

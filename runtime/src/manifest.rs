@@ -50,6 +50,37 @@ pub struct InputManifest {
     /// Names of the columns, for people and drift reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feature_names: Vec<String>,
+    /// Feature store fields that fill this input's columns, in order, when a request
+    /// sends entity keys instead of the tensor. Only for 2-D float inputs `[-1, n]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<FeatureBinding>,
+}
+
+/// One column of an input, read from the feature store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBinding {
+    /// `view:field`.
+    pub feature: String,
+    /// Used when the value is missing or expired; without it the column gets NaN, which
+    /// trees route down each split's default branch (as at training time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<f64>,
+}
+
+impl FeatureBinding {
+    /// The view and field names.
+    pub fn view_field(&self) -> (&str, &str) {
+        self.feature.split_once(':').unwrap_or(("", ""))
+    }
+}
+
+/// A named band of a probability: `[threshold, next band's threshold)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskBand {
+    /// Band name, e.g. `high`.
+    pub name: String,
+    /// Lowest probability in the band.
+    pub threshold: f64,
 }
 
 /// One output tensor.
@@ -118,7 +149,44 @@ impl Manifest {
                 ));
             }
         }
+        for input in &self.inputs {
+            check_bindings(input)?;
+        }
+        self.risk_bands()?;
         Ok(())
+    }
+
+    /// Whether requests may send entity keys instead of tensors.
+    pub fn is_feature_backed(&self) -> bool {
+        self.inputs.iter().any(|i| !i.features.is_empty())
+    }
+
+    /// The manifest's `risk_bands` (`{"low": 0.0, "medium": 0.3, "high": 0.6}`), lowest
+    /// threshold first; empty when it has none.
+    pub fn risk_bands(&self) -> Result<Vec<RiskBand>> {
+        let Some(value) = self.extra.get("risk_bands") else {
+            return Ok(Vec::new());
+        };
+        let fail = |m: &str| RuntimeError::Signature(format!("risk_bands: {m}"));
+        let object = value
+            .as_object()
+            .ok_or_else(|| fail("must map band names to thresholds"))?;
+        let mut bands = Vec::with_capacity(object.len());
+        for (name, t) in object {
+            let threshold = t
+                .as_f64()
+                .filter(|t| (0.0..=1.0).contains(t))
+                .ok_or_else(|| fail(&format!("'{name}' must be a number in [0, 1]")))?;
+            bands.push(RiskBand {
+                name: name.clone(),
+                threshold,
+            });
+        }
+        bands.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
+        if bands.windows(2).any(|w| w[0].threshold == w[1].threshold) {
+            return Err(fail("two bands share a threshold"));
+        }
+        Ok(bands)
     }
 
     /// The input signature.
@@ -182,6 +250,7 @@ impl Manifest {
                 shape: vec![-1, s.num_feature as i64],
                 allow_nan: true,
                 feature_names: s.feature_names.clone(),
+                features: Vec::new(),
             }],
             outputs: vec![OutputManifest {
                 name: name.into(),
@@ -196,6 +265,47 @@ impl Manifest {
         manifest.check()?;
         Ok(manifest)
     }
+}
+
+/// A bound input is `[-1, n]` floating point with one binding per column, each naming
+/// `view:field`, and a column without a default must accept NaN.
+fn check_bindings(input: &InputManifest) -> Result<()> {
+    if input.features.is_empty() {
+        return Ok(());
+    }
+    let fail = |m: String| {
+        Err(RuntimeError::Signature(format!(
+            "inputs '{}': {m}",
+            input.name
+        )))
+    };
+    if !matches!(input.datatype, DType::F32 | DType::F64) {
+        return fail("only FP32 and FP64 inputs can be bound to features".into());
+    }
+    if input.shape.len() != 2 || input.shape[1] != input.features.len() as i64 {
+        return fail(format!(
+            "shape {:?} must be [-1, {}] for its {} bound features",
+            input.shape,
+            input.features.len(),
+            input.features.len()
+        ));
+    }
+    for (i, b) in input.features.iter().enumerate() {
+        match b.feature.split_once(':') {
+            Some((v, f)) if !v.is_empty() && !f.is_empty() => {}
+            _ => return fail(format!("features[{i}] '{}' must be view:field", b.feature)),
+        }
+        if b.default.is_none() && !input.allow_nan {
+            return fail(format!(
+                "features[{i}] '{}' needs a default: the input does not allow NaN",
+                b.feature
+            ));
+        }
+        if b.default.is_some_and(|d| !d.is_finite()) {
+            return fail(format!("features[{i}] default must be finite"));
+        }
+    }
+    Ok(())
 }
 
 /// Model kinds this runtime can build.
@@ -216,6 +326,32 @@ mod tests {
         assert_eq!(m.inputs[0].datatype, DType::F32);
         assert!(m.inputs[0].allow_nan);
         assert_eq!(m.extra["thresholds"]["high"], 0.7);
+        let again: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn bindings_and_risk_bands_parse() {
+        let json = GOOD
+            .replace(
+                r#""shape":[-1,8]"#,
+                r#""shape":[-1,2],"features":[{"feature":"v:a"},{"feature":"v:b","default":0}]"#,
+            )
+            .replace(
+                r#""thresholds":{"high":0.7}"#,
+                r#""risk_bands":{"high":0.6,"low":0,"medium":0.3}"#,
+            );
+        let m = Manifest::parse(json.as_bytes()).unwrap();
+        assert!(m.is_feature_backed());
+        assert_eq!(m.inputs[0].features[1].default, Some(0.0));
+        assert_eq!(m.inputs[0].features[0].view_field(), ("v", "a"));
+        let bands: Vec<_> = m
+            .risk_bands()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        assert_eq!(bands, ["low", "medium", "high"]);
         let again: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(again, m);
     }
@@ -243,6 +379,38 @@ mod tests {
             ),
             (GOOD.replace("xgboost", "pytorch"), "kind 'pytorch'"),
             (GOOD.replace("[-1,8]", "[]"), "shape"),
+            (
+                GOOD.replace(
+                    r#""shape":[-1,8]"#,
+                    r#""shape":[-1,2],"features":[{"feature":"v:a"}]"#,
+                ),
+                "[-1, 1]",
+            ),
+            (
+                GOOD.replace(
+                    r#""shape":[-1,8]"#,
+                    r#""shape":[-1,1],"features":[{"feature":"nocolon"}]"#,
+                ),
+                "view:field",
+            ),
+            (
+                GOOD.replace(
+                    r#""shape":[-1,8]"#,
+                    r#""shape":[-1,1],"allow_nan":false,"features":[{"feature":"v:a"}]"#,
+                ),
+                "needs a default",
+            ),
+            (
+                GOOD.replace(
+                    r#""thresholds":{"high":0.7}"#,
+                    r#""risk_bands":{"high":1.5}"#,
+                ),
+                "risk_bands: 'high'",
+            ),
+            (
+                GOOD.replace(r#""thresholds":{"high":0.7}"#, r#""risk_bands":[0.5]"#),
+                "risk_bands",
+            ),
         ] {
             let err = Manifest::parse(bad.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");

@@ -119,6 +119,7 @@ impl App {
         let serving = Arc::new(Serving::new(
             Arc::clone(&models),
             metrics,
+            Arc::clone(&features),
             config.max_in_flight,
             config.offload_min_rows,
         ));

@@ -27,6 +27,10 @@ pub enum ServeError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// The request is fine but the model cannot serve it as deployed (e.g. its feature
+    /// bindings name a view the feature store does not define).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// Too many requests are in flight.
     #[error("server overloaded: {0} requests already in flight")]
     Overloaded(usize),
@@ -56,6 +60,7 @@ impl ServeError {
             ServeError::ModelNotFound(_) => "model_not_found",
             ServeError::VersionNotFound { .. } => "version_not_found",
             ServeError::InvalidArgument { .. } => "invalid_argument",
+            ServeError::FailedPrecondition(_) => "failed_precondition",
             ServeError::Overloaded(_) => "overloaded",
             ServeError::Unavailable(_) => "unavailable",
             ServeError::Registry(e) => e.reason(),
@@ -98,6 +103,7 @@ impl From<ServeError> for tonic::Status {
             ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } => {
                 tonic::Status::not_found(message)
             }
+            ServeError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ServeError::Overloaded(_) => tonic::Status::resource_exhausted(message),
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),
             ServeError::Internal(_) => tonic::Status::internal(message),

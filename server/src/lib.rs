@@ -8,11 +8,13 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod churn;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod grpc;
+pub mod lookup;
 pub mod metrics;
 pub mod models;
 pub mod serving;

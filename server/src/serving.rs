@@ -20,13 +20,32 @@ pub struct Serving {
     pub models: Arc<Models>,
     /// Metrics.
     pub metrics: Metrics,
+    /// The feature store, for models whose inputs are bound to features.
+    pub features: Arc<mercator_features::FeatureStore>,
     admission: Arc<Semaphore>,
     max_in_flight: usize,
     offload_min_rows: usize,
 }
 
+/// A request admitted past the in-flight limit; counted in flight until dropped.
+#[derive(Debug)]
+pub struct Admitted {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    in_flight: prometheus::IntGauge,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+    }
+}
+
 /// The `method` label of V2 inference.
 pub const MODEL_INFER: &str = "ModelInfer";
+
+/// Response parameter listing (comma-separated) the rows of an entity-keyed request for
+/// which the feature store had no value at all: their outputs come from defaults alone.
+pub const ENTITIES_WITHOUT_FEATURES: &str = "entities_without_features";
 
 /// One request being timed; it learns which version answered once that is resolved.
 #[derive(Debug)]
@@ -78,16 +97,32 @@ impl Serving {
     pub fn new(
         models: Arc<Models>,
         metrics: Metrics,
+        features: Arc<mercator_features::FeatureStore>,
         max_in_flight: usize,
         offload_min_rows: usize,
     ) -> Serving {
         Serving {
             models,
             metrics,
+            features,
             admission: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             offload_min_rows,
         }
+    }
+
+    /// Admits a request, or refuses it when `max_in_flight` are already running.
+    pub fn admit(&self) -> Result<Admitted, ServeError> {
+        let permit = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServeError::Overloaded(self.max_in_flight))?;
+        self.metrics.in_flight.inc();
+        Ok(Admitted {
+            _permit: permit,
+            in_flight: self.metrics.in_flight.clone(),
+        })
     }
 
     /// Answers a V2 `ModelInfer` request.
@@ -96,15 +131,80 @@ impl Serving {
         req: pb::ModelInferRequest,
         obs: &mut Observation,
     ) -> Result<pb::ModelInferResponse, ServeError> {
-        let _permit = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ServeError::Overloaded(self.max_in_flight))?;
-        self.metrics.in_flight.inc();
-        let result = self.infer_admitted(req, obs).await;
-        self.metrics.in_flight.dec();
-        result
+        let _admitted = self.admit()?;
+        self.infer_admitted(req, obs).await
+    }
+
+    /// Runs a model on decoded inputs: inline, or on the blocking pool for batches of
+    /// at least `offload_min_rows` (they would hold the reactor for long).
+    pub async fn compute(
+        &self,
+        loaded: &Arc<LoadedModel>,
+        inputs: Vec<mercator_runtime::Tensor>,
+        wanted: Vec<usize>,
+        rows: usize,
+    ) -> Result<Vec<mercator_runtime::Tensor>, ServeError> {
+        if rows >= self.offload_min_rows {
+            let model = Arc::clone(loaded);
+            Ok(
+                tokio::task::spawn_blocking(move || model.model.infer(&inputs, &wanted))
+                    .await
+                    .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??,
+            )
+        } else {
+            Ok(loaded.model.infer(&inputs, &wanted)?)
+        }
+    }
+
+    /// For a feature-backed model and a request that sends entity keys instead of the
+    /// bound inputs: the bound inputs read from the store (by input position), and the
+    /// indexes of rows the store had nothing for. Otherwise nothing.
+    async fn entity_inputs(
+        &self,
+        loaded: &LoadedModel,
+        inputs: &mut Vec<pb::model_infer_request::InferInputTensor>,
+        raw: &mut Vec<Vec<u8>>,
+    ) -> Result<(Vec<Option<mercator_runtime::Tensor>>, Vec<usize>), ServeError> {
+        let manifest = &loaded.manifest;
+        let bound = |i: &mercator_runtime::manifest::InputManifest| !i.features.is_empty();
+        if !manifest.is_feature_backed()
+            || inputs
+                .iter()
+                .any(|r| manifest.inputs.iter().any(|m| bound(m) && m.name == r.name))
+        {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut prefilled = vec![None; manifest.inputs.len()];
+        let mut empty_rows = Vec::new();
+        let mut keys_by_entity: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();
+        let now = chrono::Utc::now().timestamp_micros();
+        for (slot, input) in manifest.inputs.iter().enumerate().filter(|(_, i)| bound(i)) {
+            let join_keys = crate::lookup::join_keys(&self.features, input)?;
+            let keys = match keys_by_entity.iter().find(|(k, _)| *k == join_keys) {
+                Some((_, keys)) => keys.clone(),
+                None => match v2::take_entity_keys(inputs, raw, &join_keys)? {
+                    Some(keys) => {
+                        keys_by_entity.push((join_keys, keys.clone()));
+                        keys
+                    }
+                    // Neither the bound input nor its keys: decoding names what is missing.
+                    None => return Ok((Vec::new(), Vec::new())),
+                },
+            };
+            let rows =
+                crate::lookup::read_rows(&self.features, &self.metrics, input, &keys, now).await?;
+            empty_rows.extend(
+                rows.rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| !r.any_present)
+                    .map(|(i, _)| i),
+            );
+            prefilled[slot] = Some(rows.tensor(input.datatype, |_| true)?);
+        }
+        empty_rows.sort_unstable();
+        empty_rows.dedup();
+        Ok((prefilled, empty_rows))
     }
 
     async fn infer_admitted(
@@ -138,24 +238,19 @@ impl Serving {
     async fn run(
         &self,
         loaded: &Arc<LoadedModel>,
-        inputs: Vec<pb::model_infer_request::InferInputTensor>,
-        raw: Vec<Vec<u8>>,
+        mut inputs: Vec<pb::model_infer_request::InferInputTensor>,
+        mut raw: Vec<Vec<u8>>,
         outputs: &[pb::model_infer_request::InferRequestedOutputTensor],
         id: String,
     ) -> Result<pb::ModelInferResponse, ServeError> {
         let t0 = Instant::now();
-        let decoded = v2::decode_request(inputs, raw, outputs, loaded)?;
+        let (prefilled, empty_rows) = self.entity_inputs(loaded, &mut inputs, &mut raw).await?;
+        let decoded = v2::decode_request(inputs, raw, outputs, loaded, prefilled)?;
         let t1 = Instant::now();
         let rows = decoded.rows;
-        let tensors = if rows >= self.offload_min_rows {
-            // Large batches would hold the reactor for long: run them on the blocking pool.
-            let model = Arc::clone(loaded);
-            tokio::task::spawn_blocking(move || model.model.infer(&decoded.inputs, &decoded.wanted))
-                .await
-                .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??
-        } else {
-            loaded.model.infer(&decoded.inputs, &decoded.wanted)?
-        };
+        let tensors = self
+            .compute(loaded, decoded.inputs, decoded.wanted, rows)
+            .await?;
         let t2 = Instant::now();
         let specs = loaded.model.outputs();
         let wanted = outputs_in_order(outputs, specs);
@@ -165,6 +260,18 @@ impl Serving {
             id,
             ..Default::default()
         };
+        if !empty_rows.is_empty() {
+            // V2 has no per-row status: name the rows scored on defaults alone.
+            let rows: Vec<String> = empty_rows.iter().map(usize::to_string).collect();
+            response.parameters.insert(
+                ENTITIES_WITHOUT_FEATURES.into(),
+                pb::InferParameter {
+                    parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(
+                        rows.join(","),
+                    )),
+                },
+            );
+        }
         for (tensor, name) in tensors.iter().zip(wanted) {
             response
                 .outputs

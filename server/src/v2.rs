@@ -24,12 +24,97 @@ pub struct DecodedRequest {
     pub rows: usize,
 }
 
-/// Decodes and checks a request's tensors against the model's signature.
+/// Takes the entity key inputs (BYTES tensors named for `join_keys`, shape `[n]` or
+/// `[n, 1]`, UTF-8) out of a request, with their raw contents. `None` when the request
+/// sends none of them; all of them, with one batch size, when it sends any.
+pub fn take_entity_keys(
+    inputs: &mut Vec<pb::model_infer_request::InferInputTensor>,
+    raw: &mut Vec<Vec<u8>>,
+    join_keys: &[String],
+) -> Result<Option<Vec<Vec<String>>>, ServeError> {
+    if !inputs.iter().any(|i| join_keys.contains(&i.name)) {
+        return Ok(None);
+    }
+    let mut columns: Vec<Vec<String>> = Vec::with_capacity(join_keys.len());
+    for key in join_keys {
+        let field = || format!("inputs[{key}]");
+        let at = inputs.iter().position(|i| &i.name == key).ok_or_else(|| {
+            ServeError::invalid(
+                field(),
+                format!(
+                    "entity key input '{key}' is missing; the entity is keyed by {join_keys:?}"
+                ),
+            )
+        })?;
+        let input = inputs.remove(at);
+        let bytes = (!raw.is_empty() && at < raw.len()).then(|| raw.remove(at));
+        if input.datatype != "BYTES" {
+            return Err(ServeError::invalid(
+                format!("{}.datatype", field()),
+                format!("entity key '{key}' must be BYTES, not {}", input.datatype),
+            ));
+        }
+        let n = match input.shape.as_slice() {
+            [n] | [n, 1] => usize::try_from(*n).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ServeError::invalid(
+                format!("{}.shape", field()),
+                format!(
+                    "entity key '{key}' must have shape [n] or [n, 1], not {:?}",
+                    input.shape
+                ),
+            )
+        })?;
+        let data = match (bytes, input.contents) {
+            (Some(b), _) => decode_raw(DType::Bytes, &b, n),
+            (None, Some(c)) => decode_contents(DType::Bytes, c, n),
+            (None, None) => Err(format!("entity key '{key}' has no data")),
+        }
+        .map_err(|m| ServeError::invalid(field(), m))?;
+        let TensorData::Bytes(elements) = data else {
+            return Err(ServeError::Internal("BYTES decoded as another type".into()));
+        };
+        let values = elements
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                String::from_utf8(e).map_err(|_| {
+                    ServeError::invalid(field(), format!("element {i} of '{key}' is not UTF-8"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(first) = columns.first()
+            && first.len() != values.len()
+        {
+            return Err(ServeError::invalid(
+                field(),
+                format!(
+                    "{} '{key}' values for {} entities",
+                    values.len(),
+                    first.len()
+                ),
+            ));
+        }
+        columns.push(values);
+    }
+    let n = columns.first().map_or(0, Vec::len);
+    Ok(Some(
+        (0..n)
+            .map(|r| columns.iter().map(|c| c[r].clone()).collect())
+            .collect(),
+    ))
+}
+
+/// Decodes and checks a request's tensors against the model's signature. `prefilled`
+/// holds inputs already assembled (from the feature store) by position, or is empty.
 pub fn decode_request(
     inputs: Vec<pb::model_infer_request::InferInputTensor>,
     raw: Vec<Vec<u8>>,
     outputs: &[pb::model_infer_request::InferRequestedOutputTensor],
     model: &LoadedModel,
+    prefilled: Vec<Option<Tensor>>,
 ) -> Result<DecodedRequest, ServeError> {
     let specs = model.model.inputs();
     if !raw.is_empty() {
@@ -50,7 +135,11 @@ pub fn decode_request(
             ));
         }
     }
-    let mut slots: Vec<Option<Tensor>> = vec![None; specs.len()];
+    let mut slots: Vec<Option<Tensor>> = if prefilled.is_empty() {
+        vec![None; specs.len()]
+    } else {
+        prefilled
+    };
     let mut raw = raw.into_iter();
     for input in inputs {
         let pb::model_infer_request::InferInputTensor {

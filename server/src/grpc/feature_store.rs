@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use mercator_features::FeatureStore;
 use mercator_features::grpc::{definitions_to_pb, feature_vector, push_rows_from_pb};
-use mercator_features::{FeatureStore, Status as FeatureStatus};
 use mercator_proto::v1::{self as pb, feature_store_server::FeatureStore as FeatureStoreApi};
 use tonic::{Request, Response, Status};
 
@@ -107,30 +107,7 @@ impl FeatureStoreApi for FeatureStoreService {
         self.metrics
             .feature_lookup_duration
             .observe(started.elapsed().as_secs_f64());
-        // Every reference was checked against the definitions, so labels stay bounded.
-        for (i, reference) in features.iter().enumerate() {
-            let (view, field) = reference
-                .split_once(':')
-                .unwrap_or((reference.as_str(), ""));
-            let mut counts = [0u64; 3];
-            for row in &results {
-                let slot = match row.get(i).map(|(_, s)| *s) {
-                    Some(FeatureStatus::Present) => 0,
-                    Some(FeatureStatus::Missing) => 1,
-                    Some(FeatureStatus::Expired) => 2,
-                    None => continue,
-                };
-                counts[slot] += 1;
-            }
-            for (status, n) in ["present", "missing", "expired"].iter().zip(counts) {
-                if n > 0 {
-                    self.metrics
-                        .feature_values
-                        .with_label_values(&[view, field, status])
-                        .inc_by(n);
-                }
-            }
-        }
+        crate::lookup::count_statuses(&self.metrics, &features, &results);
         Ok(Response::new(pb::GetOnlineFeaturesResponse {
             features,
             results: results.into_iter().map(feature_vector).collect(),

@@ -2,6 +2,7 @@
 //! cross-cutting parts added once: message size limits, gzip, a tracing span per
 //! request, health checking and reflection.
 
+pub mod churn;
 pub mod feature_store;
 pub mod inference_v2;
 pub mod registry;
@@ -9,6 +10,7 @@ pub mod registry;
 use std::sync::Arc;
 
 use mercator_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use mercator_proto::v1::churn_server::ChurnServer;
 use mercator_proto::v1::feature_store_server::FeatureStoreServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
@@ -55,7 +57,11 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(with_limits!(
-            GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(serving)),
+            GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(Arc::clone(&serving))),
+            config
+        ))
+        .add_service(with_limits!(
+            ChurnServer::new(churn::ChurnService::new(serving)),
             config
         ))
         .add_service(with_limits!(

@@ -305,6 +305,7 @@ pub fn fixture_model(fixture: &str, manifest: serde_json::Value) -> BTreeMap<Str
 
 /// The demo's held-out rows and xgboost's predictions for them.
 pub struct ChurnExpected {
+    pub customer_ids: Vec<String>,
     pub inputs: Vec<f32>,
     pub rows: usize,
     pub probability: Vec<f64>,
@@ -335,11 +336,30 @@ pub fn churn_expected() -> ChurnExpected {
             .collect()
     };
     ChurnExpected {
+        customer_ids: v["customer_ids"]
+            .as_array()
+            .expect("customer_ids")
+            .iter()
+            .map(|x| x.as_str().expect("id").to_string())
+            .collect(),
         inputs,
         rows: rows.len(),
         probability: nums("churn_probability"),
         margin: nums("churn_margin"),
     }
+}
+
+/// V2 raw BYTES contents: each element as a 4-byte little-endian length and its bytes.
+pub fn bytes_raw(elements: &[&[u8]]) -> Vec<u8> {
+    elements
+        .iter()
+        .flat_map(|e| {
+            (e.len() as u32)
+                .to_le_bytes()
+                .into_iter()
+                .chain(e.iter().copied())
+        })
+        .collect()
 }
 
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
