@@ -1,14 +1,18 @@
 //! The feature store.
 //!
 //! Owns: entities and feature views (typed fields, TTL) and their compatibility rules;
-//! the online store holding each entity's latest values. Does not own: the gRPC edge or
+//! the online store holding each entity's latest values; the offline store holding every
+//! row ever written, and point-in-time retrieval over it. Does not own: the gRPC edge or
 //! the CLI (the server's), or model inputs (the runtime's).
 #![warn(missing_docs)]
 
+pub mod columns;
 pub mod definitions;
 mod error;
 pub mod grpc;
+pub mod historical;
 pub mod ingest;
+pub mod offline;
 pub mod online;
 mod store;
 pub mod value;

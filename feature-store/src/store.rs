@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::{Definitions, FeatureView};
+use crate::historical::{EntityRow, Timeline};
+use crate::offline::OfflineStore;
 use crate::online::{EmbeddedStore, Feature, OnlineStore, PushRow, WriteOutcome};
 use crate::{FeatureError, Result};
 
@@ -17,18 +19,27 @@ pub struct FeatureStore {
     applied: RwLock<(Arc<Definitions>, String)>,
     apply_lock: Mutex<()>,
     online: Arc<dyn OnlineStore>,
+    offline: OfflineStore,
 }
 
+/// Requested features grouped by view: each view with (position in the request, field).
+type Plan = Vec<(FeatureView, Vec<(usize, String)>)>;
+
 impl FeatureStore {
-    /// Opens the store in `dir`: its applied definitions and its embedded online store
-    /// (in `dir/online`).
+    /// Opens the store in `dir`: its applied definitions, its embedded online store (in
+    /// `dir/online`) and its offline history (in `dir/offline`).
     pub fn open(dir: &Path) -> Result<FeatureStore> {
         let online = Arc::new(EmbeddedStore::open(&dir.join("online"))?);
-        FeatureStore::open_with(dir, online)
+        let offline = OfflineStore::open(&dir.join("offline").display().to_string())?;
+        FeatureStore::open_with(dir, online, offline)
     }
 
-    /// Opens the definitions in `dir` over the given online store.
-    pub fn open_with(dir: &Path, online: Arc<dyn OnlineStore>) -> Result<FeatureStore> {
+    /// Opens the definitions in `dir` over the given online and offline stores.
+    pub fn open_with(
+        dir: &Path,
+        online: Arc<dyn OnlineStore>,
+        offline: OfflineStore,
+    ) -> Result<FeatureStore> {
         std::fs::create_dir_all(dir)?;
         let text = match std::fs::read_to_string(dir.join(DEFINITIONS_FILE)) {
             Ok(t) => t,
@@ -41,6 +52,7 @@ impl FeatureStore {
             applied: RwLock::new((Arc::new(defs), text)),
             apply_lock: Mutex::new(()),
             online,
+            offline,
         })
     }
 
@@ -91,9 +103,15 @@ impl FeatureStore {
         self.online.backend()
     }
 
-    /// Writes rows to a view.
+    /// Writes rows to a view: checked, appended to the view's history, then written to
+    /// the online store. History comes first so that nothing served online is missing
+    /// from training data; a call that fails after it may leave rows in history only,
+    /// and retrying it writes them again, which point-in-time reads do not mind.
     pub async fn push(&self, view: &str, rows: &[PushRow]) -> Result<WriteOutcome> {
-        self.online.write(&self.view(view)?, rows).await
+        let view = self.view(view)?;
+        crate::online::validate(&view, rows)?;
+        self.offline.append(&view, rows).await?;
+        self.online.write(&view, rows).await
     }
 
     /// Reads `features` (each `view:field`) for every entity, grouped by view so each
@@ -104,6 +122,30 @@ impl FeatureStore {
         entities: &[Vec<String>],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
+        let by_view = self.plan(features, entities.iter().map(Vec::as_slice))?;
+        let mut out: Vec<Vec<Feature>> = entities
+            .iter()
+            .map(|_| vec![(None, crate::Status::Missing); features.len()])
+            .collect();
+        for (view, fields) in &by_view {
+            let names: Vec<&str> = fields.iter().map(|(_, n)| n.as_str()).collect();
+            let got = self.online.read(view, entities, &names, now_micros).await?;
+            for (row, values) in out.iter_mut().zip(got) {
+                for ((slot, _), value) in fields.iter().zip(values) {
+                    row[*slot] = value;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Groups `features` (each `view:field`) by view, checking each names a defined field
+    /// and that every entity key fits every view's entity.
+    fn plan<'k>(
+        &self,
+        features: &[String],
+        entities: impl Iterator<Item = &'k [String]>,
+    ) -> Result<Plan> {
         let defs = self.definitions().0;
         let mut by_view: Vec<(FeatureView, Vec<(usize, String)>)> = Vec::new();
         for (i, reference) in features.iter().enumerate() {
@@ -130,7 +172,7 @@ impl FeatureStore {
                 None => by_view.push((v.clone(), vec![(i, name.to_string())])),
             }
         }
-        for (e, key) in entities.iter().enumerate() {
+        for (e, key) in entities.enumerate() {
             for (v, _) in &by_view {
                 if key.len() != v.entity.join_keys.len() {
                     return Err(FeatureError::InvalidRequest {
@@ -145,16 +187,38 @@ impl FeatureStore {
                 }
             }
         }
-        let mut out: Vec<Vec<Feature>> = entities
+        Ok(by_view)
+    }
+
+    /// Point-in-time retrieval: for each entity row, `features` as they were at its
+    /// timestamp (see [`crate::historical`]). Results are in the order asked.
+    pub async fn get_historical(
+        &self,
+        features: &[String],
+        rows: &[EntityRow],
+    ) -> Result<Vec<Vec<Feature>>> {
+        let by_view = self.plan(features, rows.iter().map(|r| r.key.as_slice()))?;
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| crate::online::join_key(&r.key))
+            .collect();
+        let wanted: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut out: Vec<Vec<Feature>> = rows
             .iter()
             .map(|_| vec![(None, crate::Status::Missing); features.len()])
             .collect();
         for (view, fields) in &by_view {
-            let names: Vec<&str> = fields.iter().map(|(_, n)| n.as_str()).collect();
-            let got = self.online.read(view, entities, &names, now_micros).await?;
-            for (row, values) in out.iter_mut().zip(got) {
-                for ((slot, _), value) in fields.iter().zip(values) {
-                    row[*slot] = value;
+            let history = self.offline.read(view, |k| wanted.contains(k)).await?;
+            let timeline = Timeline::new(history);
+            let indexes: Vec<usize> = fields
+                .iter()
+                .filter_map(|(_, name)| view.field_index(name))
+                .collect();
+            let ttl = crate::online::ttl_micros(view);
+            for ((row, key), slots) in rows.iter().zip(&keys).zip(out.iter_mut()) {
+                let got = timeline.as_of(key, row.timestamp_micros, ttl, &indexes);
+                for ((slot, _), value) in fields.iter().zip(got) {
+                    slots[*slot] = value;
                 }
             }
         }

@@ -30,6 +30,10 @@ pub struct Config {
     /// Online feature store: `embedded` (memory and a log under `<data_dir>/features`,
     /// one server process) or a `redis://host:port/db` URL (shared by many replicas).
     pub online_store: String,
+    /// Offline feature history (every pushed row, as Parquet): empty means
+    /// `<data_dir>/features/offline`; or `s3://bucket/prefix`, `gs://…`, `az://…`, shared
+    /// by many replicas.
+    pub offline_store: String,
     /// Largest gRPC message accepted or sent, in bytes (tonic's default is 4 MiB).
     pub max_message_bytes: usize,
     /// Largest batch (first dimension) accepted when a manifest does not set its own.
@@ -59,6 +63,7 @@ impl Default for Config {
             registry_url: String::new(),
             artifacts_url: String::new(),
             online_store: "embedded".into(),
+            offline_store: String::new(),
             max_message_bytes: 64 * 1024 * 1024,
             max_batch_size: 4096,
             max_in_flight: 1024,
@@ -173,16 +178,22 @@ impl Config {
         }
     }
 
-    /// Opens the feature store: definitions under the data directory, online values in
-    /// the configured backend.
+    /// Opens the feature store: definitions under the data directory, online values and
+    /// history in the configured backends.
     pub async fn open_feature_store(
         &self,
     ) -> mercator_features::Result<std::sync::Arc<mercator_features::FeatureStore>> {
         let dir = self.data_dir.join("features");
         let online =
             mercator_features::online::open(&self.online_store, &dir.join("online")).await?;
+        let offline = if self.offline_store.is_empty() {
+            dir.join("offline").display().to_string()
+        } else {
+            self.offline_store.clone()
+        };
         let store = tokio::task::spawn_blocking(move || {
-            mercator_features::FeatureStore::open_with(&dir, online)
+            let offline = mercator_features::offline::OfflineStore::open(&offline)?;
+            mercator_features::FeatureStore::open_with(&dir, online, offline)
         })
         .await
         .map_err(|e| mercator_features::FeatureError::Io(std::io::Error::other(e)))??;
@@ -208,6 +219,7 @@ const KEYS: &[&str] = &[
     "registry_url",
     "artifacts_url",
     "online_store",
+    "offline_store",
     "max_message_bytes",
     "max_batch_size",
     "max_in_flight",

@@ -1,0 +1,167 @@
+//! Feature values as Arrow columns and back, for Parquet files: the offline history the
+//! store writes, files users load, and training sets the CLI writes.
+//!
+//! Reading casts a column to the field's type first (Arrow's cast kernels), so a float64
+//! column written by pandas loads into a float32 field, and any timestamp unit or zone
+//! becomes microseconds since the epoch.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field as ArrowField, TimeUnit};
+
+use crate::value::{FieldType, Value};
+use crate::{FeatureError, Result};
+
+/// The Arrow type a field is stored as.
+pub fn arrow_type(t: FieldType) -> DataType {
+    match t {
+        FieldType::Float32 => DataType::Float32,
+        FieldType::Float64 => DataType::Float64,
+        FieldType::Int64 => DataType::Int64,
+        FieldType::String => DataType::Utf8,
+        FieldType::Bool => DataType::Boolean,
+        FieldType::Float32List => {
+            DataType::List(Arc::new(ArrowField::new("item", DataType::Float32, true)))
+        }
+    }
+}
+
+/// The Arrow type of event times: microseconds, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// A column of `t` from values (null for `None`; a value of another type is a bug the
+/// schema check prevents, written as null).
+pub fn build_column<'a>(t: FieldType, values: impl Iterator<Item = Option<&'a Value>>) -> ArrayRef {
+    match t {
+        FieldType::Float32 => {
+            let mut b = Float32Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Float32(x)) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Float64 => {
+            let mut b = Float64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Float64(x)) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Int64 => {
+            let mut b = Int64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Int64(x)) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::String => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::String(s)) => Some(s.as_str()),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Bool => {
+            let mut b = BooleanBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Bool(x)) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Float32List => {
+            let mut b = ListBuilder::new(Float32Builder::new());
+            for v in values {
+                match v {
+                    Some(Value::Float32List(l)) => {
+                        b.values().append_slice(l);
+                        b.append(true);
+                    }
+                    _ => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// A timestamp column in microseconds, UTC.
+pub fn timestamp_column(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter_values(values).with_timezone("UTC"))
+}
+
+/// A column cast to a field's type, ready for [`value_at`].
+pub fn cast_to(column: &ArrayRef, t: FieldType, name: &str) -> Result<ArrayRef> {
+    arrow_cast::cast(column, &arrow_type(t)).map_err(|e| FeatureError::InvalidRequest {
+        field: format!("column '{name}'"),
+        message: format!("cannot read {} as {}: {e}", column.data_type(), t.as_str()),
+    })
+}
+
+/// A column cast to event times (microseconds since the epoch).
+pub fn cast_to_micros(column: &ArrayRef, name: &str) -> Result<ArrayRef> {
+    arrow_cast::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+        FeatureError::InvalidRequest {
+            field: format!("column '{name}'"),
+            message: format!("cannot read {} as a timestamp: {e}", column.data_type()),
+        }
+    })
+}
+
+/// Row `i` of a column already cast with [`cast_to`].
+pub fn value_at(column: &dyn Array, t: FieldType, i: usize) -> Option<Value> {
+    if column.is_null(i) {
+        return None;
+    }
+    Some(match t {
+        FieldType::Float32 => Value::Float32(column.as_primitive::<Float32Type>().value(i)),
+        FieldType::Float64 => Value::Float64(column.as_primitive::<Float64Type>().value(i)),
+        FieldType::Int64 => Value::Int64(column.as_primitive::<Int64Type>().value(i)),
+        FieldType::String => Value::String(column.as_string::<i32>().value(i).to_string()),
+        FieldType::Bool => Value::Bool(column.as_boolean().value(i)),
+        FieldType::Float32List => {
+            let list = column.as_list::<i32>().value(i);
+            Value::Float32List(list.as_primitive::<Float32Type>().values().to_vec())
+        }
+    })
+}
+
+/// Row `i` of a column already cast with [`cast_to_micros`]; `None` when null.
+pub fn micros_at(column: &dyn Array, i: usize) -> Option<i64> {
+    (!column.is_null(i)).then(|| column.as_primitive::<TimestampMicrosecondType>().value(i))
+}
+
+/// Row `i` of a key column cast to text; `None` when null.
+pub fn key_at(column: &dyn Array, i: usize) -> Option<String> {
+    (!column.is_null(i)).then(|| column.as_string::<i32>().value(i).to_string())
+}
+
+/// A key column cast to text (so integer ids load too).
+pub fn cast_key(column: &ArrayRef, name: &str) -> Result<ArrayRef> {
+    arrow_cast::cast(column, &DataType::Utf8).map_err(|e| FeatureError::InvalidRequest {
+        field: format!("column '{name}'"),
+        message: format!("cannot read {} as a key: {e}", column.data_type()),
+    })
+}
