@@ -15,8 +15,8 @@ use arrow_array::types::{Float32Type, Float64Type, Int64Type, TimestampMicroseco
 use arrow_array::{Array, ArrayRef, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field as ArrowField, TimeUnit};
 
+use crate::FeatureError;
 use crate::value::{FieldType, Value};
-use crate::{FeatureError, Result};
 
 /// The Arrow type a field is stored as.
 pub fn arrow_type(t: FieldType) -> DataType {
@@ -112,22 +112,53 @@ pub fn timestamp_column(values: impl Iterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter_values(values).with_timezone("UTC"))
 }
 
+/// Why a column could not be read: the whole column (`row` None) or one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CastError {
+    /// The first row whose value could not be converted, if the column type could be.
+    pub row: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl From<CastError> for FeatureError {
+    fn from(e: CastError) -> FeatureError {
+        FeatureError::Corrupt(match e.row {
+            Some(r) => format!("row {r}: {}", e.message),
+            None => e.message,
+        })
+    }
+}
+
+/// Casts with Arrow's kernels, then refuses the first cell that was a value but became
+/// null (Arrow's safe casts turn unconvertible cells into nulls silently).
+fn checked_cast(column: &ArrayRef, to: &DataType, what: &str) -> Result<ArrayRef, CastError> {
+    let cast = arrow_cast::cast(column, to).map_err(|e| CastError {
+        row: None,
+        message: format!("cannot read {} as {what}: {e}", column.data_type()),
+    })?;
+    if let Some(row) = (0..column.len()).find(|&i| column.is_valid(i) && cast.is_null(i)) {
+        let shown = arrow_cast::display::array_value_to_string(column, row).unwrap_or_default();
+        return Err(CastError {
+            row: Some(row),
+            message: format!("'{shown}' is not a {what}"),
+        });
+    }
+    Ok(cast)
+}
+
 /// A column cast to a field's type, ready for [`value_at`].
-pub fn cast_to(column: &ArrayRef, t: FieldType, name: &str) -> Result<ArrayRef> {
-    arrow_cast::cast(column, &arrow_type(t)).map_err(|e| FeatureError::InvalidRequest {
-        field: format!("column '{name}'"),
-        message: format!("cannot read {} as {}: {e}", column.data_type(), t.as_str()),
-    })
+pub fn cast_to(column: &ArrayRef, t: FieldType) -> Result<ArrayRef, CastError> {
+    checked_cast(column, &arrow_type(t), t.as_str())
 }
 
 /// A column cast to event times (microseconds since the epoch).
-pub fn cast_to_micros(column: &ArrayRef, name: &str) -> Result<ArrayRef> {
-    arrow_cast::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
-        FeatureError::InvalidRequest {
-            field: format!("column '{name}'"),
-            message: format!("cannot read {} as a timestamp: {e}", column.data_type()),
-        }
-    })
+pub fn cast_to_micros(column: &ArrayRef) -> Result<ArrayRef, CastError> {
+    checked_cast(
+        column,
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamp",
+    )
 }
 
 /// Row `i` of a column already cast with [`cast_to`].
@@ -159,9 +190,6 @@ pub fn key_at(column: &dyn Array, i: usize) -> Option<String> {
 }
 
 /// A key column cast to text (so integer ids load too).
-pub fn cast_key(column: &ArrayRef, name: &str) -> Result<ArrayRef> {
-    arrow_cast::cast(column, &DataType::Utf8).map_err(|e| FeatureError::InvalidRequest {
-        field: format!("column '{name}'"),
-        message: format!("cannot read {} as a key: {e}", column.data_type()),
-    })
+pub fn cast_key(column: &ArrayRef) -> Result<ArrayRef, CastError> {
+    checked_cast(column, &DataType::Utf8, "key")
 }

@@ -112,6 +112,31 @@ pub fn push_rows_from_pb(rows: Vec<pb::PushRow>) -> Result<Vec<PushRow>, Feature
         .collect()
 }
 
+/// Entity rows of a historical request, each with its timestamp.
+pub fn entity_rows_from_pb(
+    rows: Vec<pb::EntityRow>,
+) -> Result<Vec<crate::historical::EntityRow>, FeatureError> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = || format!("entity_rows[{i}].timestamp");
+            let t = r.timestamp.ok_or_else(|| FeatureError::InvalidRequest {
+                field: field(),
+                message: "a timestamp is required".into(),
+            })?;
+            let timestamp_micros =
+                timestamp_micros(&t).ok_or_else(|| FeatureError::InvalidRequest {
+                    field: field(),
+                    message: "out of range".into(),
+                })?;
+            Ok(crate::historical::EntityRow {
+                key: r.values,
+                timestamp_micros,
+            })
+        })
+        .collect()
+}
+
 /// Features read back, on the wire.
 pub fn feature_vector(values: Vec<Feature>) -> pb::FeatureVector {
     let mut out = pb::FeatureVector::default();
@@ -124,6 +149,36 @@ pub fn feature_vector(values: Vec<Feature>) -> pb::FeatureVector {
         } as i32);
     }
     out
+}
+
+/// Features read back, from the wire.
+pub fn feature_vector_from_pb(v: pb::FeatureVector) -> Vec<Feature> {
+    let statuses = v.statuses;
+    v.values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let status = match statuses.get(i).copied().map(pb::FeatureStatus::try_from) {
+                Some(Ok(pb::FeatureStatus::Present)) => Status::Present,
+                Some(Ok(pb::FeatureStatus::Expired)) => Status::Expired,
+                _ => Status::Missing,
+            };
+            (value_from_pb(value), status)
+        })
+        .collect()
+}
+
+/// Entity rows of a historical request, on the wire.
+pub fn entity_rows_to_pb(rows: &[crate::historical::EntityRow]) -> Vec<pb::EntityRow> {
+    rows.iter()
+        .map(|r| pb::EntityRow {
+            values: r.key.clone(),
+            timestamp: Some(prost_types::Timestamp {
+                seconds: r.timestamp_micros.div_euclid(1_000_000),
+                nanos: (r.timestamp_micros.rem_euclid(1_000_000) * 1000) as i32,
+            }),
+        })
+        .collect()
 }
 
 /// Definitions on the wire.

@@ -58,9 +58,27 @@ enum Column {
     Ignored,
 }
 
-fn bad(line: u64, column: &str, message: impl Into<String>, loaded: usize) -> FeatureError {
+/// How a file names its rows in errors: CSV by line, Parquet by row.
+#[derive(Debug, Clone, Copy, Default)]
+enum Unit {
+    #[default]
+    Line,
+    Row,
+}
+
+fn bad_at(
+    unit: Unit,
+    n: u64,
+    column: &str,
+    message: impl Into<String>,
+    loaded: usize,
+) -> FeatureError {
+    let unit = match unit {
+        Unit::Line => "line",
+        Unit::Row => "row",
+    };
     FeatureError::InvalidRequest {
-        field: format!("line {line}, column '{column}'"),
+        field: format!("{unit} {n}, column '{column}'"),
         message: format!("{} ({loaded} rows were loaded before it)", message.into()),
     }
 }
@@ -90,7 +108,7 @@ fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, String> {
     })
 }
 
-fn parse_time(cell: &str) -> std::result::Result<i64, String> {
+pub(crate) fn parse_time(cell: &str) -> std::result::Result<i64, String> {
     if let Ok(secs) = cell.parse::<f64>() {
         return Ok((secs * 1e6) as i64);
     }
@@ -116,11 +134,12 @@ impl ParseError {
     }
 }
 
-/// Parsed rows with the file line each came from.
+/// Parsed rows with the file line (or row) each came from.
 #[derive(Default)]
 struct Batch {
     rows: Vec<PushRow>,
     lines: Vec<u64>,
+    unit: Unit,
 }
 
 type BatchSender = tokio::sync::mpsc::Sender<std::result::Result<Batch, ParseError>>;
@@ -163,28 +182,41 @@ async fn write_batches(
 ) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     while let Some(batch) = rx.recv().await {
-        let batch = batch.map_err(|e| bad(e.line, &e.column, e.message, report.written))?;
-        report.rows += batch.rows.len();
-        let outcome = store
-            .push(view_name, &batch.rows)
-            .await
-            .map_err(|e| match e {
-                FeatureError::InvalidRow {
-                    row,
-                    field,
-                    message,
-                } => bad(
-                    batch.lines.get(row).copied().unwrap_or(0),
-                    &field,
-                    message,
-                    report.written,
-                ),
-                other => other,
-            })?;
-        report.written += outcome.written;
-        report.ignored_older += outcome.ignored_older;
+        let batch =
+            batch.map_err(|e| bad_at(Unit::Line, e.line, &e.column, e.message, report.written))?;
+        write_batch(store, view_name, batch, &mut report).await?;
     }
     Ok(report)
+}
+
+/// Writes one batch, naming the file line or row of a bad row.
+async fn write_batch(
+    store: &FeatureStore,
+    view_name: &str,
+    batch: Batch,
+    report: &mut LoadReport,
+) -> Result<()> {
+    report.rows += batch.rows.len();
+    let outcome = store
+        .push(view_name, &batch.rows)
+        .await
+        .map_err(|e| match e {
+            FeatureError::InvalidRow {
+                row,
+                field,
+                message,
+            } => bad_at(
+                batch.unit,
+                batch.lines.get(row).copied().unwrap_or(0),
+                &field,
+                message,
+                report.written,
+            ),
+            other => other,
+        })?;
+    report.written += outcome.written;
+    report.ignored_older += outcome.ignored_older;
+    Ok(())
 }
 
 /// Parses CSV into batches of rows for `view`, sending each; stops early if the
@@ -308,13 +340,10 @@ fn check_columns(
     Ok(())
 }
 
-/// Loads a CSV file named by URL (or a local path), streaming it from object storage.
-pub async fn load_csv_url(
-    store: Arc<FeatureStore>,
-    view: String,
+/// Resolves a URL or local path to an object store and a path in it.
+pub(crate) fn locate(
     location: &str,
-    options: LoadOptions,
-) -> Result<LoadReport> {
+) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
     let url = match url::Url::parse(location) {
         Ok(u) if u.scheme().len() > 1 => u,
         _ => {
@@ -329,11 +358,71 @@ pub async fn load_csv_url(
             })?
         }
     };
-    let (object_store, path) =
-        object_store::parse_url(&url).map_err(|e| FeatureError::InvalidRequest {
+    let (store, path) = object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| {
+        FeatureError::InvalidRequest {
             field: "url".into(),
             message: format!("'{location}': {e}"),
-        })?;
+        }
+    })?;
+    Ok((Arc::from(store), path))
+}
+
+/// Like [`locate`], for a file that may not exist yet (its directory must).
+pub(crate) fn locate_for_write(
+    location: &str,
+) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+    match url::Url::parse(location) {
+        Ok(u) if u.scheme().len() > 1 => locate(location),
+        _ => {
+            let path = std::path::Path::new(location);
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            let name = path
+                .file_name()
+                .ok_or_else(|| FeatureError::InvalidRequest {
+                    field: "output".into(),
+                    message: format!("'{location}' names no file"),
+                })?;
+            let dir = std::fs::canonicalize(dir).map_err(|e| FeatureError::InvalidRequest {
+                field: "output".into(),
+                message: format!("'{}': {e}", dir.display()),
+            })?;
+            let url = url::Url::from_file_path(dir.join(name)).map_err(|()| {
+                FeatureError::InvalidRequest {
+                    field: "output".into(),
+                    message: format!("'{location}' is not a usable path"),
+                }
+            })?;
+            let (store, path) =
+                object_store::parse_url(&url).map_err(|e| FeatureError::InvalidRequest {
+                    field: "output".into(),
+                    message: e.to_string(),
+                })?;
+            Ok((Arc::from(store), path))
+        }
+    }
+}
+
+/// Whether a location names a Parquet file (by extension), rather than CSV.
+pub fn is_parquet(location: &str) -> bool {
+    let lower = location.to_ascii_lowercase();
+    lower.ends_with(".parquet") || lower.ends_with(".pq")
+}
+
+/// Loads a CSV or Parquet file (by extension) named by URL or local path, streaming it
+/// from object storage.
+pub async fn load_url(
+    store: &FeatureStore,
+    view: &str,
+    location: &str,
+    options: LoadOptions,
+) -> Result<LoadReport> {
+    let (object_store, path) = locate(location)?;
+    if is_parquet(location) {
+        return load_parquet(store, view, object_store, path, &options).await;
+    }
     let stream = object_store
         .get(&path)
         .await
@@ -345,5 +434,144 @@ pub async fn load_csv_url(
         .map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    load_csv(&store, &view, bridge, &options).await
+    load_csv(store, view, bridge, &options).await
+}
+
+/// Loads a Parquet file row group by row group (so files larger than memory load).
+/// Columns are cast to the fields' types; `event_timestamp` may be any timestamp type.
+async fn load_parquet(
+    store: &FeatureStore,
+    view_name: &str,
+    object_store: Arc<dyn object_store::ObjectStore>,
+    path: object_store::path::Path,
+    options: &LoadOptions,
+) -> Result<LoadReport> {
+    use futures::StreamExt;
+    use parquet::arrow::ParquetRecordBatchStreamBuilder;
+    use parquet::arrow::async_reader::ParquetObjectReader;
+
+    let (defs, _) = store.definitions();
+    let view = defs
+        .views
+        .get(view_name)
+        .ok_or_else(|| FeatureError::UnknownView(view_name.to_string()))?
+        .clone();
+    let not_parquet = |e: parquet::errors::ParquetError| FeatureError::InvalidRequest {
+        field: "url".into(),
+        message: format!("not a readable Parquet file: {e}"),
+    };
+    let reader = ParquetObjectReader::new(object_store, path);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(not_parquet)?
+        .with_batch_size(options.batch_rows.max(1));
+    let schema = builder.schema().clone();
+    let header = |e: ParseError| bad_at(Unit::Row, 0, &e.column, e.message, 0);
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| column(&view, f.name(), options))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(header)?;
+    check_columns(&view, &columns, options).map_err(header)?;
+    let mut stream = builder.build().map_err(not_parquet)?;
+    let mut report = LoadReport::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(not_parquet)?;
+        let first = report.rows as u64 + 1;
+        let rows =
+            rows_from_arrow(&view, &columns, &schema, &batch, options).map_err(|(i, e)| {
+                bad_at(
+                    Unit::Row,
+                    first + i as u64,
+                    &e.column,
+                    e.message,
+                    report.written,
+                )
+            })?;
+        let lines = (0..rows.len() as u64).map(|i| first + i).collect();
+        write_batch(
+            store,
+            view_name,
+            Batch {
+                rows,
+                lines,
+                unit: Unit::Row,
+            },
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+/// Push rows from one Arrow batch; an error carries the batch row index.
+fn rows_from_arrow(
+    view: &crate::FeatureView,
+    columns: &[Column],
+    schema: &arrow_schema::Schema,
+    batch: &arrow_array::RecordBatch,
+    options: &LoadOptions,
+) -> std::result::Result<Vec<PushRow>, (usize, ParseError)> {
+    let whole = |e: crate::columns::CastError, name: &str| {
+        (e.row.unwrap_or(0), ParseError::new(0, name, e.message))
+    };
+    enum Cast {
+        Key(usize, arrow_array::ArrayRef),
+        Time(arrow_array::ArrayRef),
+        Field(String, FieldType, arrow_array::ArrayRef),
+    }
+    let mut casts = Vec::new();
+    for ((c, field), array) in columns.iter().zip(schema.fields()).zip(batch.columns()) {
+        let name = field.name();
+        casts.push(match c {
+            Column::Key(k) => Cast::Key(
+                *k,
+                crate::columns::cast_key(array).map_err(|e| whole(e, name))?,
+            ),
+            Column::EventTime => {
+                Cast::Time(crate::columns::cast_to_micros(array).map_err(|e| whole(e, name))?)
+            }
+            Column::Field(f, t) => Cast::Field(
+                f.clone(),
+                *t,
+                crate::columns::cast_to(array, *t).map_err(|e| whole(e, name))?,
+            ),
+            Column::Ignored => continue,
+        });
+    }
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let mut row = PushRow {
+            key: vec![String::new(); view.entity.join_keys.len()],
+            event_time_micros: options.default_event_time_micros.unwrap_or(0),
+            values: Vec::new(),
+        };
+        for c in &casts {
+            match c {
+                Cast::Key(k, a) => {
+                    row.key[*k] = crate::columns::key_at(a.as_ref(), i).ok_or_else(|| {
+                        (
+                            i,
+                            ParseError::new(0, &view.entity.join_keys[*k], "the key is null"),
+                        )
+                    })?
+                }
+                Cast::Time(a) => {
+                    row.event_time_micros =
+                        crate::columns::micros_at(a.as_ref(), i).ok_or_else(|| {
+                            (
+                                i,
+                                ParseError::new(0, EVENT_TIMESTAMP, "the event time is null"),
+                            )
+                        })?
+                }
+                Cast::Field(name, t, a) => row
+                    .values
+                    .push((name.clone(), crate::columns::value_at(a.as_ref(), *t, i))),
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
 }

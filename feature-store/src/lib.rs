@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod offline;
 pub mod online;
 mod store;
+pub mod training;
 pub mod value;
 
 pub use definitions::{Definitions, Entity, FeatureView, Field};

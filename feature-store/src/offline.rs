@@ -217,10 +217,10 @@ fn decode(
             .entity
             .join_keys
             .iter()
-            .map(|k| column(k).and_then(|c| columns::cast_key(&c, k)))
+            .map(|k| Ok(columns::cast_key(&column(k)?)?))
             .collect::<Result<Vec<_>>>()?;
-        let event = columns::cast_to_micros(&column(EVENT_TIMESTAMP)?, EVENT_TIMESTAMP)?;
-        let created = columns::cast_to_micros(&column(CREATED_TIMESTAMP)?, CREATED_TIMESTAMP)?;
+        let event = columns::cast_to_micros(&column(EVENT_TIMESTAMP)?)?;
+        let created = columns::cast_to_micros(&column(CREATED_TIMESTAMP)?)?;
         // A field added after the file was written has no column: null.
         let fields = view
             .fields
@@ -228,8 +228,9 @@ fn decode(
             .map(|f| {
                 batch
                     .column_by_name(&f.name)
-                    .map(|c| columns::cast_to(c, f.field_type, &f.name))
+                    .map(|c| columns::cast_to(c, f.field_type))
                     .transpose()
+                    .map_err(FeatureError::from)
             })
             .collect::<Result<Vec<_>>>()?;
         for i in 0..batch.num_rows() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mercator_features::ingest::{LoadOptions, load_csv_url};
+use mercator_features::ingest::{LoadOptions, load_url};
 use mercator_features::{FeatureError, FeatureStore, Status, Value};
 
 const DEFS: &str = r#"
@@ -41,9 +41,9 @@ async fn loads_typed_values_nulls_and_event_times() {
          c1,2025-12-01T00:00:00Z,9,old,false,\n",
     )
     .unwrap();
-    let report = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
+    let report = load_url(
+        &s,
+        "activity",
         &csv.display().to_string(),
         LoadOptions::default(),
     )
@@ -76,14 +76,9 @@ async fn loads_typed_values_nulls_and_event_times() {
     assert_eq!(got[1][0], (None, Status::Missing), "an empty cell is null");
     assert_eq!(got[1][1].0, Some(Value::String("silver".into())));
     let file_url = format!("file://{}", csv.display());
-    let again = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
-        &file_url,
-        LoadOptions::default(),
-    )
-    .await
-    .unwrap();
+    let again = load_url(&s, "activity", &file_url, LoadOptions::default())
+        .await
+        .unwrap();
     assert_eq!(again.rows, 3, "file:// URLs work too");
 }
 
@@ -100,18 +95,13 @@ async fn bad_files_are_refused_with_line_and_column() {
         "unknown.csv",
         "customer_id,event_timestamp,colour\nc1,0,red\n",
     );
-    let err = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
-        &unknown,
-        LoadOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = load_url(&s, "activity", &unknown, LoadOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("column 'colour'"), "{err}");
-    let ok = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
+    let ok = load_url(
+        &s,
+        "activity",
         &unknown,
         LoadOptions {
             ignore_unknown_columns: true,
@@ -130,7 +120,7 @@ async fn bad_files_are_refused_with_line_and_column() {
         batch_rows: 2,
         ..Default::default()
     };
-    match load_csv_url(Arc::clone(&s), "activity".into(), &bad_cell, options).await {
+    match load_url(&s, "activity", &bad_cell, options).await {
         Err(FeatureError::InvalidRequest { field, message }) => {
             assert_eq!(field, "line 5, column 'orders_90d'");
             assert!(
@@ -142,42 +132,20 @@ async fn bad_files_are_refused_with_line_and_column() {
         other => panic!("expected a line/column error, got {other:?}"),
     }
     let no_time = write("no_time.csv", "customer_id,orders_90d\na,1\n");
-    let err = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
-        &no_time,
-        LoadOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = load_url(&s, "activity", &no_time, LoadOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("event_timestamp"), "{err}");
     let no_key = write("no_key.csv", "event_timestamp,orders_90d\n0,1\n");
     assert!(
-        load_csv_url(
-            Arc::clone(&s),
-            "activity".into(),
-            &no_key,
-            LoadOptions::default()
-        )
-        .await
-        .is_err()
+        load_url(&s, "activity", &no_key, LoadOptions::default())
+            .await
+            .is_err()
     );
-    let missing = load_csv_url(
-        Arc::clone(&s),
-        "activity".into(),
-        "/no/such/file.csv",
-        LoadOptions::default(),
-    )
-    .await;
+    let missing = load_url(&s, "activity", "/no/such/file.csv", LoadOptions::default()).await;
     assert!(missing.is_err());
     assert!(matches!(
-        load_csv_url(
-            Arc::clone(&s),
-            "nope".into(),
-            &no_time,
-            LoadOptions::default()
-        )
-        .await,
+        load_url(&s, "nope", &no_time, LoadOptions::default()).await,
         Err(FeatureError::UnknownView(_))
     ));
 }
@@ -219,9 +187,7 @@ async fn the_demo_customers_load() {
         ignore_unknown_columns: true,
         ..Default::default()
     };
-    let report = load_csv_url(Arc::clone(&fs), "customer_churn".into(), csv, options)
-        .await
-        .unwrap();
+    let report = load_url(&fs, "customer_churn", csv, options).await.unwrap();
     assert_eq!(report.rows, 12_000);
     let got = fs
         .get_online(
@@ -257,4 +223,130 @@ fn a_second_process_cannot_open_the_same_store() {
     let _first = FeatureStore::open(dir.path()).unwrap();
     let err = FeatureStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
+}
+
+/// Writes one Arrow batch as a Parquet file.
+fn write_parquet(path: &std::path::Path, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).expect("batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
+#[tokio::test]
+async fn loads_parquet_as_pandas_writes_it() {
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = store(&dir.path().join("fs"));
+    let path = dir.path().join("rows.parquet");
+    // pandas' defaults: integer ids, float64 numbers, nanosecond UTC timestamps.
+    let ns = |iso: &str| {
+        chrono::DateTime::parse_from_rfc3339(iso)
+            .expect("time")
+            .timestamp_nanos_opt()
+            .expect("ns")
+    };
+    let times = arrow_array::TimestampNanosecondArray::from(vec![
+        ns("2026-01-01T00:00:00Z"),
+        ns("2026-01-02T00:00:00Z"),
+        ns("2025-12-01T00:00:00Z"),
+    ])
+    .with_timezone("UTC");
+    write_parquet(
+        &path,
+        vec![
+            (
+                "customer_id",
+                Arc::new(Int64Array::from(vec![1, 2, 1])) as ArrayRef,
+            ),
+            ("event_timestamp", Arc::new(times)),
+            (
+                "orders_90d",
+                Arc::new(Float64Array::from(vec![Some(3.5), None, Some(9.0)])),
+            ),
+            (
+                "segment",
+                Arc::new(StringArray::from(vec!["gold", "silver", "old"])),
+            ),
+            (
+                "vip",
+                Arc::new(BooleanArray::from(vec![true, false, false])),
+            ),
+            ("churned", Arc::new(Int64Array::from(vec![0, 1, 0]))),
+        ],
+    );
+    let options = LoadOptions {
+        ignore_unknown_columns: true,
+        batch_rows: 2, // two batches: the second row group boundary is crossed
+        ..Default::default()
+    };
+    let report = load_url(&s, "activity", &path.display().to_string(), options)
+        .await
+        .expect("load");
+    assert_eq!(
+        (report.rows, report.written, report.ignored_older),
+        (3, 2, 1)
+    );
+    let got = s
+        .get_online(
+            &["activity:orders_90d".into(), "activity:segment".into()],
+            &[vec!["1".into()], vec!["2".into()]],
+            0,
+        )
+        .await
+        .expect("read");
+    assert_eq!(got[0][0].0, Some(Value::Float32(3.5)));
+    assert_eq!(got[0][1].0, Some(Value::String("gold".into())));
+    assert_eq!(got[1][0], (None, Status::Missing), "a null is missing");
+
+    // Errors name the row and column.
+    let bad = dir.path().join("bad.parquet");
+    write_parquet(
+        &bad,
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec!["c1", "c2"])) as ArrayRef,
+            ),
+            (
+                "orders_90d",
+                Arc::new(StringArray::from(vec!["1.5", "many"])),
+            ),
+        ],
+    );
+    let options = LoadOptions {
+        default_event_time_micros: Some(0),
+        ..Default::default()
+    };
+    let err = load_url(&s, "activity", &bad.display().to_string(), options.clone())
+        .await
+        .expect_err("a text cell that is not a number");
+    let message = err.to_string();
+    for needle in ["row 2", "orders_90d", "'many' is not a float32"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    let no_key = dir.path().join("nokey.parquet");
+    write_parquet(
+        &no_key,
+        vec![(
+            "orders_90d",
+            Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+        )],
+    );
+    let err = load_url(
+        &s,
+        "activity",
+        &no_key.display().to_string(),
+        options.clone(),
+    )
+    .await
+    .expect_err("no key column");
+    assert!(err.to_string().contains("customer_id"), "{err}");
+    let not_parquet = dir.path().join("text.parquet");
+    std::fs::write(&not_parquet, "customer_id\nc1\n").expect("write");
+    let err = load_url(&s, "activity", &not_parquet.display().to_string(), options)
+        .await
+        .expect_err("not parquet");
+    assert!(err.to_string().contains("Parquet"), "{err}");
 }

@@ -41,7 +41,7 @@ pub enum FeaturesCommand {
     },
     /// List entities and feature views.
     List,
-    /// Load a CSV file (path or object-storage URL) into a view.
+    /// Load a CSV or Parquet file (path or object-storage URL; by extension) into a view.
     Load {
         /// The feature view.
         view: String,
@@ -53,6 +53,19 @@ pub enum FeaturesCommand {
         /// Skip columns that are not keys or fields of the view (e.g. a label).
         #[arg(long)]
         ignore_unknown_columns: bool,
+    },
+    /// Build a training set: the features of each entity row as they were at its
+    /// timestamp (point in time, no leakage), written as Parquet.
+    History {
+        /// Features as view:field, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        features: Vec<String>,
+        /// Entity rows: CSV or Parquet with the join key columns and event_timestamp.
+        #[arg(long)]
+        entities: String,
+        /// Output Parquet file (path or object-storage URL).
+        #[arg(long)]
+        output: String,
     },
 }
 
@@ -110,6 +123,24 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
                 r.rows, r.written, r.ignored_older
             );
         }
+        FeaturesCommand::History {
+            features,
+            entities,
+            output,
+        } => {
+            let defs = client.clone().definitions().await?;
+            let keys = mercator_features::training::join_keys(&defs, &features)?;
+            let rows = mercator_features::training::read_entity_rows(&entities, &keys).await?;
+            let results = client.historical(features.clone(), &rows).await?;
+            let n = mercator_features::training::write_training_set(
+                &output, &defs, &keys, &features, &rows, &results,
+            )
+            .await?;
+            println!(
+                "wrote {n} rows with {} features to {output}",
+                features.len()
+            );
+        }
         FeaturesCommand::List => {
             let defs = client.list().await?;
             let rows: Vec<Vec<String>> = defs
@@ -141,6 +172,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Clone)]
 enum Client {
     Remote(FeatureStoreClient<Channel>),
     Local(Arc<FeatureStore>),
@@ -174,13 +206,59 @@ impl Client {
                     req.ignore_unknown_columns,
                 )?;
                 let r =
-                    mercator_features::ingest::load_csv_url(s, req.view, &req.url, options).await?;
+                    mercator_features::ingest::load_url(&s, &req.view, &req.url, options).await?;
                 Ok(pb::LoadFileResponse {
                     rows: r.rows as u64,
                     written: r.written as u64,
                     ignored_older: r.ignored_older as u64,
                 })
             }
+        }
+    }
+
+    async fn definitions(self) -> anyhow::Result<mercator_features::Definitions> {
+        match self {
+            Client::Remote(_) => {
+                let toml = self.list().await?.toml;
+                Ok(mercator_features::Definitions::from_toml(&toml)?)
+            }
+            Client::Local(s) => Ok(s.definitions().0.as_ref().clone()),
+        }
+    }
+
+    async fn historical(
+        self,
+        features: Vec<String>,
+        rows: &[mercator_features::historical::EntityRow],
+    ) -> anyhow::Result<Vec<Vec<mercator_features::online::Feature>>> {
+        match self {
+            Client::Remote(mut c) => {
+                let mut stream = c
+                    .get_historical_features(pb::GetHistoricalFeaturesRequest {
+                        features,
+                        entity_rows: mercator_features::grpc::entity_rows_to_pb(rows),
+                    })
+                    .await
+                    .map_err(super::models::status)?
+                    .into_inner();
+                let mut out = Vec::with_capacity(rows.len());
+                while let Some(chunk) = stream.message().await.map_err(super::models::status)? {
+                    out.extend(
+                        chunk
+                            .results
+                            .into_iter()
+                            .map(mercator_features::grpc::feature_vector_from_pb),
+                    );
+                }
+                anyhow::ensure!(
+                    out.len() == rows.len(),
+                    "the server returned {} rows for {}",
+                    out.len(),
+                    rows.len()
+                );
+                Ok(out)
+            }
+            Client::Local(s) => Ok(s.get_historical(&features, rows).await?),
         }
     }
 

@@ -39,8 +39,49 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Entity rows per streamed chunk of historical features.
+const HISTORICAL_CHUNK_ROWS: usize = 1024;
+
 #[tonic::async_trait]
 impl FeatureStoreApi for FeatureStoreService {
+    type GetHistoricalFeaturesStream =
+        futures::stream::BoxStream<'static, Result<pb::GetHistoricalFeaturesResponse, Status>>;
+
+    async fn get_historical_features(
+        &self,
+        req: Request<pb::GetHistoricalFeaturesRequest>,
+    ) -> Result<Response<Self::GetHistoricalFeaturesStream>, Status> {
+        let pb::GetHistoricalFeaturesRequest {
+            features,
+            entity_rows,
+        } = req.into_inner();
+        let rows = mercator_features::grpc::entity_rows_from_pb(entity_rows)?;
+        let results = self.store.get_historical(&features, &rows).await?;
+        let mut chunks = Vec::with_capacity(results.len() / HISTORICAL_CHUNK_ROWS + 1);
+        let mut results = results.into_iter().peekable();
+        let mut first_row = 0;
+        // An empty request still gets one chunk naming the features.
+        while first_row == 0 || results.peek().is_some() {
+            let chunk: Vec<_> = results
+                .by_ref()
+                .take(HISTORICAL_CHUNK_ROWS)
+                .map(feature_vector)
+                .collect();
+            let n = chunk.len();
+            chunks.push(Ok(pb::GetHistoricalFeaturesResponse {
+                features: if first_row == 0 {
+                    features.clone()
+                } else {
+                    Vec::new()
+                },
+                first_row: first_row as u64,
+                results: chunk,
+            }));
+            first_row += n.max(1);
+        }
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
     async fn apply_definitions(
         &self,
         req: Request<pb::ApplyDefinitionsRequest>,
@@ -83,9 +124,7 @@ impl FeatureStoreApi for FeatureStoreService {
         } = req.into_inner();
         let options =
             mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
-        let report =
-            mercator_features::ingest::load_csv_url(Arc::clone(&self.store), view, &url, options)
-                .await?;
+        let report = mercator_features::ingest::load_url(&self.store, &view, &url, options).await?;
         Ok(Response::new(pb::LoadFileResponse {
             rows: report.rows as u64,
             written: report.written as u64,

@@ -10,6 +10,7 @@ mod churn;
 mod cli;
 mod features;
 mod harness;
+mod historical;
 mod infer;
 mod lifecycle;
 mod metrics;
