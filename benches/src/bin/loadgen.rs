@@ -1,7 +1,9 @@
-//! Load generator: many concurrent `ModelInfer` calls over a few HTTP/2 connections for a
-//! fixed time, against the demo churn model served by Mercator and, in the same run,
-//! against a no-op V2 handler (the gRPC floor on this machine). Prints throughput,
-//! p50/p99 latency and the ratio of each Mercator scenario to the floor.
+//! Load generator: many concurrent calls over a few HTTP/2 connections for a fixed time,
+//! against the demo churn model served by Mercator and, in the same run, against a no-op
+//! V2 handler (the gRPC floor on this machine). Scenarios per batch size: V2 `ModelInfer`
+//! with the feature tensor; V2 `ModelInfer` with customer ids (features read from the
+//! embedded store); and `Churn/Score` with the same ids. Prints throughput, p50/p99
+//! latency and the ratio of each scenario to the floor and to the tensor call.
 //!
 //!     cargo run --release -p mercator-benches --bin loadgen -- --duration-secs 10
 
@@ -16,6 +18,8 @@ use mercator_proto::inference::grpc_inference_service_server::{
     GrpcInferenceService, GrpcInferenceServiceServer,
 };
 use mercator_proto::inference::{self as pb};
+use mercator_proto::v1::ScoreRequest;
+use mercator_proto::v1::churn_client::ChurnClient;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 
@@ -119,11 +123,14 @@ impl Outcome {
     }
 }
 
-async fn run_load(
-    addr: SocketAddr,
-    request: pb::ModelInferRequest,
-    args: &Args,
-) -> anyhow::Result<Outcome> {
+/// One kind of call, repeated by every task.
+#[derive(Debug, Clone)]
+enum Call {
+    Infer(pb::ModelInferRequest),
+    Score(ScoreRequest),
+}
+
+async fn run_load(addr: SocketAddr, request: Call, args: &Args) -> anyhow::Result<Outcome> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
         channels.push(
@@ -139,7 +146,9 @@ async fn run_load(
     let stop_at = warm_until + measure;
     let mut tasks = Vec::new();
     for i in 0..args.concurrency.max(1) {
-        let mut client = GrpcInferenceServiceClient::new(channels[i % channels.len()].clone());
+        let channel = channels[i % channels.len()].clone();
+        let mut client = GrpcInferenceServiceClient::new(channel.clone());
+        let mut churn = ChurnClient::new(channel);
         let request = Arc::clone(&request);
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
@@ -148,7 +157,13 @@ async fn run_load(
                 if sent >= stop_at {
                     break;
                 }
-                let ok = client.model_infer((*request).clone()).await.is_ok();
+                let ok = match &*request {
+                    Call::Infer(r) => client.model_infer(r.clone()).await.is_ok(),
+                    Call::Score(r) => churn
+                        .score(r.clone())
+                        .await
+                        .is_ok_and(|s| s.get_ref().scores.iter().all(|c| c.status == 1)),
+                };
                 if sent >= warm_until {
                     if ok {
                         latencies
@@ -196,6 +211,43 @@ fn churn_request(rows: usize, data: &[f32]) -> pb::ModelInferRequest {
     }
 }
 
+/// The first `n` demo customer ids (the rows `churn_rows` reads).
+fn churn_ids(n: usize) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(mercator_benches::churn_dir().join("customers.csv"))?;
+    let ids: Vec<String> = text
+        .lines()
+        .skip(1)
+        .take(n)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    anyhow::ensure!(ids.len() == n, "customers.csv has fewer than {n} rows");
+    Ok(ids)
+}
+
+/// A V2 request sending customer ids (BYTES) instead of the feature tensor.
+fn keyed_request(ids: &[String]) -> pb::ModelInferRequest {
+    pb::ModelInferRequest {
+        model_name: "churn".into(),
+        inputs: vec![pb::model_infer_request::InferInputTensor {
+            name: "customer_id".into(),
+            datatype: "BYTES".into(),
+            shape: vec![ids.len() as i64],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![
+            ids.iter()
+                .flat_map(|id| {
+                    (id.len() as u32)
+                        .to_le_bytes()
+                        .into_iter()
+                        .chain(id.bytes())
+                })
+                .collect(),
+        ],
+        ..Default::default()
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -212,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let app = mercator_server::App::build(config).await?;
     mercator_server::demo::register_demo_models(app.registry()).await?;
+    mercator_server::demo::load_demo_features(Arc::clone(app.features())).await?;
     let mercator_addr = app.grpc_addr()?;
     tokio::spawn(app.run(std::future::pending()));
 
@@ -243,41 +296,57 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let data = churn_rows(*args.rows.iter().max().unwrap_or(&1))?;
+    let max_rows = *args.rows.iter().max().unwrap_or(&1);
+    let data = churn_rows(max_rows)?;
+    let ids = churn_ids(max_rows)?;
     println!(
-        "ModelInfer, {} concurrent over {} connections, {:.0}s per scenario, {} cores",
+        "{} concurrent over {} connections, {:.0}s per scenario, {} cores",
         args.concurrency,
         args.connections,
         args.duration_secs,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<22} {:>12} {:>10} {:>10} {:>8} {:>8}",
-        "scenario", "req/s", "p50 us", "p99 us", "errors", "vs floor"
+        "{:<28} {:>10} {:>9} {:>9} {:>7} {:>9} {:>9} {:>11}",
+        "scenario", "req/s", "p50 us", "p99 us", "errors", "vs floor", "vs tensor", "rows/s"
     );
     for &rows in &args.rows {
-        let request = churn_request(rows, &data);
-        let floor = run_load(noop_addr, request.clone(), &args).await?;
-        let real = run_load(mercator_addr, request, &args).await?;
+        let tensor = Call::Infer(churn_request(rows, &data));
+        let floor = run_load(noop_addr, tensor.clone(), &args).await?;
+        let by_tensor = run_load(mercator_addr, tensor, &args).await?;
+        let keyed = run_load(
+            mercator_addr,
+            Call::Infer(keyed_request(&ids[..rows])),
+            &args,
+        )
+        .await?;
+        let score = run_load(
+            mercator_addr,
+            Call::Score(ScoreRequest {
+                customer_ids: ids[..rows].to_vec(),
+                ..Default::default()
+            }),
+            &args,
+        )
+        .await?;
         for (name, o) in [
             (format!("noop, {rows} rows"), &floor),
-            (format!("churn, {rows} rows"), &real),
+            (format!("ModelInfer tensor, {rows} rows"), &by_tensor),
+            (format!("ModelInfer ids, {rows} rows"), &keyed),
+            (format!("Churn/Score, {rows} ids"), &score),
         ] {
             println!(
-                "{:<22} {:>12.0} {:>10.0} {:>10.0} {:>8} {:>8.2}",
+                "{:<28} {:>10.0} {:>9.0} {:>9.0} {:>7} {:>9.2} {:>9.2} {:>11.0}",
                 name,
                 o.throughput(),
                 o.percentile(0.5),
                 o.percentile(0.99),
                 o.errors,
-                o.throughput() / floor.throughput()
+                o.throughput() / floor.throughput(),
+                o.throughput() / by_tensor.throughput(),
+                o.throughput() * rows as f64
             );
         }
-        println!(
-            "{:<22} {:>12.0} rows/s",
-            format!("churn, {rows} rows"),
-            real.throughput() * rows as f64
-        );
     }
     Ok(())
 }

@@ -1,13 +1,15 @@
-//! The embedded online store at scale: load 1,000,000 entities × 32 float32 features,
-//! report the load rate and the memory the rows take, then lookup latency for one entity
-//! × 32 features and for 100 entities per call.
+//! An online store at scale: load 1,000,000 entities × 32 float32 features, report the
+//! load rate and the memory the rows take, then lookup latency for one entity × 32
+//! features and for 100 entities per call. Embedded by default; `--backend redis://…`
+//! runs the same against Redis (memory from its INFO), so the two compare in one run.
 //!
 //!     cargo run --release -p mercator-benches --bin online_store -- --entities 1000000
+//!     cargo run --release -p mercator-benches --bin online_store -- --backend redis://127.0.0.1:6379/2
 
 use std::time::Instant;
 
 use clap::Parser;
-use mercator_features::online::{EmbeddedStore, PushRow};
+use mercator_features::online::{OnlineStore, PushRow, RedisStore};
 use mercator_features::{Definitions, Value};
 
 #[derive(Debug, Parser)]
@@ -21,6 +23,24 @@ struct Args {
     /// Lookup calls per scenario.
     #[arg(long, default_value_t = 20_000)]
     lookups: usize,
+    /// `embedded`, or a Redis URL (its database is flushed first).
+    #[arg(long, default_value = "embedded")]
+    backend: String,
+}
+
+/// Redis' own count of the memory it uses, in bytes.
+async fn redis_used_memory(url: &str) -> anyhow::Result<u64> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 const FEATURES: usize = 32;
@@ -41,7 +61,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let fields: Vec<String> = (0..FEATURES).map(|i| format!("f{i:02}")).collect();
     let defs = Definitions::from_toml(&format!(
@@ -54,8 +75,25 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let view = &defs.views["wide"];
     let dir = tempfile::tempdir()?;
-    let store = EmbeddedStore::open(dir.path())?;
-    let rss_before = rss_bytes();
+    let redis = args.backend.starts_with("redis");
+    if redis {
+        let client = redis::Client::open(args.backend.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let () = redis::cmd("FLUSHDB").query_async(&mut conn).await?;
+    }
+    let store: std::sync::Arc<dyn OnlineStore> = if redis {
+        std::sync::Arc::new(RedisStore::connect(&args.backend).await?)
+    } else {
+        mercator_features::online::open("embedded", dir.path()).await?
+    };
+    let memory = || async {
+        if redis {
+            redis_used_memory(&args.backend).await.unwrap_or(0)
+        } else {
+            rss_bytes()
+        }
+    };
+    let rss_before = memory().await;
     let started = Instant::now();
     for start in (0..args.entities).step_by(args.batch) {
         let rows: Vec<PushRow> = (start..(start + args.batch).min(args.entities))
@@ -69,13 +107,14 @@ fn main() -> anyhow::Result<()> {
                     .collect(),
             })
             .collect();
-        store.write(view, &rows)?;
+        store.write(view, &rows).await?;
     }
     let load = started.elapsed().as_secs_f64();
-    let rss = rss_bytes().saturating_sub(rss_before);
-    let wal = std::fs::metadata(dir.path().join("online.wal"))?.len();
+    let rss = memory().await.saturating_sub(rss_before);
+    let wal = std::fs::metadata(dir.path().join("online.wal")).map_or(0, |m| m.len());
     println!(
-        "loaded {} entities x {FEATURES} float32 in {load:.1} s ({:.0} rows/s); memory {:.0} MiB ({:.0} bytes/entity); log {:.0} MiB",
+        "{}: loaded {} entities x {FEATURES} float32 in {load:.1} s ({:.0} rows/s); memory {:.0} MiB ({:.0} bytes/entity); log {:.0} MiB",
+        store.backend(),
         args.entities,
         args.entities as f64 / load,
         rss as f64 / 1048576.0,
@@ -98,7 +137,7 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             let t = Instant::now();
-            let got = store.read(view, &keys, &names, 1)?;
+            let got = store.read(view, &keys, &names, 1).await?;
             latencies.push(t.elapsed().as_secs_f64() * 1e6);
             std::hint::black_box(got);
         }
