@@ -38,6 +38,9 @@ pub enum FeatureError {
     /// Reading or writing the local log failed.
     #[error("feature store I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Another apply changed the definitions first; nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The online store's server (Redis) failed or could not be reached.
     #[error("online store unavailable: {0}")]
     Unavailable(String),
@@ -65,6 +68,7 @@ impl FeatureError {
             FeatureError::InvalidRequest { .. } => "invalid_request",
             FeatureError::Io(_) => "io",
             FeatureError::Unavailable(_) => "unavailable",
+            FeatureError::Conflict(_) => "conflict",
             FeatureError::Corrupt(_) => "corrupt",
         }
     }

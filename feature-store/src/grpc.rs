@@ -16,6 +16,7 @@ impl From<FeatureError> for tonic::Status {
             | FeatureError::InvalidRow { .. }
             | FeatureError::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
             FeatureError::Incompatible(_) => tonic::Status::failed_precondition(message),
+            FeatureError::Conflict(_) => tonic::Status::aborted(message),
             FeatureError::UnknownView(_) => tonic::Status::not_found(message),
             FeatureError::Io(_) | FeatureError::Unavailable(_) => {
                 tonic::Status::unavailable(message)

@@ -8,6 +8,7 @@
 
 pub mod columns;
 pub mod definitions;
+pub mod definitions_store;
 mod error;
 pub mod grpc;
 pub mod historical;
@@ -20,5 +21,5 @@ pub mod value;
 
 pub use definitions::{Definitions, Entity, FeatureView, Field};
 pub use error::{FeatureError, Result};
-pub use store::FeatureStore;
+pub use store::{DEFINITIONS_FILE, FeatureStore};
 pub use value::{FieldType, Status, Value};

@@ -1,23 +1,47 @@
-//! The feature store as the server uses it: the applied definitions (kept in
-//! `definitions.toml`, replaced atomically) and the online store.
+//! The feature store as the server uses it: the applied definitions (in a
+//! [`DefinitionsStore`], cached here), the online store and the offline history.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use crate::definitions::{Definitions, FeatureView};
+use crate::definitions_store::{DefinitionsStore, FileDefinitions};
 use crate::historical::{EntityRow, Timeline};
 use crate::offline::OfflineStore;
 use crate::online::{EmbeddedStore, Feature, OnlineStore, PushRow, WriteOutcome};
 use crate::{FeatureError, Result};
 
-const DEFINITIONS_FILE: &str = "definitions.toml";
+/// File name of the local definitions.
+pub const DEFINITIONS_FILE: &str = "definitions.toml";
 
-/// Definitions plus the online store.
+/// The definitions in force, as last loaded.
+#[derive(Debug, Default, Clone)]
+struct Applied {
+    revision: Option<u64>,
+    definitions: Arc<Definitions>,
+    toml: String,
+}
+
+impl Applied {
+    fn parse(saved: Option<(u64, String)>) -> Result<Applied> {
+        let (revision, toml) = match saved {
+            Some((r, t)) => (Some(r), t),
+            None => (None, String::new()),
+        };
+        Ok(Applied {
+            revision,
+            definitions: Arc::new(Definitions::from_toml(&toml)?),
+            toml,
+        })
+    }
+}
+
+/// Definitions plus the online and offline stores.
 #[derive(Debug)]
 pub struct FeatureStore {
-    dir: PathBuf,
-    applied: RwLock<(Arc<Definitions>, String)>,
-    apply_lock: Mutex<()>,
+    store: Arc<dyn DefinitionsStore>,
+    applied: RwLock<Applied>,
+    apply_lock: tokio::sync::Mutex<()>,
     online: Arc<dyn OnlineStore>,
     offline: OfflineStore,
 }
@@ -26,31 +50,47 @@ pub struct FeatureStore {
 type Plan = Vec<(FeatureView, Vec<(usize, String)>)>;
 
 impl FeatureStore {
-    /// Opens the store in `dir`: its applied definitions, its embedded online store (in
-    /// `dir/online`) and its offline history (in `dir/offline`).
+    /// Opens the store in `dir`: definitions in `dir/definitions.toml`, the embedded
+    /// online store in `dir/online` and the offline history in `dir/offline`.
     pub fn open(dir: &Path) -> Result<FeatureStore> {
         let online = Arc::new(EmbeddedStore::open(&dir.join("online"))?);
         let offline = OfflineStore::open(&dir.join("offline").display().to_string())?;
         FeatureStore::open_with(dir, online, offline)
     }
 
-    /// Opens the definitions in `dir` over the given online and offline stores.
+    /// Opens the definitions file in `dir` over the given online and offline stores.
     pub fn open_with(
         dir: &Path,
         online: Arc<dyn OnlineStore>,
         offline: OfflineStore,
     ) -> Result<FeatureStore> {
         std::fs::create_dir_all(dir)?;
-        let text = match std::fs::read_to_string(dir.join(DEFINITIONS_FILE)) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let path = dir.join(DEFINITIONS_FILE);
+        let saved = match std::fs::read_to_string(&path) {
+            Ok(t) => Some((1, t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
-        let defs = Definitions::from_toml(&text)?;
         Ok(FeatureStore {
-            dir: dir.to_path_buf(),
-            applied: RwLock::new((Arc::new(defs), text)),
-            apply_lock: Mutex::new(()),
+            store: Arc::new(FileDefinitions::new(path)),
+            applied: RwLock::new(Applied::parse(saved)?),
+            apply_lock: tokio::sync::Mutex::new(()),
+            online,
+            offline,
+        })
+    }
+
+    /// Opens the store over shared definitions (e.g. in the registry database).
+    pub async fn open_shared(
+        store: Arc<dyn DefinitionsStore>,
+        online: Arc<dyn OnlineStore>,
+        offline: OfflineStore,
+    ) -> Result<FeatureStore> {
+        let applied = Applied::parse(store.load().await?)?;
+        Ok(FeatureStore {
+            store,
+            applied: RwLock::new(applied),
+            apply_lock: tokio::sync::Mutex::new(()),
             online,
             offline,
         })
@@ -58,33 +98,45 @@ impl FeatureStore {
 
     /// The applied definitions and the file they came from.
     pub fn definitions(&self) -> (Arc<Definitions>, String) {
-        self.applied.read().map(|a| a.clone()).unwrap_or_default()
+        self.applied
+            .read()
+            .map(|a| (Arc::clone(&a.definitions), a.toml.clone()))
+            .unwrap_or_default()
     }
 
-    /// Applies a definitions file: checks it, checks it against what is applied, and
-    /// (unless `dry_run`) replaces the stored file atomically. Returns the changes.
-    pub fn apply(&self, toml: &str, dry_run: bool) -> Result<Vec<String>> {
+    /// Reloads the definitions if another process applied new ones; true if they changed.
+    pub async fn refresh(&self) -> Result<bool> {
+        let latest = self.store.load().await?;
+        let current = self.applied.read().map(|a| a.revision).unwrap_or_default();
+        if latest.as_ref().map(|(r, _)| *r) == current {
+            return Ok(false);
+        }
+        let applied = Applied::parse(latest)?;
+        if let Ok(mut a) = self.applied.write() {
+            *a = applied;
+        }
+        Ok(true)
+    }
+
+    /// Applies a definitions file: checks it, checks it against the latest stored
+    /// definitions, and (unless `dry_run`) saves it as a new revision. Returns the changes.
+    /// Applies are serialised here, and across processes by the store's revision check.
+    pub async fn apply(&self, toml: &str, dry_run: bool) -> Result<Vec<String>> {
         let next = Definitions::from_toml(toml)?;
-        let _one_at_a_time = self
-            .apply_lock
-            .lock()
-            .map_err(|_| FeatureError::Corrupt("an apply panicked".into()))?;
-        let (current, _) = self.definitions();
-        let changes = current.plan_apply(&next)?;
+        let _one_at_a_time = self.apply_lock.lock().await;
+        self.refresh().await?;
+        let current = self.applied.read().map(|a| a.clone()).unwrap_or_default();
+        let changes = current.definitions.plan_apply(&next)?;
         if dry_run || changes.is_empty() {
             return Ok(changes);
         }
-        let tmp = self.dir.join(format!("{DEFINITIONS_FILE}.tmp"));
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(toml.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, self.dir.join(DEFINITIONS_FILE))?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        if let Ok(mut applied) = self.applied.write() {
-            *applied = (Arc::new(next), toml.to_string());
+        let revision = self.store.save(current.revision, toml).await?;
+        if let Ok(mut a) = self.applied.write() {
+            *a = Applied {
+                revision: Some(revision),
+                definitions: Arc::new(next),
+                toml: toml.to_string(),
+            };
         }
         Ok(changes)
     }

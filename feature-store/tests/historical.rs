@@ -85,7 +85,7 @@ async fn point_in_time_values_match_the_hand_checked_table() {
         let offline =
             OfflineStore::open(&home.join("offline").display().to_string()).expect("offline");
         let store = FeatureStore::open_with(&home, online, offline).expect("store");
-        store.apply(DEFS, false).expect("apply");
+        store.apply(DEFS, false).await.expect("apply");
         // Arrival order, one call each.
         let calls = vec![
             vec![
@@ -191,7 +191,7 @@ async fn history_lives_in_object_storage_as_parquet() {
     // The history is plain Parquet with the keys, both timestamps and the fields.
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FeatureStore::open(dir.path()).expect("store");
-    store.apply(DEFS, false).expect("apply");
+    store.apply(DEFS, false).await.expect("apply");
     store
         .push("activity", &[row("c1", 10, 1.5, Some("a"))])
         .await

@@ -22,16 +22,16 @@ fields = [
 ]
 "#;
 
-fn store(dir: &std::path::Path) -> Arc<FeatureStore> {
+async fn store(dir: &std::path::Path) -> Arc<FeatureStore> {
     let s = FeatureStore::open(dir).expect("open");
-    s.apply(DEFS, false).expect("apply");
+    s.apply(DEFS, false).await.expect("apply");
     Arc::new(s)
 }
 
 #[tokio::test]
 async fn loads_typed_values_nulls_and_event_times() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir.path().join("fs"));
+    let s = store(&dir.path().join("fs")).await;
     let csv = dir.path().join("rows.csv");
     std::fs::write(
         &csv,
@@ -85,7 +85,7 @@ async fn loads_typed_values_nulls_and_event_times() {
 #[tokio::test]
 async fn bad_files_are_refused_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir.path().join("fs"));
+    let s = store(&dir.path().join("fs")).await;
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -176,7 +176,7 @@ async fn the_demo_customers_load() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    fs.apply(&defs, false).unwrap();
+    fs.apply(&defs, false).await.unwrap();
     let fs = Arc::new(fs);
     let csv = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -238,7 +238,7 @@ fn write_parquet(path: &std::path::Path, columns: Vec<(&str, arrow_array::ArrayR
 async fn loads_parquet_as_pandas_writes_it() {
     use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = store(&dir.path().join("fs"));
+    let s = store(&dir.path().join("fs")).await;
     let path = dir.path().join("rows.parquet");
     // pandas' defaults: integer ids, float64 numbers, nanosecond UTC timestamps.
     let ns = |iso: &str| {

@@ -296,6 +296,46 @@ impl Registry {
         Ok(out)
     }
 
+    /// The current feature store definitions (the TOML last applied) and their revision,
+    /// if any were applied.
+    pub async fn feature_definitions(&self) -> Result<Option<(u64, String)>> {
+        let mut conn = self.pool.acquire().await?;
+        store::latest_feature_definitions(&mut conn).await
+    }
+
+    /// Records a new revision of the feature store definitions, provided the current
+    /// revision is still `expected` (`None`: none yet). When another apply got there
+    /// first, nothing is written and the error is `FailedPrecondition`: read, re-check and
+    /// try again. Returns the new revision.
+    pub async fn save_feature_definitions(
+        &self,
+        expected: Option<u64>,
+        toml: &str,
+        actor: &str,
+    ) -> Result<u64> {
+        let raced = || {
+            RegistryError::FailedPrecondition(
+                "the feature definitions changed while this apply was checked; apply again".into(),
+            )
+        };
+        let mut tx = self.pool.begin().await?;
+        let current = store::latest_feature_definitions(&mut tx)
+            .await?
+            .map(|(r, _)| r);
+        if current != expected {
+            return Err(raced());
+        }
+        let revision = expected.unwrap_or(0) + 1;
+        match store::insert_feature_definitions(&mut tx, revision, toml, actor).await {
+            Err(RegistryError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                return Err(raced());
+            }
+            other => other?,
+        }
+        tx.commit().await?;
+        Ok(revision)
+    }
+
     /// The newest audit entries, newest first.
     pub async fn audit_log(&self, model: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
         let mut conn = self.pool.acquire().await?;

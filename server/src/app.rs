@@ -37,8 +37,7 @@ impl App {
         let registry = Registry::open(&config.registry_url(), artifacts)
             .await
             .context("opening the registry")?;
-        let features = config
-            .open_feature_store()
+        let features = crate::definitions::open_feature_store(&config, &registry, "server")
             .await
             .context("opening the feature store")?;
         tracing::info!(
@@ -115,6 +114,11 @@ impl App {
             config.poll_interval(),
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
+        let definitions_task = tokio::spawn(follow_definitions(
+            Arc::clone(&features),
+            config.poll_interval(),
+            stopped(stop_rx.clone()),
+        ));
 
         let serving = Arc::new(Serving::new(
             Arc::clone(&models),
@@ -172,6 +176,7 @@ impl App {
             let grpc = grpc_task.await;
             let _ = http_task.await;
             let _ = manager_task.await;
+            let _ = definitions_task.await;
             grpc
         })
         .await;
@@ -186,6 +191,27 @@ impl App {
                 );
                 Ok(())
             }
+        }
+    }
+}
+
+/// Picks up feature definitions applied through another replica (or the CLI), polling
+/// the registry as the model manager does.
+async fn follow_definitions(
+    features: Arc<mercator_features::FeatureStore>,
+    every: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match features.refresh().await {
+            Ok(true) => tracing::info!("feature definitions changed; now serving the new ones"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the feature definitions"),
         }
     }
 }

@@ -178,11 +178,13 @@ impl Config {
         }
     }
 
-    /// Opens the feature store: definitions under the data directory, online values and
-    /// history in the configured backends.
-    pub async fn open_feature_store(
+    /// Opens the configured online store and offline history.
+    pub async fn open_feature_backends(
         &self,
-    ) -> mercator_features::Result<std::sync::Arc<mercator_features::FeatureStore>> {
+    ) -> mercator_features::Result<(
+        std::sync::Arc<dyn mercator_features::online::OnlineStore>,
+        mercator_features::offline::OfflineStore,
+    )> {
         let dir = self.data_dir.join("features");
         let online =
             mercator_features::online::open(&self.online_store, &dir.join("online")).await?;
@@ -191,13 +193,12 @@ impl Config {
         } else {
             self.offline_store.clone()
         };
-        let store = tokio::task::spawn_blocking(move || {
-            let offline = mercator_features::offline::OfflineStore::open(&offline)?;
-            mercator_features::FeatureStore::open_with(&dir, online, offline)
+        let offline = tokio::task::spawn_blocking(move || {
+            mercator_features::offline::OfflineStore::open(&offline)
         })
         .await
         .map_err(|e| mercator_features::FeatureError::Io(std::io::Error::other(e)))??;
-        Ok(std::sync::Arc::new(store))
+        Ok((online, offline))
     }
 
     /// The poll interval.

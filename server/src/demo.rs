@@ -23,8 +23,7 @@ pub async fn load_demo_features(
         tracing::info!("demo features already loaded");
         return Ok(());
     }
-    let applying = std::sync::Arc::clone(&store);
-    tokio::task::spawn_blocking(move || applying.apply(CHURN_FEATURES, false)).await??;
+    store.apply(CHURN_FEATURES, false).await?;
     let options = mercator_features::ingest::LoadOptions {
         default_event_time_micros: Some(chrono::Utc::now().timestamp_micros()),
         ignore_unknown_columns: true,

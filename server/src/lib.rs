@@ -11,6 +11,7 @@ pub mod app;
 pub mod churn;
 pub mod cli;
 pub mod config;
+pub mod definitions;
 pub mod demo;
 pub mod error;
 pub mod grpc;

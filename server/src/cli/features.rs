@@ -80,7 +80,11 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         )),
         None => {
             let config = args.config.load(&[])?;
-            Client::Local(config.open_feature_store().await?)
+            let artifacts = mercator_registry::ArtifactStore::open(&config.artifacts_url())?;
+            let registry =
+                mercator_registry::Registry::open(&config.registry_url(), artifacts).await?;
+            let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            Client::Local(crate::definitions::open_feature_store(&config, &registry, &actor).await?)
         }
     };
     match args.command {
@@ -187,9 +191,7 @@ impl Client {
                 .map_err(super::models::status)?
                 .into_inner()
                 .changes),
-            Client::Local(s) => {
-                Ok(tokio::task::spawn_blocking(move || s.apply(&toml, dry_run)).await??)
-            }
+            Client::Local(s) => Ok(s.apply(&toml, dry_run).await?),
         }
     }
 

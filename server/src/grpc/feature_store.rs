@@ -1,5 +1,5 @@
-//! `mercator.v1.FeatureStore`: thin handlers over the feature store. Writes fsync, so
-//! they run on the blocking pool; reads are in memory and run inline.
+//! `mercator.v1.FeatureStore`: thin handlers over the feature store (which keeps its own
+//! blocking work, such as fsync, off the reactor).
 
 use std::sync::Arc;
 
@@ -21,17 +21,6 @@ impl FeatureStoreService {
     /// A service over `store`.
     pub fn new(store: Arc<FeatureStore>, metrics: Metrics) -> FeatureStoreService {
         FeatureStoreService { store, metrics }
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&FeatureStore) -> mercator_features::Result<T> + Send + 'static,
-    ) -> Result<T, Status> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Status::internal(format!("feature store task failed: {e}")))?
-            .map_err(Status::from)
     }
 }
 
@@ -87,7 +76,7 @@ impl FeatureStoreApi for FeatureStoreService {
         req: Request<pb::ApplyDefinitionsRequest>,
     ) -> Result<Response<pb::ApplyDefinitionsResponse>, Status> {
         let pb::ApplyDefinitionsRequest { toml, dry_run } = req.into_inner();
-        let changes = self.blocking(move |s| s.apply(&toml, dry_run)).await?;
+        let changes = self.store.apply(&toml, dry_run).await?;
         Ok(Response::new(pb::ApplyDefinitionsResponse { changes }))
     }
 

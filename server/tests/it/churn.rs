@@ -382,24 +382,48 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
         .query_async(&mut conn)
         .await
         .expect("flushdb");
-    let mut replicas = Vec::new();
-    for _ in 0..2 {
-        let online = db.clone();
-        let server = TestServer::builder()
-            .churn()
-            .config(move |c| c.online_store = online)
-            .start()
-            .await;
-        // Definitions are per data dir: each replica applies the same file.
-        FeatureStoreClient::new(server.channel().await)
-            .apply_definitions(pb::ApplyDefinitionsRequest {
-                toml: FEATURES_TOML.into(),
-                dry_run: false,
-            })
+    // Two replicas sharing the registry (definitions, models) and the online store.
+    let online = db.clone();
+    let a = TestServer::builder()
+        .churn()
+        .config(move |c| c.online_store = online)
+        .start()
+        .await;
+    let shared = a.data_dir.path().to_path_buf();
+    let online = db.clone();
+    let b = TestServer::builder()
+        .config(move |c| {
+            c.online_store = online;
+            c.registry_url = format!("sqlite://{}/registry.db?mode=rwc", shared.display());
+            c.artifacts_url = shared.join("artifacts").display().to_string();
+            c.offline_store = shared.join("features/offline").display().to_string();
+        })
+        .start()
+        .await;
+    b.wait_for_champion("churn", "1").await;
+    // Definitions applied through one replica reach the other within a poll interval.
+    FeatureStoreClient::new(b.channel().await)
+        .apply_definitions(pb::ApplyDefinitionsRequest {
+            toml: FEATURES_TOML.into(),
+            dry_run: false,
+        })
+        .await
+        .expect("apply");
+    let mut listed = false;
+    for _ in 0..100 {
+        let defs = FeatureStoreClient::new(a.channel().await)
+            .list_definitions(pb::ListDefinitionsRequest {})
             .await
-            .expect("apply");
-        replicas.push(server);
+            .expect("list")
+            .into_inner();
+        if defs.feature_views.iter().any(|v| v.name == "customer_churn") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert!(listed, "replica a never saw the definitions applied on b");
+    let replicas = [a, b];
     let now = chrono::Utc::now().timestamp();
     let values: Vec<(&str, f32)> = FIELDS.iter().map(|f| (*f, 1.0)).collect();
     push(&replicas[0], vec![customer("R1", &values, now)]).await;

@@ -1,0 +1,16 @@
+-- Feature store definitions (entities and feature views, as the TOML applied), one row
+-- per apply: the newest revision is current; older ones are kept, never changed.
+CREATE TABLE feature_definitions (
+    revision INTEGER PRIMARY KEY,
+    toml TEXT NOT NULL,
+    applied_by TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+CREATE TRIGGER feature_definitions_append_only BEFORE UPDATE ON feature_definitions
+BEGIN
+    SELECT RAISE(ABORT, 'feature definitions are append-only');
+END;
+CREATE TRIGGER feature_definitions_no_delete BEFORE DELETE ON feature_definitions
+BEGIN
+    SELECT RAISE(ABORT, 'feature definitions are append-only');
+END;

@@ -1,0 +1,77 @@
+//! Feature definitions kept in the registry database, so that every replica serves the
+//! same entities and views: an apply on any replica (or from the CLI) is a new revision
+//! there, and the others pick it up when they next poll.
+
+use mercator_features::definitions_store::DefinitionsStore;
+use mercator_features::{FeatureError, FeatureStore};
+use mercator_registry::{Registry, RegistryError};
+
+/// [`DefinitionsStore`] over the registry.
+#[derive(Debug, Clone)]
+pub struct RegistryDefinitions {
+    registry: Registry,
+    actor: String,
+}
+
+impl RegistryDefinitions {
+    /// Definitions in `registry`; applies are recorded as made by `actor`.
+    pub fn new(registry: Registry, actor: impl Into<String>) -> RegistryDefinitions {
+        RegistryDefinitions {
+            registry,
+            actor: actor.into(),
+        }
+    }
+}
+
+fn feature_error(e: RegistryError) -> FeatureError {
+    match e {
+        RegistryError::FailedPrecondition(m) => FeatureError::Conflict(m),
+        other => FeatureError::Unavailable(format!("registry: {other}")),
+    }
+}
+
+#[tonic::async_trait]
+impl DefinitionsStore for RegistryDefinitions {
+    async fn load(&self) -> mercator_features::Result<Option<(u64, String)>> {
+        self.registry
+            .feature_definitions()
+            .await
+            .map_err(feature_error)
+    }
+
+    async fn save(&self, expected: Option<u64>, toml: &str) -> mercator_features::Result<u64> {
+        self.registry
+            .save_feature_definitions(expected, toml, &self.actor)
+            .await
+            .map_err(feature_error)
+    }
+}
+
+/// Opens the feature store with its definitions in the registry. A data directory from
+/// before definitions moved there has them in `features/definitions.toml`: they are
+/// imported once, when the registry has none.
+pub async fn open_feature_store(
+    config: &crate::Config,
+    registry: &Registry,
+    actor: &str,
+) -> mercator_features::Result<std::sync::Arc<FeatureStore>> {
+    let store = RegistryDefinitions::new(registry.clone(), actor);
+    let legacy = config
+        .data_dir
+        .join("features")
+        .join(mercator_features::DEFINITIONS_FILE);
+    if store.load().await?.is_none()
+        && let Ok(toml) = std::fs::read_to_string(&legacy)
+    {
+        mercator_features::Definitions::from_toml(&toml)?;
+        match store.save(None, &toml).await {
+            Ok(_) | Err(FeatureError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        tracing::info!(file = %legacy.display(), "imported feature definitions into the registry");
+    }
+    let (online, offline) = config.open_feature_backends().await?;
+    Ok(std::sync::Arc::new(
+        FeatureStore::open_shared(std::sync::Arc::new(store), online, offline).await?,
+    ))
+}
