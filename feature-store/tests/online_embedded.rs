@@ -136,7 +136,11 @@ fn writes_survive_reopen_and_schema_growth() {
 #[ignore = "run by acknowledged_writes_survive_sigkill as a separate process"]
 fn child_writer() {
     let dir = std::env::var("MERCATOR_FS_CHILD_DIR").expect("child dir");
-    let store = EmbeddedStore::open(std::path::Path::new(&dir)).expect("open");
+    let compact_min = std::env::var("MERCATOR_FS_CHILD_COMPACT_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(mercator_features::online::embedded::COMPACT_MIN_BYTES);
+    let store = EmbeddedStore::open_with(std::path::Path::new(&dir), compact_min).expect("open");
     let v = view("activity");
     for i in 0..100_000i64 {
         store
@@ -148,8 +152,16 @@ fn child_writer() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    // Once with the default log, once compacting every few writes, so the kill may
+    // land in the middle of a compaction.
+    for compact_min in [None, Some(256)] {
+        sigkill_after_200_acks(compact_min);
+    }
+}
+
+fn sigkill_after_200_acks(compact_min: Option<u64>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("sigkill test"))
         .args([
             "--ignored",
             "--exact",
@@ -158,30 +170,34 @@ fn acknowledged_writes_survive_sigkill() {
             "--test-threads=1",
         ])
         .env("MERCATOR_FS_CHILD_DIR", dir.path())
+        .env(
+            "MERCATOR_FS_CHILD_COMPACT_MIN",
+            compact_min.map_or(String::new(), |m| m.to_string()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("sigkill test");
     let mut last_acked = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
+    for line in BufReader::new(child.stdout.take().expect("sigkill test")).lines() {
+        let line = line.expect("sigkill test");
         if let Some(n) = line.strip_prefix("acked ") {
-            let n: i64 = n.parse().unwrap();
+            let n: i64 = n.parse().expect("sigkill test");
             last_acked = Some(n);
             if n >= 200 {
-                child.kill().unwrap(); // SIGKILL: no destructors, no flush
+                child.kill().expect("sigkill test"); // SIGKILL: no destructors, no flush
                 break;
             }
         }
     }
-    child.wait().unwrap();
+    child.wait().expect("sigkill test");
     let last = last_acked.expect("the child acknowledged writes");
     assert!(last >= 200, "the child stopped early at {last}");
-    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let store = EmbeddedStore::open(dir.path()).expect("sigkill test");
     let keys: Vec<Vec<String>> = (0..=last).map(|i| vec![format!("c{i}")]).collect();
     let got = store
         .read(&view("activity"), &keys, &["orders_90d"], last)
-        .unwrap();
+        .expect("sigkill test");
     for (i, values) in got.iter().enumerate() {
         assert_eq!(
             values[0].0,
@@ -189,4 +205,91 @@ fn acknowledged_writes_survive_sigkill() {
             "acknowledged write {i} lost"
         );
     }
+}
+
+#[test]
+fn the_log_is_compacted_and_replays_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = view("activity");
+    let sales = view("sales");
+    let sku = |i: usize| vec![format!("sku{i}"), "berlin".to_string()];
+    let mut appended = 0u64;
+    {
+        let store = EmbeddedStore::open_with(dir.path(), 16 << 10).unwrap();
+        for round in 0..300i64 {
+            let rows: Vec<PushRow> = (0..20)
+                .map(|i| row(&format!("c{i}"), round, round as f32))
+                .collect();
+            let before = store.log_bytes().unwrap();
+            store.write(&v, &rows).unwrap();
+            appended += store.log_bytes().unwrap().saturating_sub(before);
+            // Late rows: ignored now, and must stay ignored after compaction.
+            store.write(&v, &[row("c0", round - 1, -1.0)]).unwrap();
+        }
+        store
+            .write(
+                &sales,
+                &(0..5)
+                    .map(|i| PushRow {
+                        key: sku(i),
+                        event_time_micros: 7,
+                        values: vec![(
+                            "units".into(),
+                            Some(Value::Float32List(vec![i as f32, 1.5])),
+                        )],
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        assert!(
+            store.log_bytes().unwrap() < 64 << 10,
+            "the log stays near its live size: {} bytes",
+            store.log_bytes().unwrap()
+        );
+        assert!(
+            appended > 128 << 10,
+            "{appended} bytes were appended in all"
+        );
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.len("activity").unwrap(), 20);
+    let got = store
+        .read(
+            &v,
+            &[vec!["c0".into()], vec!["c19".into()]],
+            &["orders_90d", "segment", "vip"],
+            299,
+        )
+        .unwrap();
+    assert_eq!(got[0][0], (Some(Value::Float32(299.0)), Status::Present));
+    assert_eq!(
+        got[1][1],
+        (Some(Value::String("s299".into())), Status::Present)
+    );
+    assert_eq!(got[0][2], (None, Status::Missing), "nulls stay null");
+    let units = store
+        .read(&sales, &[sku(3)], &["units", "price"], 7)
+        .unwrap();
+    assert_eq!(
+        units[0],
+        vec![
+            (Some(Value::Float32List(vec![3.0, 1.5])), Status::Present),
+            (None, Status::Missing)
+        ]
+    );
+    // Compacting again by hand, then writing on, still replays the same.
+    store.compact().unwrap();
+    store.write(&v, &[row("c0", 300, 42.0)]).unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let got = store
+        .read(
+            &v,
+            &[vec!["c0".into()], vec!["c5".into()]],
+            &["orders_90d"],
+            300,
+        )
+        .unwrap();
+    assert_eq!(got[0][0].0, Some(Value::Float32(42.0)));
+    assert_eq!(got[1][0].0, Some(Value::Float32(299.0)));
 }

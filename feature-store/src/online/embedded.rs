@@ -104,23 +104,86 @@ pub struct EmbeddedStore {
 #[derive(Debug)]
 struct Inner {
     views: RwLock<HashMap<String, Arc<ViewTable>>>,
-    wal: Mutex<Wal>,
+    log: Mutex<Log>,
 }
+
+/// The log and when to compact it.
+#[derive(Debug)]
+struct Log {
+    wal: Wal,
+    /// Compact once the log is larger than this.
+    compact_at: u64,
+    min_bytes: u64,
+}
+
+impl Log {
+    fn after_compaction(&mut self) {
+        self.compact_at = self.min_bytes.max(self.wal.len().saturating_mul(2));
+    }
+}
+
+/// Logs smaller than this are never compacted.
+pub const COMPACT_MIN_BYTES: u64 = 64 << 20;
+/// Rows per snapshot record.
+const SNAPSHOT_ROWS: usize = 4096;
 
 impl EmbeddedStore {
     /// Opens the store in `dir`, replaying its log.
     pub fn open(dir: &Path) -> Result<EmbeddedStore> {
+        EmbeddedStore::open_with(dir, COMPACT_MIN_BYTES)
+    }
+
+    /// Opens the store, compacting its log (rewriting it as a snapshot of the current
+    /// rows) whenever it has grown past `compact_min_bytes` and twice its size after the
+    /// last compaction, and at open when most of what it replays was superseded.
+    pub fn open_with(dir: &Path, compact_min_bytes: u64) -> Result<EmbeddedStore> {
         std::fs::create_dir_all(dir)?;
         let views = RwLock::new(HashMap::new());
+        let mut replayed = 0usize;
         let wal = Wal::open(&dir.join("online.wal"), |payload| {
-            apply_record(&views, payload).map(|_| ())
+            let o = apply_record(&views, payload)?;
+            replayed += o.written + o.ignored_older;
+            Ok(())
         })?;
+        let mut log = Log {
+            wal,
+            compact_at: 0,
+            min_bytes: compact_min_bytes,
+        };
+        log.after_compaction();
+        let inner = Inner {
+            views,
+            log: Mutex::new(log),
+        };
+        let live: usize = read(&inner.views)?
+            .values()
+            .map(|t| {
+                t.shards
+                    .iter()
+                    .map(|s| read(s).map_or(0, |m| m.len()))
+                    .sum::<usize>()
+            })
+            .sum();
+        if replayed > live.saturating_mul(2) {
+            let mut log = lock(&inner.log)?;
+            if log.wal.len() > compact_min_bytes {
+                inner.compact(&mut log)?;
+            }
+        }
         Ok(EmbeddedStore {
-            inner: Arc::new(Inner {
-                views,
-                wal: Mutex::new(wal),
-            }),
+            inner: Arc::new(inner),
         })
+    }
+
+    /// Bytes in the log now.
+    pub fn log_bytes(&self) -> Result<u64> {
+        Ok(lock(&self.inner.log)?.wal.len())
+    }
+
+    /// Rewrites the log as a snapshot of the current rows now.
+    pub fn compact(&self) -> Result<()> {
+        let mut log = lock(&self.inner.log)?;
+        self.inner.compact(&mut log)
     }
 
     /// Writes rows to a view: all are checked against the view's schema first (a bad row
@@ -197,17 +260,36 @@ impl EmbeddedStore {
 }
 
 impl Inner {
-    /// Logs and syncs a record, then applies it to memory.
+    /// Logs and syncs a record, then applies it to memory; compacts the log when due
+    /// (the write is already durable, so a failed compaction only logs a warning).
     fn log_and_apply(&self, payload: &[u8]) -> Result<WriteOutcome> {
-        let mut wal = self
-            .wal
-            .lock()
-            .map_err(|_| FeatureError::Corrupt("the log writer panicked".into()))?;
-        wal.append(payload)?;
+        let mut log = lock(&self.log)?;
+        log.wal.append(payload)?;
         // Applying under the log lock keeps memory in log order, as replay will see it.
         let outcome = apply_record(&self.views, payload)?;
-        drop(wal);
+        if log.wal.len() > log.compact_at
+            && let Err(e) = self.compact(&mut log)
+        {
+            tracing::warn!(error = %e, "online store log compaction failed; will retry later");
+            log.compact_at = log.wal.len().saturating_mul(2);
+        }
         Ok(outcome)
+    }
+
+    /// Rewrites the log as a snapshot of memory. Holding the log lock keeps writers out;
+    /// readers go on.
+    fn compact(&self, log: &mut Log) -> Result<()> {
+        let before = log.wal.len();
+        let started = std::time::Instant::now();
+        log.wal.rewrite(|emit| snapshot(&self.views, emit))?;
+        log.after_compaction();
+        tracing::info!(
+            before_bytes = before,
+            after_bytes = log.wal.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "compacted the online store log"
+        );
+        Ok(())
     }
 }
 
@@ -236,6 +318,56 @@ impl super::OnlineStore for EmbeddedStore {
     fn backend(&self) -> &'static str {
         "embedded"
     }
+}
+
+fn lock(l: &Mutex<Log>) -> Result<std::sync::MutexGuard<'_, Log>> {
+    l.lock()
+        .map_err(|_| FeatureError::Corrupt("the log writer panicked".into()))
+}
+
+/// Emits every stored row as log records (in the format of [`encode_record`]), view by
+/// view and shard by shard, a few thousand rows per record.
+fn snapshot(
+    views: &RwLock<HashMap<String, Arc<ViewTable>>>,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    for (name, table) in read(views)?.iter() {
+        let fields = read(&table.fields)?.clone();
+        let n_fields = u16::try_from(fields.len())
+            .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
+        for shard in &table.shards {
+            let shard = read(shard)?;
+            let rows: Vec<(&Box<str>, &Row)> = shard.iter().collect();
+            for chunk in rows.chunks(SNAPSHOT_ROWS) {
+                let mut out = Vec::with_capacity(64 + chunk.len() * (24 + fields.len() * 5));
+                put_str(&mut out, name);
+                out.extend_from_slice(&n_fields.to_le_bytes());
+                for f in &fields {
+                    put_str(&mut out, f);
+                }
+                out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+                let mut values: Vec<Option<crate::value::Value>> = vec![None; fields.len()];
+                for (key, row) in chunk {
+                    put_str(&mut out, key);
+                    out.extend_from_slice(&row.event_time_micros.to_le_bytes());
+                    values.iter_mut().for_each(|v| *v = None);
+                    let mut r = Reader::new(&row.encoded);
+                    while !r.is_empty() {
+                        let id = usize::from(r.u16()?);
+                        let value = r.value()?;
+                        if let Some(slot) = values.get_mut(id) {
+                            *slot = value;
+                        }
+                    }
+                    for v in &values {
+                        put_value(&mut out, v.as_ref());
+                    }
+                }
+                emit(&out)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Record payload: view name, the field names in view order, then each row's key, event

@@ -416,7 +416,11 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
             .await
             .expect("list")
             .into_inner();
-        if defs.feature_views.iter().any(|v| v.name == "customer_churn") {
+        if defs
+            .feature_views
+            .iter()
+            .any(|v| v.name == "customer_churn")
+        {
             listed = true;
             break;
         }
