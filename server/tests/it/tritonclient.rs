@@ -69,6 +69,26 @@ async fn tritonclient_gets_correct_predictions() {
     for model in ["churn", "reg", "reg-multi"] {
         server.wait_for_champion(model, "1").await;
     }
+    // The churn model's features, for calls by customer id.
+    ok(&[
+        "features",
+        "--server",
+        &url,
+        "apply",
+        &format!("{CHURN_DIR}/features.toml"),
+    ]);
+    let now = chrono::Utc::now().to_rfc3339();
+    ok(&[
+        "features",
+        "--server",
+        &url,
+        "load",
+        "customer_churn",
+        &format!("{CHURN_DIR}/customers.csv"),
+        "--event-time",
+        &now,
+        "--ignore-unknown-columns",
+    ]);
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/tritonclient_test.py");
     let out = Command::new(&python)
@@ -85,5 +105,9 @@ async fn tritonclient_gets_correct_predictions() {
         "tritonclient test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("ok   test_infer_by_customer_id"),
+        "{stdout}"
+    );
     server.stop().await;
 }

@@ -3,7 +3,8 @@
     python tritonclient_test.py HOST:PORT churn_expected.json regression_expected.json
 
 Expects models `churn` (demo), `reg` (bare XGBoost regression, inferred manifest) and
-`reg-multi` (the same trees, inputs FP64[4] + INT64[2] + UINT8[1] + FP16[1]).
+`reg-multi` (the same trees, inputs FP64[4] + INT64[2] + UINT8[1] + FP16[1]), and the
+demo customers' features loaded into view `customer_churn`.
 """
 
 import json
@@ -142,6 +143,20 @@ def test_bad_input_is_invalid_argument():
         raise AssertionError("an unknown model was accepted")
 
 
+def test_infer_by_customer_id():
+    # A BYTES input named for the entity key instead of the feature tensor: the server
+    # reads each customer's features from its store.
+    exp = load(CHURN_EXPECTED)
+    ids = np.array([c.encode() for c in exp["customer_ids"]] + [b"nobody"], dtype=np.object_)
+    key = grpcclient.InferInput("customer_id", [len(ids)], "BYTES")
+    key.set_data_from_numpy(ids)
+    res = client.infer("churn", [key])
+    p = res.as_numpy("churn_probability")
+    close(p[:-1], exp["churn_probability"])
+    params = res.get_response().parameters
+    assert params["entities_without_features"].string_param == str(len(ids) - 1), params
+
+
 def test_statistics():
     stats = client.get_inference_statistics("churn")
     s = stats.model_stats[0]
@@ -151,7 +166,8 @@ def test_statistics():
 
 
 for test in (test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_infer_typed_contents,
-             test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument, test_statistics):
+             test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument,
+             test_infer_by_customer_id, test_statistics):
     check(test)
 failed = sum(1 for _, err in results if err)
 print(f"tritonclient: {len(results) - failed} passed, {failed} failed")
