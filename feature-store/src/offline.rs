@@ -58,6 +58,14 @@ impl OfflineStore {
     /// Opens the store at a local directory, `file://`, `s3://`, `gs://` or `az://` URL
     /// (credentials from the usual environment variables).
     pub fn open(location: &str) -> Result<OfflineStore> {
+        OfflineStore::open_with(location, std::env::vars())
+    }
+
+    /// Opens the store with explicit object-store options (e.g. `aws_endpoint`).
+    pub fn open_with(
+        location: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<OfflineStore> {
         let url = match url::Url::parse(location) {
             Ok(u) if u.scheme().len() > 1 => u,
             _ => {
@@ -74,7 +82,7 @@ impl OfflineStore {
         {
             std::fs::create_dir_all(p)?;
         }
-        let (store, root) = object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| {
+        let (store, root) = object_store::parse_url_opts(&url, options).map_err(|e| {
             FeatureError::InvalidRequest {
                 field: "offline_store".into(),
                 message: format!("'{location}': {e}"),

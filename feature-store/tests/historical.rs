@@ -77,13 +77,68 @@ async fn online_backends(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn On
     out
 }
 
+/// Creates a bucket on the S3 test server (moto accepts an unsigned PUT).
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to the S3 endpoint");
+    let request = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+/// The offline store for a run: a local folder, or a fresh bucket on the S3 test server.
+async fn offline_store(home: &std::path::Path, on_s3: bool) -> OfflineStore {
+    if !on_s3 {
+        return OfflineStore::open(&home.join("offline").display().to_string()).expect("offline");
+    }
+    let endpoint = std::env::var("MERCATOR_TEST_S3_ENDPOINT").expect("endpoint");
+    let bucket = format!("history-{}", uuid::Uuid::new_v4().simple());
+    create_bucket(&endpoint, &bucket).await;
+    let options = [
+        ("aws_endpoint", endpoint.as_str()),
+        ("aws_allow_http", "true"),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+        ("aws_region", "us-east-1"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    OfflineStore::open_with(&format!("s3://{bucket}/features"), options).expect("s3 offline")
+}
+
 #[tokio::test]
 async fn point_in_time_values_match_the_hand_checked_table() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (backend, online) in online_backends(dir.path()).await {
-        let home = dir.path().join(backend);
-        let offline =
-            OfflineStore::open(&home.join("offline").display().to_string()).expect("offline");
+    let s3 = match std::env::var("MERCATOR_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.is_empty() => true,
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must set MERCATOR_TEST_S3_ENDPOINT"
+            );
+            false
+        }
+    };
+    // Each online backend with history in a folder; and history on S3 (via moto).
+    let mut runs: Vec<(String, Arc<dyn OnlineStore>, bool)> = online_backends(dir.path())
+        .await
+        .into_iter()
+        .map(|(name, online)| (name.to_string(), online, false))
+        .collect();
+    if s3 {
+        let online: Arc<dyn OnlineStore> =
+            Arc::new(EmbeddedStore::open(&dir.path().join("embedded-s3")).expect("embedded"));
+        runs.push(("embedded, history on s3".into(), online, true));
+    }
+    for (backend, online, on_s3) in runs {
+        let home = dir.path().join(backend.replace([',', ' '], "_"));
+        let offline = offline_store(&home, on_s3).await;
         let store = FeatureStore::open_with(&home, online, offline).expect("store");
         store.apply(DEFS, false).await.expect("apply");
         // Arrival order, one call each.
