@@ -280,6 +280,10 @@ async fn a_bad_row_fails_the_whole_call_and_names_itself() {
             key: vec!["a\u{1f}b".into()],
             ..row("c2", 1, 1.0)
         };
+        let too_long_key = PushRow {
+            key: vec!["k".repeat(1025)],
+            ..row("c2", 1, 1.0)
+        };
         for (bad, field, needle) in [
             (
                 wrong_type,
@@ -290,6 +294,7 @@ async fn a_bad_row_fails_the_whole_call_and_names_itself() {
             (twice, "segment", "given twice"),
             (wrong_key, "customer_id", "0 key values given"),
             (separator_in_key, "customer_id", "U+001F"),
+            (too_long_key, "customer_id", "at most 1024"),
         ] {
             match store.write(&v, &[row("c1", 1, 1.0), bad]).await {
                 Err(FeatureError::InvalidRow {

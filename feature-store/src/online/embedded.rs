@@ -1,36 +1,26 @@
 //! The embedded online store: every entity's latest row in memory, every acknowledged
 //! write in a local write-ahead log, replayed on open.
 //!
-//! Reads take a shard's read lock and do no I/O. Rows are kept encoded (per non-null
-//! value: a 2-byte field index, a tag byte and the value, see `codec`): 7 bytes per
-//! float32 feature, 224 bytes for 32 of them, instead of 32 enum slots of 32 bytes.
+//! Reads take a shard's read lock and do no I/O. Rows are kept encoded, one allocation
+//! per entity (see `rows`).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::FeatureView;
 use crate::online::codec::{Reader, put_str, put_value};
+use crate::online::rows::{self, SHARDS, Shard};
 use crate::online::wal::Wal;
 use crate::online::{Feature, PushRow, WriteOutcome, join_key, validate};
 use crate::value::Status;
 use crate::{FeatureError, Result};
 
-const SHARDS: usize = 64;
-
-/// A stored row: its event time and its values, encoded as (field name index, value).
-#[derive(Debug)]
-struct Row {
-    event_time_micros: i64,
-    encoded: Box<[u8]>,
-}
-
 #[derive(Debug, Default)]
 struct ViewTable {
     /// Field names seen in this view, by the index rows use for them.
     fields: RwLock<Vec<String>>,
-    shards: Vec<RwLock<HashMap<Box<str>, Row>>>,
+    shards: Vec<RwLock<Shard>>,
 }
 
 impl ViewTable {
@@ -41,10 +31,8 @@ impl ViewTable {
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<Box<str>, Row>> {
-        let mut h = FixedHasher::default();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        &self.shards[rows::shard_of(hash)]
     }
 
     /// Index of a field name, adding it if new.
@@ -60,28 +48,6 @@ impl ViewTable {
             .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
         fields.push(name.to_string());
         Ok(id)
-    }
-}
-
-/// FNV-1a: stable across runs, unlike `RandomState`, and fast on short keys.
-#[derive(Default)]
-struct FixedHasher(u64);
-
-impl Hasher for FixedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -213,39 +179,37 @@ impl EmbeddedStore {
         let Some(table) = read(&self.inner.views)?.get(&view.name).cloned() else {
             return Ok(keys.iter().map(|_| missing()).collect());
         };
-        // Requested names → the indexes rows store, once per call.
-        let wanted: Vec<Option<u16>> = {
+        // Requested names → the field ids rows store values by, once per call.
+        let (wanted, n_ids): (Vec<Option<usize>>, usize) = {
             let names = read(&table.fields)?;
-            fields
+            let wanted = fields
                 .iter()
-                .map(|f| {
-                    names
-                        .iter()
-                        .position(|n| n == f)
-                        .and_then(|i| u16::try_from(i).ok())
-                })
-                .collect()
+                .map(|f| names.iter().position(|n| n == f))
+                .collect();
+            (wanted, names.len())
         };
+        let mut slots: Vec<Option<crate::value::Value>> = vec![None; n_ids];
         let ttl = super::ttl_micros(view);
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let key = join_key(key);
-            let shard = read(table.shard(&key))?;
-            let Some(row) = shard.get(key.as_str()) else {
+            let hash = rows::hash_key(key.as_bytes());
+            let shard = read(table.shard(hash))?;
+            let Some(row) = shard.get(hash, key.as_bytes()) else {
                 out.push(missing());
                 continue;
             };
+            let row = rows::parse(row);
             let expired = super::is_expired(ttl, row.event_time_micros, now_micros);
-            let mut values = missing();
-            let mut r = Reader::new(&row.encoded);
-            while !r.is_empty() {
-                let id = r.u16()?;
-                let value = r.value()?;
-                for (slot, _) in wanted.iter().enumerate().filter(|(_, w)| **w == Some(id)) {
-                    values[slot] = super::as_read(value.clone(), expired);
-                }
-            }
-            out.push(values);
+            rows::decode_values(row.values, &mut slots)?;
+            out.push(
+                wanted
+                    .iter()
+                    .map(|w| {
+                        super::as_read(w.and_then(|i| slots.get(i).cloned().flatten()), expired)
+                    })
+                    .collect(),
+            );
         }
         Ok(out)
     }
@@ -337,8 +301,8 @@ fn snapshot(
             .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
         for shard in &table.shards {
             let shard = read(shard)?;
-            let rows: Vec<(&Box<str>, &Row)> = shard.iter().collect();
-            for chunk in rows.chunks(SNAPSHOT_ROWS) {
+            let stored: Vec<rows::RowRef<'_>> = shard.iter().map(rows::parse).collect();
+            for chunk in stored.chunks(SNAPSHOT_ROWS) {
                 let mut out = Vec::with_capacity(64 + chunk.len() * (24 + fields.len() * 5));
                 put_str(&mut out, name);
                 out.extend_from_slice(&n_fields.to_le_bytes());
@@ -347,18 +311,12 @@ fn snapshot(
                 }
                 out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
                 let mut values: Vec<Option<crate::value::Value>> = vec![None; fields.len()];
-                for (key, row) in chunk {
+                for row in chunk {
+                    let key = std::str::from_utf8(row.key)
+                        .map_err(|_| FeatureError::Corrupt("a stored key is not UTF-8".into()))?;
                     put_str(&mut out, key);
                     out.extend_from_slice(&row.event_time_micros.to_le_bytes());
-                    values.iter_mut().for_each(|v| *v = None);
-                    let mut r = Reader::new(&row.encoded);
-                    while !r.is_empty() {
-                        let id = usize::from(r.u16()?);
-                        let value = r.value()?;
-                        if let Some(slot) = values.get_mut(id) {
-                            *slot = value;
-                        }
-                    }
+                    rows::decode_values(row.values, &mut values)?;
                     for v in &values {
                         put_value(&mut out, v.as_ref());
                     }
@@ -419,30 +377,21 @@ fn apply_record(
     }
     let n_rows = r.u32()? as usize;
     let mut outcome = WriteOutcome::default();
+    let width = ids.iter().max().map_or(0, |&m| usize::from(m) + 1);
+    let mut slots: Vec<Option<crate::value::Value>> = vec![None; width];
     for _ in 0..n_rows {
-        let key: Box<str> = r.str()?.into();
+        let key = r.str()?;
         let event_time_micros = r.i64()?;
-        let mut encoded = Vec::with_capacity(n_fields * 5);
+        slots.iter_mut().for_each(|s| *s = None);
         for &id in &ids {
-            let value = r.value()?;
-            if let Some(v) = value {
-                encoded.extend_from_slice(&id.to_le_bytes());
-                put_value(&mut encoded, Some(&v));
-            }
+            slots[usize::from(id)] = r.value()?;
         }
-        let mut shard = write(table.shard(&key))?;
-        match shard.get(&key) {
-            Some(old) if old.event_time_micros > event_time_micros => outcome.ignored_older += 1,
-            _ => {
-                shard.insert(
-                    key,
-                    Row {
-                        event_time_micros,
-                        encoded: encoded.into_boxed_slice(),
-                    },
-                );
-                outcome.written += 1;
-            }
+        let row = rows::encode(key, event_time_micros, &slots)?;
+        let hash = rows::hash_key(key.as_bytes());
+        if write(table.shard(hash))?.put_if_not_older(hash, row) {
+            outcome.written += 1;
+        } else {
+            outcome.ignored_older += 1;
         }
     }
     if !r.is_empty() {

@@ -7,6 +7,7 @@
 mod codec;
 pub mod embedded;
 pub mod redis;
+mod rows;
 mod wal;
 
 use std::time::Duration;
@@ -17,6 +18,9 @@ use crate::{FeatureError, Result};
 
 pub use embedded::EmbeddedStore;
 pub use redis::RedisStore;
+
+/// Longest key value accepted, in bytes (the embedded store keeps a whole key in 16 bits).
+pub const MAX_KEY_BYTES: usize = 1024;
 
 /// Separates the parts of a composite entity key (ASCII unit separator).
 pub(crate) const KEY_SEPARATOR: char = '\u{1f}';
@@ -125,6 +129,15 @@ pub(crate) fn validate(view: &FeatureView, rows: &[PushRow]) -> Result<()> {
                 return Err(bad(
                     k,
                     "key values must be non-empty and free of control character U+001F".into(),
+                ));
+            }
+            if v.len() > MAX_KEY_BYTES {
+                return Err(bad(
+                    k,
+                    format!(
+                        "{} bytes; a key value may have at most {MAX_KEY_BYTES}",
+                        v.len()
+                    ),
                 ));
             }
         }
