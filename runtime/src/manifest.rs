@@ -153,6 +153,9 @@ impl Manifest {
             check_bindings(input)?;
         }
         self.risk_bands()?;
+        if self.kind == "candle" {
+            crate::kinds::candle::layers_from_manifest(&self.extra)?;
+        }
         Ok(())
     }
 
@@ -223,6 +226,12 @@ impl Manifest {
                 self.input_specs(),
                 self.output_specs(),
                 self.outputs.iter().map(|o| o.value).collect(),
+            )?)),
+            "candle" => Ok(Box::new(crate::kinds::candle::CandleModel::load(
+                weights,
+                &crate::kinds::candle::layers_from_manifest(&self.extra)?,
+                self.input_specs(),
+                self.output_specs(),
             )?)),
             other => Err(RuntimeError::Signature(format!(
                 "kind '{other}' is unknown"
@@ -309,7 +318,7 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost"];
+pub const KINDS: &[&str] = &["xgboost", "candle"];
 
 #[cfg(test)]
 mod tests {

@@ -1,3 +1,4 @@
 //! One module per model kind.
 
+pub mod candle;
 pub mod xgboost;

@@ -6,6 +6,7 @@
 )]
 
 mod bad_input;
+mod candle;
 mod churn;
 mod cli;
 mod features;
