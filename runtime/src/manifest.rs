@@ -159,6 +159,15 @@ impl Manifest {
         Ok(())
     }
 
+    /// The manifest's `quantiles` for forecasters (default 0.1, 0.5, 0.9).
+    pub fn quantiles(&self) -> Result<Vec<f64>> {
+        match self.extra.get("quantiles") {
+            None => Ok(vec![0.1, 0.5, 0.9]),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| RuntimeError::Signature(format!("quantiles: {e}"))),
+        }
+    }
+
     /// Whether requests may send entity keys instead of tensors.
     pub fn is_feature_backed(&self) -> bool {
         self.inputs.iter().any(|i| !i.features.is_empty())
@@ -232,6 +241,12 @@ impl Manifest {
                 &crate::kinds::candle::layers_from_manifest(&self.extra)?,
                 self.input_specs(),
                 self.output_specs(),
+            )?)),
+            "ets" => Ok(Box::new(crate::kinds::ets::EtsModel::load(
+                weights,
+                self.input_specs(),
+                self.output_specs(),
+                self.quantiles()?,
             )?)),
             other => Err(RuntimeError::Signature(format!(
                 "kind '{other}' is unknown"
@@ -318,7 +333,7 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost", "candle"];
+pub const KINDS: &[&str] = &["xgboost", "candle", "ets"];
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
 //! One module per model kind.
 
 pub mod candle;
+pub mod ets;
 pub mod xgboost;

@@ -6,7 +6,6 @@
 )]
 
 mod bad_input;
-mod candle;
 mod churn;
 mod cli;
 mod features;
@@ -15,5 +14,6 @@ mod historical;
 mod infer;
 mod lifecycle;
 mod metrics;
+mod new_kinds;
 mod readiness;
 mod tritonclient;

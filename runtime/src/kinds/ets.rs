@@ -1,0 +1,612 @@
+//! Exponential smoothing (ETS, Holt-Winters in state-space form) with additive errors:
+//! trend none, additive or damped; seasonality none, additive or multiplicative. The
+//! smoothing parameters and initial states are fitted at training time (statsmodels'
+//! `ETSModel`) and stored in the artifact (`ets.json`); here the model runs the filter
+//! over a series' history to reach its current state and forecasts from there.
+//!
+//! Recursions (Hyndman et al., *Forecasting with Exponential Smoothing*, 2008), with
+//! `base = l + φb` (φ = 1 without damping) and `s` the season's state m steps back:
+//! `ŷ = base (+ s | × s)`, `e = y − ŷ`, `l = base + αe (/ s)`, `b = φb + βe (/ s)`,
+//! `s' = s + γe (/ base)`, the divisions for multiplicative seasonality.
+//!
+//! Prediction intervals: for additive seasonality (or none) the exact forecast variance
+//! `σ² v(h)` with σ² the in-sample mean squared one-step error and `v` the class-1 formulas
+//! (as statsmodels computes them), so quantiles are `ŷ + z_q σ √v(h)`. Multiplicative
+//! seasonality has no closed form: quantiles are those of simulated sample paths (normal
+//! errors with the same σ; a fixed seed, so answers are repeatable).
+
+use serde::Deserialize;
+
+use crate::{Result, RuntimeError};
+
+/// Trend of an ETS model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// No trend.
+    None,
+    /// Additive (linear) trend.
+    Add,
+    /// Additive trend damped by φ.
+    Damped,
+}
+
+/// Seasonality of an ETS model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seasonal {
+    /// No seasonality.
+    None,
+    /// Additive seasonal states.
+    Add,
+    /// Multiplicative seasonal states.
+    Mul,
+}
+
+/// The artifact: specification, fitted parameters and initial states.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtsSpec {
+    /// Only `add` (additive errors).
+    pub error: String,
+    /// Trend.
+    pub trend: Trend,
+    /// Seasonality.
+    pub seasonal: Seasonal,
+    /// Level smoothing.
+    pub alpha: f64,
+    /// Trend smoothing.
+    #[serde(default)]
+    pub beta: f64,
+    /// Seasonal smoothing.
+    #[serde(default)]
+    pub gamma: f64,
+    /// Damping (1 without).
+    #[serde(default = "one")]
+    pub phi: f64,
+    /// Level before the first observation.
+    pub initial_level: f64,
+    /// Trend before the first observation.
+    #[serde(default)]
+    pub initial_trend: f64,
+    /// Seasonal states before the first observation, oldest first (the first
+    /// observation uses the first).
+    #[serde(default)]
+    pub initial_seasonal: Vec<f64>,
+    /// Season length (7 for daily data with a weekly cycle).
+    #[serde(default)]
+    pub seasonal_periods: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Sample paths simulated for multiplicative-seasonality quantiles.
+const PATHS: usize = 4000;
+
+/// A forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Point forecast per step.
+    pub mean: Vec<f64>,
+    /// Per requested quantile, its value per step.
+    pub quantiles: Vec<Vec<f64>>,
+    /// In-sample mean squared one-step error over the history.
+    pub mse: f64,
+}
+
+/// A fitted ETS model.
+#[derive(Debug, Clone)]
+pub struct Ets {
+    spec: EtsSpec,
+}
+
+/// The state after filtering a history.
+#[derive(Debug, Clone)]
+struct State {
+    level: f64,
+    slope: f64,
+    /// Seasonal states, the next step's first.
+    season: std::collections::VecDeque<f64>,
+}
+
+impl Ets {
+    /// Parses and checks an `ets.json` artifact.
+    pub fn from_json(bytes: &[u8]) -> Result<Ets> {
+        let spec: EtsSpec = serde_json::from_slice(bytes)
+            .map_err(|e| RuntimeError::InvalidArtifact(format!("ets: {e}")))?;
+        let bad = |m: String| Err(RuntimeError::InvalidArtifact(format!("ets: {m}")));
+        if spec.error != "add" {
+            return bad(format!(
+                "error '{}' is not supported (only 'add')",
+                spec.error
+            ));
+        }
+        for (name, v) in [
+            ("alpha", spec.alpha),
+            ("beta", spec.beta),
+            ("gamma", spec.gamma),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(format!("{name} {v} is outside [0, 1]"));
+            }
+        }
+        if !(spec.phi > 0.0 && spec.phi <= 1.0) {
+            return bad(format!("phi {} is outside (0, 1]", spec.phi));
+        }
+        if spec.seasonal == Seasonal::None {
+            if !spec.initial_seasonal.is_empty() {
+                return bad("initial_seasonal given without seasonality".into());
+            }
+        } else if spec.seasonal_periods < 2 || spec.initial_seasonal.len() != spec.seasonal_periods
+        {
+            return bad(format!(
+                "seasonal_periods {} needs as many initial_seasonal values ({} given)",
+                spec.seasonal_periods,
+                spec.initial_seasonal.len()
+            ));
+        }
+        if spec.seasonal == Seasonal::Mul && spec.initial_seasonal.iter().any(|s| *s <= 0.0) {
+            return bad("multiplicative seasonal states must be positive".into());
+        }
+        let finite = [
+            spec.alpha,
+            spec.beta,
+            spec.gamma,
+            spec.phi,
+            spec.initial_level,
+            spec.initial_trend,
+        ]
+        .into_iter()
+        .chain(spec.initial_seasonal.iter().copied())
+        .all(f64::is_finite);
+        if !finite {
+            return bad("every parameter and state must be finite".into());
+        }
+        Ok(Ets { spec })
+    }
+
+    fn phi(&self) -> f64 {
+        match self.spec.trend {
+            Trend::Damped => self.spec.phi,
+            _ => 1.0,
+        }
+    }
+
+    /// One step: the prediction from `state`, then the state updated with `y`.
+    fn step(&self, state: &mut State, y: f64) -> f64 {
+        let s = &self.spec;
+        let phi = self.phi();
+        let trended = s.trend != Trend::None;
+        let base = state.level + if trended { phi * state.slope } else { 0.0 };
+        let season = state.season.pop_front().unwrap_or(0.0);
+        let (yhat, scale) = match s.seasonal {
+            Seasonal::None => (base, 1.0),
+            Seasonal::Add => (base + season, 1.0),
+            Seasonal::Mul => (base * season, season),
+        };
+        let e = y - yhat;
+        state.level = base + s.alpha * e / scale;
+        if trended {
+            state.slope = phi * state.slope + s.beta * e / scale;
+        }
+        match s.seasonal {
+            Seasonal::None => {}
+            Seasonal::Add => state.season.push_back(season + s.gamma * e),
+            Seasonal::Mul => state.season.push_back(season + s.gamma * e / base),
+        }
+        yhat
+    }
+
+    /// Runs the filter over `history` (from the fitted initial states): the state after
+    /// it and the mean squared one-step error.
+    fn filter(&self, history: &[f64]) -> Result<(State, f64)> {
+        if let Some(i) = history.iter().position(|v| !v.is_finite()) {
+            return Err(RuntimeError::input(
+                "history",
+                format!("value {i} is not a finite number; ETS needs a complete series"),
+            ));
+        }
+        let mut state = State {
+            level: self.spec.initial_level,
+            slope: self.spec.initial_trend,
+            season: self.spec.initial_seasonal.iter().copied().collect(),
+        };
+        let mut sse = 0.0;
+        for &y in history {
+            let yhat = self.step(&mut state, y);
+            sse += (y - yhat) * (y - yhat);
+        }
+        let mse = if history.is_empty() {
+            0.0
+        } else {
+            sse / history.len() as f64
+        };
+        Ok((state, mse))
+    }
+
+    /// In-sample one-step predictions over `history`.
+    pub fn fitted(&self, history: &[f64]) -> Result<Vec<f64>> {
+        let mut state = self.filter(&[])?.0;
+        Ok(history.iter().map(|&y| self.step(&mut state, y)).collect())
+    }
+
+    /// Point forecasts for `horizon` steps from a state.
+    fn means(&self, state: &State, horizon: usize) -> Vec<f64> {
+        let phi = self.phi();
+        let trended = self.spec.trend != Trend::None;
+        let m = state.season.len().max(1);
+        let mut damp = 0.0;
+        let mut power = 1.0;
+        (1..=horizon)
+            .map(|h| {
+                power *= phi;
+                damp += power;
+                let base = state.level + if trended { damp * state.slope } else { 0.0 };
+                let season = state.season.get((h - 1) % m).copied().unwrap_or(0.0);
+                match self.spec.seasonal {
+                    Seasonal::None => base,
+                    Seasonal::Add => base + season,
+                    Seasonal::Mul => base * season,
+                }
+            })
+            .collect()
+    }
+
+    /// The relative forecast-error variance `v(h)` for additive models (class 1).
+    fn relative_variance(&self, h: f64) -> f64 {
+        let s = &self.spec;
+        let (a, b, g) = (s.alpha, s.beta, s.gamma);
+        let m = s.seasonal_periods.max(1) as f64;
+        let k = ((h - 1.0) / m).floor();
+        let seasonal = s.seasonal == Seasonal::Add;
+        let season_term = if seasonal { g * k * (2.0 * a + g) } else { 0.0 };
+        match s.trend {
+            Trend::None => 1.0 + a * a * (h - 1.0) + season_term,
+            Trend::Add => {
+                1.0 + (h - 1.0) * (a * a + a * b * h + b * b / 6.0 * h * (2.0 * h - 1.0))
+                    + if seasonal {
+                        g * k * (2.0 * a + g + b * m * (k + 1.0))
+                    } else {
+                        0.0
+                    }
+            }
+            Trend::Damped => {
+                let phi = s.phi;
+                let mut v = 1.0
+                    + a * a * (h - 1.0)
+                    + season_term
+                    + (b * phi * h) / (1.0 - phi).powi(2) * (2.0 * a * (1.0 - phi) + b * phi)
+                    - (b * phi * (1.0 - phi.powf(h))) / ((1.0 - phi).powi(2) * (1.0 - phi * phi))
+                        * (2.0 * a * (1.0 - phi * phi) + b * phi * (1.0 + 2.0 * phi - phi.powf(h)));
+                if seasonal {
+                    v += (2.0 * b * g * phi) / ((1.0 - phi) * (1.0 - phi.powf(m)))
+                        * (k * (1.0 - phi.powf(m)) - phi.powf(m) * (1.0 - phi.powf(m * k)));
+                }
+                v
+            }
+        }
+    }
+
+    /// Forecasts `horizon` steps after `history` with the given quantiles (each in (0, 1)).
+    pub fn forecast(&self, history: &[f64], horizon: usize, quantiles: &[f64]) -> Result<Forecast> {
+        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(RuntimeError::input(
+                "quantiles",
+                format!("{q} is not in (0, 1)"),
+            ));
+        }
+        let (state, mse) = self.filter(history)?;
+        let mean = self.means(&state, horizon);
+        let quantiles = if self.spec.seasonal == Seasonal::Mul {
+            self.simulated_quantiles(&state, mse, horizon, quantiles)
+        } else {
+            quantiles
+                .iter()
+                .map(|&q| {
+                    let z = normal_quantile(q);
+                    mean.iter()
+                        .enumerate()
+                        .map(|(i, m)| m + z * (mse * self.relative_variance((i + 1) as f64)).sqrt())
+                        .collect()
+                })
+                .collect()
+        };
+        Ok(Forecast {
+            mean,
+            quantiles,
+            mse,
+        })
+    }
+
+    /// Quantiles of simulated paths: each step draws e ~ N(0, mse) and updates the state.
+    fn simulated_quantiles(
+        &self,
+        state: &State,
+        mse: f64,
+        horizon: usize,
+        quantiles: &[f64],
+    ) -> Vec<Vec<f64>> {
+        let sigma = mse.sqrt();
+        let mut rng = SplitMix(0x0005_eed0_fe75);
+        let mut paths = vec![Vec::with_capacity(PATHS); horizon];
+        for _ in 0..PATHS {
+            let mut s = state.clone();
+            for step in paths.iter_mut() {
+                let mut probe = s.clone();
+                let yhat = self.step(&mut probe, 0.0);
+                let y = yhat + sigma * rng.normal();
+                self.step(&mut s, y);
+                step.push(y);
+            }
+        }
+        quantiles
+            .iter()
+            .map(|&q| {
+                paths
+                    .iter_mut()
+                    .map(|values| {
+                        values.sort_by(f64::total_cmp);
+                        // Linear interpolation between order statistics, as numpy does.
+                        let pos = q * (values.len() - 1) as f64;
+                        let lo = pos.floor() as usize;
+                        let hi = (lo + 1).min(values.len() - 1);
+                        values[lo] + (pos - lo as f64) * (values[hi] - values[lo])
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// SplitMix64 with Box-Muller normals: small, seeded, repeatable.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        // 53 random bits in (0, 1].
+        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// The standard normal quantile: Acklam's rational approximation refined by one Halley
+/// step on the exact CDF (from `erfc`), good to about 1e-15.
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let low = 0.02425;
+    let x = if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let e = 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantiles_are_exact() {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.975, 1.959963984540054),
+            (0.1, -1.2815515655446004),
+            (0.001, -3.090232306167813),
+        ] {
+            assert!((normal_quantile(p) - z).abs() < 1e-12, "{p}");
+        }
+    }
+}
+
+/// An ETS model behind the [`crate::Model`] trait, for V2 calls: one input, each row a
+/// series' history (`[-1, n]`, any numeric type), and outputs `[-1, h]` (the point
+/// forecast for `h` steps) and optionally `[-1, h, q]` (the manifest's `quantiles`).
+#[derive(Debug)]
+pub struct EtsModel {
+    ets: Ets,
+    inputs: Vec<crate::TensorSpec>,
+    outputs: Vec<crate::TensorSpec>,
+    horizon: usize,
+    quantiles: Vec<f64>,
+}
+
+impl EtsModel {
+    /// Builds the model from `ets.json` and the manifest's signature and `quantiles`.
+    pub fn load(
+        weights: &[u8],
+        inputs: Vec<crate::TensorSpec>,
+        outputs: Vec<crate::TensorSpec>,
+        quantiles: Vec<f64>,
+    ) -> Result<EtsModel> {
+        let ets = Ets::from_json(weights)?;
+        let sig = |m: String| RuntimeError::Signature(m);
+        let [input] = inputs.as_slice() else {
+            return Err(sig("an ets model takes one input: the history".into()));
+        };
+        if input.shape.len() != 2 || !input.datatype.is_numeric() {
+            return Err(sig(format!(
+                "input '{}' must be numeric [-1, n]",
+                input.name
+            )));
+        }
+        let mut horizon = None;
+        for o in &outputs {
+            let h = match o.shape.as_slice() {
+                [_, h] => *h,
+                [_, h, q] if *q == quantiles.len() as i64 => *h,
+                _ => {
+                    return Err(sig(format!(
+                        "output '{}' must be [-1, h] (mean) or [-1, h, {}] (quantiles)",
+                        o.name,
+                        quantiles.len()
+                    )));
+                }
+            };
+            if h <= 0 || horizon.is_some_and(|x| x != h) {
+                return Err(sig("every output must have the same horizon h > 0".into()));
+            }
+            horizon = Some(h);
+            if !matches!(o.datatype, crate::DType::F32 | crate::DType::F64) {
+                return Err(sig(format!("output '{}' must be FP32 or FP64", o.name)));
+            }
+        }
+        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(sig(format!("quantile {q} is not in (0, 1)")));
+        }
+        Ok(EtsModel {
+            ets,
+            inputs,
+            outputs,
+            horizon: horizon.ok_or_else(|| sig("an ets model needs an output".into()))? as usize,
+            quantiles,
+        })
+    }
+}
+
+impl crate::Model for EtsModel {
+    fn kind(&self) -> &'static str {
+        "ets"
+    }
+
+    fn inputs(&self) -> &[crate::TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[crate::TensorSpec] {
+        &self.outputs
+    }
+
+    fn infer(&self, inputs: &[crate::Tensor], wanted: &[usize]) -> Result<Vec<crate::Tensor>> {
+        let [history] = inputs else {
+            return Err(RuntimeError::input("", "one input expected"));
+        };
+        let (rows, width) = match history.shape.as_slice() {
+            [r, w] => (*r, *w),
+            _ => {
+                return Err(RuntimeError::input(
+                    &self.inputs[0].name,
+                    "must be [rows, n]",
+                ));
+            }
+        };
+        let mut values = vec![0.0f32; rows * width];
+        history
+            .data
+            .copy_into_f32(width, &mut values, width, 0)
+            .ok_or_else(|| RuntimeError::input(&self.inputs[0].name, "must be numeric"))?;
+        // f32 transport loses digits; FP64 histories are read exactly.
+        let exact: Option<&[f64]> = match &history.data {
+            crate::TensorData::F64(v) => Some(v),
+            _ => None,
+        };
+        let mut forecasts = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let row: Vec<f64> = match exact {
+                Some(v) => v[r * width..(r + 1) * width].to_vec(),
+                None => values[r * width..(r + 1) * width]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .collect(),
+            };
+            forecasts.push(
+                self.ets
+                    .forecast(&row, self.horizon, &self.quantiles)
+                    .map_err(|e| match e {
+                        RuntimeError::InvalidInput { message, .. } => {
+                            RuntimeError::input(&self.inputs[0].name, format!("row {r}: {message}"))
+                        }
+                        other => other,
+                    })?,
+            );
+        }
+        wanted
+            .iter()
+            .map(|&k| {
+                let spec = self
+                    .outputs
+                    .get(k)
+                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let (shape, data): (Vec<usize>, Vec<f64>) = if spec.shape.len() == 2 {
+                    (
+                        vec![rows, self.horizon],
+                        forecasts
+                            .iter()
+                            .flat_map(|f| f.mean.iter().copied())
+                            .collect(),
+                    )
+                } else {
+                    let q = self.quantiles.len();
+                    (
+                        vec![rows, self.horizon, q],
+                        forecasts
+                            .iter()
+                            .flat_map(|f| {
+                                (0..self.horizon)
+                                    .flat_map(move |h| (0..q).map(move |j| f.quantiles[j][h]))
+                            })
+                            .collect(),
+                    )
+                };
+                let data = match spec.datatype {
+                    crate::DType::F64 => crate::TensorData::F64(data),
+                    _ => crate::TensorData::F32(data.into_iter().map(|x| x as f32).collect()),
+                };
+                crate::Tensor::new(shape, data)
+            })
+            .collect()
+    }
+}

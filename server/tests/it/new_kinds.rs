@@ -1,0 +1,159 @@
+//! Candle nets and ETS forecasters registered like any model and called over V2
+//! `ModelInfer`: PyTorch's and statsmodels' numbers come back, for float features, token
+//! ids and series histories.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use mercator_proto::inference as pb;
+
+use crate::harness::{TestServer, f32_from, input};
+
+fn fixture(name: &str) -> (BTreeMap<String, Bytes>, serde_json::Value) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/candle");
+    let read = |f: String| Bytes::from(std::fs::read(dir.join(&f)).expect("fixture"));
+    let files = BTreeMap::from([
+        ("mercator.json".to_string(), read(format!("{name}.json"))),
+        (
+            "model.safetensors".to_string(),
+            read(format!("{name}.safetensors")),
+        ),
+    ]);
+    let expected =
+        serde_json::from_slice(&read(format!("{name}.expected.json"))).expect("expected");
+    (files, expected)
+}
+
+fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn candle_nets_serve_pytorch_numbers_over_v2() {
+    let (mlp, mlp_expected) = fixture("mlp_relu_softmax");
+    let (bag, bag_expected) = fixture("embedding_bag_mean");
+    let server = TestServer::builder()
+        .model("mlp", mlp)
+        .model("bag", bag)
+        .start()
+        .await;
+    let mut client = server.v2().await;
+    for (model, expected, datatype, width) in [
+        ("mlp", &mlp_expected, "FP32", 8),
+        ("bag", &bag_expected, "INT64", 6),
+    ] {
+        let x = rows(&expected["input"]);
+        let raw: Vec<u8> = x
+            .iter()
+            .flatten()
+            .flat_map(|&v| {
+                if datatype == "FP32" {
+                    (v as f32).to_le_bytes().to_vec()
+                } else {
+                    (v as i64).to_le_bytes().to_vec()
+                }
+            })
+            .collect();
+        let name = if datatype == "FP32" { "x" } else { "ids" };
+        let response = client
+            .model_infer(pb::ModelInferRequest {
+                model_name: model.into(),
+                inputs: vec![input(name, datatype, vec![x.len() as i64, width])],
+                raw_input_contents: vec![raw],
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{model}: {e}"))
+            .into_inner();
+        assert_eq!(response.model_version, "1");
+        let got = f32_from(&response.raw_output_contents[0]);
+        let want: Vec<f64> = rows(&expected["output"]).into_iter().flatten().collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() <= 1e-5, "{model}: {g} vs {w}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ets_forecasts_serve_statsmodels_numbers_over_v2() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/ets");
+    let manifest = serde_json::json!({"kind": "ets", "weights": "ets.json",
+        "inputs": [{"name": "history", "datatype": "FP64", "shape": [-1, -1]}],
+        "outputs": [{"name": "mean", "datatype": "FP64", "shape": [-1, 28]},
+                    {"name": "quantiles", "datatype": "FP64", "shape": [-1, 28, 3]}],
+        "quantiles": [0.1, 0.5, 0.9]});
+    let files = BTreeMap::from([
+        (
+            "mercator.json".to_string(),
+            Bytes::from(manifest.to_string()),
+        ),
+        (
+            "ets.json".to_string(),
+            Bytes::from(std::fs::read(dir.join("aada.ets.json")).expect("artifact")),
+        ),
+    ]);
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("aada.expected.json")).expect("expected"))
+            .expect("json");
+    let server = TestServer::builder().model("demand", files).start().await;
+    let history: Vec<f64> = expected["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect();
+    let response = server
+        .v2()
+        .await
+        .model_infer(pb::ModelInferRequest {
+            model_name: "demand".into(),
+            inputs: vec![input("history", "FP64", vec![1, history.len() as i64])],
+            raw_input_contents: vec![history.iter().flat_map(|v| v.to_le_bytes()).collect()],
+            ..Default::default()
+        })
+        .await
+        .expect("forecast")
+        .into_inner();
+    let f64s = |b: &[u8]| -> Vec<f64> {
+        b.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    };
+    let mean = f64s(&response.raw_output_contents[0]);
+    let quantiles = f64s(&response.raw_output_contents[1]);
+    assert_eq!(response.outputs[1].shape, vec![1, 28, 3]);
+    let want = |path: &serde_json::Value| -> Vec<f64> {
+        path.as_array()
+            .expect("array")
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect()
+    };
+    let (lower, upper) = (
+        want(&expected["intervals"]["0.2"]["lower"]),
+        want(&expected["intervals"]["0.2"]["upper"]),
+    );
+    for (h, m) in want(&expected["forecast"]).iter().enumerate() {
+        assert!((mean[h] - m).abs() <= 1e-6 * m.abs(), "step {h}");
+        assert!((quantiles[3 * h] - lower[h]).abs() <= 1e-6 * lower[h].abs());
+        assert!(
+            (quantiles[3 * h + 1] - m).abs() <= 1e-6 * m.abs(),
+            "median = mean"
+        );
+        assert!((quantiles[3 * h + 2] - upper[h]).abs() <= 1e-6 * upper[h].abs());
+    }
+    server.stop().await;
+}
