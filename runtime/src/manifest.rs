@@ -153,8 +153,11 @@ impl Manifest {
             check_bindings(input)?;
         }
         self.risk_bands()?;
-        if self.kind == "candle" {
+        if self.kind == "candle" || self.kind == "text" {
             crate::kinds::candle::layers_from_manifest(&self.extra)?;
+        }
+        if self.kind == "text" {
+            crate::kinds::text::spec_from_manifest(&self.extra)?;
         }
         Ok(())
     }
@@ -237,6 +240,13 @@ impl Manifest {
                 self.outputs.iter().map(|o| o.value).collect(),
             )?)),
             "candle" => Ok(Box::new(crate::kinds::candle::CandleModel::load(
+                weights,
+                &crate::kinds::candle::layers_from_manifest(&self.extra)?,
+                self.input_specs(),
+                self.output_specs(),
+            )?)),
+            "text" => Ok(Box::new(crate::kinds::text::TextModel::load(
+                crate::kinds::text::spec_from_manifest(&self.extra)?,
                 weights,
                 &crate::kinds::candle::layers_from_manifest(&self.extra)?,
                 self.input_specs(),
@@ -333,7 +343,7 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost", "candle", "ets"];
+pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text"];
 
 #[cfg(test)]
 mod tests {

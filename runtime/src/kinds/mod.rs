@@ -2,4 +2,5 @@
 
 pub mod candle;
 pub mod ets;
+pub mod text;
 pub mod xgboost;

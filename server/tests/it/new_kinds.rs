@@ -157,3 +157,61 @@ async fn ets_forecasts_serve_statsmodels_numbers_over_v2() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn text_pipelines_classify_utf8_over_v2() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/text");
+    let read = |f: &str| Bytes::from(std::fs::read(dir.join(f)).expect("fixture"));
+    let files = BTreeMap::from([
+        ("mercator.json".to_string(), read("intent.json")),
+        ("model.safetensors".to_string(), read("intent.safetensors")),
+    ]);
+    let expected: serde_json::Value =
+        serde_json::from_slice(&read("intent.expected.json")).expect("json");
+    let server = TestServer::builder().model("intent", files).start().await;
+    let texts: Vec<&str> = expected["texts"]
+        .as_array()
+        .expect("texts")
+        .iter()
+        .map(|t| t.as_str().expect("text"))
+        .collect();
+    let raw: Vec<u8> = texts
+        .iter()
+        .flat_map(|t| (t.len() as u32).to_le_bytes().into_iter().chain(t.bytes()))
+        .collect();
+    let mut client = server.v2().await;
+    let response = client
+        .model_infer(pb::ModelInferRequest {
+            model_name: "intent".into(),
+            inputs: vec![input("text", "BYTES", vec![texts.len() as i64])],
+            raw_input_contents: vec![raw],
+            ..Default::default()
+        })
+        .await
+        .expect("classify")
+        .into_inner();
+    let got = f32_from(&response.raw_output_contents[0]);
+    let want: Vec<f64> = rows(&expected["probabilities"])
+        .into_iter()
+        .flatten()
+        .collect();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((f64::from(*g) - w).abs() <= 1e-5, "{g} vs {w}");
+    }
+    let status = client
+        .model_infer(pb::ModelInferRequest {
+            model_name: "intent".into(),
+            inputs: vec![input("text", "BYTES", vec![1])],
+            raw_input_contents: vec![[2u32.to_le_bytes().as_slice(), &[0xff, 0xfe]].concat()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("not UTF-8");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("not UTF-8"),
+        "{}",
+        status.message()
+    );
+    server.stop().await;
+}
