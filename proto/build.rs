@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/mercator/v1/registry.proto",
     "proto/mercator/v1/feature_store.proto",
     "proto/mercator/v1/churn.proto",
+    "proto/mercator/v1/intent.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,6 +15,7 @@ pub mod definitions;
 pub mod demo;
 pub mod error;
 pub mod grpc;
+pub mod intent;
 pub mod lookup;
 pub mod metrics;
 pub mod models;

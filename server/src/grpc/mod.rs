@@ -5,6 +5,7 @@
 pub mod churn;
 pub mod feature_store;
 pub mod inference_v2;
+pub mod intent;
 pub mod registry;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use mercator_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use mercator_proto::v1::churn_server::ChurnServer;
 use mercator_proto::v1::feature_store_server::FeatureStoreServer;
+use mercator_proto::v1::intent_server::IntentServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
@@ -61,7 +63,11 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            ChurnServer::new(churn::ChurnService::new(serving)),
+            ChurnServer::new(churn::ChurnService::new(Arc::clone(&serving))),
+            config
+        ))
+        .add_service(with_limits!(
+            IntentServer::new(intent::IntentService::new(serving)),
             config
         ))
         .add_service(with_limits!(

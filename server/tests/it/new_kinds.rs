@@ -215,3 +215,114 @@ async fn text_pipelines_classify_utf8_over_v2() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn intent_classify_ranks_maps_actions_and_hands_off() {
+    use mercator_proto::v1::{ClassifyRequest, intent_client::IntentClient};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/text");
+    let read = |f: &str| Bytes::from(std::fs::read(dir.join(f)).expect("fixture"));
+    let files = BTreeMap::from([
+        ("mercator.json".to_string(), read("intent.json")),
+        ("model.safetensors".to_string(), read("intent.safetensors")),
+    ]);
+    let plain = crate::harness::fixture_model(
+        "binary_deep-v3",
+        serde_json::json!({"kind": "xgboost", "weights": "model.json",
+            "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 8]}],
+            "outputs": [{"name": "probability", "datatype": "FP32", "shape": [-1]}]}),
+    );
+    let server = TestServer::builder()
+        .model("intent", files)
+        .model("plain", plain)
+        .start()
+        .await;
+    let mut client = IntentClient::new(server.channel().await);
+    let ask = |text: &[u8]| ClassifyRequest {
+        text: text.to_vec(),
+        session_id: "s-1".into(),
+        ..Default::default()
+    };
+    let sure = client
+        .classify(ask("cancel order 4821 now!!!".as_bytes()))
+        .await
+        .expect("classify")
+        .into_inner();
+    assert_eq!(sure.intents[0].intent, "cancel_order");
+    assert!(sure.intents[0].probability > 0.8);
+    assert_eq!(sure.intents.len(), 4, "all intents by default");
+    assert!(
+        sure.intents
+            .windows(2)
+            .all(|w| w[0].probability >= w[1].probability)
+    );
+    assert_eq!(
+        (sure.action.as_str(), sure.handoff),
+        ("open_cancellation", false)
+    );
+    assert_eq!(
+        (sure.session_id.as_str(), sure.model_version.as_str()),
+        ("s-1", "1")
+    );
+
+    let human = client
+        .classify(ask("I want to talk to a HUMAN 😡😡".as_bytes()))
+        .await
+        .expect("classify")
+        .into_inner();
+    assert_eq!(human.intents[0].intent, "talk_to_human");
+    assert_eq!(
+        (human.handoff, human.handoff_reason.as_str()),
+        (true, "requested")
+    );
+    assert_eq!(human.action, "transfer_to_agent");
+
+    let mut unsure = ask("Café crème & ﬁne print".as_bytes());
+    unsure.top_k = 2;
+    let unsure = client
+        .classify(unsure)
+        .await
+        .expect("classify")
+        .into_inner();
+    assert_eq!(unsure.intents.len(), 2);
+    assert!(unsure.intents[0].probability < 0.5);
+    assert_eq!(
+        (unsure.handoff, unsure.handoff_reason.as_str()),
+        (true, "low_confidence")
+    );
+
+    for (req, code, needle) in [
+        (
+            ask(&[0xff, 0xfe]),
+            tonic::Code::InvalidArgument,
+            "not valid UTF-8",
+        ),
+        (
+            ask("x".repeat(501).as_bytes()),
+            tonic::Code::InvalidArgument,
+            "at most 500",
+        ),
+        (
+            ClassifyRequest {
+                model_name: "plain".into(),
+                ..ask(b"hello")
+            },
+            tonic::Code::FailedPrecondition,
+            "cannot classify intents",
+        ),
+        (
+            ClassifyRequest {
+                model_name: "nope".into(),
+                ..ask(b"hello")
+            },
+            tonic::Code::NotFound,
+            "'nope'",
+        ),
+    ] {
+        let status = client.classify(req).await.expect_err(needle);
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(needle), "{}", status.message());
+    }
+    let metrics = server.metrics_text().await;
+    assert!(metrics.contains(r#"method="Intent.Classify",model="intent",version="1"} 3"#));
+    server.stop().await;
+}

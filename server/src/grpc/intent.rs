@@ -1,0 +1,42 @@
+//! `mercator.v1.Intent`: thin handler over `crate::intent`.
+
+use std::sync::Arc;
+
+use mercator_proto::v1::{self as pb, intent_server::Intent};
+use tonic::{Request, Response, Status};
+
+use crate::serving::{Observation, Serving};
+
+/// The intent service.
+#[derive(Debug, Clone)]
+pub struct IntentService {
+    serving: Arc<Serving>,
+}
+
+impl IntentService {
+    /// An intent service over the serving path.
+    pub fn new(serving: Arc<Serving>) -> IntentService {
+        IntentService { serving }
+    }
+}
+
+#[tonic::async_trait]
+impl Intent for IntentService {
+    async fn classify(
+        &self,
+        req: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let mut obs = Observation::start(crate::intent::CLASSIFY);
+        let result = crate::intent::classify(&self.serving, req.into_inner(), &mut obs)
+            .await
+            .map(Response::new)
+            .map_err(Status::from);
+        obs.finish(
+            &self.serving.metrics,
+            result
+                .as_ref()
+                .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+        );
+        result
+    }
+}

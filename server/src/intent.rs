@@ -1,0 +1,153 @@
+//! Intent classification for the support chatbot: one message through a `text` model,
+//! the intents ranked by probability with the manifest's labels, the action mapped to the
+//! top intent, and a hand-off decision from the manifest's threshold and hand-off intents.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mercator_proto::v1 as pb;
+use mercator_runtime::{DType, Tensor, TensorData};
+use serde::Deserialize;
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::serving::{Observation, Serving};
+
+/// Model classified with when a request names none.
+pub const DEFAULT_MODEL: &str = "intent";
+/// The `method` label of `Intent/Classify`.
+pub const CLASSIFY: &str = "Intent.Classify";
+
+/// What the manifest says about intents.
+#[derive(Debug, Deserialize)]
+struct IntentManifest {
+    labels: Vec<String>,
+    #[serde(default)]
+    actions: BTreeMap<String, String>,
+    #[serde(default = "default_threshold")]
+    handoff_threshold: f64,
+    #[serde(default = "default_handoff_intents")]
+    handoff_intents: Vec<String>,
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+
+fn default_handoff_intents() -> Vec<String> {
+    vec!["talk_to_human".into()]
+}
+
+fn intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, ServeError> {
+    let unfit = |why: String| {
+        ServeError::FailedPrecondition(format!(
+            "model '{}' version {} cannot classify intents: {why}",
+            loaded.name, loaded.version
+        ))
+    };
+    let extra = serde_json::Value::Object(
+        loaded
+            .manifest
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    let m: IntentManifest =
+        serde_json::from_value(extra).map_err(|e| unfit(format!("manifest: {e}")))?;
+    let inputs = loaded.model.inputs();
+    if inputs.len() != 1 || inputs[0].datatype != DType::Bytes {
+        return Err(unfit("it must take one BYTES input (the text)".into()));
+    }
+    let width = loaded
+        .model
+        .outputs()
+        .first()
+        .and_then(|o| o.shape.get(1).copied());
+    if width != Some(m.labels.len() as i64) {
+        return Err(unfit(format!(
+            "its first output is not [-1, {}] for its {} labels",
+            m.labels.len(),
+            m.labels.len()
+        )));
+    }
+    Ok(m)
+}
+
+/// Answers `Intent/Classify`.
+pub async fn classify(
+    serving: &Serving,
+    req: pb::ClassifyRequest,
+    obs: &mut Observation,
+) -> Result<pb::ClassifyResponse, ServeError> {
+    let _admitted = serving.admit()?;
+    let pb::ClassifyRequest {
+        model_name,
+        model_version,
+        text,
+        session_id,
+        top_k,
+    } = req;
+    let name = if model_name.is_empty() {
+        DEFAULT_MODEL
+    } else {
+        model_name.as_str()
+    };
+    let loaded: Arc<LoadedModel> = serving.models.resolve(name, &model_version)?;
+    obs.resolved(&loaded);
+    if std::str::from_utf8(&text).is_err() {
+        return Err(ServeError::invalid("text", "the text is not valid UTF-8"));
+    }
+    let m = intent_manifest(&loaded)?;
+    let input = Tensor::new(vec![1], TensorData::Bytes(vec![text]))
+        .map_err(|e| ServeError::Internal(e.to_string()))?;
+    let out = serving
+        .compute(&loaded, vec![input], vec![0], 1)
+        .await
+        .map_err(|e| match e {
+            // The model names its input; the caller sent `text`.
+            ServeError::InvalidArgument { message, .. } => ServeError::invalid("text", message),
+            other => other,
+        })?;
+    let probabilities: Vec<f64> = match out.into_iter().next().map(|t| t.data) {
+        Some(TensorData::F32(v)) => v.into_iter().map(f64::from).collect(),
+        Some(TensorData::F64(v)) => v,
+        _ => {
+            return Err(ServeError::Internal(
+                "the output is not floating point".into(),
+            ));
+        }
+    };
+    let mut ranked: Vec<(String, f64)> = m.labels.iter().cloned().zip(probabilities).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (top, top_p) = ranked
+        .first()
+        .cloned()
+        .ok_or_else(|| ServeError::Internal("no intents".into()))?;
+    let handoff_reason = if m.handoff_intents.contains(&top) {
+        "requested"
+    } else if top_p < m.handoff_threshold {
+        "low_confidence"
+    } else {
+        ""
+    };
+    loaded.metrics.rows.inc();
+    if top_k > 0 {
+        ranked.truncate(top_k as usize);
+    }
+    Ok(pb::ClassifyResponse {
+        model_name: loaded.name.clone(),
+        model_version: loaded.version_label.clone(),
+        action: m.actions.get(&top).cloned().unwrap_or_default(),
+        handoff: !handoff_reason.is_empty(),
+        handoff_reason: handoff_reason.into(),
+        intents: ranked
+            .into_iter()
+            .map(|(intent, probability)| pb::IntentScore {
+                intent,
+                probability,
+            })
+            .collect(),
+        session_id,
+    })
+}
