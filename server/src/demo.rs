@@ -1,5 +1,6 @@
-//! The bundled demo: the churn model trained by `examples/churn/train_churn.py` and the
-//! synthetic customers' features it was trained on, embedded in the binary so
+//! The bundled demo: the churn model trained by `examples/churn/train_churn.py` with the
+//! synthetic customers' features it was trained on, and the support chatbot's intent
+//! model trained by `examples/intent/train_intent.py`, embedded in the binary so
 //! `mercator serve --demo` works from anywhere; registered, applied and loaded on first run.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,8 @@ const CHURN_MANIFEST: &[u8] = include_bytes!("../../examples/churn/mercator.json
 const CHURN_MODEL: &[u8] = include_bytes!("../../examples/churn/model.json");
 const CHURN_FEATURES: &str = include_str!("../../examples/churn/features.toml");
 const CUSTOMERS_CSV: &[u8] = include_bytes!("../../examples/churn/customers.csv");
+const INTENT_MANIFEST: &[u8] = include_bytes!("../../examples/intent/mercator.json");
+const INTENT_MODEL: &[u8] = include_bytes!("../../examples/intent/model.safetensors");
 /// The demo's feature view.
 pub const CHURN_VIEW: &str = "customer_churn";
 
@@ -37,36 +40,51 @@ pub async fn load_demo_features(
 
 /// Registers the demo models that the registry does not have yet, as `champion`.
 pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryError> {
-    match registry.get_model("churn").await {
-        Ok(_) => {
-            tracing::info!("demo model 'churn' already registered");
-            return Ok(());
+    let models: [(&str, [(&str, &'static [u8]); 2], &str); 2] = [
+        (
+            "churn",
+            [
+                ("mercator.json", CHURN_MANIFEST),
+                ("model.json", CHURN_MODEL),
+            ],
+            "examples/churn/train_churn.py",
+        ),
+        (
+            "intent",
+            [
+                ("mercator.json", INTENT_MANIFEST),
+                ("model.safetensors", INTENT_MODEL),
+            ],
+            "examples/intent/train_intent.py",
+        ),
+    ];
+    for (name, files, source) in models {
+        match registry.get_model(name).await {
+            Ok(_) => {
+                tracing::info!(model = name, "demo model already registered");
+                continue;
+            }
+            Err(RegistryError::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
-        Err(RegistryError::NotFound(_)) => {}
-        Err(e) => return Err(e),
+        let version = registry
+            .register(NewVersion {
+                model: name.into(),
+                files: files
+                    .into_iter()
+                    .map(|(path, bytes)| (path.to_string(), Bytes::from_static(bytes)))
+                    .collect(),
+                tags: BTreeMap::from([("source".to_string(), source.to_string())]),
+                alias: Some(mercator_registry::CHAMPION.into()),
+                actor: "demo".into(),
+                ..NewVersion::default()
+            })
+            .await?;
+        tracing::info!(
+            model = name,
+            version = version.version,
+            "registered a demo model as champion"
+        );
     }
-    let mut files = BTreeMap::new();
-    files.insert(
-        "mercator.json".to_string(),
-        Bytes::from_static(CHURN_MANIFEST),
-    );
-    files.insert("model.json".to_string(), Bytes::from_static(CHURN_MODEL));
-    let version = registry
-        .register(NewVersion {
-            model: "churn".into(),
-            files,
-            tags: BTreeMap::from([(
-                "source".to_string(),
-                "examples/churn/train_churn.py".to_string(),
-            )]),
-            alias: Some(mercator_registry::CHAMPION.into()),
-            actor: "demo".into(),
-            ..NewVersion::default()
-        })
-        .await?;
-    tracing::info!(
-        version = version.version,
-        "registered the demo model 'churn' as champion"
-    );
     Ok(())
 }

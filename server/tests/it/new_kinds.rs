@@ -326,3 +326,59 @@ async fn intent_classify_ranks_maps_actions_and_hands_off() {
     assert!(metrics.contains(r#"method="Intent.Classify",model="intent",version="1"} 3"#));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_intent_model_classifies_as_pytorch_did() {
+    use mercator_proto::v1::{ClassifyRequest, intent_client::IntentClient};
+    let server = TestServer::builder().demo().start().await;
+    server.wait_for_champion("churn", "1").await;
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/intent/expected.json"),
+        )
+        .expect("expected"),
+    )
+    .expect("json");
+    let labels: Vec<String> = {
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/intent/mercator.json"),
+            )
+            .expect("manifest"),
+        )
+        .expect("json");
+        serde_json::from_value(m["labels"].clone()).expect("labels")
+    };
+    let mut client = IntentClient::new(server.channel().await);
+    let probabilities = rows(&expected["probabilities"]);
+    for (i, text) in expected["texts"]
+        .as_array()
+        .expect("texts")
+        .iter()
+        .enumerate()
+    {
+        let text = text.as_str().expect("text");
+        let got = client
+            .classify(ClassifyRequest {
+                text: text.as_bytes().to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect("classify")
+            .into_inner();
+        for score in &got.intents {
+            let k = labels
+                .iter()
+                .position(|l| *l == score.intent)
+                .expect("label");
+            assert!(
+                (score.probability - probabilities[i][k]).abs() <= 1e-5,
+                "{text}: {} {} vs {}",
+                score.intent,
+                score.probability,
+                probabilities[i][k]
+            );
+        }
+    }
+    server.stop().await;
+}
