@@ -38,27 +38,39 @@ pub async fn load_demo_features(
     Ok(())
 }
 
+/// A bundled model: its name, its files, and the script that made them.
+struct DemoModel {
+    name: &'static str,
+    files: [(&'static str, &'static [u8]); 2],
+    source: &'static str,
+}
+
 /// Registers the demo models that the registry does not have yet, as `champion`.
 pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryError> {
-    let models: [(&str, [(&str, &'static [u8]); 2], &str); 2] = [
-        (
-            "churn",
-            [
+    let models = [
+        DemoModel {
+            name: "churn",
+            files: [
                 ("mercator.json", CHURN_MANIFEST),
                 ("model.json", CHURN_MODEL),
             ],
-            "examples/churn/train_churn.py",
-        ),
-        (
-            "intent",
-            [
+            source: "examples/churn/train_churn.py",
+        },
+        DemoModel {
+            name: "intent",
+            files: [
                 ("mercator.json", INTENT_MANIFEST),
                 ("model.safetensors", INTENT_MODEL),
             ],
-            "examples/intent/train_intent.py",
-        ),
+            source: "examples/intent/train_intent.py",
+        },
     ];
-    for (name, files, source) in models {
+    for DemoModel {
+        name,
+        files,
+        source,
+    } in models
+    {
         match registry.get_model(name).await {
             Ok(_) => {
                 tracing::info!(model = name, "demo model already registered");
