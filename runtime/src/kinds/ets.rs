@@ -174,22 +174,38 @@ impl Ets {
         }
     }
 
+    /// The one-step prediction from `state`, with the base and the season it used.
+    fn predict(&self, state: &State) -> (f64, f64, f64) {
+        let trended = self.spec.trend != Trend::None;
+        let base = state.level
+            + if trended {
+                self.phi() * state.slope
+            } else {
+                0.0
+            };
+        let season = state.season.front().copied().unwrap_or(0.0);
+        let yhat = match self.spec.seasonal {
+            Seasonal::None => base,
+            Seasonal::Add => base + season,
+            Seasonal::Mul => base * season,
+        };
+        (yhat, base, season)
+    }
+
     /// One step: the prediction from `state`, then the state updated with `y`.
     fn step(&self, state: &mut State, y: f64) -> f64 {
         let s = &self.spec;
-        let phi = self.phi();
-        let trended = s.trend != Trend::None;
-        let base = state.level + if trended { phi * state.slope } else { 0.0 };
-        let season = state.season.pop_front().unwrap_or(0.0);
-        let (yhat, scale) = match s.seasonal {
-            Seasonal::None => (base, 1.0),
-            Seasonal::Add => (base + season, 1.0),
-            Seasonal::Mul => (base * season, season),
+        let (yhat, base, season) = self.predict(state);
+        state.season.pop_front();
+        let scale = if s.seasonal == Seasonal::Mul {
+            season
+        } else {
+            1.0
         };
         let e = y - yhat;
         state.level = base + s.alpha * e / scale;
-        if trended {
-            state.slope = phi * state.slope + s.beta * e / scale;
+        if s.trend != Trend::None {
+            state.slope = self.phi() * state.slope + s.beta * e / scale;
         }
         match s.seasonal {
             Seasonal::None => {}
@@ -334,9 +350,7 @@ impl Ets {
         for _ in 0..PATHS {
             let mut s = state.clone();
             for step in paths.iter_mut() {
-                let mut probe = s.clone();
-                let yhat = self.step(&mut probe, 0.0);
-                let y = yhat + sigma * rng.normal();
+                let y = self.predict(&s).0 + sigma * rng.normal();
                 self.step(&mut s, y);
                 step.push(y);
             }
