@@ -1,4 +1,5 @@
-//! Point-in-time retrieval over gRPC (streamed in chunks) and through the CLI, which
+//! Point-in-time retrieval over gRPC (streamed in chunks) and through the CLI (entity rows
+//! from CSV or Parquet, through the server or straight from storage), which
 //! writes a training set as Parquet; the values match what the store held at each time.
 
 use mercator_proto::v1::feature_store_client::FeatureStoreClient;
@@ -182,5 +183,70 @@ async fn historical_features_stream_and_land_in_parquet() {
         .clone();
     let values: Vec<Option<f32>> = column.iter().collect();
     assert_eq!(values, [Some(2.0), None, Some(7.0), None]);
-    server.stop().await;
+
+    // The same entity rows as Parquet (integer-free keys, a nanosecond timestamp column,
+    // as pandas writes it), straight from storage without the server: the same values.
+    let entities_pq = dir.path().join("entities.parquet");
+    {
+        use arrow_array::{ArrayRef, StringArray, TimestampNanosecondArray};
+        let seconds = [T0 + 25 * 60, T0 + 5 * 60, T0 + 15 * 60, T0 + 15 * 60];
+        let batch = arrow_array::RecordBatch::try_from_iter([
+            (
+                "customer_id",
+                std::sync::Arc::new(StringArray::from(vec!["c1", "c1", "c2", "c9"])) as ArrayRef,
+            ),
+            (
+                "event_timestamp",
+                std::sync::Arc::new(
+                    TimestampNanosecondArray::from(
+                        seconds
+                            .iter()
+                            .map(|s| s * 1_000_000_000)
+                            .collect::<Vec<_>>(),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ),
+        ])
+        .expect("batch");
+        let file = std::fs::File::create(&entities_pq).expect("create");
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("w");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+    let output_pq = dir.path().join("train2.parquet");
+    let kept = server.stop_keeping_data().await;
+    let data_dir = kept.path().display().to_string();
+    let out = ok(&[
+        "features",
+        "history",
+        "--data-dir",
+        &data_dir,
+        "--features",
+        "activity:orders",
+        "--entities",
+        &entities_pq.display().to_string(),
+        "--output",
+        &output_pq.display().to_string(),
+    ]);
+    assert!(out.contains("wrote 4 rows"), "{out}");
+    let bytes = bytes::Bytes::from(std::fs::read(&output_pq).expect("output"));
+    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .next()
+        .expect("a batch")
+        .expect("batch");
+    let column = batch
+        .column_by_name("activity__orders")
+        .expect("column")
+        .as_any()
+        .downcast_ref::<arrow_array::Float32Array>()
+        .expect("float32")
+        .clone();
+    assert_eq!(
+        column.iter().collect::<Vec<_>>(),
+        [Some(2.0), None, Some(7.0), None]
+    );
 }
