@@ -6,47 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use mercator_features::online::{EmbeddedStore, PushRow};
-use mercator_features::{Definitions, FeatureError, FeatureView, Status, Value};
+use mercator_features::{Definitions, FeatureError, Status, Value};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "customer"
-join_keys = ["customer_id"]
-
-[[entities]]
-name = "sku_location"
-join_keys = ["sku_id", "location_id"]
-
-[[feature_views]]
-name = "activity"
-entity = "customer"
-ttl = "1h"
-fields = [
-  { name = "orders_90d", type = "float32" },
-  { name = "segment", type = "string" },
-  { name = "vip", type = "bool" },
-]
-
-[[feature_views]]
-name = "sales"
-entity = "sku_location"
-fields = [{ name = "units", type = "float32_list" }, { name = "price", type = "float64" }]
-"#;
-
-fn view(name: &str) -> FeatureView {
-    Definitions::from_toml(DEFS).expect("defs").views[name].clone()
-}
-
-fn row(id: &str, t: i64, orders: f32) -> PushRow {
-    PushRow {
-        key: vec![id.into()],
-        event_time_micros: t,
-        values: vec![
-            ("orders_90d".into(), Some(Value::Float32(orders))),
-            ("segment".into(), Some(Value::String(format!("s{orders}")))),
-        ],
-    }
-}
+mod common;
+use common::{DEFS, row, view};
 
 #[test]
 fn a_refused_call_is_not_logged() {

@@ -6,42 +6,12 @@
 use std::sync::Arc;
 
 use mercator_features::online::{EmbeddedStore, OnlineStore, PushRow, RedisStore};
-use mercator_features::{Definitions, FeatureError, FeatureView, Status, Value};
+use mercator_features::{FeatureError, Status, Value};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "customer"
-join_keys = ["customer_id"]
-
-[[entities]]
-name = "sku_location"
-join_keys = ["sku_id", "location_id"]
-
-[[feature_views]]
-name = "activity"
-entity = "customer"
-ttl = "1h"
-fields = [
-  { name = "orders_90d", type = "float32" },
-  { name = "segment", type = "string" },
-  { name = "vip", type = "bool" },
-]
-
-[[feature_views]]
-name = "sales"
-entity = "sku_location"
-fields = [
-  { name = "units", type = "float32_list" },
-  { name = "price", type = "float64" },
-  { name = "stock", type = "int64" },
-]
-"#;
+mod common;
+use common::{row, view};
 
 const HOUR: i64 = 3_600_000_000;
-
-fn view(name: &str) -> FeatureView {
-    Definitions::from_toml(DEFS).expect("defs").views[name].clone()
-}
 
 /// Each backend under test, with what keeps its storage alive.
 async fn stores() -> Vec<(&'static str, Arc<dyn OnlineStore>, tempfile::TempDir)> {
@@ -79,17 +49,6 @@ async fn stores() -> Vec<(&'static str, Arc<dyn OnlineStore>, tempfile::TempDir)
         }
     }
     out
-}
-
-fn row(id: &str, t: i64, orders: f32) -> PushRow {
-    PushRow {
-        key: vec![id.into()],
-        event_time_micros: t,
-        values: vec![
-            ("orders_90d".into(), Some(Value::Float32(orders))),
-            ("segment".into(), Some(Value::String(format!("s{orders}")))),
-        ],
-    }
 }
 
 async fn orders(store: &dyn OnlineStore, id: &str, now: i64) -> (Option<Value>, Status) {

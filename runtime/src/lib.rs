@@ -14,7 +14,10 @@ mod tensor;
 
 pub use error::{Result, RuntimeError};
 pub use manifest::Manifest;
-pub use tensor::{DType, Tensor, TensorData, TensorSpec, element_count as tensor_element_count};
+pub use tensor::{
+    DType, Tensor, TensorData, TensorSpec, batch_rows, concat_f32,
+    element_count as tensor_element_count,
+};
 
 /// A loaded model, ready to answer.
 pub trait Model: Send + Sync + std::fmt::Debug {

@@ -413,6 +413,64 @@ impl TensorSpec {
     }
 }
 
+/// Checks a batch against a model's row-shaped inputs (`[rows, width]` each, one width per
+/// spec) and returns the number of rows: one tensor per spec, all with the same rows.
+pub fn batch_rows(
+    inputs: &[Tensor],
+    specs: &[TensorSpec],
+    widths: &[usize],
+) -> crate::Result<usize> {
+    if inputs.len() != specs.len() {
+        return Err(crate::RuntimeError::input(
+            "",
+            format!("{} inputs given, {} expected", inputs.len(), specs.len()),
+        ));
+    }
+    let rows = inputs
+        .first()
+        .and_then(|t| t.shape.first().copied())
+        .unwrap_or(0);
+    for ((tensor, spec), &width) in inputs.iter().zip(specs).zip(widths) {
+        if tensor.shape.first().copied() != Some(rows) {
+            return Err(crate::RuntimeError::input(
+                &spec.name,
+                format!(
+                    "has {:?} rows, the first input has {rows}",
+                    tensor.shape.first()
+                ),
+            ));
+        }
+        if tensor.data.len() != rows * width {
+            return Err(crate::RuntimeError::input(
+                &spec.name,
+                format!("must hold {rows} rows of {width} values"),
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// The inputs side by side as one row-major f32 matrix of `rows × widths.sum()`, each
+/// element converted as [`TensorData::copy_into_f32`] does.
+pub fn concat_f32(
+    inputs: &[Tensor],
+    specs: &[TensorSpec],
+    widths: &[usize],
+    rows: usize,
+) -> crate::Result<Vec<f32>> {
+    let stride: usize = widths.iter().sum();
+    let mut out = vec![0.0f32; rows * stride];
+    let mut col = 0;
+    for ((tensor, spec), &width) in inputs.iter().zip(specs).zip(widths) {
+        tensor
+            .data
+            .copy_into_f32(width, &mut out, stride, col)
+            .ok_or_else(|| crate::RuntimeError::input(&spec.name, "must be numeric"))?;
+        col += width;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,9 +18,10 @@ pub const DEFAULT_MODEL: &str = "intent";
 /// The `method` label of `Intent/Classify`.
 pub const CLASSIFY: &str = "Intent.Classify";
 
-/// What the manifest says about intents.
+/// What the manifest says about intents; parsed once per loaded version (see
+/// [`LoadedModel::intent`]), not per request.
 #[derive(Debug, Deserialize)]
-struct IntentManifest {
+pub struct IntentManifest {
     labels: Vec<String>,
     #[serde(default)]
     actions: BTreeMap<String, String>,
@@ -38,13 +39,21 @@ fn default_handoff_intents() -> Vec<String> {
     vec!["talk_to_human".into()]
 }
 
-fn intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, ServeError> {
-    let unfit = |why: String| {
-        ServeError::FailedPrecondition(format!(
-            "model '{}' version {} cannot classify intents: {why}",
-            loaded.name, loaded.version
-        ))
-    };
+/// The version's intent settings, parsed and checked on first use and kept with it.
+fn intent_manifest(loaded: &LoadedModel) -> Result<&IntentManifest, ServeError> {
+    loaded
+        .intent
+        .get_or_init(|| parse_intent_manifest(loaded))
+        .as_ref()
+        .map_err(|why| {
+            ServeError::FailedPrecondition(format!(
+                "model '{}' version {} cannot classify intents: {why}",
+                loaded.name, loaded.version
+            ))
+        })
+}
+
+fn parse_intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, String> {
     let extra = serde_json::Value::Object(
         loaded
             .manifest
@@ -53,11 +62,10 @@ fn intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, ServeError> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     );
-    let m: IntentManifest =
-        serde_json::from_value(extra).map_err(|e| unfit(format!("manifest: {e}")))?;
+    let m: IntentManifest = serde_json::from_value(extra).map_err(|e| format!("manifest: {e}"))?;
     let inputs = loaded.model.inputs();
     if inputs.len() != 1 || inputs[0].datatype != DType::Bytes {
-        return Err(unfit("it must take one BYTES input (the text)".into()));
+        return Err("it must take one BYTES input (the text)".into());
     }
     let width = loaded
         .model
@@ -65,11 +73,11 @@ fn intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, ServeError> {
         .first()
         .and_then(|o| o.shape.get(1).copied());
     if width != Some(m.labels.len() as i64) {
-        return Err(unfit(format!(
+        return Err(format!(
             "its first output is not [-1, {}] for its {} labels",
             m.labels.len(),
             m.labels.len()
-        )));
+        ));
     }
     Ok(m)
 }

@@ -350,50 +350,41 @@ impl CandleModel {
 
     /// The first layer's input as a `[rows, width_in]` f32 matrix.
     fn first_input(&self, inputs: &[Tensor], rows: usize) -> Result<Vec<f32>> {
+        let Some(bag) = &self.bag else {
+            return crate::concat_f32(inputs, &self.inputs, &self.input_widths, rows);
+        };
         let mut x = vec![0.0f32; rows * self.width_in];
-        if let Some(bag) = &self.bag {
-            let spec = &self.inputs[0];
-            let per_row = self.input_widths[0];
-            let ids = integer_ids(&inputs[0].data)
-                .ok_or_else(|| RuntimeError::input(&spec.name, "must hold integer ids"))?;
-            for (r, row_ids) in ids.chunks(per_row.max(1)).enumerate().take(rows) {
-                let out = &mut x[r * bag.dim..(r + 1) * bag.dim];
-                let mut n = 0usize;
-                for &id in row_ids {
-                    if id < 0 || Some(id) == bag.padding_idx {
-                        continue;
-                    }
-                    let i = usize::try_from(id)
-                        .ok()
-                        .filter(|&i| i < bag.vocabulary)
-                        .ok_or_else(|| {
-                            RuntimeError::input(
-                                &spec.name,
-                                format!("id {id} is outside the vocabulary of {}", bag.vocabulary),
-                            )
-                        })?;
-                    for (o, w) in out
-                        .iter_mut()
-                        .zip(&bag.table[i * bag.dim..(i + 1) * bag.dim])
-                    {
-                        *o += w;
-                    }
-                    n += 1;
+        let spec = &self.inputs[0];
+        let per_row = self.input_widths[0];
+        let ids = integer_ids(&inputs[0].data)
+            .ok_or_else(|| RuntimeError::input(&spec.name, "must hold integer ids"))?;
+        for (r, row_ids) in ids.chunks(per_row.max(1)).enumerate().take(rows) {
+            let out = &mut x[r * bag.dim..(r + 1) * bag.dim];
+            let mut n = 0usize;
+            for &id in row_ids {
+                if id < 0 || Some(id) == bag.padding_idx {
+                    continue;
                 }
-                if bag.mode == BagMode::Mean && n > 0 {
-                    let inv = 1.0 / n as f32;
-                    out.iter_mut().for_each(|o| *o *= inv);
+                let i = usize::try_from(id)
+                    .ok()
+                    .filter(|&i| i < bag.vocabulary)
+                    .ok_or_else(|| {
+                        RuntimeError::input(
+                            &spec.name,
+                            format!("id {id} is outside the vocabulary of {}", bag.vocabulary),
+                        )
+                    })?;
+                for (o, w) in out
+                    .iter_mut()
+                    .zip(&bag.table[i * bag.dim..(i + 1) * bag.dim])
+                {
+                    *o += w;
                 }
+                n += 1;
             }
-        } else {
-            let mut col = 0;
-            for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths)
-            {
-                tensor
-                    .data
-                    .copy_into_f32(width, &mut x, self.width_in, col)
-                    .ok_or_else(|| RuntimeError::input(&spec.name, "must be numeric"))?;
-                col += width;
+            if bag.mode == BagMode::Mean && n > 0 {
+                let inv = 1.0 / n as f32;
+                out.iter_mut().for_each(|o| *o *= inv);
             }
         }
         Ok(x)
@@ -464,25 +455,7 @@ impl Model for CandleModel {
     }
 
     fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>> {
-        if inputs.len() != self.inputs.len() {
-            return Err(RuntimeError::input(
-                "",
-                format!(
-                    "{} inputs given, {} expected",
-                    inputs.len(),
-                    self.inputs.len()
-                ),
-            ));
-        }
-        let rows = inputs[0].shape.first().copied().unwrap_or(0);
-        for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths) {
-            if tensor.shape.first().copied() != Some(rows) || tensor.data.len() != rows * width {
-                return Err(RuntimeError::input(
-                    &spec.name,
-                    format!("must hold {rows} rows of {width} values"),
-                ));
-            }
-        }
+        let rows = crate::batch_rows(inputs, &self.inputs, &self.input_widths)?;
         let x = self.first_input(inputs, rows)?;
         let y = if rows == 0 {
             Vec::new()

@@ -675,34 +675,7 @@ impl Model for XgbModel {
     }
 
     fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>> {
-        if inputs.len() != self.inputs.len() {
-            return Err(RuntimeError::input(
-                "",
-                format!(
-                    "{} inputs given, {} expected",
-                    inputs.len(),
-                    self.inputs.len()
-                ),
-            ));
-        }
-        let rows = inputs[0].shape.first().copied().unwrap_or(0);
-        for ((tensor, spec), &width) in inputs.iter().zip(&self.inputs).zip(&self.input_widths) {
-            if tensor.shape.first().copied() != Some(rows) {
-                return Err(RuntimeError::input(
-                    &spec.name,
-                    format!(
-                        "has {:?} rows, the first input has {rows}",
-                        tensor.shape.first()
-                    ),
-                ));
-            }
-            if tensor.data.len() != rows * width {
-                return Err(RuntimeError::input(
-                    &spec.name,
-                    format!("must hold {rows} rows of {width} values"),
-                ));
-            }
-        }
+        let rows = crate::batch_rows(inputs, &self.inputs, &self.input_widths)?;
         // One FP32 input already is the feature matrix: read it in place.
         let features: std::borrow::Cow<'_, [f32]> = match inputs {
             [
@@ -711,20 +684,7 @@ impl Model for XgbModel {
                     ..
                 },
             ] if v.len() == rows * self.num_feature => v.as_slice().into(),
-            _ => {
-                let mut features = vec![0.0f32; rows * self.num_feature];
-                let mut col = 0;
-                for ((tensor, spec), &width) in
-                    inputs.iter().zip(&self.inputs).zip(&self.input_widths)
-                {
-                    tensor
-                        .data
-                        .copy_into_f32(width, &mut features, self.num_feature, col)
-                        .ok_or_else(|| RuntimeError::input(&spec.name, "must be numeric"))?;
-                    col += width;
-                }
-                features.into()
-            }
+            _ => crate::concat_f32(inputs, &self.inputs, &self.input_widths, rows)?.into(),
         };
         let mut margins = vec![0.0f32; rows * self.num_group];
         self.margins(&features, &mut margins);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mercator_proto::v1::{self as pb, churn_server::Churn};
 use tonic::{Request, Response, Status};
 
-use crate::serving::{Observation, Serving};
+use crate::serving::Serving;
 
 /// The churn service.
 #[derive(Debug, Clone)]
@@ -26,17 +26,10 @@ impl Churn for ChurnService {
         &self,
         req: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
-        let mut obs = Observation::start(crate::churn::SCORE);
-        let result = crate::churn::score(&self.serving, req.into_inner(), &mut obs)
-            .await
-            .map(Response::new)
-            .map_err(Status::from);
-        obs.finish(
-            &self.serving.metrics,
-            result
-                .as_ref()
-                .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-        );
-        result
+        let serving = &self.serving;
+        super::observed(&serving.metrics, crate::churn::SCORE, async |obs| {
+            crate::churn::score(serving, req.into_inner(), obs).await
+        })
+        .await
     }
 }

@@ -176,20 +176,11 @@ impl GrpcInferenceService for InferenceV2 {
         &self,
         req: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let mut obs = Observation::start(crate::serving::MODEL_INFER);
-        let result = self
-            .serving
-            .infer_v2(req.into_inner(), &mut obs)
-            .await
-            .map(Response::new)
-            .map_err(Status::from);
-        obs.finish(
-            &self.serving.metrics,
-            result
-                .as_ref()
-                .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-        );
-        result
+        let serving = &self.serving;
+        super::observed(&serving.metrics, crate::serving::MODEL_INFER, async |obs| {
+            serving.infer_v2(req.into_inner(), obs).await
+        })
+        .await
     }
 
     async fn model_config(

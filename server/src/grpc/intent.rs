@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mercator_proto::v1::{self as pb, intent_server::Intent};
 use tonic::{Request, Response, Status};
 
-use crate::serving::{Observation, Serving};
+use crate::serving::Serving;
 
 /// The intent service.
 #[derive(Debug, Clone)]
@@ -26,17 +26,10 @@ impl Intent for IntentService {
         &self,
         req: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let mut obs = Observation::start(crate::intent::CLASSIFY);
-        let result = crate::intent::classify(&self.serving, req.into_inner(), &mut obs)
-            .await
-            .map(Response::new)
-            .map_err(Status::from);
-        obs.finish(
-            &self.serving.metrics,
-            result
-                .as_ref()
-                .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-        );
-        result
+        let serving = &self.serving;
+        super::observed(&serving.metrics, crate::intent::CLASSIFY, async |obs| {
+            crate::intent::classify(serving, req.into_inner(), obs).await
+        })
+        .await
     }
 }

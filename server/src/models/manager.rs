@@ -259,6 +259,7 @@ impl ModelManager {
                 max_batch_size,
                 stats: Stats::default(),
                 metrics,
+                intent: std::sync::OnceLock::new(),
             })
         })
         .await

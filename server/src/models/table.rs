@@ -33,6 +33,9 @@ pub struct LoadedModel {
     pub stats: Stats,
     /// Metric handles for this version, resolved at load time.
     pub metrics: VersionMetrics,
+    /// Its intent settings (labels, actions, hand-off), parsed on the first
+    /// `Intent/Classify` and kept: the request path does not re-read the manifest.
+    pub intent: std::sync::OnceLock<Result<crate::intent::IntentManifest, String>>,
 }
 
 /// The metric series a successful inference on one version updates, looked up once when
