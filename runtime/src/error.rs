@@ -18,6 +18,10 @@ pub enum RuntimeError {
         /// What was expected, in words.
         message: String,
     },
+    /// A forecaster keyed by series does not know the series (its key parts, joined
+    /// with `/`).
+    #[error("the model has no series '{0}'")]
+    UnknownSeries(String),
     /// A requested output is not one the model produces.
     #[error("unknown output '{0}'")]
     UnknownOutput(String),

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod forecast;
 pub mod kinds;
 pub mod manifest;
 mod tensor;
@@ -34,4 +35,10 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     /// already checked with [`TensorSpec::check`]) and returns the outputs whose indexes
     /// into [`Model::outputs`] are listed in `wanted`, in that order.
     fn infer(&self, inputs: &[Tensor], wanted: &[usize]) -> Result<Vec<Tensor>>;
+
+    /// The model as a forecaster, for the typed forecasting endpoint; `None` for models
+    /// that do not forecast.
+    fn forecaster(&self) -> Option<&dyn forecast::Forecaster> {
+        None
+    }
 }

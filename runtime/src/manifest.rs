@@ -171,6 +171,17 @@ impl Manifest {
         }
     }
 
+    /// The manifest's `non_negative` for forecasters (default true: forecasts of sales
+    /// are clamped at zero).
+    pub fn non_negative(&self) -> Result<bool> {
+        match self.extra.get("non_negative") {
+            None => Ok(true),
+            Some(v) => v.as_bool().ok_or_else(|| {
+                RuntimeError::Signature("non_negative must be true or false".into())
+            }),
+        }
+    }
+
     /// Whether requests may send entity keys instead of tensors.
     pub fn is_feature_backed(&self) -> bool {
         self.inputs.iter().any(|i| !i.features.is_empty())
@@ -252,12 +263,23 @@ impl Manifest {
                 self.input_specs(),
                 self.output_specs(),
             )?)),
-            "ets" => Ok(Box::new(crate::kinds::ets::EtsModel::load(
-                weights,
-                self.input_specs(),
-                self.output_specs(),
-                self.quantiles()?,
-            )?)),
+            "ets" => {
+                use crate::kinds::ets::{Ets, EtsBundle};
+                let forecaster: Box<dyn crate::forecast::Forecaster> =
+                    if EtsBundle::is_bundle(weights) {
+                        Box::new(EtsBundle::from_json(weights)?)
+                    } else {
+                        Box::new(Ets::from_json(weights)?)
+                    };
+                Ok(Box::new(crate::forecast::ForecastModel::new(
+                    "ets",
+                    forecaster,
+                    self.input_specs(),
+                    self.output_specs(),
+                    self.quantiles()?,
+                    self.non_negative()?,
+                )?))
+            }
             other => Err(RuntimeError::Signature(format!(
                 "kind '{other}' is unknown"
             ))),

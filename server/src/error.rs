@@ -19,6 +19,10 @@ pub enum ServeError {
         /// The version asked for.
         version: String,
     },
+    /// Something the request names, other than a model, does not exist (a series a
+    /// forecaster does not know, an entity the feature store has no history for).
+    #[error("{0}")]
+    NotFound(String),
     /// A request field is malformed; `field` names it.
     #[error("{field}: {message}")]
     InvalidArgument {
@@ -59,6 +63,7 @@ impl ServeError {
         match self {
             ServeError::ModelNotFound(_) => "model_not_found",
             ServeError::VersionNotFound { .. } => "version_not_found",
+            ServeError::NotFound(_) => "not_found",
             ServeError::InvalidArgument { .. } => "invalid_argument",
             ServeError::FailedPrecondition(_) => "failed_precondition",
             ServeError::Overloaded(_) => "overloaded",
@@ -76,6 +81,7 @@ impl From<RuntimeError> for ServeError {
                 format!("inputs[{input}]"),
                 format!("input '{input}': {message}"),
             ),
+            RuntimeError::UnknownSeries(_) => ServeError::NotFound(e.to_string()),
             RuntimeError::UnknownOutput(name) => {
                 ServeError::invalid("outputs", format!("unknown output '{name}'"))
             }
@@ -100,9 +106,9 @@ impl From<ServeError> for tonic::Status {
                 tonic::Status::with_error_details(Code::InvalidArgument, message, details)
             }
             ServeError::Registry(e) => e.into(),
-            ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } => {
-                tonic::Status::not_found(message)
-            }
+            ServeError::ModelNotFound(_)
+            | ServeError::VersionNotFound { .. }
+            | ServeError::NotFound(_) => tonic::Status::not_found(message),
             ServeError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             ServeError::Overloaded(_) => tonic::Status::resource_exhausted(message),
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),

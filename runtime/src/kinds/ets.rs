@@ -216,7 +216,7 @@ impl Ets {
     }
 
     /// Runs the filter over `history` (from the fitted initial states): the state after
-    /// it and the mean squared one-step error.
+    /// it and the sum of squared one-step errors.
     fn filter(&self, history: &[f64]) -> Result<(State, f64)> {
         if let Some(i) = history.iter().position(|v| !v.is_finite()) {
             return Err(RuntimeError::input(
@@ -234,12 +234,7 @@ impl Ets {
             let yhat = self.step(&mut state, y);
             sse += (y - yhat) * (y - yhat);
         }
-        let mse = if history.is_empty() {
-            0.0
-        } else {
-            sse / history.len() as f64
-        };
-        Ok((state, mse))
+        Ok((state, sse))
     }
 
     /// In-sample one-step predictions over `history`.
@@ -305,7 +300,9 @@ impl Ets {
         }
     }
 
-    /// Forecasts `horizon` steps after `history` with the given quantiles (each in (0, 1)).
+    /// Forecasts `horizon` steps after `history` (the whole series since the fitted
+    /// initial states) with the given quantiles (each in (0, 1)); σ² is the in-sample
+    /// mean squared one-step error over `history`, as statsmodels takes it.
     pub fn forecast(&self, history: &[f64], horizon: usize, quantiles: &[f64]) -> Result<Forecast> {
         if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
             return Err(RuntimeError::input(
@@ -313,10 +310,26 @@ impl Ets {
                 format!("{q} is not in (0, 1)"),
             ));
         }
-        let (state, mse) = self.filter(history)?;
-        let mean = self.means(&state, horizon);
+        let (state, sse) = self.filter(history)?;
+        let mse = if history.is_empty() {
+            0.0
+        } else {
+            sse / history.len() as f64
+        };
+        Ok(self.forecast_from(&state, mse, horizon, quantiles))
+    }
+
+    /// Forecasts from a filtered state with error variance `mse`.
+    fn forecast_from(
+        &self,
+        state: &State,
+        mse: f64,
+        horizon: usize,
+        quantiles: &[f64],
+    ) -> Forecast {
+        let mean = self.means(state, horizon);
         let quantiles = if self.spec.seasonal == Seasonal::Mul {
-            self.simulated_quantiles(&state, mse, horizon, quantiles)
+            self.simulated_quantiles(state, mse, horizon, quantiles)
         } else {
             quantiles
                 .iter()
@@ -329,11 +342,11 @@ impl Ets {
                 })
                 .collect()
         };
-        Ok(Forecast {
+        Forecast {
             mean,
             quantiles,
             mse,
-        })
+        }
     }
 
     /// Quantiles of simulated paths: each step draws e ~ N(0, mse) and updates the state.
@@ -466,161 +479,195 @@ mod tests {
     }
 }
 
-/// An ETS model behind the [`crate::Model`] trait, for V2 calls: one input, each row a
-/// series' history (`[-1, n]`, any numeric type), and outputs `[-1, h]` (the point
-/// forecast for `h` steps) and optionally `[-1, h, q]` (the manifest's `quantiles`).
-#[derive(Debug)]
-pub struct EtsModel {
-    ets: Ets,
-    inputs: Vec<crate::TensorSpec>,
-    outputs: Vec<crate::TensorSpec>,
-    horizon: usize,
-    quantiles: Vec<f64>,
-}
-
-impl EtsModel {
-    /// Builds the model from `ets.json` and the manifest's signature and `quantiles`.
-    pub fn load(
-        weights: &[u8],
-        inputs: Vec<crate::TensorSpec>,
-        outputs: Vec<crate::TensorSpec>,
-        quantiles: Vec<f64>,
-    ) -> Result<EtsModel> {
-        let ets = Ets::from_json(weights)?;
-        let sig = |m: String| RuntimeError::Signature(m);
-        let [input] = inputs.as_slice() else {
-            return Err(sig("an ets model takes one input: the history".into()));
-        };
-        if input.shape.len() != 2 || !input.datatype.is_numeric() {
-            return Err(sig(format!(
-                "input '{}' must be numeric [-1, n]",
-                input.name
-            )));
-        }
-        let mut horizon = None;
-        for o in &outputs {
-            let h = match o.shape.as_slice() {
-                [_, h] => *h,
-                [_, h, q] if *q == quantiles.len() as i64 => *h,
-                _ => {
-                    return Err(sig(format!(
-                        "output '{}' must be [-1, h] (mean) or [-1, h, {}] (quantiles)",
-                        o.name,
-                        quantiles.len()
-                    )));
-                }
-            };
-            if h <= 0 || horizon.is_some_and(|x| x != h) {
-                return Err(sig("every output must have the same horizon h > 0".into()));
-            }
-            horizon = Some(h);
-            if !matches!(o.datatype, crate::DType::F32 | crate::DType::F64) {
-                return Err(sig(format!("output '{}' must be FP32 or FP64", o.name)));
-            }
-        }
-        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-            return Err(sig(format!("quantile {q} is not in (0, 1)")));
-        }
-        Ok(EtsModel {
-            ets,
-            inputs,
-            outputs,
-            horizon: horizon.ok_or_else(|| sig("an ets model needs an output".into()))? as usize,
-            quantiles,
+impl crate::forecast::Forecaster for Ets {
+    /// A single model's history runs from the start it was fitted on.
+    fn forecast(
+        &self,
+        series: &crate::forecast::Series<'_>,
+        horizon: usize,
+        quantiles: &[f64],
+    ) -> Result<crate::forecast::Forecast> {
+        let f = Ets::forecast(self, series.values, horizon, quantiles)?;
+        Ok(crate::forecast::Forecast {
+            mean: f.mean,
+            quantiles: f.quantiles,
         })
     }
 }
 
-impl crate::Model for EtsModel {
-    fn kind(&self) -> &'static str {
-        "ets"
+/// One series of a bundle: its fitted model, whose "initial" states are the states after
+/// the last training day, and the fit's error statistics.
+#[derive(Debug)]
+struct Anchored {
+    ets: Ets,
+    last_date: chrono::NaiveDate,
+    mse: f64,
+    nobs: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleDoc {
+    series: Vec<BundleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleEntry {
+    key: Vec<String>,
+    last_date: String,
+    mse: f64,
+    nobs: usize,
+    ets: serde_json::Value,
+}
+
+/// Many ETS models, one per series (a SKU at a location), in one artifact:
+///
+/// ```json
+/// {"series": [{"key": ["SKU000", "berlin"], "last_date": "2026-10-03", "mse": 17.9,
+///              "nobs": 337, "ets": {"error": "add", "trend": "damped", ...,
+///                                   "initial_level": 18.0, ...}}]}
+/// ```
+///
+/// Each `ets` is a single model's artifact whose initial states are the states after
+/// `last_date`, the last day it was fitted on. A forecast filters only the days after it
+/// (the tail of the history it is sent) and forecasts from there, with σ² the fit's `mse`
+/// pooled with the new days' errors over `nobs` + new days: the numbers statsmodels gives
+/// when it smooths the longer series with the fitted parameters. Histories ending before
+/// `last_date` are refused (the model has already moved past them).
+#[derive(Debug)]
+pub struct EtsBundle {
+    series: std::collections::HashMap<Vec<String>, Anchored>,
+    key_parts: usize,
+}
+
+impl EtsBundle {
+    /// Whether an `ets` artifact is a bundle (it has a `series` list).
+    pub fn is_bundle(bytes: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Probe {
+            series: Option<serde::de::IgnoredAny>,
+        }
+        serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.series.is_some())
     }
 
-    fn inputs(&self) -> &[crate::TensorSpec] {
-        &self.inputs
-    }
-
-    fn outputs(&self) -> &[crate::TensorSpec] {
-        &self.outputs
-    }
-
-    fn infer(&self, inputs: &[crate::Tensor], wanted: &[usize]) -> Result<Vec<crate::Tensor>> {
-        let [history] = inputs else {
-            return Err(RuntimeError::input("", "one input expected"));
-        };
-        let (rows, width) = match history.shape.as_slice() {
-            [r, w] => (*r, *w),
-            _ => {
-                return Err(RuntimeError::input(
-                    &self.inputs[0].name,
-                    "must be [rows, n]",
+    /// Parses and checks a bundle: keys of one length, unique, each model valid.
+    pub fn from_json(bytes: &[u8]) -> Result<EtsBundle> {
+        let doc: BundleDoc = serde_json::from_slice(bytes)
+            .map_err(|e| RuntimeError::artifact(format!("ets bundle: {e}")))?;
+        let bad =
+            |i: usize, m: String| RuntimeError::artifact(format!("ets bundle series[{i}]: {m}"));
+        let key_parts = doc.series.first().map_or(0, |s| s.key.len());
+        if key_parts == 0 {
+            return Err(RuntimeError::artifact(
+                "ets bundle: 'series' must list at least one series with a non-empty key",
+            ));
+        }
+        let mut series = std::collections::HashMap::with_capacity(doc.series.len());
+        for (i, entry) in doc.series.into_iter().enumerate() {
+            if entry.key.len() != key_parts {
+                return Err(bad(
+                    i,
+                    format!(
+                        "key has {} parts, the first has {key_parts}",
+                        entry.key.len()
+                    ),
                 ));
             }
-        };
-        let mut values = vec![0.0f32; rows * width];
-        history
-            .data
-            .copy_into_f32(width, &mut values, width, 0)
-            .ok_or_else(|| RuntimeError::input(&self.inputs[0].name, "must be numeric"))?;
-        // f32 transport loses digits; FP64 histories are read exactly.
-        let exact: Option<&[f64]> = match &history.data {
-            crate::TensorData::F64(v) => Some(v),
-            _ => None,
-        };
-        let mut forecasts = Vec::with_capacity(rows);
-        for r in 0..rows {
-            let row: Vec<f64> = match exact {
-                Some(v) => v[r * width..(r + 1) * width].to_vec(),
-                None => values[r * width..(r + 1) * width]
-                    .iter()
-                    .map(|&x| f64::from(x))
-                    .collect(),
+            let last_date = crate::forecast::parse_date(&entry.last_date).ok_or_else(|| {
+                bad(
+                    i,
+                    format!("last_date '{}' is not YYYY-MM-DD", entry.last_date),
+                )
+            })?;
+            if !(entry.mse.is_finite() && entry.mse >= 0.0) || entry.nobs == 0 {
+                return Err(bad(i, "mse must be finite and >= 0, nobs > 0".into()));
+            }
+            let ets = Ets::from_json(entry.ets.to_string().as_bytes())
+                .map_err(|e| bad(i, e.to_string()))?;
+            let anchored = Anchored {
+                ets,
+                last_date,
+                mse: entry.mse,
+                nobs: entry.nobs,
             };
-            forecasts.push(
-                self.ets
-                    .forecast(&row, self.horizon, &self.quantiles)
-                    .map_err(|e| match e {
-                        RuntimeError::InvalidInput { message, .. } => {
-                            RuntimeError::input(&self.inputs[0].name, format!("row {r}: {message}"))
-                        }
-                        other => other,
-                    })?,
-            );
+            if series.insert(entry.key.clone(), anchored).is_some() {
+                return Err(bad(i, format!("key {:?} is listed twice", entry.key)));
+            }
         }
-        wanted
-            .iter()
-            .map(|&k| {
-                let spec = self
-                    .outputs
-                    .get(k)
-                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
-                let (shape, data): (Vec<usize>, Vec<f64>) = if spec.shape.len() == 2 {
-                    (
-                        vec![rows, self.horizon],
-                        forecasts
-                            .iter()
-                            .flat_map(|f| f.mean.iter().copied())
-                            .collect(),
-                    )
-                } else {
-                    let q = self.quantiles.len();
-                    (
-                        vec![rows, self.horizon, q],
-                        forecasts
-                            .iter()
-                            .flat_map(|f| {
-                                (0..self.horizon)
-                                    .flat_map(move |h| (0..q).map(move |j| f.quantiles[j][h]))
-                            })
-                            .collect(),
-                    )
-                };
-                let data = match spec.datatype {
-                    crate::DType::F64 => crate::TensorData::F64(data),
-                    _ => crate::TensorData::F32(data.into_iter().map(|x| x as f32).collect()),
-                };
-                crate::Tensor::new(shape, data)
-            })
-            .collect()
+        Ok(EtsBundle { series, key_parts })
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether it has no series (never, once loaded).
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+impl crate::forecast::Forecaster for EtsBundle {
+    fn key_parts(&self) -> usize {
+        self.key_parts
+    }
+
+    fn needs_last_date(&self) -> bool {
+        true
+    }
+
+    fn forecast(
+        &self,
+        series: &crate::forecast::Series<'_>,
+        horizon: usize,
+        quantiles: &[f64],
+    ) -> Result<crate::forecast::Forecast> {
+        let model = self
+            .series
+            .get(series.key)
+            .ok_or_else(|| RuntimeError::UnknownSeries(series.key.join("/")))?;
+        let last = series.last_date.ok_or_else(|| {
+            RuntimeError::input(
+                crate::forecast::LAST_DATE_INPUT,
+                "the history's last date is needed",
+            )
+        })?;
+        let new_days = (last - model.last_date).num_days();
+        let new_days = usize::try_from(new_days).map_err(|_| {
+            RuntimeError::input(
+                crate::forecast::LAST_DATE_INPUT,
+                format!(
+                    "the history ends on {last}, before {} when this model was fitted",
+                    model.last_date
+                ),
+            )
+        })?;
+        if series.values.len() < new_days {
+            return Err(RuntimeError::input(
+                "history",
+                format!(
+                    "{} days up to {last} do not reach back to {}, the model's last day: \
+                     {new_days} are needed",
+                    series.values.len(),
+                    model.last_date
+                ),
+            ));
+        }
+        let tail = &series.values[series.values.len() - new_days..];
+        let (state, sse) = model.ets.filter(tail)?;
+        let mse = (model.mse * model.nobs as f64 + sse) / (model.nobs + new_days) as f64;
+        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(RuntimeError::input(
+                "quantiles",
+                format!("{q} is not in (0, 1)"),
+            ));
+        }
+        let f = model.ets.forecast_from(&state, mse, horizon, quantiles);
+        Ok(crate::forecast::Forecast {
+            mean: f.mean,
+            quantiles: f.quantiles,
+        })
     }
 }
