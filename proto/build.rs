@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/mercator/v1/feature_store.proto",
     "proto/mercator/v1/churn.proto",
     "proto/mercator/v1/intent.proto",
+    "proto/mercator/v1/forecasting.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

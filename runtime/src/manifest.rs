@@ -159,6 +159,9 @@ impl Manifest {
         if self.kind == "text" {
             crate::kinds::text::spec_from_manifest(&self.extra)?;
         }
+        if self.kind == "candle" {
+            crate::kinds::neural_forecast::ForecasterSpec::from_manifest(&self.extra)?;
+        }
         Ok(())
     }
 
@@ -250,6 +253,24 @@ impl Manifest {
                 self.output_specs(),
                 self.outputs.iter().map(|o| o.value).collect(),
             )?)),
+            "candle" if self.extra.contains_key("forecaster") => {
+                let spec =
+                    crate::kinds::neural_forecast::ForecasterSpec::from_manifest(&self.extra)?
+                        .ok_or_else(|| RuntimeError::Signature("forecaster section".into()))?;
+                let forecaster = crate::kinds::neural_forecast::NeuralForecaster::load(
+                    weights,
+                    &crate::kinds::candle::layers_from_manifest(&self.extra)?,
+                    spec,
+                )?;
+                Ok(Box::new(crate::forecast::ForecastModel::new(
+                    "candle",
+                    Box::new(forecaster),
+                    self.input_specs(),
+                    self.output_specs(),
+                    self.quantiles()?,
+                    self.non_negative()?,
+                )?))
+            }
             "candle" => Ok(Box::new(crate::kinds::candle::CandleModel::load(
                 weights,
                 &crate::kinds::candle::layers_from_manifest(&self.extra)?,

@@ -2,5 +2,6 @@
 
 pub mod candle;
 pub mod ets;
+pub mod neural_forecast;
 pub mod text;
 pub mod xgboost;
