@@ -58,6 +58,11 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Runs once before the model serves, so the first request pays for nothing lazy.
+    fn warm_up(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Forecasts one series. Quantiles have been checked with [`check_quantiles`].
     fn forecast(&self, series: &Series<'_>, horizon: usize, quantiles: &[f64]) -> Result<Forecast>;
 

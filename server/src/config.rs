@@ -44,6 +44,11 @@ pub struct Config {
     /// On the demo churn model (200 trees) 1,024 rows take about 1.6 ms; smaller batches
     /// measured faster inline than with the hop to another thread (docs/BENCHMARKS.md).
     pub offload_min_rows: usize,
+    /// Longest forecast horizon any model may be asked for, in days (a model may allow
+    /// fewer: a neural forecaster forecasts only as far as it was trained to).
+    pub max_horizon_days: usize,
+    /// Most series in one `Forecasting/ForecastBatch` call.
+    pub max_batch_series: usize,
     /// Aliases whose versions are loaded and served.
     pub serve_aliases: Vec<String>,
     /// How often the registry is polled for new versions and alias moves, in seconds.
@@ -68,6 +73,8 @@ impl Default for Config {
             max_batch_size: 4096,
             max_in_flight: 1024,
             offload_min_rows: 1024,
+            max_horizon_days: 366,
+            max_batch_series: 100_000,
             serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
             poll_interval_secs: 5.0,
             shutdown_grace_secs: 30.0,
@@ -121,6 +128,8 @@ impl Config {
             ("max_message_bytes", self.max_message_bytes),
             ("max_batch_size", self.max_batch_size),
             ("max_in_flight", self.max_in_flight),
+            ("max_horizon_days", self.max_horizon_days),
+            ("max_batch_series", self.max_batch_series),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -201,6 +210,14 @@ impl Config {
         Ok((online, offline))
     }
 
+    /// The limits of forecasting requests.
+    pub fn forecast_limits(&self) -> crate::forecast::ForecastLimits {
+        crate::forecast::ForecastLimits {
+            max_horizon_days: self.max_horizon_days,
+            max_batch_series: self.max_batch_series,
+        }
+    }
+
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_secs)
@@ -225,6 +242,8 @@ const KEYS: &[&str] = &[
     "max_batch_size",
     "max_in_flight",
     "offload_min_rows",
+    "max_horizon_days",
+    "max_batch_series",
     "serve_aliases",
     "poll_interval_secs",
     "shutdown_grace_secs",

@@ -1,7 +1,10 @@
-//! The bundled demo: the churn model trained by `examples/churn/train_churn.py` with the
-//! synthetic customers' features it was trained on, and the support chatbot's intent
-//! model trained by `examples/intent/train_intent.py`, embedded in the binary so
-//! `mercator serve --demo` works from anywhere; registered, applied and loaded on first run.
+//! The bundled demo, embedded in the binary so `mercator serve --demo` works from
+//! anywhere, registered, applied and loaded on first run: the churn model trained by
+//! `examples/churn/train_churn.py` with the synthetic customers' features it was trained
+//! on; the support chatbot's intent model (`examples/intent/train_intent.py`); and two
+//! demand forecasters, the global neural net (`demand`, `examples/demand/train_nn.py`)
+//! and one ETS model per SKU-location (`demand_ets`, `examples/demand/train_ets.py`),
+//! with each series' recent sales in the feature store.
 
 use std::collections::BTreeMap;
 
@@ -14,27 +17,44 @@ const CHURN_FEATURES: &str = include_str!("../../examples/churn/features.toml");
 const CUSTOMERS_CSV: &[u8] = include_bytes!("../../examples/churn/customers.csv");
 const INTENT_MANIFEST: &[u8] = include_bytes!("../../examples/intent/mercator.json");
 const INTENT_MODEL: &[u8] = include_bytes!("../../examples/intent/model.safetensors");
-/// The demo's feature view.
+const DEMAND_FEATURES: &str = include_str!("../../examples/demand/features.toml");
+const HISTORY_CSV: &[u8] = include_bytes!("../../examples/demand/history.csv");
+const NET_MANIFEST: &[u8] = include_bytes!("../../examples/demand/net/mercator.json");
+const NET_MODEL: &[u8] = include_bytes!("../../examples/demand/net/model.safetensors");
+const ETS_MANIFEST: &[u8] = include_bytes!("../../examples/demand/ets/mercator.json");
+const ETS_MODEL: &[u8] = include_bytes!("../../examples/demand/ets/ets.json");
+/// The demo's churn feature view.
 pub const CHURN_VIEW: &str = "customer_churn";
+/// The demo's sales history view.
+pub const SALES_VIEW: &str = "daily_sales";
 
-/// Applies the demo feature definitions and loads the customers' features, unless the
-/// view already exists. Rows are stamped with the load time (the CSV has no event time).
+/// Applies the demo feature definitions (churn and demand, one file: an apply states
+/// every view) and loads the rows of each view that did not exist yet. Rows are stamped
+/// with the load time (the CSVs have no event time).
 pub async fn load_demo_features(
     store: std::sync::Arc<mercator_features::FeatureStore>,
 ) -> anyhow::Result<()> {
-    if store.definitions().0.views.contains_key(CHURN_VIEW) {
+    let existing = store.definitions().0.views.clone();
+    let missing: Vec<(&str, &[u8])> = [(CHURN_VIEW, CUSTOMERS_CSV), (SALES_VIEW, HISTORY_CSV)]
+        .into_iter()
+        .filter(|(view, _)| !existing.contains_key(*view))
+        .collect();
+    if missing.is_empty() {
         tracing::info!("demo features already loaded");
         return Ok(());
     }
-    store.apply(CHURN_FEATURES, false).await?;
+    store
+        .apply(&format!("{CHURN_FEATURES}\n{DEMAND_FEATURES}"), false)
+        .await?;
     let options = mercator_features::ingest::LoadOptions {
         default_event_time_micros: Some(chrono::Utc::now().timestamp_micros()),
         ignore_unknown_columns: true,
         ..Default::default()
     };
-    let report =
-        mercator_features::ingest::load_csv(&store, CHURN_VIEW, CUSTOMERS_CSV, &options).await?;
-    tracing::info!(rows = report.rows, "loaded the demo customers' features");
+    for (view, csv) in missing {
+        let report = mercator_features::ingest::load_csv(&store, view, csv, &options).await?;
+        tracing::info!(view, rows = report.rows, "loaded demo features");
+    }
     Ok(())
 }
 
@@ -55,6 +75,19 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
                 ("model.json", CHURN_MODEL),
             ],
             source: "examples/churn/train_churn.py",
+        },
+        DemoModel {
+            name: "demand",
+            files: [
+                ("mercator.json", NET_MANIFEST),
+                ("model.safetensors", NET_MODEL),
+            ],
+            source: "examples/demand/train_nn.py",
+        },
+        DemoModel {
+            name: "demand_ets",
+            files: [("mercator.json", ETS_MANIFEST), ("ets.json", ETS_MODEL)],
+            source: "examples/demand/train_ets.py",
         },
         DemoModel {
             name: "intent",

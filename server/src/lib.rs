@@ -14,6 +14,7 @@ pub mod config;
 pub mod definitions;
 pub mod demo;
 pub mod error;
+pub mod forecast;
 pub mod grpc;
 pub mod intent;
 pub mod lookup;

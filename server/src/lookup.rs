@@ -90,6 +90,19 @@ pub fn join_keys(store: &FeatureStore, input: &InputManifest) -> Result<Vec<Stri
         .ok_or_else(|| ServeError::Internal(format!("input '{}' has no bindings", input.name)))
 }
 
+/// The join keys of a view's entity, e.g. `["sku_id", "location_id"]`.
+pub fn entity_keys(store: &FeatureStore, view: &str) -> Result<Vec<String>, ServeError> {
+    store
+        .definitions()
+        .0
+        .views
+        .get(view)
+        .map(|v| v.entity.join_keys.clone())
+        .ok_or_else(|| {
+            ServeError::FailedPrecondition(format!("the feature store has no view '{view}'"))
+        })
+}
+
 /// Reads an input's bound features for `keys` and assembles its rows. Lookup time and
 /// value statuses go to the metrics.
 pub async fn read_rows(
@@ -160,7 +173,7 @@ fn numeric(v: &Value) -> Option<f64> {
 
 /// A store error while serving a model: its bindings no longer match the definitions
 /// (FAILED_PRECONDITION), or the store is down (UNAVAILABLE).
-fn lookup_error(input: &str, e: FeatureError) -> ServeError {
+pub(crate) fn lookup_error(input: &str, e: FeatureError) -> ServeError {
     match e {
         FeatureError::Unavailable(_) | FeatureError::Io(_) => {
             ServeError::Unavailable(e.to_string())

@@ -223,6 +223,18 @@ impl Forecaster for NeuralForecaster {
         Some(self.spec.horizon)
     }
 
+    /// A flat series of the window's length through the whole net.
+    fn warm_up(&self) -> Result<()> {
+        let values = vec![1.0; self.spec.window];
+        let series = Series {
+            key: &[],
+            values: &values,
+            last_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+        };
+        self.forecast(&series, self.spec.horizon, &[self.spec.levels[0]])
+            .map(|_| ())
+    }
+
     fn quantile_range(&self) -> Option<(f64, f64)> {
         Some((
             self.spec.levels[0],

@@ -4,6 +4,7 @@
 
 pub mod churn;
 pub mod feature_store;
+pub mod forecasting;
 pub mod inference_v2;
 pub mod intent;
 pub mod registry;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use mercator_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use mercator_proto::v1::churn_server::ChurnServer;
 use mercator_proto::v1::feature_store_server::FeatureStoreServer;
+use mercator_proto::v1::forecasting_server::ForecastingServer;
 use mercator_proto::v1::intent_server::IntentServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
@@ -85,6 +87,13 @@ pub fn router(
         ))
         .add_service(with_limits!(
             ChurnServer::new(churn::ChurnService::new(Arc::clone(&serving))),
+            config
+        ))
+        .add_service(with_limits!(
+            ForecastingServer::new(forecasting::ForecastingService::new(
+                Arc::clone(&serving),
+                config.forecast_limits()
+            )),
             config
         ))
         .add_service(with_limits!(

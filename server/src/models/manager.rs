@@ -260,6 +260,7 @@ impl ModelManager {
                 stats: Stats::default(),
                 metrics,
                 intent: std::sync::OnceLock::new(),
+                history: std::sync::OnceLock::new(),
             })
         })
         .await
@@ -267,8 +268,12 @@ impl ModelManager {
     }
 }
 
-/// Runs the model once on a one-row batch of zeros.
+/// Runs the model once on a one-row batch of zeros (forecasters on a series of their own).
 fn warm_up(model: &dyn mercator_runtime::Model) -> mercator_runtime::Result<()> {
+    // A forecaster's inputs are a real series (zeros would be refused): it warms itself.
+    if let Some(forecaster) = model.forecaster() {
+        return forecaster.warm_up();
+    }
     let inputs = model
         .inputs()
         .iter()

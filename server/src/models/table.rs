@@ -36,6 +36,9 @@ pub struct LoadedModel {
     /// Its intent settings (labels, actions, hand-off), parsed on the first
     /// `Intent/Classify` and kept: the request path does not re-read the manifest.
     pub intent: std::sync::OnceLock<Result<crate::intent::IntentManifest, String>>,
+    /// Where its sales history lives in the feature store, for forecasters; parsed on
+    /// the first forecast and kept.
+    pub history: std::sync::OnceLock<Result<Option<crate::forecast::HistoryBinding>, String>>,
 }
 
 /// The metric series a successful inference on one version updates, looked up once when

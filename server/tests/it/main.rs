@@ -9,6 +9,7 @@ mod bad_input;
 mod churn;
 mod cli;
 mod features;
+mod forecast;
 mod harness;
 mod historical;
 mod infer;
