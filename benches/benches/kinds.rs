@@ -1,12 +1,16 @@
 //! The newer model kinds alone, one thread: the demo intent model (`text`: pipeline and
-//! net) on 1 and 64 held-out utterances, and an ETS forecast (140 days of history, 28
-//! days ahead, 3 quantiles; exact and simulated intervals).
+//! net) on 1 and 64 held-out utterances; an ETS forecast (140 days of history, 28
+//! days ahead, 3 quantiles; exact and simulated intervals); a candle net (the `mlp`
+//! parity fixture, 8 → 32 → 3) at batch 1 and 256; and the demo demand forecasters per
+//! series: the ETS bundle (filtering the 28 days since its fit, then 28 days ahead) and
+//! the neural forecaster one series at a time and 256 at once.
 //! `scripts/torch_intent.py` times PyTorch and the Python reference pipeline on the same
 //! model and texts for comparison.
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mercator_runtime::forecast::{Series, parse_date};
 use mercator_runtime::kinds::ets::Ets;
 use mercator_runtime::{Manifest, Tensor, TensorData};
 
@@ -65,7 +69,67 @@ fn bench(c: &mut Criterion) {
             b.iter(|| std::hint::black_box(ets.forecast(&history, 28, &[0.1, 0.5, 0.9])))
         });
     }
+    candle_and_forecasters(&mut group);
     group.finish();
+}
+
+fn candle_and_forecasters(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    let candle = root().join("runtime/tests/fixtures/candle");
+    let net =
+        Manifest::parse(&std::fs::read(candle.join("mlp_relu_softmax.json")).expect("manifest"))
+            .expect("parse")
+            .build(&std::fs::read(candle.join("mlp_relu_softmax.safetensors")).expect("weights"))
+            .expect("build");
+    let width = net.inputs()[0].shape[1] as usize;
+    for n in [1usize, 256] {
+        let x = Tensor::new(vec![n, width], TensorData::F32(vec![0.3; n * width])).expect("x");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("candle_mlp_batch_{n}"), |b| {
+            b.iter(|| std::hint::black_box(net.infer(std::slice::from_ref(&x), &[0])))
+        });
+    }
+    let demand = root().join("examples/demand");
+    let sales = std::fs::read_to_string(demand.join("history.csv")).expect("history");
+    let rows: Vec<(Vec<String>, Vec<f64>)> = sales
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                vec![c[0].to_string(), c[1].to_string()],
+                c[2].split(';').map(|v| v.parse().expect("units")).collect(),
+            )
+        })
+        .collect();
+    let last = parse_date("2026-10-31");
+    let series: Vec<Series<'_>> = rows
+        .iter()
+        .cycle()
+        .take(256)
+        .map(|(key, values)| Series {
+            key,
+            values,
+            last_date: last,
+        })
+        .collect();
+    for (name, weights) in [("ets", "ets.json"), ("net", "model.safetensors")] {
+        let dir = demand.join(name);
+        let model = Manifest::parse(&std::fs::read(dir.join("mercator.json")).expect("manifest"))
+            .expect("parse")
+            .build(&std::fs::read(dir.join(weights)).expect("weights"))
+            .expect("build");
+        let f = model.forecaster().expect("forecaster");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("demand_{name}_forecast_1_series"), |b| {
+            b.iter(|| std::hint::black_box(f.forecast(&series[0], 28, &[0.1, 0.5, 0.9])))
+        });
+        group.throughput(Throughput::Elements(256));
+        group.bench_function(format!("demand_{name}_forecast_256_series"), |b| {
+            b.iter(|| std::hint::black_box(f.forecast_batch(&series, 28, &[0.1, 0.5, 0.9])))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -185,6 +185,25 @@ impl TestServer {
         panic!("{model} never served version {version} as champion (last: {last:?})");
     }
 
+    /// Waits until the model's champion is loaded (for models that zeros cannot call).
+    pub async fn wait_for_ready(&self, model: &str) {
+        let mut client = self.v2().await;
+        for _ in 0..400 {
+            let ready = client
+                .model_ready(pb::ModelReadyRequest {
+                    name: model.into(),
+                    version: String::new(),
+                })
+                .await
+                .is_ok_and(|r| r.into_inner().ready);
+            if ready {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{model} never became ready");
+    }
+
     /// The version that answers a one-row request of zeros sent without a version.
     pub async fn champion_version(&self, model: &str) -> Option<String> {
         let mut client = self.v2().await;

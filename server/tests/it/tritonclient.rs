@@ -66,8 +66,24 @@ async fn tritonclient_gets_correct_predictions() {
         "--alias",
         "champion",
     ]);
+    let demand = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demand");
+    for (name, dir) in [("demand", "net"), ("demand_ets", "ets")] {
+        ok(&[
+            "models",
+            "--server",
+            &url,
+            "register",
+            name,
+            &demand.join(dir).display().to_string(),
+            "--alias",
+            "champion",
+        ]);
+    }
     for model in ["churn", "reg", "reg-multi"] {
         server.wait_for_champion(model, "1").await;
+    }
+    for model in ["demand", "demand_ets"] {
+        server.wait_for_ready(model).await;
     }
     // The churn model's features, for calls by customer id.
     ok(&[
@@ -96,6 +112,7 @@ async fn tritonclient_gets_correct_predictions() {
         .arg(server.grpc.to_string())
         .arg(format!("{CHURN_DIR}/expected.json"))
         .arg(format!("{FIXTURES}/regression-v3.expected.json"))
+        .arg(&demand)
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -105,9 +122,8 @@ async fn tritonclient_gets_correct_predictions() {
         "tritonclient test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
-    assert!(
-        stdout.contains("ok   test_infer_by_customer_id"),
-        "{stdout}"
-    );
+    for test in ["test_infer_by_customer_id", "test_forecasters_over_v2"] {
+        assert!(stdout.contains(&format!("ok   {test}")), "{stdout}");
+    }
     server.stop().await;
 }

@@ -1,10 +1,11 @@
 """Drives a running Mercator server with tritonclient[grpc], as a V2 client would.
 
-    python tritonclient_test.py HOST:PORT churn_expected.json regression_expected.json
+    python tritonclient_test.py HOST:PORT churn_expected.json regression_expected.json DEMAND_DIR
 
-Expects models `churn` (demo), `reg` (bare XGBoost regression, inferred manifest) and
-`reg-multi` (the same trees, inputs FP64[4] + INT64[2] + UINT8[1] + FP16[1]), and the
-demo customers' features loaded into view `customer_churn`.
+Expects models `churn` (demo), `reg` (bare XGBoost regression, inferred manifest),
+`reg-multi` (the same trees, inputs FP64[4] + INT64[2] + UINT8[1] + FP16[1]), `demand`
+and `demand_ets` (the demo forecasters, DEMAND_DIR/net and DEMAND_DIR/ets), and the demo
+customers' features loaded into view `customer_churn`.
 """
 
 import json
@@ -17,7 +18,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-ADDR, CHURN_EXPECTED, REG_EXPECTED = sys.argv[1:4]
+ADDR, CHURN_EXPECTED, REG_EXPECTED, DEMAND_DIR = sys.argv[1:5]
 client = grpcclient.InferenceServerClient(ADDR)
 results = []
 
@@ -157,6 +158,49 @@ def test_infer_by_customer_id():
     assert params["entities_without_features"].string_param == str(len(ids) - 1), params
 
 
+def test_forecasters_over_v2():
+    # The neural forecaster: a batch of histories (one padded with leading NaNs) and the
+    # date of each one's last day; PyTorch's numbers come back.
+    net = load(f"{DEMAND_DIR}/net/expected.json")["series"][:2]
+    width = max(len(c["history"]) for c in net) + 3
+    hist = np.full((2, width), np.nan, dtype=np.float32)
+    for i, c in enumerate(net):
+        hist[i, width - len(c["history"]):] = c["history"]
+    h = grpcclient.InferInput("history", list(hist.shape), "FP32")
+    h.set_data_from_numpy(hist)
+    d = grpcclient.InferInput("last_date", [2], "BYTES")
+    d.set_data_from_numpy(np.array([c["last_date"].encode() for c in net], dtype=np.object_))
+    res = client.infer("demand", [h, d])
+    mean, q = res.as_numpy("mean"), res.as_numpy("quantiles")
+    assert mean.shape == (2, 28) and q.shape == (2, 28, 3), (mean.shape, q.shape)
+    for i, c in enumerate(net):
+        close(mean[i], c["mean"], tol=1e-3)
+        close(q[i, :, 0], c["values"][0], tol=1e-3)
+    # The ETS bundle: series keys as BYTES, the full history as FP64; statsmodels' numbers.
+    case = load(f"{DEMAND_DIR}/ets/expected.json")["series"][0]
+    inputs = []
+    for name, value in (("sku_id", case["key"][0]), ("location_id", case["key"][1]),
+                        ("last_date", case["full_last_date"])):
+        i = grpcclient.InferInput(name, [1], "BYTES")
+        i.set_data_from_numpy(np.array([value.encode()], dtype=np.object_))
+        inputs.append(i)
+    y = np.array([case["history"]], dtype=np.float64)
+    i = grpcclient.InferInput("history", list(y.shape), "FP64")
+    i.set_data_from_numpy(y)
+    inputs.append(i)
+    res = client.infer("demand_ets", inputs)
+    close(res.as_numpy("mean")[0], np.clip(case["from_full"]["mean"], 0, None), tol=1e-6)
+    close(res.as_numpy("quantiles")[0, :, 2], np.clip(case["from_full"]["q0.9"], 0, None), tol=1e-6)
+    # An unknown series is NOT_FOUND, naming it.
+    inputs[0].set_data_from_numpy(np.array([b"SKU999"], dtype=np.object_))
+    try:
+        client.infer("demand_ets", inputs)
+    except InferenceServerException as e:
+        assert "NOT_FOUND" in str(e.status()) and "SKU999" in e.message(), (e.status(), e.message())
+    else:
+        raise AssertionError("an unknown series was forecast")
+
+
 def test_statistics():
     stats = client.get_inference_statistics("churn")
     s = stats.model_stats[0]
@@ -167,7 +211,7 @@ def test_statistics():
 
 for test in (test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_infer_typed_contents,
              test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument,
-             test_infer_by_customer_id, test_statistics):
+             test_infer_by_customer_id, test_forecasters_over_v2, test_statistics):
     check(test)
 failed = sum(1 for _, err in results if err)
 print(f"tritonclient: {len(results) - failed} passed, {failed} failed")
