@@ -349,19 +349,56 @@ fn history_error(e: RuntimeError, label: &str, inline: bool) -> ServeError {
     }
 }
 
+/// The dates of the days after `last`, as text: formatted once per history end date
+/// and shared by every series of a chunk that ends on it (most do), since formatting
+/// costs more than the forecast arithmetic of a day.
+#[derive(Debug, Default)]
+struct DateLabels {
+    by_last_date: Vec<(NaiveDate, Vec<String>)>,
+}
+
+impl DateLabels {
+    fn after(&mut self, last: NaiveDate, days: usize) -> Result<&[String], ServeError> {
+        let at = match self
+            .by_last_date
+            .iter()
+            .position(|(d, l)| *d == last && l.len() >= days)
+        {
+            Some(i) => i,
+            None => {
+                let labels = (1..=days as u64)
+                    .map(|h| {
+                        forecast::add_days(last, h)
+                            .map(|d| d.format("%Y-%m-%d").to_string())
+                            .map_err(|_| {
+                                ServeError::invalid("history.last_date", "too far in the future")
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.by_last_date.push((last, labels));
+                self.by_last_date.len() - 1
+            }
+        };
+        Ok(&self.by_last_date[at].1[..days])
+    }
+}
+
 /// The response points: one a day from the day after the history.
-fn points(f: &Forecast, last: NaiveDate) -> Result<Vec<pb::ForecastPoint>, ServeError> {
-    (0..f.mean.len())
-        .map(|h| {
-            let date = forecast::add_days(last, h as u64 + 1)
-                .map_err(|_| ServeError::invalid("history.last_date", "too far in the future"))?;
-            Ok(pb::ForecastPoint {
-                date: date.format("%Y-%m-%d").to_string(),
-                mean: f.mean[h],
-                quantiles: f.quantiles.iter().map(|q| q[h]).collect(),
-            })
+fn points(
+    f: &Forecast,
+    last: NaiveDate,
+    labels: &mut DateLabels,
+) -> Result<Vec<pb::ForecastPoint>, ServeError> {
+    let dates = labels.after(last, f.mean.len())?;
+    Ok(dates
+        .iter()
+        .enumerate()
+        .map(|(h, date)| pb::ForecastPoint {
+            date: date.clone(),
+            mean: f.mean[h],
+            quantiles: f.quantiles.iter().map(|q| q[h]).collect(),
         })
-        .collect()
+        .collect())
 }
 
 /// Answers `Forecasting/Forecast`.
@@ -421,7 +458,7 @@ pub async fn forecast(
         model_name: plan.loaded.name.clone(),
         model_version: plan.loaded.version_label.clone(),
         series: Some(series),
-        points: points(&result, history.last_date)?,
+        points: points(&result, history.last_date, &mut DateLabels::default())?,
         quantiles: plan.quantiles,
         history_last_date: history.last_date.format("%Y-%m-%d").to_string(),
     })
@@ -578,6 +615,7 @@ fn compute_chunk(
         }
     };
     let mut out = Vec::with_capacity(chunk.len());
+    let mut labels = DateLabels::default();
     for ((series, key), history) in chunk.into_iter().zip(keys).zip(histories) {
         let label = series_label(&series);
         let (h, result) = match (key, history) {
@@ -591,7 +629,7 @@ fn compute_chunk(
             Some(Ok(mut forecast)) => {
                 forecast::finish(&mut forecast, &plan.quantiles, true);
                 out.push(pb::SeriesForecast {
-                    points: points(&forecast, h.last_date)?,
+                    points: points(&forecast, h.last_date, &mut labels)?,
                     history_last_date: h.last_date.format("%Y-%m-%d").to_string(),
                     series: Some(series),
                     code: 0,
