@@ -58,6 +58,12 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Whether one forecast takes long enough (milliseconds: simulated intervals) that
+    /// it belongs on the blocking pool rather than inline on the reactor.
+    fn runs_long(&self) -> bool {
+        false
+    }
+
     /// Runs once before the model serves, so the first request pays for nothing lazy.
     fn warm_up(&self) -> Result<()> {
         Ok(())

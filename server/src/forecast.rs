@@ -441,26 +441,47 @@ pub async fn forecast(
     let f = plan.forecaster()?;
     let key = key_of(&series, f.key_parts(), "series")?;
     let label = series_label(&series);
-    let mut result = f
-        .forecast(
-            &Series {
-                key: &key,
-                values: &history.values,
-                last_date: Some(history.last_date),
-            },
+    let last_date = history.last_date;
+    let run = {
+        let (loaded, horizon, quantiles) = (
+            Arc::clone(&plan.loaded),
             plan.horizon,
-            &plan.quantiles,
-        )
-        .map_err(|e| history_error(e, &label, inline))?;
+            plan.quantiles.clone(),
+        );
+        let values = history.values;
+        let last_date = Some(history.last_date);
+        move || {
+            forecaster_of(&loaded)?
+                .forecast(
+                    &Series {
+                        key: &key,
+                        values: &values,
+                        last_date,
+                    },
+                    horizon,
+                    &quantiles,
+                )
+                .map_err(|e| history_error(e, &label, inline))
+        }
+    };
+    // Most forecasts take microseconds and run inline; simulated intervals take
+    // milliseconds and go to the blocking pool.
+    let mut result = if f.runs_long() {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| ServeError::Internal(format!("forecast task failed: {e}")))??
+    } else {
+        run()?
+    };
     forecast::finish(&mut result, &plan.quantiles, true);
     plan.loaded.metrics.rows.inc();
     Ok(pb::ForecastResponse {
         model_name: plan.loaded.name.clone(),
         model_version: plan.loaded.version_label.clone(),
         series: Some(series),
-        points: points(&result, history.last_date, &mut DateLabels::default())?,
+        points: points(&result, last_date, &mut DateLabels::default())?,
         quantiles: plan.quantiles,
-        history_last_date: history.last_date.format("%Y-%m-%d").to_string(),
+        history_last_date: last_date.format("%Y-%m-%d").to_string(),
     })
 }
 

@@ -480,6 +480,10 @@ mod tests {
 }
 
 impl crate::forecast::Forecaster for Ets {
+    fn runs_long(&self) -> bool {
+        self.spec.seasonal == Seasonal::Mul
+    }
+
     /// A single model's history runs from the start it was fitted on.
     fn forecast(
         &self,
@@ -539,6 +543,8 @@ struct BundleEntry {
 pub struct EtsBundle {
     series: std::collections::HashMap<Vec<String>, Anchored>,
     key_parts: usize,
+    /// Whether any series simulates its intervals (multiplicative seasonality).
+    runs_long: bool,
 }
 
 impl EtsBundle {
@@ -595,7 +601,14 @@ impl EtsBundle {
                 return Err(bad(i, format!("key {:?} is listed twice", entry.key)));
             }
         }
-        Ok(EtsBundle { series, key_parts })
+        let runs_long = series
+            .values()
+            .any(|a| a.ets.spec.seasonal == Seasonal::Mul);
+        Ok(EtsBundle {
+            series,
+            key_parts,
+            runs_long,
+        })
     }
 
     /// Number of series.
@@ -616,6 +629,10 @@ impl crate::forecast::Forecaster for EtsBundle {
 
     fn needs_last_date(&self) -> bool {
         true
+    }
+
+    fn runs_long(&self) -> bool {
+        self.runs_long
     }
 
     fn forecast(

@@ -609,3 +609,136 @@ async fn batch_size_is_limited_by_configuration() {
     );
     server.stop().await;
 }
+
+fn single_ets(name: &str) -> std::collections::BTreeMap<String, bytes::Bytes> {
+    let dir = format!(
+        "{}/../runtime/tests/fixtures/ets",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let manifest = serde_json::json!({"kind": "ets", "weights": "ets.json",
+        "inputs": [{"name": "history", "datatype": "FP64", "shape": [-1, -1]}],
+        "outputs": [{"name": "mean", "datatype": "FP64", "shape": [-1, 28]}]});
+    std::collections::BTreeMap::from([
+        (
+            "mercator.json".to_string(),
+            bytes::Bytes::from(manifest.to_string()),
+        ),
+        (
+            "ets.json".to_string(),
+            bytes::Bytes::from(std::fs::read(format!("{dir}/{name}.ets.json")).expect("ets")),
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn single_series_ets_models_forecast_inline_histories() {
+    let server = TestServer::builder()
+        .model("additive", single_ets("aada"))
+        .model("multiplicative", single_ets("aadm"))
+        .start()
+        .await;
+    let mut client = client(&server).await;
+    let dir = format!(
+        "{}/../runtime/tests/fixtures/ets",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for (model, fixture) in [("additive", "aada"), ("multiplicative", "aadm")] {
+        let want: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(format!("{dir}/{fixture}.expected.json")).expect("expected"),
+        )
+        .expect("json");
+        let got = client
+            .forecast(pb::ForecastRequest {
+                model_name: model.into(),
+                horizon_days: 28,
+                history: Some(pb::History {
+                    values: numbers(&want["history"]),
+                    last_date: "2026-05-20".into(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("forecast")
+            .into_inner();
+        check_shape(&got.points, "2026-05-21", 3);
+        for (p, m) in got.points.iter().zip(numbers(&want["forecast"])) {
+            close(p.mean, m.max(0.0), 1e-6, model);
+        }
+        // No history section: the store cannot be asked.
+        let status = client
+            .forecast(request(model, "SKU000", "berlin", 7))
+            .await
+            .expect_err("no history binding");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("inline"), "{}", status.message());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_v2_forecaster_inputs_are_named() {
+    let server = TestServer::builder().demo().start().await;
+    let mut v2 = server.v2().await;
+    let one = |s: &[u8]| bytes_raw(&[s]);
+    let call = |sku: Vec<u8>, dates: Vec<u8>, date_rows: i64| v2pb::ModelInferRequest {
+        model_name: "demand_ets".into(),
+        inputs: vec![
+            input("sku_id", "BYTES", vec![1]),
+            input("location_id", "BYTES", vec![1]),
+            input("history", "FP64", vec![1, 30]),
+            input("last_date", "BYTES", vec![date_rows]),
+        ],
+        raw_input_contents: vec![
+            sku,
+            one(b"berlin"),
+            [1.0f64; 30].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            dates,
+        ],
+        ..Default::default()
+    };
+    for (what, req, code, needle) in [
+        (
+            "bad UTF-8 key",
+            call(one(&[0xff, 0xfe]), one(b"2026-10-31"), 1),
+            Code::InvalidArgument,
+            "sku_id",
+        ),
+        (
+            "bad date",
+            call(one(b"SKU000"), one(b"yesterday"), 1),
+            Code::InvalidArgument,
+            "not a YYYY-MM-DD date",
+        ),
+        (
+            "dates for another number of rows",
+            call(
+                one(b"SKU000"),
+                bytes_raw(&[b"2026-10-31", b"2026-10-31"]),
+                2,
+            ),
+            Code::InvalidArgument,
+            "batch size",
+        ),
+        (
+            "unknown series",
+            call(one(b"SKU999"), one(b"2026-10-31"), 1),
+            Code::NotFound,
+            "SKU999/berlin",
+        ),
+        (
+            "history ending before the fit",
+            call(one(b"SKU000"), one(b"2026-01-01"), 1),
+            Code::InvalidArgument,
+            "row 0",
+        ),
+    ] {
+        let status = v2.model_infer(req).await.expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {status:?}");
+        assert!(
+            status.message().contains(needle),
+            "{what}: {}",
+            status.message()
+        );
+    }
+    server.stop().await;
+}
