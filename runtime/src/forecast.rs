@@ -445,6 +445,39 @@ mod tests {
         assert_eq!((g.mean[0], g.quantiles[0][0]), (-1.0, -3.0));
     }
 
+    proptest::proptest! {
+        /// Whatever a model gives, a finished forecast rises with the level at every
+        /// day, keeps each day's values (only reordered), and is never negative.
+        #[test]
+        fn finished_forecasts_never_cross(
+            levels in proptest::collection::vec(0.01f64..0.99, 1..6),
+            days in 1usize..5,
+            seed in proptest::collection::vec(-50.0f64..50.0, 30),
+        ) {
+            let mut f = Forecast {
+                mean: (0..days).map(|h| seed[h]).collect(),
+                quantiles: (0..levels.len())
+                    .map(|j| (0..days).map(|h| seed[(j * 5 + h + 7) % seed.len()]).collect())
+                    .collect(),
+            };
+            let before = f.clone();
+            finish(&mut f, &levels, true);
+            for h in 0..days {
+                let mut by_level: Vec<(f64, f64)> =
+                    levels.iter().zip(&f.quantiles).map(|(l, q)| (*l, q[h])).collect();
+                by_level.sort_by(|a, b| a.0.total_cmp(&b.0));
+                proptest::prop_assert!(by_level.windows(2).all(|w| w[0].1 <= w[1].1));
+                let mut was: Vec<f64> =
+                    before.quantiles.iter().map(|q| q[h].max(0.0)).collect();
+                let mut now: Vec<f64> = f.quantiles.iter().map(|q| q[h]).collect();
+                was.sort_by(f64::total_cmp);
+                now.sort_by(f64::total_cmp);
+                proptest::prop_assert_eq!(was, now);
+                proptest::prop_assert!(f.mean[h] >= 0.0);
+            }
+        }
+    }
+
     #[test]
     fn dates_parse_strictly() {
         assert_eq!(
