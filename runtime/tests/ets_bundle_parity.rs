@@ -3,33 +3,16 @@
 //! series after filtering the 28 days the models never saw (statsmodels smoothing the
 //! whole series with the fitted parameters), means and 80% intervals to 1e-6 relative.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{close, numbers};
 
 use mercator_runtime::RuntimeError;
 use mercator_runtime::forecast::{Forecaster, Series, parse_date};
 use mercator_runtime::kinds::ets::EtsBundle;
 
 fn read(name: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demand/ets");
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn numbers(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn close(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-6 * w.abs().max(1.0),
-            "{what}[{i}]: {g} vs statsmodels {w}"
-        );
-    }
+    common::read("../examples/demand/ets", name)
 }
 
 fn key(v: &serde_json::Value) -> Vec<String> {
@@ -64,15 +47,22 @@ fn bundle_forecasts_match_statsmodels_from_both_origins() {
             let f = bundle.forecast(&series, 28, &[0.1, 0.9]).expect("forecast");
             let want = &case[origin];
             let what = format!("{key:?} {origin}");
-            close(&f.mean, &numbers(&want["mean"]), &format!("{what} mean"));
+            close(
+                &f.mean,
+                &numbers(&want["mean"]),
+                1e-6,
+                &format!("{what} mean"),
+            );
             close(
                 &f.quantiles[0],
                 &numbers(&want["q0.1"]),
+                1e-6,
                 &format!("{what} q0.1"),
             );
             close(
                 &f.quantiles[1],
                 &numbers(&want["q0.9"]),
+                1e-6,
                 &format!("{what} q0.9"),
             );
         }

@@ -2,32 +2,15 @@
 //! the Python reference's forecasts to 1e-5: scaling, weekday, net, rearranged and
 //! interpolated quantiles, clamping; directly and through V2 `infer`.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{close, numbers};
 
 use mercator_runtime::forecast::{Series, finish, parse_date};
 use mercator_runtime::{Manifest, Tensor, TensorData};
 
 fn read(name: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demand/net");
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn numbers(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn close(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-            "{what}[{i}]: {g} vs PyTorch {w}"
-        );
-    }
+    common::read("../examples/demand/net", name)
 }
 
 fn model() -> Box<dyn mercator_runtime::Model> {
@@ -64,7 +47,12 @@ fn forecasts_match_pytorch_and_the_reference_postprocessing() {
         assert_eq!(&f, batched.as_ref().expect("batched"));
         finish(&mut f, &asked, true);
         let what = format!("{}", case["key"]);
-        close(&f.mean, &numbers(&case["mean"]), &format!("{what} mean"));
+        close(
+            &f.mean,
+            &numbers(&case["mean"]),
+            1e-5,
+            &format!("{what} mean"),
+        );
         for (j, want) in case["values"]
             .as_array()
             .expect("values")
@@ -74,6 +62,7 @@ fn forecasts_match_pytorch_and_the_reference_postprocessing() {
             close(
                 &f.quantiles[j],
                 &numbers(want),
+                1e-5,
                 &format!("{what} q{}", asked[j]),
             );
         }
@@ -118,12 +107,12 @@ fn v2_infer_gives_the_same_forecasts() {
         panic!("FP32 quantiles")
     };
     let mean: Vec<f64> = mean.iter().map(|&v| f64::from(v)).collect();
-    close(&mean[..28], &numbers(&case["mean"]), "mean");
-    close(&mean[28..], &numbers(&case["mean"]), "padded mean");
+    close(&mean[..28], &numbers(&case["mean"]), 1e-5, "mean");
+    close(&mean[28..], &numbers(&case["mean"]), 1e-5, "padded mean");
     let values = case["values"].as_array().expect("values");
     for (j, want) in values.iter().take(3).enumerate() {
         let got: Vec<f64> = (0..28).map(|h| f64::from(quantiles[h * 3 + j])).collect();
-        close(&got, &numbers(want), &format!("quantile {j}"));
+        close(&got, &numbers(want), 1e-5, &format!("quantile {j}"));
     }
 }
 

@@ -17,6 +17,7 @@
 
 use serde::Deserialize;
 
+use crate::forecast::Forecast;
 use crate::{Result, RuntimeError};
 
 /// Trend of an ETS model.
@@ -84,17 +85,6 @@ fn one() -> f64 {
 
 /// Sample paths simulated for multiplicative-seasonality quantiles.
 const PATHS: usize = 4000;
-
-/// A forecast.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Forecast {
-    /// Point forecast per step.
-    pub mean: Vec<f64>,
-    /// Per requested quantile, its value per step.
-    pub quantiles: Vec<Vec<f64>>,
-    /// In-sample mean squared one-step error over the history.
-    pub mse: f64,
-}
 
 /// A fitted ETS model.
 #[derive(Debug, Clone)]
@@ -304,19 +294,14 @@ impl Ets {
     /// initial states) with the given quantiles (each in (0, 1)); σ² is the in-sample
     /// mean squared one-step error over `history`, as statsmodels takes it.
     pub fn forecast(&self, history: &[f64], horizon: usize, quantiles: &[f64]) -> Result<Forecast> {
-        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-            return Err(RuntimeError::input(
-                "quantiles",
-                format!("{q} is not in (0, 1)"),
-            ));
-        }
         let (state, sse) = self.filter(history)?;
-        let mse = if history.is_empty() {
-            0.0
-        } else {
-            sse / history.len() as f64
-        };
-        Ok(self.forecast_from(&state, mse, horizon, quantiles))
+        self.forecast_from(&state, mean_square(sse, history.len()), horizon, quantiles)
+    }
+
+    /// The in-sample mean squared one-step error over `history` (σ² of the intervals).
+    pub fn mse(&self, history: &[f64]) -> Result<f64> {
+        let (_, sse) = self.filter(history)?;
+        Ok(mean_square(sse, history.len()))
     }
 
     /// Forecasts from a filtered state with error variance `mse`.
@@ -326,7 +311,13 @@ impl Ets {
         mse: f64,
         horizon: usize,
         quantiles: &[f64],
-    ) -> Forecast {
+    ) -> Result<Forecast> {
+        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(RuntimeError::input(
+                "quantiles",
+                format!("{q} is not in (0, 1)"),
+            ));
+        }
         let mean = self.means(state, horizon);
         let quantiles = if self.spec.seasonal == Seasonal::Mul {
             self.simulated_quantiles(state, mse, horizon, quantiles)
@@ -342,11 +333,7 @@ impl Ets {
                 })
                 .collect()
         };
-        Forecast {
-            mean,
-            quantiles,
-            mse,
-        }
+        Ok(Forecast { mean, quantiles })
     }
 
     /// Quantiles of simulated paths: each step draws e ~ N(0, mse) and updates the state.
@@ -385,6 +372,10 @@ impl Ets {
             })
             .collect()
     }
+}
+
+fn mean_square(sse: f64, n: usize) -> f64 {
+    if n == 0 { 0.0 } else { sse / n as f64 }
 }
 
 /// SplitMix64 with Box-Muller normals: small, seeded, repeatable.
@@ -490,12 +481,8 @@ impl crate::forecast::Forecaster for Ets {
         series: &crate::forecast::Series<'_>,
         horizon: usize,
         quantiles: &[f64],
-    ) -> Result<crate::forecast::Forecast> {
-        let f = Ets::forecast(self, series.values, horizon, quantiles)?;
-        Ok(crate::forecast::Forecast {
-            mean: f.mean,
-            quantiles: f.quantiles,
-        })
+    ) -> Result<Forecast> {
+        Ets::forecast(self, series.values, horizon, quantiles)
     }
 }
 
@@ -640,7 +627,7 @@ impl crate::forecast::Forecaster for EtsBundle {
         series: &crate::forecast::Series<'_>,
         horizon: usize,
         quantiles: &[f64],
-    ) -> Result<crate::forecast::Forecast> {
+    ) -> Result<Forecast> {
         let model = self
             .series
             .get(series.key)
@@ -675,16 +662,6 @@ impl crate::forecast::Forecaster for EtsBundle {
         let tail = &series.values[series.values.len() - new_days..];
         let (state, sse) = model.ets.filter(tail)?;
         let mse = (model.mse * model.nobs as f64 + sse) / (model.nobs + new_days) as f64;
-        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-            return Err(RuntimeError::input(
-                "quantiles",
-                format!("{q} is not in (0, 1)"),
-            ));
-        }
-        let f = model.ets.forecast_from(&state, mse, horizon, quantiles);
-        Ok(crate::forecast::Forecast {
-            mean: f.mean,
-            quantiles: f.quantiles,
-        })
+        model.ets.forecast_from(&state, mse, horizon, quantiles)
     }
 }
