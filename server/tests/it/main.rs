@@ -11,6 +11,7 @@ mod cli;
 mod features;
 mod forecast;
 mod harness;
+mod hot_swap;
 mod historical;
 mod infer;
 mod lifecycle;
