@@ -7,7 +7,7 @@ use mercator_proto::v1 as pb;
 
 use crate::RegistryError;
 use crate::model::{
-    Alias, AliasMove, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionStatus,
+    Alias, AliasMove, AuditEntry, LoadReport, ModelSummary, ModelVersion, NewVersion, VersionStatus,
 };
 
 impl From<RegistryError> for tonic::Status {
@@ -186,6 +186,58 @@ impl From<AuditEntry> for pb::AuditEntry {
             detail_json: detail.to_string(),
             at: Some(timestamp(at)),
         }
+    }
+}
+
+impl From<LoadReport> for pb::LoadReport {
+    fn from(r: LoadReport) -> pb::LoadReport {
+        let LoadReport {
+            model,
+            version,
+            instance,
+            loaded,
+            reason,
+            message,
+            attempts,
+            at,
+        } = r;
+        pb::LoadReport {
+            model,
+            version,
+            instance,
+            loaded,
+            reason,
+            message,
+            attempts,
+            at: Some(timestamp(at)),
+        }
+    }
+}
+
+impl TryFrom<pb::LoadReport> for LoadReport {
+    type Error = RegistryError;
+
+    fn try_from(r: pb::LoadReport) -> Result<LoadReport, RegistryError> {
+        let pb::LoadReport {
+            model,
+            version,
+            instance,
+            loaded,
+            reason,
+            message,
+            attempts,
+            at,
+        } = r;
+        Ok(LoadReport {
+            model,
+            version,
+            instance,
+            loaded,
+            reason,
+            message,
+            attempts,
+            at: from_timestamp("load_reports.at", at)?,
+        })
     }
 }
 

@@ -124,6 +124,28 @@ pub struct ModelVersion {
     pub artifact_prefix: String,
 }
 
+/// What one serving instance last saw when it loaded a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadReport {
+    /// Model name.
+    pub model: String,
+    /// Version number.
+    pub version: u64,
+    /// The instance that loaded it (its host name, or the configured `instance_name`).
+    pub instance: String,
+    /// Whether the version loaded and serves there.
+    pub loaded: bool,
+    /// A stable tag of why it failed (`checksum`, `manifest`, `build`, `warm_up`…); empty
+    /// when loaded.
+    pub reason: String,
+    /// Why, in words; empty when loaded.
+    pub message: String,
+    /// Failed attempts in a row (0 when loaded).
+    pub attempts: u32,
+    /// When the instance last tried.
+    pub at: DateTime<Utc>,
+}
+
 /// An alias and the version it points at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alias {

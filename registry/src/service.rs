@@ -336,6 +336,20 @@ impl Registry {
         Ok(revision)
     }
 
+    /// Records what a serving instance saw when it loaded a version (see [`crate::model::LoadReport`]).
+    pub async fn report_load(&self, report: &crate::model::LoadReport) -> Result<()> {
+        check_name("model", &report.model)?;
+        let mut conn = self.pool.acquire().await?;
+        store::report_load(&mut conn, report).await
+    }
+
+    /// Every instance's latest load attempt of the model's versions.
+    pub async fn load_reports(&self, model: &str) -> Result<Vec<crate::model::LoadReport>> {
+        check_name("model", model)?;
+        let mut conn = self.pool.acquire().await?;
+        store::load_reports(&mut conn, model).await
+    }
+
     /// The newest audit entries, newest first.
     pub async fn audit_log(&self, model: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
         let mut conn = self.pool.acquire().await?;

@@ -321,6 +321,59 @@ async fn archive_refuses_aliased_versions_and_archived_ones_cannot_be_aliased() 
 }
 
 #[tokio::test]
+async fn load_reports_keep_each_instances_latest_attempt() {
+    for (reg, _dir) in registries().await {
+        reg.register(new_version("churn")).await.expect("v1");
+        let at = chrono::Utc::now();
+        let failed = mercator_registry::LoadReport {
+            model: "churn".into(),
+            version: 1,
+            instance: "pod-a".into(),
+            loaded: false,
+            reason: "integrity".into(),
+            message: "model.json: sha256 mismatch".into(),
+            attempts: 3,
+            at,
+        };
+        reg.report_load(&failed).await.expect("report");
+        let other = mercator_registry::LoadReport {
+            instance: "pod-b".into(),
+            loaded: true,
+            reason: String::new(),
+            message: String::new(),
+            attempts: 0,
+            ..failed.clone()
+        };
+        reg.report_load(&other).await.expect("report b");
+        let got = reg.load_reports("churn").await.expect("reports");
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].instance.as_str(), got[0].loaded, got[0].attempts),
+            ("pod-a", false, 3)
+        );
+        assert_eq!(got[0].message, failed.message);
+        assert!((got[0].at - at).num_milliseconds().abs() < 1);
+        // A later attempt replaces the instance's row.
+        let recovered = mercator_registry::LoadReport {
+            loaded: true,
+            reason: String::new(),
+            message: String::new(),
+            attempts: 0,
+            ..failed.clone()
+        };
+        reg.report_load(&recovered).await.expect("recovered");
+        let got = reg.load_reports("churn").await.expect("reports");
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|r| r.loaded));
+        assert!(reg.load_reports("other").await.expect("none").is_empty());
+        assert!(matches!(
+            reg.load_reports("Bad Name").await,
+            Err(RegistryError::InvalidArgument { .. })
+        ));
+    }
+}
+
+#[tokio::test]
 async fn corrupted_artifacts_fail_the_checksum() {
     for (reg, _dir) in registries().await {
         let v = reg.register(new_version("churn")).await.expect("v1");

@@ -16,6 +16,10 @@ use crate::metrics::{self, Metrics};
 use crate::models::{ModelManager, Models};
 use crate::serving::Serving;
 
+/// The health-checking name of the registry service, reported NOT_SERVING while the
+/// registry cannot be read.
+pub const REGISTRY_SERVICE: &str = "mercator.v1.Registry";
+
 /// A server whose listeners are bound but which is not serving yet.
 #[derive(Debug)]
 pub struct App {
@@ -112,6 +116,7 @@ impl App {
             config.serve_aliases.clone(),
             config.max_batch_size,
             config.poll_interval(),
+            config.instance(),
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
         let definitions_task = tokio::spawn(follow_definitions(
@@ -139,6 +144,27 @@ impl App {
             ready_reporter
                 .set_service_status("", ServingStatus::Serving)
                 .await;
+        });
+
+        // The registry's own service reports NOT_SERVING while the registry cannot be read;
+        // the server as a whole ("") stays SERVING: it keeps answering with the models it
+        // has, so probes must not restart it for that.
+        let registry_reporter = reporter.clone();
+        let mut reachable = models.registry_reachable();
+        tokio::spawn(async move {
+            loop {
+                let status = if *reachable.borrow_and_update() {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                registry_reporter
+                    .set_service_status(REGISTRY_SERVICE, status)
+                    .await;
+                if reachable.changed().await.is_err() {
+                    return;
+                }
+            }
         });
 
         let metrics_router = axum::Router::new().route(

@@ -49,6 +49,10 @@ pub struct Config {
     pub max_horizon_days: usize,
     /// Most series in one `Forecasting/ForecastBatch` call.
     pub max_batch_series: usize,
+    /// This server's name in the registry's load reports (`mercator models show`); empty
+    /// means the `HOSTNAME` environment variable (a pod's name on Kubernetes), or
+    /// `mercator`.
+    pub instance_name: String,
     /// Aliases whose versions are loaded and served.
     pub serve_aliases: Vec<String>,
     /// How often the registry is polled for new versions and alias moves, in seconds.
@@ -75,6 +79,7 @@ impl Default for Config {
             offload_min_rows: 1024,
             max_horizon_days: 366,
             max_batch_series: 100_000,
+            instance_name: String::new(),
             serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
             poll_interval_secs: 5.0,
             shutdown_grace_secs: 30.0,
@@ -210,6 +215,18 @@ impl Config {
         Ok((online, offline))
     }
 
+    /// This server's name in load reports: `instance_name`, else `$HOSTNAME`, else
+    /// `mercator`.
+    pub fn instance(&self) -> String {
+        if !self.instance_name.is_empty() {
+            return self.instance_name.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "mercator".into())
+    }
+
     /// The limits of forecasting requests.
     pub fn forecast_limits(&self) -> crate::forecast::ForecastLimits {
         crate::forecast::ForecastLimits {
@@ -244,6 +261,7 @@ const KEYS: &[&str] = &[
     "offload_min_rows",
     "max_horizon_days",
     "max_batch_series",
+    "instance_name",
     "serve_aliases",
     "poll_interval_secs",
     "shutdown_grace_secs",

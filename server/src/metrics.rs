@@ -39,6 +39,12 @@ pub struct Metrics {
     pub loaded_versions: IntGaugeVec,
     /// Requests in flight.
     pub in_flight: prometheus::IntGauge,
+    /// `mercator_model_load_failing{model,version,reason}`: 1 while a served alias points
+    /// at a version that cannot be loaded (the one before keeps serving).
+    pub load_failing: IntGaugeVec,
+    /// `mercator_registry_up`: 1 when the last read of the registry worked, 0 while the
+    /// server serves its last known model table without it.
+    pub registry_up: prometheus::IntGauge,
     /// Online feature lookup latency (one request's lookups, all views).
     pub feature_lookup_duration: prometheus::Histogram,
     /// Feature values read, by view, field and status (present, missing, expired).
@@ -93,6 +99,19 @@ impl Metrics {
                 ),
                 &["model"],
             )?,
+            load_failing: IntGaugeVec::new(
+                Opts::new(
+                    "mercator_model_load_failing",
+                    "Model versions a served alias points at that failed to load (1 while \
+                     failing), by model, version and reason.",
+                ),
+                &["model", "version", "reason"],
+            )?,
+            registry_up: prometheus::IntGauge::new(
+                "mercator_registry_up",
+                "Whether the last read of the model registry worked (0: serving the last \
+                 known models without it).",
+            )?,
             in_flight: prometheus::IntGauge::new(
                 "mercator_requests_in_flight",
                 "Inference requests being handled now.",
@@ -119,6 +138,8 @@ impl Metrics {
         registry.register(Box::new(m.model_load_duration.clone()))?;
         registry.register(Box::new(m.loaded_versions.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
+        registry.register(Box::new(m.load_failing.clone()))?;
+        registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;
         registry.register(Box::new(m.feature_values.clone()))?;
         Ok(m)

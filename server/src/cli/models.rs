@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use mercator_proto::v1::{self as pb, registry_client::RegistryClient};
-use mercator_registry::model::{AliasMove, AuditEntry, ModelSummary};
+use mercator_registry::model::{AliasMove, AuditEntry, LoadReport, ModelSummary};
 use mercator_registry::{ArtifactStore, ModelVersion, NewVersion, Registry, VersionSelector};
 use mercator_runtime::Manifest;
 use mercator_runtime::manifest::MANIFEST_FILE;
@@ -199,9 +199,16 @@ impl Client {
         }
     }
 
-    async fn model(&mut self, name: &str) -> anyhow::Result<(ModelSummary, Vec<ModelVersion>)> {
+    /// A model, its versions, and what the serving instances saw loading them.
+    async fn model(
+        &mut self,
+        name: &str,
+    ) -> anyhow::Result<(ModelSummary, Vec<ModelVersion>, Vec<LoadReport>)> {
         match self {
-            Client::Local(r) => Ok(r.get_model(name).await?),
+            Client::Local(r) => {
+                let (summary, versions) = r.get_model(name).await?;
+                Ok((summary, versions, r.load_reports(name).await?))
+            }
             Client::Remote(c) => {
                 let resp = c
                     .get_model(pb::GetModelRequest { model: name.into() })
@@ -214,7 +221,12 @@ impl Client {
                     .into_iter()
                     .map(ModelVersion::try_from)
                     .collect::<Result<_, _>>()?;
-                Ok((summary, versions))
+                let reports = resp
+                    .load_reports
+                    .into_iter()
+                    .map(LoadReport::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok((summary, versions, reports))
             }
         }
     }
@@ -445,10 +457,10 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 }
                 print_version(&v);
             } else {
-                let (summary, versions) = client.model(&reference).await?;
+                let (summary, versions, loads) = client.model(&reference).await?;
                 if json {
                     return print_json(
-                        &serde_json::json!({"model": summary, "versions": versions}),
+                        &serde_json::json!({"model": summary, "versions": versions, "loads": loads}),
                     );
                 }
                 println!(
@@ -479,6 +491,7 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     ],
                     &rows,
                 );
+                print_loads(&loads);
             }
         }
         ModelsCommand::Alias {
@@ -672,4 +685,35 @@ fn collect_dir(root: &Path, dir: &Path, files: &mut BTreeMap<String, Bytes>) -> 
         }
     }
     Ok(())
+}
+
+/// What the serving instances saw loading the versions: a version an alias points at but
+/// that failed to load is not being served, and says why here.
+fn print_loads(loads: &[LoadReport]) {
+    if loads.is_empty() {
+        return;
+    }
+    println!();
+    println!("Loads reported by serving instances:");
+    let rows: Vec<Vec<String>> = loads
+        .iter()
+        .map(|l| {
+            vec![
+                l.version.to_string(),
+                l.instance.clone(),
+                if l.loaded {
+                    "serving".into()
+                } else {
+                    format!("FAILED ({})", l.reason)
+                },
+                l.attempts.to_string(),
+                l.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                l.message.clone(),
+            ]
+        })
+        .collect();
+    table::print(
+        &["VERSION", "INSTANCE", "LOAD", "ATTEMPTS", "AT", "WHY"],
+        &rows,
+    );
 }

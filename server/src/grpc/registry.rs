@@ -51,10 +51,13 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
-        let (summary, versions) = self.registry.get_model(&req.into_inner().model).await?;
+        let name = req.into_inner().model;
+        let (summary, versions) = self.registry.get_model(&name).await?;
+        let reports = self.registry.load_reports(&name).await?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(summary.into()),
             versions: versions.into_iter().map(Into::into).collect(),
+            load_reports: reports.into_iter().map(Into::into).collect(),
         }))
     }
 

@@ -47,6 +47,8 @@ pub struct ModelManager {
     poll_interval: Duration,
     failures: Mutex<BTreeMap<(String, u64), LoadFailure>>,
     wake: Notify,
+    /// This server's name in the registry's load reports.
+    instance: String,
 }
 
 impl ModelManager {
@@ -58,6 +60,7 @@ impl ModelManager {
         aliases: Vec<String>,
         default_max_batch: usize,
         poll_interval: Duration,
+        instance: String,
     ) -> ModelManager {
         ModelManager {
             registry,
@@ -68,6 +71,7 @@ impl ModelManager {
             poll_interval,
             failures: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
+            instance,
         }
     }
 
@@ -86,7 +90,10 @@ impl ModelManager {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.reconcile().await {
+            let result = self.reconcile().await;
+            self.metrics.registry_up.set(i64::from(result.is_ok()));
+            self.models.set_registry_reachable(result.is_ok());
+            match result {
                 Ok(()) => {
                     if !self.models.is_ready() {
                         tracing::info!(
@@ -183,9 +190,15 @@ impl ModelManager {
                     .model_loads
                     .with_label_values(&[model, "ok"])
                     .inc();
-                if let Ok(mut f) = self.failures.lock() {
-                    f.remove(&key);
+                let recovered = self.failures.lock().ok().and_then(|mut f| f.remove(&key));
+                if let Some(failure) = recovered {
+                    let _ = self.metrics.load_failing.remove_label_values(&[
+                        model,
+                        &version.to_string(),
+                        failure.reason,
+                    ]);
                 }
+                self.report(model, version, None).await;
                 tracing::info!(
                     model,
                     version,
@@ -200,25 +213,56 @@ impl ModelManager {
                     .model_loads
                     .with_label_values(&[model, reason])
                     .inc();
-                let attempts = previous.map_or(1, |p| p.attempts + 1);
+                let attempts = previous.as_ref().map_or(1, |p| p.attempts + 1);
                 let backoff = self
                     .poll_interval
                     .saturating_mul(2u32.saturating_pow(attempts.min(16)))
                     .min(MAX_BACKOFF);
                 tracing::error!(model, version, reason, error = %e, attempts, "model version failed to load");
+                let failure = LoadFailure {
+                    message: e.to_string(),
+                    reason,
+                    attempts,
+                    retry_at: Instant::now() + backoff,
+                };
+                if let Some(earlier) = &previous
+                    && earlier.reason != reason
+                {
+                    let _ = self.metrics.load_failing.remove_label_values(&[
+                        model,
+                        &version.to_string(),
+                        earlier.reason,
+                    ]);
+                }
+                self.metrics
+                    .load_failing
+                    .with_label_values(&[model, &version.to_string(), reason])
+                    .set(1);
+                self.report(model, version, Some(&failure)).await;
                 if let Ok(mut f) = self.failures.lock() {
-                    f.insert(
-                        key,
-                        LoadFailure {
-                            message: e.to_string(),
-                            reason,
-                            attempts,
-                            retry_at: Instant::now() + backoff,
-                        },
-                    );
+                    f.insert(key, failure);
                 }
                 None
             }
+        }
+    }
+
+    /// Records a load attempt in the registry, so `mercator models show` tells whether
+    /// the version serves here and, if not, why. A registry that cannot take the report
+    /// changes nothing about serving.
+    async fn report(&self, model: &str, version: u64, failure: Option<&LoadFailure>) {
+        let report = mercator_registry::LoadReport {
+            model: model.to_string(),
+            version,
+            instance: self.instance.clone(),
+            loaded: failure.is_none(),
+            reason: failure.map(|f| f.reason.to_string()).unwrap_or_default(),
+            message: failure.map(|f| f.message.clone()).unwrap_or_default(),
+            attempts: failure.map_or(0, |f| f.attempts),
+            at: chrono::Utc::now(),
+        };
+        if let Err(e) = self.registry.report_load(&report).await {
+            tracing::warn!(model, version, error = %e, "cannot record the load in the registry");
         }
     }
 

@@ -175,6 +175,7 @@ impl ModelTable {
 pub struct Models {
     table: ArcSwap<ModelTable>,
     ready: tokio::sync::watch::Sender<bool>,
+    registry_reachable: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Models {
@@ -182,6 +183,7 @@ impl Default for Models {
         Models {
             table: ArcSwap::default(),
             ready: tokio::sync::watch::Sender::new(false),
+            registry_reachable: tokio::sync::watch::Sender::new(true),
         }
     }
 }
@@ -210,6 +212,20 @@ impl Models {
     /// Marks the initial loads finished (or not).
     pub fn set_ready(&self, ready: bool) {
         self.ready.send_replace(ready);
+    }
+
+    /// Records whether the last read of the registry worked.
+    pub fn set_registry_reachable(&self, reachable: bool) {
+        self.registry_reachable.send_if_modified(|r| {
+            let changed = *r != reachable;
+            *r = reachable;
+            changed
+        });
+    }
+
+    /// Follows whether the registry is reachable (for health reporting).
+    pub fn registry_reachable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.registry_reachable.subscribe()
     }
 
     /// Resolves once the initial loads have finished.

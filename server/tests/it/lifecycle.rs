@@ -148,9 +148,14 @@ async fn alias_moves_are_served_and_rolled_back() {
     server.stop().await;
 }
 
-#[tokio::test]
+// The CLI runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
-    let server = TestServer::builder().churn().start().await;
+    let server = TestServer::builder()
+        .churn()
+        .config(|c| c.instance_name = "replica-a".into())
+        .start()
+        .await;
     let mut registry = server.registry_client().await;
     registry
         .register_version(upload("churn"))
@@ -195,6 +200,38 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(seen, "the failed load is counted with its reason");
+    let failing = r#"mercator_model_load_failing{model="churn",reason="integrity",version="2"} 1"#;
+    assert!(
+        server.metrics_text().await.lines().any(|l| l == failing),
+        "the failing version is a gauge"
+    );
+    // `models show` tells which instance failed to load which version and why, through
+    // the server and straight from the registry alike.
+    let url = server.url();
+    for args in [
+        vec!["models", "--server", url.as_str(), "show", "churn"],
+        vec![
+            "models",
+            "--data-dir",
+            server.data_dir.path().to_str().expect("utf-8"),
+            "show",
+            "churn",
+        ],
+    ] {
+        let out = crate::cli::ok(&args);
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with('2') && l.contains("replica-a"))
+            .unwrap_or_else(|| panic!("no load report for version 2:\n{out}"));
+        assert!(line.contains("FAILED (integrity)"), "{line}");
+        assert!(line.contains("sha256"), "{line}");
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with('1') && l.contains("serving")),
+            "version 1 serves:\n{out}"
+        );
+    }
+
     let mut client = server.v2().await;
     let resp = client
         .model_infer(pb::ModelInferRequest {

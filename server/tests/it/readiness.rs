@@ -108,6 +108,7 @@ async fn not_ready_until_the_initial_loads_finish() {
         vec!["champion".into()],
         4096,
         Duration::from_millis(50),
+        "test".into(),
     ));
     tokio::spawn(Arc::clone(&manager).run(std::future::pending()));
 

@@ -1,0 +1,167 @@
+//! The registry (a real PostgreSQL, behind a TCP proxy the test can cut) going away does
+//! not stop serving: the server keeps its model table and answers, reports the registry
+//! service NOT_SERVING in health checks (the server as a whole stays SERVING) and
+//! `mercator_registry_up 0`; when the registry comes back, so does everything else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mercator_proto::inference as pb;
+use tokio::net::{TcpListener, TcpStream};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::harness::{TestServer, f32_bytes, input};
+
+/// Forwards connections to `target` until cut; while cut, every connection (open or
+/// new) is closed.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cut);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let flag = Arc::clone(&flag);
+                tokio::spawn(async move {
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    tokio::pin!(copy);
+                    loop {
+                        tokio::select! {
+                            _ = &mut copy => return,
+                            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                                if flag.load(Ordering::SeqCst) {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut }
+    }
+}
+
+async fn fresh_database(admin: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("mercator_outage_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(admin)
+        .await
+        .expect("connect to postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let (base, _) = admin.rsplit_once('/').expect("postgres url has a database");
+    format!("{base}/{name}")
+}
+
+async fn status(health: &mut HealthClient<tonic::transport::Channel>, service: &str) -> i32 {
+    health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status
+}
+
+async fn registry_up(server: &TestServer) -> Option<String> {
+    server
+        .metrics_text()
+        .await
+        .lines()
+        .find(|l| l.starts_with("mercator_registry_up "))
+        .map(|l| l["mercator_registry_up ".len()..].to_string())
+}
+
+#[tokio::test]
+async fn serving_survives_the_registry_going_away() {
+    let Ok(admin) = std::env::var("MERCATOR_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_TEST_POSTGRES_URL"
+        );
+        eprintln!("no PostgreSQL (set MERCATOR_TEST_POSTGRES_URL): skipped");
+        return;
+    };
+    let db = fresh_database(&admin).await;
+    // postgres://user@HOST:PORT/db → the same through the proxy.
+    let (scheme_user, rest) = db.split_once('@').expect("user@host");
+    let (host_port, path) = rest.split_once('/').expect("host/db");
+    let proxy = Proxy::start(host_port.to_string()).await;
+    let proxied = format!("{scheme_user}@{}/{path}", proxy.addr);
+    let server = TestServer::builder()
+        .churn()
+        .config(move |c| {
+            c.registry_url = proxied;
+            c.poll_interval_secs = 0.1;
+        })
+        .start()
+        .await;
+    let mut health = HealthClient::new(server.channel().await);
+    let serving = ServingStatus::Serving as i32;
+    let not_serving = ServingStatus::NotServing as i32;
+    assert_eq!(status(&mut health, "").await, serving);
+    assert_eq!(registry_up(&server).await.as_deref(), Some("1"));
+
+    proxy.cut.store(true, Ordering::SeqCst);
+    let mut seen_down = false;
+    for _ in 0..400 {
+        if status(&mut health, mercator_server::app::REGISTRY_SERVICE).await == not_serving {
+            seen_down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(seen_down, "the registry service never reported NOT_SERVING");
+    assert_eq!(registry_up(&server).await.as_deref(), Some("0"));
+    assert_eq!(
+        status(&mut health, "").await,
+        serving,
+        "the server still serves"
+    );
+    let mut v2 = server.v2().await;
+    for _ in 0..20 {
+        let r = v2
+            .model_infer(pb::ModelInferRequest {
+                model_name: "churn".into(),
+                inputs: vec![input("features", "FP32", vec![1, 12])],
+                raw_input_contents: vec![f32_bytes(&[0.5; 12])],
+                ..Default::default()
+            })
+            .await
+            .expect("served from the table it has")
+            .into_inner();
+        assert_eq!(r.model_version, "1");
+    }
+
+    proxy.cut.store(false, Ordering::SeqCst);
+    let mut back = false;
+    for _ in 0..400 {
+        if status(&mut health, mercator_server::app::REGISTRY_SERVICE).await == serving {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(back, "the registry service never came back");
+    assert_eq!(registry_up(&server).await.as_deref(), Some("1"));
+    server.stop().await;
+}
