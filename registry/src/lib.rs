@@ -18,6 +18,6 @@ mod store;
 
 pub use artifacts::ArtifactStore;
 pub use error::{RegistryError, Result};
-pub use model::{CHAMPION, LoadReport, ModelVersion, NewVersion, VersionSelector};
+pub use model::{CHAMPION, LoadReport, ModelVersion, NewVersion, PREVIOUS, VersionSelector};
 pub use service::Registry;
 pub use store::Backend;

@@ -10,6 +10,9 @@ use crate::{RegistryError, Result};
 /// The alias served by default.
 pub const CHAMPION: &str = "champion";
 
+/// The alias `promote` leaves on the version the champion pointed at before.
+pub const PREVIOUS: &str = "previous";
+
 /// Checks a model or alias name: 1–64 characters of lower-case ASCII letters, digits,
 /// `-`, `_` and `.`, starting with a letter or digit. Names become object-storage path
 /// segments and metrics labels, so they are kept tame.

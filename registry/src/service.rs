@@ -208,6 +208,44 @@ impl Registry {
         Ok(mv)
     }
 
+    /// Promotes a version: `champion` points at it and, in the same transaction,
+    /// `previous` at the version the champion pointed at before (so a rollback has
+    /// somewhere to go, and people can see where). Returns both moves; the second is
+    /// `None` when there was no champion yet. Promoting the champion again is refused.
+    pub async fn promote(
+        &self,
+        model: &str,
+        version: u64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(AliasMove, Option<AliasMove>)> {
+        use crate::model::{CHAMPION, PREVIOUS};
+        check_name("model", model)?;
+        let actor = actor_or_default(actor);
+        let mut tx = self.pool.begin().await?;
+        let id = store::model_id(&mut tx, model).await?;
+        ensure_aliasable(&mut tx, id, model, version).await?;
+        let current = store::alias_target(&mut tx, id, CHAMPION).await?;
+        if current == Some(version) {
+            return Err(RegistryError::FailedPrecondition(format!(
+                "version {version} of model '{model}' is already the champion"
+            )));
+        }
+        let previous = match current {
+            Some(old) => Some(
+                move_and_audit(&mut tx, id, model, PREVIOUS, old, &actor, reason, "promote")
+                    .await?,
+            ),
+            None => None,
+        };
+        let champion = move_and_audit(
+            &mut tx, id, model, CHAMPION, version, &actor, reason, "promote",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((champion, previous))
+    }
+
     /// Moves `alias` back to the version it pointed at before its last move.
     pub async fn rollback_alias(
         &self,

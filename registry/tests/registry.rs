@@ -321,6 +321,53 @@ async fn archive_refuses_aliased_versions_and_archived_ones_cannot_be_aliased() 
 }
 
 #[tokio::test]
+async fn promote_keeps_the_previous_champion() {
+    for (reg, _dir) in registries().await {
+        for _ in 0..3 {
+            reg.register(new_version("churn")).await.expect("version");
+        }
+        let (first, none) = reg.promote("churn", 1, "ann", "first").await.expect("v1");
+        assert_eq!((first.from_version, first.to_version), (None, 1));
+        assert!(none.is_none(), "no champion before: no previous");
+        let (champion, previous) = reg.promote("churn", 3, "ann", "better").await.expect("v3");
+        assert_eq!((champion.from_version, champion.to_version), (Some(1), 3));
+        let previous = previous.expect("previous moved");
+        assert_eq!(
+            (previous.alias.as_str(), previous.to_version),
+            ("previous", 1)
+        );
+        let (summary, _) = reg.get_model("churn").await.expect("model");
+        let alias = |name: &str| {
+            summary
+                .aliases
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.version)
+        };
+        assert_eq!((alias("champion"), alias("previous")), (Some(3), Some(1)));
+        assert!(matches!(
+            reg.promote("churn", 3, "ann", "").await,
+            Err(RegistryError::FailedPrecondition(_))
+        ));
+        assert!(matches!(
+            reg.promote("churn", 9, "ann", "").await,
+            Err(RegistryError::NotFound(_))
+        ));
+        let back = reg
+            .rollback_alias("churn", "champion", "ann", "")
+            .await
+            .expect("rollback");
+        assert_eq!(back.to_version, 1);
+        let audit = reg.audit_log(Some("churn"), 10).await.expect("audit");
+        assert_eq!(
+            audit.iter().filter(|e| e.action == "promote").count(),
+            3,
+            "one audit entry per alias moved"
+        );
+    }
+}
+
+#[tokio::test]
 async fn load_reports_keep_each_instances_latest_attempt() {
     for (reg, _dir) in registries().await {
         reg.register(new_version("churn")).await.expect("v1");

@@ -80,6 +80,16 @@ pub enum ModelsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Make a version the champion, keeping the one before as `previous`.
+    Promote {
+        /// Model name.
+        name: String,
+        /// Version number.
+        version: u64,
+        /// Why, for the history.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Move an alias back to where it pointed before its last move.
     Rollback {
         /// Model name.
@@ -284,6 +294,33 @@ impl Client {
                     .r#move
                     .context("empty response")?
                     .try_into()?)
+            }
+        }
+    }
+
+    async fn promote(
+        &mut self,
+        name: &str,
+        version: u64,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<(AliasMove, Option<AliasMove>)> {
+        match self {
+            Client::Local(r) => Ok(r.promote(name, version, actor, reason).await?),
+            Client::Remote(c) => {
+                let resp = c
+                    .promote(pb::PromoteRequest {
+                        model: name.into(),
+                        version,
+                        reason: reason.into(),
+                        actor: actor.into(),
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                let champion = resp.champion.context("empty response")?.try_into()?;
+                let previous = resp.previous.map(AliasMove::try_from).transpose()?;
+                Ok((champion, previous))
             }
         }
     }
@@ -504,6 +541,22 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 .set_alias(&name, &alias, version, &actor, &reason)
                 .await?;
             print_move(&m, json)?;
+        }
+        ModelsCommand::Promote {
+            name,
+            version,
+            reason,
+        } => {
+            let (champion, previous) = client.promote(&name, version, &actor, &reason).await?;
+            if json {
+                return print_json(
+                    &serde_json::json!({"champion": champion, "previous": previous}),
+                );
+            }
+            if let Some(p) = &previous {
+                print_move(p, false)?;
+            }
+            print_move(&champion, false)?;
         }
         ModelsCommand::Rollback {
             name,

@@ -98,6 +98,27 @@ impl RegistryApi for RegistryService {
         }))
     }
 
+    async fn promote(
+        &self,
+        req: Request<pb::PromoteRequest>,
+    ) -> Result<Response<pb::PromoteResponse>, Status> {
+        let pb::PromoteRequest {
+            model,
+            version,
+            reason,
+            actor,
+        } = req.into_inner();
+        let (champion, previous) = self
+            .registry
+            .promote(&model, version, &actor, &reason)
+            .await?;
+        self.manager.wake();
+        Ok(Response::new(pb::PromoteResponse {
+            champion: Some(champion.into()),
+            previous: previous.map(Into::into),
+        }))
+    }
+
     async fn rollback_alias(
         &self,
         req: Request<pb::RollbackAliasRequest>,

@@ -96,7 +96,11 @@ async fn champion_flips_under_load_drop_no_request() {
             .expect("flip");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let final_version = if (FLIPS - 1).is_multiple_of(2) { "2" } else { "1" };
+    let final_version = if (FLIPS - 1).is_multiple_of(2) {
+        "2"
+    } else {
+        "1"
+    };
     // The last flip lands within a poll interval or so (a wake-up on the alias move
     // usually lands it sooner); no duration is asserted on a shared machine: wait until
     // the champion answers, then every later response must come from it.

@@ -246,3 +246,28 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
     assert_eq!(resp.model_version, "1");
     server.stop().await;
 }
+
+// The CLI runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_and_rollback_from_the_cli_are_served() {
+    let server = TestServer::builder().churn().start().await;
+    let url = server.url();
+    crate::cli::ok(&["models", "--server", &url, "register", "churn", CHURN_DIR]);
+    let out = crate::cli::ok(&[
+        "models",
+        "--server",
+        &url,
+        "promote",
+        "churn",
+        "2",
+        "--reason",
+        "retrained",
+    ]);
+    assert!(out.contains("churn previous: (new) -> 1"), "{out}");
+    assert!(out.contains("churn champion: 1 -> 2"), "{out}");
+    server.wait_for_champion("churn", "2").await;
+    let out = crate::cli::ok(&["models", "--server", &url, "rollback", "churn"]);
+    assert!(out.contains("churn champion: 2 -> 1"), "{out}");
+    server.wait_for_champion("churn", "1").await;
+    server.stop().await;
+}
