@@ -100,6 +100,24 @@ impl GrpcInferenceService for NoopV2 {
     ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
         Ok(Response::new(pb::ModelStatisticsResponse::default()))
     }
+    async fn repository_index(
+        &self,
+        _: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        Ok(Response::new(pb::RepositoryIndexResponse::default()))
+    }
+    async fn repository_model_load(
+        &self,
+        _: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+    async fn repository_model_unload(
+        &self,
+        _: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
 }
 
 struct Outcome {

@@ -16,12 +16,13 @@ use crate::serving::{Observation, Serving};
 #[derive(Debug, Clone)]
 pub struct InferenceV2 {
     serving: Arc<Serving>,
+    manager: Arc<crate::models::ModelManager>,
 }
 
 impl InferenceV2 {
-    /// A V2 service over the serving path.
-    pub fn new(serving: Arc<Serving>) -> InferenceV2 {
-        InferenceV2 { serving }
+    /// A V2 service over the serving path; the manager answers the repository extension.
+    pub fn new(serving: Arc<Serving>, manager: Arc<crate::models::ModelManager>) -> InferenceV2 {
+        InferenceV2 { serving, manager }
     }
 
     /// Observes a metadata-style call that names a model.
@@ -144,7 +145,11 @@ impl GrpcInferenceService for InferenceV2 {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "mercator".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            extensions: vec!["model_configuration".into(), "statistics".into()],
+            extensions: vec![
+                "model_configuration".into(),
+                "statistics".into(),
+                "model_repository".into(),
+            ],
         }))
     }
 
@@ -250,5 +255,91 @@ impl GrpcInferenceService for InferenceV2 {
             )]
         };
         Ok(Response::new(pb::ModelStatisticsResponse { model_stats }))
+    }
+
+    async fn repository_index(
+        &self,
+        req: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        let pb::RepositoryIndexRequest {
+            repository_name,
+            ready,
+        } = req.into_inner();
+        one_repository(&repository_name)?;
+        let models = self
+            .manager
+            .index()
+            .await?
+            .into_iter()
+            .filter(|e| e.ready || !ready)
+            .map(|e| pb::repository_index_response::ModelIndex {
+                name: e.name,
+                version: e.version,
+                state: if e.ready { "READY" } else { "UNAVAILABLE" }.into(),
+                reason: e.reason,
+            })
+            .collect();
+        Ok(Response::new(pb::RepositoryIndexResponse { models }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        req: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        let pb::RepositoryModelLoadRequest {
+            repository_name,
+            model_name,
+            parameters,
+        } = req.into_inner();
+        one_repository(&repository_name)?;
+        no_overrides(&parameters)?;
+        self.manager.load_model(&model_name).await?;
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        req: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        let pb::RepositoryModelUnloadRequest {
+            repository_name,
+            model_name,
+            parameters,
+        } = req.into_inner();
+        one_repository(&repository_name)?;
+        // `unload_dependents` only matters to ensembles, which Mercator has none of.
+        let _ = parameters;
+        self.manager.unload_model(&model_name).await?;
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
+}
+
+/// Mercator has one repository, the registry: an empty name or `registry` is it.
+fn one_repository(name: &str) -> Result<(), Status> {
+    if name.is_empty() || name == "registry" {
+        Ok(())
+    } else {
+        Err(ServeError::invalid(
+            "repository_name",
+            format!(
+                "unknown repository '{name}': Mercator serves one, the registry (leave it empty)"
+            ),
+        )
+        .into())
+    }
+}
+
+/// Triton lets a load override a model's config or files; Mercator's versions are
+/// immutable registry entries, so a load takes no overrides.
+fn no_overrides(
+    parameters: &std::collections::HashMap<String, pb::ModelRepositoryParameter>,
+) -> Result<(), Status> {
+    match parameters.keys().next() {
+        None => Ok(()),
+        Some(key) => Err(ServeError::invalid(
+            format!("parameters[{key}]"),
+            "loads take no overrides: register a new version instead",
+        )
+        .into()),
     }
 }

@@ -82,7 +82,10 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(with_limits!(
-            GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(Arc::clone(&serving))),
+            GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(
+                Arc::clone(&serving),
+                Arc::clone(&manager)
+            )),
             config
         ))
         .add_service(with_limits!(

@@ -49,6 +49,24 @@ pub struct ModelManager {
     wake: Notify,
     /// This server's name in the registry's load reports.
     instance: String,
+    /// Models unloaded through Triton's repository extension: not served here until a
+    /// load asks for them again (this instance only; the registry is not changed).
+    unloaded: Mutex<std::collections::BTreeSet<String>>,
+    /// One reconcile at a time (the poll loop and explicit loads and unloads).
+    reconciling: tokio::sync::Mutex<()>,
+}
+
+/// One entry of the repository index: a model version and whether it serves here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Model name.
+    pub name: String,
+    /// Version number ("" for a model with no version to serve).
+    pub version: String,
+    /// Whether it is loaded and serving.
+    pub ready: bool,
+    /// Why not, when not.
+    pub reason: String,
 }
 
 impl ModelManager {
@@ -72,6 +90,8 @@ impl ModelManager {
             failures: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             instance,
+            unloaded: Mutex::new(std::collections::BTreeSet::new()),
+            reconciling: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -115,18 +135,113 @@ impl ModelManager {
         }
     }
 
+    /// Stops serving `model` here until [`ModelManager::load_model`] asks for it again.
+    pub async fn unload_model(&self, model: &str) -> Result<(), ServeError> {
+        self.registry.get_model(model).await?;
+        if let Ok(mut u) = self.unloaded.lock() {
+            u.insert(model.to_string());
+        }
+        self.reconcile().await
+    }
+
+    /// Serves `model` here again (after an unload), retrying a failed version at once;
+    /// returns when its aliased versions are loaded, or the reason one is not.
+    pub async fn load_model(&self, model: &str) -> Result<(), ServeError> {
+        self.registry.get_model(model).await?;
+        if let Ok(mut u) = self.unloaded.lock() {
+            u.remove(model);
+        }
+        if let Ok(mut f) = self.failures.lock() {
+            f.iter_mut()
+                .filter(|((name, _), _)| name == model)
+                .for_each(|(_, failure)| failure.retry_at = Instant::now());
+        }
+        self.reconcile().await?;
+        let failed: Vec<String> = self
+            .failures()
+            .into_iter()
+            .filter(|((name, _), _)| name == model)
+            .map(|((_, version), f)| format!("version {version}: {}", f.message))
+            .collect();
+        if !failed.is_empty() {
+            return Err(ServeError::FailedPrecondition(format!(
+                "model '{model}' failed to load: {}",
+                failed.join("; ")
+            )));
+        }
+        if self.models.snapshot().models.contains_key(model) {
+            Ok(())
+        } else {
+            Err(ServeError::FailedPrecondition(format!(
+                "model '{model}' has no version behind the aliases this server serves"
+            )))
+        }
+    }
+
+    /// Every registered model's versions as this server sees them: the ones it serves
+    /// (ready), the ones a served alias points at that failed to load, and models it
+    /// serves nothing of, with the reason.
+    pub async fn index(&self) -> Result<Vec<IndexEntry>, ServeError> {
+        let listing = self.registry.list_models().await?;
+        let table = self.models.snapshot();
+        let failures = self.failures();
+        let unloaded = self.unloaded.lock().map(|u| u.clone()).unwrap_or_default();
+        let mut index = Vec::new();
+        for model in listing {
+            let served = table.models.get(&model.name);
+            for version in served.iter().flat_map(|e| e.versions.keys()) {
+                index.push(IndexEntry {
+                    name: model.name.clone(),
+                    version: version.to_string(),
+                    ready: true,
+                    reason: String::new(),
+                });
+            }
+            for ((_, version), f) in
+                failures.range((model.name.clone(), 0)..=(model.name.clone(), u64::MAX))
+            {
+                index.push(IndexEntry {
+                    name: model.name.clone(),
+                    version: version.to_string(),
+                    ready: false,
+                    reason: f.message.clone(),
+                });
+            }
+            if served.is_none() && !index.iter().any(|e| e.name == model.name) {
+                index.push(IndexEntry {
+                    name: model.name.clone(),
+                    version: String::new(),
+                    ready: false,
+                    reason: if unloaded.contains(&model.name) {
+                        "unloaded".into()
+                    } else {
+                        format!(
+                            "no version behind the served aliases ({})",
+                            self.aliases.join(", ")
+                        )
+                    },
+                });
+            }
+        }
+        Ok(index)
+    }
+
     /// One pass: read the aliases, load what is missing, swap if anything changed.
     pub async fn reconcile(&self) -> Result<(), ServeError> {
+        let _one = self.reconciling.lock().await;
+        let unloaded = self.unloaded.lock().map(|u| u.clone()).unwrap_or_default();
         let listing = self.registry.list_models().await?;
         let current = self.models.snapshot();
         let mut next = ModelTable::default();
-        for model in listing {
+        let mut wanted = std::collections::BTreeSet::new();
+        for model in listing.into_iter().filter(|m| !unloaded.contains(&m.name)) {
             let mut entry = ModelEntry::default();
             for alias in model
                 .aliases
                 .iter()
                 .filter(|a| self.aliases.contains(&a.name))
             {
+                wanted.insert((model.name.clone(), alias.version));
                 let existing = current
                     .models
                     .get(&model.name)
@@ -153,6 +268,7 @@ impl ModelManager {
                 next.models.insert(model.name.clone(), entry);
             }
         }
+        self.forget_failures_except(&wanted);
         if !same_table(&current, &next) {
             for (name, entry) in &next.models {
                 tracing::info!(model = %name, aliases = ?entry.aliases, "serving");
@@ -167,6 +283,25 @@ impl ModelManager {
             self.models.store(next);
         }
         Ok(())
+    }
+
+    /// Drops the failures of versions no served alias points at any more (the alias moved
+    /// on, or the model was unloaded): they are no longer failing to be served.
+    fn forget_failures_except(&self, wanted: &std::collections::BTreeSet<(String, u64)>) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        failures.retain(|(model, version), f| {
+            let keep = wanted.contains(&(model.clone(), *version));
+            if !keep {
+                let _ = self.metrics.load_failing.remove_label_values(&[
+                    model,
+                    &version.to_string(),
+                    f.reason,
+                ]);
+            }
+            keep
+        });
     }
 
     async fn load_if_due(&self, model: &str, version: u64) -> Option<Arc<LoadedModel>> {

@@ -19,4 +19,5 @@ mod metrics;
 mod new_kinds;
 mod readiness;
 mod registry_outage;
+mod repository;
 mod tritonclient;

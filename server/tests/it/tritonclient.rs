@@ -122,7 +122,11 @@ async fn tritonclient_gets_correct_predictions() {
         "tritonclient test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
-    for test in ["test_infer_by_customer_id", "test_forecasters_over_v2"] {
+    for test in [
+        "test_infer_by_customer_id",
+        "test_forecasters_over_v2",
+        "test_model_repository",
+    ] {
         assert!(stdout.contains(&format!("ok   {test}")), "{stdout}");
     }
     server.stop().await;

@@ -201,6 +201,26 @@ def test_forecasters_over_v2():
         raise AssertionError("an unknown series was forecast")
 
 
+def test_model_repository():
+    # Triton's repository extension, mapped to the registry.
+    assert "model_repository" in client.get_server_metadata().extensions
+    index = {(m.name, m.version): m.state for m in client.get_model_repository_index().models}
+    assert index[("churn", "1")] == "READY", index
+    assert index[("reg", "1")] == "READY", index
+    client.unload_model("reg")
+    assert not client.is_model_ready("reg")
+    states = [m for m in client.get_model_repository_index().models if m.name == "reg"]
+    assert [(m.state, m.reason) for m in states] == [("UNAVAILABLE", "unloaded")], states
+    client.load_model("reg")
+    assert client.is_model_ready("reg")
+    try:
+        client.load_model("no-such-model")
+    except InferenceServerException as e:
+        assert "NOT_FOUND" in str(e.status()), e.status()
+    else:
+        raise AssertionError("an unknown model was loaded")
+
+
 def test_statistics():
     stats = client.get_inference_statistics("churn")
     s = stats.model_stats[0]
@@ -211,7 +231,8 @@ def test_statistics():
 
 for test in (test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_infer_typed_contents,
              test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument,
-             test_infer_by_customer_id, test_forecasters_over_v2, test_statistics):
+             test_infer_by_customer_id, test_forecasters_over_v2, test_model_repository,
+             test_statistics):
     check(test)
 failed = sum(1 for _, err in results if err)
 print(f"tritonclient: {len(results) - failed} passed, {failed} failed")
