@@ -20,4 +20,5 @@ mod new_kinds;
 mod readiness;
 mod registry_outage;
 mod repository;
+mod shutdown;
 mod tritonclient;
