@@ -12,6 +12,7 @@ pub mod forecast;
 pub mod kinds;
 pub mod manifest;
 mod tensor;
+pub mod warmup;
 
 pub use error::{Result, RuntimeError};
 pub use manifest::Manifest;

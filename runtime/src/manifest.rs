@@ -162,6 +162,7 @@ impl Manifest {
         if self.kind == "candle" {
             crate::kinds::neural_forecast::ForecasterSpec::from_manifest(&self.extra)?;
         }
+        self.warmup_samples()?;
         Ok(())
     }
 
@@ -183,6 +184,11 @@ impl Manifest {
                 RuntimeError::Signature("non_negative must be true or false".into())
             }),
         }
+    }
+
+    /// The manifest's `warmup` samples as input tensors (see [`crate::warmup`]).
+    pub fn warmup_samples(&self) -> Result<Vec<Vec<crate::Tensor>>> {
+        crate::warmup::samples(&self.extra, &self.input_specs())
     }
 
     /// Whether requests may send entity keys instead of tensors.

@@ -428,7 +428,7 @@ impl ModelManager {
             let built = manifest
                 .build(&weights)
                 .map_err(|e| LoadError::Build(e.to_string()))?;
-            warm_up(built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
+            warm_up(&manifest, built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
             Ok(LoadedModel {
                 name,
                 version,
@@ -447,8 +447,19 @@ impl ModelManager {
     }
 }
 
-/// Runs the model once on a one-row batch of zeros (forecasters on a series of their own).
-fn warm_up(model: &dyn mercator_runtime::Model) -> mercator_runtime::Result<()> {
+/// Runs the manifest's warm-up samples through the model; without any, one row of zeros
+/// (forecasters a series of their own).
+fn warm_up(
+    manifest: &Manifest,
+    model: &dyn mercator_runtime::Model,
+) -> mercator_runtime::Result<()> {
+    let wanted: Vec<usize> = (0..model.outputs().len()).collect();
+    let samples = manifest.warmup_samples()?;
+    if !samples.is_empty() {
+        return samples
+            .iter()
+            .try_for_each(|inputs| model.infer(inputs, &wanted).map(|_| ()));
+    }
     // A forecaster's inputs are a real series (zeros would be refused): it warms itself.
     if let Some(forecaster) = model.forecaster() {
         return forecaster.warm_up();
@@ -466,7 +477,6 @@ fn warm_up(model: &dyn mercator_runtime::Model) -> mercator_runtime::Result<()> 
             )
         })
         .collect::<mercator_runtime::Result<Vec<_>>>()?;
-    let wanted: Vec<usize> = (0..model.outputs().len()).collect();
     model.infer(&inputs, &wanted).map(|_| ())
 }
 

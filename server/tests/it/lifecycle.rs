@@ -271,3 +271,73 @@ async fn promote_and_rollback_from_the_cli_are_served() {
     server.wait_for_champion("churn", "1").await;
     server.stop().await;
 }
+
+/// The demo demand forecasters' files, with the manifest patched by `edit`.
+fn demand_version(
+    dir: &str,
+    weights: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::collections::BTreeMap<String, bytes::Bytes> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demand");
+    let mut files = read_dir_files(&root.join(dir), &["mercator.json", weights]);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&files["mercator.json"]).expect("manifest");
+    edit(&mut manifest);
+    files.insert(
+        "mercator.json".into(),
+        bytes::Bytes::from(manifest.to_string()),
+    );
+    files
+}
+
+#[tokio::test]
+async fn warm_up_samples_run_before_a_version_serves() {
+    let history: Vec<f64> = (0..56).map(|d| 10.0 + f64::from(d % 7)).collect();
+    let net = demand_version("net", "model.safetensors", |m| {
+        m["warmup"] = serde_json::json!([{"history": [history], "last_date": ["2026-10-31"]}]);
+    });
+    // A sample the ETS bundle cannot answer (no such series): the version must not serve.
+    let ets = demand_version("ets", "ets.json", |m| {
+        m["warmup"] = serde_json::json!([{"sku_id": ["SKU999"], "location_id": ["nowhere"],
+            "history": [[1.0]], "last_date": ["2026-10-31"]}]);
+    });
+    let server = TestServer::builder()
+        .model("net", net)
+        .model("ets", ets)
+        .start()
+        .await;
+    server.wait_for_ready("net").await;
+    let mut client = server.v2().await;
+    let ready = client
+        .model_ready(pb::ModelReadyRequest {
+            name: "ets".into(),
+            version: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner().ready)
+        .unwrap_or(false);
+    assert!(!ready, "a version whose warm-up fails is not served");
+    let metrics = server.metrics_text().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"mercator_model_loads_total{model="ets",result="warm_up"}"#)),
+        "the warm-up failure is counted"
+    );
+    // A malformed sample is refused when the version is registered.
+    let bad = demand_version("net", "model.safetensors", |m| {
+        m["warmup"] = serde_json::json!([{"history": [[1.0, 2.0], [3.0]]}]);
+    });
+    let err = server
+        .registry
+        .register(mercator_registry::NewVersion {
+            model: "net".into(),
+            files: bad,
+            actor: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("ragged warm-up sample");
+    assert!(err.to_string().contains("warmup[0]"), "{err}");
+    server.stop().await;
+}
