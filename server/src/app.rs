@@ -113,10 +113,16 @@ impl App {
             registry.clone(),
             Arc::clone(&models),
             metrics.clone(),
-            config.serve_aliases.clone(),
-            config.max_batch_size,
-            config.poll_interval(),
-            config.instance(),
+            crate::models::manager::ManagerSettings {
+                aliases: config.serve_aliases.clone(),
+                default_max_batch: config.max_batch_size,
+                poll_interval: config.poll_interval(),
+                instance: config.instance(),
+                policy: crate::models::manager::VersionPolicy {
+                    keep_newest: config.keep_versions,
+                    pinned: config.pinned()?,
+                },
+            },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
         let definitions_task = tokio::spawn(follow_definitions(

@@ -53,6 +53,11 @@ pub struct Config {
     /// means the `HOSTNAME` environment variable (a pod's name on Kubernetes), or
     /// `mercator`.
     pub instance_name: String,
+    /// Besides the aliased versions, the newest N ready versions of every model stay
+    /// loaded (requests may name them by number; moving an alias to one is instant).
+    pub keep_versions: usize,
+    /// Versions always loaded, as `model@version` (e.g. a baseline kept for comparison).
+    pub pinned_versions: Vec<String>,
     /// Aliases whose versions are loaded and served.
     pub serve_aliases: Vec<String>,
     /// How often the registry is polled for new versions and alias moves, in seconds.
@@ -80,6 +85,8 @@ impl Default for Config {
             max_horizon_days: 366,
             max_batch_series: 100_000,
             instance_name: String::new(),
+            keep_versions: 0,
+            pinned_versions: Vec::new(),
             serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
             poll_interval_secs: 5.0,
             shutdown_grace_secs: 30.0,
@@ -168,7 +175,25 @@ impl Config {
             mercator_registry::model::check_name("serve_aliases", alias)
                 .map_err(|e| ConfigError(e.to_string()))?;
         }
+        self.pinned()?;
         Ok(())
+    }
+
+    /// `pinned_versions` parsed: (model, version) pairs.
+    pub fn pinned(&self) -> Result<Vec<(String, u64)>, ConfigError> {
+        self.pinned_versions
+            .iter()
+            .map(|p| {
+                p.split_once('@')
+                    .and_then(|(m, v)| Some((m.to_string(), v.parse::<u64>().ok()?)))
+                    .filter(|(m, v)| !m.is_empty() && *v > 0)
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "pinned_versions: '{p}' must be model@version, e.g. churn@3"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// The registry database URL, defaulting to SQLite under the data directory.
@@ -262,6 +287,8 @@ const KEYS: &[&str] = &[
     "max_horizon_days",
     "max_batch_series",
     "instance_name",
+    "keep_versions",
+    "pinned_versions",
     "serve_aliases",
     "poll_interval_secs",
     "shutdown_grace_secs",
@@ -269,11 +296,12 @@ const KEYS: &[&str] = &[
 ];
 
 /// Environment values are text. Each is parsed the way figment parses env values (so
-/// numbers become numbers), except `serve_aliases`, a comma-separated list.
+/// numbers become numbers), except the lists `serve_aliases` and `pinned_versions`,
+/// comma-separated.
 fn env_values(env: &BTreeMap<String, String>) -> Result<figment::value::Dict, ConfigError> {
     let mut dict = figment::value::Dict::new();
     for (k, v) in env {
-        let value = if k == "serve_aliases" {
+        let value = if k == "serve_aliases" || k == "pinned_versions" {
             figment::value::Value::from(
                 v.split(',')
                     .map(|s| s.trim().to_string())
@@ -361,5 +389,24 @@ mod tests {
             .is_err()
         );
         assert!(Config::load(Some(Path::new("/no/such.toml")), env(&[]), BTreeMap::new()).is_err());
+        for bad in ["churn", "churn@x", "@3", "churn@0"] {
+            let err = Config::load(
+                None,
+                env(&[("MERCATOR_PINNED_VERSIONS", bad)]),
+                BTreeMap::new(),
+            )
+            .expect_err(bad);
+            assert!(err.to_string().contains("model@version"), "{bad}: {err}");
+        }
+        let c = Config::load(
+            None,
+            env(&[("MERCATOR_PINNED_VERSIONS", "churn@3, intent@1")]),
+            BTreeMap::new(),
+        )
+        .expect("pinned");
+        assert_eq!(
+            c.pinned().expect("parsed"),
+            [("churn".to_string(), 3), ("intent".to_string(), 1)]
+        );
     }
 }

@@ -54,6 +54,32 @@ pub struct ModelManager {
     unloaded: Mutex<std::collections::BTreeSet<String>>,
     /// One reconcile at a time (the poll loop and explicit loads and unloads).
     reconciling: tokio::sync::Mutex<()>,
+    /// Which versions to keep loaded besides the aliased ones.
+    policy: VersionPolicy,
+}
+
+/// What the manager serves and how it follows the registry (from the configuration).
+#[derive(Debug, Clone)]
+pub struct ManagerSettings {
+    /// Aliases whose versions are served.
+    pub aliases: Vec<String>,
+    /// Largest batch when a manifest sets none.
+    pub default_max_batch: usize,
+    /// How often the registry is read.
+    pub poll_interval: Duration,
+    /// This server's name in the registry's load reports.
+    pub instance: String,
+    /// Versions loaded besides the aliased ones.
+    pub policy: VersionPolicy,
+}
+
+/// Versions loaded besides those the served aliases point at.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPolicy {
+    /// The newest N ready versions of every model.
+    pub keep_newest: usize,
+    /// These (model, version) pairs.
+    pub pinned: Vec<(String, u64)>,
 }
 
 /// One entry of the repository index: a model version and whether it serves here.
@@ -70,16 +96,20 @@ pub struct IndexEntry {
 }
 
 impl ModelManager {
-    /// A manager for `models`, serving `aliases`.
+    /// A manager for `models`, serving what `settings` say.
     pub fn new(
         registry: Registry,
         models: Arc<Models>,
         metrics: Metrics,
-        aliases: Vec<String>,
-        default_max_batch: usize,
-        poll_interval: Duration,
-        instance: String,
+        settings: ManagerSettings,
     ) -> ModelManager {
+        let ManagerSettings {
+            aliases,
+            default_max_batch,
+            poll_interval,
+            instance,
+            policy,
+        } = settings;
         ModelManager {
             registry,
             models,
@@ -92,6 +122,7 @@ impl ModelManager {
             instance,
             unloaded: Mutex::new(std::collections::BTreeSet::new()),
             reconciling: tokio::sync::Mutex::new(()),
+            policy,
         }
     }
 
@@ -264,6 +295,24 @@ impl ModelManager {
                     entry.aliases.insert(alias.name.clone(), number);
                 }
             }
+            for number in self.extra_versions(&model).await? {
+                wanted.insert((model.name.clone(), number));
+                if entry.versions.contains_key(&number) {
+                    continue;
+                }
+                let existing = current
+                    .models
+                    .get(&model.name)
+                    .and_then(|e| e.versions.get(&number))
+                    .cloned();
+                let loaded = match existing {
+                    Some(l) => Some(l),
+                    None => self.load_if_due(&model.name, number).await,
+                };
+                if let Some(l) = loaded {
+                    entry.versions.insert(number, l);
+                }
+            }
             if !entry.versions.is_empty() {
                 next.models.insert(model.name.clone(), entry);
             }
@@ -283,6 +332,35 @@ impl ModelManager {
             self.models.store(next);
         }
         Ok(())
+    }
+
+    /// The versions the policy keeps loaded for `model` besides the aliased ones: its
+    /// newest ready ones, and the pinned ones.
+    async fn extra_versions(
+        &self,
+        model: &mercator_registry::model::ModelSummary,
+    ) -> Result<Vec<u64>, ServeError> {
+        let mut extra: Vec<u64> = self
+            .policy
+            .pinned
+            .iter()
+            .filter(|(name, _)| *name == model.name)
+            .map(|(_, v)| *v)
+            .collect();
+        if self.policy.keep_newest > 0 {
+            let (_, versions) = self.registry.get_model(&model.name).await?;
+            extra.extend(
+                versions
+                    .iter()
+                    .rev()
+                    .filter(|v| v.status == mercator_registry::model::VersionStatus::Ready)
+                    .take(self.policy.keep_newest)
+                    .map(|v| v.version),
+            );
+        }
+        extra.sort_unstable();
+        extra.dedup();
+        Ok(extra)
     }
 
     /// Drops the failures of versions no served alias points at any more (the alias moved

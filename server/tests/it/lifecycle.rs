@@ -341,3 +341,73 @@ async fn warm_up_samples_run_before_a_version_serves() {
     assert!(err.to_string().contains("warmup[0]"), "{err}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_version_policy_keeps_newest_and_pinned_versions_loaded() {
+    let server = TestServer::builder()
+        .churn()
+        .config(|c| {
+            c.keep_versions = 1;
+            c.pinned_versions = vec!["churn@2".into()];
+        })
+        .start()
+        .await;
+    let files = || {
+        read_dir_files(
+            std::path::Path::new(CHURN_DIR),
+            &["mercator.json", "model.json"],
+        )
+    };
+    for _ in 0..3 {
+        server
+            .registry
+            .register(mercator_registry::NewVersion {
+                model: "churn".into(),
+                files: files(),
+                actor: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("register");
+    }
+    // Versions 1 (champion), 2 (pinned) and 4 (newest) load; 3 does not.
+    let mut client = server.v2().await;
+    let ready = |v: &str| {
+        let mut client = client.clone();
+        let v = v.to_string();
+        async move {
+            client
+                .model_ready(pb::ModelReadyRequest {
+                    name: "churn".into(),
+                    version: v,
+                })
+                .await
+                .map(|r| r.into_inner().ready)
+                .unwrap_or(false)
+        }
+    };
+    let mut settled = false;
+    for _ in 0..200 {
+        if ready("2").await && ready("4").await {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(settled, "pinned and newest versions never loaded");
+    assert!(ready("1").await, "the champion");
+    assert!(!ready("3").await, "neither aliased, pinned nor newest");
+    let answered = client
+        .model_infer(pb::ModelInferRequest {
+            model_name: "churn".into(),
+            model_version: "2".into(),
+            inputs: vec![input("features", "FP32", vec![1, 12])],
+            raw_input_contents: vec![f32_bytes(&[0.5; 12])],
+            ..Default::default()
+        })
+        .await
+        .expect("a pinned version answers by number")
+        .into_inner();
+    assert_eq!(answered.model_version, "2");
+    server.stop().await;
+}

@@ -105,10 +105,13 @@ async fn not_ready_until_the_initial_loads_finish() {
         registry,
         Arc::clone(&models),
         metrics,
-        vec!["champion".into()],
-        4096,
-        Duration::from_millis(50),
-        "test".into(),
+        mercator_server::models::manager::ManagerSettings {
+            aliases: vec!["champion".into()],
+            default_max_batch: 4096,
+            poll_interval: Duration::from_millis(50),
+            instance: "test".into(),
+            policy: Default::default(),
+        },
     ));
     tokio::spawn(Arc::clone(&manager).run(std::future::pending()));
 
