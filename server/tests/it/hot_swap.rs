@@ -10,7 +10,7 @@ use std::time::Duration;
 use mercator_proto::inference as pb;
 use mercator_proto::v1 as reg;
 
-use crate::harness::{CHURN_DIR, TestServer, f32_bytes, input, read_dir_files};
+use crate::harness::{TestServer, f32_bytes, input};
 
 const CLIENTS: usize = 8;
 const FLIPS: u64 = 20;
@@ -31,24 +31,9 @@ async fn champion_flips_under_load_drop_no_request() {
         .config(|c| c.poll_interval_secs = 0.1)
         .start()
         .await;
-    let files = read_dir_files(
-        std::path::Path::new(CHURN_DIR),
-        &["mercator.json", "model.json"],
-    );
     let mut registry = server.registry_client().await;
     registry
-        .register_version(reg::RegisterVersionRequest {
-            model: "churn".into(),
-            files: files
-                .into_iter()
-                .map(|(path, content)| reg::UploadFile {
-                    path,
-                    content: content.to_vec(),
-                })
-                .collect(),
-            actor: "test".into(),
-            ..Default::default()
-        })
+        .register_version(crate::lifecycle::upload("churn"))
         .await
         .expect("register version 2");
 

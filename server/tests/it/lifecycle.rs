@@ -8,7 +8,7 @@ use mercator_registry::VersionSelector;
 
 use crate::harness::{CHURN_DIR, TestServer, f32_bytes, input, read_dir_files};
 
-fn upload(name: &str) -> reg::RegisterVersionRequest {
+pub fn upload(name: &str) -> reg::RegisterVersionRequest {
     let files = read_dir_files(
         std::path::Path::new(CHURN_DIR),
         &["mercator.json", "model.json"],
