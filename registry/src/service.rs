@@ -19,6 +19,7 @@ pub struct Registry {
     pool: AnyPool,
     artifacts: ArtifactStore,
     backend: Backend,
+    url: String,
 }
 
 impl Registry {
@@ -31,7 +32,20 @@ impl Registry {
             pool,
             artifacts,
             backend,
+            url: db_url.to_string(),
         })
+    }
+
+    /// On PostgreSQL, a listener for the changes any registry handle commits to this
+    /// database (its payloads are model names), so servers need not wait for their next
+    /// poll; `None` on SQLite, which has no notifications.
+    pub async fn listen_for_changes(&self) -> Result<Option<sqlx::postgres::PgListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(store::CHANGES_CHANNEL).await?;
+        Ok(Some(listener))
     }
 
     /// The artifact store.

@@ -317,8 +317,21 @@ pub(crate) async fn audit(
         .bind(ts(now()))
         .execute(&mut *conn)
         .await?;
+    // Every change is audited, so this is where listeners hear of it. Inside the caller's
+    // transaction the notification goes out at commit, and not at all on rollback. The
+    // model name was checked (a-z, 0-9, '-', '_', '.'), so it is safe inside the quotes.
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query(&format!("NOTIFY {CHANGES_CHANNEL}, '{model}'"))
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
+
+/// The PostgreSQL channel on which every committed registry change (a registration, an
+/// alias move, an archive) is announced, with the model's name as the payload.
+pub(crate) const CHANGES_CHANNEL: &str = "mercator_registry_changes";
 
 pub(crate) async fn latest_feature_definitions(
     conn: &mut AnyConnection,

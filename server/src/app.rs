@@ -125,6 +125,12 @@ impl App {
             },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
+        tokio::spawn(follow_registry_changes(
+            registry.clone(),
+            Arc::clone(&manager),
+            config.poll_interval(),
+            stopped(stop_rx.clone()),
+        ));
         let definitions_task = tokio::spawn(follow_definitions(
             Arc::clone(&features),
             config.poll_interval(),
@@ -223,6 +229,43 @@ impl App {
                 );
                 Ok(())
             }
+        }
+    }
+}
+
+/// On PostgreSQL, wakes the model manager as soon as any replica (or the CLI) commits a
+/// registry change, instead of at its next poll; polling stays as the fallback, and a
+/// lost listener is reopened after a poll interval.
+async fn follow_registry_changes(
+    registry: Registry,
+    manager: Arc<ModelManager>,
+    every: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        match registry.listen_for_changes().await {
+            Ok(None) => return,
+            Ok(Some(mut listener)) => loop {
+                tokio::select! {
+                    () = &mut stop => return,
+                    note = listener.recv() => match note {
+                        Ok(n) => {
+                            tracing::debug!(model = n.payload(), "registry change notified");
+                            manager.wake();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "registry change listener lost; polling");
+                            break;
+                        }
+                    },
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot listen for registry changes; polling"),
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(every) => {}
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The registry (a real PostgreSQL, behind a TCP proxy the test can cut) going away does
+//! A registry on a real PostgreSQL. Going away (behind a TCP proxy the test can cut) does
 //! not stop serving: the server keeps its model table and answers, reports the registry
 //! service NOT_SERVING in health checks (the server as a whole stays SERVING) and
-//! `mercator_registry_up 0`; when the registry comes back, so does everything else.
+//! `mercator_registry_up 0`; when the registry comes back, so does everything else. And a
+//! change committed anywhere reaches every server at once (LISTEN/NOTIFY), not at its
+//! next poll.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,4 +166,59 @@ async fn serving_survives_the_registry_going_away() {
     assert!(back, "the registry service never came back");
     assert_eq!(registry_up(&server).await.as_deref(), Some("1"));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn alias_moves_reach_other_servers_without_waiting_for_a_poll() {
+    let Ok(admin) = std::env::var("MERCATOR_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_TEST_POSTGRES_URL"
+        );
+        eprintln!("no PostgreSQL (set MERCATOR_TEST_POSTGRES_URL): skipped");
+        return;
+    };
+    let db = fresh_database(&admin).await;
+    let shared = tempfile::tempdir().expect("shared artifacts");
+    let artifacts = shared.path().join("artifacts").display().to_string();
+    let (db_a, art_a) = (db.clone(), artifacts.clone());
+    let a = TestServer::builder()
+        .churn()
+        .config(move |c| {
+            c.registry_url = db_a;
+            c.artifacts_url = art_a;
+        })
+        .start()
+        .await;
+    // B polls once a minute: only a notification can bring it the move in time.
+    let b = TestServer::builder()
+        .config(move |c| {
+            c.registry_url = db;
+            c.artifacts_url = artifacts;
+            c.poll_interval_secs = 60.0;
+        })
+        .start()
+        .await;
+    assert_eq!(b.champion_version("churn").await.as_deref(), Some("1"));
+    a.registry
+        .register(mercator_registry::NewVersion {
+            model: "churn".into(),
+            files: crate::harness::read_dir_files(
+                std::path::Path::new(crate::harness::CHURN_DIR),
+                &["mercator.json", "model.json"],
+            ),
+            actor: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("v2");
+    // Straight to the database, through neither server.
+    a.registry
+        .promote("churn", 2, "test", "notify")
+        .await
+        .expect("promote");
+    b.wait_for_champion("churn", "2").await;
+    a.wait_for_champion("churn", "2").await;
+    a.stop().await;
+    b.stop().await;
 }
