@@ -58,11 +58,21 @@ impl Proxy {
     }
 }
 
-async fn fresh_database(admin: &str) -> String {
+/// A new database on the test PostgreSQL (`MERCATOR_TEST_POSTGRES_URL`); `None`, and the
+/// test skips, without one (never under CI, which must provide it).
+async fn fresh_database() -> Option<String> {
     use sqlx::Connection;
+    let Ok(admin) = std::env::var("MERCATOR_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_TEST_POSTGRES_URL"
+        );
+        eprintln!("no PostgreSQL (set MERCATOR_TEST_POSTGRES_URL): skipped");
+        return None;
+    };
     sqlx::any::install_default_drivers();
     let name = format!("mercator_outage_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(admin)
+    let mut conn = sqlx::AnyConnection::connect(&admin)
         .await
         .expect("connect to postgres");
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -70,7 +80,7 @@ async fn fresh_database(admin: &str) -> String {
         .await
         .expect("create database");
     let (base, _) = admin.rsplit_once('/').expect("postgres url has a database");
-    format!("{base}/{name}")
+    Some(format!("{base}/{name}"))
 }
 
 async fn status(health: &mut HealthClient<tonic::transport::Channel>, service: &str) -> i32 {
@@ -95,15 +105,9 @@ async fn registry_up(server: &TestServer) -> Option<String> {
 
 #[tokio::test]
 async fn serving_survives_the_registry_going_away() {
-    let Ok(admin) = std::env::var("MERCATOR_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide MERCATOR_TEST_POSTGRES_URL"
-        );
-        eprintln!("no PostgreSQL (set MERCATOR_TEST_POSTGRES_URL): skipped");
+    let Some(db) = fresh_database().await else {
         return;
     };
-    let db = fresh_database(&admin).await;
     // postgres://user@HOST:PORT/db → the same through the proxy.
     let (scheme_user, rest) = db.split_once('@').expect("user@host");
     let (host_port, path) = rest.split_once('/').expect("host/db");
@@ -170,15 +174,9 @@ async fn serving_survives_the_registry_going_away() {
 
 #[tokio::test]
 async fn alias_moves_reach_other_servers_without_waiting_for_a_poll() {
-    let Ok(admin) = std::env::var("MERCATOR_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide MERCATOR_TEST_POSTGRES_URL"
-        );
-        eprintln!("no PostgreSQL (set MERCATOR_TEST_POSTGRES_URL): skipped");
+    let Some(db) = fresh_database().await else {
         return;
     };
-    let db = fresh_database(&admin).await;
     let shared = tempfile::tempdir().expect("shared artifacts");
     let artifacts = shared.path().join("artifacts").display().to_string();
     let (db_a, art_a) = (db.clone(), artifacts.clone());
