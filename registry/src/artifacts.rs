@@ -212,6 +212,30 @@ impl ArtifactStore {
         Ok(bytes)
     }
 
+    /// What object storage says about a version's files, without reading them (entity
+    /// tag, object version, size, last modified): it changes when a file is rewritten,
+    /// appears or disappears. A server that failed to load a version compares it to
+    /// decide whether trying again could give another result.
+    pub async fn fingerprint(&self, version: &ModelVersion) -> Result<Fingerprint> {
+        let mut files = Vec::with_capacity(version.files.len());
+        for file in &version.files {
+            let path = Self::path(&version.artifact_prefix, &file.path)?;
+            let seen = match self.store.head(&path).await {
+                Ok(m) => Some(format!(
+                    "etag={:?} version={:?} size={} modified={}",
+                    m.e_tag,
+                    m.version,
+                    m.size,
+                    m.last_modified.to_rfc3339()
+                )),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            files.push((file.path.clone(), seen));
+        }
+        Ok(Fingerprint(files))
+    }
+
     /// Reads every file of a version, each verified against its checksum.
     pub async fn fetch_version(&self, version: &ModelVersion) -> Result<BTreeMap<String, Bytes>> {
         let mut out = BTreeMap::new();
@@ -238,3 +262,7 @@ impl ArtifactStore {
         Ok(())
     }
 }
+
+/// The object metadata of a version's files, by path (`None`: the file is missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(Vec<(String, Option<String>)>);

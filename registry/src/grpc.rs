@@ -7,7 +7,8 @@ use mercator_proto::v1 as pb;
 
 use crate::RegistryError;
 use crate::model::{
-    Alias, AliasMove, AuditEntry, LoadReport, ModelSummary, ModelVersion, NewVersion, VersionStatus,
+    Alias, AliasMove, AuditEntry, LoadReport, ModelSummary, ModelVersion, NewVersion, TrafficRoute,
+    VersionStatus,
 };
 
 impl From<RegistryError> for tonic::Status {
@@ -131,6 +132,7 @@ impl From<ModelSummary> for pb::ModelSummary {
             description,
             latest_version,
             aliases,
+            traffic,
             created_at,
         } = m;
         pb::ModelSummary {
@@ -139,6 +141,37 @@ impl From<ModelSummary> for pb::ModelSummary {
             latest_version,
             aliases: aliases.into_iter().map(Into::into).collect(),
             created_at: Some(timestamp(created_at)),
+            traffic: traffic.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<TrafficRoute> for pb::TrafficRoute {
+    fn from(r: TrafficRoute) -> pb::TrafficRoute {
+        let TrafficRoute {
+            alias,
+            percent,
+            shadow,
+        } = r;
+        pb::TrafficRoute {
+            alias,
+            percent,
+            shadow,
+        }
+    }
+}
+
+impl From<pb::TrafficRoute> for TrafficRoute {
+    fn from(r: pb::TrafficRoute) -> TrafficRoute {
+        let pb::TrafficRoute {
+            alias,
+            percent,
+            shadow,
+        } = r;
+        TrafficRoute {
+            alias,
+            percent,
+            shadow,
         }
     }
 }
@@ -308,8 +341,10 @@ impl TryFrom<pb::ModelSummary> for ModelSummary {
             latest_version,
             aliases,
             created_at,
+            traffic,
         } = m;
         Ok(ModelSummary {
+            traffic: traffic.into_iter().map(Into::into).collect(),
             name,
             description,
             latest_version,

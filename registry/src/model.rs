@@ -160,6 +160,72 @@ pub struct Alias {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A share of a model's default traffic (requests that name no version) given to an
+/// alias. Live routes split the traffic; a shadow route gets a copy of `percent` of it and
+/// its answers are discarded (only measured).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficRoute {
+    /// The alias the share goes to.
+    pub alias: String,
+    /// 1–100: the share of the traffic, in percent.
+    pub percent: u32,
+    /// Whether the alias only shadows (gets a copy) rather than answers.
+    pub shadow: bool,
+}
+
+impl TrafficRoute {
+    /// Parses `ALIAS=PERCENT`, the form the CLI takes.
+    pub fn parse(text: &str, shadow: bool) -> Result<TrafficRoute> {
+        let field = if shadow { "shadow" } else { "route" };
+        let (alias, percent) = text.split_once('=').ok_or_else(|| {
+            RegistryError::invalid(field, format!("'{text}' is not ALIAS=PERCENT"))
+        })?;
+        let percent = percent.trim().parse::<u32>().map_err(|_| {
+            RegistryError::invalid(
+                field,
+                format!("'{percent}' in '{text}' is not a whole percent"),
+            )
+        })?;
+        Ok(TrafficRoute {
+            alias: alias.trim().to_string(),
+            percent,
+            shadow,
+        })
+    }
+}
+
+/// Checks a traffic split: known names, each alias once, percents of 1–100, live routes
+/// summing to 100 (when there are any), and no alias both live and shadow.
+pub fn check_traffic(routes: &[TrafficRoute]) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        check_name(&format!("routes[{i}].alias"), &r.alias)?;
+        if !seen.insert(r.alias.as_str()) {
+            return Err(RegistryError::invalid(
+                format!("routes[{i}].alias"),
+                format!("alias '{}' is given twice", r.alias),
+            ));
+        }
+        if !(1..=100).contains(&r.percent) {
+            return Err(RegistryError::invalid(
+                format!("routes[{i}].percent"),
+                format!(
+                    "{} is not a share of 1-100 percent (drop the route instead)",
+                    r.percent
+                ),
+            ));
+        }
+    }
+    let live: u32 = routes.iter().filter(|r| !r.shadow).map(|r| r.percent).sum();
+    if live != 0 && live != 100 {
+        return Err(RegistryError::invalid(
+            "routes",
+            format!("the live routes add up to {live} percent, not 100"),
+        ));
+    }
+    Ok(())
+}
+
 /// A model and its aliases.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSummary {
@@ -171,6 +237,8 @@ pub struct ModelSummary {
     pub latest_version: u64,
     /// Its aliases.
     pub aliases: Vec<Alias>,
+    /// How its default traffic is shared over the aliases (empty: all to the champion).
+    pub traffic: Vec<TrafficRoute>,
     /// When the model was first registered.
     pub created_at: DateTime<Utc>,
 }

@@ -7,8 +7,8 @@ use sqlx::AnyPool;
 
 use crate::artifacts::{ArtifactStore, sha256_hex};
 use crate::model::{
-    AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, NewVersion, VersionSelector,
-    VersionStatus, check_file_path, check_name,
+    AliasMove, ArtifactFile, AuditEntry, ModelSummary, ModelVersion, NewVersion, TrafficRoute,
+    VersionSelector, VersionStatus, check_file_path, check_name, check_traffic,
 };
 use crate::store::{self, Backend};
 use crate::{RegistryError, Result};
@@ -303,6 +303,40 @@ impl Registry {
         .await?;
         tx.commit().await?;
         Ok(mv)
+    }
+
+    /// Replaces how a model's default traffic is shared over its aliases (see
+    /// [`TrafficRoute`]); an empty list gives it all back to the champion. Every alias
+    /// named must exist. Returns the routes as stored.
+    pub async fn set_traffic(
+        &self,
+        model: &str,
+        routes: &[TrafficRoute],
+        actor: &str,
+        reason: &str,
+    ) -> Result<Vec<TrafficRoute>> {
+        check_name("model", model)?;
+        check_traffic(routes)?;
+        let actor = actor_or_default(actor);
+        let mut tx = self.pool.begin().await?;
+        let id = store::model_id(&mut tx, model).await?;
+        for (i, r) in routes.iter().enumerate() {
+            if store::alias_target(&mut tx, id, &r.alias).await?.is_none() {
+                return Err(RegistryError::invalid(
+                    format!("routes[{i}].alias"),
+                    format!(
+                        "model '{model}' has no alias '{}' (point it at a version first)",
+                        r.alias
+                    ),
+                ));
+            }
+        }
+        store::replace_traffic(&mut tx, id, routes).await?;
+        let detail = serde_json::json!({"traffic": routes, "reason": reason});
+        store::audit(&mut tx, &actor, "set_traffic", model, None, detail).await?;
+        let stored = store::traffic_of(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// The history of a model's aliases (one alias, or all), oldest first.

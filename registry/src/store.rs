@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::model::{
     Alias, AliasMove, ArtifactFile, AuditEntry, LoadReport, ModelSummary, ModelVersion,
-    VersionStatus,
+    TrafficRoute, VersionStatus,
 };
 use crate::{RegistryError, Result};
 
@@ -379,12 +379,62 @@ async fn aliases_of(conn: &mut AnyConnection, model_id: i64) -> Result<Vec<Alias
         .collect()
 }
 
-fn summary_row(r: &AnyRow, aliases: Vec<Alias>) -> Result<ModelSummary> {
+/// A model's traffic routes: live ones first, then shadows, each by alias.
+pub(crate) async fn traffic_of(
+    conn: &mut AnyConnection,
+    model_id: i64,
+) -> Result<Vec<TrafficRoute>> {
+    sqlx::query(
+        "SELECT alias, percent, shadow FROM traffic_routes WHERE model_id = $1 ORDER BY shadow, alias",
+    )
+    .bind(model_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TrafficRoute {
+            alias: r.try_get("alias")?,
+            percent: u32::try_from(r.try_get::<i64, _>("percent")?).map_err(|_| {
+                RegistryError::Integrity("a traffic percent out of range in the database".into())
+            })?,
+            shadow: r.try_get::<i64, _>("shadow")? != 0,
+        })
+    })
+    .collect()
+}
+
+/// Replaces a model's traffic routes.
+pub(crate) async fn replace_traffic(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    routes: &[TrafficRoute],
+) -> Result<()> {
+    sqlx::query("DELETE FROM traffic_routes WHERE model_id = $1")
+        .bind(model_id)
+        .execute(&mut *conn)
+        .await?;
+    for r in routes {
+        sqlx::query(
+            "INSERT INTO traffic_routes (model_id, alias, percent, shadow) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(model_id)
+        .bind(&r.alias)
+        .bind(i64::from(r.percent))
+        .bind(i64::from(r.shadow))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn summary_row(conn: &mut AnyConnection, r: &AnyRow) -> Result<ModelSummary> {
+    let id: i64 = r.try_get("id")?;
     Ok(ModelSummary {
         name: r.try_get("name")?,
         description: r.try_get("description")?,
         latest_version: to_u64(r.try_get::<i64, _>("next_version")? - 1),
-        aliases,
+        aliases: aliases_of(conn, id).await?,
+        traffic: traffic_of(conn, id).await?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
     })
 }
@@ -399,8 +449,7 @@ pub(crate) async fn list_models(conn: &mut AnyConnection) -> Result<Vec<ModelSum
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let aliases = aliases_of(conn, r.try_get("id")?).await?;
-        out.push(summary_row(&r, aliases)?);
+        out.push(summary_row(conn, &r).await?);
     }
     Ok(out)
 }
@@ -418,8 +467,7 @@ pub(crate) async fn model_summary(
     .await?
     .ok_or_else(|| RegistryError::NotFound(format!("model '{name}'")))?;
     let id: i64 = row.try_get("id")?;
-    let aliases = aliases_of(conn, id).await?;
-    Ok((id, summary_row(&row, aliases)?))
+    Ok((id, summary_row(conn, &row).await?))
 }
 
 /// Versions of a model (all, or only `version`), oldest first, with files and aliases.

@@ -321,6 +321,81 @@ async fn archive_refuses_aliased_versions_and_archived_ones_cannot_be_aliased() 
 }
 
 #[tokio::test]
+async fn traffic_splits_are_stored_whole_and_audited() {
+    use mercator_registry::model::TrafficRoute;
+    let route = |alias: &str, percent, shadow| TrafficRoute {
+        alias: alias.into(),
+        percent,
+        shadow,
+    };
+    for (reg, _dir) in registries().await {
+        reg.register(new_version("churn")).await.expect("v1");
+        reg.register(new_version("churn")).await.expect("v2");
+        reg.set_alias("churn", "champion", 1, "ann", "")
+            .await
+            .expect("alias");
+        reg.set_alias("churn", "challenger", 2, "ann", "")
+            .await
+            .expect("alias");
+        let split = vec![
+            route("champion", 90, false),
+            route("challenger", 10, false),
+            route("champion-shadow-free", 5, true),
+        ];
+        // Every alias must exist: nothing is stored when one does not.
+        let err = reg.set_traffic("churn", &split, "ann", "").await;
+        assert!(
+            matches!(&err, Err(RegistryError::InvalidArgument { field, .. }) if field == "routes[2].alias"),
+            "{err:?}"
+        );
+        let (summary, _) = reg.get_model("churn").await.expect("model");
+        assert!(summary.traffic.is_empty(), "{:?}", reg.backend());
+
+        let split = vec![route("challenger", 10, false), route("champion", 90, false)];
+        let stored = reg
+            .set_traffic("churn", &split, "ann", "canary")
+            .await
+            .expect("split");
+        assert_eq!(
+            stored,
+            vec![route("challenger", 10, false), route("champion", 90, false)]
+        );
+        // Replaced whole: the shadow-only split leaves no live route behind.
+        reg.set_traffic("churn", &[route("challenger", 100, true)], "ann", "")
+            .await
+            .expect("shadow");
+        let listed = reg.list_models().await.expect("list");
+        assert_eq!(listed[0].traffic, vec![route("challenger", 100, true)]);
+        for bad in [
+            vec![route("champion", 50, false)],
+            vec![route("champion", 101, false)],
+            vec![route("champion", 100, false), route("champion", 10, true)],
+        ] {
+            assert!(
+                matches!(
+                    reg.set_traffic("churn", &bad, "ann", "").await,
+                    Err(RegistryError::InvalidArgument { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            reg.set_traffic("churn", &[], "ann", "")
+                .await
+                .expect("clear")
+                .is_empty()
+        );
+        let audit = reg.audit_log(Some("churn"), 20).await.expect("audit");
+        assert_eq!(
+            audit.iter().filter(|e| e.action == "set_traffic").count(),
+            3,
+            "{:?}",
+            reg.backend()
+        );
+    }
+}
+
+#[tokio::test]
 async fn promote_keeps_the_previous_champion() {
     for (reg, _dir) in registries().await {
         for _ in 0..3 {

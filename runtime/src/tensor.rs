@@ -208,6 +208,33 @@ impl TensorData {
         self.len() == 0
     }
 
+    /// The elements as f64 (booleans as 0 and 1, 64-bit integers rounded); empty for
+    /// BYTES. For comparing answers, not for the hot path.
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            TensorData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
+            TensorData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::F16(v) => v
+                .iter()
+                .map(|&b| f64::from(half::f16::from_bits(b).to_f32()))
+                .collect(),
+            TensorData::BF16(v) => v
+                .iter()
+                .map(|&b| f64::from(half::bf16::from_bits(b).to_f32()))
+                .collect(),
+            TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::F64(v) => v.clone(),
+            TensorData::Bytes(_) => Vec::new(),
+        }
+    }
+
     /// Index of the first NaN element, if the type can hold NaN and one is present.
     pub fn first_nan(&self) -> Option<usize> {
         match self {

@@ -141,8 +141,11 @@ impl App {
             Arc::clone(&models),
             metrics,
             Arc::clone(&features),
-            config.max_in_flight,
-            config.offload_min_rows,
+            crate::serving::Limits {
+                max_in_flight: config.max_in_flight,
+                offload_min_rows: config.offload_min_rows,
+                max_shadow_in_flight: config.max_shadow_in_flight,
+            },
         ));
         let (router, reporter) =
             crate::grpc::router(&config, serving, registry, manager, features)?;

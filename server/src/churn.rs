@@ -11,6 +11,7 @@ use mercator_runtime::{TensorData, manifest::RiskBand};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
+use crate::models::Routed;
 use crate::serving::{Observation, Serving};
 
 /// Model scored when a request names none.
@@ -62,9 +63,11 @@ fn band(bands: &[RiskBand], p: f64) -> String {
         .unwrap_or_default()
 }
 
-/// Answers `Churn/Score`.
+/// Answers `Churn/Score`. A call that names no version follows the model's traffic
+/// split customer by customer: each is placed by a stable hash of their id, the customers
+/// of each route are scored together, and each score names the version that gave it.
 pub async fn score(
-    serving: &Serving,
+    serving: &Arc<Serving>,
     req: pb::ScoreRequest,
     obs: &mut Observation,
 ) -> Result<pb::ScoreResponse, ServeError> {
@@ -79,14 +82,93 @@ pub async fn score(
     } else {
         model_name.as_str()
     };
-    let loaded: Arc<LoadedModel> = serving.models.resolve(name, &model_version)?;
-    obs.resolved(&loaded);
+    // An unknown model or version is named before anything is wrong with the ids.
+    serving.models.resolve(name, &model_version)?;
     if customer_ids.is_empty() {
         return Err(ServeError::invalid(
             "customer_ids",
             "give at least one customer id",
         ));
     }
+    if let Some(i) = customer_ids.iter().position(|id| id.trim().is_empty()) {
+        return Err(ServeError::invalid(
+            format!("customer_ids[{i}]"),
+            "a customer id must not be empty",
+        ));
+    }
+    // Customers grouped by the route they reach, in order of first appearance.
+    let table = serving.models.snapshot();
+    let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
+    for (i, id) in customer_ids.iter().enumerate() {
+        let routed = table.route(name, &model_version, |_| {
+            crate::models::Placement::of_entity(name, id)
+        })?;
+        match groups
+            .iter_mut()
+            .find(|(r, _)| Arc::ptr_eq(&r.live, &routed.live))
+        {
+            Some((_, members)) => members.push(i),
+            None => groups.push((routed, vec![i])),
+        }
+    }
+    if let Some((first, _)) = groups.first() {
+        obs.resolved(&first.live);
+    }
+    let mut scores: Vec<Option<pb::CustomerScore>> = vec![None; customer_ids.len()];
+    for (routed, members) in &groups {
+        let ids: Vec<String> = members.iter().map(|&i| customer_ids[i].clone()).collect();
+        let copy = (!routed.shadows.is_empty()).then(|| ids.clone());
+        let answer = score_on(serving, &routed.live, ids).await?;
+        if let Some(copy) = copy {
+            serving.shadow(
+                SCORE,
+                &routed.shadows,
+                copy,
+                &answer,
+                async |serving, shadow, ids| score_on(&serving, &shadow, ids).await,
+            );
+        }
+        for (&i, s) in members.iter().zip(answer.0) {
+            scores[i] = Some(s);
+        }
+    }
+    let model_version = match groups.as_slice() {
+        [(only, _)] => only.live.version_label.clone(),
+        _ => String::new(),
+    };
+    Ok(pb::ScoreResponse {
+        model_name: name.to_string(),
+        model_version,
+        scores: scores.into_iter().flatten().collect(),
+    })
+}
+
+/// The scores of one call's customers on one version, in order.
+#[derive(Debug)]
+struct Scores(Vec<pb::CustomerScore>);
+
+impl crate::shadow::Predicts for Scores {
+    /// Probabilities and risk bands of the customers scored.
+    fn predictions(&self) -> crate::shadow::Predictions {
+        let scored = || {
+            self.0
+                .iter()
+                .filter(|s| s.status() == pb::customer_score::Status::Scored)
+        };
+        crate::shadow::Predictions {
+            values: scored().map(|s| s.probability).collect(),
+            labels: scored().map(|s| s.risk_band.clone()).collect(),
+        }
+    }
+}
+
+/// Scores `customer_ids` on `loaded`.
+async fn score_on(
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
+    customer_ids: Vec<String>,
+) -> Result<Scores, ServeError> {
+    let name = loaded.name.as_str();
     if customer_ids.len() > loaded.max_batch_size {
         return Err(ServeError::invalid(
             "customer_ids",
@@ -97,13 +179,7 @@ pub async fn score(
             ),
         ));
     }
-    if let Some(i) = customer_ids.iter().position(|id| id.trim().is_empty()) {
-        return Err(ServeError::invalid(
-            format!("customer_ids[{i}]"),
-            "a customer id must not be empty",
-        ));
-    }
-    let plan = plan(&loaded)?;
+    let plan = plan(loaded)?;
     let join_keys = crate::lookup::join_keys(&serving.features, plan.input)?;
     if join_keys.len() != 1 {
         return Err(ServeError::FailedPrecondition(format!(
@@ -122,7 +198,7 @@ pub async fn score(
         Vec::new()
     } else {
         let mut out = serving
-            .compute(&loaded, vec![batch], vec![plan.probability_output], n)
+            .compute(loaded, vec![batch], vec![plan.probability_output], n)
             .await?;
         match out.pop().map(|t| t.data) {
             Some(TensorData::F32(v)) => v.into_iter().map(f64::from).collect(),
@@ -149,6 +225,7 @@ pub async fn score(
                 customer_id,
                 missing_features: names(&row.missing),
                 expired_features: names(&row.expired),
+                model_version: loaded.version_label.clone(),
                 ..Default::default()
             };
             // Only known customers were scored, in order.
@@ -163,11 +240,7 @@ pub async fn score(
             s
         })
         .collect();
-    Ok(pb::ScoreResponse {
-        model_name: loaded.name.clone(),
-        model_version: loaded.version_label.clone(),
-        scores,
-    })
+    Ok(Scores(scores))
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub struct Config {
     /// On the demo churn model (200 trees) 1,024 rows take about 1.6 ms; smaller batches
     /// measured faster inline than with the hop to another thread (docs/BENCHMARKS.md).
     pub offload_min_rows: usize,
+    /// Shadow runs (copies of live requests sent to a model's shadow routes) allowed at
+    /// once; further copies are dropped and counted, never queued, so shadows cannot slow
+    /// live serving down.
+    pub max_shadow_in_flight: usize,
     /// Longest forecast horizon any model may be asked for, in days (a model may allow
     /// fewer: a neural forecaster forecasts only as far as it was trained to).
     pub max_horizon_days: usize,
@@ -82,6 +86,7 @@ impl Default for Config {
             max_batch_size: 4096,
             max_in_flight: 1024,
             offload_min_rows: 1024,
+            max_shadow_in_flight: 32,
             max_horizon_days: 366,
             max_batch_series: 100_000,
             instance_name: String::new(),
@@ -284,6 +289,7 @@ const KEYS: &[&str] = &[
     "max_batch_size",
     "max_in_flight",
     "offload_min_rows",
+    "max_shadow_in_flight",
     "max_horizon_days",
     "max_batch_series",
     "instance_name",

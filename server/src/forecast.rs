@@ -106,23 +106,31 @@ fn forecaster_of(loaded: &LoadedModel) -> Result<&dyn Forecaster, ServeError> {
     })
 }
 
-/// Resolves the model and checks the horizon and levels against it.
-fn plan(
+/// Routes the request (by `entity_key`, see [`Serving::route`]).
+fn routed(
     serving: &Serving,
-    limits: ForecastLimits,
     model_name: &str,
     model_version: &str,
-    horizon_days: u32,
-    quantiles: Vec<f64>,
+    entity_key: Option<&str>,
     obs: &mut Observation,
-) -> Result<Plan, ServeError> {
+) -> Result<crate::models::Routed, ServeError> {
     let name = if model_name.is_empty() {
         DEFAULT_MODEL
     } else {
         model_name
     };
-    let loaded = serving.models.resolve(name, model_version)?;
-    obs.resolved(&loaded);
+    let routed = serving.route(name, model_version, entity_key)?;
+    obs.resolved(&routed.live);
+    Ok(routed)
+}
+
+/// Checks the horizon and levels against the version that answers.
+fn plan(
+    loaded: Arc<LoadedModel>,
+    limits: ForecastLimits,
+    horizon_days: u32,
+    quantiles: Vec<f64>,
+) -> Result<Plan, ServeError> {
     let f = forecaster_of(&loaded)?;
     let horizon = horizon_days as usize;
     forecast::check_horizon(f, horizon, limits.max_horizon_days)
@@ -401,31 +409,72 @@ fn points(
         .collect())
 }
 
-/// Answers `Forecasting/Forecast`.
+/// Answers `Forecasting/Forecast`. A call that names no version follows the model's
+/// traffic split, placed by its series (a series always reaches the same route).
 pub async fn forecast(
-    serving: &Serving,
+    serving: &Arc<Serving>,
     limits: ForecastLimits,
     req: pb::ForecastRequest,
     obs: &mut Observation,
 ) -> Result<pb::ForecastResponse, ServeError> {
     let _admitted = serving.admit()?;
+    let key = req.series.as_ref().map(|s| {
+        format!(
+            "{}{}{}",
+            s.sku_id,
+            crate::models::routing::KEY_SEPARATOR,
+            s.location_id
+        )
+    });
+    let routed = routed(
+        serving,
+        &req.model_name,
+        &req.model_version,
+        key.as_deref(),
+        obs,
+    )?;
+    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
+    let answer = forecast_on(serving, limits, Arc::clone(&routed.live), req).await?;
+    if let Some(copy) = copy {
+        serving.shadow(
+            FORECAST,
+            &routed.shadows,
+            copy,
+            &answer,
+            move |serving, shadow, req| async move {
+                forecast_on(&serving, limits, shadow, req).await
+            },
+        );
+    }
+    Ok(answer)
+}
+
+impl crate::shadow::Predicts for pb::ForecastResponse {
+    /// The mean of every forecast day.
+    fn predictions(&self) -> crate::shadow::Predictions {
+        crate::shadow::Predictions {
+            values: self.points.iter().map(|p| p.mean).collect(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Forecasts on `loaded`.
+async fn forecast_on(
+    serving: &Serving,
+    limits: ForecastLimits,
+    loaded: Arc<LoadedModel>,
+    req: pb::ForecastRequest,
+) -> Result<pb::ForecastResponse, ServeError> {
     let pb::ForecastRequest {
-        model_name,
-        model_version,
+        model_name: _,
+        model_version: _,
         series,
         horizon_days,
         quantiles,
         history,
     } = req;
-    let plan = plan(
-        serving,
-        limits,
-        &model_name,
-        &model_version,
-        horizon_days,
-        quantiles,
-        obs,
-    )?;
+    let plan = plan(loaded, limits, horizon_days, quantiles)?;
     let series = series.unwrap_or_default();
     let inline = history.is_some();
     let history = match history {
@@ -507,15 +556,9 @@ pub async fn forecast_batch(
             horizon_days,
             quantiles,
         } = req;
-        let plan = plan(
-            &serving,
-            limits,
-            &model_name,
-            &model_version,
-            horizon_days,
-            quantiles,
-            &mut obs,
-        )?;
+        // A batch has no one entity: it goes whole to a route drawn at random.
+        let routed = routed(&serving, &model_name, &model_version, None, &mut obs)?;
+        let plan = plan(routed.live, limits, horizon_days, quantiles)?;
         if series.is_empty() {
             return Err(ServeError::invalid("series", "give at least one series"));
         }

@@ -82,35 +82,69 @@ fn parse_intent_manifest(loaded: &LoadedModel) -> Result<IntentManifest, String>
     Ok(m)
 }
 
-/// Answers `Intent/Classify`.
+/// Answers `Intent/Classify`. A call that names no version follows the model's traffic
+/// split, placed by its `session_id` when it has one (a conversation stays on one
+/// version), at random otherwise.
 pub async fn classify(
-    serving: &Serving,
+    serving: &Arc<Serving>,
     req: pb::ClassifyRequest,
     obs: &mut Observation,
 ) -> Result<pb::ClassifyResponse, ServeError> {
     let _admitted = serving.admit()?;
+    let name = if req.model_name.is_empty() {
+        DEFAULT_MODEL
+    } else {
+        req.model_name.as_str()
+    };
+    let session = (!req.session_id.is_empty()).then_some(req.session_id.as_str());
+    let routed = serving.route(name, &req.model_version, session)?;
+    obs.resolved(&routed.live);
+    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
+    let answer = classify_on(serving, &routed.live, req).await?;
+    if let Some(copy) = copy {
+        serving.shadow(
+            CLASSIFY,
+            &routed.shadows,
+            copy,
+            &answer,
+            async |serving, shadow, req| classify_on(&serving, &shadow, req).await,
+        );
+    }
+    Ok(answer)
+}
+
+impl crate::shadow::Predicts for pb::ClassifyResponse {
+    /// The top intent and its probability.
+    fn predictions(&self) -> crate::shadow::Predictions {
+        let top = self.intents.first();
+        crate::shadow::Predictions {
+            values: top.map(|i| i.probability).into_iter().collect(),
+            labels: top.map(|i| i.intent.clone()).into_iter().collect(),
+        }
+    }
+}
+
+/// Classifies on `loaded`.
+async fn classify_on(
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
+    req: pb::ClassifyRequest,
+) -> Result<pb::ClassifyResponse, ServeError> {
     let pb::ClassifyRequest {
-        model_name,
-        model_version,
+        model_name: _,
+        model_version: _,
         text,
         session_id,
         top_k,
     } = req;
-    let name = if model_name.is_empty() {
-        DEFAULT_MODEL
-    } else {
-        model_name.as_str()
-    };
-    let loaded: Arc<LoadedModel> = serving.models.resolve(name, &model_version)?;
-    obs.resolved(&loaded);
     if std::str::from_utf8(&text).is_err() {
         return Err(ServeError::invalid("text", "the text is not valid UTF-8"));
     }
-    let m = intent_manifest(&loaded)?;
+    let m = intent_manifest(loaded)?;
     let input = Tensor::new(vec![1], TensorData::Bytes(vec![text]))
         .map_err(|e| ServeError::Internal(e.to_string()))?;
     let out = serving
-        .compute(&loaded, vec![input], vec![0], 1)
+        .compute(loaded, vec![input], vec![0], 1)
         .await
         .map_err(|e| match e {
             // The model names its input; the caller sent `text`.

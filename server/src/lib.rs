@@ -21,6 +21,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod models;
 pub mod serving;
+pub mod shadow;
 pub mod telemetry;
 pub mod v2;
 

@@ -9,7 +9,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, 
 
 /// Latency buckets from 50µs to 10s: tree inference takes tens of microseconds, a large
 /// batch or a cold path can take seconds.
-const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0,
 ];
@@ -49,6 +49,8 @@ pub struct Metrics {
     pub feature_lookup_duration: prometheus::Histogram,
     /// Feature values read, by view, field and status (present, missing, expired).
     pub feature_values: IntCounterVec,
+    /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
+    pub shadow: crate::shadow::ShadowMetrics,
 }
 
 impl Metrics {
@@ -130,6 +132,7 @@ impl Metrics {
                 ),
                 &["view", "field", "status"],
             )?,
+            shadow: crate::shadow::ShadowMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{ServeError, code_name};
 use crate::metrics::{Metrics, UNKNOWN};
-use crate::models::{LoadedModel, Models};
+use crate::models::{LoadedModel, Models, Placement, Routed};
 use crate::v2;
 
 /// Shared state of the serving path.
@@ -25,6 +25,18 @@ pub struct Serving {
     admission: Arc<Semaphore>,
     max_in_flight: usize,
     offload_min_rows: usize,
+    pub(crate) shadow_limit: crate::shadow::ShadowLimit,
+}
+
+/// How much the serving path takes on (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
+    /// Batches of at least this many rows run on the blocking pool.
+    pub offload_min_rows: usize,
+    /// Shadow runs in flight at once.
+    pub max_shadow_in_flight: usize,
 }
 
 /// A request admitted past the in-flight limit; counted in flight until dropped.
@@ -46,6 +58,10 @@ pub const MODEL_INFER: &str = "ModelInfer";
 /// Response parameter listing (comma-separated) the rows of an entity-keyed request for
 /// which the feature store had no value at all: their outputs come from defaults alone.
 pub const ENTITIES_WITHOUT_FEATURES: &str = "entities_without_features";
+
+/// Request parameter naming the entity a V2 request is about (e.g. a customer id), for
+/// sticky traffic splits when the request sends feature values rather than entity keys.
+pub const ENTITY_KEY: &str = "entity_key";
 
 /// One request being timed; it learns which version answered once that is resolved.
 #[derive(Debug)]
@@ -98,17 +114,30 @@ impl Serving {
         models: Arc<Models>,
         metrics: Metrics,
         features: Arc<mercator_features::FeatureStore>,
-        max_in_flight: usize,
-        offload_min_rows: usize,
+        limits: Limits,
     ) -> Serving {
         Serving {
             models,
             metrics,
             features,
-            admission: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
-            offload_min_rows,
+            admission: Arc::new(Semaphore::new(limits.max_in_flight)),
+            max_in_flight: limits.max_in_flight,
+            offload_min_rows: limits.offload_min_rows,
+            shadow_limit: crate::shadow::ShadowLimit::new(limits.max_shadow_in_flight),
         }
+    }
+
+    /// Routes a request for model `name`: the version it names, or, when it names none,
+    /// the model's traffic split, placed by `entity_key` when there is one (the same
+    /// entity always lands on the same route) and at random otherwise.
+    pub fn route(
+        &self,
+        name: &str,
+        version: &str,
+        entity_key: Option<&str>,
+    ) -> Result<Routed, ServeError> {
+        self.models
+            .route(name, version, |_| Placement::of(name, entity_key))
     }
 
     /// Admits a request, or refuses it when `max_in_flight` are already running.
@@ -125,14 +154,67 @@ impl Serving {
         })
     }
 
-    /// Answers a V2 `ModelInfer` request.
+    /// Answers a V2 `ModelInfer` request. A request that names no version follows the
+    /// model's traffic split, placed by its entity: the `entity_key` parameter, or else
+    /// the first row of the entity key inputs of a feature-backed model (a V2 answer
+    /// names one version, so a batch goes whole to its first entity's route).
     pub async fn infer_v2(
-        &self,
+        self: &Arc<Self>,
         req: pb::ModelInferRequest,
         obs: &mut Observation,
     ) -> Result<pb::ModelInferResponse, ServeError> {
         let _admitted = self.admit()?;
-        self.infer_admitted(req, obs).await
+        let routed = self
+            .models
+            .route(&req.model_name, &req.model_version, |entry| {
+                let key = self.v2_entity_key(entry, &req);
+                Placement::of(&req.model_name, key.as_deref())
+            })?;
+        let copy = (!routed.shadows.is_empty()).then(|| req.clone());
+        let answer = self.infer_on(&routed.live, req, obs).await?;
+        if let Some(copy) = copy {
+            self.shadow(
+                MODEL_INFER,
+                &routed.shadows,
+                copy,
+                &answer,
+                async |serving, shadow, req| {
+                    let mut obs = Observation::start(MODEL_INFER);
+                    serving.infer_on(&shadow, req, &mut obs).await
+                },
+            );
+        }
+        Ok(answer.response)
+    }
+
+    /// The entity a V2 request is about, for routing: its `entity_key` parameter, or the
+    /// first row of the entity key inputs the champion's bound inputs read.
+    fn v2_entity_key(
+        &self,
+        entry: &crate::models::table::ModelEntry,
+        req: &pb::ModelInferRequest,
+    ) -> Option<String> {
+        if let Some(pb::InferParameter {
+            parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(key)),
+        }) = req.parameters.get(ENTITY_KEY)
+        {
+            return Some(key.clone());
+        }
+        let champion = entry
+            .aliases
+            .get(mercator_registry::CHAMPION)
+            .and_then(|v| entry.versions.get(v))?;
+        let input = champion
+            .manifest
+            .inputs
+            .iter()
+            .find(|i| !i.features.is_empty())?;
+        let join_keys = crate::lookup::join_keys(&self.features, input).ok()?;
+        let parts = join_keys
+            .iter()
+            .map(|k| v2::first_bytes_element(&req.inputs, &req.raw_input_contents, k))
+            .collect::<Option<Vec<String>>>()?;
+        Some(parts.join(&crate::models::routing::KEY_SEPARATOR.to_string()))
     }
 
     /// Runs a model on decoded inputs: inline, or on the blocking pool for batches of
@@ -207,21 +289,23 @@ impl Serving {
         Ok((prefilled, empty_rows))
     }
 
-    async fn infer_admitted(
+    /// Answers a V2 request on `loaded`, the version it was routed to.
+    async fn infer_on(
         &self,
+        loaded: &Arc<LoadedModel>,
         req: pb::ModelInferRequest,
         obs: &mut Observation,
-    ) -> Result<pb::ModelInferResponse, ServeError> {
+    ) -> Result<V2Answer, ServeError> {
         let pb::ModelInferRequest {
-            model_name,
-            model_version,
+            model_name: _,
+            model_version: _,
             id,
             parameters: _,
             inputs,
             outputs,
             raw_input_contents,
         } = req;
-        let loaded = self.models.resolve(&model_name, &model_version)?;
+        let loaded = Arc::clone(loaded);
         obs.resolved(&loaded);
         let started = Instant::now();
         let result = self
@@ -242,7 +326,7 @@ impl Serving {
         mut raw: Vec<Vec<u8>>,
         outputs: &[pb::model_infer_request::InferRequestedOutputTensor],
         id: String,
-    ) -> Result<pb::ModelInferResponse, ServeError> {
+    ) -> Result<V2Answer, ServeError> {
         let t0 = Instant::now();
         let (prefilled, empty_rows) = self.entity_inputs(loaded, &mut inputs, &mut raw).await?;
         let decoded = v2::decode_request(inputs, raw, outputs, loaded, prefilled)?;
@@ -299,7 +383,33 @@ impl Serving {
             .unwrap_or(0);
         stats.last_inference_ms.store(now_ms, Ordering::Relaxed);
         loaded.metrics.rows.inc_by(rows as u64);
-        Ok(response)
+        Ok(V2Answer { response, tensors })
+    }
+}
+
+/// A V2 response and the tensors it encodes (kept for shadow comparisons).
+#[derive(Debug)]
+pub struct V2Answer {
+    /// The response.
+    pub response: pb::ModelInferResponse,
+    /// Its outputs, decoded.
+    pub tensors: Vec<mercator_runtime::Tensor>,
+}
+
+impl crate::shadow::Predicts for V2Answer {
+    /// Every numeric output value, and every BYTES output element, in output order.
+    fn predictions(&self) -> crate::shadow::Predictions {
+        use mercator_runtime::TensorData;
+        let mut p = crate::shadow::Predictions::default();
+        for t in &self.tensors {
+            match &t.data {
+                TensorData::Bytes(b) => p
+                    .labels
+                    .extend(b.iter().map(|e| String::from_utf8_lossy(e).into_owned())),
+                other => p.values.extend(other.to_f64()),
+            }
+        }
+        p
     }
 }
 

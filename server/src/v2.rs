@@ -24,6 +24,34 @@ pub struct DecodedRequest {
     pub rows: usize,
 }
 
+/// The first element of BYTES input `name`, as text, without consuming the request (for
+/// routing); `None` when there is no such input or it cannot be read (decoding the
+/// request later names the problem).
+pub fn first_bytes_element(
+    inputs: &[pb::model_infer_request::InferInputTensor],
+    raw: &[Vec<u8>],
+    name: &str,
+) -> Option<String> {
+    let at = inputs.iter().position(|i| i.name == name)?;
+    if inputs[at].datatype != "BYTES" {
+        return None;
+    }
+    let element = match raw.get(at) {
+        Some(bytes) => {
+            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            bytes.get(4..4usize.checked_add(len)?)?.to_vec()
+        }
+        None if raw.is_empty() => inputs[at]
+            .contents
+            .as_ref()?
+            .bytes_contents
+            .first()?
+            .clone(),
+        None => return None,
+    };
+    String::from_utf8(element).ok()
+}
+
 /// Takes the entity key inputs (BYTES tensors named for `join_keys`, shape `[n]` or
 /// `[n, 1]`, UTF-8) out of a request, with their raw contents. `None` when the request
 /// sends none of them; all of them, with one batch size, when it sends any.

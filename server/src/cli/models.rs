@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use mercator_proto::v1::{self as pb, registry_client::RegistryClient};
-use mercator_registry::model::{AliasMove, AuditEntry, LoadReport, ModelSummary};
+use mercator_registry::model::{AliasMove, AuditEntry, LoadReport, ModelSummary, TrafficRoute};
 use mercator_registry::{ArtifactStore, ModelVersion, NewVersion, Registry, VersionSelector};
 use mercator_runtime::Manifest;
 use mercator_runtime::manifest::MANIFEST_FILE;
@@ -87,6 +87,25 @@ pub enum ModelsCommand {
         /// Version number.
         version: u64,
         /// Why, for the history.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Share the model's default traffic over its aliases, e.g. `champion=90
+    /// challenger=10 --shadow candidate=100`. Requests with an entity key (a customer, a
+    /// series) stick to one route. No routes (and `--clear`) give it all to the champion.
+    Traffic {
+        /// Model name.
+        name: String,
+        /// Live routes, ALIAS=PERCENT, adding up to 100.
+        routes: Vec<String>,
+        /// Shadow routes, ALIAS=PERCENT: that share of the traffic is copied to the alias,
+        /// whose answers are measured and discarded.
+        #[arg(long = "shadow")]
+        shadows: Vec<String>,
+        /// Remove every route.
+        #[arg(long, conflicts_with_all = ["routes", "shadows"])]
+        clear: bool,
+        /// Why, for the audit log.
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -352,6 +371,34 @@ impl Client {
         }
     }
 
+    async fn set_traffic(
+        &mut self,
+        name: &str,
+        routes: Vec<TrafficRoute>,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<Vec<TrafficRoute>> {
+        match self {
+            Client::Local(r) => Ok(r.set_traffic(name, &routes, actor, reason).await?),
+            Client::Remote(c) => {
+                let req = pb::SetTrafficRequest {
+                    model: name.into(),
+                    routes: routes.into_iter().map(Into::into).collect(),
+                    reason: reason.into(),
+                    actor: actor.into(),
+                };
+                Ok(c.set_traffic(req)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .routes
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            }
+        }
+    }
+
     async fn history(&mut self, name: &str, alias: Option<&str>) -> anyhow::Result<Vec<AliasMove>> {
         match self {
             Client::Local(r) => Ok(r.alias_history(name, alias).await?),
@@ -504,6 +551,7 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     "{} (latest version {})",
                     summary.name, summary.latest_version
                 );
+                println!("traffic: {}", describe_traffic(&summary.traffic));
                 let rows: Vec<Vec<String>> = versions
                     .iter()
                     .map(|v| {
@@ -557,6 +605,27 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 print_move(p, false)?;
             }
             print_move(&champion, false)?;
+        }
+        ModelsCommand::Traffic {
+            name,
+            routes,
+            shadows,
+            clear,
+            reason,
+        } => {
+            if routes.is_empty() && shadows.is_empty() && !clear {
+                bail!("give routes (ALIAS=PERCENT ...), --shadow ALIAS=PERCENT, or --clear");
+            }
+            let parsed = routes
+                .iter()
+                .map(|r| TrafficRoute::parse(r, false))
+                .chain(shadows.iter().map(|r| TrafficRoute::parse(r, true)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let stored = client.set_traffic(&name, parsed, &actor, &reason).await?;
+            if json {
+                return print_json(&stored);
+            }
+            println!("{name}: {}", describe_traffic(&stored));
         }
         ModelsCommand::Rollback {
             name,
@@ -769,4 +838,19 @@ fn print_loads(loads: &[LoadReport]) {
         &["VERSION", "INSTANCE", "LOAD", "ATTEMPTS", "AT", "WHY"],
         &rows,
     );
+}
+
+/// A traffic split in one line, e.g. `champion 90%, challenger 10%, shadow candidate 100%`.
+fn describe_traffic(routes: &[TrafficRoute]) -> String {
+    let mut parts: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let role = if r.shadow { "shadow " } else { "" };
+            format!("{role}{} {}%", r.alias, r.percent)
+        })
+        .collect();
+    if !routes.iter().any(|r| !r.shadow) {
+        parts.insert(0, format!("{} 100%", mercator_registry::CHAMPION));
+    }
+    parts.join(", ")
 }

@@ -119,6 +119,27 @@ impl RegistryApi for RegistryService {
         }))
     }
 
+    async fn set_traffic(
+        &self,
+        req: Request<pb::SetTrafficRequest>,
+    ) -> Result<Response<pb::SetTrafficResponse>, Status> {
+        let pb::SetTrafficRequest {
+            model,
+            routes,
+            reason,
+            actor,
+        } = req.into_inner();
+        let routes: Vec<_> = routes.into_iter().map(Into::into).collect();
+        let stored = self
+            .registry
+            .set_traffic(&model, &routes, &actor, &reason)
+            .await?;
+        self.manager.wake();
+        Ok(Response::new(pb::SetTrafficResponse {
+            routes: stored.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     async fn rollback_alias(
         &self,
         req: Request<pb::RollbackAliasRequest>,

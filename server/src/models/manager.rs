@@ -1,11 +1,13 @@
 //! The model manager: reconciles the model table with the registry.
 //!
-//! For every model, the versions behind the configured aliases are loaded: fetched from
-//! object storage, every file checked against the sha256 the registry recorded, built,
-//! and warmed up with one row of zeros so the first request pays no lazy set-up. Only
-//! then does the new table replace the old one. A version that fails to load is logged,
-//! counted, and retried with backoff; the rest keep serving. If the registry cannot be
-//! read, the current table stays as it is.
+//! For every model, the versions behind the served aliases (the configured ones and those
+//! its traffic split names) are loaded: fetched from object storage, every file checked
+//! against the sha256 the registry recorded, built, and warmed up (the manifest's samples,
+//! or one row of zeros) so the first request pays no lazy set-up. Only then does the new
+//! table replace the old one. A version that fails to load is logged, counted and
+//! reported; the rest keep serving. It is tried again only once its files in object
+//! storage change (checked with backoff), or, after a storage or registry outage, with
+//! backoff. If the registry cannot be read, the current table stays as it is.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,10 +20,11 @@ use tokio::sync::Notify;
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::models::routing::Routes;
 use crate::models::table::{LoadedModel, ModelEntry, ModelTable, Models, Stats, VersionMetrics};
 
-/// Longest wait before retrying a version that failed to load.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest wait before looking again at a version that failed to load.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A version that failed to load, and when to try again.
 #[derive(Debug, Clone)]
@@ -32,8 +35,16 @@ pub struct LoadFailure {
     pub reason: &'static str,
     /// Failed attempts so far.
     pub attempts: u32,
-    /// No retry before this instant.
+    /// Checks of the artifact since the last attempt that found it unchanged.
+    pub checks: u32,
+    /// No retry (or check) before this instant.
     pub retry_at: Instant,
+    /// For a failure that the files themselves cause (checksum, manifest, build, warm-up):
+    /// what object storage said about them just before the attempt. The version is tried
+    /// again only once that changes (someone re-uploaded the files); until then the
+    /// check is repeated with backoff. `None` for failures worth retrying as they are
+    /// (storage or registry unreachable).
+    pub artifact: Option<mercator_registry::artifacts::Fingerprint>,
 }
 
 /// Loads and swaps model versions as the registry's aliases say.
@@ -185,7 +196,11 @@ impl ModelManager {
         if let Ok(mut f) = self.failures.lock() {
             f.iter_mut()
                 .filter(|((name, _), _)| name == model)
-                .for_each(|(_, failure)| failure.retry_at = Instant::now());
+                .for_each(|(_, failure)| {
+                    // Asked for explicitly: try the files again even if they did not change.
+                    failure.retry_at = Instant::now();
+                    failure.artifact = None;
+                });
         }
         self.reconcile().await?;
         let failed: Vec<String> = self
@@ -267,11 +282,11 @@ impl ModelManager {
         let mut wanted = std::collections::BTreeSet::new();
         for model in listing.into_iter().filter(|m| !unloaded.contains(&m.name)) {
             let mut entry = ModelEntry::default();
-            for alias in model
-                .aliases
-                .iter()
-                .filter(|a| self.aliases.contains(&a.name))
-            {
+            // The configured aliases, and every alias the model's traffic split names.
+            let served = |name: &String| {
+                self.aliases.contains(name) || model.traffic.iter().any(|r| r.alias == *name)
+            };
+            for alias in model.aliases.iter().filter(|a| served(&a.name)) {
                 wanted.insert((model.name.clone(), alias.version));
                 let existing = current
                     .models
@@ -313,6 +328,11 @@ impl ModelManager {
                     entry.versions.insert(number, l);
                 }
             }
+            entry.routes = Routes::resolve(
+                &model.traffic,
+                |alias| entry.aliases.get(alias).copied(),
+                entry.aliases.get(mercator_registry::CHAMPION).copied(),
+            );
             if !entry.versions.is_empty() {
                 next.models.insert(model.name.clone(), entry);
             }
@@ -320,7 +340,7 @@ impl ModelManager {
         self.forget_failures_except(&wanted);
         if !same_table(&current, &next) {
             for (name, entry) in &next.models {
-                tracing::info!(model = %name, aliases = ?entry.aliases, "serving");
+                tracing::info!(model = %name, aliases = ?entry.aliases, live = ?entry.routes.live, shadow = ?entry.routes.shadow, "serving");
             }
             self.metrics.loaded_versions.reset();
             for (name, entry) in &next.models {
@@ -391,6 +411,21 @@ impl ModelManager {
         {
             return None;
         }
+        let artifact = self.fingerprint(model, version).await;
+        if let Some(p) = &previous
+            && p.artifact.is_some()
+            && p.artifact == artifact
+        {
+            // The same files would fail the same way: look again later.
+            let checks = p.checks + 1;
+            if let Ok(mut f) = self.failures.lock()
+                && let Some(failure) = f.get_mut(&key)
+            {
+                failure.checks = checks;
+                failure.retry_at = Instant::now() + self.backoff(p.attempts + checks);
+            }
+            return None;
+        }
         let started = Instant::now();
         let result = self.load(model, version).await;
         self.metrics
@@ -427,16 +462,15 @@ impl ModelManager {
                     .with_label_values(&[model, reason])
                     .inc();
                 let attempts = previous.as_ref().map_or(1, |p| p.attempts + 1);
-                let backoff = self
-                    .poll_interval
-                    .saturating_mul(2u32.saturating_pow(attempts.min(16)))
-                    .min(MAX_BACKOFF);
+                let backoff = self.backoff(attempts);
                 tracing::error!(model, version, reason, error = %e, attempts, "model version failed to load");
                 let failure = LoadFailure {
                     message: e.to_string(),
                     reason,
                     attempts,
+                    checks: 0,
                     retry_at: Instant::now() + backoff,
+                    artifact: artifact.filter(|_| e.is_in_the_files()),
                 };
                 if let Some(earlier) = &previous
                     && earlier.reason != reason
@@ -458,6 +492,28 @@ impl ModelManager {
                 None
             }
         }
+    }
+
+    /// The wait after `n` failed attempts and checks: the poll interval, doubling, at
+    /// most [`MAX_BACKOFF`].
+    fn backoff(&self, n: u32) -> Duration {
+        self.poll_interval
+            .saturating_mul(2u32.saturating_pow(n.min(16)))
+            .min(MAX_BACKOFF)
+    }
+
+    /// What object storage says about a version's files now (`None` if it cannot say).
+    async fn fingerprint(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> Option<mercator_registry::artifacts::Fingerprint> {
+        let record = self
+            .registry
+            .get_version(model, &VersionSelector::Number(version))
+            .await
+            .ok()?;
+        self.registry.artifacts().fingerprint(&record).await.ok()
     }
 
     /// Records a load attempt in the registry, so `mercator models show` tells whether
@@ -563,6 +619,7 @@ fn same_table(a: &ModelTable, b: &ModelTable) -> bool {
         && a.models.iter().zip(&b.models).all(|((na, ea), (nb, eb))| {
             na == nb
                 && ea.aliases == eb.aliases
+                && ea.routes == eb.routes
                 && ea.versions.len() == eb.versions.len()
                 && ea
                     .versions
@@ -590,6 +647,14 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// Whether the files themselves cause it, so the same files would fail again.
+    pub fn is_in_the_files(&self) -> bool {
+        match self {
+            LoadError::Registry(e) => matches!(e, mercator_registry::RegistryError::Integrity(_)),
+            LoadError::Manifest(_) | LoadError::Build(_) | LoadError::WarmUp(_) => true,
+        }
+    }
+
     /// A stable tag for the `result` label of load metrics.
     pub fn reason(&self) -> &'static str {
         match self {

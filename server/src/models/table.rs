@@ -130,6 +130,8 @@ pub struct ModelEntry {
     pub versions: BTreeMap<u64, Arc<LoadedModel>>,
     /// Alias → version, for the aliases being served.
     pub aliases: BTreeMap<String, u64>,
+    /// How requests that name no version are split over the versions.
+    pub routes: crate::models::routing::Routes,
 }
 
 /// A snapshot of everything loaded.
@@ -197,6 +199,16 @@ impl Models {
     /// Resolves a model version in the current snapshot.
     pub fn resolve(&self, name: &str, version: &str) -> Result<Arc<LoadedModel>, ServeError> {
         self.table.load().resolve(name, version)
+    }
+
+    /// Routes a request in the current snapshot (see [`ModelTable::route`]).
+    pub fn route(
+        &self,
+        name: &str,
+        version: &str,
+        placement: impl FnOnce(&ModelEntry) -> crate::models::routing::Placement,
+    ) -> Result<crate::models::routing::Routed, ServeError> {
+        self.table.load().route(name, version, placement)
     }
 
     /// Replaces the table.

@@ -244,6 +244,36 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
         .expect("still serving")
         .into_inner();
     assert_eq!(resp.model_version, "1");
+
+    // The same bytes would fail the same way: no new attempt while they stay as they are
+    // (several poll intervals; a blind backoff would have retried by now).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let attempts = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(metric))
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(
+        attempts(&server.metrics_text().await).as_deref(),
+        Some("1"),
+        "retried unchanged files"
+    );
+    // Once the files are fixed in object storage, the version loads and serves.
+    let good = std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
+    server
+        .registry
+        .artifacts()
+        .overwrite_for_test(&v2, "model.json", good.into())
+        .await
+        .expect("repair");
+    server.wait_for_champion("churn", "2").await;
+    assert!(
+        !server
+            .metrics_text()
+            .await
+            .contains("mercator_model_load_failing{"),
+        "the failure is cleared once it loads"
+    );
     server.stop().await;
 }
 

@@ -21,4 +21,5 @@ mod readiness;
 mod registry_outage;
 mod repository;
 mod shutdown;
+mod traffic;
 mod tritonclient;
