@@ -96,6 +96,15 @@ impl FeatureStore {
         })
     }
 
+    /// The applied definitions, without the file's text: for the request path, which
+    /// reads them on every lookup (an `Arc` clone under a read lock).
+    pub fn current(&self) -> Arc<Definitions> {
+        self.applied
+            .read()
+            .map(|a| Arc::clone(&a.definitions))
+            .unwrap_or_default()
+    }
+
     /// The applied definitions and the file they came from.
     pub fn definitions(&self) -> (Arc<Definitions>, String) {
         self.applied
@@ -142,8 +151,7 @@ impl FeatureStore {
     }
 
     fn view(&self, name: &str) -> Result<FeatureView> {
-        self.definitions()
-            .0
+        self.current()
             .views
             .get(name)
             .cloned()
@@ -198,7 +206,7 @@ impl FeatureStore {
         features: &[String],
         entities: impl Iterator<Item = &'k [String]>,
     ) -> Result<Plan> {
-        let defs = self.definitions().0;
+        let defs = self.current();
         let mut by_view: Vec<(FeatureView, Vec<(usize, String)>)> = Vec::new();
         for (i, reference) in features.iter().enumerate() {
             let field = || format!("features[{i}]");

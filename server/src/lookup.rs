@@ -65,7 +65,7 @@ impl EntityRows {
 
 /// The join keys of the entity an input's bindings read, e.g. `["customer_id"]`.
 pub fn join_keys(store: &FeatureStore, input: &InputManifest) -> Result<Vec<String>, ServeError> {
-    let defs = store.definitions().0;
+    let defs = store.current();
     let mut entity: Option<&mercator_features::Entity> = None;
     for binding in &input.features {
         let (view, _) = binding.view_field();
@@ -93,8 +93,7 @@ pub fn join_keys(store: &FeatureStore, input: &InputManifest) -> Result<Vec<Stri
 /// The join keys of a view's entity, e.g. `["sku_id", "location_id"]`.
 pub fn entity_keys(store: &FeatureStore, view: &str) -> Result<Vec<String>, ServeError> {
     store
-        .definitions()
-        .0
+        .current()
         .views
         .get(view)
         .map(|v| v.entity.join_keys.clone())

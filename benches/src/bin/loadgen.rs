@@ -2,8 +2,10 @@
 //! against the demo churn model served by Mercator and, in the same run, against a no-op
 //! V2 handler (the gRPC floor on this machine). Scenarios per batch size: V2 `ModelInfer`
 //! with the feature tensor; V2 `ModelInfer` with customer ids (features read from the
-//! embedded store); and `Churn/Score` with the same ids. Prints throughput, p50/p99
-//! latency and the ratio of each scenario to the floor and to the tensor call.
+//! embedded store); and `Churn/Score` with the same ids. Then, for one row, the same calls
+//! under a 90/10 traffic split over two versions, and with a shadow copying all traffic.
+//! Prints throughput, p50/p99 latency and the ratio of each scenario to the floor and to
+//! the tensor call (the split scenarios: to the same call without a split).
 //!
 //!     cargo run --release -p mercator-benches --bin loadgen -- --duration-secs 10
 
@@ -278,12 +280,14 @@ async fn main() -> anyhow::Result<()> {
         grpc_addr: "127.0.0.1:0".parse()?,
         metrics_addr: "127.0.0.1:0".parse()?,
         offload_min_rows: args.offload_min_rows,
+        poll_interval_secs: 0.2,
         ..mercator_server::Config::default()
     };
     let app = mercator_server::App::build(config).await?;
     mercator_server::demo::register_demo_models(app.registry()).await?;
     mercator_server::demo::load_demo_features(Arc::clone(app.features())).await?;
     let mercator_addr = app.grpc_addr()?;
+    let registry = app.registry().clone();
     tokio::spawn(app.run(std::future::pending()));
 
     // The floor: a V2 server whose ModelInfer does nothing.
@@ -363,6 +367,96 @@ async fn main() -> anyhow::Result<()> {
                 o.throughput() / floor.throughput(),
                 o.throughput() / by_tensor.throughput(),
                 o.throughput() * rows as f64
+            );
+        }
+    }
+    traffic_scenarios(&registry, mercator_addr, &ids[..1], &args).await
+}
+
+/// One-row `ModelInfer` by id and `Churn/Score` without a split, under a 90/10 split,
+/// and with a shadow taking a copy of everything; each compared with the first.
+async fn traffic_scenarios(
+    registry: &mercator_registry::Registry,
+    addr: SocketAddr,
+    ids: &[String],
+    args: &Args,
+) -> anyhow::Result<()> {
+    use mercator_registry::model::TrafficRoute;
+    let files = ["mercator.json", "model.json"]
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(mercator_benches::churn_dir().join(f))?;
+            Ok((f.to_string(), bytes::Bytes::from(bytes)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    registry
+        .register(mercator_registry::NewVersion {
+            model: "churn".into(),
+            files,
+            alias: Some("challenger".into()),
+            actor: "loadgen".into(),
+            ..Default::default()
+        })
+        .await?;
+    let calls = || {
+        [
+            ("ModelInfer id", Call::Infer(keyed_request(ids))),
+            (
+                "Churn/Score",
+                Call::Score(ScoreRequest {
+                    customer_ids: ids.to_vec(),
+                    ..Default::default()
+                }),
+            ),
+        ]
+    };
+    let mut plain = Vec::new();
+    for (_, call) in calls() {
+        plain.push(run_load(addr, call, args).await?);
+    }
+    let route = |alias: &str, percent, shadow| TrafficRoute {
+        alias: alias.into(),
+        percent,
+        shadow,
+    };
+    let setups = [
+        (
+            "split 90/10",
+            vec![route("champion", 90, false), route("challenger", 10, false)],
+        ),
+        ("shadow 100%", vec![route("challenger", 100, true)]),
+    ];
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>7} {:>15}",
+        "scenario, 1 row", "req/s", "p50 us", "p99 us", "errors", "vs no split"
+    );
+    for ((name, _), o) in calls().iter().zip(&plain) {
+        println!(
+            "{:<28} {:>10.0} {:>9.0} {:>9.0} {:>7} {:>15.3}",
+            name,
+            o.throughput(),
+            o.percentile(0.5),
+            o.percentile(0.99),
+            o.errors,
+            1.0
+        );
+    }
+    for (setup, routes) in setups {
+        registry
+            .set_traffic("churn", &routes, "loadgen", setup)
+            .await?;
+        // The server polls every 0.2 s.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for ((name, call), base) in calls().into_iter().zip(&plain) {
+            let o = run_load(addr, call, args).await?;
+            println!(
+                "{:<28} {:>10.0} {:>9.0} {:>9.0} {:>7} {:>15.3}",
+                format!("{name}, {setup}"),
+                o.throughput(),
+                o.percentile(0.5),
+                o.percentile(0.99),
+                o.errors,
+                o.throughput() / base.throughput()
             );
         }
     }
