@@ -194,11 +194,16 @@ impl Serving {
         entry: &crate::models::table::ModelEntry,
         req: &pb::ModelInferRequest,
     ) -> Option<String> {
-        if let Some(pb::InferParameter {
-            parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(key)),
-        }) = req.parameters.get(ENTITY_KEY)
+        use pb::infer_parameter::ParameterChoice;
+        match req
+            .parameters
+            .get(ENTITY_KEY)
+            .and_then(|p| p.parameter_choice.as_ref())
         {
-            return Some(key.clone());
+            Some(ParameterChoice::StringParam(key)) => return Some(key.clone()),
+            Some(ParameterChoice::Int64Param(key)) => return Some(key.to_string()),
+            Some(ParameterChoice::Uint64Param(key)) => return Some(key.to_string()),
+            _ => {}
         }
         let champion = entry
             .aliases
