@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod offline;
 pub mod online;
 mod store;
+pub mod table;
 pub mod training;
 pub mod value;
 

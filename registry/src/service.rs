@@ -2,6 +2,7 @@
 //! transaction together with its audit entry, so the log and the state never disagree.
 
 use bytes::Bytes;
+use mercator_runtime::drift::{Columns, PROFILE_FILE, Profile};
 use mercator_runtime::manifest::{MANIFEST_FILE, Manifest};
 use sqlx::AnyPool;
 
@@ -495,7 +496,8 @@ fn actor_or_default(actor: &str) -> String {
 }
 
 /// Checks the upload: safe paths, a manifest that describes inputs and outputs, its
-/// weights file present, and a model that actually builds from them.
+/// weights file present, a model that actually builds from them, and a `profile.json`
+/// (if any) that fits the model.
 fn validate_files(new: &NewVersion) -> Result<Manifest> {
     if new.files.is_empty() {
         return Err(RegistryError::invalid("files", "no files given"));
@@ -520,5 +522,10 @@ fn validate_files(new: &NewVersion) -> Result<Manifest> {
     manifest
         .build(weights)
         .map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
+    // A training profile, when one comes along, must describe this model's columns.
+    if let Some(profile) = new.files.get(PROFILE_FILE) {
+        Profile::parse(profile, &Columns::of(&manifest))
+            .map_err(|e| RegistryError::invalid(PROFILE_FILE, e.to_string()))?;
+    }
     Ok(manifest)
 }

@@ -7,6 +7,7 @@
 //! caller decides.
 #![warn(missing_docs)]
 
+pub mod drift;
 mod error;
 pub mod forecast;
 pub mod kinds;

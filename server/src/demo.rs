@@ -15,6 +15,8 @@ const CHURN_MANIFEST: &[u8] = include_bytes!("../../examples/churn/mercator.json
 const CHURN_MODEL: &[u8] = include_bytes!("../../examples/churn/model.json");
 const CHURN_FEATURES: &str = include_str!("../../examples/churn/features.toml");
 const CUSTOMERS_CSV: &[u8] = include_bytes!("../../examples/churn/customers.csv");
+const CHURN_PROFILE: &[u8] = include_bytes!("../../examples/churn/profile.json");
+const INTENT_PROFILE: &[u8] = include_bytes!("../../examples/intent/profile.json");
 const INTENT_MANIFEST: &[u8] = include_bytes!("../../examples/intent/mercator.json");
 const INTENT_MODEL: &[u8] = include_bytes!("../../examples/intent/model.safetensors");
 const DEMAND_FEATURES: &str = include_str!("../../examples/demand/features.toml");
@@ -61,7 +63,7 @@ pub async fn load_demo_features(
 /// A bundled model: its name, its files, and the script that made them.
 struct DemoModel {
     name: &'static str,
-    files: [(&'static str, &'static [u8]); 2],
+    files: &'static [(&'static str, &'static [u8])],
     source: &'static str,
 }
 
@@ -70,15 +72,16 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
     let models = [
         DemoModel {
             name: "churn",
-            files: [
+            files: &[
                 ("mercator.json", CHURN_MANIFEST),
                 ("model.json", CHURN_MODEL),
+                ("profile.json", CHURN_PROFILE),
             ],
             source: "examples/churn/train_churn.py",
         },
         DemoModel {
             name: "demand",
-            files: [
+            files: &[
                 ("mercator.json", NET_MANIFEST),
                 ("model.safetensors", NET_MODEL),
             ],
@@ -86,14 +89,15 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
         },
         DemoModel {
             name: "demand_ets",
-            files: [("mercator.json", ETS_MANIFEST), ("ets.json", ETS_MODEL)],
+            files: &[("mercator.json", ETS_MANIFEST), ("ets.json", ETS_MODEL)],
             source: "examples/demand/train_ets.py",
         },
         DemoModel {
             name: "intent",
-            files: [
+            files: &[
                 ("mercator.json", INTENT_MANIFEST),
                 ("model.safetensors", INTENT_MODEL),
+                ("profile.json", INTENT_PROFILE),
             ],
             source: "examples/intent/train_intent.py",
         },
@@ -116,8 +120,8 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
             .register(NewVersion {
                 model: name.into(),
                 files: files
-                    .into_iter()
-                    .map(|(path, bytes)| (path.to_string(), Bytes::from_static(bytes)))
+                    .iter()
+                    .map(|&(path, bytes)| (path.to_string(), Bytes::from_static(bytes)))
                     .collect(),
                 tags: BTreeMap::from([("source".to_string(), source.to_string())]),
                 alias: Some(mercator_registry::CHAMPION.into()),

@@ -20,6 +20,7 @@ pub mod intent;
 pub mod lookup;
 pub mod metrics;
 pub mod models;
+pub mod profiling;
 pub mod serving;
 pub mod shadow;
 pub mod telemetry;

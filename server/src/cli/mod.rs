@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod models;
+pub mod profile;
 mod table;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Apply and list feature definitions.
     Features(features::FeaturesArgs),
+    /// Build a model's training profile (the reference for drift).
+    Profile(profile::ProfileArgs),
 }
 
 /// Where configuration comes from; shared by every command.

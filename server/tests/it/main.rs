@@ -17,6 +17,7 @@ mod infer;
 mod lifecycle;
 mod metrics;
 mod new_kinds;
+mod profile;
 mod readiness;
 mod registry_outage;
 mod repository;

@@ -1,0 +1,189 @@
+//! Training profiles: `mercator profile build` profiles a registered version on its
+//! training data (CSV or Parquet) and reproduces the profiles the demo models ship; a
+//! registration whose `profile.json` does not fit the model is refused by name; data that
+//! lacks a column, or a model that cannot be fed from a table, gets a clear error.
+
+use crate::cli::{mercator, ok};
+use crate::harness::CHURN_DIR;
+
+const INTENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/intent");
+
+fn registered(models: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().to_str().expect("utf-8");
+    for (name, folder) in models {
+        ok(&[
+            "models",
+            "--data-dir",
+            data,
+            "register",
+            name,
+            folder,
+            "--alias",
+            "champion",
+        ]);
+    }
+    dir
+}
+
+#[test]
+fn the_shipped_profiles_are_what_profile_build_makes() {
+    let dir = registered(&[("churn", CHURN_DIR), ("intent", INTENT_DIR)]);
+    let data = dir.path().to_str().expect("utf-8");
+    for (model, folder, table) in [
+        ("churn", CHURN_DIR, "customers.csv"),
+        ("intent", INTENT_DIR, "train.csv"),
+    ] {
+        let out = dir.path().join(format!("{model}.json"));
+        let printed = ok(&[
+            "profile",
+            "--data-dir",
+            data,
+            "build",
+            &format!("{folder}/{table}"),
+            "--model",
+            model,
+            "--output",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            printed.contains(&format!("predictions of {model}@1")),
+            "{printed}"
+        );
+        let built = std::fs::read(&out).expect("built");
+        let shipped = std::fs::read(format!("{folder}/profile.json")).expect("shipped");
+        assert!(
+            built == shipped,
+            "examples/{model}/profile.json is stale: rebuild it with `mercator profile build`"
+        );
+    }
+}
+
+#[test]
+fn parquet_data_gives_the_same_profile_as_csv() {
+    use std::sync::Arc;
+    let dir = registered(&[("churn", CHURN_DIR)]);
+    let data = dir.path().to_str().expect("utf-8");
+    // customers.csv as Parquet: FP32 columns, empty cells as nulls.
+    let text = std::fs::read_to_string(format!("{CHURN_DIR}/customers.csv")).expect("csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let columns: Vec<(&str, arrow_array::ArrayRef)> = header
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(j, name)| {
+            let values: Vec<Option<f32>> = rows.iter().map(|r| r[j].parse::<f32>().ok()).collect();
+            (
+                *name,
+                Arc::new(arrow_array::Float32Array::from(values)) as arrow_array::ArrayRef,
+            )
+        })
+        .collect();
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).expect("batch");
+    let path = dir.path().join("customers.parquet");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    let out = dir.path().join("from-parquet.json");
+    ok(&[
+        "profile",
+        "--data-dir",
+        data,
+        "build",
+        path.to_str().expect("utf-8"),
+        "--model",
+        "churn",
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]);
+    let built = std::fs::read(&out).expect("built");
+    let shipped = std::fs::read(format!("{CHURN_DIR}/profile.json")).expect("shipped");
+    assert!(built == shipped, "Parquet and CSV profiles differ");
+}
+
+#[test]
+fn bad_data_and_unprofilable_models_are_named() {
+    let dir = registered(&[("churn", CHURN_DIR)]);
+    let data = dir.path().to_str().expect("utf-8");
+    let csv = dir.path().join("short.csv");
+    std::fs::write(&csv, "days_since_last_order,orders_90d\n1,2\n").expect("write");
+    let out = mercator(&[
+        "profile",
+        "--data-dir",
+        data,
+        "build",
+        csv.to_str().expect("utf-8"),
+        "--model",
+        "churn",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no column 'spend_90d'"), "{stderr}");
+
+    let out = mercator(&[
+        "profile",
+        "--data-dir",
+        data,
+        "build",
+        csv.to_str().expect("utf-8"),
+        "--model",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+
+    let demand = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demand/net");
+    ok(&[
+        "models",
+        "--data-dir",
+        data,
+        "register",
+        "demand",
+        demand,
+        "--alias",
+        "champion",
+    ]);
+    let out = mercator(&[
+        "profile",
+        "--data-dir",
+        data,
+        "build",
+        csv.to_str().expect("utf-8"),
+        "--model",
+        "demand",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("input 'history'"), "{stderr}");
+}
+
+#[test]
+fn a_profile_that_does_not_fit_the_model_is_refused_at_registration() {
+    let dir = tempfile::tempdir().expect("dir");
+    let version = dir.path().join("churn");
+    std::fs::create_dir(&version).expect("mkdir");
+    for f in ["mercator.json", "model.json"] {
+        std::fs::copy(format!("{CHURN_DIR}/{f}"), version.join(f)).expect("copy");
+    }
+    let profile = std::fs::read_to_string(format!("{CHURN_DIR}/profile.json"))
+        .expect("profile")
+        .replace("\"return_rate\"", "\"refund_rate\"");
+    std::fs::write(version.join("profile.json"), profile).expect("write");
+    let out = mercator(&[
+        "models",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8"),
+        "register",
+        "churn",
+        version.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("profile.json") && stderr.contains("no column 'refund_rate'"),
+        "{stderr}"
+    );
+}
