@@ -49,6 +49,17 @@ impl Registry {
         Ok(Some(listener))
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later cannot wait
+    /// for a concurrent writer (busy_timeout does not apply to that upgrade) and fails
+    /// with "database is locked" instead.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The artifact store.
     pub fn artifacts(&self) -> &ArtifactStore {
         &self.artifacts
@@ -102,7 +113,7 @@ impl Registry {
         actor: &str,
         staging: &str,
     ) -> Result<ModelVersion> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let model_id = store::ensure_model(&mut tx, &new.model, &description).await?;
         let number = store::allocate_version(&mut tx, model_id).await?;
         let prefix = ArtifactStore::version_prefix(&new.model, number);
@@ -205,7 +216,7 @@ impl Registry {
         check_name("model", model)?;
         check_name("alias", alias)?;
         let actor = actor_or_default(actor);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;
         let mv = move_and_audit(
@@ -237,7 +248,7 @@ impl Registry {
         use crate::model::{CHAMPION, PREVIOUS};
         check_name("model", model)?;
         let actor = actor_or_default(actor);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;
         let current = store::alias_target(&mut tx, id, CHAMPION).await?;
@@ -272,7 +283,7 @@ impl Registry {
         check_name("model", model)?;
         check_name("alias", alias)?;
         let actor = actor_or_default(actor);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         let last = store::alias_history(&mut tx, id, model, Some(alias))
             .await?
@@ -319,7 +330,7 @@ impl Registry {
         check_name("model", model)?;
         check_traffic(routes)?;
         let actor = actor_or_default(actor);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         for (i, r) in routes.iter().enumerate() {
             if store::alias_target(&mut tx, id, &r.alias).await?.is_none() {
@@ -353,7 +364,7 @@ impl Registry {
     pub async fn archive(&self, model: &str, version: u64, actor: &str) -> Result<ModelVersion> {
         check_name("model", model)?;
         let actor = actor_or_default(actor);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         store::version_status(&mut tx, id, model, version).await?;
         let current = store::versions(&mut tx, id, model, Some(version)).await?;
@@ -405,7 +416,7 @@ impl Registry {
                 "the feature definitions changed while this apply was checked; apply again".into(),
             )
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = store::latest_feature_definitions(&mut tx)
             .await?
             .map(|(r, _)| r);

@@ -759,3 +759,30 @@ async fn feature_definitions_are_revisioned_and_race_safe() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_wait_for_each_other_instead_of_failing() {
+    for (reg, _dir) in registries().await {
+        reg.register(new_version("churn")).await.expect("v1");
+        reg.register(new_version("churn")).await.expect("v2");
+        let mut tasks = Vec::new();
+        for i in 0..32u64 {
+            let reg = reg.clone();
+            tasks.push(tokio::spawn(async move {
+                reg.set_alias("churn", "champion", 1 + i % 2, "ann", "race")
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for t in tasks {
+            t.await
+                .expect("join")
+                .expect("every concurrent alias move lands");
+        }
+        let history = reg
+            .alias_history("churn", Some("champion"))
+            .await
+            .expect("history");
+        assert_eq!(history.len(), 32, "{:?}", reg.backend());
+    }
+}
