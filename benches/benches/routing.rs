@@ -31,6 +31,7 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
         metrics: VersionMetrics::new(metrics, "churn", &version.to_string()),
         intent: std::sync::OnceLock::new(),
         history: std::sync::OnceLock::new(),
+        drift: None,
     })
 }
 

@@ -211,28 +211,27 @@ impl TensorData {
     /// The elements as f64 (booleans as 0 and 1, 64-bit integers rounded); empty for
     /// BYTES. For comparing answers, not for the hot path.
     pub fn to_f64(&self) -> Vec<f64> {
-        match self {
-            TensorData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
-            TensorData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::U64(v) => v.iter().map(|&x| x as f64).collect(),
-            TensorData::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-            TensorData::F16(v) => v
-                .iter()
-                .map(|&b| f64::from(half::f16::from_bits(b).to_f32()))
-                .collect(),
-            TensorData::BF16(v) => v
-                .iter()
-                .map(|&b| f64::from(half::bf16::from_bits(b).to_f32()))
-                .collect(),
-            TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            TensorData::F64(v) => v.clone(),
-            TensorData::Bytes(_) => Vec::new(),
-        }
+        (0..self.len()).filter_map(|i| self.get_f64(i)).collect()
+    }
+
+    /// Element `i` as f64 (`None` past the end, and for BYTES).
+    pub fn get_f64(&self, i: usize) -> Option<f64> {
+        Some(match self {
+            TensorData::Bool(v) => f64::from(u8::from(*v.get(i)?)),
+            TensorData::U8(v) => f64::from(*v.get(i)?),
+            TensorData::U16(v) => f64::from(*v.get(i)?),
+            TensorData::U32(v) => f64::from(*v.get(i)?),
+            TensorData::U64(v) => *v.get(i)? as f64,
+            TensorData::I8(v) => f64::from(*v.get(i)?),
+            TensorData::I16(v) => f64::from(*v.get(i)?),
+            TensorData::I32(v) => f64::from(*v.get(i)?),
+            TensorData::I64(v) => *v.get(i)? as f64,
+            TensorData::F16(v) => f64::from(half::f16::from_bits(*v.get(i)?).to_f32()),
+            TensorData::BF16(v) => f64::from(half::bf16::from_bits(*v.get(i)?).to_f32()),
+            TensorData::F32(v) => f64::from(*v.get(i)?),
+            TensorData::F64(v) => *v.get(i)?,
+            TensorData::Bytes(_) => return None,
+        })
     }
 
     /// Index of the first NaN element, if the type can hold NaN and one is present.

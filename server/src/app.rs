@@ -122,6 +122,7 @@ impl App {
                     keep_newest: config.keep_versions,
                     pinned: config.pinned()?,
                 },
+                drift: config.drift(),
             },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
@@ -129,6 +130,14 @@ impl App {
             registry.clone(),
             Arc::clone(&manager),
             config.poll_interval(),
+            stopped(stop_rx.clone()),
+        ));
+        let drift_latest = Arc::new(crate::drift::Latest::default());
+        tokio::spawn(crate::drift::run(
+            Arc::clone(&models),
+            metrics.drift.clone(),
+            config.drift(),
+            Arc::clone(&drift_latest),
             stopped(stop_rx.clone()),
         ));
         let definitions_task = tokio::spawn(follow_definitions(

@@ -48,6 +48,15 @@ pub struct Config {
     /// once; further copies are dropped and counted, never queued, so shadows cannot slow
     /// live serving down.
     pub max_shadow_in_flight: usize,
+    /// Most rows a version's drift window holds (the oldest are dropped first).
+    pub drift_window_samples: usize,
+    /// Oldest row a drift window holds, in seconds.
+    pub drift_window_secs: f64,
+    /// Fewest values a feature's window needs before its drift is exported (so that
+    /// small windows do not flap).
+    pub drift_min_samples: usize,
+    /// How often drift windows are evaluated, in seconds.
+    pub drift_interval_secs: f64,
     /// Longest forecast horizon any model may be asked for, in days (a model may allow
     /// fewer: a neural forecaster forecasts only as far as it was trained to).
     pub max_horizon_days: usize,
@@ -87,6 +96,10 @@ impl Default for Config {
             max_in_flight: 1024,
             offload_min_rows: 1024,
             max_shadow_in_flight: 32,
+            drift_window_samples: 10_000,
+            drift_window_secs: 3600.0,
+            drift_min_samples: 500,
+            drift_interval_secs: 15.0,
             max_horizon_days: 366,
             max_batch_series: 100_000,
             instance_name: String::new(),
@@ -147,10 +160,21 @@ impl Config {
             ("max_in_flight", self.max_in_flight),
             ("max_horizon_days", self.max_horizon_days),
             ("max_batch_series", self.max_batch_series),
+            ("drift_window_samples", self.drift_window_samples),
         ];
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
+        for (key, value) in [
+            ("drift_window_secs", self.drift_window_secs),
+            ("drift_interval_secs", self.drift_interval_secs),
+        ] {
+            if !(value > 0.0 && value.is_finite() && value < 1e9) {
+                return Err(ConfigError(format!(
+                    "{key} must be a positive number of seconds"
+                )));
             }
         }
         if !(self.poll_interval_secs > 0.0 && self.poll_interval_secs.is_finite()) {
@@ -265,6 +289,16 @@ impl Config {
         }
     }
 
+    /// How drift windows are kept and judged.
+    pub fn drift(&self) -> crate::drift::DriftSettings {
+        crate::drift::DriftSettings {
+            window_samples: self.drift_window_samples,
+            window_age: Duration::from_secs_f64(self.drift_window_secs),
+            min_samples: self.drift_min_samples,
+            interval: Duration::from_secs_f64(self.drift_interval_secs),
+        }
+    }
+
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_secs)
@@ -290,6 +324,10 @@ const KEYS: &[&str] = &[
     "max_in_flight",
     "offload_min_rows",
     "max_shadow_in_flight",
+    "drift_window_samples",
+    "drift_window_secs",
+    "drift_min_samples",
+    "drift_interval_secs",
     "max_horizon_days",
     "max_batch_series",
     "instance_name",

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod definitions;
 pub mod demo;
+pub mod drift;
 pub mod error;
 pub mod forecast;
 pub mod grpc;

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub feature_values: IntCounterVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: crate::shadow::ShadowMetrics,
+    /// Drift of each version's live window against its training profile.
+    pub drift: crate::drift::DriftMetrics,
 }
 
 impl Metrics {
@@ -133,6 +135,7 @@ impl Metrics {
                 &["view", "field", "status"],
             )?,
             shadow: crate::shadow::ShadowMetrics::register(registry)?,
+            drift: crate::drift::DriftMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

@@ -231,15 +231,23 @@ impl Serving {
         wanted: Vec<usize>,
         rows: usize,
     ) -> Result<Vec<mercator_runtime::Tensor>, ServeError> {
+        let run =
+            move |model: &LoadedModel, inputs: &[mercator_runtime::Tensor], wanted: &[usize]| {
+                let outputs = model.model.infer(inputs, wanted)?;
+                if let Some(drift) = &model.drift {
+                    drift.observe(inputs, wanted, &outputs, rows);
+                }
+                Ok::<_, mercator_runtime::RuntimeError>(outputs)
+            };
         if rows >= self.offload_min_rows {
             let model = Arc::clone(loaded);
             Ok(
-                tokio::task::spawn_blocking(move || model.model.infer(&inputs, &wanted))
+                tokio::task::spawn_blocking(move || run(&model, &inputs, &wanted))
                     .await
                     .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??,
             )
         } else {
-            Ok(loaded.model.infer(&inputs, &wanted)?)
+            Ok(run(loaded, &inputs, &wanted)?)
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mercator_registry::{Registry, VersionSelector};
+use mercator_runtime::drift::{Columns, PROFILE_FILE, Profile};
 use mercator_runtime::manifest::MANIFEST_FILE;
 use mercator_runtime::{Manifest, Tensor};
 use tokio::sync::Notify;
@@ -67,6 +68,7 @@ pub struct ModelManager {
     reconciling: tokio::sync::Mutex<()>,
     /// Which versions to keep loaded besides the aliased ones.
     policy: VersionPolicy,
+    drift: crate::drift::DriftSettings,
 }
 
 /// What the manager serves and how it follows the registry (from the configuration).
@@ -82,6 +84,8 @@ pub struct ManagerSettings {
     pub instance: String,
     /// Versions loaded besides the aliased ones.
     pub policy: VersionPolicy,
+    /// How drift windows are kept.
+    pub drift: crate::drift::DriftSettings,
 }
 
 /// Versions loaded besides those the served aliases point at.
@@ -120,6 +124,7 @@ impl ModelManager {
             poll_interval,
             instance,
             policy,
+            drift,
         } = settings;
         ModelManager {
             registry,
@@ -134,6 +139,7 @@ impl ModelManager {
             unloaded: Mutex::new(std::collections::BTreeSet::new()),
             reconciling: tokio::sync::Mutex::new(()),
             policy,
+            drift,
         }
     }
 
@@ -557,6 +563,25 @@ impl ModelManager {
         };
         let (name, model_name) = (model.to_string(), model.to_string());
         let metrics = VersionMetrics::new(&self.metrics, model, &version.to_string());
+        let drift = match files.get(PROFILE_FILE) {
+            Some(bytes) => {
+                let columns = Columns::of(&manifest);
+                let profile = Profile::parse(bytes, &columns)
+                    .map_err(|e| LoadError::Manifest(e.to_string()))?;
+                let skipped = self
+                    .metrics
+                    .drift
+                    .skipped
+                    .with_label_values(&[model, &version.to_string()]);
+                Some(crate::drift::Monitor::new(
+                    &columns,
+                    &profile,
+                    &self.drift,
+                    skipped,
+                ))
+            }
+            None => None,
+        };
         // Building parses the whole artifact: off the reactor.
         tokio::task::spawn_blocking(move || -> Result<LoadedModel, LoadError> {
             let built = manifest
@@ -574,6 +599,7 @@ impl ModelManager {
                 metrics,
                 intent: std::sync::OnceLock::new(),
                 history: std::sync::OnceLock::new(),
+                drift,
             })
         })
         .await

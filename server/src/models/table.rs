@@ -39,6 +39,8 @@ pub struct LoadedModel {
     /// Where its sales history lives in the feature store, for forecasters; parsed on
     /// the first forecast and kept.
     pub history: std::sync::OnceLock<Result<Option<crate::forecast::HistoryBinding>, String>>,
+    /// Its drift window, when it was registered with a training profile.
+    pub drift: Option<crate::drift::Monitor>,
 }
 
 /// The metric series a successful inference on one version updates, looked up once when

@@ -8,6 +8,7 @@
 mod bad_input;
 mod churn;
 mod cli;
+mod drift;
 mod features;
 mod forecast;
 mod harness;

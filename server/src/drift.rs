@@ -1,0 +1,482 @@
+//! Live drift: each served version with a training profile keeps a rolling window of the
+//! inputs it was given (after the feature store filled them in) and of its predictions;
+//! an evaluator off the request path compares the window with the profile
+//! ([`mercator_runtime::drift`]) and exports the scores as gauges.
+//!
+//! The request path only copies a few numbers per row into a preallocated ring, under a
+//! `try_lock`: when another request holds the window, the rows are skipped (and counted)
+//! rather than waited for, so drift never slows inference down. The window is bounded
+//! both by count (`drift_window_samples`) and by age (`drift_window_secs`); no score is
+//! exported before a column holds `drift_min_samples` values, so small windows do not
+//! flap.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mercator_runtime::drift::columns::Source;
+use mercator_runtime::drift::profile::{Distribution, Reference, Scores};
+use mercator_runtime::drift::{Columns, Profile, Values};
+use mercator_runtime::{Tensor, TensorData};
+use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Stored for a prediction column whose output the request did not ask for: not a
+/// value, and not a null either.
+const NOT_OBSERVED: f64 = f64::NEG_INFINITY;
+
+/// How drift windows are kept and judged (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct DriftSettings {
+    /// Most rows a window holds (the oldest go first).
+    pub window_samples: usize,
+    /// Oldest row a window holds.
+    pub window_age: Duration,
+    /// Fewest values a column needs before its scores are exported.
+    pub min_samples: usize,
+    /// How often the windows are evaluated.
+    pub interval: Duration,
+}
+
+/// One profiled column and how to read it from a request.
+#[derive(Debug, Clone)]
+struct Tracked {
+    reference: Reference,
+    source: Source,
+    prediction: bool,
+}
+
+/// A version's drift monitor.
+#[derive(Debug)]
+pub struct Monitor {
+    tracked: Vec<Tracked>,
+    epsilon: f64,
+    window: Mutex<Window>,
+    started: Instant,
+    skipped: prometheus::IntCounter,
+}
+
+#[derive(Debug)]
+struct Window {
+    /// `capacity` rows of one value per tracked column.
+    values: Vec<f64>,
+    /// When each row came, in ms since the monitor started.
+    at: Vec<u64>,
+    next: usize,
+    len: usize,
+}
+
+/// A copy of a window's rows, newest age first, for evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    columns: usize,
+    values: Vec<f64>,
+}
+
+impl Monitor {
+    /// A monitor for a version with `profile`; only the profile's columns that the
+    /// manifest also names are tracked.
+    pub fn new(
+        columns: &Columns,
+        profile: &Profile,
+        settings: &DriftSettings,
+        skipped: prometheus::IntCounter,
+    ) -> Monitor {
+        let mut tracked = Vec::new();
+        for (refs, cols, prediction) in [
+            (&profile.features, &columns.features, false),
+            (&profile.predictions, &columns.predictions, true),
+        ] {
+            for r in refs {
+                if let Some(c) = cols.iter().find(|c| c.name == r.name) {
+                    tracked.push(Tracked {
+                        reference: r.clone(),
+                        source: c.source.clone(),
+                        prediction,
+                    });
+                }
+            }
+        }
+        let capacity = settings.window_samples.max(1);
+        Monitor {
+            window: Mutex::new(Window {
+                values: vec![0.0; capacity * tracked.len()],
+                at: vec![0; capacity],
+                next: 0,
+                len: 0,
+            }),
+            tracked,
+            epsilon: profile.epsilon,
+            started: Instant::now(),
+            skipped,
+        }
+    }
+
+    /// Adds the rows of one inference: `inputs` as the model got them, and `outputs`,
+    /// which are the model's outputs numbered `wanted`.
+    pub fn observe(&self, inputs: &[Tensor], wanted: &[usize], outputs: &[Tensor], rows: usize) {
+        let Ok(mut w) = self.window.try_lock() else {
+            self.skipped.inc_by(rows as u64);
+            return;
+        };
+        let now = self.started.elapsed().as_millis() as u64;
+        let columns = self.tracked.len();
+        let capacity = w.at.len();
+        let output = |o: usize| wanted.iter().position(|&k| k == o).map(|k| &outputs[k]);
+        for r in 0..rows {
+            let slot = w.next;
+            for (c, t) in self.tracked.iter().enumerate() {
+                let v = match &t.source {
+                    Source::Input {
+                        input,
+                        column,
+                        width,
+                    } => inputs.get(*input).map_or(NOT_OBSERVED, |x| {
+                        value(&t.reference, &x.data, r * width + column)
+                    }),
+                    Source::Output {
+                        output: o,
+                        column,
+                        width,
+                    } => output(*o).map_or(NOT_OBSERVED, |x| {
+                        value(&t.reference, &x.data, r * width + column)
+                    }),
+                    Source::TopLabel { output: o, labels } => output(*o)
+                        .map_or(NOT_OBSERVED, |x| {
+                            top_category(&t.reference, &x.data, r, labels)
+                        }),
+                };
+                w.values[slot * columns + c] = v;
+            }
+            w.at[slot] = now;
+            w.next = (slot + 1) % capacity;
+            w.len = (w.len + 1).min(capacity);
+        }
+    }
+
+    /// The rows of the window younger than `age`.
+    pub fn snapshot(&self, age: Duration) -> Snapshot {
+        let columns = self.tracked.len();
+        let now = self.started.elapsed().as_millis() as u64;
+        let oldest = now.saturating_sub(age.as_millis() as u64);
+        let Ok(w) = self.window.lock() else {
+            return Snapshot::default();
+        };
+        let capacity = w.at.len();
+        let mut values = Vec::with_capacity(w.len * columns);
+        for k in 0..w.len {
+            let slot = (w.next + capacity - 1 - k) % capacity;
+            if w.at[slot] < oldest {
+                break;
+            }
+            values.extend_from_slice(&w.values[slot * columns..(slot + 1) * columns]);
+        }
+        Snapshot { columns, values }
+    }
+
+    /// Scores every tracked column on `snapshot`: (name, is a prediction, scores).
+    pub fn evaluate(&self, snapshot: &Snapshot) -> Vec<(&str, bool, Scores)> {
+        self.tracked
+            .iter()
+            .enumerate()
+            .map(|(c, t)| {
+                let column = snapshot
+                    .values
+                    .chunks_exact(snapshot.columns.max(1))
+                    .map(|row| row[c])
+                    .filter(|v| *v != NOT_OBSERVED);
+                let values = match &t.reference.distribution {
+                    Distribution::Numeric { .. } => Values::Numeric(column.collect()),
+                    Distribution::Categorical { categories, .. } => Values::Categorical(
+                        column
+                            .map(|v| {
+                                // NaN is null; an index past the categories is "other".
+                                (!v.is_nan()).then(|| {
+                                    categories
+                                        .get(v as usize)
+                                        .cloned()
+                                        .unwrap_or_else(|| OTHER.to_string())
+                                })
+                            })
+                            .collect(),
+                    ),
+                };
+                (
+                    t.reference.name.as_str(),
+                    t.prediction,
+                    t.reference.compare(&values, self.epsilon),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A name no reference category can have (categories come from data, never control
+/// characters at both ends): what an unknown category is stored as.
+const OTHER: &str = "\u{0}other\u{0}";
+
+/// Element `i` of `data` for `reference`: a number, or a category's index (the number
+/// of categories for an unknown one), NaN for a null.
+fn value(reference: &Reference, data: &TensorData, i: usize) -> f64 {
+    match (&reference.distribution, data) {
+        (Distribution::Categorical { categories, .. }, TensorData::Bytes(b)) => match b.get(i) {
+            None => f64::NAN,
+            Some(e) if e.is_empty() => f64::NAN,
+            Some(e) => categories
+                .iter()
+                .position(|c| c.as_bytes() == e.as_slice())
+                .unwrap_or(categories.len()) as f64,
+        },
+        _ => data.get_f64(i).unwrap_or(f64::NAN),
+    }
+}
+
+/// The category index of row `r`'s largest value.
+fn top_category(reference: &Reference, data: &TensorData, r: usize, labels: &[String]) -> f64 {
+    let Distribution::Categorical { categories, .. } = &reference.distribution else {
+        return f64::NAN;
+    };
+    let w = labels.len().max(1);
+    let mut best: Option<(usize, f64)> = None;
+    for j in 0..w {
+        if let Some(v) = data.get_f64(r * w + j)
+            && best.is_none_or(|(_, b)| v > b)
+        {
+            best = Some((j, v));
+        }
+    }
+    match best.and_then(|(j, _)| labels.get(j)) {
+        Some(label) => categories
+            .iter()
+            .position(|c| c == label)
+            .unwrap_or(categories.len()) as f64,
+        None => f64::NAN,
+    }
+}
+
+/// The drift gauges.
+#[derive(Debug, Clone)]
+pub struct DriftMetrics {
+    psi: GaugeVec,
+    ks: GaugeVec,
+    js: GaugeVec,
+    null_shift: GaugeVec,
+    samples: IntGaugeVec,
+    evaluated: GaugeVec,
+    /// Rows not added to a window because another request held it.
+    pub skipped: IntCounterVec,
+}
+
+impl DriftMetrics {
+    /// Creates the metrics and registers them on `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<DriftMetrics> {
+        let labels = &["model", "version", "role", "feature"];
+        let gauge = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), labels);
+        let m = DriftMetrics {
+            psi: gauge(
+                "mercator_drift_psi",
+                "Population stability index of the live window against the version's training \
+                 profile, by model, version, role (input or prediction) and feature.",
+            )?,
+            ks: gauge(
+                "mercator_drift_ks_statistic",
+                "Kolmogorov-Smirnov statistic of a numeric feature's live window against the \
+                 training profile.",
+            )?,
+            js: gauge(
+                "mercator_drift_js_distance",
+                "Jensen-Shannon distance (base 2) of a categorical feature's live window against \
+                 the training profile.",
+            )?,
+            null_shift: gauge(
+                "mercator_drift_null_rate_shift",
+                "Live null rate minus the training null rate.",
+            )?,
+            samples: IntGaugeVec::new(
+                Opts::new(
+                    "mercator_drift_window_samples",
+                    "Rows in a version's drift window at the last evaluation.",
+                ),
+                &["model", "version"],
+            )?,
+            evaluated: GaugeVec::new(
+                Opts::new(
+                    "mercator_drift_last_evaluation_timestamp_seconds",
+                    "When a version's drift window was last evaluated, in seconds since the epoch.",
+                ),
+                &["model", "version"],
+            )?,
+            skipped: IntCounterVec::new(
+                Opts::new(
+                    "mercator_drift_skipped_rows_total",
+                    "Rows not added to a drift window because another request was adding to it.",
+                ),
+                &["model", "version"],
+            )?,
+        };
+        registry.register(Box::new(m.psi.clone()))?;
+        registry.register(Box::new(m.ks.clone()))?;
+        registry.register(Box::new(m.js.clone()))?;
+        registry.register(Box::new(m.null_shift.clone()))?;
+        registry.register(Box::new(m.samples.clone()))?;
+        registry.register(Box::new(m.evaluated.clone()))?;
+        registry.register(Box::new(m.skipped.clone()))?;
+        Ok(m)
+    }
+}
+
+/// One version's evaluation: its window size and each column's scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Model name.
+    pub model: String,
+    /// Version number.
+    pub version: u64,
+    /// Rows in the window.
+    pub samples: u64,
+    /// When, in seconds since the epoch.
+    pub at: f64,
+    /// Per column, ranked by PSI (highest first); only columns with enough values.
+    pub columns: Vec<ColumnDrift>,
+}
+
+/// One column's scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnDrift {
+    /// Feature or prediction name.
+    pub name: String,
+    /// Whether it is a prediction.
+    pub prediction: bool,
+    /// Its scores.
+    pub scores: Scores,
+}
+
+use serde::Serialize;
+
+/// Evaluates every monitored version of `models` and exports the gauges; `exported`
+/// holds the label sets exported last time, so the series of versions no longer served
+/// are removed.
+pub fn evaluate_all(
+    models: &crate::models::Models,
+    metrics: &DriftMetrics,
+    settings: &DriftSettings,
+    exported: &mut BTreeSet<[String; 4]>,
+) -> Vec<Evaluation> {
+    let table = models.snapshot();
+    let mut now_exported = BTreeSet::new();
+    let mut out = Vec::new();
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    for loaded in table.all() {
+        let Some(monitor) = &loaded.drift else {
+            continue;
+        };
+        let snapshot = monitor.snapshot(settings.window_age);
+        let rows = snapshot.values.len() / snapshot.columns.max(1);
+        let (model, version) = (loaded.name.as_str(), loaded.version_label.as_str());
+        metrics
+            .samples
+            .with_label_values(&[model, version])
+            .set(rows as i64);
+        metrics
+            .evaluated
+            .with_label_values(&[model, version])
+            .set(at);
+        let mut columns = Vec::new();
+        for (name, prediction, scores) in monitor.evaluate(&snapshot) {
+            let role = if prediction { "prediction" } else { "input" };
+            let labels = [model, version, role, name];
+            let enough = scores.samples as usize >= settings.min_samples;
+            for (gauge, value) in [
+                (&metrics.psi, scores.psi),
+                (&metrics.ks, scores.ks),
+                (&metrics.js, scores.js),
+                (&metrics.null_shift, Some(scores.null_rate_shift)),
+            ] {
+                match value.filter(|_| enough) {
+                    Some(v) => gauge.with_label_values(&labels).set(v),
+                    None => {
+                        let _ = gauge.remove_label_values(&labels);
+                    }
+                }
+            }
+            now_exported.insert(labels.map(str::to_string));
+            if enough {
+                columns.push(ColumnDrift {
+                    name: name.to_string(),
+                    prediction,
+                    scores,
+                });
+            }
+        }
+        columns.sort_by(|a, b| {
+            b.scores
+                .psi
+                .unwrap_or(0.0)
+                .total_cmp(&a.scores.psi.unwrap_or(0.0))
+        });
+        out.push(Evaluation {
+            model: model.to_string(),
+            version: loaded.version,
+            samples: rows as u64,
+            at,
+            columns,
+        });
+    }
+    for labels in exported.difference(&now_exported) {
+        let [model, version, role, feature] = labels;
+        for gauge in [&metrics.psi, &metrics.ks, &metrics.js, &metrics.null_shift] {
+            let _ = gauge.remove_label_values(&[model, version, role, feature]);
+        }
+        let _ = metrics.samples.remove_label_values(&[model, version]);
+        let _ = metrics.evaluated.remove_label_values(&[model, version]);
+    }
+    *exported = now_exported;
+    out
+}
+
+/// The latest evaluations, shared with the gRPC service and the CLI.
+#[derive(Debug, Default)]
+pub struct Latest(Mutex<Vec<Evaluation>>);
+
+impl Latest {
+    /// The latest evaluation of each version.
+    pub fn get(&self) -> Vec<Evaluation> {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+/// Evaluates the windows every `settings.interval` until `shutdown` resolves, on the
+/// blocking pool (an evaluation sorts the windows).
+pub async fn run(
+    models: Arc<crate::models::Models>,
+    metrics: DriftMetrics,
+    settings: DriftSettings,
+    latest: Arc<Latest>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let exported = Arc::new(Mutex::new(BTreeSet::new()));
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(settings.interval) => {}
+        }
+        let (models, metrics, exported, latest) = (
+            Arc::clone(&models),
+            metrics.clone(),
+            Arc::clone(&exported),
+            Arc::clone(&latest),
+        );
+        let _ = tokio::task::spawn_blocking(move || {
+            let Ok(mut exported) = exported.lock() else {
+                return;
+            };
+            let evaluations = evaluate_all(&models, &metrics, &settings, &mut exported);
+            if let Ok(mut l) = latest.0.lock() {
+                *l = evaluations;
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,145 @@
+//! Live drift on the demo churn model (which ships its training profile): customers
+//! scored by id, whose features the store fills in, look like the training data (PSI
+//! under 0.1 everywhere); a stream whose return rate has doubled makes `return_rate`, and
+//! among the inputs only it, stand out; the window rolls by count.
+
+use std::time::Duration;
+
+use mercator_proto::inference as v2;
+use mercator_proto::v1::churn_client::ChurnClient;
+use mercator_proto::v1::{self as pb};
+
+use crate::harness::{CHURN_DIR, TestServer, f32_bytes, input};
+
+const WINDOW: usize = 1200;
+
+/// Training rows `range` of customers.csv: (id, 12 features, NaN for empty).
+fn customers(range: std::ops::Range<usize>) -> Vec<(String, Vec<f32>)> {
+    let text = std::fs::read_to_string(format!("{CHURN_DIR}/customers.csv")).expect("csv");
+    text.lines()
+        .skip(1)
+        .skip(range.start)
+        .take(range.len())
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let values = cells[1..13]
+                .iter()
+                .map(|c| c.parse::<f32>().unwrap_or(f32::NAN))
+                .collect();
+            (cells[0].to_string(), values)
+        })
+        .collect()
+}
+
+/// Every `mercator_drift_psi` input series of churn@1: feature → PSI.
+fn input_psi(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| l.starts_with("mercator_drift_psi{") && l.contains(r#"role="input""#))
+        .filter_map(|l| {
+            let feature = l.split(r#"feature=""#).nth(1)?.split('"').next()?;
+            let value = l.rsplit(' ').next()?.parse().ok()?;
+            Some((feature.to_string(), value))
+        })
+        .collect()
+}
+
+/// Waits for an evaluation of a window of `rows`.
+async fn evaluated(server: &TestServer, rows: usize) -> String {
+    let want = format!(r#"mercator_drift_window_samples{{model="churn",version="1"}} {rows}"#);
+    for _ in 0..400 {
+        let text = server.metrics_text().await;
+        if text.lines().any(|l| l == want) && !input_psi(&text).is_empty() {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no evaluation of {rows} rows:\n{}",
+        server.metrics_text().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
+    let server = TestServer::builder()
+        .demo()
+        .config(|c| {
+            c.drift_window_samples = WINDOW;
+            c.drift_min_samples = 500;
+            c.drift_interval_secs = 0.1;
+        })
+        .start()
+        .await;
+    // No window yet: nothing exported, so an alert cannot fire on nothing.
+    assert!(input_psi(&server.metrics_text().await).is_empty());
+
+    // Training-like: customers scored by id, the store fills in their features.
+    let mut churn = ChurnClient::new(server.channel().await);
+    let unshifted = customers(0..WINDOW);
+    for chunk in unshifted.chunks(100) {
+        churn
+            .score(pb::ScoreRequest {
+                customer_ids: chunk.iter().map(|(id, _)| id.clone()).collect(),
+                ..Default::default()
+            })
+            .await
+            .expect("score");
+    }
+    let text = evaluated(&server, WINDOW).await;
+    let psi = input_psi(&text);
+    eprintln!("training-like PSI: {psi:?}");
+    assert_eq!(psi.len(), 12, "{psi:?}");
+    for (feature, value) in &psi {
+        assert!(
+            *value < 0.1,
+            "{feature} drifts on training-like traffic: {value}"
+        );
+    }
+    assert!(
+        text.contains(r#"mercator_drift_psi{feature="churn_probability",model="churn",role="prediction",version="1"}"#),
+        "the prediction is scored too"
+    );
+
+    // The return rate doubles (other customers, sent as feature rows over V2).
+    let mut client = server.v2().await;
+    let shifted = customers(WINDOW..2 * WINDOW);
+    for chunk in shifted.chunks(100) {
+        let rows: Vec<f32> = chunk
+            .iter()
+            .flat_map(|(_, v)| {
+                let mut v = v.clone();
+                v[4] *= 2.0;
+                v
+            })
+            .collect();
+        client
+            .model_infer(v2::ModelInferRequest {
+                model_name: "churn".into(),
+                inputs: vec![input("features", "FP32", vec![chunk.len() as i64, 12])],
+                raw_input_contents: vec![f32_bytes(&rows)],
+                ..Default::default()
+            })
+            .await
+            .expect("infer");
+    }
+    // The window has rolled over to the shifted rows only: wait for PSI to move.
+    let mut psi = Default::default();
+    for _ in 0..400 {
+        psi = input_psi(&evaluated(&server, WINDOW).await);
+        if psi.get("return_rate").is_some_and(|v| *v > 0.2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let top = psi
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(f, _)| f.clone());
+    eprintln!("shifted PSI: {psi:?}");
+    assert_eq!(top.as_deref(), Some("return_rate"), "{psi:?}");
+    assert!(psi["return_rate"] > 0.2, "{psi:?}");
+    for (feature, value) in psi.iter().filter(|(f, _)| *f != "return_rate") {
+        assert!(*value < 0.1, "{feature} drifts though unshifted: {value}");
+    }
+    server.stop().await;
+}
