@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "proto/mercator/v1/churn.proto",
     "proto/mercator/v1/intent.proto",
     "proto/mercator/v1/forecasting.proto",
+    "proto/mercator/v1/monitoring.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

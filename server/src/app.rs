@@ -157,7 +157,7 @@ impl App {
             },
         ));
         let (router, reporter) =
-            crate::grpc::router(&config, serving, registry, manager, features)?;
+            crate::grpc::router(&config, serving, registry, manager, features, drift_latest)?;
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;

@@ -480,3 +480,53 @@ pub async fn run(
         .await;
     }
 }
+
+/// One loaded version and its latest evaluation (`None`: no profile, or not evaluated
+/// yet).
+#[derive(Debug, Clone)]
+pub struct VersionReport {
+    /// Version number.
+    pub version: u64,
+    /// Whether it has a training profile.
+    pub profiled: bool,
+    /// Its latest evaluation.
+    pub evaluation: Option<Evaluation>,
+}
+
+/// The drift of `model`'s loaded versions (or of the one `version` names: a number or
+/// an alias), as last evaluated.
+pub fn report(
+    models: &crate::models::Models,
+    latest: &Latest,
+    model: &str,
+    version: &str,
+) -> Result<Vec<VersionReport>, crate::error::ServeError> {
+    if model.is_empty() {
+        return Err(crate::error::ServeError::invalid(
+            "model_name",
+            "name the model",
+        ));
+    }
+    let table = models.snapshot();
+    let entry = table
+        .models
+        .get(model)
+        .ok_or_else(|| crate::error::ServeError::ModelNotFound(model.to_string()))?;
+    let chosen: Vec<_> = if version.is_empty() {
+        entry.versions.values().cloned().collect()
+    } else {
+        vec![table.resolve(model, version)?]
+    };
+    let evaluations = latest.get();
+    Ok(chosen
+        .into_iter()
+        .map(|loaded| VersionReport {
+            version: loaded.version,
+            profiled: loaded.drift.is_some(),
+            evaluation: evaluations
+                .iter()
+                .find(|e| e.model == model && e.version == loaded.version)
+                .cloned(),
+        })
+        .collect())
+}

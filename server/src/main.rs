@@ -32,6 +32,10 @@ fn main() -> ExitCode {
                 telemetry::init("text");
                 report(mercator_server::cli::features::run(args).await)
             }
+            Command::Drift(args) => {
+                telemetry::init("text");
+                report(mercator_server::cli::drift::run(args).await)
+            }
             Command::Profile(args) => {
                 telemetry::init("text");
                 report(mercator_server::cli::profile::run(args).await)

@@ -1,5 +1,6 @@
 //! Command-line interface: `mercator serve` and `mercator models …`.
 
+pub mod drift;
 pub mod features;
 pub mod models;
 pub mod profile;
@@ -32,6 +33,8 @@ pub enum Command {
     Features(features::FeaturesArgs),
     /// Build a model's training profile (the reference for drift).
     Profile(profile::ProfileArgs),
+    /// Show a running server's drift of a model's versions, features ranked by PSI.
+    Drift(drift::DriftArgs),
 }
 
 /// Where configuration comes from; shared by every command.

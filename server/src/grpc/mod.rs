@@ -7,6 +7,7 @@ pub mod feature_store;
 pub mod forecasting;
 pub mod inference_v2;
 pub mod intent;
+pub mod monitoring;
 pub mod registry;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use mercator_proto::v1::churn_server::ChurnServer;
 use mercator_proto::v1::feature_store_server::FeatureStoreServer;
 use mercator_proto::v1::forecasting_server::ForecastingServer;
 use mercator_proto::v1::intent_server::IntentServer;
+use mercator_proto::v1::monitoring_server::MonitoringServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
@@ -65,6 +67,7 @@ pub fn router(
     registry: mercator_registry::Registry,
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
+    drift: Arc<crate::drift::Latest>,
 ) -> anyhow::Result<(Router, HealthReporter)> {
     let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -96,6 +99,15 @@ pub fn router(
             ForecastingServer::new(forecasting::ForecastingService::new(
                 Arc::clone(&serving),
                 config.forecast_limits()
+            )),
+            config
+        ))
+        .add_service(with_limits!(
+            MonitoringServer::new(monitoring::MonitoringService::new(
+                Arc::clone(&serving.models),
+                drift,
+                metrics.clone(),
+                config.drift_min_samples,
             )),
             config
         ))

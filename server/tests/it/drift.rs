@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mercator_proto::inference as v2;
 use mercator_proto::v1::churn_client::ChurnClient;
+use mercator_proto::v1::monitoring_client::MonitoringClient;
 use mercator_proto::v1::{self as pb};
 
 use crate::harness::{CHURN_DIR, TestServer, f32_bytes, input};
@@ -59,6 +60,7 @@ async fn evaluated(server: &TestServer, rows: usize) -> String {
     );
 }
 
+// The CLI runs as a blocking child process: keep a second worker free for the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
     let server = TestServer::builder()
@@ -141,5 +143,55 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
     for (feature, value) in psi.iter().filter(|(f, _)| *f != "return_rate") {
         assert!(*value < 0.1, "{feature} drifts though unshifted: {value}");
     }
+
+    // The same through gRPC and the CLI: the inputs ranked, return_rate on top.
+    let mut monitoring = MonitoringClient::new(server.channel().await);
+    let resp = monitoring
+        .get_drift(pb::GetDriftRequest {
+            model_name: "churn".into(),
+            model_version: "champion".into(),
+        })
+        .await
+        .expect("drift")
+        .into_inner();
+    let [v] = resp.versions.as_slice() else {
+        panic!("one version: {resp:?}")
+    };
+    assert!(v.profiled && v.samples == WINDOW as u64 && v.min_samples == 500);
+    let first_input = v.features.iter().find(|f| !f.prediction).expect("inputs");
+    assert_eq!(first_input.name, "return_rate");
+    let psis: Vec<f64> = v.features.iter().filter_map(|f| f.psi).collect();
+    assert!(psis.windows(2).all(|w| w[0] >= w[1]), "ranked: {psis:?}");
+    let url = server.url();
+    let out = crate::cli::ok(&["drift", "churn", "--server", &url]);
+    let first = out
+        .lines()
+        .find(|l| l.contains(" input "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(first.starts_with("return_rate"), "{out}");
+
+    // Bad requests, and a model without a profile.
+    for (model, code) in [
+        ("", tonic::Code::InvalidArgument),
+        ("nope", tonic::Code::NotFound),
+    ] {
+        let status = monitoring
+            .get_drift(pb::GetDriftRequest {
+                model_name: model.into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err(model);
+        assert_eq!(status.code(), code, "{status:?}");
+    }
+    let demand = monitoring
+        .get_drift(pb::GetDriftRequest {
+            model_name: "demand".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("demand")
+        .into_inner();
+    assert!(demand.versions.iter().all(|v| !v.profiled));
     server.stop().await;
 }
