@@ -195,3 +195,75 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
     assert!(demand.versions.iter().all(|v| !v.profiled));
     server.stop().await;
 }
+
+/// Runs `examples/drift/shifted_traffic.py` against `server`.
+fn send(python: &std::path::Path, server: &TestServer, extra: &[&str]) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/drift/shifted_traffic.py"
+    );
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([
+            "--url",
+            &server.grpc.to_string(),
+            "--rows",
+            &WINDOW.to_string(),
+        ])
+        .args(extra)
+        .output()
+        .expect("run the script");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// The script runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shifted_traffic_script_makes_exactly_the_shifted_feature_stand_out() {
+    let Some(python) = crate::tritonclient::python() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_PYTHON with tritonclient installed"
+        );
+        eprintln!("no Python with tritonclient (set MERCATOR_PYTHON): skipped");
+        return;
+    };
+    let server = TestServer::builder()
+        .demo()
+        .config(|c| {
+            c.drift_window_samples = WINDOW;
+            c.drift_interval_secs = 0.1;
+        })
+        .start()
+        .await;
+    send(&python, &server, &[]);
+    let psi = input_psi(&evaluated(&server, WINDOW).await);
+    assert_eq!(psi.len(), 12);
+    assert!(psi.values().all(|v| *v < 0.1), "unshifted: {psi:?}");
+
+    send(
+        &python,
+        &server,
+        &["--offset", &WINDOW.to_string(), "--shift", "return_rate=2"],
+    );
+    let mut psi = Default::default();
+    for _ in 0..400 {
+        psi = input_psi(&evaluated(&server, WINDOW).await);
+        if psi.get("return_rate").is_some_and(|v| *v > 0.2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(psi["return_rate"] > 0.2, "{psi:?}");
+    for (feature, value) in psi.iter().filter(|(f, _)| *f != "return_rate") {
+        assert!(
+            *value < 0.1,
+            "{feature} stands out though unshifted: {value}"
+        );
+    }
+    server.stop().await;
+}

@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::cli::ok;
 use crate::harness::{CHURN_DIR, FIXTURES, TestServer};
 
-fn python() -> Option<PathBuf> {
+pub fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MERCATOR_PYTHON") {
         return Some(PathBuf::from(p));
     }
