@@ -138,6 +138,7 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(f, _)| f.clone());
     eprintln!("shifted PSI: {psi:?}");
+    crate::metrics::promtool_check(&server.metrics_text().await);
     assert_eq!(top.as_deref(), Some("return_rate"), "{psi:?}");
     assert!(psi["return_rate"] > 0.2, "{psi:?}");
     for (feature, value) in psi.iter().filter(|(f, _)| *f != "return_rate") {

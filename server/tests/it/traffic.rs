@@ -295,6 +295,7 @@ async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
         expected.scores[0].probability, challenger.scores[0].probability,
         "the two versions must differ for the comparison to mean anything"
     );
+    crate::metrics::promtool_check(&shadowed);
     let v2_ok = metric(
         &shadowed,
         r#"mercator_shadow_requests_total{code="OK",method="ModelInfer",model="churn",version="2"}"#,
