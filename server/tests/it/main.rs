@@ -8,6 +8,7 @@
 mod bad_input;
 mod churn;
 mod cli;
+mod deploy;
 mod drift;
 mod features;
 mod forecast;

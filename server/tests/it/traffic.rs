@@ -26,7 +26,14 @@ const TOLERANCE: std::ops::RangeInclusive<usize> = 850..=1_150;
 
 /// The demo server plus churn version 2 (base score moved) under `challenger`.
 async fn server_with_challenger() -> TestServer {
-    let server = TestServer::builder().demo().start().await;
+    server_with_challenger_and(|_| {}).await
+}
+
+/// [`server_with_challenger`] with a configuration tweak.
+async fn server_with_challenger_and(
+    tweak: impl FnOnce(&mut mercator_server::Config) + Send + 'static,
+) -> TestServer {
+    let server = TestServer::builder().demo().config(tweak).start().await;
     let mut upload = crate::lifecycle::upload("churn");
     for f in &mut upload.files {
         if f.path == "model.json" {
@@ -247,7 +254,12 @@ async fn a_90_10_split_holds_over_10000_requests_and_sticks_per_customer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
-    let server = server_with_challenger().await;
+    let server = server_with_challenger_and(|c| {
+        // Drift evaluated quickly, so that its series are in the exposition checked below.
+        c.drift_min_samples = 1;
+        c.drift_interval_secs = 0.1;
+    })
+    .await;
     let ids = customers(200);
     let mut client = ChurnClient::new(server.channel().await);
     // What the champion answers, asked by number before any shadow exists.
@@ -296,6 +308,7 @@ async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
         "the two versions must differ for the comparison to mean anything"
     );
     crate::metrics::promtool_check(&shadowed);
+    crate::deploy::check_names_against(&shadowed);
     let v2_ok = metric(
         &shadowed,
         r#"mercator_shadow_requests_total{code="OK",method="ModelInfer",model="churn",version="2"}"#,
