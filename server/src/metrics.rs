@@ -14,6 +14,11 @@ pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     2.5, 5.0, 10.0,
 ];
 
+/// Batch sizes: powers of two up to the largest default batch.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
+];
+
 /// Model load buckets, from 1ms to 2 minutes.
 const LOAD_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 120.0,
@@ -49,6 +54,11 @@ pub struct Metrics {
     pub feature_lookup_duration: prometheus::Histogram,
     /// Feature values read, by view, field and status (present, missing, expired).
     pub feature_values: IntCounterVec,
+    /// Rows per model execution, by model and version.
+    pub batch_rows: HistogramVec,
+    /// Time in each phase of a request (`compute`: model execution; `queue`: waiting
+    /// for a blocking-pool thread), by model, version and phase.
+    pub phase_duration: HistogramVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: crate::shadow::ShadowMetrics,
     /// Drift of each version's live window against its training profile.
@@ -134,6 +144,24 @@ impl Metrics {
                 ),
                 &["view", "field", "status"],
             )?,
+            batch_rows: HistogramVec::new(
+                HistogramOpts::new(
+                    "mercator_batch_rows",
+                    "Rows per model execution, by model and version.",
+                )
+                .buckets(BATCH_BUCKETS.to_vec()),
+                &["model", "version"],
+            )?,
+            phase_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "mercator_request_phase_duration_seconds",
+                    "Time in one phase of a request, in seconds: compute (model execution) or \
+                     queue (waiting for a blocking-pool thread); feature lookups are \
+                     mercator_feature_lookup_duration_seconds.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["model", "version", "phase"],
+            )?,
             shadow: crate::shadow::ShadowMetrics::register(registry)?,
             drift: crate::drift::DriftMetrics::register(registry)?,
         };
@@ -148,6 +176,8 @@ impl Metrics {
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;
         registry.register(Box::new(m.feature_values.clone()))?;
+        registry.register(Box::new(m.batch_rows.clone()))?;
+        registry.register(Box::new(m.phase_duration.clone()))?;
         Ok(m)
     }
 }

@@ -239,15 +239,33 @@ impl Serving {
                 }
                 Ok::<_, mercator_runtime::RuntimeError>(outputs)
             };
+        loaded.metrics.batch_rows.observe(rows as f64);
         if rows >= self.offload_min_rows {
             let model = Arc::clone(loaded);
-            Ok(
-                tokio::task::spawn_blocking(move || run(&model, &inputs, &wanted))
-                    .await
-                    .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??,
-            )
+            let submitted = Instant::now();
+            Ok(tokio::task::spawn_blocking(move || {
+                model
+                    .metrics
+                    .queue
+                    .observe(submitted.elapsed().as_secs_f64());
+                let started = Instant::now();
+                let out = run(&model, &inputs, &wanted);
+                model
+                    .metrics
+                    .compute
+                    .observe(started.elapsed().as_secs_f64());
+                out
+            })
+            .await
+            .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??)
         } else {
-            Ok(run(loaded, &inputs, &wanted)?)
+            let started = Instant::now();
+            let out = run(loaded, &inputs, &wanted);
+            loaded
+                .metrics
+                .compute
+                .observe(started.elapsed().as_secs_f64());
+            Ok(out?)
         }
     }
 

@@ -54,6 +54,12 @@ pub struct VersionMetrics {
     pub infer_duration: prometheus::Histogram,
     /// `mercator_inferred_rows_total` of this version.
     pub rows: prometheus::IntCounter,
+    /// `mercator_batch_rows` of this version: rows per model execution.
+    pub batch_rows: prometheus::Histogram,
+    /// `mercator_request_phase_duration_seconds{phase="compute"}`: model execution.
+    pub compute: prometheus::Histogram,
+    /// `…{phase="queue"}`: waiting for a blocking-pool thread (offloaded batches).
+    pub queue: prometheus::Histogram,
 }
 
 impl VersionMetrics {
@@ -72,6 +78,13 @@ impl VersionMetrics {
                 crate::serving::MODEL_INFER,
             ]),
             rows: metrics.inferred_rows.with_label_values(&[model, version]),
+            batch_rows: metrics.batch_rows.with_label_values(&[model, version]),
+            compute: metrics
+                .phase_duration
+                .with_label_values(&[model, version, "compute"]),
+            queue: metrics
+                .phase_duration
+                .with_label_values(&[model, version, "queue"]),
         }
     }
 }

@@ -39,6 +39,10 @@ async fn metrics_count_requests_and_pass_promtool() {
         r#"mercator_loaded_model_versions{model="churn"} 1"#,
         r#"mercator_model_load_duration_seconds_count{model="churn"} 1"#,
         "mercator_requests_in_flight 0",
+        r#"mercator_batch_rows_count{model="churn",version="1"} 3"#,
+        r#"mercator_batch_rows_bucket{model="churn",version="1",le="2"} 3"#,
+        r#"mercator_batch_rows_bucket{model="churn",version="1",le="1"} 0"#,
+        r#"mercator_request_phase_duration_seconds_count{model="churn",phase="compute",version="1"} 3"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
@@ -94,4 +98,31 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|d| std::path::Path::new(d).join(cmd))
         .find(|p| p.is_file())
+}
+
+#[tokio::test]
+async fn offloaded_batches_count_their_queue_time() {
+    let server = TestServer::builder()
+        .churn()
+        .config(|c| c.offload_min_rows = 1)
+        .start()
+        .await;
+    let mut client = server.v2().await;
+    client
+        .model_infer(pb::ModelInferRequest {
+            model_name: "churn".into(),
+            inputs: vec![input("features", "FP32", vec![1, 12])],
+            raw_input_contents: vec![f32_bytes(&[1.0; 12])],
+            ..Default::default()
+        })
+        .await
+        .expect("infer");
+    let text = server.metrics_text().await;
+    for phase in ["queue", "compute"] {
+        let line = format!(
+            r#"mercator_request_phase_duration_seconds_count{{model="churn",phase="{phase}",version="1"}} 1"#
+        );
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+    server.stop().await;
 }
