@@ -50,6 +50,9 @@ pub struct Metrics {
     /// `mercator_registry_up`: 1 when the last read of the registry worked, 0 while the
     /// server serves its last known model table without it.
     pub registry_up: prometheus::IntGauge,
+    /// `mercator_registry_errors_total{operation}`: failed registry calls of the model
+    /// manager (`reconcile`: reading aliases and versions; `report`: recording a load).
+    pub registry_errors: IntCounterVec,
     /// Online feature lookup latency (one request's lookups, all views).
     pub feature_lookup_duration: prometheus::Histogram,
     /// Feature values read, by view, field and status (present, missing, expired).
@@ -126,6 +129,14 @@ impl Metrics {
                 "Whether the last read of the model registry worked (0: serving the last \
                  known models without it).",
             )?,
+            registry_errors: IntCounterVec::new(
+                Opts::new(
+                    "mercator_registry_errors_total",
+                    "Failed calls to the model registry by the model manager, by operation \
+                     (reconcile, report).",
+                ),
+                &["operation"],
+            )?,
             in_flight: prometheus::IntGauge::new(
                 "mercator_requests_in_flight",
                 "Inference requests being handled now.",
@@ -174,6 +185,7 @@ impl Metrics {
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
+        registry.register(Box::new(m.registry_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;
         registry.register(Box::new(m.feature_values.clone()))?;
         registry.register(Box::new(m.batch_rows.clone()))?;

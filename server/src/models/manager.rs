@@ -160,6 +160,12 @@ impl ModelManager {
         loop {
             let result = self.reconcile().await;
             self.metrics.registry_up.set(i64::from(result.is_ok()));
+            if result.is_err() {
+                self.metrics
+                    .registry_errors
+                    .with_label_values(&["reconcile"])
+                    .inc();
+            }
             self.models.set_registry_reachable(result.is_ok());
             match result {
                 Ok(()) => {
@@ -537,6 +543,10 @@ impl ModelManager {
             at: chrono::Utc::now(),
         };
         if let Err(e) = self.registry.report_load(&report).await {
+            self.metrics
+                .registry_errors
+                .with_label_values(&["report"])
+                .inc();
             tracing::warn!(model, version, error = %e, "cannot record the load in the registry");
         }
     }

@@ -138,6 +138,13 @@ async fn serving_survives_the_registry_going_away() {
     }
     assert!(seen_down, "the registry service never reported NOT_SERVING");
     assert_eq!(registry_up(&server).await.as_deref(), Some("0"));
+    let errors = server.metrics_text().await;
+    assert!(
+        errors
+            .lines()
+            .any(|l| l.starts_with(r#"mercator_registry_errors_total{operation="reconcile"}"#)),
+        "failed reads are counted:\n{errors}"
+    );
     assert_eq!(
         status(&mut health, "").await,
         serving,
