@@ -19,6 +19,7 @@ use mercator_runtime::drift::profile::{Distribution, Reference, Scores};
 use mercator_runtime::drift::{Columns, Profile, Values};
 use mercator_runtime::{Tensor, TensorData};
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use serde::Serialize;
 
 /// Stored for a prediction column whose output the request did not ask for: not a
 /// value, and not a null either.
@@ -349,8 +350,6 @@ pub struct ColumnDrift {
     /// Its scores.
     pub scores: Scores,
 }
-
-use serde::Serialize;
 
 /// Evaluates every monitored version of `models` and exports the gauges; `exported`
 /// holds the label sets exported last time, so the series of versions no longer served

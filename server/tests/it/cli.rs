@@ -27,7 +27,7 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn fails(args: &[&str], needle: &str) {
+pub fn fails(args: &[&str], needle: &str) {
     let out = mercator(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "mercator {args:?} should fail");

@@ -3,7 +3,7 @@
 //! registration whose `profile.json` does not fit the model is refused by name; data that
 //! lacks a column, or a model that cannot be fed from a table, gets a clear error.
 
-use crate::cli::{mercator, ok};
+use crate::cli::{fails, mercator, ok};
 use crate::harness::CHURN_DIR;
 
 const INTENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/intent");
@@ -110,31 +110,20 @@ fn bad_data_and_unprofilable_models_are_named() {
     let data = dir.path().to_str().expect("utf-8");
     let csv = dir.path().join("short.csv");
     std::fs::write(&csv, "days_since_last_order,orders_90d\n1,2\n").expect("write");
-    let out = mercator(&[
-        "profile",
-        "--data-dir",
-        data,
-        "build",
-        csv.to_str().expect("utf-8"),
-        "--model",
-        "churn",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no column 'spend_90d'"), "{stderr}");
-
-    let out = mercator(&[
-        "profile",
-        "--data-dir",
-        data,
-        "build",
-        csv.to_str().expect("utf-8"),
-        "--model",
-        "nope",
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
-
+    let csv = csv.to_str().expect("utf-8");
+    let build = |model: &'static str| {
+        [
+            "profile",
+            "--data-dir",
+            data,
+            "build",
+            csv,
+            "--model",
+            model,
+        ]
+    };
+    fails(&build("churn"), "no column 'spend_90d'");
+    fails(&build("nope"), "'nope'");
     let demand = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demand/net");
     ok(&[
         "models",
@@ -146,18 +135,7 @@ fn bad_data_and_unprofilable_models_are_named() {
         "--alias",
         "champion",
     ]);
-    let out = mercator(&[
-        "profile",
-        "--data-dir",
-        data,
-        "build",
-        csv.to_str().expect("utf-8"),
-        "--model",
-        "demand",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("input 'history'"), "{stderr}");
+    fails(&build("demand"), "input 'history'");
 }
 
 #[test]
