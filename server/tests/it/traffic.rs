@@ -57,20 +57,25 @@ async fn server_with_challenger_and(
     server
 }
 
-async fn set_traffic(server: &TestServer, routes: &[(&str, u32, bool)]) -> Vec<pb::TrafficRoute> {
+/// `(alias, percent, shadow)` triples as wire routes.
+fn routes(routes: &[(&str, u32, bool)]) -> Vec<pb::TrafficRoute> {
+    routes
+        .iter()
+        .map(|&(alias, percent, shadow)| pb::TrafficRoute {
+            alias: alias.into(),
+            percent,
+            shadow,
+        })
+        .collect()
+}
+
+async fn set_traffic(server: &TestServer, split: &[(&str, u32, bool)]) -> Vec<pb::TrafficRoute> {
     server
         .registry_client()
         .await
         .set_traffic(pb::SetTrafficRequest {
             model: "churn".into(),
-            routes: routes
-                .iter()
-                .map(|&(alias, percent, shadow)| pb::TrafficRoute {
-                    alias: alias.into(),
-                    percent,
-                    shadow,
-                })
-                .collect(),
+            routes: routes(split),
             reason: "test".into(),
             actor: "test".into(),
         })
@@ -375,18 +380,11 @@ async fn bad_splits_are_refused_by_field() {
             "routes[0].alias",
         ),
     ];
-    for (what, routes, named) in cases {
+    for (what, split, named) in cases {
         let status = registry
             .set_traffic(pb::SetTrafficRequest {
                 model: "churn".into(),
-                routes: routes
-                    .iter()
-                    .map(|&(alias, percent, shadow)| pb::TrafficRoute {
-                        alias: alias.into(),
-                        percent,
-                        shadow,
-                    })
-                    .collect(),
+                routes: routes(&split),
                 ..Default::default()
             })
             .await
@@ -427,30 +425,16 @@ async fn the_cli_sets_shows_and_clears_a_split() {
     let server = server_with_challenger().await;
     let url = server.url();
     // An alias that does not exist is refused by name, and nothing changes.
-    let failed = crate::cli::mercator(&[
-        "models",
-        "--server",
-        &url,
-        "traffic",
-        "churn",
-        "champion=80",
-        "challenger=20",
-        "--shadow",
-        "previous=50",
-    ]);
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("no alias 'previous'"));
-    let failed = crate::cli::mercator(&[
-        "models",
-        "--server",
-        &url,
-        "traffic",
-        "churn",
-        "champion=80",
-        "challenger=10",
-    ]);
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("90 percent"));
+    let traffic = |routes: &[&'static str]| {
+        let mut args = vec!["models", "--server", url.as_str(), "traffic", "churn"];
+        args.extend_from_slice(routes);
+        args
+    };
+    crate::cli::fails(
+        &traffic(&["champion=80", "challenger=20", "--shadow", "previous=50"]),
+        "no alias 'previous'",
+    );
+    crate::cli::fails(&traffic(&["champion=80", "challenger=10"]), "90 percent");
     let out = crate::cli::ok(&["models", "--server", &url, "show", "churn"]);
     assert!(out.contains("traffic: champion 100%"), "{out}");
     let out = crate::cli::ok(&[
