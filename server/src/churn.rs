@@ -188,9 +188,15 @@ async fn score_on(
     }
     let keys: Vec<Vec<String>> = customer_ids.iter().map(|id| vec![id.clone()]).collect();
     let now = chrono::Utc::now().timestamp_micros();
-    let found =
-        crate::lookup::read_rows(&serving.features, &serving.metrics, plan.input, &keys, now)
-            .await?;
+    let found = crate::lookup::read_rows(
+        &serving.features,
+        &serving.metrics,
+        loaded,
+        plan.input,
+        &keys,
+        now,
+    )
+    .await?;
     let known = |i: usize| found.rows[i].any_present;
     let batch = found.tensor(plan.input.datatype, known)?;
     let n = batch.shape[0];

@@ -258,17 +258,16 @@ async fn read_histories(
 ) -> Result<Vec<Result<History, ServeError>>, ServeError> {
     let b = binding(loaded)?;
     let refs = [b.values.clone(), b.last_date.clone()];
-    let started = std::time::Instant::now();
-    let got = serving
-        .features
-        .get_online(&refs, keys, chrono::Utc::now().timestamp_micros())
-        .await
-        .map_err(|e| crate::lookup::lookup_error("history", e))?;
-    serving
-        .metrics
-        .feature_lookup_duration
-        .observe(started.elapsed().as_secs_f64());
-    crate::lookup::count_statuses(&serving.metrics, &refs, &got);
+    let got = crate::lookup::read_features(
+        &serving.features,
+        &serving.metrics,
+        loaded,
+        "history",
+        &refs,
+        keys,
+        chrono::Utc::now().timestamp_micros(),
+    )
+    .await?;
     Ok(got
         .into_iter()
         .zip(keys)

@@ -5,12 +5,14 @@
 
 use std::time::Instant;
 
+use mercator_features::online::Feature;
 use mercator_features::{FeatureError, FeatureStore, Status, Value};
 use mercator_runtime::manifest::InputManifest;
 use mercator_runtime::{DType, Tensor, TensorData};
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::models::LoadedModel;
 
 /// What the store had for one entity, by bound column.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,25 +104,41 @@ pub fn entity_keys(store: &FeatureStore, view: &str) -> Result<Vec<String>, Serv
         })
 }
 
-/// Reads an input's bound features for `keys` and assembles its rows. Lookup time and
-/// value statuses go to the metrics.
+/// Reads `refs` (`view:field`) of each entity in `keys` for a request to `loaded`. The
+/// time goes to the store-wide lookup histogram and to the version's `feature_lookup`
+/// phase, the value statuses to the per-view counters; a failure names `input`.
+pub async fn read_features(
+    store: &FeatureStore,
+    metrics: &Metrics,
+    loaded: &LoadedModel,
+    input: &str,
+    refs: &[String],
+    keys: &[Vec<String>],
+    now_micros: i64,
+) -> Result<Vec<Vec<Feature>>, ServeError> {
+    let started = Instant::now();
+    let got = store
+        .get_online(refs, keys, now_micros)
+        .await
+        .map_err(|e| lookup_error(input, e))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics.feature_lookup_duration.observe(elapsed);
+    loaded.metrics.feature_lookup.observe(elapsed);
+    count_statuses(metrics, refs, &got);
+    Ok(got)
+}
+
+/// Reads an input's bound features for `keys` and assembles its rows.
 pub async fn read_rows(
     store: &FeatureStore,
     metrics: &Metrics,
+    loaded: &LoadedModel,
     input: &InputManifest,
     keys: &[Vec<String>],
     now_micros: i64,
 ) -> Result<EntityRows, ServeError> {
     let refs: Vec<String> = input.features.iter().map(|b| b.feature.clone()).collect();
-    let started = Instant::now();
-    let got = store
-        .get_online(&refs, keys, now_micros)
-        .await
-        .map_err(|e| lookup_error(&input.name, e))?;
-    metrics
-        .feature_lookup_duration
-        .observe(started.elapsed().as_secs_f64());
-    count_statuses(metrics, &refs, &got);
+    let got = read_features(store, metrics, loaded, &input.name, &refs, keys, now_micros).await?;
     let columns = input.features.len();
     let mut values = Vec::with_capacity(keys.len() * columns);
     let mut rows = Vec::with_capacity(keys.len());

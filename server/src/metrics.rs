@@ -59,8 +59,9 @@ pub struct Metrics {
     pub feature_values: IntCounterVec,
     /// Rows per model execution, by model and version.
     pub batch_rows: HistogramVec,
-    /// Time in each phase of a request (`compute`: model execution; `queue`: waiting
-    /// for a blocking-pool thread), by model, version and phase.
+    /// Time in each phase of a request (`feature_lookup`: reading online features;
+    /// `queue`: waiting for a blocking-pool thread; `compute`: model execution), by
+    /// model, version and phase.
     pub phase_duration: HistogramVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: crate::shadow::ShadowMetrics,
@@ -166,9 +167,9 @@ impl Metrics {
             phase_duration: HistogramVec::new(
                 HistogramOpts::new(
                     "mercator_request_phase_duration_seconds",
-                    "Time in one phase of a request, in seconds: compute (model execution) or \
-                     queue (waiting for a blocking-pool thread); feature lookups are \
-                     mercator_feature_lookup_duration_seconds.",
+                    "Time in one phase of a request, in seconds: feature_lookup (reading the \
+                     online features), queue (waiting for a blocking-pool thread) or compute \
+                     (model execution).",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
                 &["model", "version", "phase"],

@@ -305,7 +305,8 @@ impl Serving {
                 },
             };
             let rows =
-                crate::lookup::read_rows(&self.features, &self.metrics, input, &keys, now).await?;
+                crate::lookup::read_rows(&self.features, &self.metrics, loaded, input, &keys, now)
+                    .await?;
             empty_rows.extend(
                 rows.rows
                     .iter()

@@ -60,6 +60,8 @@ pub struct VersionMetrics {
     pub compute: prometheus::Histogram,
     /// `…{phase="queue"}`: waiting for a blocking-pool thread (offloaded batches).
     pub queue: prometheus::Histogram,
+    /// `…{phase="feature_lookup"}`: reading the request's online features.
+    pub feature_lookup: prometheus::Histogram,
 }
 
 impl VersionMetrics {
@@ -85,6 +87,11 @@ impl VersionMetrics {
             queue: metrics
                 .phase_duration
                 .with_label_values(&[model, version, "queue"]),
+            feature_lookup: metrics.phase_duration.with_label_values(&[
+                model,
+                version,
+                "feature_lookup",
+            ]),
         }
     }
 }

@@ -163,6 +163,8 @@ async fn scores_customers_by_id_as_xgboost_does() {
     let metrics = server.metrics_text().await;
     for needle in [
         "mercator_feature_lookup_duration_seconds_count",
+        // One lookup for Churn/Score, one for the keyed ModelInfer.
+        r#"mercator_request_phase_duration_seconds_count{model="churn",phase="feature_lookup",version="1"} 2"#,
         r#"mercator_feature_values_total{field="last_nps",status="missing",view="customer_churn"}"#,
         r#"mercator_requests_total{code="OK",method="Churn.Score",model="churn",version="1"} 1"#,
     ] {
