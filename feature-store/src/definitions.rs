@@ -240,8 +240,9 @@ impl Definitions {
 
     /// Checks that replacing `self` (what is stored) by `next` keeps stored data readable:
     /// an entity keeps its join keys, and a view keeps its entity and the type of every
-    /// field it keeps. Adding entities, views and fields, dropping fields and changing
-    /// TTLs are allowed. Returns what would change, in words, for the operator.
+    /// field it keeps. Adding entities, views and fields, dropping fields, views and
+    /// entities, and changing TTLs are allowed (a removed view's stored rows are left
+    /// alone, unread). Returns what would change, in words, for the operator.
     pub fn plan_apply(&self, next: &Definitions) -> Result<Vec<String>> {
         let mut changes = Vec::new();
         for (name, e) in &next.entities {
@@ -289,6 +290,18 @@ impl Definitions {
             if old.ttl != v.ttl {
                 changes.push(format!("change ttl of {name}"));
             }
+        }
+        // Removals are changes too: without them, an apply that only removes would be
+        // taken for a no-op and silently not saved.
+        for name in self.views.keys().filter(|n| !next.views.contains_key(*n)) {
+            changes.push(format!("remove feature view {name}"));
+        }
+        for name in self
+            .entities
+            .keys()
+            .filter(|n| !next.entities.contains_key(*n))
+        {
+            changes.push(format!("remove entity {name}"));
         }
         Ok(changes)
     }
@@ -395,5 +408,24 @@ mod tests {
             Definitions::from_toml(&GOOD.replace("[\"customer_id\"]", "[\"customer_key\"]"))
                 .unwrap();
         assert!(old.plan_apply(&rekeyed).is_err());
+    }
+
+    #[test]
+    fn removing_views_and_entities_is_a_change() {
+        let old = Definitions::from_toml(GOOD).unwrap();
+        let only_customers = GOOD.split("[[feature_views]]").take(2).collect::<Vec<_>>();
+        let without_sales = Definitions::from_toml(
+            &only_customers
+                .join("[[feature_views]]")
+                .replace("[[entities]]\n        name = \"sku_location\"\n        join_keys = [\"sku_id\", \"location_id\"]", ""),
+        )
+        .unwrap();
+        assert_eq!(
+            old.plan_apply(&without_sales).unwrap(),
+            vec![
+                "remove feature view daily_sales",
+                "remove entity sku_location"
+            ]
+        );
     }
 }

@@ -158,6 +158,18 @@ impl FeatureStore {
             .ok_or_else(|| FeatureError::UnknownView(name.to_string()))
     }
 
+    /// Each applied view with the newest event time the online store holds for it
+    /// (`None` before its first row), for freshness metrics.
+    pub async fn newest_events(&self) -> Result<Vec<(FeatureView, Option<i64>)>> {
+        let definitions = self.current();
+        let mut out = Vec::with_capacity(definitions.views.len());
+        for view in definitions.views.values() {
+            let newest = self.online.newest_event_micros(view).await?;
+            out.push((view.clone(), newest));
+        }
+        Ok(out)
+    }
+
     /// Which online backend serves reads.
     pub fn online_backend(&self) -> &'static str {
         self.online.backend()

@@ -219,6 +219,45 @@ async fn composite_keys_and_every_type_round_trip() {
 }
 
 #[tokio::test]
+async fn each_view_knows_its_newest_event_time() {
+    for (backend, store, _dir) in stores().await {
+        let store = store.as_ref();
+        let (activity, sales) = (view("activity"), view("sales"));
+        let newest = |v| async move { store.newest_event_micros(v).await.unwrap() };
+        assert_eq!(
+            newest(&activity).await,
+            None,
+            "{backend}: nothing written yet"
+        );
+        store
+            .write(
+                &activity,
+                &[row("c1", 5 * HOUR, 1.0), row("c2", 9 * HOUR, 2.0)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(newest(&activity).await, Some(9 * HOUR), "{backend}");
+        // Older rows, even of new entities, do not move it back.
+        store
+            .write(&activity, &[row("c3", HOUR, 1.0), row("c2", 2 * HOUR, 0.0)])
+            .await
+            .unwrap();
+        assert_eq!(newest(&activity).await, Some(9 * HOUR), "{backend}");
+        store
+            .write(&activity, &[row("c1", 10 * HOUR, 1.0)])
+            .await
+            .unwrap();
+        assert_eq!(newest(&activity).await, Some(10 * HOUR), "{backend}");
+        assert_eq!(newest(&sales).await, None, "{backend}: per view");
+        // A refused call changes nothing.
+        let mut bad = row("c4", 20 * HOUR, 1.0);
+        bad.values[0].1 = Some(Value::Int64(1));
+        store.write(&activity, &[bad]).await.expect_err("bad row");
+        assert_eq!(newest(&activity).await, Some(10 * HOUR), "{backend}");
+    }
+}
+
+#[tokio::test]
 async fn a_bad_row_fails_the_whole_call_and_names_itself() {
     for (backend, store, _dir) in stores().await {
         let store = store.as_ref();

@@ -140,6 +140,12 @@ impl App {
             Arc::clone(&drift_latest),
             stopped(stop_rx.clone()),
         ));
+        tokio::spawn(crate::freshness::run(
+            Arc::clone(&features),
+            metrics.freshness.clone(),
+            config.poll_interval(),
+            stopped(stop_rx.clone()),
+        ));
         let definitions_task = tokio::spawn(follow_definitions(
             Arc::clone(&features),
             config.poll_interval(),

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod drift;
 pub mod error;
 pub mod forecast;
+pub mod freshness;
 pub mod grpc;
 pub mod intent;
 pub mod lookup;

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub shadow: crate::shadow::ShadowMetrics,
     /// Drift of each version's live window against its training profile.
     pub drift: crate::drift::DriftMetrics,
+    /// Age of the newest value of each feature view.
+    pub freshness: crate::freshness::FreshnessMetrics,
 }
 
 impl Metrics {
@@ -176,6 +178,7 @@ impl Metrics {
             )?,
             shadow: crate::shadow::ShadowMetrics::register(registry)?,
             drift: crate::drift::DriftMetrics::register(registry)?,
+            freshness: crate::freshness::FreshnessMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

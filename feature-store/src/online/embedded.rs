@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::FeatureView;
@@ -21,6 +22,9 @@ struct ViewTable {
     /// Field names seen in this view, by the index rows use for them.
     fields: RwLock<Vec<String>>,
     shards: Vec<RwLock<Shard>>,
+    /// The newest event time of any row applied (`i64::MIN` before the first). Kept
+    /// across compaction, since the snapshot keeps each entity's newest row.
+    newest_event_micros: AtomicI64,
 }
 
 impl ViewTable {
@@ -28,6 +32,7 @@ impl ViewTable {
         ViewTable {
             fields: RwLock::default(),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            newest_event_micros: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -214,6 +219,14 @@ impl EmbeddedStore {
         Ok(out)
     }
 
+    /// The newest event time of any row in a view, if it has rows.
+    pub fn newest_event_micros(&self, view: &str) -> Result<Option<i64>> {
+        Ok(read(&self.inner.views)?
+            .get(view)
+            .map(|t| t.newest_event_micros.load(Ordering::Relaxed))
+            .filter(|&t| t != i64::MIN))
+    }
+
     /// Number of entities stored for a view.
     pub fn len(&self, view: &str) -> Result<usize> {
         let Some(table) = read(&self.inner.views)?.get(view).cloned() else {
@@ -277,6 +290,10 @@ impl super::OnlineStore for EmbeddedStore {
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
         EmbeddedStore::read(self, view, keys, fields, now_micros)
+    }
+
+    async fn newest_event_micros(&self, view: &FeatureView) -> Result<Option<i64>> {
+        EmbeddedStore::newest_event_micros(self, &view.name)
     }
 
     fn backend(&self) -> &'static str {
@@ -386,6 +403,9 @@ fn apply_record(
         for &id in &ids {
             slots[usize::from(id)] = r.value()?;
         }
+        table
+            .newest_event_micros
+            .fetch_max(event_time_micros, Ordering::Relaxed);
         let row = rows::encode(key, event_time_micros, &slots)?;
         let hash = rows::hash_key(key.as_bytes());
         if write(table.shard(hash))?.put_if_not_older(hash, row) {

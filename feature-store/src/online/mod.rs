@@ -45,6 +45,10 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>>;
 
+    /// The newest event time of any row written to the view, if any was: how fresh the
+    /// view is (a stalled ingestion job shows as this falling behind the clock).
+    async fn newest_event_micros(&self, view: &FeatureView) -> Result<Option<i64>>;
+
     /// Which backend, for logs and metrics.
     fn backend(&self) -> &'static str;
 }

@@ -5,7 +5,8 @@
 //! feature its value in the same encoding as the embedded store's log (field names start
 //! with a letter, so `_t` cannot clash). A whole call is one Lua script, which Redis runs
 //! atomically: each row compares its event time with the stored `_t` and, unless older,
-//! replaces the hash. Reads are one pipelined round trip of `HMGET`s.
+//! replaces the hash, and `{prefix}:_newest:{view}` keeps the newest event time written
+//! to the view. Reads are one pipelined round trip of `HMGET`s.
 
 use redis::aio::ConnectionManager;
 
@@ -17,14 +18,18 @@ use crate::{FeatureError, Result};
 /// Event time field of an entity's hash.
 const EVENT_TIME: &str = "_t";
 
-/// Writes rows newest-event-wins. KEYS: one per row. ARGV per row: event time, number of
+/// Writes rows newest-event-wins and raises the view's newest event time. KEYS: the
+/// view's newest-event key, then one per row. ARGV per row: event time, number of
 /// non-null fields n, then n (field, encoded value) pairs. Returns rows written.
 const WRITE_ROWS: &str = r"
 local written = 0
+local newest = nil
 local a = 1
-for _, key in ipairs(KEYS) do
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local t = ARGV[a]
   local n = tonumber(ARGV[a + 1])
+  if not newest or tonumber(t) > tonumber(newest) then newest = t end
   local stored = redis.call('HGET', key, '_t')
   if not stored or tonumber(stored) <= tonumber(t) then
     redis.call('DEL', key)
@@ -37,6 +42,12 @@ for _, key in ipairs(KEYS) do
     written = written + 1
   end
   a = a + 2 + 2 * n
+end
+if newest then
+  local before = redis.call('GET', KEYS[1])
+  if not before or tonumber(before) < tonumber(newest) then
+    redis.call('SET', KEYS[1], newest)
+  end
 end
 return written
 ";
@@ -95,6 +106,12 @@ impl RedisStore {
     fn key(&self, view: &str, key: &[String]) -> String {
         format!("{}:{view}:{}", self.prefix, join_key(key))
     }
+
+    /// The key holding a view's newest event time (view names start with a letter, so
+    /// `_newest` is no view's name).
+    fn newest_key(&self, view: &str) -> String {
+        format!("{}:_newest:{view}", self.prefix)
+    }
 }
 
 #[async_trait::async_trait]
@@ -105,6 +122,7 @@ impl OnlineStore for RedisStore {
             return Ok(WriteOutcome::default());
         }
         let mut invocation = self.write_rows.prepare_invoke();
+        invocation.key(self.newest_key(&view.name));
         let mut encoded = Vec::new();
         for row in rows {
             invocation.key(self.key(&view.name, &row.key));
@@ -173,6 +191,15 @@ impl OnlineStore for RedisStore {
                     .collect()
             })
             .collect()
+    }
+
+    async fn newest_event_micros(&self, view: &FeatureView) -> Result<Option<i64>> {
+        let stored: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.newest_key(&view.name))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        stored.map(|t| parse_time(&t)).transpose()
     }
 
     fn backend(&self) -> &'static str {

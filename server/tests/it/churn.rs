@@ -433,7 +433,7 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
     let now = chrono::Utc::now().timestamp();
     let values: Vec<(&str, f32)> = FIELDS.iter().map(|f| (*f, 1.0)).collect();
     push(&replicas[0], vec![customer("R1", &values, now)]).await;
-    push(&replicas[1], vec![customer("R2", &values[..3], now)]).await;
+    push(&replicas[1], vec![customer("R2", &values[..3], now - 60)]).await;
     for server in &replicas {
         let got = score(server, &["R1", "R2", "R3"]).await.expect("score");
         let statuses: Vec<_> = got.scores.iter().map(|s| s.status()).collect();
@@ -451,6 +451,14 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
     let a = score(&replicas[0], &["R1"]).await.expect("a").scores[0].probability;
     let b = score(&replicas[1], &["R1"]).await.expect("b").scores[0].probability;
     assert_eq!(a, b, "both replicas read the same row");
+    // Freshness is the store's: b reports the newer row, which a was pushed.
+    for server in &replicas {
+        let series =
+            r#"mercator_feature_view_newest_event_timestamp_seconds{view="customer_churn"}"#;
+        server
+            .wait_for_metric_where(series, |t| t == now as f64)
+            .await;
+    }
     for server in replicas {
         server.stop().await;
     }

@@ -221,6 +221,91 @@ async fn apply_push_read_and_restart() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn each_view_reports_the_age_of_its_newest_row() {
+    let server = TestServer::builder().start().await;
+    let mut c = client(&server).await;
+    c.apply_definitions(pb::ApplyDefinitionsRequest {
+        toml: DEFS.into(),
+        dry_run: false,
+    })
+    .await
+    .expect("apply");
+    let hours_ago = |h: i64| prost_types::Timestamp {
+        seconds: now().seconds - h * 3600,
+        nanos: 0,
+    };
+    // The view's TTL is known before it has rows; its age is not.
+    let (ttl, text) = server
+        .wait_for_metric(r#"mercator_feature_view_ttl_seconds{view="activity"}"#)
+        .await;
+    assert_eq!(ttl, 30.0 * 86400.0);
+    assert!(
+        !text.contains("mercator_feature_view_age_seconds{"),
+        "no age before the first row:\n{text}"
+    );
+    let (newest, older) = (hours_ago(2), hours_ago(5));
+    c.push(pb::PushRequest {
+        view: "activity".into(),
+        rows: vec![push_row("c1", 1.0, older), push_row("c2", 2.0, newest)],
+    })
+    .await
+    .expect("push");
+    let series = r#"mercator_feature_view_newest_event_timestamp_seconds{view="activity"}"#;
+    let (t, text) = server.wait_for_metric(series).await;
+    assert_eq!(t, newest.seconds as f64, "the newest of the rows pushed");
+    let age = crate::harness::metric_value(
+        &text,
+        r#"mercator_feature_view_age_seconds{view="activity"}"#,
+    )
+    .expect("age exported with the timestamp");
+    assert!(
+        (7200.0..7200.0 + 60.0).contains(&age),
+        "two hours old, give or take the sampling: {age}"
+    );
+    crate::metrics::promtool_check(&text);
+
+    // A late row does not make the view look fresher; a newer one does.
+    c.push(pb::PushRequest {
+        view: "activity".into(),
+        rows: vec![push_row("c3", 3.0, hours_ago(9))],
+    })
+    .await
+    .expect("late push");
+    c.push(pb::PushRequest {
+        view: "activity".into(),
+        rows: vec![push_row("c1", 4.0, hours_ago(1))],
+    })
+    .await
+    .expect("newer push");
+    let want = hours_ago(1).seconds as f64;
+    server.wait_for_metric_where(series, |t| t == want).await;
+
+    // A view removed from the definitions loses its series.
+    c.apply_definitions(pb::ApplyDefinitionsRequest {
+        toml: DEFS
+            .split("[[feature_views]]")
+            .next()
+            .unwrap_or_default()
+            .into(),
+        dry_run: false,
+    })
+    .await
+    .expect("remove the view");
+    for _ in 0..200 {
+        if !server.metrics_text().await.contains(r#"view="activity""#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = server.metrics_text().await;
+    assert!(
+        !text.contains("mercator_feature_view_"),
+        "a removed view's freshness series stay:\n{text}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_applies_and_lists_definitions() {
     let server = TestServer::builder().start().await;

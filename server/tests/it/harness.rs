@@ -237,6 +237,29 @@ impl TestServer {
         )
     }
 
+    /// Polls `/metrics` until `series` (its name and labels, as printed) appears; its
+    /// value and the text it was found in.
+    pub async fn wait_for_metric(&self, series: &str) -> (f64, String) {
+        self.wait_for_metric_where(series, |_| true).await
+    }
+
+    /// Polls `/metrics` (for up to 10 s) until `series` has a value that `ok` accepts.
+    pub async fn wait_for_metric_where(
+        &self,
+        series: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> (f64, String) {
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = self.metrics_text().await;
+            if let Some(v) = metric_value(&text, series).filter(|v| ok(*v)) {
+                return (v, text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{series} never took the value wanted in\n{text}");
+    }
+
     /// Fetches `/metrics` as text.
     pub async fn metrics_text(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -403,4 +426,11 @@ pub fn input(
         shape,
         ..Default::default()
     }
+}
+
+/// The value of `series` (a metric's name and labels, as printed) in a metrics text.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }

@@ -313,7 +313,12 @@ async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
         "the two versions must differ for the comparison to mean anything"
     );
     crate::metrics::promtool_check(&shadowed);
-    crate::deploy::check_names_against(&shadowed);
+    // Feature freshness is sampled every poll interval: the names the deploy files use
+    // are checked against this text and one that has it.
+    let (_, fresh) = server
+        .wait_for_metric(r#"mercator_feature_view_age_seconds{view="customer_churn"}"#)
+        .await;
+    crate::deploy::check_names_against(&format!("{shadowed}{fresh}"));
     let v2_ok = metric(
         &shadowed,
         r#"mercator_shadow_requests_total{code="OK",method="ModelInfer",model="churn",version="2"}"#,
@@ -413,10 +418,7 @@ async fn bad_splits_are_refused_by_field() {
 
 /// The value of the series `series` in a metrics text (0 when absent).
 fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|rest| rest.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::harness::metric_value(text, series).unwrap_or(0.0)
 }
 
 // The CLI runs as a blocking child process: keep a second worker free for the server.
