@@ -53,6 +53,11 @@ pub struct Metrics {
     /// `mercator_registry_errors_total{operation}`: failed registry calls of the model
     /// manager (`reconcile`: reading aliases and versions; `report`: recording a load).
     pub registry_errors: IntCounterVec,
+    /// `mercator_object_store_errors_total{operation}`: failed calls to the artifact
+    /// store (`fetch`: reading a version's files; `head`: checking whether they changed;
+    /// `register`: writing a new version's files). A missing file is not counted: it is
+    /// an integrity failure of the version.
+    pub object_store_errors: IntCounterVec,
     /// Online feature lookup latency (one request's lookups, all views).
     pub feature_lookup_duration: prometheus::Histogram,
     /// Feature values read, by view, field and status (present, missing, expired).
@@ -140,6 +145,14 @@ impl Metrics {
                 ),
                 &["operation"],
             )?,
+            object_store_errors: IntCounterVec::new(
+                Opts::new(
+                    "mercator_object_store_errors_total",
+                    "Failed calls to the artifact object store, by operation (fetch, head, \
+                     register).",
+                ),
+                &["operation"],
+            )?,
             in_flight: prometheus::IntGauge::new(
                 "mercator_requests_in_flight",
                 "Inference requests being handled now.",
@@ -190,6 +203,7 @@ impl Metrics {
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;
+        registry.register(Box::new(m.object_store_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;
         registry.register(Box::new(m.feature_values.clone()))?;
         registry.register(Box::new(m.batch_rows.clone()))?;

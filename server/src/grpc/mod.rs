@@ -116,7 +116,11 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            RegistryServer::new(registry::RegistryService::new(registry, manager)),
+            RegistryServer::new(registry::RegistryService::new(
+                registry,
+                manager,
+                metrics.object_store_errors.clone(),
+            )),
             config
         ))
         .add_service(with_limits!(

@@ -14,12 +14,22 @@ use crate::models::ModelManager;
 pub struct RegistryService {
     registry: Registry,
     manager: Arc<ModelManager>,
+    /// `mercator_object_store_errors_total`, for registrations that storage fails.
+    object_store_errors: prometheus::IntCounterVec,
 }
 
 impl RegistryService {
     /// A service over `registry` that wakes `manager` after changes.
-    pub fn new(registry: Registry, manager: Arc<ModelManager>) -> RegistryService {
-        RegistryService { registry, manager }
+    pub fn new(
+        registry: Registry,
+        manager: Arc<ModelManager>,
+        object_store_errors: prometheus::IntCounterVec,
+    ) -> RegistryService {
+        RegistryService {
+            registry,
+            manager,
+            object_store_errors,
+        }
     }
 }
 
@@ -30,7 +40,13 @@ impl RegistryApi for RegistryService {
         req: Request<pb::RegisterVersionRequest>,
     ) -> Result<Response<pb::RegisterVersionResponse>, Status> {
         let new = NewVersion::try_from(req.into_inner())?;
-        let version = self.registry.register(new).await?;
+        let version = self.registry.register(new).await.inspect_err(|e| {
+            if matches!(e, mercator_registry::RegistryError::Storage(_)) {
+                self.object_store_errors
+                    .with_label_values(&["register"])
+                    .inc();
+            }
+        })?;
         self.manager.wake();
         Ok(Response::new(pb::RegisterVersionResponse {
             version: Some(version.into()),

@@ -468,6 +468,9 @@ impl ModelManager {
                 Some(Arc::new(loaded))
             }
             Err(e) => {
+                if let LoadError::Registry(e) = &e {
+                    self.count_storage_error("fetch", e);
+                }
                 let reason = e.reason();
                 self.metrics
                     .model_loads
@@ -525,7 +528,23 @@ impl ModelManager {
             .get_version(model, &VersionSelector::Number(version))
             .await
             .ok()?;
-        self.registry.artifacts().fingerprint(&record).await.ok()
+        match self.registry.artifacts().fingerprint(&record).await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.count_storage_error("head", &e);
+                None
+            }
+        }
+    }
+
+    /// Counts `e` in `mercator_object_store_errors_total` if object storage caused it.
+    fn count_storage_error(&self, operation: &str, e: &mercator_registry::RegistryError) {
+        if matches!(e, mercator_registry::RegistryError::Storage(_)) {
+            self.metrics
+                .object_store_errors
+                .with_label_values(&[operation])
+                .inc();
+        }
     }
 
     /// Records a load attempt in the registry, so `mercator models show` tells whether

@@ -441,3 +441,60 @@ async fn the_version_policy_keeps_newest_and_pinned_versions_loaded() {
     assert_eq!(answered.model_version, "2");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn object_store_failures_are_counted_by_operation() {
+    let server = TestServer::builder().churn().start().await;
+    let mut registry = server.registry_client().await;
+    registry
+        .register_version(upload("churn"))
+        .await
+        .expect("register v2");
+    let v2 = server
+        .registry
+        .get_version("churn", &VersionSelector::Number(2))
+        .await
+        .expect("v2");
+    // A symlink to itself: opening or statting it fails with ELOOP, an I/O error of the
+    // store (a missing file would be the version's integrity failure instead).
+    let artifacts = server.data_dir.path().join("artifacts");
+    let model = artifacts.join(&v2.artifact_prefix).join("model.json");
+    std::fs::remove_file(&model).expect("remove");
+    std::os::unix::fs::symlink(&model, &model).expect("symlink loop");
+    registry
+        .set_alias(reg::SetAliasRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+            version: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("promote");
+    server
+        .wait_for_metric(r#"mercator_model_loads_total{model="churn",result="storage"}"#)
+        .await;
+    let text = server.metrics_text().await;
+    for operation in ["head", "fetch"] {
+        let series = format!(r#"mercator_object_store_errors_total{{operation="{operation}"}}"#);
+        assert!(
+            crate::harness::metric_value(&text, &series).is_some_and(|n| n >= 1.0),
+            "{series} not counted:\n{text}"
+        );
+    }
+    crate::metrics::promtool_check(&text);
+
+    // Registration that cannot write its files is UNAVAILABLE, and counted.
+    let staging = artifacts.join("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::os::unix::fs::symlink(&staging, &staging).expect("symlink loop");
+    let err = registry
+        .register_version(upload("churn"))
+        .await
+        .expect_err("storage fails");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{}", err.message());
+    let (n, _) = server
+        .wait_for_metric(r#"mercator_object_store_errors_total{operation="register"}"#)
+        .await;
+    assert_eq!(n, 1.0);
+    server.stop().await;
+}
