@@ -74,6 +74,8 @@ pub struct Metrics {
     pub drift: crate::drift::DriftMetrics,
     /// Age of the newest value of each feature view.
     pub freshness: crate::freshness::FreshnessMetrics,
+    /// Every gRPC call, by service, method and code.
+    pub calls: crate::grpc::calls::CallMetrics,
 }
 
 impl Metrics {
@@ -192,6 +194,7 @@ impl Metrics {
             shadow: crate::shadow::ShadowMetrics::register(registry)?,
             drift: crate::drift::DriftMetrics::register(registry)?,
             freshness: crate::freshness::FreshnessMetrics::register(registry)?,
+            calls: crate::grpc::calls::CallMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

@@ -2,6 +2,7 @@
 //! cross-cutting parts added once: message size limits, gzip, a tracing span per
 //! request, health checking and reflection.
 
+pub mod calls;
 pub mod churn;
 pub mod feature_store;
 pub mod forecasting;
@@ -60,6 +61,10 @@ pub(crate) async fn observed<T>(
     result
 }
 
+/// The router, with every call counted by [`calls::CallLayer`].
+pub type GrpcRouter =
+    Router<tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>>;
+
 /// Builds the router with every service.
 pub fn router(
     config: &Config,
@@ -68,7 +73,7 @@ pub fn router(
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
     drift: Arc<crate::drift::Latest>,
-) -> anyhow::Result<(Router, HealthReporter)> {
+) -> anyhow::Result<(GrpcRouter, HealthReporter)> {
     let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -81,6 +86,7 @@ pub fn router(
         .build_v1alpha()?;
     let router = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(calls::CallLayer::new(metrics.calls.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -292,6 +292,9 @@ async fn forecast_batch_streams_every_series_in_order() {
             "{method} in metrics"
         );
     }
+    // A stream's status comes in its trailers: both streams ended OK.
+    let streams = r#"mercator_grpc_requests_total{code="OK",method="ForecastBatch",service="mercator.v1.Forecasting"} 2"#;
+    assert!(metrics.lines().any(|l| l == streams), "{streams} missing");
     server.stop().await;
 }
 

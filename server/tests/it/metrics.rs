@@ -101,6 +101,53 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
 }
 
 #[tokio::test]
+async fn every_grpc_call_is_counted_by_service_method_and_code() {
+    let server = TestServer::builder().churn().start().await;
+    let mut v2 = server.v2().await;
+    v2.server_live(pb::ServerLiveRequest {})
+        .await
+        .expect("live");
+    v2.model_metadata(pb::ModelMetadataRequest {
+        name: "nope".into(),
+        version: String::new(),
+    })
+    .await
+    .expect_err("unknown model");
+    server
+        .registry_client()
+        .await
+        .list_models(mercator_proto::v1::ListModelsRequest {})
+        .await
+        .expect("list models");
+    // A path no service has: counted, under a bounded label.
+    let mut raw = tonic::client::Grpc::new(server.channel().await);
+    raw.ready().await.expect("ready");
+    let err = raw
+        .unary::<(), (), _>(
+            tonic::Request::new(()),
+            "/customer.C100234/Steal".parse().expect("path"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("no such method");
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+
+    let text = server.metrics_text().await;
+    for line in [
+        r#"mercator_grpc_requests_total{code="OK",method="ServerLive",service="inference.GRPCInferenceService"} 1"#,
+        r#"mercator_grpc_requests_total{code="NOT_FOUND",method="ModelMetadata",service="inference.GRPCInferenceService"} 1"#,
+        r#"mercator_grpc_requests_total{code="OK",method="ListModels",service="mercator.v1.Registry"} 1"#,
+        r#"mercator_grpc_requests_total{code="UNIMPLEMENTED",method="_unknown",service="_unknown"} 1"#,
+        r#"mercator_grpc_request_duration_seconds_count{method="ListModels",service="mercator.v1.Registry"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+    assert!(!text.contains("C100234"), "paths never become labels");
+    promtool_check(&text);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn offloaded_batches_count_their_queue_time() {
     let server = TestServer::builder()
         .churn()
