@@ -51,7 +51,8 @@ impl FreshnessMetrics {
     }
 }
 
-/// The newest event time last read for each view, in seconds since the epoch.
+/// What was last read for each view: its newest event time (seconds since the epoch)
+/// and its TTL (seconds).
 #[derive(Debug, Default)]
 pub struct Freshness {
     newest: BTreeMap<String, f64>,
