@@ -148,6 +148,21 @@ async fn alias_moves_are_served_and_rolled_back() {
     server.stop().await;
 }
 
+/// Registers the churn files again as version 2 (not served until an alias moves to it).
+async fn register_v2(server: &TestServer) -> mercator_registry::ModelVersion {
+    server
+        .registry_client()
+        .await
+        .register_version(upload("churn"))
+        .await
+        .expect("register v2");
+    server
+        .registry
+        .get_version("churn", &VersionSelector::Number(2))
+        .await
+        .expect("v2")
+}
+
 // The CLI runs as a blocking child process: keep a second worker free for the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
@@ -157,15 +172,7 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
         .start()
         .await;
     let mut registry = server.registry_client().await;
-    registry
-        .register_version(upload("churn"))
-        .await
-        .expect("register v2");
-    let v2 = server
-        .registry
-        .get_version("churn", &VersionSelector::Number(2))
-        .await
-        .expect("v2");
+    let v2 = register_v2(&server).await;
     let mut model =
         std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
     model[200] ^= 0x01;
@@ -446,15 +453,7 @@ async fn the_version_policy_keeps_newest_and_pinned_versions_loaded() {
 async fn object_store_failures_are_counted_by_operation() {
     let server = TestServer::builder().churn().start().await;
     let mut registry = server.registry_client().await;
-    registry
-        .register_version(upload("churn"))
-        .await
-        .expect("register v2");
-    let v2 = server
-        .registry
-        .get_version("churn", &VersionSelector::Number(2))
-        .await
-        .expect("v2");
+    let v2 = register_v2(&server).await;
     // A symlink to itself: opening or statting it fails with ELOOP, an I/O error of the
     // store (a missing file would be the version's integrity failure instead).
     let artifacts = server.data_dir.path().join("artifacts");
