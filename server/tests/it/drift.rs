@@ -44,6 +44,20 @@ fn input_psi(text: &str) -> std::collections::BTreeMap<String, f64> {
         .collect()
 }
 
+/// The input PSIs once a full window's return_rate has moved past 0.2 (or the last seen
+/// after 400 tries, for the caller's assertions to report).
+async fn shifted_psi(server: &TestServer) -> std::collections::BTreeMap<String, f64> {
+    let mut psi = Default::default();
+    for _ in 0..400 {
+        psi = input_psi(&evaluated(server, WINDOW).await);
+        if psi.get("return_rate").is_some_and(|v| *v > 0.2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    psi
+}
+
 /// Waits for an evaluation of a window of `rows`.
 async fn evaluated(server: &TestServer, rows: usize) -> String {
     let want = format!(r#"mercator_drift_window_samples{{model="churn",version="1"}} {rows}"#);
@@ -125,14 +139,7 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
             .expect("infer");
     }
     // The window has rolled over to the shifted rows only: wait for PSI to move.
-    let mut psi = Default::default();
-    for _ in 0..400 {
-        psi = input_psi(&evaluated(&server, WINDOW).await);
-        if psi.get("return_rate").is_some_and(|v| *v > 0.2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let psi = shifted_psi(&server).await;
     let top = psi
         .iter()
         .max_by(|a, b| a.1.total_cmp(b.1))
@@ -251,14 +258,7 @@ async fn the_shifted_traffic_script_makes_exactly_the_shifted_feature_stand_out(
         &server,
         &["--offset", &WINDOW.to_string(), "--shift", "return_rate=2"],
     );
-    let mut psi = Default::default();
-    for _ in 0..400 {
-        psi = input_psi(&evaluated(&server, WINDOW).await);
-        if psi.get("return_rate").is_some_and(|v| *v > 0.2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let psi = shifted_psi(&server).await;
     assert!(psi["return_rate"] > 0.2, "{psi:?}");
     for (feature, value) in psi.iter().filter(|(f, _)| *f != "return_rate") {
         assert!(

@@ -163,6 +163,21 @@ async fn register_v2(server: &TestServer) -> mercator_registry::ModelVersion {
         .expect("v2")
 }
 
+/// Moves churn's champion alias to version 2.
+async fn champion_to_v2(
+    registry: &mut mercator_proto::v1::registry_client::RegistryClient<tonic::transport::Channel>,
+) {
+    registry
+        .set_alias(reg::SetAliasRequest {
+            model: "churn".into(),
+            alias: "champion".into(),
+            version: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("move champion to version 2");
+}
+
 // The CLI runs as a blocking child process: keep a second worker free for the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
@@ -183,15 +198,7 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
         .await
         .expect("corrupt");
 
-    registry
-        .set_alias(reg::SetAliasRequest {
-            model: "churn".into(),
-            alias: "champion".into(),
-            version: 2,
-            ..Default::default()
-        })
-        .await
-        .expect("promote the corrupted version");
+    champion_to_v2(&mut registry).await;
     let metric = r#"mercator_model_loads_total{model="churn",result="integrity"}"#;
     let mut seen = false;
     for _ in 0..200 {
@@ -460,15 +467,7 @@ async fn object_store_failures_are_counted_by_operation() {
     let model = artifacts.join(&v2.artifact_prefix).join("model.json");
     std::fs::remove_file(&model).expect("remove");
     std::os::unix::fs::symlink(&model, &model).expect("symlink loop");
-    registry
-        .set_alias(reg::SetAliasRequest {
-            model: "churn".into(),
-            alias: "champion".into(),
-            version: 2,
-            ..Default::default()
-        })
-        .await
-        .expect("promote");
+    champion_to_v2(&mut registry).await;
     server
         .wait_for_metric(r#"mercator_model_loads_total{model="churn",result="storage"}"#)
         .await;
