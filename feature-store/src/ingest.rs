@@ -83,7 +83,9 @@ fn bad_at(
     }
 }
 
-fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, String> {
+/// One CSV cell as a value of type `t` (a `float32_list` is numbers separated by `;`,
+/// `,` or spaces, optionally in brackets); the error says what the cell is not.
+pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, String> {
     let err = || format!("'{cell}' is not a {}", t.as_str());
     Ok(match t {
         FieldType::Float32 => Value::Float32(cell.parse().map_err(|_| err())?),

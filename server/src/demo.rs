@@ -25,6 +25,8 @@ const NET_MANIFEST: &[u8] = include_bytes!("../../examples/demand/net/mercator.j
 const NET_MODEL: &[u8] = include_bytes!("../../examples/demand/net/model.safetensors");
 const ETS_MANIFEST: &[u8] = include_bytes!("../../examples/demand/ets/mercator.json");
 const ETS_MODEL: &[u8] = include_bytes!("../../examples/demand/ets/ets.json");
+const NET_PROFILE: &[u8] = include_bytes!("../../examples/demand/net/profile.json");
+const ETS_PROFILE: &[u8] = include_bytes!("../../examples/demand/ets/profile.json");
 /// The demo's churn feature view.
 pub const CHURN_VIEW: &str = "customer_churn";
 /// The demo's sales history view.
@@ -84,12 +86,17 @@ pub async fn register_demo_models(registry: &Registry) -> Result<(), RegistryErr
             files: &[
                 ("mercator.json", NET_MANIFEST),
                 ("model.safetensors", NET_MODEL),
+                ("profile.json", NET_PROFILE),
             ],
             source: "examples/demand/train_nn.py",
         },
         DemoModel {
             name: "demand_ets",
-            files: &[("mercator.json", ETS_MANIFEST), ("ets.json", ETS_MODEL)],
+            files: &[
+                ("mercator.json", ETS_MANIFEST),
+                ("ets.json", ETS_MODEL),
+                ("profile.json", ETS_PROFILE),
+            ],
             source: "examples/demand/train_ets.py",
         },
         DemoModel {

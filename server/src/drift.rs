@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mercator_runtime::drift::columns::Source;
+use mercator_runtime::drift::columns::{Source, finite_mean};
 use mercator_runtime::drift::profile::{Distribution, Reference, Scores};
 use mercator_runtime::drift::{Columns, Profile, Values};
 use mercator_runtime::{Tensor, TensorData};
@@ -115,6 +115,56 @@ impl Monitor {
     /// Adds the rows of one inference: `inputs` as the model got them, and `outputs`,
     /// which are the model's outputs numbered `wanted`.
     pub fn observe(&self, inputs: &[Tensor], wanted: &[usize], outputs: &[Tensor], rows: usize) {
+        let output = |o: usize| wanted.iter().position(|&k| k == o).map(|k| &outputs[k]);
+        self.push(rows, |r, t| match &t.source {
+            Source::Input {
+                input,
+                column,
+                width,
+            } => inputs.get(*input).map_or(NOT_OBSERVED, |x| {
+                value(&t.reference, &x.data, r * width + column)
+            }),
+            Source::Output {
+                output: o,
+                column,
+                width,
+            } => output(*o).map_or(NOT_OBSERVED, |x| {
+                value(&t.reference, &x.data, r * width + column)
+            }),
+            Source::TopLabel { output: o, labels } => output(*o).map_or(NOT_OBSERVED, |x| {
+                top_category(&t.reference, &x.data, r, labels)
+            }),
+            Source::InputTailMean { input, days } => inputs
+                .get(*input)
+                .map_or(NOT_OBSERVED, |x| row_mean(x, r, *days, true)),
+            Source::OutputHeadMean { output: o, days } => {
+                output(*o).map_or(NOT_OBSERVED, |x| row_mean(x, r, *days, false))
+            }
+        });
+    }
+
+    /// Adds forecasts of the `Forecasting` service, one row each: a series' history and
+    /// its mean forecast, summarized as the profile summarized them.
+    pub fn observe_forecasts(&self, forecasts: &[(&[f64], &[f64])]) {
+        self.push(forecasts.len(), |r, t| {
+            let (history, mean) = forecasts[r];
+            match &t.source {
+                Source::InputTailMean { days, .. } => finite_mean(
+                    history[history.len().saturating_sub(*days)..]
+                        .iter()
+                        .copied(),
+                ),
+                Source::OutputHeadMean { days, .. } => {
+                    finite_mean(mean.iter().take(*days).copied())
+                }
+                _ => NOT_OBSERVED,
+            }
+        });
+    }
+
+    /// Writes `rows` rows into the ring, `value(row, column)` each, unless another request
+    /// holds it (then they are counted as skipped).
+    fn push(&self, rows: usize, value: impl Fn(usize, &Tracked) -> f64) {
         let Ok(mut w) = self.window.try_lock() else {
             self.skipped.inc_by(rows as u64);
             return;
@@ -122,31 +172,10 @@ impl Monitor {
         let now = self.started.elapsed().as_millis() as u64;
         let columns = self.tracked.len();
         let capacity = w.at.len();
-        let output = |o: usize| wanted.iter().position(|&k| k == o).map(|k| &outputs[k]);
         for r in 0..rows {
             let slot = w.next;
             for (c, t) in self.tracked.iter().enumerate() {
-                let v = match &t.source {
-                    Source::Input {
-                        input,
-                        column,
-                        width,
-                    } => inputs.get(*input).map_or(NOT_OBSERVED, |x| {
-                        value(&t.reference, &x.data, r * width + column)
-                    }),
-                    Source::Output {
-                        output: o,
-                        column,
-                        width,
-                    } => output(*o).map_or(NOT_OBSERVED, |x| {
-                        value(&t.reference, &x.data, r * width + column)
-                    }),
-                    Source::TopLabel { output: o, labels } => output(*o)
-                        .map_or(NOT_OBSERVED, |x| {
-                            top_category(&t.reference, &x.data, r, labels)
-                        }),
-                };
-                w.values[slot * columns + c] = v;
+                w.values[slot * columns + c] = value(r, t);
             }
             w.at[slot] = now;
             w.next = (slot + 1) % capacity;
@@ -229,6 +258,14 @@ fn value(reference: &Reference, data: &TensorData, i: usize) -> f64 {
         },
         _ => data.get_f64(i).unwrap_or(f64::NAN),
     }
+}
+
+/// The mean of the last (`tail`) or first `days` values of row `r` of a 2-D tensor.
+fn row_mean(x: &Tensor, r: usize, days: usize, tail: bool) -> f64 {
+    let width = x.shape.get(1).copied().unwrap_or(1);
+    let take = days.min(width);
+    let from = if tail { width - take } else { 0 };
+    finite_mean((from..from + take).filter_map(|j| x.data.get_f64(r * width + j)))
 }
 
 /// The category index of row `r`'s largest value.
@@ -528,4 +565,47 @@ pub fn report(
                 .cloned(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forecaster_window_summarizes_v2_tensors_and_forecasts_alike() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demand/ets");
+        let read = |f: &str| std::fs::read(dir.join(f)).expect("example file");
+        let manifest = mercator_runtime::Manifest::parse(&read("mercator.json")).expect("manifest");
+        let columns = Columns::of(&manifest);
+        let profile = Profile::parse(&read("profile.json"), &columns).expect("profile");
+        let settings = DriftSettings {
+            window_samples: 10,
+            window_age: Duration::from_secs(3600),
+            min_samples: 1,
+            interval: Duration::from_secs(1),
+        };
+        let skipped = prometheus::IntCounter::new("skipped", "skipped").expect("counter");
+        let monitor = Monitor::new(&columns, &profile, &settings, skipped);
+        // The last week of 1..=10 averages 7; the first week of the forecast 103.
+        let history: Vec<f64> = (1..=10).map(f64::from).collect();
+        let mean: Vec<f64> = (0..28).map(|d| 100.0 + f64::from(d)).collect();
+        monitor.observe_forecasts(&[(&history, &mean)]);
+        // The same series twice through V2: sku, location, history, last date in; mean out.
+        let ids =
+            |v: &str| Tensor::new(vec![2], TensorData::Bytes(vec![v.into(); 2])).expect("tensor");
+        let inputs = [
+            ids("SKU000"),
+            ids("berlin"),
+            Tensor::new(vec![2, 10], TensorData::F64(history.repeat(2))).expect("tensor"),
+            ids("2026-10-31"),
+        ];
+        let outputs = [Tensor::new(vec![2, 28], TensorData::F64(mean.repeat(2))).expect("tensor")];
+        monitor.observe(&inputs, &[0], &outputs, 2);
+        let snapshot = monitor.snapshot(Duration::from_secs(3600));
+        assert_eq!(snapshot.values, [7.0, 103.0].repeat(3));
+        // A request that did not ask for the mean output observes the history only.
+        monitor.observe(&inputs, &[1], &[], 2);
+        let snapshot = monitor.snapshot(Duration::from_secs(3600));
+        assert_eq!(&snapshot.values[..2], [7.0, NOT_OBSERVED]);
+    }
 }

@@ -73,6 +73,16 @@ impl HistoryBinding {
     fn view(&self) -> &str {
         self.values.split_once(':').map_or("", |(v, _)| v)
     }
+
+    /// The field holding the daily values.
+    pub fn values_field(&self) -> &str {
+        self.values.split_once(':').map_or("", |(_, f)| f)
+    }
+
+    /// The field holding the last value's date.
+    pub fn last_date_field(&self) -> &str {
+        self.last_date.split_once(':').map_or("", |(_, f)| f)
+    }
 }
 
 /// A series' recent sales.
@@ -509,12 +519,13 @@ async fn forecast_on(
                     horizon,
                     &quantiles,
                 )
+                .map(|f| (f, values))
                 .map_err(|e| history_error(e, &label, inline))
         }
     };
     // Most forecasts take microseconds and run inline; simulated intervals take
     // milliseconds and go to the blocking pool.
-    let mut result = if f.runs_long() {
+    let (mut result, values) = if f.runs_long() {
         tokio::task::spawn_blocking(run)
             .await
             .map_err(|e| ServeError::Internal(format!("forecast task failed: {e}")))??
@@ -522,6 +533,9 @@ async fn forecast_on(
         run()?
     };
     forecast::finish(&mut result, &plan.quantiles, true);
+    if let Some(drift) = &plan.loaded.drift {
+        drift.observe_forecasts(&[(&values, &result.mean)]);
+    }
     plan.loaded.metrics.rows.inc();
     Ok(pb::ForecastResponse {
         model_name: plan.loaded.name.clone(),
@@ -679,6 +693,7 @@ fn compute_chunk(
     };
     let mut out = Vec::with_capacity(chunk.len());
     let mut labels = DateLabels::default();
+    let mut observed = Vec::new();
     for ((series, key), history) in chunk.into_iter().zip(keys).zip(histories) {
         let label = series_label(&series);
         let (h, result) = match (key, history) {
@@ -698,10 +713,22 @@ fn compute_chunk(
                     code: 0,
                     error: String::new(),
                 });
+                if plan.loaded.drift.is_some() {
+                    observed.push((h.values, forecast.mean));
+                }
             }
             Some(Err(e)) => out.push(failed(series, history_error(e, &label, false))),
             None => return Err(ServeError::Internal("a forecast went missing".into())),
         }
+    }
+    // The chunk's rows go into the drift window at once: one try of its lock, not one
+    // per series.
+    if let Some(drift) = &plan.loaded.drift {
+        let rows: Vec<(&[f64], &[f64])> = observed
+            .iter()
+            .map(|(h, m)| (h.as_slice(), m.as_slice()))
+            .collect();
+        drift.observe_forecasts(&rows);
     }
     Ok(out)
 }

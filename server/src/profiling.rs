@@ -2,9 +2,13 @@
 //! (the training data), run the model over it, and profile the inputs and the model's
 //! own predictions ([`mercator_runtime::drift`]).
 
+use mercator_features::FieldType;
+use mercator_features::Value;
+use mercator_features::ingest::parse_value;
 use mercator_features::table::{TableColumn, read_columns};
-use mercator_runtime::drift::columns::{Kind, Source};
+use mercator_runtime::drift::columns::{Kind, SUMMARY_DAYS, Source, finite_mean};
 use mercator_runtime::drift::{Columns, Profile, Values};
+use mercator_runtime::forecast::{self, Forecaster, Series};
 use mercator_runtime::{DType, Manifest, Model, Tensor, TensorData};
 
 /// Why a profile could not be built.
@@ -37,6 +41,9 @@ pub async fn profile_table(
     batch: usize,
 ) -> Result<Profile, ProfilingError> {
     let columns = Columns::of(manifest);
+    if let Some(forecaster) = model.forecaster() {
+        return profile_forecaster(manifest, forecaster, &columns, location, bins).await;
+    }
     let mut feeds = Vec::new();
     let mut text_inputs: Vec<&str> = Vec::new();
     for (i, input) in manifest.inputs.iter().enumerate() {
@@ -134,6 +141,118 @@ pub async fn profile_table(
         }
     }
     Ok(Profile::build(&columns, &features, &predictions, bins))
+}
+
+/// Profiles a forecaster on a table of one series a row, as the feature store keeps
+/// them: the key columns (named like the model's key inputs, e.g. `sku_id`,
+/// `location_id`), the daily values (the column named by the manifest's `history`
+/// binding, else `history`; numbers separated by `;`) and the last value's date (likewise,
+/// else `last_date`). Each series is forecast [`SUMMARY_DAYS`] ahead and summarized as
+/// the live windows summarize a request.
+async fn profile_forecaster(
+    manifest: &Manifest,
+    forecaster: &dyn Forecaster,
+    columns: &Columns,
+    location: &str,
+    bins: usize,
+) -> Result<Profile, ProfilingError> {
+    let binding =
+        crate::forecast::HistoryBinding::from_manifest(manifest).map_err(ProfilingError::Model)?;
+    let (values_column, date_column) = binding
+        .as_ref()
+        .map_or(("history", forecast::LAST_DATE_INPUT), |b| {
+            (b.values_field(), b.last_date_field())
+        });
+    let key_columns: Vec<&str> = manifest
+        .inputs
+        .iter()
+        .filter(|i| i.datatype == DType::Bytes && i.name != forecast::LAST_DATE_INPUT)
+        .map(|i| i.name.as_str())
+        .take(forecaster.key_parts())
+        .collect();
+    if key_columns.len() < forecaster.key_parts() {
+        return Err(ProfilingError::Model(format!(
+            "the forecaster keys series by {} parts but the manifest names {} key inputs",
+            forecaster.key_parts(),
+            key_columns.len()
+        )));
+    }
+    let wanted: Vec<(&str, bool)> = key_columns
+        .iter()
+        .chain([&values_column, &date_column])
+        .map(|c| (*c, false))
+        .collect();
+    let table = read_columns(location, &wanted).await?;
+    let text: Vec<Vec<Option<String>>> = table
+        .into_iter()
+        .map(|c| match c {
+            TableColumn::Text(v) => v,
+            TableColumn::Numeric(v) => v.into_iter().map(|x| Some(x.to_string())).collect(),
+        })
+        .collect();
+    let rows = text.first().map_or(0, Vec::len);
+    if rows == 0 {
+        return Err(ProfilingError::Model(
+            "the data has no rows to profile".into(),
+        ));
+    }
+    let (keys, rest) = text.split_at(key_columns.len());
+    let cell = |column: &[Option<String>], name: &str, r: usize| {
+        column[r].clone().filter(|c| !c.is_empty()).ok_or_else(|| {
+            ProfilingError::Model(format!("row {}: column '{name}' is empty", r + 1))
+        })
+    };
+    let mut history_means = Vec::with_capacity(rows);
+    let mut forecast_means = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let key = keys
+            .iter()
+            .zip(&key_columns)
+            .map(|(column, name)| cell(column, name, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bad = |message: String| {
+            ProfilingError::Model(format!(
+                "row {} (series {}): {message}",
+                r + 1,
+                key.join("/")
+            ))
+        };
+        // Parsed as the feature store keeps a float32_list, so the numbers are the ones
+        // live requests read back.
+        let values: Vec<f64> =
+            match parse_value(FieldType::Float32List, &cell(&rest[0], values_column, r)?) {
+                Ok(Value::Float32List(v)) => v.into_iter().map(f64::from).collect(),
+                Ok(_) => Vec::new(),
+                Err(e) => return Err(bad(format!("column '{values_column}': {e}"))),
+            };
+        let date = cell(&rest[1], date_column, r)?;
+        let last_date = forecast::parse_date(&date).ok_or_else(|| {
+            bad(format!(
+                "column '{date_column}': '{date}' is not a YYYY-MM-DD date"
+            ))
+        })?;
+        let series = Series {
+            key: &key,
+            values: &values,
+            last_date: Some(last_date),
+        };
+        let mut f = forecaster
+            .forecast(&series, SUMMARY_DAYS, &[])
+            .map_err(|e| bad(e.to_string()))?;
+        forecast::finish(&mut f, &[], true);
+        history_means.push(finite_mean(
+            values[values.len().saturating_sub(SUMMARY_DAYS)..]
+                .iter()
+                .copied(),
+        ));
+        forecast_means.push(finite_mean(f.mean.iter().copied()));
+    }
+    Ok(Profile::build(
+        columns,
+        &[Values::Numeric(history_means)],
+        &[Values::Numeric(forecast_means)],
+        bins,
+    ))
 }
 
 fn values_len(v: &Values) -> usize {

@@ -4,15 +4,27 @@
 //!
 //! - A numeric input of fixed width (`[-1]` or `[-1, k]`) gives one numeric column per
 //!   feature, named by its `feature_names`, else by its bound fields, else `input[j]`.
-//!   Inputs of variable width (a forecaster's history) are not profiled.
+//!   Inputs of variable width (a forecaster's history) are summarized, see below.
 //! - A BYTES input of one value per row is a categorical column, except free text (the
 //!   input of a `text` model) and a forecaster's series keys and dates, which are ids.
 //! - A numeric output `[-1]` is one numeric prediction column; `[-1, k]` gives one per
 //!   position, named by the manifest's `labels` when it has k of them (each class's
 //!   probability), plus a categorical `output:top` (the predicted class) when labelled.
 //!   A BYTES output `[-1]` is categorical. Outputs of three dimensions are not profiled.
+//! - A forecaster (a model with a numeric history input of variable width) is profiled
+//!   on two summaries instead, the same whatever horizon a request asks for:
+//!   [`HISTORY_COLUMN`], the mean of the last [`SUMMARY_DAYS`] days of each history, and
+//!   [`FORECAST_COLUMN`], the mean of the first [`SUMMARY_DAYS`] days of its mean forecast.
 
 use crate::{DType, Manifest};
+
+/// Days a forecaster's history and forecast are summarized over: one week, so weekly
+/// seasonality averages out.
+pub const SUMMARY_DAYS: usize = 7;
+/// A forecaster's input column: the mean of the last week of its history.
+pub const HISTORY_COLUMN: &str = "history_last_7d_mean";
+/// A forecaster's prediction column: the mean of the first week of its mean forecast.
+pub const FORECAST_COLUMN: &str = "forecast_next_7d_mean";
 
 /// Numeric or categorical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +55,21 @@ pub enum Source {
         column: usize,
         /// Row width.
         width: usize,
+    },
+    /// The mean of the last `days` finite values of each row of input number `input`
+    /// (rows as wide as the request's tensor).
+    InputTailMean {
+        /// Index into the manifest's inputs.
+        input: usize,
+        /// Values averaged.
+        days: usize,
+    },
+    /// The mean of the first `days` finite values of each row of output number `output`.
+    OutputHeadMean {
+        /// Index into the manifest's outputs.
+        output: usize,
+        /// Values averaged.
+        days: usize,
     },
     /// The label of the largest value of each row of output number `output`.
     TopLabel {
@@ -82,9 +109,22 @@ fn width(shape: &[i64]) -> Option<usize> {
     }
 }
 
+/// The mean of the finite values of `values` (NaN when there are none): a history or
+/// forecast summary, computed alike by the profile builder and the live windows.
+pub fn finite_mean(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (sum, n) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
 impl Columns {
     /// The columns of a model, from its manifest.
     pub fn of(manifest: &Manifest) -> Columns {
+        if let Some(columns) = Columns::of_forecaster(manifest) {
+            return columns;
+        }
         let ids_only = manifest.kind == "text"
             || manifest.kind == "ets"
             || manifest.extra.contains_key("forecaster")
@@ -186,6 +226,37 @@ impl Columns {
             predictions,
         }
     }
+
+    /// A forecaster's two summaries: of its numeric `[-1, -1]` history input and of its
+    /// first numeric `[-1, h]` output (the mean forecast). `None` for other models.
+    fn of_forecaster(manifest: &Manifest) -> Option<Columns> {
+        let history = manifest
+            .inputs
+            .iter()
+            .position(|i| i.shape == [-1, -1] && i.datatype != DType::Bytes)?;
+        let mean = manifest
+            .outputs
+            .iter()
+            .position(|o| o.datatype != DType::Bytes && o.shape.len() == 2 && o.shape[0] == -1)?;
+        Some(Columns {
+            features: vec![Column {
+                name: HISTORY_COLUMN.to_string(),
+                kind: Kind::Numeric,
+                source: Source::InputTailMean {
+                    input: history,
+                    days: SUMMARY_DAYS,
+                },
+            }],
+            predictions: vec![Column {
+                name: FORECAST_COLUMN.to_string(),
+                kind: Kind::Numeric,
+                source: Source::OutputHeadMean {
+                    output: mean,
+                    days: SUMMARY_DAYS,
+                },
+            }],
+        })
+    }
 }
 
 #[cfg(test)]
@@ -224,10 +295,36 @@ mod tests {
     }
 
     #[test]
-    fn forecasters_profile_their_mean_per_day_but_no_ids() {
-        let c = Columns::of(&manifest("demand/ets"));
-        assert!(c.features.is_empty(), "{:?}", c.features);
-        assert_eq!(c.predictions.len(), 28);
-        assert_eq!(c.predictions[27].name, "mean[27]");
+    fn forecasters_profile_a_week_of_history_and_of_forecast_but_no_ids() {
+        for (dir, history) in [("demand/ets", 2), ("demand/net", 0)] {
+            let c = Columns::of(&manifest(dir));
+            assert_eq!(
+                c.features,
+                [Column {
+                    name: HISTORY_COLUMN.into(),
+                    kind: Kind::Numeric,
+                    source: Source::InputTailMean {
+                        input: history,
+                        days: 7
+                    },
+                }],
+                "{dir}"
+            );
+            assert_eq!(
+                c.predictions,
+                [Column {
+                    name: FORECAST_COLUMN.into(),
+                    kind: Kind::Numeric,
+                    source: Source::OutputHeadMean { output: 0, days: 7 },
+                }],
+                "{dir}"
+            );
+        }
+    }
+
+    #[test]
+    fn summaries_skip_what_is_not_a_number() {
+        assert_eq!(finite_mean([1.0, f64::NAN, 3.0, f64::INFINITY]), 2.0);
+        assert!(finite_mean([]).is_nan());
     }
 }

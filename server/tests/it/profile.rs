@@ -1,12 +1,13 @@
 //! Training profiles: `mercator profile build` profiles a registered version on its
 //! training data (CSV or Parquet) and reproduces the profiles the demo models ship; a
 //! registration whose `profile.json` does not fit the model is refused by name; data that
-//! lacks a column, or a model that cannot be fed from a table, gets a clear error.
+//! lacks a column or has a bad cell (a forecaster's history or date) gets a clear error.
 
 use crate::cli::{fails, mercator, ok};
 use crate::harness::CHURN_DIR;
 
 const INTENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/intent");
+const DEMAND_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demand");
 
 fn registered(models: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("dir");
@@ -28,11 +29,22 @@ fn registered(models: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn the_shipped_profiles_are_what_profile_build_makes() {
-    let dir = registered(&[("churn", CHURN_DIR), ("intent", INTENT_DIR)]);
+    let net = format!("{DEMAND_DIR}/net");
+    let ets = format!("{DEMAND_DIR}/ets");
+    let dir = registered(&[
+        ("churn", CHURN_DIR),
+        ("intent", INTENT_DIR),
+        ("demand", &net),
+        ("demand_ets", &ets),
+    ]);
     let data = dir.path().to_str().expect("utf-8");
+    // Forecasters are profiled on the sales histories the feature store is loaded with.
+    let history = format!("{DEMAND_DIR}/history.csv");
     for (model, folder, table) in [
-        ("churn", CHURN_DIR, "customers.csv"),
-        ("intent", INTENT_DIR, "train.csv"),
+        ("churn", CHURN_DIR, format!("{CHURN_DIR}/customers.csv")),
+        ("intent", INTENT_DIR, format!("{INTENT_DIR}/train.csv")),
+        ("demand", net.as_str(), history.clone()),
+        ("demand_ets", ets.as_str(), history),
     ] {
         let out = dir.path().join(format!("{model}.json"));
         let printed = ok(&[
@@ -40,7 +52,7 @@ fn the_shipped_profiles_are_what_profile_build_makes() {
             "--data-dir",
             data,
             "build",
-            &format!("{folder}/{table}"),
+            &table,
             "--model",
             model,
             "--output",
@@ -54,7 +66,7 @@ fn the_shipped_profiles_are_what_profile_build_makes() {
         let shipped = std::fs::read(format!("{folder}/profile.json")).expect("shipped");
         assert!(
             built == shipped,
-            "examples/{model}/profile.json is stale: rebuild it with `mercator profile build`"
+            "{folder}/profile.json is stale: rebuild it with `mercator profile build`"
         );
     }
 }
@@ -135,7 +147,52 @@ fn bad_data_and_unprofilable_models_are_named() {
         "--alias",
         "champion",
     ]);
-    fails(&build("demand"), "input 'history'");
+    fails(&build("demand"), "no column 'units'");
+    // A forecaster's table: each bad cell named by row, series and column.
+    let ets = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demand/ets");
+    ok(&[
+        "models",
+        "--data-dir",
+        data,
+        "register",
+        "demand_ets",
+        ets,
+        "--alias",
+        "champion",
+    ]);
+    let histories = dir.path().join("histories.csv");
+    for (row, needle) in [
+        (
+            "SKU000,berlin,1;x;3,2026-10-31",
+            "row 1 (series SKU000/berlin): column 'units': 'x'",
+        ),
+        (
+            "SKU000,berlin,1;2;3,2026-13-01",
+            "'2026-13-01' is not a YYYY-MM-DD date",
+        ),
+        (
+            ",berlin,1;2;3,2026-10-31",
+            "row 1: column 'sku_id' is empty",
+        ),
+    ] {
+        std::fs::write(
+            &histories,
+            format!("sku_id,location_id,units,last_date\n{row}\n"),
+        )
+        .expect("write");
+        fails(
+            &[
+                "profile",
+                "--data-dir",
+                data,
+                "build",
+                histories.to_str().expect("utf-8"),
+                "--model",
+                "demand_ets",
+            ],
+            needle,
+        );
+    }
 }
 
 #[test]
