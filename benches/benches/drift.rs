@@ -1,12 +1,14 @@
 //! What the drift window costs inference: one row and 256 rows of the demo churn model,
-//! alone and with the rows (12 features, 2 predictions) added to its drift window; and an
-//! evaluation of a full 10,000-row window, which runs off the request path.
+//! alone and with the rows (12 features, 2 predictions) added to its drift window; one
+//! 28-day forecast of the demo ETS bundle, alone and with its two summaries added to its
+//! window; and an evaluation of a full 10,000-row window, which runs off the request path.
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mercator_benches::{CHURN_FEATURES, churn_dir, churn_rows};
 use mercator_runtime::drift::{Columns, Profile};
+use mercator_runtime::forecast::Series;
 use mercator_runtime::{Manifest, Tensor, TensorData};
 use mercator_server::drift::{DriftSettings, Monitor};
 
@@ -42,6 +44,7 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    forecasts(&mut group, &settings);
     // Fill the window, then time one evaluation of it.
     let x = churn_rows(10_000).expect("rows");
     let inputs =
@@ -53,6 +56,58 @@ fn bench(c: &mut Criterion) {
         b.iter(|| monitor.evaluate(&monitor.snapshot(settings.window_age)))
     });
     group.finish();
+}
+
+/// One ETS forecast of the first demo series, with and without its window.
+fn forecasts(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    settings: &DriftSettings,
+) {
+    let dir = mercator_benches::churn_dir().join("../demand");
+    let read = |f: &str| std::fs::read(dir.join(f)).expect("file");
+    let manifest = Manifest::parse(&read("ets/mercator.json")).expect("manifest");
+    let model = manifest.build(&read("ets/ets.json")).expect("model");
+    let forecaster = model.forecaster().expect("a forecaster");
+    let columns = Columns::of(&manifest);
+    let profile = Profile::parse(&read("ets/profile.json"), &columns).expect("profile");
+    let skipped = prometheus::IntCounter::new("skipped", "skipped").expect("counter");
+    let monitor = Monitor::new(&columns, &profile, settings, skipped);
+    let history = String::from_utf8(read("history.csv")).expect("utf-8");
+    let first: Vec<&str> = history
+        .lines()
+        .nth(1)
+        .expect("a series")
+        .split(',')
+        .collect();
+    let key = [first[0].to_string(), first[1].to_string()];
+    let values: Vec<f64> = first[2]
+        .split(';')
+        .map(|v| v.parse().expect("number"))
+        .collect();
+    let last_date = mercator_runtime::forecast::parse_date(first[3]);
+    let series = Series {
+        key: &key,
+        values: &values,
+        last_date,
+    };
+    let quantiles = [0.1, 0.5, 0.9];
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ets_forecast_28d", |b| {
+        b.iter(|| {
+            forecaster
+                .forecast(&series, 28, &quantiles)
+                .expect("forecast")
+        })
+    });
+    group.bench_function("ets_forecast_28d_with_drift", |b| {
+        b.iter(|| {
+            let f = forecaster
+                .forecast(&series, 28, &quantiles)
+                .expect("forecast");
+            monitor.observe_forecasts(&[(&values, &f.mean)]);
+            f
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -192,15 +192,26 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
             .expect_err(model);
         assert_eq!(status.code(), code, "{status:?}");
     }
-    let demand = monitoring
+    // Every demo model ships a profile: register one without.
+    server
+        .registry_client()
+        .await
+        .register_version(pb::RegisterVersionRequest {
+            alias: "champion".into(),
+            ..crate::lifecycle::upload("plain")
+        })
+        .await
+        .expect("register a model without a profile");
+    server.wait_for_champion("plain", "1").await;
+    let plain = monitoring
         .get_drift(pb::GetDriftRequest {
-            model_name: "demand".into(),
+            model_name: "plain".into(),
             ..Default::default()
         })
         .await
-        .expect("demand")
+        .expect("plain")
         .into_inner();
-    assert!(demand.versions.iter().all(|v| !v.profiled));
+    assert!(!plain.versions.is_empty() && plain.versions.iter().all(|v| !v.profiled));
     server.stop().await;
 }
 
