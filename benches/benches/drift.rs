@@ -43,6 +43,12 @@ fn bench(c: &mut Criterion) {
                 outputs
             })
         });
+        // The window's part alone: on a machine this noisy, the difference of the two
+        // above can hide it either way.
+        let outputs = model.infer(&inputs, &wanted).expect("infer");
+        group.bench_function(format!("window_{rows}_rows"), |b| {
+            b.iter(|| monitor.observe(&inputs, &wanted, &outputs, rows))
+        });
     }
     forecasts(&mut group, &settings);
     // Fill the window, then time one evaluation of it.
@@ -107,6 +113,12 @@ fn forecasts(
             monitor.observe_forecasts(&[(&values, &f.mean)]);
             f
         })
+    });
+    let f = forecaster
+        .forecast(&series, 28, &quantiles)
+        .expect("forecast");
+    group.bench_function("window_1_forecast", |b| {
+        b.iter(|| monitor.observe_forecasts(&[(&values, &f.mean)]))
     });
 }
 
