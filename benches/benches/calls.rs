@@ -6,7 +6,8 @@
 use std::convert::Infallible;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mercator_server::grpc::calls::{CallLayer, CallMetrics};
+use mercator_server::grpc::calls::CallLayer;
+use mercator_server::monitor::calls::CallMetrics;
 use tonic::codegen::http;
 use tower::{Layer, Service, ServiceExt};
 

@@ -10,7 +10,7 @@ use mercator_benches::{CHURN_FEATURES, churn_dir, churn_rows};
 use mercator_runtime::drift::{Columns, Profile};
 use mercator_runtime::forecast::Series;
 use mercator_runtime::{Manifest, Tensor, TensorData};
-use mercator_server::drift::{DriftSettings, Monitor};
+use mercator_server::monitor::drift::{DriftSettings, Monitor};
 
 fn bench(c: &mut Criterion) {
     let read = |f: &str| std::fs::read(churn_dir().join(f)).expect("file");

@@ -9,10 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mercator_benches::{CHURN_FEATURES, churn_dir, churn_rows};
 use mercator_registry::model::TrafficRoute;
 use mercator_runtime::{Manifest, Tensor, TensorData};
-use mercator_server::metrics::Metrics;
 use mercator_server::models::routing::Routes;
-use mercator_server::models::table::{LoadedModel, ModelEntry, Stats, VersionMetrics};
+use mercator_server::models::table::{LoadedModel, ModelEntry, Stats};
 use mercator_server::models::{ModelTable, Placement};
+use mercator_server::monitor::{Metrics, VersionMetrics};
 
 fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
     let manifest =
@@ -20,6 +20,7 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
             .expect("parse");
     let weights = std::fs::read(churn_dir().join("model.json")).expect("weights");
     let model = manifest.build(&weights).expect("build");
+    let sections = manifest.sections().expect("sections");
     Arc::new(LoadedModel {
         name: "churn".into(),
         version,
@@ -29,8 +30,7 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
         max_batch_size: 4096,
         stats: Stats::default(),
         metrics: VersionMetrics::new(metrics, "churn", &version.to_string()),
-        intent: std::sync::OnceLock::new(),
-        history: std::sync::OnceLock::new(),
+        sections,
         drift: None,
     })
 }

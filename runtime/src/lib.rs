@@ -1,8 +1,9 @@
 //! Model kinds and their math.
 //!
 //! Owns: the typed tensors a model consumes and produces ([`Tensor`]), the signature it
-//! declares ([`TensorSpec`]), the [`Model`] trait, and one module per model kind.
-//! Does not own: where artifacts come from, manifests, wire formats or threads. Everything
+//! declares ([`TensorSpec`]), the [`Model`] trait, one module per model kind, the manifest
+//! and its typed sections ([`manifest`]), forecasting, warm-up and drift statistics.
+//! Does not own: where artifacts come from, wire formats or threads. Everything
 //! here is synchronous and does no I/O, so it can run inline or on a compute pool as the
 //! caller decides.
 #![warn(missing_docs)]

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
 use crate::config::Config;
-use crate::metrics::{self, Metrics};
 use crate::models::{ModelManager, Models};
+use crate::monitor::{self, Metrics};
 use crate::serving::Serving;
 
 /// The health-checking name of the registry service, reported NOT_SERVING while the
@@ -38,9 +38,13 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         let artifacts =
             ArtifactStore::open(&config.artifacts_url()).context("opening the artifact store")?;
-        let registry = Registry::open(&config.registry_url(), artifacts)
-            .await
-            .context("opening the registry")?;
+        let registry = Registry::open(
+            &config.registry_url(),
+            artifacts,
+            std::sync::Arc::new(crate::models::BuildCheck),
+        )
+        .await
+        .context("opening the registry")?;
         let features = crate::definitions::open_feature_store(&config, &registry, "server")
             .await
             .context("opening the feature store")?;
@@ -132,15 +136,16 @@ impl App {
             config.poll_interval(),
             stopped(stop_rx.clone()),
         ));
-        let drift_latest = Arc::new(crate::drift::Latest::default());
-        tokio::spawn(crate::drift::run(
-            Arc::clone(&models),
+        let drift_latest = Arc::new(crate::monitor::drift::Latest::default());
+        let watched = Arc::clone(&models);
+        tokio::spawn(crate::monitor::drift::run(
+            move || watched.snapshot().watched(),
             metrics.drift.clone(),
             config.drift(),
             Arc::clone(&drift_latest),
             stopped(stop_rx.clone()),
         ));
-        tokio::spawn(crate::freshness::run(
+        tokio::spawn(crate::monitor::freshness::run(
             Arc::clone(&features),
             metrics.freshness.clone(),
             config.poll_interval(),
@@ -204,7 +209,7 @@ impl App {
                 async move {
                     (
                         [("content-type", "text/plain; version=0.0.4")],
-                        metrics::render(&prometheus),
+                        monitor::render(&prometheus),
                     )
                 }
             }),

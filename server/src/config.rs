@@ -188,10 +188,10 @@ impl Config {
             ));
         }
         let store = self.online_store.as_str();
-        if !(store == "embedded" || store.starts_with("redis://") || store.starts_with("rediss://"))
-        {
+        if !mercator_features::online::is_backend(store) {
             return Err(ConfigError(format!(
-                "online_store '{store}' must be embedded or a redis:// URL"
+                "online_store '{store}' must be {}",
+                mercator_features::online::BACKENDS
             )));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
@@ -282,16 +282,16 @@ impl Config {
     }
 
     /// The limits of forecasting requests.
-    pub fn forecast_limits(&self) -> crate::forecast::ForecastLimits {
-        crate::forecast::ForecastLimits {
+    pub fn forecast_limits(&self) -> crate::api::forecast::ForecastLimits {
+        crate::api::forecast::ForecastLimits {
             max_horizon_days: self.max_horizon_days,
             max_batch_series: self.max_batch_series,
         }
     }
 
     /// How drift windows are kept and judged.
-    pub fn drift(&self) -> crate::drift::DriftSettings {
-        crate::drift::DriftSettings {
+    pub fn drift(&self) -> crate::monitor::drift::DriftSettings {
+        crate::monitor::drift::DriftSettings {
             window_samples: self.drift_window_samples,
             window_age: Duration::from_secs_f64(self.drift_window_secs),
             min_samples: self.drift_min_samples,

@@ -2,29 +2,31 @@
 //! models that the model manager keeps in step with the registry, Prometheus metrics, and
 //! the `mercator` command line.
 //!
-//! Owns: wiring, the serving path, the V2 wire codec, the model table and manager,
-//! metrics, configuration and the CLI. The math lives in `mercator-runtime`, the records
-//! and artifacts in `mercator-registry`.
+//! Rooms, top to bottom (a module imports only from rooms below it; the fitness test
+//! `tests/architecture.rs` holds the crate to that, and `docs/ARCHITECTURE.md` is the map):
+//! - [`cli`], [`app`] (wiring), [`demo`];
+//! - [`grpc`]: thin tonic adapters, one file per service;
+//! - [`api`]: the typed commerce APIs (churn, intent, forecasting); [`v2`]: the V2 path;
+//! - [`serving`]: admission, routing, compute, shadows, feature lookups;
+//! - [`models`]: the model table, traffic routes and the manager that loads versions;
+//! - [`monitor`]: metrics, drift windows, freshness;
+//! - [`config`], [`definitions`], [`error`], [`telemetry`]: leaves.
+//!
+//! The math lives in `mercator-runtime`, the records and artifacts in `mercator-registry`,
+//! the features in `mercator-features`.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod app;
-pub mod churn;
 pub mod cli;
 pub mod config;
 pub mod definitions;
 pub mod demo;
-pub mod drift;
 pub mod error;
-pub mod forecast;
-pub mod freshness;
 pub mod grpc;
-pub mod intent;
-pub mod lookup;
-pub mod metrics;
 pub mod models;
-pub mod profiling;
+pub mod monitor;
 pub mod serving;
-pub mod shadow;
 pub mod telemetry;
 pub mod v2;
 

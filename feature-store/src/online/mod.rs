@@ -53,6 +53,20 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
     fn backend(&self) -> &'static str;
 }
 
+/// The backends a configuration may name, in words (for its error messages).
+pub const BACKENDS: &str = "embedded or a redis:// URL";
+
+/// Whether `spec` names an online-store backend: `embedded`, or a `redis://`
+/// (`rediss://`) URL. Decided here, where the backends are, so a configuration checks a
+/// name without knowing the list.
+pub fn is_backend(spec: &str) -> bool {
+    spec == "embedded" || is_redis_url(spec)
+}
+
+fn is_redis_url(spec: &str) -> bool {
+    spec.starts_with("redis://") || spec.starts_with("rediss://")
+}
+
 /// Opens the online store a config names: `embedded` (in `dir`) or a `redis://` URL.
 pub async fn open(spec: &str, dir: &std::path::Path) -> Result<std::sync::Arc<dyn OnlineStore>> {
     match spec {
@@ -63,12 +77,10 @@ pub async fn open(spec: &str, dir: &std::path::Path) -> Result<std::sync::Arc<dy
                 .map_err(|e| FeatureError::Io(std::io::Error::other(e)))??;
             Ok(std::sync::Arc::new(store))
         }
-        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            Ok(std::sync::Arc::new(RedisStore::connect(url).await?))
-        }
+        url if is_redis_url(url) => Ok(std::sync::Arc::new(RedisStore::connect(url).await?)),
         other => Err(FeatureError::InvalidRequest {
             field: "online_store".into(),
-            message: format!("'{other}' is neither 'embedded' nor a redis:// URL"),
+            message: format!("'{other}' is not {BACKENDS}"),
         }),
     }
 }

@@ -4,6 +4,7 @@ pub mod drift;
 pub mod features;
 pub mod models;
 pub mod profile;
+pub mod profiling;
 mod table;
 
 use std::collections::BTreeMap;

@@ -60,6 +60,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let registry = Registry::open(
         &config.registry_url(),
         ArtifactStore::open(&config.artifacts_url())?,
+        std::sync::Arc::new(crate::models::BuildCheck),
     )
     .await?;
     let selector = match version.parse::<u64>() {
@@ -83,7 +84,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
         config.max_batch_size
     };
     let profile =
-        crate::profiling::profile_table(&manifest, built.as_ref(), &data, bins, batch).await?;
+        super::profiling::profile_table(&manifest, built.as_ref(), &data, bins, batch).await?;
     std::fs::write(&output, serde_json::to_vec(&profile)?)
         .with_context(|| format!("cannot write {}", output.display()))?;
     println!(

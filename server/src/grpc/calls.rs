@@ -21,48 +21,13 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use http_body::{Body, Frame, SizeHint};
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-};
+use prometheus::{Histogram, IntCounter};
 use prost::Message;
 use tonic::codegen::http;
 
 use crate::error::code_name;
-use crate::metrics::{LATENCY_BUCKETS, UNKNOWN};
-
-/// `mercator_grpc_requests_total` and `mercator_grpc_request_duration_seconds`.
-#[derive(Clone, Debug)]
-pub struct CallMetrics {
-    requests: IntCounterVec,
-    duration: HistogramVec,
-}
-
-impl CallMetrics {
-    /// Creates the metrics and registers them on `registry`.
-    pub fn register(registry: &Registry) -> prometheus::Result<CallMetrics> {
-        let m = CallMetrics {
-            requests: IntCounterVec::new(
-                Opts::new(
-                    "mercator_grpc_requests_total",
-                    "gRPC calls of every service, by service, method and status code.",
-                ),
-                &["service", "method", "code"],
-            )?,
-            duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "mercator_grpc_request_duration_seconds",
-                    "Time from a gRPC call's arrival to its status (a stream's last message), \
-                     in seconds, by service and method.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-                &["service", "method"],
-            )?,
-        };
-        registry.register(Box::new(m.requests.clone()))?;
-        registry.register(Box::new(m.duration.clone()))?;
-        Ok(m)
-    }
-}
+use crate::monitor::UNKNOWN;
+use crate::monitor::calls::CallMetrics;
 
 /// One method's labels, and its most used series resolved on first use: looking a
 /// series up by labels hashes them and takes the family's lock, on every call.

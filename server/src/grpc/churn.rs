@@ -1,4 +1,4 @@
-//! `mercator.v1.Churn`: thin handler over `crate::churn`.
+//! `mercator.v1.Churn`: thin handler over `crate::api::churn`.
 
 use std::sync::Arc;
 
@@ -27,8 +27,8 @@ impl Churn for ChurnService {
         req: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
         let serving = &self.serving;
-        super::observed(&serving.metrics, crate::churn::SCORE, async |obs| {
-            crate::churn::score(serving, req.into_inner(), obs).await
+        super::observed::observed(&serving.metrics, crate::api::churn::SCORE, async |obs| {
+            crate::api::churn::score(serving, req.into_inner(), obs).await
         })
         .await
     }

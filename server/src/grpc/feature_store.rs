@@ -8,7 +8,7 @@ use mercator_features::grpc::{definitions_to_pb, feature_vector, push_rows_from_
 use mercator_proto::v1::{self as pb, feature_store_server::FeatureStore as FeatureStoreApi};
 use tonic::{Request, Response, Status};
 
-use crate::metrics::Metrics;
+use crate::monitor::Metrics;
 
 /// The feature store service.
 #[derive(Debug, Clone)]
@@ -135,7 +135,7 @@ impl FeatureStoreApi for FeatureStoreService {
         self.metrics
             .feature_lookup_duration
             .observe(started.elapsed().as_secs_f64());
-        crate::lookup::count_statuses(&self.metrics, &features, &results);
+        crate::serving::lookup::count_statuses(&self.metrics, &features, &results);
         Ok(Response::new(pb::GetOnlineFeaturesResponse {
             features,
             results: results.into_iter().map(feature_vector).collect(),

@@ -1,11 +1,11 @@
-//! `mercator.v1.Forecasting`: thin handlers over `crate::forecast`.
+//! `mercator.v1.Forecasting`: thin handlers over `crate::api::forecast`.
 
 use std::sync::Arc;
 
 use mercator_proto::v1::{self as pb, forecasting_server::Forecasting};
 use tonic::{Request, Response, Status};
 
-use crate::forecast::{BatchStream, FORECAST, FORECAST_BATCH, ForecastLimits};
+use crate::api::forecast::{BatchStream, FORECAST, FORECAST_BATCH, ForecastLimits};
 use crate::serving::{Observation, Serving};
 
 /// The forecasting service.
@@ -29,8 +29,8 @@ impl Forecasting for ForecastingService {
         req: Request<pb::ForecastRequest>,
     ) -> Result<Response<pb::ForecastResponse>, Status> {
         let serving = &self.serving;
-        super::observed(&serving.metrics, FORECAST, async |obs| {
-            crate::forecast::forecast(serving, self.limits, req.into_inner(), obs).await
+        super::observed::observed(&serving.metrics, FORECAST, async |obs| {
+            crate::api::forecast::forecast(serving, self.limits, req.into_inner(), obs).await
         })
         .await
     }
@@ -43,7 +43,7 @@ impl Forecasting for ForecastingService {
     ) -> Result<Response<BatchStream>, Status> {
         // Observed when the stream ends, not when it starts.
         let obs = Observation::start(FORECAST_BATCH);
-        crate::forecast::forecast_batch(
+        crate::api::forecast::forecast_batch(
             Arc::clone(&self.serving),
             self.limits,
             req.into_inner(),

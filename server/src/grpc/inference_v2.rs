@@ -182,9 +182,11 @@ impl GrpcInferenceService for InferenceV2 {
         req: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let serving = &self.serving;
-        super::observed(&serving.metrics, crate::serving::MODEL_INFER, async |obs| {
-            serving.infer_v2(req.into_inner(), obs).await
-        })
+        super::observed::observed(
+            &serving.metrics,
+            crate::monitor::names::MODEL_INFER,
+            async |obs| crate::v2::infer(serving, req.into_inner(), obs).await,
+        )
         .await
     }
 

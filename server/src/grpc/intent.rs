@@ -1,4 +1,4 @@
-//! `mercator.v1.Intent`: thin handler over `crate::intent`.
+//! `mercator.v1.Intent`: thin handler over `crate::api::intent`.
 
 use std::sync::Arc;
 
@@ -27,9 +27,11 @@ impl Intent for IntentService {
         req: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
         let serving = &self.serving;
-        super::observed(&serving.metrics, crate::intent::CLASSIFY, async |obs| {
-            crate::intent::classify(serving, req.into_inner(), obs).await
-        })
+        super::observed::observed(
+            &serving.metrics,
+            crate::api::intent::CLASSIFY,
+            async |obs| crate::api::intent::classify(serving, req.into_inner(), obs).await,
+        )
         .await
     }
 }

@@ -9,6 +9,7 @@ pub mod forecasting;
 pub mod inference_v2;
 pub mod intent;
 pub mod monitoring;
+mod observed;
 pub mod registry;
 
 use std::sync::Arc;
@@ -40,27 +41,6 @@ macro_rules! with_limits {
     };
 }
 
-/// Times a request to `method`, runs it, and records its outcome (model, version,
-/// method, code): the one shape of every handler that answers with a model.
-pub(crate) async fn observed<T>(
-    metrics: &crate::metrics::Metrics,
-    method: &'static str,
-    run: impl AsyncFnOnce(&mut crate::serving::Observation) -> Result<T, crate::error::ServeError>,
-) -> Result<tonic::Response<T>, tonic::Status> {
-    let mut obs = crate::serving::Observation::start(method);
-    let result = run(&mut obs)
-        .await
-        .map(tonic::Response::new)
-        .map_err(tonic::Status::from);
-    obs.finish(
-        metrics,
-        result
-            .as_ref()
-            .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-    );
-    result
-}
-
 /// The router, with every call counted by [`calls::CallLayer`].
 pub type GrpcRouter =
     Router<tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>>;
@@ -72,7 +52,7 @@ pub fn router(
     registry: mercator_registry::Registry,
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
-    drift: Arc<crate::drift::Latest>,
+    drift: Arc<crate::monitor::drift::Latest>,
 ) -> anyhow::Result<(GrpcRouter, HealthReporter)> {
     let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -124,8 +104,8 @@ pub fn router(
         .add_service(with_limits!(
             RegistryServer::new(registry::RegistryService::new(
                 registry,
-                manager,
-                metrics.object_store_errors.clone(),
+                Some(manager),
+                Some(metrics.object_store_errors.clone()),
             )),
             config
         ))

@@ -1,12 +1,14 @@
-//! `mercator.v1.Monitoring`: thin handler over `crate::drift::report`.
+//! `mercator.v1.Monitoring`: thin handler over `crate::monitor::drift::report`.
 
 use std::sync::Arc;
 
 use mercator_proto::v1::{self as pb, monitoring_server::Monitoring};
 use tonic::{Request, Response, Status};
 
-use crate::drift::{Latest, VersionReport};
+use crate::error::ServeError;
 use crate::models::Models;
+use crate::monitor::Metrics;
+use crate::monitor::drift::{Latest, VersionReport};
 
 /// The `method` label of `Monitoring/GetDrift`.
 pub const GET_DRIFT: &str = "Monitoring.GetDrift";
@@ -16,7 +18,7 @@ pub const GET_DRIFT: &str = "Monitoring.GetDrift";
 pub struct MonitoringService {
     models: Arc<Models>,
     latest: Arc<Latest>,
-    metrics: crate::metrics::Metrics,
+    metrics: Metrics,
     min_samples: usize,
 }
 
@@ -25,7 +27,7 @@ impl MonitoringService {
     pub fn new(
         models: Arc<Models>,
         latest: Arc<Latest>,
-        metrics: crate::metrics::Metrics,
+        metrics: Metrics,
         min_samples: usize,
     ) -> MonitoringService {
         MonitoringService {
@@ -34,6 +36,30 @@ impl MonitoringService {
             metrics,
             min_samples,
         }
+    }
+}
+
+impl MonitoringService {
+    /// The loaded versions of `model` a report covers, with whether each has a profile:
+    /// all of them, or the one `version` names (a number or an alias).
+    fn chosen(&self, model: &str, version: &str) -> Result<Vec<(u64, bool)>, ServeError> {
+        if model.is_empty() {
+            return Err(ServeError::invalid("model_name", "name the model"));
+        }
+        let table = self.models.snapshot();
+        let entry = table
+            .models
+            .get(model)
+            .ok_or_else(|| ServeError::ModelNotFound(model.to_string()))?;
+        let chosen: Vec<_> = if version.is_empty() {
+            entry.versions.values().cloned().collect()
+        } else {
+            vec![table.resolve(model, version)?]
+        };
+        Ok(chosen
+            .iter()
+            .map(|m| (m.version, m.drift.is_some()))
+            .collect())
     }
 }
 
@@ -75,9 +101,12 @@ impl Monitoring for MonitoringService {
             model_name,
             model_version,
         } = req.into_inner();
-        super::observed(&self.metrics, GET_DRIFT, async |_| {
-            let reports =
-                crate::drift::report(&self.models, &self.latest, &model_name, &model_version)?;
+        super::observed::observed(&self.metrics, GET_DRIFT, async |_| {
+            let reports = crate::monitor::drift::report(
+                &self.latest,
+                &model_name,
+                self.chosen(&model_name, &model_version)?,
+            );
             Ok(pb::GetDriftResponse {
                 versions: reports
                     .into_iter()

@@ -1,5 +1,6 @@
 //! `mercator.v1.Registry`: thin handlers over the registry. Every write wakes the model
-//! manager so the server serves an alias move without waiting for the next poll.
+//! manager so the server serves an alias move without waiting for the next poll. The
+//! `mercator models` CLI runs this same service in-process when it has no server.
 
 use std::sync::Arc;
 
@@ -13,22 +14,31 @@ use crate::models::ModelManager;
 #[derive(Debug, Clone)]
 pub struct RegistryService {
     registry: Registry,
-    manager: Arc<ModelManager>,
+    /// The server's manager, woken after every change (none in a CLI process).
+    manager: Option<Arc<ModelManager>>,
     /// `mercator_object_store_errors_total`, for registrations that storage fails.
-    object_store_errors: prometheus::IntCounterVec,
+    object_store_errors: Option<prometheus::IntCounterVec>,
 }
 
 impl RegistryService {
-    /// A service over `registry` that wakes `manager` after changes.
+    /// A service over `registry` that wakes `manager` after changes and counts storage
+    /// failures of registrations on `object_store_errors`.
     pub fn new(
         registry: Registry,
-        manager: Arc<ModelManager>,
-        object_store_errors: prometheus::IntCounterVec,
+        manager: Option<Arc<ModelManager>>,
+        object_store_errors: Option<prometheus::IntCounterVec>,
     ) -> RegistryService {
         RegistryService {
             registry,
             manager,
             object_store_errors,
+        }
+    }
+
+    /// After a change: the manager reconciles now rather than at its next poll.
+    fn changed(&self) {
+        if let Some(m) = &self.manager {
+            m.wake();
         }
     }
 }
@@ -41,13 +51,13 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<pb::RegisterVersionResponse>, Status> {
         let new = NewVersion::try_from(req.into_inner())?;
         let version = self.registry.register(new).await.inspect_err(|e| {
-            if matches!(e, mercator_registry::RegistryError::Storage(_)) {
-                self.object_store_errors
-                    .with_label_values(&["register"])
-                    .inc();
+            if let (mercator_registry::RegistryError::Storage(_), Some(errors)) =
+                (e, &self.object_store_errors)
+            {
+                errors.with_label_values(&["register"]).inc();
             }
         })?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::RegisterVersionResponse {
             version: Some(version.into()),
         }))
@@ -108,7 +118,7 @@ impl RegistryApi for RegistryService {
             .registry
             .set_alias(&model, &alias, version, &actor, &reason)
             .await?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::SetAliasResponse {
             r#move: Some(moved.into()),
         }))
@@ -128,7 +138,7 @@ impl RegistryApi for RegistryService {
             .registry
             .promote(&model, version, &actor, &reason)
             .await?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::PromoteResponse {
             champion: Some(champion.into()),
             previous: previous.map(Into::into),
@@ -150,7 +160,7 @@ impl RegistryApi for RegistryService {
             .registry
             .set_traffic(&model, &routes, &actor, &reason)
             .await?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::SetTrafficResponse {
             routes: stored.into_iter().map(Into::into).collect(),
         }))
@@ -170,7 +180,7 @@ impl RegistryApi for RegistryService {
             .registry
             .rollback_alias(&model, &alias, &actor, &reason)
             .await?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::RollbackAliasResponse {
             r#move: Some(moved.into()),
         }))
@@ -200,7 +210,7 @@ impl RegistryApi for RegistryService {
             actor,
         } = req.into_inner();
         let version = self.registry.archive(&model, version, &actor).await?;
-        self.manager.wake();
+        self.changed();
         Ok(Response::new(pb::ArchiveVersionResponse {
             version: Some(version.into()),
         }))

@@ -8,12 +8,7 @@
 //! the same entity reaches the same route on every request and on every replica; one
 //! without a key is placed at random.
 
-use std::sync::Arc;
-
 use twox_hash::XxHash64;
-
-use crate::error::ServeError;
-use crate::models::table::{LoadedModel, ModelEntry, ModelTable};
 
 /// Resolution of the split: points run over `0..SCALE` (basis points of the traffic).
 pub const SCALE: u32 = 10_000;
@@ -70,6 +65,28 @@ impl Routes {
     pub fn has_shadow(&self) -> bool {
         !self.shadow.is_empty()
     }
+
+    /// Whether the split sends anything anywhere (else the champion answers all).
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.shadow.is_empty()
+    }
+
+    /// The version whose live share holds `at` (`None`: the champion answers).
+    pub fn live_version(&self, at: Placement) -> Option<u64> {
+        self.live
+            .iter()
+            .find(|(upper, _)| at.live < *upper)
+            .map(|(_, v)| *v)
+    }
+
+    /// The versions whose shadow share holds `at`, but `live` (a version never shadows
+    /// itself).
+    pub fn shadow_versions(&self, at: Placement, live: u64) -> impl Iterator<Item = u64> + '_ {
+        self.shadow
+            .iter()
+            .filter(move |(share, v)| at.shadow < *share && *v != live)
+            .map(|(_, v)| *v)
+    }
 }
 
 /// Where a request falls in the split.
@@ -107,53 +124,6 @@ impl Placement {
     /// By the entity key when there is one, at random otherwise.
     pub fn of(model: &str, key: Option<&str>) -> Placement {
         key.map_or_else(Placement::random, |k| Placement::of_entity(model, k))
-    }
-}
-
-/// The version that answers a request, and those that get a copy of it.
-#[derive(Debug, Clone)]
-pub struct Routed {
-    /// Answers.
-    pub live: Arc<LoadedModel>,
-    /// Get a copy; their answers are measured and discarded.
-    pub shadows: Vec<Arc<LoadedModel>>,
-}
-
-impl ModelTable {
-    /// Routes a request for `name`: a request naming a version (number or alias) gets
-    /// exactly that and no shadow; one naming none follows the model's split, placed by
-    /// `placement` of the model's entry (only called when the model has a split).
-    pub fn route(
-        &self,
-        name: &str,
-        version: &str,
-        placement: impl FnOnce(&ModelEntry) -> Placement,
-    ) -> Result<Routed, ServeError> {
-        let entry = self.models.get(name);
-        let routes = entry.map(|e| &e.routes);
-        if !version.is_empty() || routes.is_none_or(|r| r.live.is_empty() && r.shadow.is_empty()) {
-            return Ok(Routed {
-                live: self.resolve(name, version)?,
-                shadows: Vec::new(),
-            });
-        }
-        let (Some(entry), Some(routes)) = (entry, routes) else {
-            return Err(ServeError::ModelNotFound(name.to_string()));
-        };
-        let at = placement(entry);
-        let live = match routes.live.iter().find(|(upper, _)| at.live < *upper) {
-            Some((_, v)) => entry.versions.get(v).cloned().ok_or_else(|| {
-                ServeError::Internal(format!("route of model '{name}' to unloaded version {v}"))
-            })?,
-            None => self.resolve(name, version)?,
-        };
-        let shadows = routes
-            .shadow
-            .iter()
-            .filter(|(share, v)| at.shadow < *share && *v != live.version)
-            .filter_map(|(_, v)| entry.versions.get(v).cloned())
-            .collect();
-        Ok(Routed { live, shadows })
     }
 }
 

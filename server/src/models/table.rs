@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use mercator_runtime::manifest::sections::Sections;
 use mercator_runtime::{Manifest, Model};
 
 use crate::error::ServeError;
+use crate::models::routing::{Placement, Routes};
+use crate::monitor::drift::{Monitor, Watched};
 
 /// A model version loaded, verified and warmed up.
 #[derive(Debug)]
@@ -32,68 +35,12 @@ pub struct LoadedModel {
     /// Counters for Triton's `ModelStatistics`.
     pub stats: Stats,
     /// Metric handles for this version, resolved at load time.
-    pub metrics: VersionMetrics,
-    /// Its intent settings (labels, actions, hand-off), parsed on the first
-    /// `Intent/Classify` and kept: the request path does not re-read the manifest.
-    pub intent: std::sync::OnceLock<Result<crate::intent::IntentManifest, String>>,
-    /// Where its sales history lives in the feature store, for forecasters; parsed on
-    /// the first forecast and kept.
-    pub history: std::sync::OnceLock<Result<Option<crate::forecast::HistoryBinding>, String>>,
+    pub metrics: crate::monitor::VersionMetrics,
+    /// Its manifest's typed sections (intent settings, history binding, risk bands),
+    /// parsed and checked at load: the request path does not re-read the manifest.
+    pub sections: Sections,
     /// Its drift window, when it was registered with a training profile.
-    pub drift: Option<crate::drift::Monitor>,
-}
-
-/// The metric series a successful inference on one version updates, looked up once when
-/// the version loads: a `with_label_values` lookup on every request would hash the labels
-/// and take the metric family's lock on the hot path.
-#[derive(Debug, Clone)]
-pub struct VersionMetrics {
-    /// `mercator_requests_total{method="ModelInfer",code="OK"}` of this version.
-    pub infer_ok: prometheus::IntCounter,
-    /// `mercator_request_duration_seconds{method="ModelInfer"}` of this version.
-    pub infer_duration: prometheus::Histogram,
-    /// `mercator_inferred_rows_total` of this version.
-    pub rows: prometheus::IntCounter,
-    /// `mercator_batch_rows` of this version: rows per model execution.
-    pub batch_rows: prometheus::Histogram,
-    /// `mercator_request_phase_duration_seconds{phase="compute"}`: model execution.
-    pub compute: prometheus::Histogram,
-    /// `…{phase="queue"}`: waiting for a blocking-pool thread (offloaded batches).
-    pub queue: prometheus::Histogram,
-    /// `…{phase="feature_lookup"}`: reading the request's online features.
-    pub feature_lookup: prometheus::Histogram,
-}
-
-impl VersionMetrics {
-    /// Resolves the series of `model` version `version`.
-    pub fn new(metrics: &crate::metrics::Metrics, model: &str, version: &str) -> VersionMetrics {
-        VersionMetrics {
-            infer_ok: metrics.requests.with_label_values(&[
-                model,
-                version,
-                crate::serving::MODEL_INFER,
-                "OK",
-            ]),
-            infer_duration: metrics.request_duration.with_label_values(&[
-                model,
-                version,
-                crate::serving::MODEL_INFER,
-            ]),
-            rows: metrics.inferred_rows.with_label_values(&[model, version]),
-            batch_rows: metrics.batch_rows.with_label_values(&[model, version]),
-            compute: metrics
-                .phase_duration
-                .with_label_values(&[model, version, "compute"]),
-            queue: metrics
-                .phase_duration
-                .with_label_values(&[model, version, "queue"]),
-            feature_lookup: metrics.phase_duration.with_label_values(&[
-                model,
-                version,
-                "feature_lookup",
-            ]),
-        }
-    }
+    pub drift: Option<Arc<Monitor>>,
 }
 
 /// Cumulative per-version statistics, in Triton's terms.
@@ -153,7 +100,7 @@ pub struct ModelEntry {
     /// Alias → version, for the aliases being served.
     pub aliases: BTreeMap<String, u64>,
     /// How requests that name no version are split over the versions.
-    pub routes: crate::models::routing::Routes,
+    pub routes: Routes,
 }
 
 /// A snapshot of everything loaded.
@@ -192,6 +139,63 @@ impl ModelTable {
     pub fn all(&self) -> impl Iterator<Item = &Arc<LoadedModel>> {
         self.models.values().flat_map(|e| e.versions.values())
     }
+
+    /// The loaded versions that keep a drift window, for the drift evaluator.
+    pub fn watched(&self) -> Vec<Watched> {
+        self.all()
+            .filter_map(|m| {
+                Some(Watched {
+                    model: m.name.clone(),
+                    version: m.version,
+                    version_label: m.version_label.clone(),
+                    monitor: Arc::clone(m.drift.as_ref()?),
+                })
+            })
+            .collect()
+    }
+
+    /// Routes a request for `name`: a request naming a version (number or alias) gets
+    /// exactly that and no shadow; one naming none follows the model's split, placed by
+    /// `placement` of the model's entry (only called when the model has a split).
+    pub fn route(
+        &self,
+        name: &str,
+        version: &str,
+        placement: impl FnOnce(&ModelEntry) -> Placement,
+    ) -> Result<Routed, ServeError> {
+        let entry = self.models.get(name);
+        let routes = entry.map(|e| &e.routes);
+        if !version.is_empty() || routes.is_none_or(Routes::is_empty) {
+            return Ok(Routed {
+                live: self.resolve(name, version)?,
+                shadows: Vec::new(),
+            });
+        }
+        let (Some(entry), Some(routes)) = (entry, routes) else {
+            return Err(ServeError::ModelNotFound(name.to_string()));
+        };
+        let at = placement(entry);
+        let live = match routes.live_version(at) {
+            Some(v) => entry.versions.get(&v).cloned().ok_or_else(|| {
+                ServeError::Internal(format!("route of model '{name}' to unloaded version {v}"))
+            })?,
+            None => self.resolve(name, version)?,
+        };
+        let shadows = routes
+            .shadow_versions(at, live.version)
+            .filter_map(|v| entry.versions.get(&v).cloned())
+            .collect();
+        Ok(Routed { live, shadows })
+    }
+}
+
+/// The version that answers a request, and those that get a copy of it.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// Answers.
+    pub live: Arc<LoadedModel>,
+    /// Get a copy; their answers are measured and discarded.
+    pub shadows: Vec<Arc<LoadedModel>>,
 }
 
 /// The live table plus readiness.
@@ -228,8 +232,8 @@ impl Models {
         &self,
         name: &str,
         version: &str,
-        placement: impl FnOnce(&ModelEntry) -> crate::models::routing::Placement,
-    ) -> Result<crate::models::routing::Routed, ServeError> {
+        placement: impl FnOnce(&ModelEntry) -> Placement,
+    ) -> Result<Routed, ServeError> {
         self.table.load().route(name, version, placement)
     }
 

@@ -22,6 +22,7 @@ mod new_kinds;
 mod profile;
 mod readiness;
 mod registry_outage;
+mod registry_records;
 mod repository;
 mod shutdown;
 mod traffic;

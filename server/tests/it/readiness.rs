@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use mercator_registry::{ArtifactStore, NewVersion, Registry};
-use mercator_server::metrics::Metrics;
 use mercator_server::models::{ModelManager, Models};
+use mercator_server::monitor::Metrics;
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
@@ -82,9 +82,13 @@ async fn not_ready_until_the_initial_loads_finish() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/registry.db?mode=rwc", dir.path().display());
-    let registry = Registry::open(&url, ArtifactStore::from_store(store, "memory://gated"))
-        .await
-        .expect("registry");
+    let registry = Registry::open(
+        &url,
+        ArtifactStore::from_store(store, "memory://gated"),
+        std::sync::Arc::new(mercator_server::models::BuildCheck),
+    )
+    .await
+    .expect("registry");
     let files = read_dir_files(
         std::path::Path::new(CHURN_DIR),
         &["mercator.json", "model.json"],

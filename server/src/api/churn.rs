@@ -1,0 +1,279 @@
+//! Churn scoring by customer id: the model's bound features are read from the feature
+//! store, customers the store knows are scored in one batch, and each probability gets
+//! the risk band the manifest's thresholds give it. A customer without features gets a
+//! status of their own rather than failing the call.
+
+use std::sync::Arc;
+
+use mercator_proto::v1 as pb;
+use mercator_runtime::kinds::xgboost::OutputValue;
+use mercator_runtime::{TensorData, manifest::RiskBand};
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::models::Routed;
+use crate::serving::{Observation, Serving};
+
+/// Model scored when a request names none.
+pub const DEFAULT_MODEL: &str = "churn";
+/// The `method` label of `Churn/Score`.
+pub const SCORE: &str = "Churn.Score";
+
+/// How a model is scored by customer id, checked per request against the loaded version.
+struct Plan<'a> {
+    input: &'a mercator_runtime::manifest::InputManifest,
+    probability_output: usize,
+    bands: Vec<RiskBand>,
+}
+
+fn plan(loaded: &LoadedModel) -> Result<Plan<'_>, ServeError> {
+    let m = &loaded.manifest;
+    let unfit = |why: &str| {
+        ServeError::FailedPrecondition(format!(
+            "model '{}' version {} cannot score customers by id: {why}",
+            loaded.name, loaded.version
+        ))
+    };
+    let [input] = m.inputs.as_slice() else {
+        return Err(unfit("it must have exactly one input"));
+    };
+    if input.features.is_empty() {
+        return Err(unfit("its input is not bound to feature store fields"));
+    }
+    let probability_output = m
+        .outputs
+        .iter()
+        .position(|o| o.value == OutputValue::Prediction && o.shape == [-1])
+        .ok_or_else(|| unfit("it has no [-1] prediction output"))?;
+    let bands = m.risk_bands().map_err(|e| unfit(&e.to_string()))?;
+    Ok(Plan {
+        input,
+        probability_output,
+        bands,
+    })
+}
+
+/// The band whose threshold is the highest not above `p` ("" below every threshold).
+fn band(bands: &[RiskBand], p: f64) -> String {
+    bands
+        .iter()
+        .rev()
+        .find(|b| p >= b.threshold)
+        .map(|b| b.name.clone())
+        .unwrap_or_default()
+}
+
+/// Answers `Churn/Score`. A call that names no version follows the model's traffic
+/// split customer by customer: each is placed by a stable hash of their id, the customers
+/// of each route are scored together, and each score names the version that gave it.
+pub async fn score(
+    serving: &Arc<Serving>,
+    req: pb::ScoreRequest,
+    obs: &mut Observation,
+) -> Result<pb::ScoreResponse, ServeError> {
+    let _admitted = serving.admit()?;
+    let pb::ScoreRequest {
+        model_name,
+        model_version,
+        customer_ids,
+    } = req;
+    let name = if model_name.is_empty() {
+        DEFAULT_MODEL
+    } else {
+        model_name.as_str()
+    };
+    // An unknown model or version is named before anything is wrong with the ids.
+    serving.models.resolve(name, &model_version)?;
+    if customer_ids.is_empty() {
+        return Err(ServeError::invalid(
+            "customer_ids",
+            "give at least one customer id",
+        ));
+    }
+    if let Some(i) = customer_ids.iter().position(|id| id.trim().is_empty()) {
+        return Err(ServeError::invalid(
+            format!("customer_ids[{i}]"),
+            "a customer id must not be empty",
+        ));
+    }
+    // Customers grouped by the route they reach, in order of first appearance.
+    let table = serving.models.snapshot();
+    let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
+    for (i, id) in customer_ids.iter().enumerate() {
+        let routed = table.route(name, &model_version, |_| {
+            crate::models::Placement::of_entity(name, id)
+        })?;
+        match groups
+            .iter_mut()
+            .find(|(r, _)| Arc::ptr_eq(&r.live, &routed.live))
+        {
+            Some((_, members)) => members.push(i),
+            None => groups.push((routed, vec![i])),
+        }
+    }
+    if let Some((first, _)) = groups.first() {
+        obs.resolved(&first.live);
+    }
+    let mut scores: Vec<Option<pb::CustomerScore>> = vec![None; customer_ids.len()];
+    for (routed, members) in &groups {
+        let ids: Vec<String> = members.iter().map(|&i| customer_ids[i].clone()).collect();
+        let copy = (!routed.shadows.is_empty()).then(|| ids.clone());
+        let answer = score_on(serving, &routed.live, ids).await?;
+        if let Some(copy) = copy {
+            let owner = Arc::clone(serving);
+            serving
+                .shadows
+                .send(SCORE, &routed.shadows, copy, &answer, move |shadow, ids| {
+                    let serving = Arc::clone(&owner);
+                    async move { score_on(&serving, &shadow, ids).await }
+                });
+        }
+        for (&i, s) in members.iter().zip(answer.0) {
+            scores[i] = Some(s);
+        }
+    }
+    let model_version = match groups.as_slice() {
+        [(only, _)] => only.live.version_label.clone(),
+        _ => String::new(),
+    };
+    Ok(pb::ScoreResponse {
+        model_name: name.to_string(),
+        model_version,
+        scores: scores.into_iter().flatten().collect(),
+    })
+}
+
+/// The scores of one call's customers on one version, in order.
+#[derive(Debug)]
+struct Scores(Vec<pb::CustomerScore>);
+
+impl crate::serving::shadow::Predicts for Scores {
+    /// Probabilities and risk bands of the customers scored.
+    fn predictions(&self) -> crate::serving::shadow::Predictions {
+        let scored = || {
+            self.0
+                .iter()
+                .filter(|s| s.status() == pb::customer_score::Status::Scored)
+        };
+        crate::serving::shadow::Predictions {
+            values: scored().map(|s| s.probability).collect(),
+            labels: scored().map(|s| s.risk_band.clone()).collect(),
+        }
+    }
+}
+
+/// Scores `customer_ids` on `loaded`.
+async fn score_on(
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
+    customer_ids: Vec<String>,
+) -> Result<Scores, ServeError> {
+    let name = loaded.name.as_str();
+    if customer_ids.len() > loaded.max_batch_size {
+        return Err(ServeError::invalid(
+            "customer_ids",
+            format!(
+                "{} customers exceed the maximum of {} per call for model '{name}'",
+                customer_ids.len(),
+                loaded.max_batch_size
+            ),
+        ));
+    }
+    let plan = plan(loaded)?;
+    let join_keys = crate::serving::lookup::join_keys(&serving.features, plan.input)?;
+    if join_keys.len() != 1 {
+        return Err(ServeError::FailedPrecondition(format!(
+            "model '{name}' reads an entity keyed by {join_keys:?}, not by one customer id"
+        )));
+    }
+    let keys: Vec<Vec<String>> = customer_ids.iter().map(|id| vec![id.clone()]).collect();
+    let now = chrono::Utc::now().timestamp_micros();
+    let found = crate::serving::lookup::read_rows(
+        &serving.features,
+        &serving.metrics,
+        loaded,
+        plan.input,
+        &keys,
+        now,
+    )
+    .await?;
+    let known = |i: usize| found.rows[i].any_present;
+    let batch = found.tensor(plan.input.datatype, known)?;
+    let n = batch.shape[0];
+    let probabilities: Vec<f64> = if n == 0 {
+        Vec::new()
+    } else {
+        let mut out = serving
+            .compute(loaded, vec![batch], vec![plan.probability_output], n)
+            .await?;
+        match out.pop().map(|t| t.data) {
+            Some(TensorData::F32(v)) => v.into_iter().map(f64::from).collect(),
+            Some(TensorData::F64(v)) => v,
+            _ => {
+                return Err(ServeError::Internal(
+                    "the probability output is not floating point".into(),
+                ));
+            }
+        }
+    };
+    loaded.metrics.rows.inc_by(n as u64);
+    let names = |cols: &[usize]| -> Vec<String> {
+        cols.iter()
+            .map(|&c| plan.input.features[c].feature.clone())
+            .collect()
+    };
+    let mut next = probabilities.into_iter();
+    let scores = customer_ids
+        .into_iter()
+        .zip(&found.rows)
+        .map(|(customer_id, row)| {
+            let mut s = pb::CustomerScore {
+                customer_id,
+                missing_features: names(&row.missing),
+                expired_features: names(&row.expired),
+                model_version: loaded.version_label.clone(),
+                ..Default::default()
+            };
+            // Only known customers were scored, in order.
+            match row.any_present.then(|| next.next()).flatten() {
+                Some(p) => {
+                    s.status = pb::customer_score::Status::Scored.into();
+                    s.probability = p;
+                    s.risk_band = band(&plan.bands, p);
+                }
+                None => s.status = pb::customer_score::Status::NoFeatures.into(),
+            }
+            s
+        })
+        .collect();
+    Ok(Scores(scores))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_take_the_highest_threshold_not_above() {
+        let bands = vec![
+            RiskBand {
+                name: "low".into(),
+                threshold: 0.0,
+            },
+            RiskBand {
+                name: "medium".into(),
+                threshold: 0.3,
+            },
+            RiskBand {
+                name: "high".into(),
+                threshold: 0.6,
+            },
+        ];
+        assert_eq!(band(&bands, 0.0), "low");
+        assert_eq!(band(&bands, 0.29), "low");
+        assert_eq!(band(&bands, 0.3), "medium");
+        assert_eq!(band(&bands, 0.99), "high");
+        assert_eq!(band(&bands[1..], 0.1), "");
+        assert_eq!(band(&[], 0.5), "");
+    }
+}

@@ -1,0 +1,334 @@
+//! Demand forecasting for the inventory planner: a SKU at a location in, one point per
+//! day (date, mean, quantiles) out, from any model whose runtime kind is a forecaster.
+//!
+//! The recent daily sales come inline or from the feature store: the manifest's
+//! `history` section names a list field (the daily values, oldest first) and a string
+//! field (the date of the last value) of one view, whose entity is keyed by the SKU then
+//! the location. `ForecastBatch` reads and forecasts many series in chunks: one store
+//! round trip per chunk, chunks computed on the blocking pool a few at a time (so the
+//! cores share the work and the reactor stays free), streamed back in order.
+
+mod batch;
+mod dates;
+mod history;
+
+use std::sync::Arc;
+
+use mercator_proto::v1 as pb;
+use mercator_runtime::RuntimeError;
+use mercator_runtime::forecast::{self, Forecaster, Series};
+
+pub use batch::{BatchStream, forecast_batch};
+use dates::{DateLabels, points};
+use history::{history_error, inline_history, read_histories, store_keys};
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::serving::{Observation, Serving};
+
+/// Model forecast with when a request names none.
+pub const DEFAULT_MODEL: &str = "demand";
+/// The `method` label of `Forecasting/Forecast`.
+pub const FORECAST: &str = "Forecasting.Forecast";
+/// The `method` label of `Forecasting/ForecastBatch`.
+pub const FORECAST_BATCH: &str = "Forecasting.ForecastBatch";
+/// Levels forecast when a request asks for none.
+pub const DEFAULT_QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+/// Series per streamed message, per feature lookup and per compute task.
+const CHUNK: usize = 256;
+
+/// Limits on forecasting requests, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ForecastLimits {
+    /// Longest horizon any model may be asked for, in days.
+    pub max_horizon_days: usize,
+    /// Most series in one `ForecastBatch`.
+    pub max_batch_series: usize,
+}
+
+/// What a request asks of a loaded forecaster, checked.
+struct Plan {
+    loaded: Arc<LoadedModel>,
+    horizon: usize,
+    quantiles: Vec<f64>,
+}
+
+impl Plan {
+    fn forecaster(&self) -> Result<&dyn Forecaster, ServeError> {
+        forecaster_of(&self.loaded)
+    }
+}
+
+fn forecaster_of(loaded: &LoadedModel) -> Result<&dyn Forecaster, ServeError> {
+    loaded.model.forecaster().ok_or_else(|| {
+        ServeError::FailedPrecondition(format!(
+            "model '{}' version {} is a {} model, not a forecaster",
+            loaded.name,
+            loaded.version,
+            loaded.model.kind()
+        ))
+    })
+}
+
+/// Routes the request (by `entity_key`, see [`Serving::route`]).
+fn routed(
+    serving: &Serving,
+    model_name: &str,
+    model_version: &str,
+    entity_key: Option<&str>,
+    obs: &mut Observation,
+) -> Result<crate::models::Routed, ServeError> {
+    let name = if model_name.is_empty() {
+        DEFAULT_MODEL
+    } else {
+        model_name
+    };
+    let routed = serving.route(name, model_version, entity_key)?;
+    obs.resolved(&routed.live);
+    Ok(routed)
+}
+
+/// Checks the horizon and levels against the version that answers.
+fn plan(
+    loaded: Arc<LoadedModel>,
+    limits: ForecastLimits,
+    horizon_days: u32,
+    quantiles: Vec<f64>,
+) -> Result<Plan, ServeError> {
+    let f = forecaster_of(&loaded)?;
+    let horizon = horizon_days as usize;
+    forecast::check_horizon(f, horizon, limits.max_horizon_days)
+        .map_err(|e| request_error(e, "horizon_days"))?;
+    let quantiles = if quantiles.is_empty() {
+        DEFAULT_QUANTILES.to_vec()
+    } else {
+        quantiles
+    };
+    if quantiles.len() > 99 {
+        return Err(ServeError::invalid("quantiles", "at most 99 levels"));
+    }
+    forecast::check_quantiles(f, &quantiles).map_err(|e| request_error(e, "quantiles"))?;
+    Ok(Plan {
+        loaded,
+        horizon,
+        quantiles,
+    })
+}
+
+/// A runtime refusal of the request's own fields: INVALID_ARGUMENT naming the field
+/// (`fallback` when the runtime names none of the request's).
+fn request_error(e: RuntimeError, fallback: &str) -> ServeError {
+    match e {
+        RuntimeError::InvalidInput { input, message } => {
+            let field = if input.starts_with("quantiles") {
+                input
+            } else {
+                fallback.to_string()
+            };
+            ServeError::invalid(field, message)
+        }
+        other => other.into(),
+    }
+}
+
+/// The key parts of `series` (`field` names it in errors): the SKU, then the location
+/// when `parts` is 2; a one-part key takes no location.
+fn key_of(series: &pb::SeriesId, parts: usize, field: &str) -> Result<Vec<String>, ServeError> {
+    let pb::SeriesId {
+        sku_id,
+        location_id,
+    } = series;
+    if parts == 0 {
+        return Ok(Vec::new());
+    }
+    if sku_id.trim().is_empty() {
+        return Err(ServeError::invalid(
+            format!("{field}.sku_id"),
+            "a series needs a SKU id",
+        ));
+    }
+    match parts {
+        1 if location_id.is_empty() => Ok(vec![sku_id.clone()]),
+        1 => Err(ServeError::invalid(
+            format!("{field}.location_id"),
+            "this model's series are keyed by the SKU alone: leave the location empty",
+        )),
+        2 if !location_id.trim().is_empty() => Ok(vec![sku_id.clone(), location_id.clone()]),
+        2 => Err(ServeError::invalid(
+            format!("{field}.location_id"),
+            "a series needs a location id",
+        )),
+        n => Err(ServeError::FailedPrecondition(format!(
+            "series keyed by {n} parts cannot be named by a SKU and a location"
+        ))),
+    }
+}
+
+fn series_label(series: &pb::SeriesId) -> String {
+    if series.location_id.is_empty() {
+        series.sku_id.clone()
+    } else {
+        format!("{}/{}", series.sku_id, series.location_id)
+    }
+}
+
+/// Answers `Forecasting/Forecast`. A call that names no version follows the model's
+/// traffic split, placed by its series (a series always reaches the same route).
+pub async fn forecast(
+    serving: &Arc<Serving>,
+    limits: ForecastLimits,
+    req: pb::ForecastRequest,
+    obs: &mut Observation,
+) -> Result<pb::ForecastResponse, ServeError> {
+    let _admitted = serving.admit()?;
+    let key = req.series.as_ref().map(|s| {
+        format!(
+            "{}{}{}",
+            s.sku_id,
+            crate::models::routing::KEY_SEPARATOR,
+            s.location_id
+        )
+    });
+    let routed = routed(
+        serving,
+        &req.model_name,
+        &req.model_version,
+        key.as_deref(),
+        obs,
+    )?;
+    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
+    let answer = forecast_on(serving, limits, Arc::clone(&routed.live), req).await?;
+    if let Some(copy) = copy {
+        let owner = Arc::clone(serving);
+        serving.shadows.send(
+            FORECAST,
+            &routed.shadows,
+            copy,
+            &answer,
+            move |shadow, req| {
+                let serving = Arc::clone(&owner);
+                async move { forecast_on(&serving, limits, shadow, req).await }
+            },
+        );
+    }
+    Ok(answer)
+}
+
+impl crate::serving::shadow::Predicts for pb::ForecastResponse {
+    /// The mean of every forecast day.
+    fn predictions(&self) -> crate::serving::shadow::Predictions {
+        crate::serving::shadow::Predictions {
+            values: self.points.iter().map(|p| p.mean).collect(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Forecasts on `loaded`.
+async fn forecast_on(
+    serving: &Serving,
+    limits: ForecastLimits,
+    loaded: Arc<LoadedModel>,
+    req: pb::ForecastRequest,
+) -> Result<pb::ForecastResponse, ServeError> {
+    let pb::ForecastRequest {
+        model_name: _,
+        model_version: _,
+        series,
+        horizon_days,
+        quantiles,
+        history,
+    } = req;
+    let plan = plan(loaded, limits, horizon_days, quantiles)?;
+    let series = series.unwrap_or_default();
+    let inline = history.is_some();
+    let history = match history {
+        Some(h) => inline_history(h)?,
+        None => {
+            let keys = store_keys(serving, &plan.loaded, std::slice::from_ref(&series), false)?;
+            read_histories(serving, &plan.loaded, &keys)
+                .await?
+                .pop()
+                .ok_or_else(|| ServeError::Internal("no history read".into()))??
+        }
+    };
+    let f = plan.forecaster()?;
+    let key = key_of(&series, f.key_parts(), "series")?;
+    let label = series_label(&series);
+    let last_date = history.last_date;
+    let run = {
+        let (loaded, horizon, quantiles) = (
+            Arc::clone(&plan.loaded),
+            plan.horizon,
+            plan.quantiles.clone(),
+        );
+        let values = history.values;
+        let last_date = Some(history.last_date);
+        move || {
+            forecaster_of(&loaded)?
+                .forecast(
+                    &Series {
+                        key: &key,
+                        values: &values,
+                        last_date,
+                    },
+                    horizon,
+                    &quantiles,
+                )
+                .map(|f| (f, values))
+                .map_err(|e| history_error(e, &label, inline))
+        }
+    };
+    // Most forecasts take microseconds and run inline; simulated intervals take
+    // milliseconds and go to the blocking pool.
+    let (mut result, values) = if f.runs_long() {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| ServeError::Internal(format!("forecast task failed: {e}")))??
+    } else {
+        run()?
+    };
+    forecast::finish(&mut result, &plan.quantiles, true);
+    if let Some(drift) = &plan.loaded.drift {
+        drift.observe_forecasts(&[(&values, &result.mean)]);
+    }
+    plan.loaded.metrics.rows.inc();
+    Ok(pb::ForecastResponse {
+        model_name: plan.loaded.name.clone(),
+        model_version: plan.loaded.version_label.clone(),
+        series: Some(series),
+        points: points(&result, last_date, &mut DateLabels::default())?,
+        quantiles: plan.quantiles,
+        history_last_date: last_date.format("%Y-%m-%d").to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(sku: &str, loc: &str) -> pb::SeriesId {
+        pb::SeriesId {
+            sku_id: sku.into(),
+            location_id: loc.into(),
+        }
+    }
+
+    #[test]
+    fn series_keys_follow_the_entity() {
+        assert_eq!(key_of(&id("S", "L"), 2, "series").expect("2"), ["S", "L"]);
+        assert_eq!(key_of(&id("S", ""), 1, "series").expect("1"), ["S"]);
+        assert!(key_of(&id("", ""), 0, "series").expect("0").is_empty());
+        for (s, parts, field) in [
+            (id("", "L"), 2, "series.sku_id"),
+            (id(" ", "L"), 1, "series.sku_id"),
+            (id("S", ""), 2, "series.location_id"),
+            (id("S", "L"), 1, "series.location_id"),
+        ] {
+            match key_of(&s, parts, "series") {
+                Err(ServeError::InvalidArgument { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}

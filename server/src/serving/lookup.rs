@@ -1,0 +1,237 @@
+//! Feature-backed inputs: entity keys in, the model's input rows out. The manifest binds
+//! an input's columns to feature store fields (`view:field`, in order); this reads them
+//! for every entity in one round trip per view and fills the gaps with each binding's
+//! default, or NaN (which trees send down each split's default branch).
+
+use std::time::Instant;
+
+use mercator_features::online::Feature;
+use mercator_features::{FeatureError, FeatureStore, Status, Value};
+use mercator_runtime::manifest::InputManifest;
+use mercator_runtime::{DType, Tensor, TensorData};
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::monitor::Metrics;
+
+/// What the store had for one entity, by bound column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowFeatures {
+    /// Whether any bound value was present: without one the row is only defaults.
+    pub any_present: bool,
+    /// Columns with no value.
+    pub missing: Vec<usize>,
+    /// Columns whose value is past the view's TTL.
+    pub expired: Vec<usize>,
+}
+
+/// An input's rows, read from the store.
+#[derive(Debug, Clone)]
+pub struct EntityRows {
+    columns: usize,
+    values: Vec<f64>,
+    /// Per entity, what was found.
+    pub rows: Vec<RowFeatures>,
+}
+
+impl EntityRows {
+    /// The rows whose index `keep` accepts, as a `[n, columns]` tensor of `dtype`.
+    pub fn tensor(&self, dtype: DType, keep: impl Fn(usize) -> bool) -> Result<Tensor, ServeError> {
+        let chosen = self
+            .values
+            .chunks_exact(self.columns.max(1))
+            .enumerate()
+            .filter(|(i, _)| keep(*i));
+        let mut n = 0;
+        let data = match dtype {
+            DType::F64 => TensorData::F64(
+                chosen
+                    .flat_map(|(_, r)| {
+                        n += 1;
+                        r.iter().copied()
+                    })
+                    .collect(),
+            ),
+            _ => TensorData::F32(
+                chosen
+                    .flat_map(|(_, r)| {
+                        n += 1;
+                        r.iter().map(|&v| v as f32)
+                    })
+                    .collect(),
+            ),
+        };
+        Tensor::new(vec![n, self.columns], data).map_err(|e| ServeError::Internal(e.to_string()))
+    }
+}
+
+/// The join keys of the entity an input's bindings read, e.g. `["customer_id"]`.
+pub fn join_keys(store: &FeatureStore, input: &InputManifest) -> Result<Vec<String>, ServeError> {
+    let defs = store.current();
+    let mut entity: Option<&mercator_features::Entity> = None;
+    for binding in &input.features {
+        let (view, _) = binding.view_field();
+        let v = defs.views.get(view).ok_or_else(|| {
+            ServeError::FailedPrecondition(format!(
+                "input '{}' binds '{}', but the feature store has no view '{view}'",
+                input.name, binding.feature
+            ))
+        })?;
+        match entity {
+            Some(e) if e.name != v.entity.name => {
+                return Err(ServeError::FailedPrecondition(format!(
+                    "input '{}' binds views of two entities ('{}' and '{}')",
+                    input.name, e.name, v.entity.name
+                )));
+            }
+            _ => entity = Some(&v.entity),
+        }
+    }
+    entity
+        .map(|e| e.join_keys.clone())
+        .ok_or_else(|| ServeError::Internal(format!("input '{}' has no bindings", input.name)))
+}
+
+/// The join keys of a view's entity, e.g. `["sku_id", "location_id"]`.
+pub fn entity_keys(store: &FeatureStore, view: &str) -> Result<Vec<String>, ServeError> {
+    store
+        .current()
+        .views
+        .get(view)
+        .map(|v| v.entity.join_keys.clone())
+        .ok_or_else(|| {
+            ServeError::FailedPrecondition(format!("the feature store has no view '{view}'"))
+        })
+}
+
+/// Reads `refs` (`view:field`) of each entity in `keys` for a request to `loaded`. The
+/// time goes to the store-wide lookup histogram and to the version's `feature_lookup`
+/// phase, the value statuses to the per-view counters; a failure names `input`.
+pub async fn read_features(
+    store: &FeatureStore,
+    metrics: &Metrics,
+    loaded: &LoadedModel,
+    input: &str,
+    refs: &[String],
+    keys: &[Vec<String>],
+    now_micros: i64,
+) -> Result<Vec<Vec<Feature>>, ServeError> {
+    let started = Instant::now();
+    let got = store
+        .get_online(refs, keys, now_micros)
+        .await
+        .map_err(|e| lookup_error(input, e))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics.feature_lookup_duration.observe(elapsed);
+    loaded.metrics.feature_lookup.observe(elapsed);
+    count_statuses(metrics, refs, &got);
+    Ok(got)
+}
+
+/// Reads an input's bound features for `keys` and assembles its rows.
+pub async fn read_rows(
+    store: &FeatureStore,
+    metrics: &Metrics,
+    loaded: &LoadedModel,
+    input: &InputManifest,
+    keys: &[Vec<String>],
+    now_micros: i64,
+) -> Result<EntityRows, ServeError> {
+    let refs: Vec<String> = input.features.iter().map(|b| b.feature.clone()).collect();
+    let got = read_features(store, metrics, loaded, &input.name, &refs, keys, now_micros).await?;
+    let columns = input.features.len();
+    let mut values = Vec::with_capacity(keys.len() * columns);
+    let mut rows = Vec::with_capacity(keys.len());
+    for features in got {
+        let mut row = RowFeatures::default();
+        for (c, ((value, status), binding)) in features.into_iter().zip(&input.features).enumerate()
+        {
+            let fallback = binding.default.unwrap_or(f64::NAN);
+            values.push(match (value, status) {
+                (Some(v), Status::Present) => {
+                    row.any_present = true;
+                    numeric(&v).ok_or_else(|| {
+                        ServeError::FailedPrecondition(format!(
+                            "feature '{}' is a {}; only numeric and bool features can fill input '{}'",
+                            binding.feature,
+                            v.field_type().as_str(),
+                            input.name
+                        ))
+                    })?
+                }
+                (_, Status::Expired) => {
+                    row.expired.push(c);
+                    fallback
+                }
+                _ => {
+                    row.missing.push(c);
+                    fallback
+                }
+            });
+        }
+        rows.push(row);
+    }
+    Ok(EntityRows {
+        columns,
+        values,
+        rows,
+    })
+}
+
+fn numeric(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float32(x) => Some(f64::from(*x)),
+        Value::Float64(x) => Some(*x),
+        Value::Int64(x) => Some(*x as f64),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::String(_) | Value::Float32List(_) => None,
+    }
+}
+
+/// A store error while serving a model: its bindings no longer match the definitions
+/// (FAILED_PRECONDITION), or the store is down (UNAVAILABLE).
+pub(crate) fn lookup_error(input: &str, e: FeatureError) -> ServeError {
+    match e {
+        FeatureError::Unavailable(_) | FeatureError::Io(_) => {
+            ServeError::Unavailable(e.to_string())
+        }
+        FeatureError::UnknownView(_)
+        | FeatureError::InvalidRequest { .. }
+        | FeatureError::InvalidRow { .. } => ServeError::FailedPrecondition(format!(
+            "input '{input}' is bound to features the store cannot serve: {e}"
+        )),
+        other => ServeError::Internal(other.to_string()),
+    }
+}
+
+/// Counts values read by view, field and status. `refs` were checked against the
+/// definitions by the read, so the labels stay bounded.
+pub fn count_statuses(
+    metrics: &Metrics,
+    refs: &[String],
+    results: &[Vec<mercator_features::online::Feature>],
+) {
+    for (i, reference) in refs.iter().enumerate() {
+        let (view, field) = reference
+            .split_once(':')
+            .unwrap_or((reference.as_str(), ""));
+        let mut counts = [0u64; 3];
+        for row in results {
+            let slot = match row.get(i).map(|(_, s)| *s) {
+                Some(Status::Present) => 0,
+                Some(Status::Missing) => 1,
+                Some(Status::Expired) => 2,
+                None => continue,
+            };
+            counts[slot] += 1;
+        }
+        for (status, n) in ["present", "missing", "expired"].iter().zip(counts) {
+            if n > 0 {
+                metrics
+                    .feature_values
+                    .with_label_values(&[view, field, status])
+                    .inc_by(n);
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The V2 inference path: a `ModelInferRequest` routed (by its entity when it has one),
+//! its entity keys turned into features for a feature-backed model, decoded at this edge,
+//! computed on the serving core, encoded, counted in Triton's statistics, and copied to
+//! the model's shadows.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mercator_proto::inference as pb;
+
+use super::request::{decode_request, first_bytes_element, take_entity_keys};
+use super::tensors::encode_raw;
+use crate::error::ServeError;
+use crate::models::routing::KEY_SEPARATOR;
+use crate::models::{LoadedModel, ModelEntry, Placement};
+use crate::monitor::names::MODEL_INFER;
+use crate::serving::shadow::{Predictions, Predicts};
+use crate::serving::{Observation, Serving, lookup};
+
+/// Response parameter listing (comma-separated) the rows of an entity-keyed request for
+/// which the feature store had no value at all: their outputs come from defaults alone.
+pub const ENTITIES_WITHOUT_FEATURES: &str = "entities_without_features";
+
+/// Request parameter naming the entity a V2 request is about (e.g. a customer id), for
+/// sticky traffic splits when the request sends feature values rather than entity keys.
+pub const ENTITY_KEY: &str = "entity_key";
+
+/// Answers a V2 `ModelInfer` request. A request that names no version follows the
+/// model's traffic split, placed by its entity: the `entity_key` parameter, or else
+/// the first row of the entity key inputs of a feature-backed model (a V2 answer
+/// names one version, so a batch goes whole to its first entity's route).
+pub async fn infer(
+    serving: &Arc<Serving>,
+    req: pb::ModelInferRequest,
+    obs: &mut Observation,
+) -> Result<pb::ModelInferResponse, ServeError> {
+    let _admitted = serving.admit()?;
+    let routed = serving
+        .models
+        .route(&req.model_name, &req.model_version, |entry| {
+            let key = entity_key(serving, entry, &req);
+            Placement::of(&req.model_name, key.as_deref())
+        })?;
+    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
+    let answer = infer_on(serving, &routed.live, req, obs).await?;
+    if let Some(copy) = copy {
+        let owner = Arc::clone(serving);
+        serving.shadows.send(
+            MODEL_INFER,
+            &routed.shadows,
+            copy,
+            &answer,
+            move |shadow, req| {
+                let serving = Arc::clone(&owner);
+                async move {
+                    let mut obs = Observation::start(MODEL_INFER);
+                    infer_on(&serving, &shadow, req, &mut obs).await
+                }
+            },
+        );
+    }
+    Ok(answer.response)
+}
+
+/// The entity a V2 request is about, for routing: its `entity_key` parameter, or the
+/// first row of the entity key inputs the champion's bound inputs read.
+fn entity_key(
+    serving: &Serving,
+    entry: &ModelEntry,
+    req: &pb::ModelInferRequest,
+) -> Option<String> {
+    use pb::infer_parameter::ParameterChoice;
+    match req
+        .parameters
+        .get(ENTITY_KEY)
+        .and_then(|p| p.parameter_choice.as_ref())
+    {
+        Some(ParameterChoice::StringParam(key)) => return Some(key.clone()),
+        Some(ParameterChoice::Int64Param(key)) => return Some(key.to_string()),
+        Some(ParameterChoice::Uint64Param(key)) => return Some(key.to_string()),
+        _ => {}
+    }
+    let champion = entry
+        .aliases
+        .get(mercator_registry::CHAMPION)
+        .and_then(|v| entry.versions.get(v))?;
+    let input = champion
+        .manifest
+        .inputs
+        .iter()
+        .find(|i| !i.features.is_empty())?;
+    let join_keys = lookup::join_keys(&serving.features, input).ok()?;
+    let parts = join_keys
+        .iter()
+        .map(|k| first_bytes_element(&req.inputs, &req.raw_input_contents, k))
+        .collect::<Option<Vec<String>>>()?;
+    Some(parts.join(&KEY_SEPARATOR.to_string()))
+}
+
+/// For a feature-backed model and a request that sends entity keys instead of the
+/// bound inputs: the bound inputs read from the store (by input position), and the
+/// indexes of rows the store had nothing for. Otherwise nothing.
+async fn entity_inputs(
+    serving: &Serving,
+    loaded: &LoadedModel,
+    inputs: &mut Vec<pb::model_infer_request::InferInputTensor>,
+    raw: &mut Vec<Vec<u8>>,
+) -> Result<(Vec<Option<mercator_runtime::Tensor>>, Vec<usize>), ServeError> {
+    let manifest = &loaded.manifest;
+    let bound = |i: &mercator_runtime::manifest::InputManifest| !i.features.is_empty();
+    if !manifest.is_feature_backed()
+        || inputs
+            .iter()
+            .any(|r| manifest.inputs.iter().any(|m| bound(m) && m.name == r.name))
+    {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut prefilled = vec![None; manifest.inputs.len()];
+    let mut empty_rows = Vec::new();
+    let mut keys_by_entity: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();
+    let now = chrono::Utc::now().timestamp_micros();
+    for (slot, input) in manifest.inputs.iter().enumerate().filter(|(_, i)| bound(i)) {
+        let join_keys = lookup::join_keys(&serving.features, input)?;
+        let keys = match keys_by_entity.iter().find(|(k, _)| *k == join_keys) {
+            Some((_, keys)) => keys.clone(),
+            None => match take_entity_keys(inputs, raw, &join_keys)? {
+                Some(keys) => {
+                    keys_by_entity.push((join_keys, keys.clone()));
+                    keys
+                }
+                // Neither the bound input nor its keys: decoding names what is missing.
+                None => return Ok((Vec::new(), Vec::new())),
+            },
+        };
+        let rows = lookup::read_rows(
+            &serving.features,
+            &serving.metrics,
+            loaded,
+            input,
+            &keys,
+            now,
+        )
+        .await?;
+        empty_rows.extend(
+            rows.rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !r.any_present)
+                .map(|(i, _)| i),
+        );
+        prefilled[slot] = Some(rows.tensor(input.datatype, |_| true)?);
+    }
+    empty_rows.sort_unstable();
+    empty_rows.dedup();
+    Ok((prefilled, empty_rows))
+}
+
+/// Answers a V2 request on `loaded`, the version it was routed to.
+async fn infer_on(
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
+    req: pb::ModelInferRequest,
+    obs: &mut Observation,
+) -> Result<V2Answer, ServeError> {
+    let pb::ModelInferRequest {
+        model_name: _,
+        model_version: _,
+        id,
+        parameters: _,
+        inputs,
+        outputs,
+        raw_input_contents,
+    } = req;
+    let loaded = Arc::clone(loaded);
+    obs.resolved(&loaded);
+    let started = Instant::now();
+    let result = run(serving, &loaded, inputs, raw_input_contents, &outputs, id).await;
+    let stats = &loaded.stats;
+    match &result {
+        Ok(_) => stats.success.add(started.elapsed()),
+        Err(_) => stats.fail.add(started.elapsed()),
+    }
+    result
+}
+
+async fn run(
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
+    mut inputs: Vec<pb::model_infer_request::InferInputTensor>,
+    mut raw: Vec<Vec<u8>>,
+    outputs: &[pb::model_infer_request::InferRequestedOutputTensor],
+    id: String,
+) -> Result<V2Answer, ServeError> {
+    let t0 = Instant::now();
+    let (prefilled, empty_rows) = entity_inputs(serving, loaded, &mut inputs, &mut raw).await?;
+    let decoded = decode_request(inputs, raw, outputs, loaded, prefilled)?;
+    let t1 = Instant::now();
+    let rows = decoded.rows;
+    let tensors = serving
+        .compute(loaded, decoded.inputs, decoded.wanted, rows)
+        .await?;
+    let t2 = Instant::now();
+    let specs = loaded.model.outputs();
+    let wanted = outputs_in_order(outputs, specs);
+    let mut response = pb::ModelInferResponse {
+        model_name: loaded.name.clone(),
+        model_version: loaded.version_label.clone(),
+        id,
+        ..Default::default()
+    };
+    if !empty_rows.is_empty() {
+        // V2 has no per-row status: name the rows scored on defaults alone.
+        let rows: Vec<String> = empty_rows.iter().map(usize::to_string).collect();
+        response.parameters.insert(
+            ENTITIES_WITHOUT_FEATURES.into(),
+            pb::InferParameter {
+                parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(
+                    rows.join(","),
+                )),
+            },
+        );
+    }
+    for (tensor, name) in tensors.iter().zip(wanted) {
+        response
+            .outputs
+            .push(pb::model_infer_response::InferOutputTensor {
+                name,
+                datatype: tensor.dtype().as_str().to_string(),
+                shape: tensor.shape.iter().map(|&d| d as i64).collect(),
+                ..Default::default()
+            });
+        response.raw_output_contents.push(encode_raw(&tensor.data));
+    }
+    let stats = &loaded.stats;
+    stats.compute_input.add(t1 - t0);
+    stats.compute_infer.add(t2 - t1);
+    stats.compute_output.add(t2.elapsed());
+    stats
+        .inference_count
+        .fetch_add(rows as u64, Ordering::Relaxed);
+    stats.execution_count.fetch_add(1, Ordering::Relaxed);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    stats.last_inference_ms.store(now_ms, Ordering::Relaxed);
+    loaded.metrics.rows.inc_by(rows as u64);
+    Ok(V2Answer { response, tensors })
+}
+
+/// A V2 response and the tensors it encodes (kept for shadow comparisons).
+#[derive(Debug)]
+pub struct V2Answer {
+    /// The response.
+    pub response: pb::ModelInferResponse,
+    /// Its outputs, decoded.
+    pub tensors: Vec<mercator_runtime::Tensor>,
+}
+
+impl Predicts for V2Answer {
+    /// Every numeric output value, and every BYTES output element, in output order.
+    fn predictions(&self) -> Predictions {
+        use mercator_runtime::TensorData;
+        let mut p = Predictions::default();
+        for t in &self.tensors {
+            match &t.data {
+                TensorData::Bytes(b) => p
+                    .labels
+                    .extend(b.iter().map(|e| String::from_utf8_lossy(e).into_owned())),
+                other => p.values.extend(other.to_f64()),
+            }
+        }
+        p
+    }
+}
+
+/// Names of the outputs a request gets back, in order: those it asked for, or all.
+fn outputs_in_order(
+    asked: &[pb::model_infer_request::InferRequestedOutputTensor],
+    specs: &[mercator_runtime::TensorSpec],
+) -> Vec<String> {
+    if asked.is_empty() {
+        specs.iter().map(|s| s.name.clone()).collect()
+    } else {
+        asked.iter().map(|o| o.name.clone()).collect()
+    }
+}
