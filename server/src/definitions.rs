@@ -51,7 +51,7 @@ impl DefinitionsStore for RegistryDefinitions {
 /// before definitions moved there has them in `features/definitions.toml`: they are
 /// imported once, when the registry has none.
 pub async fn open_feature_store(
-    config: &crate::Config,
+    config: &crate::config::Config,
     registry: &Registry,
     actor: &str,
 ) -> mercator_features::Result<std::sync::Arc<FeatureStore>> {

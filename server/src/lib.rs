@@ -3,14 +3,15 @@
 //! the `mercator` command line.
 //!
 //! Rooms, top to bottom (a module imports only from rooms below it; the fitness test
-//! `tests/architecture.rs` holds the crate to that, and `docs/ARCHITECTURE.md` is the map):
+//! `architecture/tests/fitness.rs` holds the crate to that, and `docs/ARCHITECTURE.md` is the map):
 //! - [`cli`], [`app`] (wiring), [`demo`];
 //! - [`grpc`]: thin tonic adapters, one file per service;
+//! - [`config`]: loaded and checked once, it hands each room below its settings;
 //! - [`api`]: the typed commerce APIs (churn, intent, forecasting); [`v2`]: the V2 path;
 //! - [`serving`]: admission, routing, compute, shadows, feature lookups;
 //! - [`models`]: the model table, traffic routes and the manager that loads versions;
 //! - [`monitor`]: metrics, drift windows, freshness;
-//! - [`config`], [`definitions`], [`error`], [`telemetry`]: leaves.
+//! - [`definitions`], [`error`], [`telemetry`]: leaves.
 //!
 //! The math lives in `mercator-runtime`, the records and artifacts in `mercator-registry`,
 //! the features in `mercator-features`.
