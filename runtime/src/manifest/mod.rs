@@ -107,14 +107,20 @@ impl Manifest {
     /// Parses and checks a manifest: a known kind, a weights file, at least one input and
     /// one output, unique names, and shapes whose first dimension is the batch.
     pub fn parse(json: &[u8]) -> Result<Manifest> {
+        Ok(Manifest::parse_with_sections(json)?.0)
+    }
+
+    /// [`Manifest::parse`], keeping the typed sections the check parsed (a load needs
+    /// them; parsing them again would repeat the check's work).
+    pub fn parse_with_sections(json: &[u8]) -> Result<(Manifest, sections::Sections)> {
         let manifest: Manifest = serde_json::from_slice(json).map_err(|e| {
             RuntimeError::Signature(format!("{MANIFEST_FILE} is not a valid manifest: {e}"))
         })?;
-        manifest.check()?;
-        Ok(manifest)
+        let sections = manifest.check()?;
+        Ok((manifest, sections))
     }
 
-    fn check(&self) -> Result<()> {
+    fn check(&self) -> Result<sections::Sections> {
         let fail = |m: String| Err(RuntimeError::Signature(m));
         if !KINDS.contains(&self.kind.as_str()) {
             return fail(format!(
@@ -155,7 +161,7 @@ impl Manifest {
             check_bindings(input)?;
         }
         // The typed sections (intent, history, risk bands) fail here, not on a request.
-        sections::Sections::of(self)?;
+        let sections = sections::Sections::of(self)?;
         if self.kind == "candle" || self.kind == "text" {
             crate::kinds::candle::layers_from_manifest(&self.extra)?;
         }
@@ -166,7 +172,7 @@ impl Manifest {
             crate::kinds::neural_forecast::ForecasterSpec::from_manifest(&self.extra)?;
         }
         self.warmup_samples()?;
-        Ok(())
+        Ok(sections)
     }
 
     /// The manifest's `quantiles` for forecasters (default 0.1, 0.5, 0.9).

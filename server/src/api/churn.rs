@@ -23,7 +23,7 @@ pub const SCORE: &str = "Churn.Score";
 struct Plan<'a> {
     input: &'a mercator_runtime::manifest::InputManifest,
     probability_output: usize,
-    bands: Vec<RiskBand>,
+    bands: &'a [RiskBand],
 }
 
 fn plan(loaded: &LoadedModel) -> Result<Plan<'_>, ServeError> {
@@ -45,7 +45,8 @@ fn plan(loaded: &LoadedModel) -> Result<Plan<'_>, ServeError> {
         .iter()
         .position(|o| o.value == OutputValue::Prediction && o.shape == [-1])
         .ok_or_else(|| unfit("it has no [-1] prediction output"))?;
-    let bands = m.risk_bands().map_err(|e| unfit(&e.to_string()))?;
+    // Checked at registration and load; the request only reads them.
+    let bands = &loaded.sections.risk_bands;
     Ok(Plan {
         input,
         probability_output,
@@ -239,7 +240,7 @@ async fn score_on(
                 Some(p) => {
                     s.status = pb::customer_score::Status::Scored.into();
                     s.probability = p;
-                    s.risk_band = band(&plan.bands, p);
+                    s.risk_band = band(plan.bands, p);
                 }
                 None => s.status = pb::customer_score::Status::NoFeatures.into(),
             }

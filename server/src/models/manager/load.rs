@@ -25,8 +25,8 @@ impl ModelManager {
         let manifest_bytes = files
             .get(MANIFEST_FILE)
             .ok_or_else(|| LoadError::Manifest(format!("{MANIFEST_FILE} is missing")))?;
-        let manifest =
-            Manifest::parse(manifest_bytes).map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let (manifest, sections) = Manifest::parse_with_sections(manifest_bytes)
+            .map_err(|e| LoadError::Manifest(e.to_string()))?;
         let weights = files.get(&manifest.weights).cloned().ok_or_else(|| {
             LoadError::Manifest(format!("weights file '{}' is missing", manifest.weights))
         })?;
@@ -36,10 +36,6 @@ impl ModelManager {
             self.default_max_batch
         };
         let (name, model_name) = (model.to_string(), model.to_string());
-        // Parsed again to keep the typed values (parse checked them already).
-        let sections = manifest
-            .sections()
-            .map_err(|e| LoadError::Manifest(e.to_string()))?;
         let metrics = VersionMetrics::new(&self.metrics, model, &version.to_string());
         let drift = match files.get(PROFILE_FILE) {
             Some(bytes) => {
