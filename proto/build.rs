@@ -2,26 +2,32 @@
 //! and generates the prost messages and tonic services into OUT_DIR, plus a descriptor
 //! set for gRPC server reflection.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &[
-    "proto/inference/grpc_service.proto",
-    "proto/inference/model_config.proto",
-    "proto/mercator/v1/registry.proto",
-    "proto/mercator/v1/feature_store.proto",
-    "proto/mercator/v1/churn.proto",
-    "proto/mercator/v1/intent.proto",
-    "proto/mercator/v1/forecasting.proto",
-    "proto/mercator/v1/monitoring.proto",
-];
+/// Every `.proto` file under `proto/`, so that a new service is one new file.
+fn protos(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            protos(&path, found)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for proto in PROTOS {
-        println!("cargo:rerun-if-changed={proto}");
+    println!("cargo:rerun-if-changed=proto");
+    let mut files = Vec::new();
+    protos(Path::new("proto"), &mut files)?;
+    files.sort();
+    for proto in &files {
+        println!("cargo:rerun-if-changed={}", proto.display());
     }
-    let fds = protox::compile(PROTOS, ["proto"])?;
+    let fds = protox::compile(&files, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("mercator_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()

@@ -54,12 +54,12 @@ impl App {
         );
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
-        let grpc = TcpListener::bind(config.grpc_addr)
+        let grpc = TcpListener::bind(config.grpc.addr)
             .await
-            .with_context(|| format!("binding gRPC on {}", config.grpc_addr))?;
-        let http = TcpListener::bind(config.metrics_addr)
+            .with_context(|| format!("binding gRPC on {}", config.grpc.addr))?;
+        let http = TcpListener::bind(config.metrics.addr)
             .await
-            .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
+            .with_context(|| format!("binding metrics on {}", config.metrics.addr))?;
         Ok(App {
             config,
             registry,
@@ -118,22 +118,22 @@ impl App {
             Arc::clone(&models),
             metrics.clone(),
             crate::models::manager::ManagerSettings {
-                aliases: config.serve_aliases.clone(),
-                default_max_batch: config.max_batch_size,
-                poll_interval: config.poll_interval(),
-                instance: config.instance(),
+                aliases: config.models.serve_aliases.clone(),
+                default_max_batch: config.limits.max_batch_size,
+                poll_interval: config.registry.poll_interval(),
+                instance: config.server.instance(),
                 policy: crate::models::manager::VersionPolicy {
-                    keep_newest: config.keep_versions,
-                    pinned: config.pinned()?,
+                    keep_newest: config.models.keep_versions,
+                    pinned: config.models.pinned()?,
                 },
-                drift: config.drift(),
+                drift: config.drift.settings(),
             },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
         tokio::spawn(follow_registry_changes(
             registry.clone(),
             Arc::clone(&manager),
-            config.poll_interval(),
+            config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
         let drift_latest = Arc::new(crate::monitor::drift::Latest::default());
@@ -141,19 +141,19 @@ impl App {
         tokio::spawn(crate::monitor::drift::run(
             move || watched.snapshot().watched(),
             metrics.drift.clone(),
-            config.drift(),
+            config.drift.settings(),
             Arc::clone(&drift_latest),
             stopped(stop_rx.clone()),
         ));
         tokio::spawn(crate::monitor::freshness::run(
             Arc::clone(&features),
             metrics.freshness.clone(),
-            config.poll_interval(),
+            config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
         let definitions_task = tokio::spawn(follow_definitions(
             Arc::clone(&features),
-            config.poll_interval(),
+            config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
 
@@ -162,9 +162,9 @@ impl App {
             metrics,
             Arc::clone(&features),
             crate::serving::Limits {
-                max_in_flight: config.max_in_flight,
-                offload_min_rows: config.offload_min_rows,
-                max_shadow_in_flight: config.max_shadow_in_flight,
+                max_in_flight: config.limits.max_in_flight,
+                offload_min_rows: config.serving.offload_min_rows,
+                max_shadow_in_flight: config.serving.max_shadow_in_flight,
             },
         ));
         let (router, reporter) =
@@ -233,7 +233,7 @@ impl App {
             .set_service_status("", ServingStatus::NotServing)
             .await;
         let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(config.shutdown_grace(), async {
+        let drained = tokio::time::timeout(config.server.shutdown_grace(), async {
             let grpc = grpc_task.await;
             let _ = http_task.await;
             let _ = manager_task.await;
@@ -247,7 +247,7 @@ impl App {
             Ok(Err(e)) => Err(e.into()),
             Err(_) => {
                 tracing::warn!(
-                    grace_secs = config.shutdown_grace_secs,
+                    grace_secs = config.server.shutdown_grace_secs,
                     "grace period over with requests still in flight"
                 );
                 Ok(())

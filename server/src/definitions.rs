@@ -57,6 +57,7 @@ pub async fn open_feature_store(
 ) -> mercator_features::Result<std::sync::Arc<FeatureStore>> {
     let store = RegistryDefinitions::new(registry.clone(), actor);
     let legacy = config
+        .server
         .data_dir
         .join("features")
         .join(mercator_features::DEFINITIONS_FILE);

@@ -40,22 +40,31 @@ fn main() -> ExitCode {
                 telemetry::init("text");
                 report(mercator_server::cli::profile::run(args).await)
             }
+            Command::Config(args) => {
+                telemetry::init("text");
+                match mercator_server::cli::config::run(args) {
+                    Err(e) if e.is::<mercator_server::config::ConfigError>() => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                    result => report(result),
+                }
+            }
         }
     })
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match args.config.load(&[
-        ("grpc_addr", args.grpc_addr.as_ref()),
-        ("metrics_addr", args.metrics_addr.as_ref()),
-    ]) {
-        Ok(c) => c,
+    let loaded = match args.config.layered(args.flags()) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(&config.log_format);
+    telemetry::init(&loaded.config.server.log_format);
+    loaded.warn();
+    let config = loaded.config;
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(e) => return report(Err(e)),

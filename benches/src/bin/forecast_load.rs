@@ -74,12 +74,10 @@ where
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    let config = mercator_server::Config {
-        data_dir: dir.path().to_path_buf(),
-        grpc_addr: "127.0.0.1:0".parse()?,
-        metrics_addr: "127.0.0.1:0".parse()?,
-        ..mercator_server::Config::default()
-    };
+    let mut config = mercator_server::Config::default();
+    config.server.data_dir = dir.path().to_path_buf();
+    config.grpc.addr = "127.0.0.1:0".parse()?;
+    config.metrics.addr = "127.0.0.1:0".parse()?;
     let app = mercator_server::App::build(config).await?;
     mercator_server::demo::register_demo_models(app.registry()).await?;
     mercator_server::demo::load_demo_features(std::sync::Arc::clone(app.features())).await?;

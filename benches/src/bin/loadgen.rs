@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Batches with at least this many rows run on the blocking pool (server config key).
-    #[arg(long, default_value_t = mercator_server::Config::default().offload_min_rows)]
+    #[arg(long, default_value_t = mercator_server::Config::default().serving.offload_min_rows)]
     offload_min_rows: usize,
     /// Rows per request, comma-separated.
     #[arg(long, default_value = "1,64", value_delimiter = ',')]
@@ -275,14 +275,12 @@ async fn main() -> anyhow::Result<()> {
 
     // Mercator with the demo model, on an ephemeral port, in this process.
     let dir = tempfile::tempdir()?;
-    let config = mercator_server::Config {
-        data_dir: dir.path().to_path_buf(),
-        grpc_addr: "127.0.0.1:0".parse()?,
-        metrics_addr: "127.0.0.1:0".parse()?,
-        offload_min_rows: args.offload_min_rows,
-        poll_interval_secs: 0.2,
-        ..mercator_server::Config::default()
-    };
+    let mut config = mercator_server::Config::default();
+    config.server.data_dir = dir.path().to_path_buf();
+    config.grpc.addr = "127.0.0.1:0".parse()?;
+    config.metrics.addr = "127.0.0.1:0".parse()?;
+    config.serving.offload_min_rows = args.offload_min_rows;
+    config.registry.poll_interval_secs = 0.2;
     let app = mercator_server::App::build(config).await?;
     mercator_server::demo::register_demo_models(app.registry()).await?;
     mercator_server::demo::load_demo_features(Arc::clone(app.features())).await?;

@@ -79,7 +79,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot reach the server at {url}"))?,
         )),
         None => {
-            let config = args.config.load(&[])?;
+            let config = args.config.load()?;
             let artifacts = mercator_registry::ArtifactStore::open(&config.artifacts_url())?;
             let registry = mercator_registry::Registry::open(
                 &config.registry_url(),

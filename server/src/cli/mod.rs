@@ -1,5 +1,6 @@
-//! Command-line interface: `mercator serve` and `mercator models …`.
+//! Command-line interface: `mercator serve`, `mercator models …` and the other commands.
 
+pub mod config;
 pub mod drift;
 pub mod features;
 pub mod models;
@@ -7,12 +8,11 @@ pub mod profile;
 pub mod profiling;
 mod table;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Flag, Loaded};
 
 /// gRPC model serving for commerce: demand forecasts, churn scores and chatbot intents.
 #[derive(Debug, Parser)]
@@ -36,6 +36,8 @@ pub enum Command {
     Profile(profile::ProfileArgs),
     /// Show a running server's drift of a model's versions, features ranked by PSI.
     Drift(drift::DriftArgs),
+    /// Show the effective configuration and where each value came from.
+    Config(config::ConfigCommandArgs),
 }
 
 /// Where configuration comes from; shared by every command.
@@ -66,21 +68,50 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
+impl ServeArgs {
+    /// The flags of `serve` that set configuration keys.
+    pub fn flags(&self) -> Vec<Flag> {
+        let mut flags = Vec::new();
+        if let Some(addr) = &self.grpc_addr {
+            flags.push(Flag {
+                key: "grpc.addr",
+                name: "--grpc-addr",
+                value: addr.clone(),
+            });
+        }
+        if let Some(addr) = &self.metrics_addr {
+            flags.push(Flag {
+                key: "metrics.addr",
+                name: "--metrics-addr",
+                value: addr.clone(),
+            });
+        }
+        flags
+    }
+}
+
 impl ConfigArgs {
-    /// Loads the configuration with these flags (and `extra` flag values) on top.
-    pub fn load(&self, extra: &[(&'static str, Option<&String>)]) -> Result<Config, ConfigError> {
-        let mut overrides = BTreeMap::new();
+    /// Loads the configuration for a command whose logging is already set up: its
+    /// warnings (old key names, unknown keys) are logged here.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let loaded = self.layered(Vec::new())?;
+        loaded.warn();
+        Ok(loaded.config)
+    }
+
+    /// Loads the configuration with these flags and `extra` (a command's own flags) on
+    /// top, keeping the warnings and each value's source.
+    pub fn layered(&self, mut extra: Vec<Flag>) -> Result<Loaded, ConfigError> {
         if let Some(dir) = &self.data_dir {
-            overrides.insert(
-                "data_dir",
-                figment::value::Value::from(dir.display().to_string()),
+            extra.insert(
+                0,
+                Flag {
+                    key: "server.data_dir",
+                    name: "--data-dir",
+                    value: dir.display().to_string(),
+                },
             );
         }
-        for (key, value) in extra {
-            if let Some(v) = value {
-                overrides.insert(*key, figment::value::Value::from(v.as_str()));
-            }
-        }
-        Config::load(self.config.as_deref(), std::env::vars(), overrides)
+        Config::load(self.config.as_deref(), std::env::vars(), &extra)
     }
 }

@@ -56,7 +56,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
         bins,
     } = args.command;
     anyhow::ensure!((2..=100).contains(&bins), "--bins must be within 2-100");
-    let config = args.config.load(&[])?;
+    let config = args.config.load()?;
     let registry = Registry::open(
         &config.registry_url(),
         ArtifactStore::open(&config.artifacts_url())?,
@@ -81,7 +81,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let batch = if manifest.max_batch_size > 0 {
         manifest.max_batch_size as usize
     } else {
-        config.max_batch_size
+        config.limits.max_batch_size
     };
     let profile =
         super::profiling::profile_table(&manifest, built.as_ref(), &data, bins, batch).await?;

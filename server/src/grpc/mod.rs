@@ -34,8 +34,8 @@ use crate::serving::Serving;
 macro_rules! with_limits {
     ($service:expr, $config:expr) => {
         $service
-            .max_decoding_message_size($config.max_message_bytes)
-            .max_encoding_message_size($config.max_message_bytes)
+            .max_decoding_message_size($config.limits.max_message_bytes)
+            .max_encoding_message_size($config.limits.max_message_bytes)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
     };
@@ -84,7 +84,7 @@ pub fn router(
         .add_service(with_limits!(
             ForecastingServer::new(forecasting::ForecastingService::new(
                 Arc::clone(&serving),
-                config.forecast_limits()
+                config.limits.forecast()
             )),
             config
         ))
@@ -93,7 +93,7 @@ pub fn router(
                 Arc::clone(&serving.models),
                 drift,
                 metrics.clone(),
-                config.drift_min_samples,
+                config.drift.min_samples,
             )),
             config
         ))

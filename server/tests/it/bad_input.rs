@@ -267,7 +267,7 @@ async fn the_server_batch_limit_applies_when_the_manifest_sets_none() {
         "outputs": [{"name": "probability", "datatype": "FP32", "shape": [-1]}]});
     let server = TestServer::builder()
         .model("strict", fixture_model("binary_deep-v3", manifest))
-        .config(|c| c.max_batch_size = 2)
+        .config(|c| c.limits.max_batch_size = 2)
         .start()
         .await;
     let mut client = server.v2().await;
@@ -295,7 +295,7 @@ async fn requests_over_the_in_flight_limit_get_resource_exhausted() {
         "outputs": [{"name": "probability", "datatype": "FP32", "shape": [-1]}]});
     let server = TestServer::builder()
         .model("strict", fixture_model("binary_deep-v3", manifest))
-        .config(|c| c.max_in_flight = 1)
+        .config(|c| c.limits.max_in_flight = 1)
         .start()
         .await;
     // A batch large enough to keep the only slot busy while small requests arrive.

@@ -388,17 +388,17 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
     let online = db.clone();
     let a = TestServer::builder()
         .churn()
-        .config(move |c| c.online_store = online)
+        .config(move |c| c.features.online_store = online)
         .start()
         .await;
     let shared = a.data_dir.path().to_path_buf();
     let online = db.clone();
     let b = TestServer::builder()
         .config(move |c| {
-            c.online_store = online;
-            c.registry_url = format!("sqlite://{}/registry.db?mode=rwc", shared.display());
-            c.artifacts_url = shared.join("artifacts").display().to_string();
-            c.offline_store = shared.join("features/offline").display().to_string();
+            c.features.online_store = online;
+            c.registry.url = format!("sqlite://{}/registry.db?mode=rwc", shared.display());
+            c.artifacts.url = shared.join("artifacts").display().to_string();
+            c.features.offline_store = shared.join("features/offline").display().to_string();
         })
         .start()
         .await;

@@ -191,3 +191,61 @@ fn bad_config_exits_64() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn config_show_names_each_source_and_old_names_still_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mercator.toml");
+    std::fs::write(
+        &file,
+        "max_in_flight = 9\n[grpc]\naddr = \"127.0.0.1:9301\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_mercator"))
+        .args(["config", "show", "--json", "--data-dir", "/srv/mercator"])
+        .env("MERCATOR_CONFIG", &file)
+        .env("MERCATOR_LIMITS__MAX_BATCH_SIZE", "12")
+        .env("MERCATOR_REGISTRY__URL", "postgres://m:hunter2@db/registry")
+        .output()
+        .expect("run mercator");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(
+        stderr.contains("`max_in_flight` is deprecated; use `max_in_flight` under [limits]"),
+        "{stderr}"
+    );
+    let settings: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("json");
+    let find = |section: &str, key: &str| {
+        settings
+            .iter()
+            .find(|s| s["section"] == section && s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{section}.{key} not shown"))
+    };
+    let in_file = format!("file {}", file.display());
+    assert_eq!(find("grpc", "addr")["value"], "127.0.0.1:9301");
+    assert_eq!(find("grpc", "addr")["source"], in_file.as_str());
+    assert_eq!(find("limits", "max_in_flight")["value"], 9);
+    assert_eq!(
+        find("limits", "max_batch_size")["source"],
+        "env MERCATOR_LIMITS__MAX_BATCH_SIZE"
+    );
+    assert_eq!(find("server", "data_dir")["source"], "flag --data-dir");
+    assert_eq!(find("metrics", "addr")["source"], "default");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_mercator"))
+        .args(["config", "show"])
+        .env_remove("MERCATOR_CONFIG")
+        .env("MERCATOR_LIMITS__MAX_IN_FLIGHT", "lots")
+        .output()
+        .expect("run mercator");
+    assert_eq!(bad.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("limits.max_in_flight")
+            && stderr.contains("MERCATOR_LIMITS__MAX_IN_FLIGHT"),
+        "{stderr}"
+    );
+}

@@ -591,7 +591,7 @@ async fn bad_forecast_requests_are_named() {
 async fn batch_size_is_limited_by_configuration() {
     let server = TestServer::builder()
         .demo()
-        .config(|c| c.max_batch_series = 3)
+        .config(|c| c.limits.max_batch_series = 3)
         .start()
         .await;
     let mut client = client(&server).await;
@@ -768,9 +768,9 @@ async fn forecasts_fill_drift_windows_and_doubled_sales_stand_out() {
     let server = TestServer::builder()
         .demo()
         .config(|c| {
-            c.drift_window_samples = 200;
-            c.drift_min_samples = 100;
-            c.drift_interval_secs = 0.1;
+            c.drift.window_samples = 200;
+            c.drift.min_samples = 100;
+            c.drift.interval_secs = 0.1;
         })
         .start()
         .await;

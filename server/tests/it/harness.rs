@@ -76,14 +76,12 @@ impl TestServerBuilder {
             Some(d) => d,
             None => tempfile::tempdir().expect("tempdir"),
         };
-        let mut config = Config {
-            data_dir: data_dir.path().to_path_buf(),
-            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
-            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
-            poll_interval_secs: 0.2,
-            shutdown_grace_secs: 5.0,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.server.data_dir = data_dir.path().to_path_buf();
+        config.server.shutdown_grace_secs = 5.0;
+        config.grpc.addr = "127.0.0.1:0".parse().expect("addr");
+        config.metrics.addr = "127.0.0.1:0".parse().expect("addr");
+        config.registry.poll_interval_secs = 0.2;
         if let Some(tweak) = self.tweak {
             tweak(&mut config);
         }

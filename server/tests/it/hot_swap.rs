@@ -28,7 +28,7 @@ fn request() -> pb::ModelInferRequest {
 async fn champion_flips_under_load_drop_no_request() {
     let server = TestServer::builder()
         .churn()
-        .config(|c| c.poll_interval_secs = 0.1)
+        .config(|c| c.registry.poll_interval_secs = 0.1)
         .start()
         .await;
     let mut registry = server.registry_client().await;

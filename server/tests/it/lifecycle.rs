@@ -183,7 +183,7 @@ async fn champion_to_v2(
 async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
     let server = TestServer::builder()
         .churn()
-        .config(|c| c.instance_name = "replica-a".into())
+        .config(|c| c.server.instance_name = "replica-a".into())
         .start()
         .await;
     let mut registry = server.registry_client().await;
@@ -391,8 +391,8 @@ async fn the_version_policy_keeps_newest_and_pinned_versions_loaded() {
     let server = TestServer::builder()
         .churn()
         .config(|c| {
-            c.keep_versions = 1;
-            c.pinned_versions = vec!["churn@2".into()];
+            c.models.keep_versions = 1;
+            c.models.pinned_versions = vec!["churn@2".into()];
         })
         .start()
         .await;

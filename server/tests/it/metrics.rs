@@ -151,7 +151,7 @@ async fn every_grpc_call_is_counted_by_service_method_and_code() {
 async fn offloaded_batches_count_their_queue_time() {
     let server = TestServer::builder()
         .churn()
-        .config(|c| c.offload_min_rows = 1)
+        .config(|c| c.serving.offload_min_rows = 1)
         .start()
         .await;
     let mut client = server.v2().await;

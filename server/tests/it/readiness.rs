@@ -115,7 +115,7 @@ async fn not_ready_until_the_initial_loads_finish() {
             poll_interval: Duration::from_millis(50),
             instance: "test".into(),
             policy: Default::default(),
-            drift: mercator_server::Config::default().drift(),
+            drift: mercator_server::Config::default().drift.settings(),
         },
     ));
     tokio::spawn(Arc::clone(&manager).run(std::future::pending()));

@@ -116,8 +116,8 @@ async fn serving_survives_the_registry_going_away() {
     let server = TestServer::builder()
         .churn()
         .config(move |c| {
-            c.registry_url = proxied;
-            c.poll_interval_secs = 0.1;
+            c.registry.url = proxied;
+            c.registry.poll_interval_secs = 0.1;
         })
         .start()
         .await;
@@ -190,17 +190,17 @@ async fn alias_moves_reach_other_servers_without_waiting_for_a_poll() {
     let a = TestServer::builder()
         .churn()
         .config(move |c| {
-            c.registry_url = db_a;
-            c.artifacts_url = art_a;
+            c.registry.url = db_a;
+            c.artifacts.url = art_a;
         })
         .start()
         .await;
     // B polls once a minute: only a notification can bring it the move in time.
     let b = TestServer::builder()
         .config(move |c| {
-            c.registry_url = db;
-            c.artifacts_url = artifacts;
-            c.poll_interval_secs = 60.0;
+            c.registry.url = db;
+            c.artifacts.url = artifacts;
+            c.registry.poll_interval_secs = 60.0;
         })
         .start()
         .await;

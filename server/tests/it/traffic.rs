@@ -261,8 +261,8 @@ async fn a_90_10_split_holds_over_10000_requests_and_sticks_per_customer() {
 async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
     let server = server_with_challenger_and(|c| {
         // Drift evaluated quickly, so that its series are in the exposition checked below.
-        c.drift_min_samples = 1;
-        c.drift_interval_secs = 0.1;
+        c.drift.min_samples = 1;
+        c.drift.interval_secs = 0.1;
     })
     .await;
     let ids = customers(200);

@@ -46,7 +46,7 @@ impl Client {
                 Transport::new(channel.map_err(tower::BoxError::from))
             }
             None => {
-                let config = args.config.load(&[])?;
+                let config = args.config.load()?;
                 let artifacts = ArtifactStore::open(&config.artifacts_url())?;
                 let registry = Registry::open(
                     &config.registry_url(),

@@ -1,0 +1,432 @@
+//! Configuration: one typed tree with a section per concern, layered without side effects.
+//!
+//! Priority, lowest first: built-in defaults < the TOML file (`--config`) <
+//! `MERCATOR_<SECTION>__<KEY>` environment variables < command-line flags. Every key can be
+//! set at each layer, e.g. `addr` under `[grpc]` in TOML, `MERCATOR_GRPC__ADDR`, or
+//! `--grpc-addr`. The keys are the fields below; nothing else lists them. How the layers
+//! are read, the old flat names (`grpc_addr`, `MERCATOR_GRPC_ADDR`) that still work for
+//! one release, and where each value came from are in `layers.rs`.
+
+mod layers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use layers::{Flag, Loaded, Setting};
+
+/// Server configuration, one field per TOML section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The process: its state directory, its name, its logs and its shutdown.
+    pub server: ServerConfig,
+    /// The gRPC listener (KServe V2 and `mercator.v1`).
+    pub grpc: GrpcConfig,
+    /// The HTTP listener for `GET /metrics`.
+    pub metrics: MetricsConfig,
+    /// The model registry and how often it is polled.
+    pub registry: RegistryConfig,
+    /// Where model files are stored.
+    pub artifacts: ArtifactsConfig,
+    /// The feature store's online store and offline history.
+    pub features: FeaturesConfig,
+    /// Which versions of each model are loaded.
+    pub models: ModelsConfig,
+    /// What one request may ask for.
+    pub limits: LimitsConfig,
+    /// How requests are computed.
+    pub serving: ServingConfig,
+    /// How drift windows are kept and judged.
+    pub drift: DriftConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Where embedded state lives (SQLite registry, local artifacts, embedded features).
+    pub data_dir: PathBuf,
+    /// This server's name in the registry's load reports (`mercator models show`); empty
+    /// means the `HOSTNAME` environment variable (a pod's name on Kubernetes), or
+    /// `mercator`.
+    pub instance_name: String,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+    /// How long in-flight requests may take to finish on shutdown, in seconds.
+    pub shutdown_grace_secs: f64,
+}
+
+/// `[grpc]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GrpcConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Listen address of `GET /metrics`.
+    pub addr: SocketAddr,
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryConfig {
+    /// Database URL; empty means `sqlite://<data_dir>/registry.db`.
+    pub url: String,
+    /// How often the registry is polled for new versions and alias moves, in seconds.
+    pub poll_interval_secs: f64,
+}
+
+/// `[artifacts]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArtifactsConfig {
+    /// Artifact store URL (`s3://…`, `gs://…`, `az://…`, a folder); empty means
+    /// `<data_dir>/artifacts`.
+    pub url: String,
+}
+
+/// `[features]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeaturesConfig {
+    /// Online store: `embedded` (memory and a log under `<data_dir>/features`, one server
+    /// process) or a `redis://host:port/db` URL (shared by many replicas); the feature
+    /// store's `online::open` says which exist.
+    pub online_store: String,
+    /// Offline history (every pushed row, as Parquet): empty means
+    /// `<data_dir>/features/offline`; or `s3://bucket/prefix`, `gs://…`, `az://…`, shared
+    /// by many replicas.
+    pub offline_store: String,
+}
+
+/// `[models]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelsConfig {
+    /// Aliases whose versions are loaded and served.
+    pub serve_aliases: Vec<String>,
+    /// Besides the aliased versions, the newest N ready versions of every model stay
+    /// loaded (requests may name them by number; moving an alias to one is instant).
+    pub keep_versions: usize,
+    /// Versions always loaded, as `model@version` (e.g. a baseline kept for comparison).
+    pub pinned_versions: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest gRPC message accepted or sent, in bytes (tonic's default is 4 MiB).
+    pub max_message_bytes: usize,
+    /// Largest batch (first dimension) accepted when a manifest does not set its own.
+    pub max_batch_size: usize,
+    /// Requests allowed in flight at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    /// Longest forecast horizon any model may be asked for, in days (a model may allow
+    /// fewer: a neural forecaster forecasts only as far as it was trained to).
+    pub max_horizon_days: usize,
+    /// Most series in one `Forecasting/ForecastBatch` call.
+    pub max_batch_series: usize,
+}
+
+/// `[serving]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServingConfig {
+    /// Batches with at least this many rows run on the blocking pool instead of inline.
+    /// On the demo churn model (200 trees) 1,024 rows take about 1.6 ms; smaller batches
+    /// measured faster inline than with the hop to another thread (docs/BENCHMARKS.md).
+    pub offload_min_rows: usize,
+    /// Shadow runs (copies of live requests sent to a model's shadow routes) allowed at
+    /// once; further copies are dropped and counted, never queued, so shadows cannot slow
+    /// live serving down.
+    pub max_shadow_in_flight: usize,
+}
+
+/// `[drift]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriftConfig {
+    /// Most rows a version's window holds (the oldest are dropped first).
+    pub window_samples: usize,
+    /// Oldest row a window holds, in seconds.
+    pub window_secs: f64,
+    /// Fewest values a feature's window needs before its drift is exported (so that
+    /// small windows do not flap).
+    pub min_samples: usize,
+    /// How often windows are evaluated, in seconds.
+    pub interval_secs: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("./mercator-data"),
+            instance_name: String::new(),
+            log_format: "text".into(),
+            shutdown_grace_secs: 30.0,
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8002)),
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            url: String::new(),
+            poll_interval_secs: 5.0,
+        }
+    }
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        FeaturesConfig {
+            online_store: "embedded".into(),
+            offline_store: String::new(),
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
+            keep_versions: 0,
+            pinned_versions: Vec::new(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: 64 * 1024 * 1024,
+            max_batch_size: 4096,
+            max_in_flight: 1024,
+            max_horizon_days: 366,
+            max_batch_series: 100_000,
+        }
+    }
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        ServingConfig {
+            offload_min_rows: 1024,
+            max_shadow_in_flight: 32,
+        }
+    }
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            window_samples: 10_000,
+            window_secs: 3600.0,
+            min_samples: 500,
+            interval_secs: 15.0,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the process exits with status 64.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Refuses values that parse but cannot work, naming the key as `section.key`.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.max_message_bytes", self.limits.max_message_bytes),
+            ("limits.max_batch_size", self.limits.max_batch_size),
+            ("limits.max_in_flight", self.limits.max_in_flight),
+            ("limits.max_horizon_days", self.limits.max_horizon_days),
+            ("limits.max_batch_series", self.limits.max_batch_series),
+            ("drift.window_samples", self.drift.window_samples),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
+        for (key, value) in [
+            ("drift.window_secs", self.drift.window_secs),
+            ("drift.interval_secs", self.drift.interval_secs),
+        ] {
+            if !(value > 0.0 && value.is_finite() && value < 1e9) {
+                return Err(ConfigError(format!(
+                    "{key} must be a positive number of seconds"
+                )));
+            }
+        }
+        let poll = self.registry.poll_interval_secs;
+        if !(poll > 0.0 && poll.is_finite()) {
+            return Err(ConfigError(
+                "registry.poll_interval_secs must be a positive number".into(),
+            ));
+        }
+        let grace = self.server.shutdown_grace_secs;
+        if !(grace >= 0.0 && grace.is_finite()) {
+            return Err(ConfigError(
+                "server.shutdown_grace_secs must be zero or positive".into(),
+            ));
+        }
+        let store = self.features.online_store.as_str();
+        if !mercator_features::online::is_backend(store) {
+            return Err(ConfigError(format!(
+                "features.online_store '{store}' must be {}",
+                mercator_features::online::BACKENDS
+            )));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!(
+                "server.log_format '{}' must be text or json",
+                self.server.log_format
+            )));
+        }
+        for alias in &self.models.serve_aliases {
+            mercator_registry::model::check_name("models.serve_aliases", alias)
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        self.models.pinned()?;
+        Ok(())
+    }
+
+    /// The registry database URL, defaulting to SQLite under the data directory.
+    pub fn registry_url(&self) -> String {
+        if self.registry.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("registry.db").display()
+            )
+        } else {
+            self.registry.url.clone()
+        }
+    }
+
+    /// The artifact store URL, defaulting to a folder under the data directory.
+    pub fn artifacts_url(&self) -> String {
+        if self.artifacts.url.is_empty() {
+            self.server.data_dir.join("artifacts").display().to_string()
+        } else {
+            self.artifacts.url.clone()
+        }
+    }
+
+    /// Opens the configured online store and offline history.
+    pub async fn open_feature_backends(
+        &self,
+    ) -> mercator_features::Result<(
+        std::sync::Arc<dyn mercator_features::online::OnlineStore>,
+        mercator_features::offline::OfflineStore,
+    )> {
+        let dir = self.server.data_dir.join("features");
+        let online =
+            mercator_features::online::open(&self.features.online_store, &dir.join("online"))
+                .await?;
+        let offline = if self.features.offline_store.is_empty() {
+            dir.join("offline").display().to_string()
+        } else {
+            self.features.offline_store.clone()
+        };
+        let offline = tokio::task::spawn_blocking(move || {
+            mercator_features::offline::OfflineStore::open(&offline)
+        })
+        .await
+        .map_err(|e| mercator_features::FeatureError::Io(std::io::Error::other(e)))??;
+        Ok((online, offline))
+    }
+}
+
+impl ServerConfig {
+    /// This server's name in load reports: `instance_name`, else `$HOSTNAME`, else
+    /// `mercator`.
+    pub fn instance(&self) -> String {
+        if !self.instance_name.is_empty() {
+            return self.instance_name.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "mercator".into())
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace_secs)
+    }
+}
+
+impl RegistryConfig {
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_interval_secs)
+    }
+}
+
+impl ModelsConfig {
+    /// `pinned_versions` parsed: (model, version) pairs.
+    pub fn pinned(&self) -> Result<Vec<(String, u64)>, ConfigError> {
+        self.pinned_versions
+            .iter()
+            .map(|p| {
+                p.split_once('@')
+                    .and_then(|(m, v)| Some((m.to_string(), v.parse::<u64>().ok()?)))
+                    .filter(|(m, v)| !m.is_empty() && *v > 0)
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "models.pinned_versions: '{p}' must be model@version, e.g. churn@3"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+impl LimitsConfig {
+    /// The limits of forecasting requests.
+    pub fn forecast(&self) -> crate::api::forecast::ForecastLimits {
+        crate::api::forecast::ForecastLimits {
+            max_horizon_days: self.max_horizon_days,
+            max_batch_series: self.max_batch_series,
+        }
+    }
+}
+
+impl DriftConfig {
+    /// The monitor's settings.
+    pub fn settings(&self) -> crate::monitor::drift::DriftSettings {
+        crate::monitor::drift::DriftSettings {
+            window_samples: self.window_samples,
+            window_age: Duration::from_secs_f64(self.window_secs),
+            min_samples: self.min_samples,
+            interval: Duration::from_secs_f64(self.interval_secs),
+        }
+    }
+}
