@@ -413,3 +413,27 @@ impl TryFrom<pb::AuditEntry> for AuditEntry {
         })
     }
 }
+
+impl From<crate::keys::ApiKey> for pb::ApiKey {
+    fn from(k: crate::keys::ApiKey) -> pb::ApiKey {
+        pb::ApiKey {
+            name: k.name,
+            scopes: k.scopes,
+            created_by: k.created_by,
+            created_at: Some(timestamp(k.created_at)),
+            expires_at: k.expires_at.map(timestamp),
+            revoked_at: k.revoked_at.map(timestamp),
+        }
+    }
+}
+
+/// A request's timestamp as a time, naming `field` when it is out of range.
+pub fn time_of(
+    field: &str,
+    t: &prost_types::Timestamp,
+) -> Result<chrono::DateTime<chrono::Utc>, RegistryError> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| chrono::DateTime::from_timestamp(t.seconds, nanos))
+        .ok_or_else(|| RegistryError::invalid(field, "not a valid timestamp"))
+}

@@ -19,10 +19,12 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod definitions;
 pub mod demo;
+pub mod descriptors;
 pub mod error;
 pub mod grpc;
 pub mod models;

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
                 telemetry::init("text");
                 report(mercator_server::cli::profile::run(args).await)
             }
+            Command::Keys(args) => {
+                telemetry::init("text");
+                report(mercator_server::cli::keys::run(args).await)
+            }
             Command::Config(args) => {
                 telemetry::init("text");
                 match mercator_server::cli::config::run(args) {

@@ -6,6 +6,7 @@
 //! - here: opening, reads, feature definitions, load reports and the audit log.
 
 mod aliases;
+mod keys;
 mod register;
 
 use std::sync::Arc;

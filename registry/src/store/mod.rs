@@ -14,6 +14,7 @@ use crate::{RegistryError, Result};
 mod aliases;
 mod audit;
 mod features;
+mod keys;
 mod load_reports;
 mod traffic;
 mod versions;
@@ -21,6 +22,7 @@ mod versions;
 pub(crate) use aliases::{alias_history, alias_target, move_alias};
 pub(crate) use audit::{audit, audit_log};
 pub(crate) use features::{insert_feature_definitions, latest_feature_definitions};
+pub(crate) use keys::{insert_key, key_by_hash, list_keys, revoke_key};
 pub(crate) use load_reports::{load_reports, report_load};
 pub(crate) use traffic::{replace_traffic, traffic_of};
 pub(crate) use versions::{

@@ -1,7 +1,6 @@
 //! `mercator drift NAME[@VERSION]`: a running server's latest drift evaluation of a
 //! model's versions, the features ranked by PSI.
 
-use anyhow::Context;
 use clap::Args;
 use mercator_proto::v1::{self as pb, monitoring_client::MonitoringClient};
 
@@ -15,6 +14,9 @@ pub struct DriftArgs {
     /// The server's gRPC URL (drift is measured by each server on its own traffic).
     #[arg(long, env = "MERCATOR_SERVER", default_value = "http://127.0.0.1:8001")]
     pub server: String,
+    /// The credential sent to the server.
+    #[command(flatten)]
+    pub credential: super::remote::Credential,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -30,10 +32,7 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<()> {
         Some((m, v)) => (m.to_string(), v.to_string()),
         None => (args.reference.clone(), String::new()),
     };
-    let channel = tonic::transport::Channel::from_shared(args.server.clone())?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the server at {}", args.server))?;
+    let channel = super::remote::connect(&args.server, &args.credential).await?;
     let resp = MonitoringClient::new(channel)
         .get_drift(pb::GetDriftRequest {
             model_name: model.clone(),

@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use mercator_features::FeatureStore;
 use mercator_features::grpc::definitions_to_pb;
 use mercator_proto::v1::{self as pb, feature_store_client::FeatureStoreClient};
-use tonic::transport::Channel;
 
 use super::{ConfigArgs, table};
 
@@ -22,6 +21,9 @@ pub struct FeaturesArgs {
     /// A running server's gRPC URL, e.g. http://127.0.0.1:8001.
     #[arg(long, env = "MERCATOR_SERVER", global = true)]
     pub server: Option<String>,
+    /// The credential sent to the server.
+    #[command(flatten)]
+    pub credential: super::remote::Credential,
     /// The operation.
     #[command(subcommand)]
     pub command: FeaturesCommand,
@@ -73,10 +75,7 @@ pub enum FeaturesCommand {
 pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     let client = match &args.server {
         Some(url) => Client::Remote(FeatureStoreClient::new(
-            Channel::from_shared(url.clone())?
-                .connect()
-                .await
-                .with_context(|| format!("cannot reach the server at {url}"))?,
+            super::remote::connect(url, &args.credential).await?,
         )),
         None => {
             let config = args.config.load()?;
@@ -182,7 +181,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
 
 #[derive(Clone)]
 enum Client {
-    Remote(FeatureStoreClient<Channel>),
+    Remote(FeatureStoreClient<super::remote::Transport>),
     Local(Arc<FeatureStore>),
 }
 

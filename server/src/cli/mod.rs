@@ -3,9 +3,11 @@
 pub mod config;
 pub mod drift;
 pub mod features;
+pub mod keys;
 pub mod models;
 pub mod profile;
 pub mod profiling;
+pub mod remote;
 mod table;
 
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ pub enum Command {
     Drift(drift::DriftArgs),
     /// Show the effective configuration and where each value came from.
     Config(config::ConfigCommandArgs),
+    /// Create, list and revoke API keys.
+    Keys(keys::KeysArgs),
 }
 
 /// Where configuration comes from; shared by every command.

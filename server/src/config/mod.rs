@@ -7,6 +7,7 @@
 //! are read, the old flat names (`grpc_addr`, `MERCATOR_GRPC_ADDR`) that still work for
 //! one release, and where each value came from are in `layers.rs`.
 
+mod check;
 mod layers;
 
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub struct Config {
     pub serving: ServingConfig,
     /// How drift windows are kept and judged.
     pub drift: DriftConfig,
+    /// Who may call what.
+    pub auth: AuthConfig,
 }
 
 /// `[server]`.
@@ -167,6 +170,44 @@ pub struct DriftConfig {
     pub interval_secs: f64,
 }
 
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// `none`: every call is let through, and the registry records the actor a client
+    /// names (allowed only when every listener is on a loopback address). `required`:
+    /// every call but health checks needs `authorization: Bearer <key>` granting the
+    /// scope its method needs (`mercator keys create`).
+    pub mode: String,
+    /// Whether server reflection needs a credential (of any scope) when auth is required.
+    pub protect_reflection: bool,
+    /// How long a checked key is trusted before the registry is asked again, in seconds:
+    /// a revocation reaches every server within this.
+    pub key_cache_secs: f64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: "none".into(),
+            protect_reflection: false,
+            key_cache_secs: 5.0,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Whether calls need credentials.
+    pub fn required(&self) -> bool {
+        self.mode == "required"
+    }
+
+    /// The key cache's lifetime.
+    pub fn key_cache(&self) -> Duration {
+        Duration::from_secs_f64(self.key_cache_secs)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -260,64 +301,6 @@ impl Default for DriftConfig {
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Refuses values that parse but cannot work, naming the key as `section.key`.
-    fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
-            ("limits.max_message_bytes", self.limits.max_message_bytes),
-            ("limits.max_batch_size", self.limits.max_batch_size),
-            ("limits.max_in_flight", self.limits.max_in_flight),
-            ("limits.max_horizon_days", self.limits.max_horizon_days),
-            ("limits.max_batch_series", self.limits.max_batch_series),
-            ("drift.window_samples", self.drift.window_samples),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(ConfigError(format!("{key} must be greater than 0")));
-            }
-        }
-        for (key, value) in [
-            ("drift.window_secs", self.drift.window_secs),
-            ("drift.interval_secs", self.drift.interval_secs),
-        ] {
-            if !(value > 0.0 && value.is_finite() && value < 1e9) {
-                return Err(ConfigError(format!(
-                    "{key} must be a positive number of seconds"
-                )));
-            }
-        }
-        let poll = self.registry.poll_interval_secs;
-        if !(poll > 0.0 && poll.is_finite()) {
-            return Err(ConfigError(
-                "registry.poll_interval_secs must be a positive number".into(),
-            ));
-        }
-        let grace = self.server.shutdown_grace_secs;
-        if !(grace >= 0.0 && grace.is_finite()) {
-            return Err(ConfigError(
-                "server.shutdown_grace_secs must be zero or positive".into(),
-            ));
-        }
-        let store = self.features.online_store.as_str();
-        if !mercator_features::online::is_backend(store) {
-            return Err(ConfigError(format!(
-                "features.online_store '{store}' must be {}",
-                mercator_features::online::BACKENDS
-            )));
-        }
-        if !matches!(self.server.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!(
-                "server.log_format '{}' must be text or json",
-                self.server.log_format
-            )));
-        }
-        for alias in &self.models.serve_aliases {
-            mercator_registry::model::check_name("models.serve_aliases", alias)
-                .map_err(|e| ConfigError(e.to_string()))?;
-        }
-        self.models.pinned()?;
-        Ok(())
-    }
-
     /// The registry database URL, defaulting to SQLite under the data directory.
     pub fn registry_url(&self) -> String {
         if self.registry.url.is_empty() {
@@ -428,5 +411,41 @@ impl DriftConfig {
             min_samples: self.min_samples,
             interval: Duration::from_secs_f64(self.interval_secs),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, env, &[]).map(|l| l.config)
+    }
+
+    #[test]
+    fn auth_none_only_on_loopback() {
+        let err = load(&[("MERCATOR_GRPC__ADDR", "0.0.0.0:8001")]).expect_err("open on a network");
+        assert!(
+            err.to_string().contains("grpc.addr is 0.0.0.0:8001"),
+            "{err}"
+        );
+        let err = load(&[("MERCATOR_METRICS__ADDR", "10.0.0.5:8002")]).expect_err("metrics too");
+        assert!(err.to_string().contains("metrics.addr"), "{err}");
+        assert!(
+            load(&[("MERCATOR_GRPC__ADDR", "[::1]:8001")]).is_ok(),
+            "IPv6 loopback"
+        );
+        let c = load(&[
+            ("MERCATOR_GRPC__ADDR", "0.0.0.0:8001"),
+            ("MERCATOR_METRICS__ADDR", "0.0.0.0:8002"),
+            ("MERCATOR_AUTH__MODE", "required"),
+        ])
+        .expect("required on a network");
+        assert!(c.auth.required());
+        let err = load(&[("MERCATOR_AUTH__MODE", "maybe")]).expect_err("bad mode");
+        assert!(err.to_string().contains("auth.mode"), "{err}");
+        let err = load(&[("MERCATOR_AUTH__KEY_CACHE_SECS", "-1")]).expect_err("bad cache");
+        assert!(err.to_string().contains("auth.key_cache_secs"), "{err}");
     }
 }

@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use http_body::{Body, Frame, SizeHint};
 use prometheus::{Histogram, IntCounter};
-use prost::Message;
 use tonic::codegen::http;
 
 use crate::error::code_name;
@@ -55,38 +54,13 @@ type Methods = HashMap<String, Arc<Method>>;
 
 /// Every method of the descriptor sets the server is built with.
 fn known_methods() -> Methods {
-    let sets = [
-        mercator_proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ];
-    let mut methods = Methods::new();
-    for set in sets {
-        // Compiled into the binary by build scripts: a set that does not decode would be
-        // a build defect, and only costs its methods their labels.
-        let Ok(set) = prost_types::FileDescriptorSet::decode(set) else {
-            tracing::warn!("a compiled-in descriptor set does not decode");
-            continue;
-        };
-        for file in set.file {
-            let package = file.package();
-            for service in &file.service {
-                let full = if package.is_empty() {
-                    service.name().to_string()
-                } else {
-                    format!("{package}.{}", service.name())
-                };
-                for method in &service.method {
-                    methods.insert(
-                        format!("/{full}/{}", method.name()),
-                        Arc::new(Method::new(&full, method.name())),
-                    );
-                }
-            }
-        }
-    }
-    methods
+    crate::descriptors::methods()
+        .into_iter()
+        .map(|(service, method)| {
+            let path = format!("/{service}/{method}");
+            (path, Arc::new(Method::new(&service, &method)))
+        })
+        .collect()
 }
 
 /// The layer: wrap the router's service with it.

@@ -1,6 +1,6 @@
 //! The gRPC surface: one file per service, assembled into one router here with the
-//! cross-cutting parts added once: message size limits, gzip, a tracing span per
-//! request, health checking and reflection.
+//! cross-cutting parts added once: call metrics, authentication and scopes, message size
+//! limits, gzip, a tracing span per request, health checking and reflection.
 
 pub mod calls;
 pub mod churn;
@@ -26,6 +26,7 @@ use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::{AuthLayer, Verifier};
 use crate::config::Config;
 use crate::models::ModelManager;
 use crate::serving::Serving;
@@ -41,9 +42,14 @@ macro_rules! with_limits {
     };
 }
 
-/// The router, with every call counted by [`calls::CallLayer`].
-pub type GrpcRouter =
-    Router<tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>>;
+/// The router: every call counted by [`calls::CallLayer`] (refusals too), then checked
+/// by [`AuthLayer`].
+pub type GrpcRouter = Router<
+    tower::layer::util::Stack<
+        AuthLayer,
+        tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>,
+    >,
+>;
 
 /// Builds the router with every service.
 pub fn router(
@@ -64,9 +70,14 @@ pub fn router(
         .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let verifier = config
+        .auth
+        .required()
+        .then(|| Arc::new(Verifier::new(registry.clone(), config.auth.key_cache())));
     let router = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(calls::CallLayer::new(metrics.calls.clone()))
+        .layer(AuthLayer::new(verifier, config.auth.protect_reflection))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

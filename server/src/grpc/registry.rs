@@ -49,7 +49,11 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::RegisterVersionRequest>,
     ) -> Result<Response<pb::RegisterVersionResponse>, Status> {
-        let new = NewVersion::try_from(req.into_inner())?;
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
+        let new = NewVersion {
+            actor,
+            ..NewVersion::try_from(req.into_inner())?
+        };
         let version = self.registry.register(new).await.inspect_err(|e| {
             if let (mercator_registry::RegistryError::Storage(_), Some(errors)) =
                 (e, &self.object_store_errors)
@@ -107,12 +111,13 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::SetAliasRequest>,
     ) -> Result<Response<pb::SetAliasResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
         let pb::SetAliasRequest {
             model,
             alias,
             version,
             reason,
-            actor,
+            actor: _,
         } = req.into_inner();
         let moved = self
             .registry
@@ -128,11 +133,12 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::PromoteRequest>,
     ) -> Result<Response<pb::PromoteResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
         let pb::PromoteRequest {
             model,
             version,
             reason,
-            actor,
+            actor: _,
         } = req.into_inner();
         let (champion, previous) = self
             .registry
@@ -149,11 +155,12 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::SetTrafficRequest>,
     ) -> Result<Response<pb::SetTrafficResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
         let pb::SetTrafficRequest {
             model,
             routes,
             reason,
-            actor,
+            actor: _,
         } = req.into_inner();
         let routes: Vec<_> = routes.into_iter().map(Into::into).collect();
         let stored = self
@@ -170,11 +177,12 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::RollbackAliasRequest>,
     ) -> Result<Response<pb::RollbackAliasResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
         let pb::RollbackAliasRequest {
             model,
             alias,
             reason,
-            actor,
+            actor: _,
         } = req.into_inner();
         let moved = self
             .registry
@@ -204,10 +212,11 @@ impl RegistryApi for RegistryService {
         &self,
         req: Request<pb::ArchiveVersionRequest>,
     ) -> Result<Response<pb::ArchiveVersionResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
         let pb::ArchiveVersionRequest {
             model,
             version,
-            actor,
+            actor: _,
         } = req.into_inner();
         let version = self.registry.archive(&model, version, &actor).await?;
         self.changed();
@@ -228,6 +237,62 @@ impl RegistryApi for RegistryService {
             .await?;
         Ok(Response::new(pb::AuditLogResponse {
             entries: entries.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        req: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let actor = crate::auth::actor(&req, "");
+        let pb::CreateApiKeyRequest {
+            name,
+            scopes,
+            expires_at,
+        } = req.into_inner();
+        for (i, scope) in scopes.iter().enumerate() {
+            if crate::auth::Scope::parse(scope).is_none() {
+                let known: Vec<_> = crate::auth::Scope::ALL.iter().map(|s| s.name()).collect();
+                return Err(Status::invalid_argument(format!(
+                    "scopes[{i}]: unknown scope; use one of {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let expires_at = expires_at
+            .map(|t| mercator_registry::grpc::time_of("expires_at", &t))
+            .transpose()?;
+        let (key, secret) = self
+            .registry
+            .create_key(&name, &scopes, expires_at, &actor)
+            .await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            key: Some(key.into()),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        _: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let keys = self.registry.list_keys().await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: keys.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        req: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let actor = crate::auth::actor(&req, "");
+        let key = self
+            .registry
+            .revoke_key(&req.into_inner().name, &actor)
+            .await?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            key: Some(key.into()),
         }))
     }
 }

@@ -5,6 +5,7 @@
     reason = "helpers are shared between test modules of one binary"
 )]
 
+mod auth;
 mod bad_input;
 mod churn;
 mod cli;

@@ -3,31 +3,47 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use mercator_proto::v1::registry_server::RegistryServer;
 use mercator_proto::v1::{self as pb, registry_client::RegistryClient};
 use mercator_registry::model::{AliasMove, AuditEntry, LoadReport, ModelSummary, TrafficRoute};
 use mercator_registry::{ArtifactStore, ModelVersion, NewVersion, Registry, VersionSelector};
-use tonic::transport::Channel;
-use tower::ServiceExt;
+
+use anyhow::Context;
 
 use super::ModelsArgs;
-
-/// How the CLI reaches the registry service: a channel to a server, or the service
-/// itself in this process (both behind one boxed type, so every command has one path).
-type Transport = tower::util::BoxCloneService<
-    Request,
-    tonic::codegen::http::Response<tonic::body::Body>,
-    tower::BoxError,
->;
-
-/// A gRPC request as the transport sees it.
-type Request = tonic::codegen::http::Request<tonic::body::Body>;
+use crate::cli::remote::{self, Credential, Transport};
 
 /// The registry, over the `mercator.v1.Registry` service: a running server's
 /// (`--server URL`) or, without one, the same service the server runs, in this process
 /// over the storage the configuration names. Every command takes the one gRPC path.
 pub(super) struct Client(RegistryClient<Transport>);
+
+/// The Registry service: the server's at `server`, or this process's own over the storage
+/// `config` names, called as `actor`.
+pub(crate) async fn registry_transport(
+    server: Option<&str>,
+    config: &crate::cli::ConfigArgs,
+    credential: &Credential,
+    actor: &str,
+) -> anyhow::Result<Transport> {
+    if let Some(url) = server {
+        return remote::connect(url, credential).await;
+    }
+    let config = config.load()?;
+    let artifacts = ArtifactStore::open(&config.artifacts_url())?;
+    let registry = Registry::open(
+        &config.registry_url(),
+        artifacts,
+        Arc::new(crate::models::BuildCheck),
+    )
+    .await?;
+    // No model manager to wake and no metrics to count: a CLI process.
+    let service = crate::grpc::registry::RegistryService::new(registry, None, None);
+    let server = RegistryServer::new(service)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    Ok(remote::in_process(server, actor))
+}
 
 /// A gRPC status as a CLI error: `CODE: message`.
 pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
@@ -35,36 +51,14 @@ pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
 }
 
 impl Client {
-    pub(super) async fn connect(args: &ModelsArgs) -> anyhow::Result<Client> {
-        let transport = match &args.server {
-            Some(url) => {
-                let channel = Channel::from_shared(url.clone())
-                    .with_context(|| format!("bad server URL '{url}'"))?
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot reach the server at {url}"))?;
-                Transport::new(channel.map_err(tower::BoxError::from))
-            }
-            None => {
-                let config = args.config.load()?;
-                let artifacts = ArtifactStore::open(&config.artifacts_url())?;
-                let registry = Registry::open(
-                    &config.registry_url(),
-                    artifacts,
-                    Arc::new(crate::models::BuildCheck),
-                )
-                .await?;
-                // No model manager to wake and no metrics to count: a CLI process.
-                let service = crate::grpc::registry::RegistryService::new(registry, None, None);
-                let server = RegistryServer::new(service)
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX);
-                Transport::new(ServiceExt::<Request>::map_err(
-                    server,
-                    tower::BoxError::from,
-                ))
-            }
-        };
+    pub(super) async fn connect(args: &ModelsArgs, actor: &str) -> anyhow::Result<Client> {
+        let transport = registry_transport(
+            args.server.as_deref(),
+            &args.config,
+            &args.credential,
+            actor,
+        )
+        .await?;
         Ok(Client(
             RegistryClient::new(transport)
                 .max_encoding_message_size(usize::MAX)

@@ -24,7 +24,7 @@ use super::ConfigArgs;
 use super::table;
 
 use client::Client;
-pub(crate) use client::status;
+pub(crate) use client::{registry_transport, status};
 pub use files::read_version_files;
 use print::{aliases_note, describe_traffic, print_json, print_loads, print_move, print_version};
 
@@ -38,10 +38,14 @@ pub struct ModelsArgs {
     /// the registry and artifact store itself.
     #[arg(long, env = "MERCATOR_SERVER", global = true)]
     pub server: Option<String>,
+    /// The credential sent to the server.
+    #[command(flatten)]
+    pub credential: super::remote::Credential,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Who is acting, for the audit log [default: $USER].
+    /// Who is acting, for the audit log [default: $USER]. A server with auth required
+    /// records the key's name instead.
     #[arg(long, global = true)]
     pub actor: Option<String>,
     /// The operation.
@@ -157,12 +161,8 @@ pub enum ModelsCommand {
 
 /// Runs a `mercator models` command.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let actor = args
-        .actor
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
-    let mut client = Client::connect(&args).await?;
+    let actor = super::remote::default_actor(args.actor.as_deref());
+    let mut client = Client::connect(&args, &actor).await?;
     let json = args.json;
     match args.command {
         ModelsCommand::Register {

@@ -1,0 +1,43 @@
+//! Who is calling and what they may do. Every gRPC call passes [`layer::AuthLayer`]: it
+//! looks the method up in the scope table ([`scopes`]), and unless the method is open it
+//! turns the `authorization: Bearer …` credential into a [`Principal`] ([`verify`]) and
+//! checks its scopes, before any handler runs. Handlers read the principal from the
+//! request's extensions, to record who acted.
+//!
+//! With `[auth] mode = "none"` (allowed only on loopback listeners, see `config`) every
+//! call is let through as today, and the registry records the actor the client names.
+
+pub mod layer;
+pub mod scopes;
+pub mod verify;
+
+pub use layer::AuthLayer;
+pub use scopes::{Access, Scope};
+pub use verify::Verifier;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's name: what the registry and the audit log record as the actor.
+    pub name: String,
+    /// What it may do; `admin` allows everything.
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Whether the principal may make a call that needs `scope`.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
+    }
+}
+
+/// The actor to record for a request: its principal when authenticated, else what the
+/// client says (only possible with auth off, on loopback).
+pub fn actor<T>(req: &tonic::Request<T>, claimed: &str) -> String {
+    match req.extensions().get::<Principal>() {
+        Some(p) => p.name.clone(),
+        None => claimed.to_string(),
+    }
+}

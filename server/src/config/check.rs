@@ -1,0 +1,100 @@
+//! The checks of a loaded configuration: values that parse but cannot work are refused
+//! at start, each naming its key as `section.key`.
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Refuses values that parse but cannot work, naming the key as `section.key`.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.max_message_bytes", self.limits.max_message_bytes),
+            ("limits.max_batch_size", self.limits.max_batch_size),
+            ("limits.max_in_flight", self.limits.max_in_flight),
+            ("limits.max_horizon_days", self.limits.max_horizon_days),
+            ("limits.max_batch_series", self.limits.max_batch_series),
+            ("drift.window_samples", self.drift.window_samples),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
+        for (key, value) in [
+            ("drift.window_secs", self.drift.window_secs),
+            ("drift.interval_secs", self.drift.interval_secs),
+        ] {
+            if !(value > 0.0 && value.is_finite() && value < 1e9) {
+                return Err(ConfigError(format!(
+                    "{key} must be a positive number of seconds"
+                )));
+            }
+        }
+        let poll = self.registry.poll_interval_secs;
+        if !(poll > 0.0 && poll.is_finite()) {
+            return Err(ConfigError(
+                "registry.poll_interval_secs must be a positive number".into(),
+            ));
+        }
+        let grace = self.server.shutdown_grace_secs;
+        if !(grace >= 0.0 && grace.is_finite()) {
+            return Err(ConfigError(
+                "server.shutdown_grace_secs must be zero or positive".into(),
+            ));
+        }
+        let store = self.features.online_store.as_str();
+        if !mercator_features::online::is_backend(store) {
+            return Err(ConfigError(format!(
+                "features.online_store '{store}' must be {}",
+                mercator_features::online::BACKENDS
+            )));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!(
+                "server.log_format '{}' must be text or json",
+                self.server.log_format
+            )));
+        }
+        for alias in &self.models.serve_aliases {
+            mercator_registry::model::check_name("models.serve_aliases", alias)
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        self.models.pinned()?;
+        self.check_auth()
+    }
+
+    /// `[auth]`: a known mode, and no open server on a network.
+    fn check_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        if !matches!(auth.mode.as_str(), "none" | "required") {
+            return Err(ConfigError(format!(
+                "auth.mode '{}' must be none or required",
+                auth.mode
+            )));
+        }
+        if !(auth.key_cache_secs >= 0.0
+            && auth.key_cache_secs.is_finite()
+            && auth.key_cache_secs < 1e6)
+        {
+            return Err(ConfigError(
+                "auth.key_cache_secs must be zero or a positive number of seconds".into(),
+            ));
+        }
+        if auth.required() {
+            return Ok(());
+        }
+        for (key, addr) in [
+            ("grpc.addr", self.grpc.addr),
+            ("metrics.addr", self.metrics.addr),
+        ] {
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError(format!(
+                    "auth.mode = \"none\" is allowed only when every listener is on a loopback \
+                     address, and {key} is {addr}. Either set [auth] mode = \"required\" and \
+                     give callers keys (`mercator keys create NAME --scope infer`), or listen on \
+                     127.0.0.1"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
