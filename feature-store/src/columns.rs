@@ -138,10 +138,10 @@ fn checked_cast(column: &ArrayRef, to: &DataType, what: &str) -> Result<ArrayRef
         message: format!("cannot read {} as {what}: {e}", column.data_type()),
     })?;
     if let Some(row) = (0..column.len()).find(|&i| column.is_valid(i) && cast.is_null(i)) {
-        let shown = arrow_cast::display::array_value_to_string(column, row).unwrap_or_default();
+        // The cell itself is not quoted: a file's contents never reach an error message.
         return Err(CastError {
             row: Some(row),
-            message: format!("'{shown}' is not a {what}"),
+            message: format!("a {} value is not a {what}", column.data_type()),
         });
     }
     Ok(cast)

@@ -124,7 +124,8 @@ async fn bad_files_are_refused_with_line_and_column() {
         Err(FeatureError::InvalidRequest { field, message }) => {
             assert_eq!(field, "line 5, column 'orders_90d'");
             assert!(
-                message.contains("'lots' is not a float32")
+                message.contains("not a float32")
+                    && !message.contains("lots")
                     && message.contains("2 rows were loaded"),
                 "{message}"
             );
@@ -323,9 +324,13 @@ async fn loads_parquet_as_pandas_writes_it() {
         .await
         .expect_err("a text cell that is not a number");
     let message = err.to_string();
-    for needle in ["row 2", "orders_90d", "'many' is not a float32"] {
+    for needle in ["row 2", "orders_90d", "is not a float32"] {
         assert!(message.contains(needle), "{needle}: {message}");
     }
+    assert!(
+        !message.contains("many"),
+        "the cell is not quoted: {message}"
+    );
     let no_key = dir.path().join("nokey.parquet");
     write_parquet(
         &no_key,

@@ -10,10 +10,12 @@
 //!
 //! - [`parse`]: cells and rows from CSV and Arrow, checked against the view (no I/O);
 //! - [`location`]: where a URL or path points, through `object_store`;
+//! - [`roots`]: where a client may point a load;
 //! - here: streaming a file through them into the store, batch by batch.
 
 mod location;
 mod parse;
+mod roots;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub(crate) use location::{locate, locate_for_write};
 pub(crate) use parse::parse_time;
 use parse::{Batch, ParseError, Unit, bad_at, check_columns, column, parse_csv, rows_from_arrow};
 pub use parse::{EVENT_TIMESTAMP, LoadOptions, parse_value};
+pub use roots::{Roots, shown};
 
 use crate::{FeatureError, FeatureStore, Result};
 
@@ -173,7 +176,8 @@ async fn load_parquet(
     let columns = schema
         .fields()
         .iter()
-        .map(|f| column(&view, f.name(), options))
+        .enumerate()
+        .map(|(i, f)| column(&view, i, f.name(), options))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(header)?;
     check_columns(&view, &columns, options).map_err(header)?;

@@ -64,9 +64,11 @@ pub(super) fn bad_at(
 }
 
 /// One CSV cell as a value of type `t` (a `float32_list` is numbers separated by `;`,
-/// `,` or spaces, optionally in brackets); the error says what the cell is not.
+/// `,` or spaces, optionally in brackets); the error says what the cell is not, without
+/// quoting it: a file's contents never reach an error message (the caller names the line
+/// and column).
 pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, String> {
-    let err = || format!("'{cell}' is not a {}", t.as_str());
+    let err = || format!("not a {}", t.as_str());
     Ok(match t {
         FieldType::Float32 => Value::Float32(cell.parse().map_err(|_| err())?),
         FieldType::Float64 => Value::Float64(cell.parse().map_err(|_| err())?),
@@ -74,16 +76,17 @@ pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, Strin
         FieldType::Bool => Value::Bool(match cell.to_ascii_lowercase().as_str() {
             "true" | "1" => true,
             "false" | "0" => false,
-            _ => return Err(format!("'{cell}' is not a bool")),
+            _ => return Err("not a bool (true, false, 1 or 0)".into()),
         }),
         FieldType::String => Value::String(cell.to_string()),
         FieldType::Float32List => Value::Float32List(
             cell.trim_matches(|c| c == '[' || c == ']')
                 .split([',', ';', ' '])
                 .filter(|s| !s.is_empty())
-                .map(|s| {
+                .enumerate()
+                .map(|(i, s)| {
                     s.parse()
-                        .map_err(|_| format!("'{s}' in '{cell}' is not a float32"))
+                        .map_err(|_| format!("item {} of the list is not a float32", i + 1))
                 })
                 .collect::<std::result::Result<_, _>>()?,
         ),
@@ -96,7 +99,7 @@ pub(crate) fn parse_time(cell: &str) -> std::result::Result<i64, String> {
     }
     chrono::DateTime::parse_from_rfc3339(cell)
         .map(|t| t.timestamp_micros())
-        .map_err(|e| format!("'{cell}' is neither RFC 3339 nor seconds since the epoch: {e}"))
+        .map_err(|e| format!("neither RFC 3339 nor seconds since the epoch: {e}"))
 }
 
 /// A problem in the file, before the loaded-rows count is known.
@@ -143,7 +146,7 @@ pub(super) fn parse_csv(
         .clone();
     let mut columns = Vec::with_capacity(headers.len());
     for name in &headers {
-        columns.push(column(view, name, options)?);
+        columns.push(column(view, columns.len(), name, options)?);
     }
     check_columns(view, &columns, options)?;
     let batch_rows = options.batch_rows.max(1);
@@ -197,6 +200,7 @@ pub(super) fn parse_csv(
 /// What a file column is for `view`.
 pub(super) fn column(
     view: &crate::FeatureView,
+    index: usize,
     name: &str,
     options: &LoadOptions,
 ) -> std::result::Result<Column, ParseError> {
@@ -210,11 +214,23 @@ pub(super) fn column(
         } else if options.ignore_unknown_columns {
             Column::Ignored
         } else {
+            // An unknown header is the file's text: named only when it has the shape of a
+            // field name (what a user mistyped), else by position.
+            let shaped = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let column = if shaped {
+                name.to_string()
+            } else {
+                format!("#{}", index + 1)
+            };
             return Err(ParseError::new(
                 1,
-                name,
+                &column,
                 format!(
-                    "view '{}' has no field '{name}' (ignore such columns explicitly)",
+                    "view '{}' has no field of that name (ignore such columns explicitly)",
                     view.name
                 ),
             ));

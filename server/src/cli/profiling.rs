@@ -219,12 +219,20 @@ async fn profile_forecaster(
         };
         // Parsed as the feature store keeps a float32_list, so the numbers are the ones
         // live requests read back.
-        let values: Vec<f64> =
-            match parse_value(FieldType::Float32List, &cell(&rest[0], values_column, r)?) {
-                Ok(Value::Float32List(v)) => v.into_iter().map(f64::from).collect(),
-                Ok(_) => Vec::new(),
-                Err(e) => return Err(bad(format!("column '{values_column}': {e}"))),
-            };
+        let text = cell(&rest[0], values_column, r)?;
+        let values: Vec<f64> = match parse_value(FieldType::Float32List, &text) {
+            Ok(Value::Float32List(v)) => v.into_iter().map(f64::from).collect(),
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                // The operator's own file, read by this process: quoting the item helps.
+                let item = text
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split([',', ';', ' '])
+                    .find(|s| !s.is_empty() && s.parse::<f32>().is_err())
+                    .unwrap_or_default();
+                return Err(bad(format!("column '{values_column}': '{item}': {e}")));
+            }
+        };
         let date = cell(&rest[1], date_column, r)?;
         let last_date = forecast::parse_date(&date).ok_or_else(|| {
             bad(format!(

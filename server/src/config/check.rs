@@ -29,6 +29,39 @@ impl Config {
                 )));
             }
         }
+        for (key, value) in [
+            ("grpc.request_timeout_secs", self.grpc.request_timeout_secs),
+            (
+                "grpc.keepalive_timeout_secs",
+                self.grpc.keepalive_timeout_secs,
+            ),
+        ] {
+            if !(value > 0.0 && value.is_finite() && value < 1e7) {
+                return Err(ConfigError(format!(
+                    "{key} must be a positive number of seconds"
+                )));
+            }
+        }
+        let keepalive = self.grpc.keepalive_interval_secs;
+        if !(keepalive >= 0.0 && keepalive.is_finite() && keepalive < 1e7) {
+            return Err(ConfigError(
+                "grpc.keepalive_interval_secs must be zero (off) or a number of seconds".into(),
+            ));
+        }
+        for (key, value) in [
+            (
+                "grpc.max_concurrent_streams",
+                self.grpc.max_concurrent_streams,
+            ),
+            (
+                "grpc.max_header_list_bytes",
+                self.grpc.max_header_list_bytes,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
         let poll = self.registry.poll_interval_secs;
         if !(poll > 0.0 && poll.is_finite()) {
             return Err(ConfigError(

@@ -68,6 +68,18 @@ pub struct ServerConfig {
 pub struct GrpcConfig {
     /// Listen address.
     pub addr: SocketAddr,
+    /// The deadline of a call that sets none, and the longest any call may have (a
+    /// caller's `grpc-timeout` can shorten it, not lengthen it), in seconds. It covers
+    /// reading the request, so a stalled upload is dropped by then.
+    pub request_timeout_secs: f64,
+    /// HTTP/2 streams one connection may have open at once (`MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
+    /// Largest header block a request may send, in bytes.
+    pub max_header_list_bytes: u32,
+    /// How often an idle connection is pinged, in seconds (0: never).
+    pub keepalive_interval_secs: f64,
+    /// How long a ping may go unanswered before the connection is closed, in seconds.
+    pub keepalive_timeout_secs: f64,
 }
 
 /// `[metrics]`.
@@ -109,6 +121,10 @@ pub struct FeaturesConfig {
     /// `<data_dir>/features/offline`; or `s3://bucket/prefix`, `gs://…`, `az://…`, shared
     /// by many replicas.
     pub offline_store: String,
+    /// Folders and bucket prefixes (`s3://bucket/prefix`) that `FeatureStore/LoadFile`
+    /// may read from, besides `<data_dir>/features` and an object-store `offline_store`.
+    /// Nothing else on the server's disk or in its buckets can be named by a client.
+    pub load_roots: Vec<String>,
 }
 
 /// `[models]`.
@@ -223,6 +239,11 @@ impl Default for GrpcConfig {
     fn default() -> Self {
         GrpcConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            request_timeout_secs: 120.0,
+            max_concurrent_streams: 256,
+            max_header_list_bytes: 16 * 1024,
+            keepalive_interval_secs: 60.0,
+            keepalive_timeout_secs: 20.0,
         }
     }
 }
@@ -249,6 +270,7 @@ impl Default for FeaturesConfig {
         FeaturesConfig {
             online_store: "embedded".into(),
             offline_store: String::new(),
+            load_roots: Vec::new(),
         }
     }
 }
@@ -322,6 +344,17 @@ impl Config {
         }
     }
 
+    /// Where `LoadFile` may read: `<data_dir>/features`, an object-store offline history,
+    /// and `features.load_roots`.
+    pub fn load_roots(&self) -> Vec<String> {
+        let mut roots = vec![self.server.data_dir.join("features").display().to_string()];
+        if self.features.offline_store.contains("://") {
+            roots.push(self.features.offline_store.clone());
+        }
+        roots.extend(self.features.load_roots.iter().cloned());
+        roots
+    }
+
     /// Opens the configured online store and offline history.
     pub async fn open_feature_backends(
         &self,
@@ -363,6 +396,24 @@ impl ServerConfig {
     /// The shutdown grace period.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_grace_secs)
+    }
+}
+
+impl GrpcConfig {
+    /// The longest a call may take.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.request_timeout_secs)
+    }
+
+    /// The keepalive ping interval, if any.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        (self.keepalive_interval_secs > 0.0)
+            .then(|| Duration::from_secs_f64(self.keepalive_interval_secs))
+    }
+
+    /// The keepalive ping timeout.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.keepalive_timeout_secs)
     }
 }
 

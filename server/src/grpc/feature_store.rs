@@ -15,12 +15,22 @@ use crate::monitor::Metrics;
 pub struct FeatureStoreService {
     store: Arc<FeatureStore>,
     metrics: Metrics,
+    /// Where `LoadFile` may read.
+    roots: mercator_features::ingest::Roots,
 }
 
 impl FeatureStoreService {
-    /// A service over `store`.
-    pub fn new(store: Arc<FeatureStore>, metrics: Metrics) -> FeatureStoreService {
-        FeatureStoreService { store, metrics }
+    /// A service over `store`, loading files only from inside `roots`.
+    pub fn new(
+        store: Arc<FeatureStore>,
+        metrics: Metrics,
+        roots: mercator_features::ingest::Roots,
+    ) -> FeatureStoreService {
+        FeatureStoreService {
+            store,
+            metrics,
+            roots,
+        }
     }
 }
 
@@ -111,6 +121,7 @@ impl FeatureStoreApi for FeatureStoreService {
             default_event_time,
             ignore_unknown_columns,
         } = req.into_inner();
+        self.roots.check("url", &url)?;
         let options =
             mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
         let report = mercator_features::ingest::load_url(&self.store, &view, &url, options).await?;

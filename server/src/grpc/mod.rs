@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod churn;
+pub mod deadline;
 pub mod feature_store;
 pub mod forecasting;
 pub mod inference_v2;
@@ -42,12 +43,15 @@ macro_rules! with_limits {
     };
 }
 
-/// The router: every call counted by [`calls::CallLayer`] (refusals too), then checked
-/// by [`AuthLayer`].
+/// The router: every call counted by [`calls::CallLayer`] (refusals too), checked by
+/// [`AuthLayer`], then given its deadline by [`deadline::DeadlineLayer`].
 pub type GrpcRouter = Router<
     tower::layer::util::Stack<
-        AuthLayer,
-        tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>,
+        deadline::DeadlineLayer,
+        tower::layer::util::Stack<
+            AuthLayer,
+            tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>,
+        >,
     >,
 >;
 
@@ -74,10 +78,16 @@ pub fn router(
         .auth
         .required()
         .then(|| Arc::new(Verifier::new(registry.clone(), config.auth.key_cache())));
+    let grpc = &config.grpc;
     let router = Server::builder()
+        .max_concurrent_streams(grpc.max_concurrent_streams)
+        .http2_max_header_list_size(grpc.max_header_list_bytes)
+        .http2_keepalive_interval(grpc.keepalive_interval())
+        .http2_keepalive_timeout(Some(grpc.keepalive_timeout()))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(calls::CallLayer::new(metrics.calls.clone()))
         .layer(AuthLayer::new(verifier, config.auth.protect_reflection))
+        .layer(deadline::DeadlineLayer::new(grpc.request_timeout()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -121,7 +131,11 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            FeatureStoreServer::new(feature_store::FeatureStoreService::new(features, metrics)),
+            FeatureStoreServer::new(feature_store::FeatureStoreService::new(
+                features,
+                metrics,
+                mercator_features::ingest::Roots::new(config.load_roots())?
+            )),
             config
         ));
     Ok((router, health_reporter))

@@ -25,6 +25,7 @@ mod readiness;
 mod registry_outage;
 mod registry_records;
 mod repository;
+mod security;
 mod shutdown;
 mod traffic;
 mod tritonclient;

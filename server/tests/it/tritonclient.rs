@@ -28,7 +28,11 @@ async fn tritonclient_gets_correct_predictions() {
         eprintln!("no Python with tritonclient (set MERCATOR_PYTHON): skipped");
         return;
     };
-    let server = TestServer::builder().start().await;
+    let server = TestServer::builder()
+        // The server reads the churn features from the examples folder.
+        .config(|c| c.features.load_roots = vec![CHURN_DIR.into()])
+        .start()
+        .await;
     let url = server.url();
     ok(&[
         "models", "--server", &url, "register", "churn", CHURN_DIR, "--alias", "champion",
