@@ -14,8 +14,18 @@ pub trait DefinitionsStore: std::fmt::Debug + Send + Sync {
     async fn load(&self) -> Result<Option<(u64, String)>>;
 
     /// Saves a new revision if the current one is still `expected` (else
-    /// [`FeatureError::Conflict`]); returns the new revision.
-    async fn save(&self, expected: Option<u64>, toml: &str) -> Result<u64>;
+    /// [`FeatureError::Conflict`]); returns the new revision. `applied` says who applied
+    /// it and what it changed, for stores that keep an audit trail.
+    async fn save(&self, expected: Option<u64>, toml: &str, applied: &Applied) -> Result<u64>;
+}
+
+/// Who made an apply and what it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The principal (empty: the store's own default).
+    pub actor: String,
+    /// The changes, as `FeatureStore::apply` lists them.
+    pub changes: Vec<String>,
 }
 
 /// Definitions in a local file, replaced atomically (write, fsync, rename, fsync dir).
@@ -54,7 +64,7 @@ impl DefinitionsStore for FileDefinitions {
         Ok(Some((revision, text)))
     }
 
-    async fn save(&self, expected: Option<u64>, toml: &str) -> Result<u64> {
+    async fn save(&self, expected: Option<u64>, toml: &str, _: &Applied) -> Result<u64> {
         if self.current() != expected {
             return Err(FeatureError::Conflict(
                 "the definitions changed while this apply was checked".into(),

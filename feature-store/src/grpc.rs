@@ -56,6 +56,10 @@ pub fn value_to_pb(v: Option<Value>) -> pb::FeatureValue {
 
 /// A wire timestamp in microseconds since the epoch; `None` when out of range.
 pub fn timestamp_micros(t: &prost_types::Timestamp) -> Option<i64> {
+    // A protobuf Timestamp's nanos are 0..=999,999,999, whatever the sign of the seconds.
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
     t.seconds
         .checked_mul(1_000_000)?
         .checked_add(i64::from(t.nanos) / 1000)

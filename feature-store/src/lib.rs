@@ -22,5 +22,5 @@ pub mod value;
 
 pub use definitions::{Definitions, Entity, FeatureView, Field};
 pub use error::{FeatureError, Result};
-pub use store::{DEFINITIONS_FILE, FeatureStore};
+pub use store::{ApplyOptions, DEFAULT_MAX_FUTURE_SKEW, DEFINITIONS_FILE, FeatureStore};
 pub use value::{FieldType, Status, Value};

@@ -36,6 +36,17 @@ impl Applied {
     }
 }
 
+/// How an apply is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Report the changes without saving.
+    pub dry_run: bool,
+    /// Allow removing views, entities and fields.
+    pub allow_removals: bool,
+    /// Who applies it (empty: the definitions store's default).
+    pub actor: String,
+}
+
 /// Definitions plus the online and offline stores.
 #[derive(Debug)]
 pub struct FeatureStore {
@@ -44,7 +55,13 @@ pub struct FeatureStore {
     apply_lock: tokio::sync::Mutex<()>,
     online: Arc<dyn OnlineStore>,
     offline: OfflineStore,
+    /// How far past the server's clock an event time may be.
+    max_future_skew_micros: i64,
 }
+
+/// How far into the future an event time may be unless told otherwise: a day of clock
+/// skew. A row stamped further ahead would shadow every later push of its entity.
+pub const DEFAULT_MAX_FUTURE_SKEW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Requested features grouped by view: each view with (position in the request, field).
 type Plan = Vec<(FeatureView, Vec<(usize, String)>)>;
@@ -77,6 +94,7 @@ impl FeatureStore {
             apply_lock: tokio::sync::Mutex::new(()),
             online,
             offline,
+            max_future_skew_micros: micros_of(DEFAULT_MAX_FUTURE_SKEW),
         })
     }
 
@@ -93,6 +111,7 @@ impl FeatureStore {
             apply_lock: tokio::sync::Mutex::new(()),
             online,
             offline,
+            max_future_skew_micros: micros_of(DEFAULT_MAX_FUTURE_SKEW),
         })
     }
 
@@ -127,10 +146,23 @@ impl FeatureStore {
         Ok(true)
     }
 
+    /// [`FeatureStore::apply_with`] with no removals allowed, by the store's default actor.
+    pub async fn apply(&self, toml: &str, dry_run: bool) -> Result<Vec<String>> {
+        let options = ApplyOptions {
+            dry_run,
+            ..ApplyOptions::default()
+        };
+        self.apply_with(toml, &options).await
+    }
+
     /// Applies a definitions file: checks it, checks it against the latest stored
     /// definitions, and (unless `dry_run`) saves it as a new revision. Returns the changes.
+    /// One that removes a view, an entity or a field is refused unless
+    /// `allow_removals` says so: served models read those, and a removal cannot be
+    /// undone by the data (re-applying brings the definition back, not its rows).
     /// Applies are serialised here, and across processes by the store's revision check.
-    pub async fn apply(&self, toml: &str, dry_run: bool) -> Result<Vec<String>> {
+    pub async fn apply_with(&self, toml: &str, options: &ApplyOptions) -> Result<Vec<String>> {
+        let dry_run = options.dry_run;
         let next = Definitions::from_toml(toml)?;
         let _one_at_a_time = self.apply_lock.lock().await;
         self.refresh().await?;
@@ -139,7 +171,23 @@ impl FeatureStore {
         if dry_run || changes.is_empty() {
             return Ok(changes);
         }
-        let revision = self.store.save(current.revision, toml).await?;
+        let removals: Vec<&str> = changes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.starts_with("remove ") || c.starts_with("drop field "))
+            .collect();
+        if !removals.is_empty() && !options.allow_removals {
+            return Err(FeatureError::Incompatible(format!(
+                "this apply would {}: send allow_removals to go ahead \
+                 (mercator features apply --allow-removals)",
+                removals.join(", ")
+            )));
+        }
+        let applied = crate::definitions_store::Applied {
+            actor: options.actor.clone(),
+            changes: changes.clone(),
+        };
+        let revision = self.store.save(current.revision, toml, &applied).await?;
         if let Ok(mut a) = self.applied.write() {
             *a = Applied {
                 revision: Some(revision),
@@ -182,8 +230,39 @@ impl FeatureStore {
     pub async fn push(&self, view: &str, rows: &[PushRow]) -> Result<WriteOutcome> {
         let view = self.view(view)?;
         crate::online::validate(&view, rows)?;
+        self.check_event_times(rows)?;
         self.offline.append(&view, rows).await?;
         self.online.write(&view, rows).await
+    }
+
+    /// Event times may not be before 1970 (nothing this store serves is that old, and
+    /// negative times break the offline history's partitions) nor further ahead than
+    /// the allowed skew: such a row would be "newer" than every honest push after it,
+    /// for ever.
+    fn check_event_times(&self, rows: &[PushRow]) -> Result<()> {
+        let latest = chrono::Utc::now().timestamp_micros() + self.max_future_skew_micros;
+        for (i, row) in rows.iter().enumerate() {
+            let t = row.event_time_micros;
+            let message = if t < 0 {
+                "before 1970-01-01"
+            } else if t > latest {
+                "too far in the future (past the allowed clock skew, features.max_future_skew_secs)"
+            } else {
+                continue;
+            };
+            return Err(FeatureError::InvalidRow {
+                row: i,
+                field: "event_time".into(),
+                message: message.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets how far past this server's clock an event time may be.
+    pub fn with_max_future_skew(mut self, skew: std::time::Duration) -> FeatureStore {
+        self.max_future_skew_micros = micros_of(skew);
+        self
     }
 
     /// Reads `features` (each `view:field`) for every entity, grouped by view so each
@@ -296,4 +375,8 @@ impl FeatureStore {
         }
         Ok(out)
     }
+}
+
+fn micros_of(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2)
 }

@@ -2,7 +2,7 @@
 //! same entities and views: an apply on any replica (or from the CLI) is a new revision
 //! there, and the others pick it up when they next poll.
 
-use mercator_features::definitions_store::DefinitionsStore;
+use mercator_features::definitions_store::{Applied, DefinitionsStore};
 use mercator_features::{FeatureError, FeatureStore};
 use mercator_registry::{Registry, RegistryError};
 
@@ -39,9 +39,19 @@ impl DefinitionsStore for RegistryDefinitions {
             .map_err(feature_error)
     }
 
-    async fn save(&self, expected: Option<u64>, toml: &str) -> mercator_features::Result<u64> {
+    async fn save(
+        &self,
+        expected: Option<u64>,
+        toml: &str,
+        applied: &Applied,
+    ) -> mercator_features::Result<u64> {
+        let actor = if applied.actor.is_empty() {
+            &self.actor
+        } else {
+            &applied.actor
+        };
         self.registry
-            .save_feature_definitions(expected, toml, &self.actor)
+            .save_feature_definitions(expected, toml, actor, &applied.changes)
             .await
             .map_err(feature_error)
     }
@@ -65,7 +75,7 @@ pub async fn open_feature_store(
         && let Ok(toml) = std::fs::read_to_string(&legacy)
     {
         mercator_features::Definitions::from_toml(&toml)?;
-        match store.save(None, &toml).await {
+        match store.save(None, &toml, &Applied::default()).await {
             Ok(_) | Err(FeatureError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
@@ -73,6 +83,10 @@ pub async fn open_feature_store(
     }
     let (online, offline) = config.open_feature_backends().await?;
     Ok(std::sync::Arc::new(
-        FeatureStore::open_shared(std::sync::Arc::new(store), online, offline).await?,
+        FeatureStore::open_shared(std::sync::Arc::new(store), online, offline)
+            .await?
+            .with_max_future_skew(std::time::Duration::from_secs_f64(
+                config.features.max_future_skew_secs,
+            )),
     ))
 }

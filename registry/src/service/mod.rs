@@ -142,12 +142,13 @@ impl Registry {
     /// Records a new revision of the feature store definitions, provided the current
     /// revision is still `expected` (`None`: none yet). When another apply got there
     /// first, nothing is written and the error is `FailedPrecondition`: read, re-check and
-    /// try again. Returns the new revision.
+    /// try again. Returns the new revision. The apply and its `changes` are audited.
     pub async fn save_feature_definitions(
         &self,
         expected: Option<u64>,
         toml: &str,
         actor: &str,
+        changes: &[String],
     ) -> Result<u64> {
         let raced = || {
             RegistryError::FailedPrecondition(
@@ -168,6 +169,8 @@ impl Registry {
             }
             other => other?,
         }
+        let detail = serde_json::json!({ "revision": revision, "changes": changes });
+        store::audit(&mut tx, actor, "apply_definitions", "", None, detail).await?;
         tx.commit().await?;
         Ok(revision)
     }

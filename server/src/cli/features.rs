@@ -40,6 +40,9 @@ pub enum FeaturesCommand {
         /// Show what would change without applying it.
         #[arg(long)]
         dry_run: bool,
+        /// Allow removing views, entities and fields (refused otherwise).
+        #[arg(long)]
+        allow_removals: bool,
     },
     /// List entities and feature views.
     List,
@@ -91,10 +94,14 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         }
     };
     match args.command {
-        FeaturesCommand::Apply { file, dry_run } => {
+        FeaturesCommand::Apply {
+            file,
+            dry_run,
+            allow_removals,
+        } => {
             let toml = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let changes = client.apply(toml, dry_run).await?;
+            let changes = client.apply(toml, dry_run, allow_removals).await?;
             if changes.is_empty() {
                 println!("no changes");
             }
@@ -186,15 +193,31 @@ enum Client {
 }
 
 impl Client {
-    async fn apply(self, toml: String, dry_run: bool) -> anyhow::Result<Vec<String>> {
+    async fn apply(
+        self,
+        toml: String,
+        dry_run: bool,
+        allow_removals: bool,
+    ) -> anyhow::Result<Vec<String>> {
         match self {
             Client::Remote(mut c) => Ok(c
-                .apply_definitions(pb::ApplyDefinitionsRequest { toml, dry_run })
+                .apply_definitions(pb::ApplyDefinitionsRequest {
+                    toml,
+                    dry_run,
+                    allow_removals,
+                })
                 .await
                 .map_err(super::models::status)?
                 .into_inner()
                 .changes),
-            Client::Local(s) => Ok(s.apply(&toml, dry_run).await?),
+            Client::Local(s) => {
+                let options = mercator_features::ApplyOptions {
+                    dry_run,
+                    allow_removals,
+                    actor: String::new(),
+                };
+                Ok(s.apply_with(&toml, &options).await?)
+            }
         }
     }
 

@@ -42,6 +42,12 @@ impl Config {
                 )));
             }
         }
+        let skew = self.features.max_future_skew_secs;
+        if !(skew >= 0.0 && skew.is_finite() && skew < 1e10) {
+            return Err(ConfigError(
+                "features.max_future_skew_secs must be zero or a number of seconds".into(),
+            ));
+        }
         let keepalive = self.grpc.keepalive_interval_secs;
         if !(keepalive >= 0.0 && keepalive.is_finite() && keepalive < 1e7) {
             return Err(ConfigError(

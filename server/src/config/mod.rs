@@ -125,6 +125,9 @@ pub struct FeaturesConfig {
     /// may read from, besides `<data_dir>/features` and an object-store `offline_store`.
     /// Nothing else on the server's disk or in its buckets can be named by a client.
     pub load_roots: Vec<String>,
+    /// How far past this server's clock a pushed or loaded event time may be, in
+    /// seconds: a row stamped years ahead would win over every later push of its entity.
+    pub max_future_skew_secs: f64,
 }
 
 /// `[models]`.
@@ -271,6 +274,7 @@ impl Default for FeaturesConfig {
             online_store: "embedded".into(),
             offline_store: String::new(),
             load_roots: Vec::new(),
+            max_future_skew_secs: mercator_features::DEFAULT_MAX_FUTURE_SKEW.as_secs_f64(),
         }
     }
 }

@@ -85,8 +85,18 @@ impl FeatureStoreApi for FeatureStoreService {
         &self,
         req: Request<pb::ApplyDefinitionsRequest>,
     ) -> Result<Response<pb::ApplyDefinitionsResponse>, Status> {
-        let pb::ApplyDefinitionsRequest { toml, dry_run } = req.into_inner();
-        let changes = self.store.apply(&toml, dry_run).await?;
+        let actor = crate::auth::actor(&req, "");
+        let pb::ApplyDefinitionsRequest {
+            toml,
+            dry_run,
+            allow_removals,
+        } = req.into_inner();
+        let options = mercator_features::ApplyOptions {
+            dry_run,
+            allow_removals,
+            actor,
+        };
+        let changes = self.store.apply_with(&toml, &options).await?;
         Ok(Response::new(pb::ApplyDefinitionsResponse { changes }))
     }
 

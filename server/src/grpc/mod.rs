@@ -12,6 +12,7 @@ pub mod intent;
 pub mod monitoring;
 mod observed;
 pub mod registry;
+pub mod status_text;
 
 use std::sync::Arc;
 
@@ -26,6 +27,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
+
+use deadline::DeadlineLayer;
+use status_text::StatusTextLayer;
+use tower::layer::util::Stack;
 
 use crate::auth::{AuthLayer, Verifier};
 use crate::config::Config;
@@ -43,17 +48,13 @@ macro_rules! with_limits {
     };
 }
 
-/// The router: every call counted by [`calls::CallLayer`] (refusals too), checked by
-/// [`AuthLayer`], then given its deadline by [`deadline::DeadlineLayer`].
-pub type GrpcRouter = Router<
-    tower::layer::util::Stack<
-        deadline::DeadlineLayer,
-        tower::layer::util::Stack<
-            AuthLayer,
-            tower::layer::util::Stack<calls::CallLayer, tower::layer::util::Identity>,
-        >,
-    >,
->;
+/// The router: every call counted by [`calls::CallLayer`] (refusals too), its error text
+/// bounded by [`StatusTextLayer`], checked by [`AuthLayer`], then given its deadline by
+/// [`DeadlineLayer`].
+pub type GrpcRouter = Router<Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusTextLayer, Calls>>>>;
+
+/// The outermost layer.
+type Calls = Stack<calls::CallLayer, tower::layer::util::Identity>;
 
 /// Builds the router with every service.
 pub fn router(
@@ -86,8 +87,9 @@ pub fn router(
         .http2_keepalive_timeout(Some(grpc.keepalive_timeout()))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(calls::CallLayer::new(metrics.calls.clone()))
+        .layer(StatusTextLayer)
         .layer(AuthLayer::new(verifier, config.auth.protect_reflection))
-        .layer(deadline::DeadlineLayer::new(grpc.request_timeout()))
+        .layer(DeadlineLayer::new(grpc.request_timeout()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -408,6 +408,7 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
         .apply_definitions(pb::ApplyDefinitionsRequest {
             toml: FEATURES_TOML.into(),
             dry_run: false,
+            allow_removals: false,
         })
         .await
         .expect("apply");

@@ -80,6 +80,7 @@ async fn apply_push_read_and_restart() {
         .apply_definitions(pb::ApplyDefinitionsRequest {
             toml: DEFS.into(),
             dry_run: false,
+            allow_removals: false,
         })
         .await
         .expect("apply")
@@ -93,6 +94,7 @@ async fn apply_push_read_and_restart() {
         .apply_definitions(pb::ApplyDefinitionsRequest {
             toml: DEFS.into(),
             dry_run: false,
+            allow_removals: false,
         })
         .await
         .expect("re-apply");
@@ -105,6 +107,7 @@ async fn apply_push_read_and_restart() {
         .apply_definitions(pb::ApplyDefinitionsRequest {
             toml: breaking,
             dry_run: false,
+            allow_removals: false,
         })
         .await
         .expect_err("type change");
@@ -228,6 +231,7 @@ async fn each_view_reports_the_age_of_its_newest_row() {
     c.apply_definitions(pb::ApplyDefinitionsRequest {
         toml: DEFS.into(),
         dry_run: false,
+        allow_removals: false,
     })
     .await
     .expect("apply");
@@ -289,6 +293,8 @@ async fn each_view_reports_the_age_of_its_newest_row() {
             .unwrap_or_default()
             .into(),
         dry_run: false,
+        // A removal must now be asked for.
+        allow_removals: true,
     })
     .await
     .expect("remove the view");

@@ -58,6 +58,7 @@ async fn historical_features_stream_and_land_in_parquet() {
     c.apply_definitions(pb::ApplyDefinitionsRequest {
         toml: DEFS.into(),
         dry_run: false,
+        allow_removals: false,
     })
     .await
     .expect("apply");

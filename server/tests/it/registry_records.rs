@@ -743,19 +743,21 @@ async fn feature_definitions_are_revisioned_and_race_safe() {
         let backend = reg.backend();
         assert_eq!(reg.feature_definitions().await.expect("read"), None);
         assert_eq!(
-            reg.save_feature_definitions(None, "a = 1", "alice")
+            reg.save_feature_definitions(None, "a = 1", "alice", &[])
                 .await
                 .expect("first"),
             1
         );
         // A second apply that checked revision "none" lost the race: refused.
-        let stale = reg.save_feature_definitions(None, "b = 2", "bob").await;
+        let stale = reg
+            .save_feature_definitions(None, "b = 2", "bob", &[])
+            .await;
         assert!(
             matches!(stale, Err(RegistryError::FailedPrecondition(_))),
             "{backend:?}: {stale:?}"
         );
         assert_eq!(
-            reg.save_feature_definitions(Some(1), "c = 3", "carol")
+            reg.save_feature_definitions(Some(1), "c = 3", "carol", &[])
                 .await
                 .expect("second"),
             2
@@ -766,8 +768,8 @@ async fn feature_definitions_are_revisioned_and_race_safe() {
         );
         // Concurrent applies from the same revision: exactly one wins.
         let (x, y) = tokio::join!(
-            reg.save_feature_definitions(Some(2), "x", "x"),
-            reg.save_feature_definitions(Some(2), "y", "y"),
+            reg.save_feature_definitions(Some(2), "x", "x", &[]),
+            reg.save_feature_definitions(Some(2), "y", "y", &[]),
         );
         assert_eq!(
             [x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(),

@@ -29,6 +29,7 @@ async fn load_file_reads_only_inside_its_roots_and_never_echoes_contents() {
     c.apply_definitions(pb::ApplyDefinitionsRequest {
         toml: DEFS.into(),
         dry_run: false,
+        allow_removals: false,
     })
     .await
     .expect("apply");
@@ -179,5 +180,174 @@ async fn a_stalled_upload_is_dropped_at_its_deadline() {
     assert_eq!(status, "4");
     let (status, _, _) = stalled_upload(server.grpc, push, Some("1H")).await;
     assert_eq!(status, "4");
+    server.stop().await;
+}
+
+fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    let value = format!("Bearer {token}").parse().expect("header");
+    req.metadata_mut().insert("authorization", value);
+    req
+}
+
+#[tokio::test]
+async fn removing_definitions_needs_allow_removals_and_is_audited() {
+    let server = TestServer::builder()
+        .config(|c| c.auth.mode = "required".into())
+        .start()
+        .await;
+    let writer = server
+        .registry
+        .create_key("feature-bot", &["features:write".into()], None, "test")
+        .await
+        .expect("key")
+        .1;
+    let mut c = FeatureStoreClient::new(server.channel().await);
+    let apply = |toml: &str, dry_run: bool, allow_removals: bool| {
+        bearer(
+            pb::ApplyDefinitionsRequest {
+                toml: toml.into(),
+                dry_run,
+                allow_removals,
+            },
+            &writer,
+        )
+    };
+    c.apply_definitions(apply(DEFS, false, false))
+        .await
+        .expect("apply");
+    let entity_only = "[[entities]]\nname = \"customer\"\njoin_keys = [\"customer_id\"]\n";
+    let err = c
+        .apply_definitions(apply(entity_only, false, false))
+        .await
+        .expect_err("a removal without allow_removals");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("remove feature view activity")
+            && err.message().contains("allow_removals"),
+        "{err:?}"
+    );
+    let planned = c
+        .apply_definitions(apply(entity_only, true, false))
+        .await
+        .expect("a dry run shows it")
+        .into_inner()
+        .changes;
+    assert_eq!(planned, ["remove feature view activity"]);
+    let listed = c
+        .list_definitions(bearer(pb::ListDefinitionsRequest {}, &writer))
+        .await
+        .expect_err("features:write does not read");
+    assert_eq!(listed.code(), Code::PermissionDenied);
+    let done = c
+        .apply_definitions(apply(entity_only, false, true))
+        .await
+        .expect("allowed")
+        .into_inner()
+        .changes;
+    assert_eq!(done, ["remove feature view activity"]);
+    let audit = server.registry.audit_log(None, 10).await.expect("audit");
+    let applies: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "apply_definitions")
+        .collect();
+    assert_eq!(applies.len(), 2, "{audit:?}");
+    assert!(
+        applies.iter().all(|e| e.actor == "feature-bot"),
+        "{applies:?}"
+    );
+    assert_eq!(
+        applies[0].detail["changes"],
+        serde_json::json!(["remove feature view activity"])
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn event_times_are_bounded() {
+    let server = TestServer::builder().start().await;
+    let mut c = FeatureStoreClient::new(server.channel().await);
+    c.apply_definitions(pb::ApplyDefinitionsRequest {
+        toml: DEFS.into(),
+        dry_run: false,
+        allow_removals: false,
+    })
+    .await
+    .expect("apply");
+    let push = |seconds: i64, nanos: i32| pb::PushRequest {
+        view: "activity".into(),
+        rows: vec![pb::PushRow {
+            entity_key: vec!["c1".into()],
+            event_time: Some(prost_types::Timestamp { seconds, nanos }),
+            values: [(
+                "orders_90d".to_string(),
+                pb::FeatureValue {
+                    kind: Some(pb::feature_value::Kind::Float32(1.0)),
+                },
+            )]
+            .into(),
+        }],
+    };
+    let now = chrono::Utc::now().timestamp();
+    for (what, seconds, nanos) in [
+        ("year 9999", 253_402_300_000, 0),
+        ("two days ahead", now + 2 * 86_400, 0),
+        ("before 1970", -1, 0),
+        ("negative nanos", now, -5),
+        ("nanos past a second", now, 1_000_000_000),
+    ] {
+        let err = c.push(push(seconds, nanos)).await.expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(err.message().contains("event_time"), "{what}: {err:?}");
+    }
+    c.push(push(now + 3600, 0))
+        .await
+        .expect("an hour of clock skew is fine");
+    c.push(push(now, 0)).await.expect("now");
+    server.stop().await;
+}
+
+/// Bytes that are not a `ModelInferRequest`: field 1 (a string there) as a varint.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotARequest {
+    #[prost(uint64, tag = "1")]
+    model_name: u64,
+}
+
+#[tokio::test]
+async fn malformed_messages_are_invalid_arguments_and_echoes_are_bounded() {
+    let server = TestServer::builder().start().await;
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.expect("ready");
+    let codec = tonic_prost::ProstCodec::<NotARequest, ()>::default();
+    let path = "/inference.GRPCInferenceService/ModelInfer"
+        .parse()
+        .expect("path");
+    let err = grpc
+        .unary(
+            tonic::Request::new(NotARequest { model_name: 7 }),
+            path,
+            codec,
+        )
+        .await
+        .expect_err("not a request");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
+    let mut v2 = server.v2().await;
+    let name = format!("{}\u{1b}[2J", "m".repeat(10_000));
+    let err = v2
+        .model_metadata(mercator_proto::inference::ModelMetadataRequest {
+            name,
+            version: String::new(),
+        })
+        .await
+        .expect_err("no such model");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert!(
+        err.message().chars().count() <= 513,
+        "{}",
+        err.message().len()
+    );
+    assert!(!err.message().contains('\u{1b}'), "{err:?}");
     server.stop().await;
 }

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Result, RuntimeError};
 
+mod spec;
+
+pub use spec::{TensorSpec, batch_rows, concat_f32};
+
 /// Element type of a tensor, named as the V2 protocol names it (`FP32`, `INT64`, `BYTES`…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DType {
@@ -236,11 +240,24 @@ impl TensorData {
 
     /// Index of the first NaN element, if the type can hold NaN and one is present.
     pub fn first_nan(&self) -> Option<usize> {
+        self.first_where(f32::is_nan, f64::is_nan)
+    }
+
+    /// Index of the first NaN or infinite element, if the type can hold them.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        self.first_where(|x| !x.is_finite(), |x| !x.is_finite())
+    }
+
+    fn first_where(&self, f32_is: fn(f32) -> bool, f64_is: fn(f64) -> bool) -> Option<usize> {
         match self {
-            TensorData::F32(v) => v.iter().position(|x| x.is_nan()),
-            TensorData::F64(v) => v.iter().position(|x| x.is_nan()),
-            TensorData::F16(v) => v.iter().position(|&b| half::f16::from_bits(b).is_nan()),
-            TensorData::BF16(v) => v.iter().position(|&b| half::bf16::from_bits(b).is_nan()),
+            TensorData::F32(v) => v.iter().position(|&x| f32_is(x)),
+            TensorData::F64(v) => v.iter().position(|&x| f64_is(x)),
+            TensorData::F16(v) => v
+                .iter()
+                .position(|&b| f32_is(half::f16::from_bits(b).to_f32())),
+            TensorData::BF16(v) => v
+                .iter()
+                .position(|&b| f32_is(half::bf16::from_bits(b).to_f32())),
             _ => None,
         }
     }
@@ -373,130 +390,6 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
-/// A tensor a model takes or gives: name, datatype and shape, where `-1` marks a
-/// dimension of any size (the batch dimension, usually).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TensorSpec {
-    /// Tensor name, as clients send it.
-    pub name: String,
-    /// Element type.
-    pub datatype: DType,
-    /// Dimensions; `-1` for any size.
-    pub shape: Vec<i64>,
-    /// Whether NaN is an acceptable value (trees treat it as missing; most nets do not).
-    #[serde(default = "default_allow_nan")]
-    pub allow_nan: bool,
-}
-
-fn default_allow_nan() -> bool {
-    true
-}
-
-impl TensorSpec {
-    /// Checks a tensor against this spec: datatype, rank, every fixed dimension, and NaN
-    /// when the spec forbids it. The error names the tensor and says what was expected.
-    pub fn check(&self, tensor: &Tensor) -> Result<()> {
-        if tensor.dtype() != self.datatype {
-            return Err(RuntimeError::input(
-                &self.name,
-                format!(
-                    "datatype {} given, model expects {}",
-                    tensor.dtype(),
-                    self.datatype
-                ),
-            ));
-        }
-        let shape_ok = tensor.shape.len() == self.shape.len()
-            && self
-                .shape
-                .iter()
-                .zip(&tensor.shape)
-                .all(|(&want, &got)| want < 0 || want as u64 == got as u64);
-        if !shape_ok {
-            return Err(RuntimeError::input(
-                &self.name,
-                format!(
-                    "shape {:?} given, model expects {}",
-                    tensor.shape,
-                    self.shape_text()
-                ),
-            ));
-        }
-        if !self.allow_nan
-            && let Some(i) = tensor.data.first_nan()
-        {
-            return Err(RuntimeError::input(
-                &self.name,
-                format!("element {i} is NaN, which this model does not accept"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The shape as text, with `-1` shown as `-1`, e.g. `[-1, 8]`.
-    pub fn shape_text(&self) -> String {
-        format!("{:?}", self.shape)
-    }
-}
-
-/// Checks a batch against a model's row-shaped inputs (`[rows, width]` each, one width per
-/// spec) and returns the number of rows: one tensor per spec, all with the same rows.
-pub fn batch_rows(
-    inputs: &[Tensor],
-    specs: &[TensorSpec],
-    widths: &[usize],
-) -> crate::Result<usize> {
-    if inputs.len() != specs.len() {
-        return Err(crate::RuntimeError::input(
-            "",
-            format!("{} inputs given, {} expected", inputs.len(), specs.len()),
-        ));
-    }
-    let rows = inputs
-        .first()
-        .and_then(|t| t.shape.first().copied())
-        .unwrap_or(0);
-    for ((tensor, spec), &width) in inputs.iter().zip(specs).zip(widths) {
-        if tensor.shape.first().copied() != Some(rows) {
-            return Err(crate::RuntimeError::input(
-                &spec.name,
-                format!(
-                    "has {:?} rows, the first input has {rows}",
-                    tensor.shape.first()
-                ),
-            ));
-        }
-        if tensor.data.len() != rows * width {
-            return Err(crate::RuntimeError::input(
-                &spec.name,
-                format!("must hold {rows} rows of {width} values"),
-            ));
-        }
-    }
-    Ok(rows)
-}
-
-/// The inputs side by side as one row-major f32 matrix of `rows × widths.sum()`, each
-/// element converted as [`TensorData::copy_into_f32`] does.
-pub fn concat_f32(
-    inputs: &[Tensor],
-    specs: &[TensorSpec],
-    widths: &[usize],
-    rows: usize,
-) -> crate::Result<Vec<f32>> {
-    let stride: usize = widths.iter().sum();
-    let mut out = vec![0.0f32; rows * stride];
-    let mut col = 0;
-    for ((tensor, spec), &width) in inputs.iter().zip(specs).zip(widths) {
-        tensor
-            .data
-            .copy_into_f32(width, &mut out, stride, col)
-            .ok_or_else(|| crate::RuntimeError::input(&spec.name, "must be numeric"))?;
-        col += width;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +424,17 @@ mod tests {
         assert!(spec(vec![-1], true).check(&t).is_err());
         let e = spec(vec![-1, 3], false).check(&t).unwrap_err().to_string();
         assert!(e.contains("element 4 is NaN"), "{e}");
+        for inf in [f32::INFINITY, f32::NEG_INFINITY] {
+            let t = Tensor::new(vec![1, 3], TensorData::F32(vec![0.0, inf, 1.0])).unwrap();
+            let e = spec(vec![-1, 3], false).check(&t).unwrap_err().to_string();
+            assert!(e.contains("element 1 is infinite"), "{e}");
+            assert!(
+                spec(vec![-1, 3], true).check(&t).is_ok(),
+                "trees take infinities"
+            );
+        }
+        let t = Tensor::new(vec![1, 2], TensorData::F64(vec![1.0, f64::INFINITY])).unwrap();
+        assert!(spec(vec![-1, 2], false).check(&t).is_err());
         let ints = Tensor::new(vec![1, 3], TensorData::I32(vec![1, 2, 3])).unwrap();
         let e = spec(vec![-1, 3], true)
             .check(&ints)
