@@ -496,3 +496,45 @@ async fn object_store_failures_are_counted_by_operation() {
     assert_eq!(n, 1.0);
     server.stop().await;
 }
+
+// The CLI runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_corrupted_champion_falls_back_to_the_newest_earlier_version() {
+    let server = TestServer::builder().churn().start().await;
+    let mut registry = server.registry_client().await;
+    let v2 = register_v2(&server).await;
+    let mut model =
+        std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
+    model[200] ^= 0x01;
+    server
+        .registry
+        .artifacts()
+        .overwrite_for_test(&v2, "model.json", model.into())
+        .await
+        .expect("corrupt");
+    champion_to_v2(&mut registry).await;
+    server
+        .wait_for_metric(r#"mercator_model_loads_total{model="churn",result="integrity"}"#)
+        .await;
+    let dir = server.stop_keeping_data().await;
+
+    // A fresh process: nothing served before, the champion's files fail verification.
+    let server = TestServer::builder()
+        .data_dir(dir)
+        .config(|c| c.server.instance_name = "restarted".into())
+        .start()
+        .await;
+    server.wait_for_champion("churn", "1").await;
+    let failing = r#"mercator_model_load_failing{model="churn",reason="integrity",version="2"}"#;
+    server.wait_for_metric_where(failing, |v| v == 1.0).await;
+    let out = crate::cli::ok(&["models", "--server", &server.url(), "show", "churn"]);
+    let line = |version: char| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(version) && l.contains("restarted"))
+            .unwrap_or_else(|| panic!("no load report of version {version}:\n{out}"))
+            .to_string()
+    };
+    assert!(line('2').contains("FAILED (integrity)"), "{out}");
+    assert!(line('1').contains("serving"), "{out}");
+    server.stop().await;
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mercator_registry::VersionSelector;
+use mercator_registry::model::VersionStatus;
 
 use crate::error::ServeError;
 use crate::models::routing::Routes;
@@ -13,6 +14,10 @@ use crate::models::table::{LoadedModel, ModelEntry, ModelTable};
 
 use super::load::LoadError;
 use super::{LoadFailure, MAX_BACKOFF, ModelManager};
+
+/// Earlier versions tried, newest first, when an alias's version cannot be loaded at
+/// start (each failure is remembered and retried with backoff like any other).
+const FALLBACK_TRIES: usize = 3;
 
 impl ModelManager {
     /// One pass: read the aliases, load what is missing, swap if anything changed.
@@ -43,11 +48,18 @@ impl ModelManager {
                 };
                 // A version that cannot be loaded does not take the alias away: the version
                 // served before keeps answering until the new one loads.
-                let served = loaded.map(|l| (alias.version, l)).or_else(|| {
+                let mut served = loaded.map(|l| (alias.version, l)).or_else(|| {
                     let previous = current.models.get(&model.name)?;
                     let number = *previous.aliases.get(&alias.name)?;
                     Some((number, Arc::clone(previous.versions.get(&number)?)))
                 });
+                // Nothing served before (a start): the same rule, from the registry.
+                if served.is_none() {
+                    served = self.fallback(&model.name, &alias.name, alias.version).await;
+                }
+                if let Some((number, _)) = &served {
+                    wanted.insert((model.name.clone(), *number));
+                }
                 if let Some((number, loaded)) = served {
                     entry.versions.insert(number, loaded);
                     entry.aliases.insert(alias.name.clone(), number);
@@ -95,6 +107,38 @@ impl ModelManager {
             self.models.store(next);
         }
         Ok(())
+    }
+
+    /// When an alias's version cannot be loaded and nothing was served for it before
+    /// (this server just started): the newest earlier ready version that loads, so a
+    /// corrupted champion does not leave its model unserved after a restart. Its load
+    /// report says it is serving; the failed version's says why it is not.
+    async fn fallback(
+        &self,
+        model: &str,
+        alias: &str,
+        below: u64,
+    ) -> Option<(u64, Arc<LoadedModel>)> {
+        let (_, versions) = self.registry.get_model(model).await.ok()?;
+        let mut earlier: Vec<u64> = versions
+            .iter()
+            .filter(|v| v.version < below && v.status == VersionStatus::Ready)
+            .map(|v| v.version)
+            .collect();
+        earlier.sort_unstable_by(|a, b| b.cmp(a));
+        for number in earlier.into_iter().take(FALLBACK_TRIES) {
+            if let Some(loaded) = self.load_if_due(model, number).await {
+                tracing::warn!(
+                    model,
+                    alias,
+                    version = below,
+                    serving = number,
+                    "the aliased version cannot be loaded: serving the newest earlier one that does"
+                );
+                return Some((number, loaded));
+            }
+        }
+        None
     }
 
     /// The versions the policy keeps loaded for `model` besides the aliased ones: its
