@@ -378,3 +378,30 @@ fn an_open_server_on_a_network_address_is_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn reflection_can_be_protected() {
+    let server = TestServer::builder()
+        .config(|c| {
+            c.auth.mode = "required".into();
+            c.auth.protect_reflection = true;
+        })
+        .start()
+        .await;
+    let channel = server.channel().await;
+    let reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+    let anonymous = call(&channel, reflection, None).await;
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
+    let any_key = key(&server, "reader", &[Scope::FeaturesRead]).await;
+    let status = call(&channel, reflection, Some(&any_key)).await;
+    assert!(
+        !is_auth_refusal(status.code()),
+        "any valid key may reflect: {status:?}"
+    );
+    let health = call(&channel, "/grpc.health.v1.Health/Check", None).await;
+    assert!(
+        !is_auth_refusal(health.code()),
+        "health stays open: {health:?}"
+    );
+    server.stop().await;
+}

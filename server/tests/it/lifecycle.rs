@@ -164,6 +164,21 @@ async fn register_v2(server: &TestServer) -> mercator_registry::ModelVersion {
 }
 
 /// Moves churn's champion alias to version 2.
+/// Registers version 2, then flips one bit of its model file in object storage.
+async fn register_corrupted_v2(server: &TestServer) -> mercator_registry::ModelVersion {
+    let v2 = register_v2(server).await;
+    let mut model =
+        std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
+    model[200] ^= 0x01;
+    server
+        .registry
+        .artifacts()
+        .overwrite_for_test(&v2, "model.json", model.into())
+        .await
+        .expect("corrupt");
+    v2
+}
+
 async fn champion_to_v2(
     registry: &mut mercator_proto::v1::registry_client::RegistryClient<tonic::transport::Channel>,
 ) {
@@ -187,16 +202,7 @@ async fn a_corrupted_version_is_refused_and_the_old_one_keeps_serving() {
         .start()
         .await;
     let mut registry = server.registry_client().await;
-    let v2 = register_v2(&server).await;
-    let mut model =
-        std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
-    model[200] ^= 0x01;
-    server
-        .registry
-        .artifacts()
-        .overwrite_for_test(&v2, "model.json", model.into())
-        .await
-        .expect("corrupt");
+    let v2 = register_corrupted_v2(&server).await;
 
     champion_to_v2(&mut registry).await;
     let metric = r#"mercator_model_loads_total{model="churn",result="integrity"}"#;
@@ -502,16 +508,7 @@ async fn object_store_failures_are_counted_by_operation() {
 async fn after_a_restart_a_corrupted_champion_falls_back_to_the_newest_earlier_version() {
     let server = TestServer::builder().churn().start().await;
     let mut registry = server.registry_client().await;
-    let v2 = register_v2(&server).await;
-    let mut model =
-        std::fs::read(std::path::Path::new(CHURN_DIR).join("model.json")).expect("model");
-    model[200] ^= 0x01;
-    server
-        .registry
-        .artifacts()
-        .overwrite_for_test(&v2, "model.json", model.into())
-        .await
-        .expect("corrupt");
+    register_corrupted_v2(&server).await;
     champion_to_v2(&mut registry).await;
     server
         .wait_for_metric(r#"mercator_model_loads_total{model="churn",result="integrity"}"#)
