@@ -107,7 +107,10 @@ impl ArtifactStore {
                 dir.display()
             ))
         })?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+        // Empty folders go with their last file, so a finished upload leaves no
+        // `staging/<id>/` behind.
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?
+            .with_automatic_cleanup(true);
         Ok(ArtifactStore {
             store: Arc::new(store),
             url: url.to_string(),
@@ -164,6 +167,35 @@ impl ArtifactStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Deletes uploads left in `staging/` by registrations that died (a killed process)
+    /// and are older than `older_than`; returns how many uploads were removed. A live
+    /// registration stages and publishes within seconds, so an hour-old upload is dead.
+    pub(crate) async fn remove_stale_staging(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let staging = Path::from("staging");
+        let stale: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&staging))
+            .try_filter(|m| futures::future::ready(m.last_modified < cutoff))
+            .try_collect()
+            .await?;
+        let mut uploads = std::collections::BTreeSet::new();
+        for meta in stale {
+            if let Some(upload) = meta.location.parts().nth(1) {
+                uploads.insert(upload.as_ref().to_string());
+            }
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(uploads.len())
     }
 
     /// Deletes everything under `prefix`, ignoring what is already gone.

@@ -12,7 +12,16 @@ use crate::{RegistryError, Result};
 use super::aliases::move_and_audit;
 use super::{Registry, actor_or_default};
 
+/// How old a staged upload must be before it is taken for dead.
+const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Registry {
+    /// Removes staged uploads older than `older_than` (left by registrations that died);
+    /// returns how many.
+    pub async fn collect_garbage(&self, older_than: std::time::Duration) -> Result<usize> {
+        self.artifacts.remove_stale_staging(older_than).await
+    }
+
     /// Registers a new version: checks the manifest and that the model builds from the
     /// files, writes the files through a staging area, then records the version (and the
     /// alias, if asked) in one transaction. Nothing is visible unless all of it succeeds.
@@ -38,6 +47,10 @@ impl Registry {
         };
         let actor = actor_or_default(&new.actor);
 
+        // Uploads of registrations that died are swept by the next one.
+        if let Err(e) = self.collect_garbage(STALE_UPLOAD).await {
+            tracing::warn!(error = %e, "could not remove stale staged uploads");
+        }
         let staging = self.artifacts.stage(&new.files).await?;
         let result = self
             .commit_version(&new, files, description, &actor, &staging)

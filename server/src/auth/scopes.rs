@@ -114,6 +114,7 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
             ("CreateApiKey", S(Admin)),
             ("ListApiKeys", S(Admin)),
             ("RevokeApiKey", S(Admin)),
+            ("CollectGarbage", S(Admin)),
         ],
     ),
     (

@@ -295,4 +295,24 @@ impl RegistryApi for RegistryService {
             key: Some(key.into()),
         }))
     }
+
+    async fn collect_garbage(
+        &self,
+        req: Request<pb::CollectGarbageRequest>,
+    ) -> Result<Response<pb::CollectGarbageResponse>, Status> {
+        let secs = req.into_inner().older_than_secs;
+        let older_than = match secs {
+            0.0 => std::time::Duration::from_secs(3600),
+            s if s > 0.0 && s.is_finite() && s < 1e10 => std::time::Duration::from_secs_f64(s),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "older_than_secs: must be a positive number of seconds",
+                ));
+            }
+        };
+        let removed = self.registry.collect_garbage(older_than).await?;
+        Ok(Response::new(pb::CollectGarbageResponse {
+            removed_uploads: removed as u64,
+        }))
+    }
 }

@@ -351,3 +351,89 @@ async fn malformed_messages_are_invalid_arguments_and_echoes_are_bounded() {
     assert!(!err.message().contains('\u{1b}'), "{err:?}");
     server.stop().await;
 }
+
+/// A file in an upload folder of the artifact store's staging area, aged `age`.
+fn staged(
+    artifacts: &std::path::Path,
+    upload: &str,
+    age: std::time::Duration,
+) -> std::path::PathBuf {
+    let dir = artifacts.join("staging").join(upload);
+    std::fs::create_dir_all(&dir).expect("staging");
+    let file = dir.join("model.json");
+    std::fs::write(&file, vec![0u8; 1024]).expect("write");
+    let then = std::time::SystemTime::now() - age;
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(then))
+        .expect("age it");
+    dir
+}
+
+// The CLI runs as a blocking child process: keep a second worker free for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_of_dead_registrations_are_swept() {
+    let server = TestServer::builder().churn().start().await;
+    let artifacts = server.data_dir.path().join("artifacts");
+    let hour = std::time::Duration::from_secs(3600);
+    let dead = staged(&artifacts, "dead-upload", 2 * hour);
+    let recent = staged(
+        &artifacts,
+        "recent-upload",
+        std::time::Duration::from_secs(120),
+    );
+    let files = crate::harness::read_dir_files(
+        std::path::Path::new(crate::harness::CHURN_DIR),
+        &["mercator.json", "model.json"],
+    );
+    server
+        .registry_client()
+        .await
+        .register_version(pb::RegisterVersionRequest {
+            model: "churn".into(),
+            files: files
+                .into_iter()
+                .map(|(path, content)| pb::UploadFile {
+                    path,
+                    content: content.to_vec(),
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("register");
+    assert!(!dead.exists(), "a registration sweeps dead uploads");
+    assert!(recent.exists(), "a recent upload may be live");
+    let left: Vec<_> = std::fs::read_dir(artifacts.join("staging"))
+        .expect("staging")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["recent-upload"],
+        "a registration leaves nothing of its own"
+    );
+
+    let out = crate::cli::ok(&[
+        "models",
+        "--server",
+        &server.url(),
+        "gc",
+        "--older-than-secs",
+        "60",
+    ]);
+    assert!(out.contains("removed 1"), "{out}");
+    assert!(!recent.exists());
+    let err = server
+        .registry_client()
+        .await
+        .collect_garbage(pb::CollectGarbageRequest {
+            older_than_secs: -1.0,
+        })
+        .await
+        .expect_err("a negative age");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("older_than_secs"), "{err:?}");
+    server.stop().await;
+}

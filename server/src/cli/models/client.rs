@@ -291,6 +291,17 @@ impl Client {
             .try_into()?)
     }
 
+    pub(super) async fn collect_garbage(&mut self, older_than_secs: f64) -> anyhow::Result<u64> {
+        let req = pb::CollectGarbageRequest { older_than_secs };
+        Ok(self
+            .0
+            .collect_garbage(req)
+            .await
+            .map_err(status)?
+            .into_inner()
+            .removed_uploads)
+    }
+
     pub(super) async fn audit(
         &mut self,
         name: Option<&str>,

@@ -157,6 +157,12 @@ pub enum ModelsCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Remove uploads left in the artifact store by registrations that died.
+    Gc {
+        /// Only uploads older than this many seconds.
+        #[arg(long, default_value_t = 3600.0)]
+        older_than_secs: f64,
+    },
 }
 
 /// Runs a `mercator models` command.
@@ -351,6 +357,13 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 return print_json(&v);
             }
             println!("archived {}@{}", v.model, v.version);
+        }
+        ModelsCommand::Gc { older_than_secs } => {
+            let removed = client.collect_garbage(older_than_secs).await?;
+            if json {
+                return print_json(&serde_json::json!({ "removed_uploads": removed }));
+            }
+            println!("removed {removed} abandoned upload(s)");
         }
         ModelsCommand::Audit { name, limit } => {
             let entries = client.audit(name.as_deref(), limit).await?;
