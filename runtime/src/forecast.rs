@@ -125,7 +125,20 @@ pub fn check_horizon(forecaster: &dyn Forecaster, horizon: usize, limit: usize) 
 /// Makes a forecast usable for planning: at each day the quantiles are put in the order of
 /// their levels (a monotone rearrangement, which only reorders values a model gave), and
 /// with `non_negative` every value below zero becomes zero (sales cannot be negative).
-pub fn finish(forecast: &mut Forecast, levels: &[f64], non_negative: bool) {
+/// A forecast with an infinite or NaN value is refused, naming the history: values near
+/// the float range (1e308) overflow any model's sums, and a planner must not get `inf`.
+pub fn finish(forecast: &mut Forecast, levels: &[f64], non_negative: bool) -> Result<()> {
+    let finite = forecast
+        .mean
+        .iter()
+        .chain(forecast.quantiles.iter().flatten())
+        .all(|v| v.is_finite());
+    if !finite {
+        return Err(RuntimeError::input(
+            "history",
+            "the forecast is not finite: the history's values are too large (or not numbers)",
+        ));
+    }
     let mut order: Vec<usize> = (0..levels.len()).collect();
     order.sort_by(|&a, &b| levels[a].total_cmp(&levels[b]));
     let days = forecast.mean.len();
@@ -146,6 +159,7 @@ pub fn finish(forecast: &mut Forecast, levels: &[f64], non_negative: bool) {
             .iter_mut()
             .for_each(|q| q.iter_mut().for_each(clamp));
     }
+    Ok(())
 }
 
 /// The date `days` after `date`, or an error naming the input when it overflows.
@@ -382,7 +396,12 @@ impl Model for ForecastModel {
                 RuntimeError::UnknownSeries(key) => RuntimeError::UnknownSeries(key),
                 other => other,
             })?;
-            finish(&mut f, &self.quantiles, self.non_negative);
+            finish(&mut f, &self.quantiles, self.non_negative).map_err(|e| match e {
+                RuntimeError::InvalidInput { message, .. } => {
+                    RuntimeError::input(history_name.clone(), format!("row {r}: {message}"))
+                }
+                other => other,
+            })?;
             forecasts.push(f);
         }
         wanted
@@ -431,7 +450,7 @@ mod tests {
             mean: vec![-1.0, 5.0],
             quantiles: vec![vec![1.0, 9.0], vec![3.0, 2.0], vec![-2.0, 5.0]],
         };
-        finish(&mut f, &[0.9, 0.1, 0.5], true);
+        finish(&mut f, &[0.9, 0.1, 0.5], true).expect("finite");
         assert_eq!(f.mean, [0.0, 5.0]);
         assert_eq!(
             f.quantiles,
@@ -441,7 +460,7 @@ mod tests {
             mean: vec![-1.0],
             quantiles: vec![vec![-3.0]],
         };
-        finish(&mut g, &[0.5], false);
+        finish(&mut g, &[0.5], false).expect("finite");
         assert_eq!((g.mean[0], g.quantiles[0][0]), (-1.0, -3.0));
     }
 
@@ -461,7 +480,7 @@ mod tests {
                     .collect(),
             };
             let before = f.clone();
-            finish(&mut f, &levels, true);
+            finish(&mut f, &levels, true).expect("finite");
             for h in 0..days {
                 let mut by_level: Vec<(f64, f64)> =
                     levels.iter().zip(&f.quantiles).map(|(l, q)| (*l, q[h])).collect();

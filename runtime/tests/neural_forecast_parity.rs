@@ -45,7 +45,7 @@ fn forecasts_match_pytorch_and_the_reference_postprocessing() {
     for ((case, s), batched) in cases.iter().zip(&series).zip(batch) {
         let mut f = forecaster.forecast(s, 28, &asked).expect("forecast");
         assert_eq!(&f, batched.as_ref().expect("batched"));
-        finish(&mut f, &asked, true);
+        finish(&mut f, &asked, true).expect("a finite forecast");
         let what = format!("{}", case["key"]);
         close(
             &f.mean,

@@ -247,7 +247,7 @@ async fn profile_forecaster(
         let mut f = forecaster
             .forecast(&series, SUMMARY_DAYS, &[])
             .map_err(|e| bad(e.to_string()))?;
-        forecast::finish(&mut f, &[], true);
+        forecast::finish(&mut f, &[], true).map_err(|e| bad(e.to_string()))?;
         history_means.push(finite_mean(
             values[values.len().saturating_sub(SUMMARY_DAYS)..]
                 .iter()

@@ -842,3 +842,36 @@ async fn forecasts_fill_drift_windows_and_doubled_sales_stand_out() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_history_too_large_to_forecast_is_named_not_answered_with_infinities() {
+    let server = TestServer::builder().demo().start().await;
+    let mut client = client(&server).await;
+    let key = ["SKU000".to_string(), "berlin".to_string()];
+    let mut values = history_of(&key)
+        .into_iter()
+        .rev()
+        .take(56)
+        .rev()
+        .collect::<Vec<_>>();
+    let last = values.len() - 1;
+    values[last] = 1e308;
+    for model in ["demand", "demand_ets"] {
+        let err = client
+            .forecast(pb::ForecastRequest {
+                history: Some(pb::History {
+                    values: values.clone(),
+                    last_date: "2026-10-31".into(),
+                }),
+                ..request(model, "SKU000", "berlin", 7)
+            })
+            .await
+            .expect_err(model);
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{model}: {err:?}");
+        assert!(
+            err.message().contains("history.values") && err.message().contains("not finite"),
+            "{model}: {err:?}"
+        );
+    }
+    server.stop().await;
+}

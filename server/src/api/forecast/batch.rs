@@ -171,7 +171,10 @@ fn compute_chunk(
         };
         match result {
             Some(Ok(mut forecast)) => {
-                forecast::finish(&mut forecast, &plan.quantiles, true);
+                if let Err(e) = forecast::finish(&mut forecast, &plan.quantiles, true) {
+                    out.push(failed(series, history_error(e, &label, false)));
+                    continue;
+                }
                 out.push(pb::SeriesForecast {
                     points: points(&forecast, h.last_date, &mut labels)?,
                     history_last_date: h.last_date.format("%Y-%m-%d").to_string(),

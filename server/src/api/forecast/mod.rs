@@ -255,6 +255,7 @@ async fn forecast_on(
     let f = plan.forecaster()?;
     let key = key_of(&series, f.key_parts(), "series")?;
     let label = series_label(&series);
+    let finish_label = label.clone();
     let last_date = history.last_date;
     let run = {
         let (loaded, horizon, quantiles) = (
@@ -288,7 +289,8 @@ async fn forecast_on(
     } else {
         run()?
     };
-    forecast::finish(&mut result, &plan.quantiles, true);
+    forecast::finish(&mut result, &plan.quantiles, true)
+        .map_err(|e| history_error(e, &finish_label, inline))?;
     if let Some(drift) = &plan.loaded.drift {
         drift.observe_forecasts(&[(&values, &result.mean)]);
     }
