@@ -58,12 +58,10 @@ impl Registry {
         Ok(key)
     }
 
-    /// The key a caller presented, if the registry knows it (active or not).
-    pub async fn find_key(&self, presented: &str) -> Result<Option<ApiKey>> {
-        if !presented.starts_with(keys::KEY_PREFIX) {
-            return Ok(None);
-        }
+    /// The key whose [`keys::fingerprint`] is `fingerprint`, if the registry knows it
+    /// (active or not). Callers hash once and use the fingerprint for their caches too.
+    pub async fn find_key(&self, fingerprint: &str) -> Result<Option<ApiKey>> {
         let mut conn = self.pool.acquire().await?;
-        store::key_by_hash(&mut conn, &keys::fingerprint(presented)).await
+        store::key_by_hash(&mut conn, fingerprint).await
     }
 }

@@ -6,9 +6,11 @@
 //! The refusal never says whether a key exists, and no credential is ever logged.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use mercator_registry::keys::{KEY_PREFIX, fingerprint};
 use mercator_registry::{ApiKey, Registry};
 use tonic::Status;
 
@@ -22,8 +24,26 @@ const CACHE_LIMIT: usize = 10_000;
 pub struct Verifier {
     registry: Registry,
     ttl: Duration,
-    /// Key hash → when it was read, and the key.
-    cache: Mutex<HashMap<String, (Instant, ApiKey)>>,
+    /// Key fingerprint → when it was read, and what it grants.
+    cache: Mutex<HashMap<String, (Instant, Arc<Grant>)>>,
+}
+
+/// A key as the request path needs it: its principal, with the scopes parsed once when
+/// the key is read from the registry, beside the key (whose lifetime is checked per call).
+#[derive(Debug)]
+struct Grant {
+    principal: Principal,
+    key: ApiKey,
+}
+
+impl From<ApiKey> for Grant {
+    fn from(key: ApiKey) -> Grant {
+        let principal = Principal {
+            name: key.name.clone(),
+            scopes: key.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        };
+        Grant { principal, key }
+    }
 }
 
 impl Verifier {
@@ -54,33 +74,33 @@ impl Verifier {
             .ok_or_else(|| {
                 Status::unauthenticated("the authorization header must be `Bearer <key>`")
             })?;
-        let key = self.key(token).await?;
-        match key {
-            Some(key) if key.is_active(chrono::Utc::now()) => Ok(Principal {
-                name: key.name.clone(),
-                scopes: key.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-            }),
+        if !token.starts_with(KEY_PREFIX) {
+            return Err(refused());
+        }
+        match self.grant(token).await? {
+            Some(g) if g.key.is_active(Utc::now()) => Ok(g.principal.clone()),
             _ => Err(refused()),
         }
     }
 
-    async fn key(&self, token: &str) -> Result<Option<ApiKey>, Status> {
-        let hash = mercator_registry::keys::fingerprint(token);
+    async fn grant(&self, token: &str) -> Result<Option<Arc<Grant>>, Status> {
+        let hash = fingerprint(token);
         let cached = self.cached(&hash);
-        if let Some((read, key)) = &cached
+        if let Some((read, grant)) = &cached
             && read.elapsed() < self.ttl
         {
-            return Ok(Some(key.clone()));
+            return Ok(Some(Arc::clone(grant)));
         }
-        match self.registry.find_key(token).await {
+        match self.registry.find_key(&hash).await {
             Ok(Some(key)) => {
+                let grant = Arc::new(Grant::from(key));
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() >= CACHE_LIMIT {
                         cache.clear();
                     }
-                    cache.insert(hash, (Instant::now(), key.clone()));
+                    cache.insert(hash, (Instant::now(), Arc::clone(&grant)));
                 }
-                Ok(Some(key))
+                Ok(Some(grant))
             }
             Ok(None) => {
                 if let Ok(mut cache) = self.cache.lock() {
@@ -89,9 +109,9 @@ impl Verifier {
                 Ok(None)
             }
             Err(e) => match cached {
-                Some((_, key)) => {
+                Some((_, grant)) => {
                     tracing::warn!(error = %e, "registry unreachable: trusting a cached key");
-                    Ok(Some(key))
+                    Ok(Some(grant))
                 }
                 None => {
                     tracing::warn!(error = %e, "registry unreachable: cannot check a key");
@@ -103,7 +123,7 @@ impl Verifier {
         }
     }
 
-    fn cached(&self, hash: &str) -> Option<(Instant, ApiKey)> {
+    fn cached(&self, hash: &str) -> Option<(Instant, Arc<Grant>)> {
         self.cache.lock().ok()?.get(hash).cloned()
     }
 }

@@ -164,7 +164,7 @@ fn key_json(k: &pb::ApiKey) -> serde_json::Value {
 
 /// A timestamp as RFC 3339, or `-`.
 fn time(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+    t.and_then(|t| mercator_registry::grpc::time_of("", t).ok())
         .map_or_else(
             || "-".into(),
             |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -10,11 +10,10 @@ use mercator_proto::v1::{self as pb, registry_client::RegistryClient};
 use mercator_server::auth::{Access, Scope, scopes::access};
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::cli::mercator;
-use crate::harness::{CHURN_DIR, TestServer};
+use crate::harness::{TestServer, bearer};
 
 async fn secured() -> TestServer {
     TestServer::builder()
@@ -44,11 +43,11 @@ async fn key(server: &TestServer, name: &str, scopes: &[Scope]) -> String {
 async fn call(channel: &Channel, path: &str, token: Option<&str>) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("ready");
-    let mut req = tonic::Request::new(futures::stream::iter([()]));
-    if let Some(token) = token {
-        let value = MetadataValue::from_str(&format!("Bearer {token}")).expect("header");
-        req.metadata_mut().insert("authorization", value);
-    }
+    let messages = futures::stream::iter([()]);
+    let req = match token {
+        Some(token) => bearer(messages, token),
+        None => tonic::Request::new(messages),
+    };
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
     let path = PathAndQuery::from_str(path).expect("path");
     let answer = tokio::time::timeout(
@@ -176,13 +175,6 @@ async fn every_rpc_against_every_kind_of_credential() {
     server.stop().await;
 }
 
-fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    let value = MetadataValue::from_str(&format!("Bearer {token}")).expect("header");
-    req.metadata_mut().insert("authorization", value);
-    req
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_is_the_actor_and_revocation_is_seen() {
     let server = secured().await;
@@ -190,23 +182,11 @@ async fn the_key_is_the_actor_and_revocation_is_seen() {
     let promoter = key(&server, "release-manager", &[Scope::ModelsPromote]).await;
     let admin = key(&server, "auditor", &[Scope::Admin]).await;
     let mut registry = RegistryClient::new(server.channel().await);
-    let files = crate::harness::read_dir_files(
-        std::path::Path::new(CHURN_DIR),
-        &["mercator.json", "model.json"],
-    );
     let registered = registry
         .register_version(bearer(
             pb::RegisterVersionRequest {
-                model: "churn".into(),
-                files: files
-                    .into_iter()
-                    .map(|(path, content)| pb::UploadFile {
-                        path,
-                        content: content.to_vec(),
-                    })
-                    .collect(),
                 actor: "root".into(),
-                ..Default::default()
+                ..crate::lifecycle::upload("churn")
             },
             &writer,
         ))

@@ -432,3 +432,11 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// `msg` with `authorization: Bearer <token>`.
+pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    let value = format!("Bearer {token}").parse().expect("header");
+    req.metadata_mut().insert("authorization", value);
+    req
+}

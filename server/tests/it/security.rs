@@ -5,7 +5,7 @@ use mercator_proto::v1::feature_store_client::FeatureStoreClient;
 use mercator_proto::v1::{self as pb};
 use tonic::Code;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, bearer};
 
 const DEFS: &str = r#"
 [[entities]]
@@ -181,13 +181,6 @@ async fn a_stalled_upload_is_dropped_at_its_deadline() {
     let (status, _, _) = stalled_upload(server.grpc, push, Some("1H")).await;
     assert_eq!(status, "4");
     server.stop().await;
-}
-
-fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    let value = format!("Bearer {token}").parse().expect("header");
-    req.metadata_mut().insert("authorization", value);
-    req
 }
 
 #[tokio::test]
@@ -383,24 +376,10 @@ async fn uploads_of_dead_registrations_are_swept() {
         "recent-upload",
         std::time::Duration::from_secs(120),
     );
-    let files = crate::harness::read_dir_files(
-        std::path::Path::new(crate::harness::CHURN_DIR),
-        &["mercator.json", "model.json"],
-    );
     server
         .registry_client()
         .await
-        .register_version(pb::RegisterVersionRequest {
-            model: "churn".into(),
-            files: files
-                .into_iter()
-                .map(|(path, content)| pb::UploadFile {
-                    path,
-                    content: content.to_vec(),
-                })
-                .collect(),
-            ..Default::default()
-        })
+        .register_version(crate::lifecycle::upload("churn"))
         .await
         .expect("register");
     assert!(!dead.exists(), "a registration sweeps dead uploads");
