@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod serving;
 pub mod telemetry;
 pub mod v2;
+pub mod watch;
 
 pub use app::App;
 pub use config::Config;

@@ -7,6 +7,7 @@
 //! With `[auth] mode = "none"` (allowed only on loopback listeners, see `config`) every
 //! call is let through as today, and the registry records the actor the client names.
 
+pub mod jwt;
 pub mod layer;
 pub mod scopes;
 pub mod verify;
@@ -18,7 +19,7 @@ pub use verify::Verifier;
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The key's name: what the registry and the audit log record as the actor.
+    /// The key's name or the token's subject: what the registry and the audit log record as the actor.
     pub name: String,
     /// What it may do; `admin` allows everything.
     pub scopes: Vec<Scope>,

@@ -1,4 +1,5 @@
-//! Credentials to principals. API keys are looked up in the registry by their hash and
+//! Credentials to principals. A bearer credential starting `mk_` is an API key; any
+//! other is a JWT, checked by [`JwtVerifier`] when `[auth] jwks_file` is set. API keys are looked up in the registry by their hash and
 //! trusted for `[auth] key_cache_secs` (so a revocation reaches every replica within
 //! that); expiry is checked on every call. When the registry cannot be reached, a key
 //! seen before keeps working; an unseen one is refused as UNAVAILABLE.
@@ -14,6 +15,7 @@ use mercator_registry::keys::{KEY_PREFIX, fingerprint};
 use mercator_registry::{ApiKey, Registry};
 use tonic::Status;
 
+use super::jwt::JwtVerifier;
 use super::{Principal, Scope};
 
 /// Most keys held in the cache; past this it starts again (keys are few, tokens may not be).
@@ -24,6 +26,8 @@ const CACHE_LIMIT: usize = 10_000;
 pub struct Verifier {
     registry: Registry,
     ttl: Duration,
+    /// `None`: only API keys are accepted.
+    jwt: Option<JwtVerifier>,
     /// Key fingerprint → when it was read, and what it grants.
     cache: Mutex<HashMap<String, (Instant, Arc<Grant>)>>,
 }
@@ -47,11 +51,13 @@ impl From<ApiKey> for Grant {
 }
 
 impl Verifier {
-    /// A verifier over `registry`'s keys, trusting a lookup for `ttl`.
-    pub fn new(registry: Registry, ttl: Duration) -> Verifier {
+    /// A verifier over `registry`'s keys, trusting a lookup for `ttl`, and of JWTs when
+    /// `jwt` is given.
+    pub fn new(registry: Registry, ttl: Duration, jwt: Option<JwtVerifier>) -> Verifier {
         Verifier {
             registry,
             ttl,
+            jwt,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -75,7 +81,13 @@ impl Verifier {
                 Status::unauthenticated("the authorization header must be `Bearer <key>`")
             })?;
         if !token.starts_with(KEY_PREFIX) {
-            return Err(refused());
+            let Some(jwt) = &self.jwt else {
+                return Err(refused());
+            };
+            return jwt.verify(token).map_err(|why| {
+                tracing::debug!(%why, "token refused");
+                refused()
+            });
         }
         match self.grant(token).await? {
             Some(g) if g.key.is_active(Utc::now()) => Ok(g.principal.clone()),

@@ -118,6 +118,26 @@ impl Config {
                 "auth.key_cache_secs must be zero or a positive number of seconds".into(),
             ));
         }
+        if !auth.jwks_file.is_empty() {
+            for (key, value) in [
+                ("auth.jwt_issuer", &auth.jwt_issuer),
+                ("auth.jwt_audience", &auth.jwt_audience),
+                ("auth.jwt_scopes_claim", &auth.jwt_scopes_claim),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError(format!(
+                        "{key} must be set when auth.jwks_file is: a token from any issuer or \
+                         for any audience would otherwise be accepted"
+                    )));
+                }
+            }
+        }
+        let reload = auth.jwks_reload_secs;
+        if !(reload >= 0.0 && reload.is_finite() && reload < 1e7) {
+            return Err(ConfigError(
+                "auth.jwks_reload_secs must be zero (never) or a number of seconds".into(),
+            ));
+        }
         if auth.required() {
             return Ok(());
         }

@@ -203,6 +203,20 @@ pub struct AuthConfig {
     /// How long a checked key is trusted before the registry is asked again, in seconds:
     /// a revocation reaches every server within this.
     pub key_cache_secs: f64,
+    /// A JWKS file (the identity provider's public keys) to verify JWTs with; empty:
+    /// only API keys are accepted. Read again when it changes.
+    pub jwks_file: String,
+    /// The `iss` every JWT must carry (required with `jwks_file`).
+    pub jwt_issuer: String,
+    /// The `aud` every JWT must carry (required with `jwks_file`).
+    pub jwt_audience: String,
+    /// The claim holding a JWT's scopes: a space-separated string (`scope`) or a list
+    /// (`scp`, `permissions`); a dotted path reaches into nested claims.
+    pub jwt_scopes_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub jwt_leeway_secs: u64,
+    /// How often the JWKS file is checked for a change, in seconds (0: never).
+    pub jwks_reload_secs: f64,
 }
 
 impl Default for AuthConfig {
@@ -211,6 +225,12 @@ impl Default for AuthConfig {
             mode: "none".into(),
             protect_reflection: false,
             key_cache_secs: 5.0,
+            jwks_file: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_scopes_claim: "scope".into(),
+            jwt_leeway_secs: 30,
+            jwks_reload_secs: 10.0,
         }
     }
 }
@@ -224,6 +244,18 @@ impl AuthConfig {
     /// The key cache's lifetime.
     pub fn key_cache(&self) -> Duration {
         Duration::from_secs_f64(self.key_cache_secs)
+    }
+
+    /// What a JWT must satisfy, when JWTs are accepted.
+    pub fn jwt(&self) -> Option<crate::auth::jwt::JwtSettings> {
+        (!self.jwks_file.is_empty()).then(|| crate::auth::jwt::JwtSettings {
+            jwks_file: PathBuf::from(&self.jwks_file),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            scopes_claim: self.jwt_scopes_claim.clone(),
+            leeway: Duration::from_secs(self.jwt_leeway_secs),
+            reload: Duration::from_secs_f64(self.jwks_reload_secs),
+        })
     }
 }
 

@@ -75,10 +75,22 @@ pub fn router(
         .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let verifier = config
-        .auth
-        .required()
-        .then(|| Arc::new(Verifier::new(registry.clone(), config.auth.key_cache())));
+    let verifier = match config.auth.required() {
+        false => None,
+        true => {
+            let jwt = match config.auth.jwt() {
+                Some(settings) => Some(
+                    crate::auth::jwt::JwtVerifier::start(settings).map_err(anyhow::Error::msg)?,
+                ),
+                None => None,
+            };
+            Some(Arc::new(Verifier::new(
+                registry.clone(),
+                config.auth.key_cache(),
+                jwt,
+            )))
+        }
+    };
     let grpc = &config.grpc;
     let router = Server::builder()
         .max_concurrent_streams(grpc.max_concurrent_streams)

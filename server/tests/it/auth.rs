@@ -66,6 +66,80 @@ fn is_auth_refusal(code: Code) -> bool {
     matches!(code, Code::Unauthenticated | Code::PermissionDenied)
 }
 
+/// Every RPC of every service: open ones refuse nobody; the others answer UNAUTHENTICATED
+/// with no credential or any of `refused` (one message for all), PERMISSION_DENIED naming
+/// the scope to every other scope's credential, and pass with `right[scope]` or admin.
+pub(crate) async fn matrix(
+    channel: &Channel,
+    right: &std::collections::HashMap<Scope, String>,
+    refused: &[(&str, &str)],
+) {
+    let methods = mercator_server::descriptors::methods();
+    assert!(
+        methods.len() >= 40,
+        "descriptor sets read: {}",
+        methods.len()
+    );
+    for (service, method) in methods {
+        let path = format!("/{service}/{method}");
+        let needed = access(&path);
+        let tokens = refused.iter().map(|(what, token)| (*what, Some(*token)));
+        for (what, token) in std::iter::once(("no credential", None)).chain(tokens) {
+            let status = call(channel, &path, token).await;
+            match needed {
+                Access::Open | Access::Reflection => assert!(
+                    !is_auth_refusal(status.code()),
+                    "{path} is open, yet {what}: {status:?}"
+                ),
+                Access::Scope(_) => {
+                    assert_eq!(
+                        status.code(),
+                        Code::Unauthenticated,
+                        "{path} with {what}: {status:?}"
+                    );
+                    assert!(!status.message().contains("hunter2"), "{status:?}");
+                    if token.is_some() {
+                        // One answer for unknown, expired and revoked: nothing revealed.
+                        assert_eq!(
+                            status.message(),
+                            "the credential was refused: unknown, expired or revoked",
+                            "{path} with {what}"
+                        );
+                    }
+                }
+            }
+        }
+        let Access::Scope(scope) = needed else {
+            continue;
+        };
+        let status = call(channel, &path, Some(&right[&scope])).await;
+        assert!(
+            !is_auth_refusal(status.code()),
+            "{path} with {scope}: {status:?}"
+        );
+        let admin = call(channel, &path, Some(&right[&Scope::Admin])).await;
+        assert!(
+            !is_auth_refusal(admin.code()),
+            "{path} with admin: {admin:?}"
+        );
+        for other in Scope::ALL
+            .into_iter()
+            .filter(|s| *s != scope && *s != Scope::Admin)
+        {
+            let status = call(channel, &path, Some(&right[&other])).await;
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{path} with {other}: {status:?}"
+            );
+            assert!(
+                status.message().contains(&format!("`{scope}`")),
+                "{path}: the refusal names the scope: {status:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_against_every_kind_of_credential() {
     let server = secured().await;
@@ -103,75 +177,13 @@ async fn every_rpc_against_every_kind_of_credential() {
     let garbage = format!("mk_{}", "0".repeat(64));
 
     let channel = server.channel().await;
-    let methods = mercator_server::descriptors::methods();
-    assert!(
-        methods.len() >= 40,
-        "descriptor sets read: {}",
-        methods.len()
-    );
-    for (service, method) in methods {
-        let path = format!("/{service}/{method}");
-        let needed = access(&path);
-        for (what, token) in [
-            ("no credential", None),
-            ("garbage", Some(garbage.as_str())),
-            ("not a key", Some("hunter2")),
-            ("expired", Some(expired.as_str())),
-            ("revoked", Some(revoked.as_str())),
-        ] {
-            let status = call(&channel, &path, token).await;
-            match needed {
-                Access::Open | Access::Reflection => assert!(
-                    !is_auth_refusal(status.code()),
-                    "{path} is open, yet {what}: {status:?}"
-                ),
-                Access::Scope(_) => {
-                    assert_eq!(
-                        status.code(),
-                        Code::Unauthenticated,
-                        "{path} with {what}: {status:?}"
-                    );
-                    assert!(!status.message().contains("hunter2"), "{status:?}");
-                    if token.is_some() {
-                        // One answer for unknown, expired and revoked: nothing revealed.
-                        assert_eq!(
-                            status.message(),
-                            "the credential was refused: unknown, expired or revoked",
-                            "{path} with {what}"
-                        );
-                    }
-                }
-            }
-        }
-        let Access::Scope(scope) = needed else {
-            continue;
-        };
-        let status = call(&channel, &path, Some(&right[&scope])).await;
-        assert!(
-            !is_auth_refusal(status.code()),
-            "{path} with {scope}: {status:?}"
-        );
-        let admin = call(&channel, &path, Some(&right[&Scope::Admin])).await;
-        assert!(
-            !is_auth_refusal(admin.code()),
-            "{path} with admin: {admin:?}"
-        );
-        for other in Scope::ALL
-            .into_iter()
-            .filter(|s| *s != scope && *s != Scope::Admin)
-        {
-            let status = call(&channel, &path, Some(&right[&other])).await;
-            assert_eq!(
-                status.code(),
-                Code::PermissionDenied,
-                "{path} with {other}: {status:?}"
-            );
-            assert!(
-                status.message().contains(&format!("`{scope}`")),
-                "{path}: the refusal names the scope: {status:?}"
-            );
-        }
-    }
+    let refused = [
+        ("garbage", garbage.as_str()),
+        ("not a key", "hunter2"),
+        ("expired", expired.as_str()),
+        ("revoked", revoked.as_str()),
+    ];
+    matrix(&channel, &right, &refused).await;
     server.stop().await;
 }
 

@@ -17,6 +17,7 @@ mod harness;
 mod historical;
 mod hot_swap;
 mod infer;
+mod jwt;
 mod lifecycle;
 mod metrics;
 mod new_kinds;
