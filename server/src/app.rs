@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
+use crate::auth::Verifier;
+use crate::auth::jwt::JwtVerifier;
 use crate::config::Config;
+use crate::listen::tls::Tls;
 use crate::models::{ModelManager, Models};
 use crate::monitor::{self, Metrics};
 use crate::serving::Serving;
@@ -31,6 +34,10 @@ pub struct App {
     models: Arc<Models>,
     grpc: TcpListener,
     http: TcpListener,
+    /// `None`: auth is off.
+    verifier: Option<Arc<Verifier>>,
+    /// `None`: plain TCP.
+    tls: Option<Tls>,
 }
 
 impl App {
@@ -54,6 +61,24 @@ impl App {
         );
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
+        let verifier = verifier(&config, &registry)?;
+        let tls = match config.tls.settings() {
+            Some(settings) => Some(Tls::start(&settings).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        for (key, addr) in [
+            ("grpc.addr", config.grpc.addr),
+            ("metrics.addr", config.metrics.addr),
+        ] {
+            if tls.is_none() && !addr.ip().is_loopback() {
+                tracing::warn!(
+                    key,
+                    %addr,
+                    "listening on a network address without TLS: credentials and data \
+                     cross the network in clear text (set [tls] cert_file and key_file)"
+                );
+            }
+        }
         let grpc = TcpListener::bind(config.grpc.addr)
             .await
             .with_context(|| format!("binding gRPC on {}", config.grpc.addr))?;
@@ -69,6 +94,8 @@ impl App {
             models: Arc::new(Models::default()),
             grpc,
             http,
+            verifier,
+            tls,
         })
     }
 
@@ -107,6 +134,8 @@ impl App {
             models,
             grpc,
             http,
+            verifier,
+            tls,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = move |mut rx: watch::Receiver<bool>| async move {
@@ -167,8 +196,15 @@ impl App {
                 max_shadow_in_flight: config.serving.max_shadow_in_flight,
             },
         ));
-        let (router, reporter) =
-            crate::grpc::router(&config, serving, registry, manager, features, drift_latest)?;
+        let (router, reporter) = crate::grpc::router(
+            &config,
+            serving,
+            registry,
+            manager,
+            features,
+            drift_latest,
+            verifier.clone(),
+        )?;
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
@@ -202,30 +238,25 @@ impl App {
             }
         });
 
-        let metrics_router = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let prometheus = prometheus.clone();
-                async move {
-                    (
-                        [("content-type", "text/plain; version=0.0.4")],
-                        monitor::render(&prometheus),
-                    )
-                }
-            }),
-        );
         let http_addr = http.local_addr()?;
-        let http_task = tokio::spawn(
-            axum::serve(http, metrics_router)
-                .with_graceful_shutdown(stopped(stop_rx.clone()))
-                .into_future(),
+        let protect = config.metrics.protect.then(|| verifier.clone()).flatten();
+        let http_task = tokio::spawn(crate::listen::serve_metrics(
+            http,
+            tls.clone(),
+            protect,
+            move || monitor::render(&prometheus),
+            stopped(stop_rx.clone()),
+        ));
+        tracing::info!(
+            grpc = %grpc.local_addr()?,
+            metrics = %http_addr,
+            tls = tls.is_some(),
+            "mercator serving"
         );
-
-        tracing::info!(grpc = %grpc.local_addr()?, metrics = %http_addr, "mercator serving");
-        // Without TCP_NODELAY, small responses wait for the peer's delayed ACK (~40 ms).
-        let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
-        let grpc_task =
-            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())));
+        let grpc_stop = stopped(stop_rx.clone());
+        let grpc_task = tokio::spawn(async move {
+            crate::listen::serve_grpc(router, grpc, tls.as_ref(), grpc_stop).await
+        });
 
         shutdown.await;
         tracing::info!("shutting down: refusing new requests, draining in-flight ones");
@@ -254,6 +285,22 @@ impl App {
             }
         }
     }
+}
+
+/// The credential checker, when auth is required (with JWTs when a JWKS is configured).
+fn verifier(config: &Config, registry: &Registry) -> anyhow::Result<Option<Arc<Verifier>>> {
+    if !config.auth.required() {
+        return Ok(None);
+    }
+    let jwt = match config.auth.jwt() {
+        Some(settings) => Some(JwtVerifier::start(settings).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    Ok(Some(Arc::new(Verifier::new(
+        registry.clone(),
+        config.auth.key_cache(),
+        jwt,
+    ))))
 }
 
 /// On PostgreSQL, wakes the model manager as soon as any replica (or the CLI) commits a

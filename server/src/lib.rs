@@ -27,6 +27,7 @@ pub mod demo;
 pub mod descriptors;
 pub mod error;
 pub mod grpc;
+pub mod listen;
 pub mod models;
 pub mod monitor;
 pub mod serving;

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures::future::Either;
 use tonic::codegen::http;
 
+use super::CertPrincipal;
 use super::scopes::{Access, access};
 use super::verify::Verifier;
 
@@ -92,9 +93,18 @@ where
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .map(|v| v.as_bytes());
-            let principal = match verifier.principal(header).await {
-                Ok(p) => p,
-                Err(status) => return Ok(status.into_http()),
+            let certified = req
+                .extensions()
+                .get::<CertPrincipal>()
+                .and_then(|c| c.0.as_deref());
+            // A bearer credential, when sent, is what the call acts as; else the
+            // connection's client certificate, when it stands for a principal.
+            let principal = match (header, certified) {
+                (None, Some(p)) => p.clone(),
+                _ => match verifier.principal(header).await {
+                    Ok(p) => p,
+                    Err(status) => return Ok(status.into_http()),
+                },
             };
             if let Some(scope) = needed
                 && !principal.allows(scope)

@@ -16,6 +16,11 @@ pub use layer::AuthLayer;
 pub use scopes::{Access, Scope};
 pub use verify::Verifier;
 
+/// The principal a connection's verified client certificate stands for (mTLS, `[tls]
+/// client_principals`); the TLS listener attaches it to every request of the connection.
+#[derive(Debug, Clone, Default)]
+pub struct CertPrincipal(pub Option<std::sync::Arc<Principal>>);
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tonic::codegen::http;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tower::ServiceExt;
 
 use crate::auth::{Principal, Scope};
@@ -28,6 +28,25 @@ pub struct Credential {
     /// A file holding the key (e.g. a mounted Secret), instead of --token.
     #[arg(long, global = true, conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
+    /// For an `https://` server: CA certificates (PEM) to trust besides the system's.
+    #[arg(long, env = "MERCATOR_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// For a server that asks for client certificates (mTLS): this client's (PEM).
+    #[arg(
+        long,
+        env = "MERCATOR_CLIENT_CERT",
+        global = true,
+        requires = "key_file"
+    )]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "MERCATOR_CLIENT_KEY",
+        global = true,
+        requires = "cert_file"
+    )]
+    pub key_file: Option<PathBuf>,
 }
 
 impl Credential {
@@ -50,13 +69,35 @@ impl Credential {
         value.set_sensitive(true);
         Ok(Some(value))
     }
+
+    /// TLS for an `https://` URL: the system's roots, `--ca-file`'s, and the client
+    /// certificate when given.
+    fn tls(&self) -> anyhow::Result<ClientTlsConfig> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &self.ca_file {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        Ok(tls)
+    }
 }
 
 /// A transport to the server at `url`, sending `credential` with every call.
 pub async fn connect(url: &str, credential: &Credential) -> anyhow::Result<Transport> {
     let header = credential.header()?;
-    let channel = Channel::from_shared(url.to_string())
-        .with_context(|| format!("bad server URL '{url}'"))?
+    let mut endpoint =
+        Channel::from_shared(url.to_string()).with_context(|| format!("bad server URL '{url}'"))?;
+    if url.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(credential.tls()?)
+            .context("setting up TLS")?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot reach the server at {url}"))?;

@@ -98,7 +98,46 @@ impl Config {
                 .map_err(|e| ConfigError(e.to_string()))?;
         }
         self.models.pinned()?;
+        self.check_tls()?;
         self.check_auth()
+    }
+
+    /// `[tls]`: both files or neither, a known client-certificate rule, principals that
+    /// parse and that a CA can vouch for.
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        if tls.cert_file.is_empty() != tls.key_file.is_empty() {
+            return Err(ConfigError(
+                "tls.cert_file and tls.key_file must be set together".into(),
+            ));
+        }
+        if !matches!(tls.client_cert.as_str(), "required" | "optional") {
+            return Err(ConfigError(format!(
+                "tls.client_cert '{}' must be required or optional",
+                tls.client_cert
+            )));
+        }
+        if !tls.client_ca_file.is_empty() && !tls.enabled() {
+            return Err(ConfigError(
+                "tls.client_ca_file needs tls.cert_file and tls.key_file: client certificates \
+                 are checked only on TLS connections"
+                    .into(),
+            ));
+        }
+        if !tls.client_principals.is_empty() && tls.client_ca_file.is_empty() {
+            return Err(ConfigError(
+                "tls.client_principals needs tls.client_ca_file, the CA that vouches for them"
+                    .into(),
+            ));
+        }
+        tls.principals().map_err(ConfigError)?;
+        let reload = tls.reload_secs;
+        if !(reload >= 0.0 && reload.is_finite() && reload < 1e7) {
+            return Err(ConfigError(
+                "tls.reload_secs must be zero (never) or a number of seconds".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// `[auth]`: a known mode, and no open server on a network.

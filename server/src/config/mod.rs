@@ -9,6 +9,7 @@
 
 mod check;
 mod layers;
+mod security;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use layers::{Flag, Loaded, Setting};
+pub use security::{AuthConfig, TlsConfig};
 
 /// Server configuration, one field per TOML section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,8 @@ pub struct Config {
     pub drift: DriftConfig,
     /// Who may call what.
     pub auth: AuthConfig,
+    /// Certificates for both listeners, and client certificates (mTLS).
+    pub tls: TlsConfig,
 }
 
 /// `[server]`.
@@ -88,6 +92,9 @@ pub struct GrpcConfig {
 pub struct MetricsConfig {
     /// Listen address of `GET /metrics`.
     pub addr: SocketAddr,
+    /// With auth required, whether `/metrics` needs a bearer credential (of any scope);
+    /// Prometheus sends one with `authorization: { credentials_file: … }`.
+    pub protect: bool,
 }
 
 /// `[registry]`.
@@ -189,76 +196,6 @@ pub struct DriftConfig {
     pub interval_secs: f64,
 }
 
-/// `[auth]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuthConfig {
-    /// `none`: every call is let through, and the registry records the actor a client
-    /// names (allowed only when every listener is on a loopback address). `required`:
-    /// every call but health checks needs `authorization: Bearer <key>` granting the
-    /// scope its method needs (`mercator keys create`).
-    pub mode: String,
-    /// Whether server reflection needs a credential (of any scope) when auth is required.
-    pub protect_reflection: bool,
-    /// How long a checked key is trusted before the registry is asked again, in seconds:
-    /// a revocation reaches every server within this.
-    pub key_cache_secs: f64,
-    /// A JWKS file (the identity provider's public keys) to verify JWTs with; empty:
-    /// only API keys are accepted. Read again when it changes.
-    pub jwks_file: String,
-    /// The `iss` every JWT must carry (required with `jwks_file`).
-    pub jwt_issuer: String,
-    /// The `aud` every JWT must carry (required with `jwks_file`).
-    pub jwt_audience: String,
-    /// The claim holding a JWT's scopes: a space-separated string (`scope`) or a list
-    /// (`scp`, `permissions`); a dotted path reaches into nested claims.
-    pub jwt_scopes_claim: String,
-    /// Clock skew allowed on `exp` and `nbf`, in seconds.
-    pub jwt_leeway_secs: u64,
-    /// How often the JWKS file is checked for a change, in seconds (0: never).
-    pub jwks_reload_secs: f64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            mode: "none".into(),
-            protect_reflection: false,
-            key_cache_secs: 5.0,
-            jwks_file: String::new(),
-            jwt_issuer: String::new(),
-            jwt_audience: String::new(),
-            jwt_scopes_claim: "scope".into(),
-            jwt_leeway_secs: 30,
-            jwks_reload_secs: 10.0,
-        }
-    }
-}
-
-impl AuthConfig {
-    /// Whether calls need credentials.
-    pub fn required(&self) -> bool {
-        self.mode == "required"
-    }
-
-    /// The key cache's lifetime.
-    pub fn key_cache(&self) -> Duration {
-        Duration::from_secs_f64(self.key_cache_secs)
-    }
-
-    /// What a JWT must satisfy, when JWTs are accepted.
-    pub fn jwt(&self) -> Option<crate::auth::jwt::JwtSettings> {
-        (!self.jwks_file.is_empty()).then(|| crate::auth::jwt::JwtSettings {
-            jwks_file: PathBuf::from(&self.jwks_file),
-            issuer: self.jwt_issuer.clone(),
-            audience: self.jwt_audience.clone(),
-            scopes_claim: self.jwt_scopes_claim.clone(),
-            leeway: Duration::from_secs(self.jwt_leeway_secs),
-            reload: Duration::from_secs_f64(self.jwks_reload_secs),
-        })
-    }
-}
-
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -287,6 +224,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8002)),
+            protect: false,
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn router(
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
     drift: Arc<crate::monitor::drift::Latest>,
+    verifier: Option<Arc<Verifier>>,
 ) -> anyhow::Result<(GrpcRouter, HealthReporter)> {
     let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -75,22 +76,6 @@ pub fn router(
         .register_encoded_file_descriptor_set(mercator_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let verifier = match config.auth.required() {
-        false => None,
-        true => {
-            let jwt = match config.auth.jwt() {
-                Some(settings) => Some(
-                    crate::auth::jwt::JwtVerifier::start(settings).map_err(anyhow::Error::msg)?,
-                ),
-                None => None,
-            };
-            Some(Arc::new(Verifier::new(
-                registry.clone(),
-                config.auth.key_cache(),
-                jwt,
-            )))
-        }
-    };
     let grpc = &config.grpc;
     let router = Server::builder()
         .max_concurrent_streams(grpc.max_concurrent_streams)

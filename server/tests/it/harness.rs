@@ -26,6 +26,8 @@ pub struct TestServer {
     pub metrics: SocketAddr,
     pub registry: Registry,
     pub data_dir: tempfile::TempDir,
+    /// How `channel` connects, when the server speaks TLS.
+    tls: Option<tonic::transport::ClientTlsConfig>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -39,6 +41,7 @@ pub struct TestServerBuilder {
     tweak: Option<ConfigTweak>,
     data_dir: Option<tempfile::TempDir>,
     demo: bool,
+    tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl TestServerBuilder {
@@ -52,6 +55,12 @@ impl TestServerBuilder {
     pub fn churn(self) -> Self {
         let files = read_dir_files(Path::new(CHURN_DIR), &["mercator.json", "model.json"]);
         self.model("churn", files)
+    }
+
+    /// Connects over TLS with `tls` (for a server configured with `[tls]`).
+    pub fn tls(mut self, tls: tonic::transport::ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn config(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
@@ -118,6 +127,7 @@ impl TestServerBuilder {
             metrics,
             registry,
             data_dir,
+            tls: self.tls,
             stop: Some(tx),
             task: Some(task),
         };
@@ -132,15 +142,18 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.grpc)
+        match self.tls {
+            Some(_) => format!("https://{}", self.grpc),
+            None => format!("http://{}", self.grpc),
+        }
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
+        let mut endpoint = Channel::from_shared(self.url()).expect("url");
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone()).expect("tls");
+        }
+        endpoint.connect().await.expect("connect")
     }
 
     pub async fn v2(&self) -> GrpcInferenceServiceClient<Channel> {

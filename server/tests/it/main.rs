@@ -28,5 +28,6 @@ mod registry_records;
 mod repository;
 mod security;
 mod shutdown;
+mod tls;
 mod traffic;
 mod tritonclient;
