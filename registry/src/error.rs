@@ -17,6 +17,9 @@ pub enum RegistryError {
     /// The request conflicts with the current state (e.g. aliasing an archived version).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A governance rule refuses the caller (approving a version they registered).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A stored file does not match the checksum or size the registry recorded.
     #[error("artifact integrity check failed: {0}")]
     Integrity(String),
@@ -49,6 +52,7 @@ impl RegistryError {
             RegistryError::NotFound(_) => "not_found",
             RegistryError::InvalidArgument { .. } => "invalid_argument",
             RegistryError::FailedPrecondition(_) => "failed_precondition",
+            RegistryError::PermissionDenied(_) => "permission_denied",
             RegistryError::Integrity(_) => "integrity",
             RegistryError::Database(_) => "database",
             RegistryError::Migration(_) => "migration",

@@ -18,6 +18,7 @@ impl From<RegistryError> for tonic::Status {
             RegistryError::NotFound(_) => tonic::Status::not_found(message),
             RegistryError::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
             RegistryError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
+            RegistryError::PermissionDenied(_) => tonic::Status::permission_denied(message),
             RegistryError::Integrity(_) => tonic::Status::data_loss(message),
             RegistryError::Database(_)
             | RegistryError::Migration(_)
@@ -411,6 +412,18 @@ impl TryFrom<pb::AuditEntry> for AuditEntry {
                 .unwrap_or(serde_json::Value::String(detail_json)),
             at: from_timestamp("at", at)?,
         })
+    }
+}
+
+impl From<crate::governance::Approval> for pb::Approval {
+    fn from(a: crate::governance::Approval) -> pb::Approval {
+        pb::Approval {
+            model: a.model,
+            version: a.version,
+            approved_by: a.approved_by,
+            approved_at: Some(timestamp(a.approved_at)),
+            reason: a.reason,
+        }
     }
 }
 

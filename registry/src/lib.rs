@@ -13,6 +13,7 @@
 pub mod artifacts;
 pub mod check;
 mod error;
+pub mod governance;
 pub mod grpc;
 pub mod keys;
 pub mod model;
@@ -22,6 +23,7 @@ mod store;
 pub use artifacts::ArtifactStore;
 pub use check::{Checked, MANIFEST_FILE, VersionCheck};
 pub use error::{RegistryError, Result};
+pub use governance::{Approval, Governance};
 pub use keys::ApiKey;
 pub use model::{CHAMPION, LoadReport, ModelVersion, NewVersion, PREVIOUS, VersionSelector};
 pub use service::Registry;

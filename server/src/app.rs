@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use mercator_registry::{ArtifactStore, Registry};
+use mercator_registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
@@ -43,15 +43,7 @@ pub struct App {
 impl App {
     /// Opens storage and binds both listeners (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let artifacts =
-            ArtifactStore::open(&config.artifacts_url()).context("opening the artifact store")?;
-        let registry = Registry::open(
-            &config.registry_url(),
-            artifacts,
-            std::sync::Arc::new(crate::models::BuildCheck),
-        )
-        .await
-        .context("opening the registry")?;
+        let registry = crate::models::open_registry(&config).await?;
         let features = crate::definitions::open_feature_store(&config, &registry, "server")
             .await
             .context("opening the feature store")?;

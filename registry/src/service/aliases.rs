@@ -22,6 +22,7 @@ impl Registry {
         check_name("model", model)?;
         check_name("alias", alias)?;
         let actor = actor_or_default(actor);
+        self.ensure_approved(model, alias, version, &actor).await?;
         let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;
@@ -54,6 +55,8 @@ impl Registry {
         use crate::model::{CHAMPION, PREVIOUS};
         check_name("model", model)?;
         let actor = actor_or_default(actor);
+        self.ensure_approved(model, CHAMPION, version, &actor)
+            .await?;
         let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         ensure_aliasable(&mut tx, id, model, version).await?;

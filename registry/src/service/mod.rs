@@ -6,6 +6,7 @@
 //! - here: opening, reads, feature definitions, load reports and the audit log.
 
 mod aliases;
+mod approvals;
 mod keys;
 mod register;
 
@@ -31,6 +32,8 @@ pub struct Registry {
     backend: Backend,
     url: String,
     check: Arc<dyn VersionCheck>,
+    /// Rules on moving protected aliases (none until `with_governance`).
+    governance: Arc<crate::governance::Governance>,
 }
 
 impl Registry {
@@ -49,6 +52,7 @@ impl Registry {
             backend,
             url: db_url.to_string(),
             check,
+            governance: Arc::default(),
         })
     }
 

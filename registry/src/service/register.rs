@@ -29,6 +29,12 @@ impl Registry {
         check_name("model", &new.model)?;
         if let Some(alias) = &new.alias {
             check_name("alias", alias)?;
+            if self.governance().gates(alias) {
+                return Err(RegistryError::FailedPrecondition(format!(
+                    "alias '{alias}' is protected and needs an approved version: register \
+                     without it, have another principal approve the version, then promote"
+                )));
+            }
         }
         let manifest_description = validate_files(self, &new)?;
         let files: Vec<ArtifactFile> = new

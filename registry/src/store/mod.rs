@@ -12,6 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use crate::{RegistryError, Result};
 
 mod aliases;
+mod approvals;
 mod audit;
 mod features;
 mod keys;
@@ -20,6 +21,7 @@ mod traffic;
 mod versions;
 
 pub(crate) use aliases::{alias_history, alias_target, move_alias};
+pub(crate) use approvals::{approvals, insert_approval};
 pub(crate) use audit::{audit, audit_log};
 pub(crate) use features::{insert_feature_definitions, latest_feature_definitions};
 pub(crate) use keys::{insert_key, key_by_hash, list_keys, revoke_key};

@@ -106,6 +106,7 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
             ("GetVersion", S(Infer)),
             ("SetAlias", S(ModelsPromote)),
             ("Promote", S(ModelsPromote)),
+            ("ApproveVersion", S(ModelsPromote)),
             ("RollbackAlias", S(ModelsPromote)),
             ("SetTraffic", S(ModelsPromote)),
             ("AliasHistory", S(Infer)),

@@ -82,13 +82,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         )),
         None => {
             let config = args.config.load()?;
-            let artifacts = mercator_registry::ArtifactStore::open(&config.artifacts_url())?;
-            let registry = mercator_registry::Registry::open(
-                &config.registry_url(),
-                artifacts,
-                std::sync::Arc::new(crate::models::BuildCheck),
-            )
-            .await?;
+            let registry = crate::models::open_registry(&config).await?;
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
             Client::Local(crate::definitions::open_feature_store(&config, &registry, &actor).await?)
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use mercator_registry::{ArtifactStore, Registry, VersionSelector};
+use mercator_registry::VersionSelector;
 use mercator_runtime::Manifest;
 use mercator_runtime::manifest::MANIFEST_FILE;
 
@@ -57,12 +57,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
     } = args.command;
     anyhow::ensure!((2..=100).contains(&bins), "--bins must be within 2-100");
     let config = args.config.load()?;
-    let registry = Registry::open(
-        &config.registry_url(),
-        ArtifactStore::open(&config.artifacts_url())?,
-        std::sync::Arc::new(crate::models::BuildCheck),
-    )
-    .await?;
+    let registry = crate::models::open_registry(&config).await?;
     let selector = match version.parse::<u64>() {
         Ok(n) => VersionSelector::Number(n),
         Err(_) => VersionSelector::Alias(version.clone()),

@@ -148,6 +148,12 @@ pub struct ModelsConfig {
     pub keep_versions: usize,
     /// Versions always loaded, as `model@version` (e.g. a baseline kept for comparison).
     pub pinned_versions: Vec<String>,
+    /// Aliases that registering a version cannot move without `models:promote`, and
+    /// that `require_approval` covers.
+    pub protected_aliases: Vec<String>,
+    /// The four-eyes rule: a protected alias may point only at a version approved
+    /// (`mercator models approve`) by a principal other than its registrant.
+    pub require_approval: bool,
 }
 
 /// `[limits]`.
@@ -255,6 +261,8 @@ impl Default for ModelsConfig {
             serve_aliases: vec![mercator_registry::CHAMPION.to_string()],
             keep_versions: 0,
             pinned_versions: Vec::new(),
+            protected_aliases: vec![mercator_registry::CHAMPION.to_string()],
+            require_approval: false,
         }
     }
 }
@@ -399,6 +407,14 @@ impl RegistryConfig {
 }
 
 impl ModelsConfig {
+    /// The registry's rules on alias moves.
+    pub fn governance(&self) -> mercator_registry::Governance {
+        mercator_registry::Governance {
+            protected_aliases: self.protected_aliases.clone(),
+            require_approval: self.require_approval,
+        }
+    }
+
     /// `pinned_versions` parsed: (model, version) pairs.
     pub fn pinned(&self) -> Result<Vec<(String, u64)>, ConfigError> {
         self.pinned_versions

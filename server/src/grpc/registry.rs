@@ -50,6 +50,15 @@ impl RegistryApi for RegistryService {
         req: Request<pb::RegisterVersionRequest>,
     ) -> Result<Response<pb::RegisterVersionResponse>, Status> {
         let actor = crate::auth::actor(&req, &req.get_ref().actor);
+        let alias = &req.get_ref().alias;
+        if self.registry.governance().protects(alias)
+            && let Some(principal) = req.extensions().get::<crate::auth::Principal>()
+            && !principal.allows(crate::auth::Scope::ModelsPromote)
+        {
+            return Err(Status::permission_denied(format!(
+                "registering with the protected alias '{alias}' needs the scope `models:promote`"
+            )));
+        }
         let new = NewVersion {
             actor,
             ..NewVersion::try_from(req.into_inner())?
@@ -170,6 +179,28 @@ impl RegistryApi for RegistryService {
         self.changed();
         Ok(Response::new(pb::SetTrafficResponse {
             routes: stored.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn approve_version(
+        &self,
+        req: Request<pb::ApproveVersionRequest>,
+    ) -> Result<Response<pb::ApproveVersionResponse>, Status> {
+        let actor = crate::auth::actor(&req, &req.get_ref().actor);
+        let pb::ApproveVersionRequest {
+            model,
+            version,
+            reason,
+            actor: _,
+        } = req.into_inner();
+        let approval = self
+            .registry
+            .approve(&model, version, &actor, &reason)
+            .await?;
+        let approvals = self.registry.approvals(&model, version).await?;
+        Ok(Response::new(pb::ApproveVersionResponse {
+            approval: Some(approval.into()),
+            approvals: approvals.into_iter().map(Into::into).collect(),
         }))
     }
 

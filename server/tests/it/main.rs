@@ -5,6 +5,7 @@
     reason = "helpers are shared between test modules of one binary"
 )]
 
+mod approval;
 mod auth;
 mod bad_input;
 mod churn;

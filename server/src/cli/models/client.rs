@@ -1,12 +1,10 @@
 //! The CLI's one path to the registry: the `mercator.v1.Registry` service, a server's or
 //! the same service in this process.
 
-use std::sync::Arc;
-
 use mercator_proto::v1::registry_server::RegistryServer;
 use mercator_proto::v1::{self as pb, registry_client::RegistryClient};
 use mercator_registry::model::{AliasMove, AuditEntry, LoadReport, ModelSummary, TrafficRoute};
-use mercator_registry::{ArtifactStore, ModelVersion, NewVersion, Registry, VersionSelector};
+use mercator_registry::{ModelVersion, NewVersion, VersionSelector};
 
 use anyhow::Context;
 
@@ -30,13 +28,7 @@ pub(crate) async fn registry_transport(
         return remote::connect(url, credential).await;
     }
     let config = config.load()?;
-    let artifacts = ArtifactStore::open(&config.artifacts_url())?;
-    let registry = Registry::open(
-        &config.registry_url(),
-        artifacts,
-        Arc::new(crate::models::BuildCheck),
-    )
-    .await?;
+    let registry = crate::models::open_registry(&config).await?;
     // No model manager to wake and no metrics to count: a CLI process.
     let service = crate::grpc::registry::RegistryService::new(registry, None, None);
     let server = RegistryServer::new(service)
@@ -201,6 +193,28 @@ impl Client {
         let champion = resp.champion.context("empty response")?.try_into()?;
         let previous = resp.previous.map(AliasMove::try_from).transpose()?;
         Ok((champion, previous))
+    }
+
+    /// Approves a version; every approver of it so far, oldest first.
+    pub(super) async fn approve(
+        &mut self,
+        name: &str,
+        version: u64,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let resp = self
+            .0
+            .approve_version(pb::ApproveVersionRequest {
+                model: name.into(),
+                version,
+                reason: reason.into(),
+                actor: actor.into(),
+            })
+            .await
+            .map_err(status)?
+            .into_inner();
+        Ok(resp.approvals.into_iter().map(|a| a.approved_by).collect())
     }
 
     pub(super) async fn rollback(

@@ -104,6 +104,17 @@ pub enum ModelsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Approve a version for protected aliases (the four-eyes rule, `[models]
+    /// require_approval`): its registrant cannot approve it; another principal must.
+    Approve {
+        /// Model name.
+        name: String,
+        /// Version number.
+        version: u64,
+        /// What was reviewed, for the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Share the model's default traffic over its aliases, e.g. `champion=90
     /// challenger=10 --shadow candidate=100`. Requests with an entity key (a customer, a
     /// series) stick to one route. No routes (and `--clear`) give it all to the champion.
@@ -301,6 +312,22 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 print_move(p, false)?;
             }
             print_move(&champion, false)?;
+        }
+        ModelsCommand::Approve {
+            name,
+            version,
+            reason,
+        } => {
+            let approvers = client.approve(&name, version, &actor, &reason).await?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "model": name, "version": version, "approved_by": approvers,
+                }));
+            }
+            println!(
+                "{name} version {version} approved; approvers: {}",
+                approvers.join(", ")
+            );
         }
         ModelsCommand::Traffic {
             name,
