@@ -34,6 +34,17 @@ rm -rf "$data"
 mkdir -p "$data"
 [ "$(id -u)" = 0 ] && chown postgres "$data"
 as_pg "$pgbin/initdb" -D "$data" -A trust -U postgres >/dev/null
+# TLS as well as plain connections, with a self-signed certificate for 127.0.0.1 (its own
+# CA: the tests verify it with sslmode=verify-full&sslrootcert=$data/server.crt).
+tls=()
+if command -v openssl >/dev/null 2>&1; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
+  chmod 600 "$data/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$data/server.key" "$data/server.crt"
+  tls=(-c ssl=on -c "ssl_cert_file=$data/server.crt" -c "ssl_key_file=$data/server.key")
+fi
 as_pg "$pgbin/pg_ctl" -D "$data" -l "$data/server.log" -w \
-  -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2
+  -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${tls[*]}" start >&2
 echo "postgres://postgres@127.0.0.1:$port/postgres"

@@ -70,8 +70,16 @@ fn band(bands: &[RiskBand], p: f64) -> String {
 pub async fn score(
     serving: &Arc<Serving>,
     req: pb::ScoreRequest,
+    max_customers: usize,
     obs: &mut Observation,
 ) -> Result<pb::ScoreResponse, ServeError> {
+    super::cap(
+        "customer_ids",
+        req.customer_ids.len(),
+        "limits.max_score_customers",
+        max_customers,
+        "customers",
+    )?;
     let _admitted = serving.admit()?;
     let pb::ScoreRequest {
         model_name,

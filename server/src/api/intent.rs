@@ -36,8 +36,16 @@ fn intent_settings(loaded: &LoadedModel) -> Result<&IntentSettings, ServeError> 
 pub async fn classify(
     serving: &Arc<Serving>,
     req: pb::ClassifyRequest,
+    max_text_bytes: usize,
     obs: &mut Observation,
 ) -> Result<pb::ClassifyResponse, ServeError> {
+    super::cap(
+        "text",
+        req.text.len(),
+        "limits.max_text_bytes",
+        max_text_bytes,
+        "bytes",
+    )?;
     let _admitted = serving.admit()?;
     let name = if req.model_name.is_empty() {
         DEFAULT_MODEL

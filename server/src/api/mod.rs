@@ -6,3 +6,22 @@
 pub mod churn;
 pub mod forecast;
 pub mod intent;
+
+/// Refuses a request whose `field` holds more than the configured `limit` (`key`, e.g.
+/// `limits.max_text_bytes`) allows; the error names both, so the caller knows what to
+/// split and the operator what to raise.
+pub fn cap(
+    field: &str,
+    got: usize,
+    key: &str,
+    limit: usize,
+    unit: &str,
+) -> Result<(), crate::error::ServeError> {
+    if got <= limit {
+        return Ok(());
+    }
+    Err(crate::error::ServeError::invalid(
+        field,
+        format!("{got} {unit} exceed {key} = {limit}"),
+    ))
+}

@@ -12,6 +12,13 @@ impl Config {
             ("limits.max_in_flight", self.limits.max_in_flight),
             ("limits.max_horizon_days", self.limits.max_horizon_days),
             ("limits.max_batch_series", self.limits.max_batch_series),
+            ("limits.max_history_days", self.limits.max_history_days),
+            ("limits.max_push_rows", self.limits.max_push_rows),
+            ("limits.max_text_bytes", self.limits.max_text_bytes),
+            (
+                "limits.max_score_customers",
+                self.limits.max_score_customers,
+            ),
             ("drift.window_samples", self.drift.window_samples),
         ];
         for (key, value) in positive {

@@ -171,6 +171,14 @@ pub struct LimitsConfig {
     pub max_horizon_days: usize,
     /// Most series in one `Forecasting/ForecastBatch` call.
     pub max_batch_series: usize,
+    /// Most days in a history sent inline with a forecast request.
+    pub max_history_days: usize,
+    /// Most rows in one `FeatureStore/Push` call (bigger loads: `LoadFile`, or several pushes).
+    pub max_push_rows: usize,
+    /// Longest text `Intent/Classify` accepts, in bytes.
+    pub max_text_bytes: usize,
+    /// Most customers in one `Churn/Score` call (a model's own batch limit may be lower).
+    pub max_score_customers: usize,
 }
 
 /// `[serving]`.
@@ -275,6 +283,10 @@ impl Default for LimitsConfig {
             max_in_flight: 1024,
             max_horizon_days: 366,
             max_batch_series: 100_000,
+            max_history_days: 36_600,
+            max_push_rows: 100_000,
+            max_text_bytes: 16 * 1024,
+            max_score_customers: 10_000,
         }
     }
 }
@@ -439,6 +451,7 @@ impl LimitsConfig {
         crate::api::forecast::ForecastLimits {
             max_horizon_days: self.max_horizon_days,
             max_batch_series: self.max_batch_series,
+            max_history_days: self.max_history_days,
         }
     }
 }

@@ -11,12 +11,17 @@ use crate::serving::Serving;
 #[derive(Debug, Clone)]
 pub struct ChurnService {
     serving: Arc<Serving>,
+    /// `limits.max_score_customers`.
+    max_customers: usize,
 }
 
 impl ChurnService {
-    /// A churn service over the serving path.
-    pub fn new(serving: Arc<Serving>) -> ChurnService {
-        ChurnService { serving }
+    /// A churn service over the serving path, scoring up to `max_customers` per call.
+    pub fn new(serving: Arc<Serving>, max_customers: usize) -> ChurnService {
+        ChurnService {
+            serving,
+            max_customers,
+        }
     }
 }
 
@@ -28,7 +33,7 @@ impl Churn for ChurnService {
     ) -> Result<Response<pb::ScoreResponse>, Status> {
         let serving = &self.serving;
         super::observed::observed(&serving.metrics, crate::api::churn::SCORE, async |obs| {
-            crate::api::churn::score(serving, req.into_inner(), obs).await
+            crate::api::churn::score(serving, req.into_inner(), self.max_customers, obs).await
         })
         .await
     }

@@ -17,19 +17,24 @@ pub struct FeatureStoreService {
     metrics: Metrics,
     /// Where `LoadFile` may read.
     roots: mercator_features::ingest::Roots,
+    /// `limits.max_push_rows`.
+    max_push_rows: usize,
 }
 
 impl FeatureStoreService {
-    /// A service over `store`, loading files only from inside `roots`.
+    /// A service over `store`, loading files only from inside `roots` and taking pushes
+    /// of up to `max_push_rows`.
     pub fn new(
         store: Arc<FeatureStore>,
         metrics: Metrics,
         roots: mercator_features::ingest::Roots,
+        max_push_rows: usize,
     ) -> FeatureStoreService {
         FeatureStoreService {
             store,
             metrics,
             roots,
+            max_push_rows,
         }
     }
 }
@@ -113,6 +118,14 @@ impl FeatureStoreApi for FeatureStoreService {
         req: Request<pb::PushRequest>,
     ) -> Result<Response<pb::PushResponse>, Status> {
         let pb::PushRequest { view, rows } = req.into_inner();
+        // Bigger loads go through LoadFile, or several pushes.
+        crate::api::cap(
+            "rows",
+            rows.len(),
+            "limits.max_push_rows",
+            self.max_push_rows,
+            "rows",
+        )?;
         let rows = push_rows_from_pb(rows)?;
         let outcome = self.store.push(&view, &rows).await?;
         Ok(Response::new(pb::PushResponse {

@@ -11,12 +11,17 @@ use crate::serving::Serving;
 #[derive(Debug, Clone)]
 pub struct IntentService {
     serving: Arc<Serving>,
+    /// `limits.max_text_bytes`.
+    max_text_bytes: usize,
 }
 
 impl IntentService {
-    /// An intent service over the serving path.
-    pub fn new(serving: Arc<Serving>) -> IntentService {
-        IntentService { serving }
+    /// An intent service over the serving path, taking texts of up to `max_text_bytes`.
+    pub fn new(serving: Arc<Serving>, max_text_bytes: usize) -> IntentService {
+        IntentService {
+            serving,
+            max_text_bytes,
+        }
     }
 }
 
@@ -30,7 +35,10 @@ impl Intent for IntentService {
         super::observed::observed(
             &serving.metrics,
             crate::api::intent::CLASSIFY,
-            async |obs| crate::api::intent::classify(serving, req.into_inner(), obs).await,
+            async |obs| {
+                crate::api::intent::classify(serving, req.into_inner(), self.max_text_bytes, obs)
+                    .await
+            },
         )
         .await
     }

@@ -98,7 +98,10 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            ChurnServer::new(churn::ChurnService::new(Arc::clone(&serving))),
+            ChurnServer::new(churn::ChurnService::new(
+                Arc::clone(&serving),
+                config.limits.max_score_customers
+            )),
             config
         ))
         .add_service(with_limits!(
@@ -118,7 +121,10 @@ pub fn router(
             config
         ))
         .add_service(with_limits!(
-            IntentServer::new(intent::IntentService::new(serving)),
+            IntentServer::new(intent::IntentService::new(
+                serving,
+                config.limits.max_text_bytes
+            )),
             config
         ))
         .add_service(with_limits!(
@@ -133,7 +139,8 @@ pub fn router(
             FeatureStoreServer::new(feature_store::FeatureStoreService::new(
                 features,
                 metrics,
-                mercator_features::ingest::Roots::new(config.load_roots())?
+                mercator_features::ingest::Roots::new(config.load_roots())?,
+                config.limits.max_push_rows
             )),
             config
         ));

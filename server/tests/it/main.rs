@@ -8,6 +8,7 @@
 mod approval;
 mod auth;
 mod bad_input;
+mod caps;
 mod churn;
 mod cli;
 mod deploy;
@@ -30,5 +31,6 @@ mod repository;
 mod security;
 mod shutdown;
 mod tls;
+mod tls_stores;
 mod traffic;
 mod tritonclient;

@@ -120,8 +120,8 @@ pub(super) async fn read_histories(
         .collect())
 }
 
-/// An inline history, checked: values finite, a date.
-pub(super) fn inline_history(h: pb::History) -> Result<History, ServeError> {
+/// An inline history, checked: values finite, a date, at most `max_days` of them.
+pub(super) fn inline_history(h: pb::History, max_days: usize) -> Result<History, ServeError> {
     let pb::History { values, last_date } = h;
     if values.is_empty() {
         return Err(ServeError::invalid(
@@ -129,6 +129,13 @@ pub(super) fn inline_history(h: pb::History) -> Result<History, ServeError> {
             "give at least one day",
         ));
     }
+    crate::api::cap(
+        "history.values",
+        values.len(),
+        "limits.max_history_days",
+        max_days,
+        "days",
+    )?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(ServeError::invalid(
             format!("history.values[{i}]"),

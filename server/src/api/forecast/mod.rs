@@ -44,6 +44,8 @@ pub struct ForecastLimits {
     pub max_horizon_days: usize,
     /// Most series in one `ForecastBatch`.
     pub max_batch_series: usize,
+    /// Most days in an inline history.
+    pub max_history_days: usize,
 }
 
 /// What a request asks of a loaded forecaster, checked.
@@ -243,7 +245,7 @@ async fn forecast_on(
     let series = series.unwrap_or_default();
     let inline = history.is_some();
     let history = match history {
-        Some(h) => inline_history(h)?,
+        Some(h) => inline_history(h, limits.max_history_days)?,
         None => {
             let keys = store_keys(serving, &plan.loaded, std::slice::from_ref(&series), false)?;
             read_histories(serving, &plan.loaded, &keys)
