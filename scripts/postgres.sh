@@ -34,13 +34,19 @@ rm -rf "$data"
 mkdir -p "$data"
 [ "$(id -u)" = 0 ] && chown postgres "$data"
 as_pg "$pgbin/initdb" -D "$data" -A trust -U postgres >/dev/null
-# TLS as well as plain connections, with a self-signed certificate for 127.0.0.1 (its own
-# CA: the tests verify it with sslmode=verify-full&sslrootcert=$data/server.crt).
+# TLS as well as plain connections: a throwaway CA ($data/ca.crt, which the tests trust
+# with sslmode=verify-full&sslrootcert=…) signs a certificate for 127.0.0.1.
 tls=()
 if command -v openssl >/dev/null 2>&1; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
-    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-    -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=mercator test PostgreSQL CA" \
+    -keyout "$data/ca.key" -out "$data/ca.crt" >/dev/null 2>&1
+  openssl req "${ec[@]}" -subj "/CN=127.0.0.1" -keyout "$data/server.key" \
+    -out "$data/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$data/server.ext"
+  openssl x509 -req -in "$data/server.csr" -CA "$data/ca.crt" -CAkey "$data/ca.key" \
+    -CAcreateserial -days 2 -extfile "$data/server.ext" -out "$data/server.crt" >/dev/null 2>&1
   chmod 600 "$data/server.key"
   [ "$(id -u)" = 0 ] && chown postgres "$data/server.key" "$data/server.crt"
   tls=(-c ssl=on -c "ssl_cert_file=$data/server.crt" -c "ssl_key_file=$data/server.key")

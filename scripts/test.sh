@@ -22,8 +22,8 @@ fi
 echo "== starting a throwaway PostgreSQL" >&2
 MERCATOR_TEST_POSTGRES_URL=$(scripts/postgres.sh)
 export MERCATOR_TEST_POSTGRES_URL
-# Its self-signed certificate, when openssl made one (then it speaks TLS too).
-pg_cert="${TMPDIR:-/tmp}/mercator-pg-${PGPORT:-55432}/server.crt"
+# The CA of its certificate, when openssl made one (then it speaks TLS too).
+pg_cert="${TMPDIR:-/tmp}/mercator-pg-${PGPORT:-55432}/ca.crt"
 if [ -f "$pg_cert" ]; then export MERCATOR_TEST_POSTGRES_CA="$pg_cert"; fi
 
 echo "== starting a throwaway Redis" >&2

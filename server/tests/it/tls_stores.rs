@@ -1,6 +1,6 @@
 //! The registry's PostgreSQL over TLS: the throwaway server of `scripts/postgres.sh`
-//! speaks TLS with a self-signed certificate, and `sslmode=verify-full` with it as
-//! `sslrootcert` connects, while a CA that did not sign it is refused.
+//! speaks TLS with a certificate from its own throwaway CA, and `sslmode=verify-full`
+//! with that CA as `sslrootcert` connects, while a CA that did not sign it is refused.
 
 use mercator_registry::{ArtifactStore, Registry};
 use sqlx::{Connection, Row};
