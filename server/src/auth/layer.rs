@@ -11,6 +11,7 @@ use futures::future::Either;
 use tonic::codegen::http;
 
 use super::CertPrincipal;
+use super::rate::RateLimits;
 use super::scopes::{Access, access};
 use super::verify::Verifier;
 
@@ -21,14 +22,22 @@ pub struct AuthLayer {
     verifier: Option<Arc<Verifier>>,
     /// Whether server reflection needs a credential.
     protect_reflection: bool,
+    /// Per-principal budgets (`None`: unlimited).
+    limits: Option<Arc<RateLimits>>,
 }
 
 impl AuthLayer {
-    /// A layer checking credentials with `verifier` (`None`: auth off).
-    pub fn new(verifier: Option<Arc<Verifier>>, protect_reflection: bool) -> AuthLayer {
+    /// A layer checking credentials with `verifier` (`None`: auth off), then each
+    /// principal's rate with `limits`.
+    pub fn new(
+        verifier: Option<Arc<Verifier>>,
+        protect_reflection: bool,
+        limits: Option<Arc<RateLimits>>,
+    ) -> AuthLayer {
         AuthLayer {
             verifier,
             protect_reflection,
+            limits,
         }
     }
 }
@@ -85,6 +94,7 @@ where
             return Either::Left(self.inner.call(req));
         };
         let verifier = Arc::clone(verifier);
+        let limits = self.layer.limits.clone();
         // The clone that was made ready is the one to call (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -114,8 +124,26 @@ where
                 ));
                 return Ok(status.into_http());
             }
+            if let (Some(limits), Some(scope)) = (&limits, needed)
+                && let Err(wait) = limits.take(&principal.name, scope)
+            {
+                return Ok(rate_limited(scope, wait).into_http());
+            }
             req.extensions_mut().insert(principal);
             inner.call(req).await
         }))
     }
+}
+
+/// The refusal of a call over its principal's rate, with a `RetryInfo` saying when.
+fn rate_limited(scope: super::Scope, wait: std::time::Duration) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!(
+            "this principal is over its rate for `{scope}` ([auth] rate_limits): retry in {:.3} s",
+            wait.as_secs_f64()
+        ),
+        ErrorDetails::with_retry_info(Some(wait)),
+    )
 }

@@ -9,6 +9,7 @@
 
 pub mod jwt;
 pub mod layer;
+pub mod rate;
 pub mod scopes;
 pub mod verify;
 

@@ -178,6 +178,7 @@ impl Config {
                 }
             }
         }
+        auth.rates().map_err(ConfigError)?;
         let reload = auth.jwks_reload_secs;
         if !(reload >= 0.0 && reload.is_finite() && reload < 1e7) {
             return Err(ConfigError(

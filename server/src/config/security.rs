@@ -33,6 +33,9 @@ pub struct AuthConfig {
     pub jwt_leeway_secs: u64,
     /// How often the JWKS file is checked for a change, in seconds (0: never).
     pub jwks_reload_secs: f64,
+    /// Per-principal budgets, each `SCOPE=RATE` or `SCOPE=RATE/BURST` in calls per
+    /// second (`infer=200/400`); a scope not named is unlimited.
+    pub rate_limits: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -47,6 +50,7 @@ impl Default for AuthConfig {
             jwt_scopes_claim: "scope".into(),
             jwt_leeway_secs: 30,
             jwks_reload_secs: 10.0,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -60,6 +64,27 @@ impl AuthConfig {
     /// The key cache's lifetime.
     pub fn key_cache(&self) -> Duration {
         Duration::from_secs_f64(self.key_cache_secs)
+    }
+
+    /// `rate_limits` parsed, each entry's error naming it.
+    pub fn rates(
+        &self,
+    ) -> Result<std::collections::HashMap<crate::auth::Scope, crate::auth::rate::Rate>, String>
+    {
+        let mut out = std::collections::HashMap::new();
+        for (i, entry) in self.rate_limits.iter().enumerate() {
+            let field = format!("auth.rate_limits[{i}]");
+            let (scope, rate) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{field} must be `SCOPE=RATE` or `SCOPE=RATE/BURST`"))?;
+            let scope = crate::auth::Scope::parse(scope.trim())
+                .ok_or_else(|| format!("{field}: unknown scope `{}`", scope.trim()))?;
+            let rate = crate::auth::rate::Rate::parse(rate).ok_or_else(|| {
+                format!("{field}: `{rate}` is not a positive rate (calls per second, burst ≥ 1)")
+            })?;
+            out.insert(scope, rate);
+        }
+        Ok(out)
     }
 
     /// What a JWT must satisfy, when JWTs are accepted.

@@ -56,6 +56,12 @@ pub type GrpcRouter = Router<Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusT
 /// The outermost layer.
 type Calls = Stack<calls::CallLayer, tower::layer::util::Identity>;
 
+/// The per-principal rate limits of `[auth] rate_limits`, when any are set.
+fn rate_limits(config: &Config) -> anyhow::Result<Option<Arc<crate::auth::rate::RateLimits>>> {
+    let rates = config.auth.rates().map_err(anyhow::Error::msg)?;
+    Ok((!rates.is_empty()).then(|| Arc::new(crate::auth::rate::RateLimits::new(rates))))
+}
+
 /// Builds the router with every service.
 pub fn router(
     config: &Config,
@@ -85,7 +91,11 @@ pub fn router(
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(calls::CallLayer::new(metrics.calls.clone()))
         .layer(StatusTextLayer)
-        .layer(AuthLayer::new(verifier, config.auth.protect_reflection))
+        .layer(AuthLayer::new(
+            verifier,
+            config.auth.protect_reflection,
+            rate_limits(config)?,
+        ))
         .layer(DeadlineLayer::new(grpc.request_timeout()))
         .add_service(health_service)
         .add_service(reflection_v1)

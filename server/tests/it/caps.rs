@@ -114,3 +114,56 @@ async fn every_cap_is_named_when_hit() {
     assert_cap(over, "customer_ids", "limits.max_score_customers = 3");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_over_its_rate_is_told_when_to_retry() {
+    use mercator_proto::inference as v2;
+    use tonic_types::StatusExt;
+    let server = TestServer::builder()
+        .churn()
+        .config(|c| {
+            c.auth.mode = "required".into();
+            c.auth.key_cache_secs = 0.0;
+            // Two calls at once, then one every 100 s: the third is refused.
+            c.auth.rate_limits = vec!["infer=0.01/2".into()];
+        })
+        .start()
+        .await;
+    let mut keys = Vec::new();
+    for name in ["eager", "patient"] {
+        let (_, key) = server
+            .registry
+            .create_key(name, &["infer".into()], None, "test")
+            .await
+            .expect("key");
+        keys.push(key);
+    }
+    let mut client = server.v2().await;
+    let ask = |token: &str| {
+        crate::harness::bearer(
+            v2::ModelMetadataRequest {
+                name: "churn".into(),
+                version: String::new(),
+            },
+            token,
+        )
+    };
+    client.model_metadata(ask(&keys[0])).await.expect("first");
+    client.model_metadata(ask(&keys[0])).await.expect("second");
+    let refused = client
+        .model_metadata(ask(&keys[0]))
+        .await
+        .expect_err("over the rate");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("`infer`"), "{refused:?}");
+    let retry = refused
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("a RetryInfo with a delay");
+    assert!(retry > std::time::Duration::ZERO, "{retry:?}");
+    client
+        .model_metadata(ask(&keys[1]))
+        .await
+        .expect("another principal has its own budget");
+    server.stop().await;
+}
