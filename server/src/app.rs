@@ -43,7 +43,7 @@ pub struct App {
 impl App {
     /// Opens storage and binds both listeners (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let registry = crate::models::open_registry(&config).await?;
+        let registry = crate::definitions::open_registry(&config).await?;
         let features = crate::definitions::open_feature_store(&config, &registry, "server")
             .await
             .context("opening the feature store")?;
@@ -54,7 +54,7 @@ impl App {
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
         let verifier = verifier(&config, &registry)?;
-        let tls = match config.tls.settings() {
+        let tls = match crate::listen::tls::TlsSettings::of(&config.tls) {
             Some(settings) => Some(Tls::start(&settings).map_err(anyhow::Error::msg)?),
             None => None,
         };

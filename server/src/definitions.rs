@@ -1,6 +1,7 @@
-//! Feature definitions kept in the registry database, so that every replica serves the
-//! same entities and views: an apply on any replica (or from the CLI) is a new revision
-//! there, and the others pick it up when they next poll.
+//! Opening the stores from the configuration: the registry (`open_registry`), and the
+//! feature store with its definitions, which are kept in the registry database so that
+//! every replica serves the same entities and views: an apply on any replica (or from
+//! the CLI) is a new revision there, and the others pick it up when they next poll.
 
 use mercator_features::definitions_store::{Applied, DefinitionsStore};
 use mercator_features::{FeatureError, FeatureStore};
@@ -89,4 +90,23 @@ pub async fn open_feature_store(
                 config.features.max_future_skew_secs,
             )),
     ))
+}
+
+/// Opens the registry `config` names, proving new versions with [`crate::models::BuildCheck`] and
+/// moving aliases under `[models]`' governance (protected aliases, approvals). Every
+/// process opens it here: the server and each CLI command alike.
+pub async fn open_registry(
+    config: &crate::config::Config,
+) -> anyhow::Result<mercator_registry::Registry> {
+    use anyhow::Context;
+    let artifacts = mercator_registry::ArtifactStore::open(&config.artifacts_url())
+        .context("opening the artifact store")?;
+    let registry = mercator_registry::Registry::open(
+        &config.registry_url(),
+        artifacts,
+        std::sync::Arc::new(crate::models::BuildCheck),
+    )
+    .await
+    .context("opening the registry")?;
+    Ok(registry.with_governance(config.models.governance()))
 }

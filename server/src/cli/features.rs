@@ -82,7 +82,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         )),
         None => {
             let config = args.config.load()?;
-            let registry = crate::models::open_registry(&config).await?;
+            let registry = crate::definitions::open_registry(&config).await?;
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
             Client::Local(crate::definitions::open_feature_store(&config, &registry, &actor).await?)
         }

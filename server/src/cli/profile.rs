@@ -57,7 +57,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
     } = args.command;
     anyhow::ensure!((2..=100).contains(&bins), "--bins must be within 2-100");
     let config = args.config.load()?;
-    let registry = crate::models::open_registry(&config).await?;
+    let registry = crate::definitions::open_registry(&config).await?;
     let selector = match version.parse::<u64>() {
         Ok(n) => VersionSelector::Number(n),
         Err(_) => VersionSelector::Alias(version.clone()),

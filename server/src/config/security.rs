@@ -142,19 +142,6 @@ impl TlsConfig {
         !self.cert_file.is_empty() || !self.key_file.is_empty()
     }
 
-    /// The settings of `listen::tls`, when TLS is on; the principals as checked.
-    pub fn settings(&self) -> Option<crate::listen::tls::TlsSettings> {
-        self.enabled().then(|| crate::listen::tls::TlsSettings {
-            cert_file: PathBuf::from(&self.cert_file),
-            key_file: PathBuf::from(&self.key_file),
-            client_ca_file: (!self.client_ca_file.is_empty())
-                .then(|| PathBuf::from(&self.client_ca_file)),
-            require_client_cert: self.client_cert == "required",
-            principals: self.principals().unwrap_or_default(),
-            reload: Duration::from_secs_f64(self.reload_secs),
-        })
-    }
-
     /// `client_principals` parsed: common name → scope names.
     pub fn principals(&self) -> Result<Vec<(String, Vec<crate::auth::Scope>)>, String> {
         let mut out = Vec::new();

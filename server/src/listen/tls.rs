@@ -52,6 +52,21 @@ pub struct TlsSettings {
     pub reload: Duration,
 }
 
+impl TlsSettings {
+    /// The settings `[tls]` asks for, when TLS is on (the principals as checked at load).
+    pub fn of(config: &crate::config::TlsConfig) -> Option<TlsSettings> {
+        config.enabled().then(|| TlsSettings {
+            cert_file: PathBuf::from(&config.cert_file),
+            key_file: PathBuf::from(&config.key_file),
+            client_ca_file: (!config.client_ca_file.is_empty())
+                .then(|| PathBuf::from(&config.client_ca_file)),
+            require_client_cert: config.client_cert == "required",
+            principals: config.principals().unwrap_or_default(),
+            reload: Duration::from_secs_f64(config.reload_secs),
+        })
+    }
+}
+
 /// Which protocol a listener speaks over TLS (its ALPN).
 #[derive(Debug, Clone, Copy)]
 pub enum Protocol {

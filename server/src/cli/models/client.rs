@@ -28,7 +28,7 @@ pub(crate) async fn registry_transport(
         return remote::connect(url, credential).await;
     }
     let config = config.load()?;
-    let registry = crate::models::open_registry(&config).await?;
+    let registry = crate::definitions::open_registry(&config).await?;
     // No model manager to wake and no metrics to count: a CLI process.
     let service = crate::grpc::registry::RegistryService::new(registry, None, None);
     let server = RegistryServer::new(service)
