@@ -24,7 +24,7 @@ pub fn arrow_type(t: FieldType) -> DataType {
         FieldType::Float32 => DataType::Float32,
         FieldType::Float64 => DataType::Float64,
         FieldType::Int64 => DataType::Int64,
-        FieldType::String => DataType::Utf8,
+        FieldType::String | FieldType::Date => DataType::Utf8,
         FieldType::Bool => DataType::Boolean,
         FieldType::Float32List => {
             DataType::List(Arc::new(ArrowField::new("item", DataType::Float32, true)))
@@ -71,7 +71,7 @@ pub fn build_column<'a>(t: FieldType, values: impl Iterator<Item = Option<&'a Va
             }
             Arc::new(b.finish())
         }
-        FieldType::String => {
+        FieldType::String | FieldType::Date => {
             let mut b = StringBuilder::new();
             for v in values {
                 b.append_option(match v {
@@ -170,7 +170,9 @@ pub fn value_at(column: &dyn Array, t: FieldType, i: usize) -> Option<Value> {
         FieldType::Float32 => Value::Float32(column.as_primitive::<Float32Type>().value(i)),
         FieldType::Float64 => Value::Float64(column.as_primitive::<Float64Type>().value(i)),
         FieldType::Int64 => Value::Int64(column.as_primitive::<Int64Type>().value(i)),
-        FieldType::String => Value::String(column.as_string::<i32>().value(i).to_string()),
+        FieldType::String | FieldType::Date => {
+            Value::String(column.as_string::<i32>().value(i).to_string())
+        }
         FieldType::Bool => Value::Bool(column.as_boolean().value(i)),
         FieldType::Float32List => {
             let list = column.as_list::<i32>().value(i);

@@ -18,6 +18,10 @@ pub enum FieldType {
     Bool,
     /// A list of single-precision floats (e.g. a daily sales series).
     Float32List,
+    /// A calendar day, `YYYY-MM-DD` (a series' last day): stored and served as text,
+    /// checked when written, so a bad one is refused at push or load rather than met
+    /// at forecast time.
+    Date,
 }
 
 impl FieldType {
@@ -30,8 +34,30 @@ impl FieldType {
             FieldType::String => "string",
             FieldType::Bool => "bool",
             FieldType::Float32List => "float32_list",
+            FieldType::Date => "date",
         }
     }
+
+    /// Why `value` cannot be written to a field of this type, if it cannot. Never
+    /// quotes the value: it may come from a file the caller should not see.
+    pub fn refuses(self, value: &Value) -> Option<String> {
+        match (self, value) {
+            (FieldType::Date, Value::String(s)) => {
+                (!is_date(s)).then(|| "not a YYYY-MM-DD date".to_string())
+            }
+            (t, v) if v.field_type() == t => None,
+            (t, v) => Some(format!(
+                "{} given, the field is {}",
+                v.field_type().as_str(),
+                t.as_str()
+            )),
+        }
+    }
+}
+
+/// Whether `s` is a `YYYY-MM-DD` calendar day.
+pub fn is_date(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
 /// One feature value.
@@ -74,4 +100,41 @@ pub enum Status {
     Missing,
     /// The latest value is older than the view's TTL.
     Expired,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_field_takes_calendar_days_only_and_never_quotes_the_value() {
+        let date = FieldType::Date;
+        assert_eq!(date.refuses(&Value::String("2026-10-03".into())), None);
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "03/10/2026",
+            "2026-1-3",
+            "",
+            "secret\n",
+        ] {
+            let why = date
+                .refuses(&Value::String(bad.into()))
+                .unwrap_or_else(|| panic!("{bad:?} taken"));
+            assert!(
+                !bad.is_empty() && !why.contains(bad) || bad.is_empty(),
+                "{why}"
+            );
+        }
+        assert_eq!(
+            date.refuses(&Value::Float32(1.0)).as_deref(),
+            Some("float32 given, the field is date")
+        );
+        assert_eq!(FieldType::String.refuses(&Value::String("x".into())), None);
+        assert_eq!(
+            crate::ingest::parse_value(date, " 2026-10-03 "),
+            Ok(Value::String("2026-10-03".into()))
+        );
+        assert!(crate::ingest::parse_value(date, "garbage").is_err());
+    }
 }

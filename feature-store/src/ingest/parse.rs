@@ -79,6 +79,8 @@ pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, Strin
             _ => return Err("not a bool (true, false, 1 or 0)".into()),
         }),
         FieldType::String => Value::String(cell.to_string()),
+        FieldType::Date if crate::value::is_date(cell.trim()) => Value::String(cell.trim().into()),
+        FieldType::Date => return Err("not a YYYY-MM-DD date".into()),
         FieldType::Float32List => Value::Float32List(
             cell.trim_matches(|c| c == '[' || c == ']')
                 .split([',', ';', ' '])

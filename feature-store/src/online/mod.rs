@@ -168,13 +168,9 @@ pub(crate) fn validate(view: &FeatureView, rows: &[PushRow]) -> Result<()> {
                 return Err(bad(name, "given twice".into()));
             }
             if let Some(v) = value
-                && v.field_type() != field.field_type
+                && let Some(why) = field.field_type.refuses(v)
             {
-                let given = v.field_type().as_str();
-                return Err(bad(
-                    name,
-                    format!("{given} given, the field is {}", field.field_type.as_str()),
-                ));
+                return Err(bad(name, why));
             }
         }
     }

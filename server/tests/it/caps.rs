@@ -167,3 +167,41 @@ async fn a_principal_over_its_rate_is_told_when_to_retry() {
         .expect("another principal has its own budget");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_garbage_last_date_is_refused_at_push_not_at_forecast_time() {
+    let server = TestServer::builder().demo().start().await;
+    let mut features = FeatureStoreClient::new(server.channel().await);
+    let push = |date: &str| pb::PushRequest {
+        view: "daily_sales".into(),
+        rows: vec![pb::PushRow {
+            entity_key: vec!["SKU000".into(), "berlin".into()],
+            event_time: Some(prost_types::Timestamp {
+                seconds: chrono::Utc::now().timestamp(),
+                nanos: 0,
+            }),
+            values: [(
+                "last_date".to_string(),
+                pb::FeatureValue {
+                    kind: Some(pb::feature_value::Kind::String(date.into())),
+                },
+            )]
+            .into(),
+        }],
+    };
+    for bad in ["2026-02-30", "yesterday", "10/03/2026"] {
+        let refused = features.push(push(bad)).await.expect_err(bad);
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(
+            refused.message().contains("last_date")
+                && refused.message().contains("not a YYYY-MM-DD date")
+                && !refused.message().contains(bad),
+            "{refused:?}"
+        );
+    }
+    features
+        .push(push("2026-10-04"))
+        .await
+        .expect("a calendar day is taken");
+    server.stop().await;
+}
