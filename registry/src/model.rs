@@ -25,17 +25,33 @@ pub fn check_name(field: &str, name: &str) -> Result<()> {
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && !name.contains("..");
     if ok {
         Ok(())
     } else {
         Err(RegistryError::invalid(
             field,
             format!(
-                "'{name}' is not a valid name: use 1-64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
+                "'{}' is not a valid name: use 1-64 of a-z, 0-9, '-', '_', '.' (never '..'), starting with a letter or digit",
+                shown(name)
             ),
         ))
     }
+}
+
+/// A client's text as an error may echo it: at most 80 characters, control characters
+/// escaped, so a 10 KB or terminal-rewriting name comes back harmless.
+fn shown(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(80)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }
 
 /// Checks a file path inside a version's folder: relative, `/`-separated, no empty,
@@ -44,6 +60,7 @@ pub fn check_file_path(field: &str, path: &str) -> Result<()> {
     let ok = !path.is_empty()
         && path.len() <= 255
         && !path.contains('\\')
+        && !path.chars().any(char::is_control)
         && path
             .split('/')
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
@@ -52,7 +69,10 @@ pub fn check_file_path(field: &str, path: &str) -> Result<()> {
     } else {
         Err(RegistryError::invalid(
             field,
-            format!("'{path}' is not a relative path inside the version folder"),
+            format!(
+                "'{}' is not a relative path inside the version folder",
+                shown(path)
+            ),
         ))
     }
 }
@@ -333,15 +353,40 @@ mod tests {
         for good in ["churn", "churn-v2", "a", "x.y_z"] {
             check_name("model", good).unwrap();
         }
-        for bad in ["", "Churn", "-x", "a/b", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Churn",
+            "-x",
+            "a/b",
+            "a b",
+            "a..b",
+            "a\nb",
+            "/abs",
+            &"x".repeat(65),
+        ] {
             assert!(check_name("model", bad).is_err(), "{bad}");
         }
         for good in ["model.json", "sub/dir/w.bin"] {
             check_file_path("p", good).unwrap();
         }
-        for bad in ["", "/abs", "../up", "a//b", "a/./b", "a\\b"] {
+        for bad in [
+            "",
+            "/abs",
+            "../up",
+            "a/..",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a\u{7}b",
+            "x\ny",
+            &"p/".repeat(200),
+        ] {
             assert!(check_file_path("p", bad).is_err(), "{bad}");
         }
+        let long = check_name("model", &format!("{}\u{1b}[2J", "X".repeat(10_000)))
+            .expect_err("bad")
+            .to_string();
+        assert!(long.len() < 300 && !long.contains('\u{1b}'), "{long}");
     }
 
     #[test]
