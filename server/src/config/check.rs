@@ -20,6 +20,10 @@ impl Config {
                 self.limits.max_score_customers,
             ),
             ("drift.window_samples", self.drift.window_samples),
+            (
+                "grpc.max_buffered_request_bytes",
+                self.grpc.max_buffered_request_bytes,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -84,6 +84,10 @@ pub struct GrpcConfig {
     pub keepalive_interval_secs: f64,
     /// How long a ping may go unanswered before the connection is closed, in seconds.
     pub keepalive_timeout_secs: f64,
+    /// Request bytes all calls together may hold while they are being received; past
+    /// it, a call is refused with RESOURCE_EXHAUSTED (stalled uploads cannot take the
+    /// memory).
+    pub max_buffered_request_bytes: usize,
 }
 
 /// `[metrics]`.
@@ -230,6 +234,7 @@ impl Default for GrpcConfig {
             max_header_list_bytes: 16 * 1024,
             keepalive_interval_secs: 60.0,
             keepalive_timeout_secs: 20.0,
+            max_buffered_request_bytes: 1024 * 1024 * 1024,
         }
     }
 }

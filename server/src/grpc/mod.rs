@@ -2,6 +2,7 @@
 //! cross-cutting parts added once: call metrics, authentication and scopes, message size
 //! limits, gzip, a tracing span per request, health checking and reflection.
 
+pub mod budget;
 pub mod calls;
 pub mod churn;
 pub mod deadline;
@@ -28,6 +29,7 @@ use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 
+use budget::BudgetLayer;
 use deadline::DeadlineLayer;
 use status_text::StatusTextLayer;
 use tower::layer::util::Stack;
@@ -51,7 +53,9 @@ macro_rules! with_limits {
 /// The router: every call counted by [`calls::CallLayer`] (refusals too), its error text
 /// bounded by [`StatusTextLayer`], checked by [`AuthLayer`], then given its deadline by
 /// [`DeadlineLayer`].
-pub type GrpcRouter = Router<Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusTextLayer, Calls>>>>;
+pub type GrpcRouter = Router<
+    Stack<BudgetLayer, Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusTextLayer, Calls>>>>,
+>;
 
 /// The outermost layer.
 type Calls = Stack<calls::CallLayer, tower::layer::util::Identity>;
@@ -97,6 +101,7 @@ pub fn router(
             rate_limits(config)?,
         ))
         .layer(DeadlineLayer::new(grpc.request_timeout()))
+        .layer(BudgetLayer::new(grpc.max_buffered_request_bytes))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

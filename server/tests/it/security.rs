@@ -101,14 +101,24 @@ async fn load_file_reads_only_inside_its_roots_and_never_echoes_contents() {
     server.stop().await;
 }
 
-/// Opens a raw HTTP/2 connection and starts a unary call to `path` whose body claims
-/// 4 KiB and sends 3 bytes, then stalls; returns the `grpc-status` the server answers
-/// with (from the headers of a trailers-only answer, or the trailers) and the
-/// connection's advertised stream limit.
+/// [`stalled_upload_of`] sending 3 bytes of a message that claims 4 KiB.
 async fn stalled_upload(
     addr: std::net::SocketAddr,
     path: &str,
     timeout: Option<&str>,
+) -> (String, String, usize) {
+    stalled_upload_of(addr, path, timeout, 3).await
+}
+
+/// Opens a raw HTTP/2 connection and starts a unary call to `path` whose body claims
+/// more than `sent` bytes and sends `sent`, then stalls; returns the `grpc-status` the
+/// server answers with (from the headers of a trailers-only answer, or the trailers),
+/// its message, and the connection's advertised stream limit.
+async fn stalled_upload_of(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Option<&str>,
+    sent: usize,
 ) -> (String, String, usize) {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
@@ -124,11 +134,12 @@ async fn stalled_upload(
     }
     let req = req.body(()).expect("request");
     let (response, mut body) = client.send_request(req, false).expect("send");
-    body.send_data(
-        bytes::Bytes::from_static(&[0, 0, 0, 0x10, 0, 1, 2, 3]),
-        false,
-    )
-    .expect("partial body");
+    let claimed = u32::try_from(sent.max(4096) + 1).expect("small");
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&claimed.to_be_bytes());
+    frame.extend((0..sent).map(|i| i as u8));
+    body.send_data(bytes::Bytes::from(frame), false)
+        .expect("partial body");
     // A guard so that a server which never answers fails the test instead of hanging it.
     let response = tokio::time::timeout(std::time::Duration::from_secs(120), response)
         .await
@@ -180,6 +191,35 @@ async fn a_stalled_upload_is_dropped_at_its_deadline() {
     assert_eq!(status, "4");
     let (status, _, _) = stalled_upload(server.grpc, push, Some("1H")).await;
     assert_eq!(status, "4");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_cannot_buffer_past_the_global_budget() {
+    let server = TestServer::builder()
+        .config(|c| {
+            c.grpc.max_buffered_request_bytes = 48 * 1024;
+            c.grpc.request_timeout_secs = 3.0;
+        })
+        .start()
+        .await;
+    let push = "/mercator.v1.FeatureStore/Push";
+    let addr = server.grpc;
+    // The first stalled upload holds 32 KiB of the 48 until its deadline…
+    let first = tokio::spawn(async move { stalled_upload_of(addr, push, None, 32 * 1024).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // …so a second one that would hold 32 KiB more is refused at once, not buffered.
+    let (status, message, _) = stalled_upload_of(addr, push, None, 32 * 1024).await;
+    assert_eq!(status, "8", "RESOURCE_EXHAUSTED: {message}");
+    assert!(
+        message.contains("grpc.max_buffered_request_bytes"),
+        "{message}"
+    );
+    let (status, _, _) = first.await.expect("first");
+    assert_eq!(status, "4", "the first one ends at its deadline");
+    // With the budget given back, a call that fits is served.
+    let (status, _, _) = stalled_upload_of(addr, push, Some("300m"), 8 * 1024).await;
+    assert_eq!(status, "4", "accepted, then dropped at its own deadline");
     server.stop().await;
 }
 
