@@ -7,17 +7,8 @@ use mercator_server::auth::Scope;
 use tonic::Code;
 use tonic::transport::Channel;
 
+use crate::auth::key;
 use crate::harness::{TestServer, bearer};
-
-async fn key(server: &TestServer, name: &str, scopes: &[Scope]) -> String {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.name().to_string()).collect();
-    server
-        .registry
-        .create_key(name, &scopes, None, "test")
-        .await
-        .expect("key")
-        .1
-}
 
 async fn register(
     registry: &mut RegistryClient<Channel>,

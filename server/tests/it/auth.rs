@@ -27,7 +27,8 @@ async fn secured() -> TestServer {
         .await
 }
 
-async fn key(server: &TestServer, name: &str, scopes: &[Scope]) -> String {
+/// A key named `name` with `scopes`, made on the server's registry; the secret.
+pub(crate) async fn key(server: &TestServer, name: &str, scopes: &[Scope]) -> String {
     let scopes: Vec<String> = scopes.iter().map(|s| s.name().to_string()).collect();
     server
         .registry
