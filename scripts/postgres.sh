@@ -3,6 +3,7 @@
 # from Debian's packages when the machine lacks it and we are root. Prints the admin URL.
 # Stop it with: scripts/postgres.sh stop
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 port=${PGPORT:-55432}
 data=${TMPDIR:-/tmp}/mercator-pg-$port
 
@@ -38,16 +39,7 @@ as_pg "$pgbin/initdb" -D "$data" -A trust -U postgres >/dev/null
 # with sslmode=verify-full&sslrootcert=…) signs a certificate for 127.0.0.1.
 tls=()
 if command -v openssl >/dev/null 2>&1; then
-  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-  openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=mercator test PostgreSQL CA" \
-    -keyout "$data/ca.key" -out "$data/ca.crt" >/dev/null 2>&1
-  openssl req "${ec[@]}" -subj "/CN=127.0.0.1" -keyout "$data/server.key" \
-    -out "$data/server.csr" >/dev/null 2>&1
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$data/server.ext"
-  openssl x509 -req -in "$data/server.csr" -CA "$data/ca.crt" -CAkey "$data/ca.key" \
-    -CAcreateserial -days 2 -extfile "$data/server.ext" -out "$data/server.crt" >/dev/null 2>&1
-  chmod 600 "$data/server.key"
+  "$here/test_ca.sh" "$data" "mercator test PostgreSQL CA"
   [ "$(id -u)" = 0 ] && chown postgres "$data/server.key" "$data/server.crt"
   tls=(-c ssl=on -c "ssl_cert_file=$data/server.crt" -c "ssl_key_file=$data/server.key")
 fi

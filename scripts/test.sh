@@ -29,6 +29,12 @@ if [ -f "$pg_cert" ]; then export MERCATOR_TEST_POSTGRES_CA="$pg_cert"; fi
 echo "== starting a throwaway Redis" >&2
 MERCATOR_TEST_REDIS_URL=$(scripts/redis.sh)
 export MERCATOR_TEST_REDIS_URL
+# Its TLS port and the folder of its CA and client certificate, when it speaks TLS.
+redis_tls="${TMPDIR:-/tmp}/mercator-redis-${REDIS_PORT:-55434}"
+if [ -f "$redis_tls/ca.crt" ]; then
+  export MERCATOR_TEST_REDIS_TLS_URL="rediss://127.0.0.1:${REDIS_TLS_PORT:-55435}"
+  export MERCATOR_TEST_REDIS_TLS_DIR="$redis_tls"
+fi
 
 echo "== starting an S3-compatible test server (moto)" >&2
 s3_port=${MERCATOR_TEST_S3_PORT:-55433}

@@ -325,3 +325,77 @@ async fn an_unreachable_redis_is_unavailable_not_a_panic() {
         Err(FeatureError::InvalidRequest { .. })
     ));
 }
+
+/// `rediss://` against the test Redis's TLS port (`scripts/redis.sh`: a throwaway CA, and
+/// client certificates required): with the CA and a client certificate it stores and
+/// reads; without the client certificate, or trusting only the system's roots or another
+/// CA, it does not connect.
+#[tokio::test]
+async fn redis_over_tls_verifies_the_server_and_presents_a_client_certificate() {
+    let (Ok(base), Ok(dir)) = (
+        std::env::var("MERCATOR_TEST_REDIS_TLS_URL"),
+        std::env::var("MERCATOR_TEST_REDIS_TLS_DIR"),
+    ) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set MERCATOR_TEST_REDIS_TLS_URL (scripts/redis.sh with openssl)"
+        );
+        eprintln!("MERCATOR_TEST_REDIS_TLS_URL unset: Redis over TLS not tested");
+        return;
+    };
+    let file = |name: &str| format!("{dir}/{name}");
+    let full = format!(
+        "{base}/0?tls_ca_file={}&tls_cert_file={}&tls_key_file={}",
+        file("ca.crt"),
+        file("client.crt"),
+        file("client.key")
+    );
+    let prefix = format!("tls-test-{}", std::process::id());
+    let store = RedisStore::connect_with_prefix(&full, &prefix)
+        .await
+        .expect("connect over TLS");
+    let v = view("activity");
+    let now = 1_000 * HOUR;
+    store
+        .write(&v, &[row("t1", now, 4.0)])
+        .await
+        .expect("write");
+    assert_eq!(
+        orders(&store, "t1", now).await,
+        (Some(Value::Float32(4.0)), Status::Present)
+    );
+
+    let other_ca = tempfile::tempdir().expect("test setup");
+    let status = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/test_ca.sh"
+    ))
+    .arg(other_ca.path())
+    .arg("another CA")
+    .status()
+    .expect("run scripts/test_ca.sh");
+    assert!(status.success());
+    let refused = [
+        // The server asks for a client certificate.
+        format!("{base}/0?tls_ca_file={}", file("ca.crt")),
+        // The system's roots do not hold the test CA.
+        format!(
+            "{base}/0?tls_cert_file={}&tls_key_file={}",
+            file("client.crt"),
+            file("client.key")
+        ),
+        // Another CA did not sign the server's certificate.
+        format!(
+            "{base}/0?tls_ca_file={}/ca.crt&tls_cert_file={}&tls_key_file={}",
+            other_ca.path().display(),
+            file("client.crt"),
+            file("client.key")
+        ),
+    ];
+    for url in refused {
+        match RedisStore::connect_with_prefix(&url, &prefix).await {
+            Err(FeatureError::Unavailable(_)) => {}
+            other => panic!("{url}: expected Unavailable, got {other:?}"),
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod codec;
 pub mod embedded;
 pub mod redis;
+mod redis_url;
 mod rows;
 mod wal;
 

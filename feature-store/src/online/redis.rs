@@ -73,17 +73,15 @@ fn unavailable(e: redis::RedisError) -> FeatureError {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://[user:password@]host:port/db`), keys under `mercator`.
+    /// Connects to `url` (`redis://[user:password@]host:port/db`, or `rediss://` for
+    /// TLS), keys under `mercator`.
     pub async fn connect(url: &str) -> Result<RedisStore> {
         RedisStore::connect_with_prefix(url, "mercator").await
     }
 
     /// Connects to `url` with keys under `prefix` (so deployments can share a server).
     pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<RedisStore> {
-        let client = redis::Client::open(url).map_err(|e| FeatureError::InvalidRequest {
-            field: "online_store".into(),
-            message: format!("'{url}': {e}"),
-        })?;
+        let client = super::redis_url::client(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(std::time::Duration::from_secs(5))
             .set_response_timeout(std::time::Duration::from_secs(5))

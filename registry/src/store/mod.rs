@@ -49,8 +49,15 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Backend::Postgres)
         } else {
+            // Only the scheme is echoed: the rest of a URL may hold a password.
+            let scheme = url.split_once(':').map_or("", |(s, _)| s);
+            let scheme: String = scheme
+                .chars()
+                .take(16)
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
             Err(RegistryError::Config(format!(
-                "registry URL '{url}' must start with sqlite: or postgres:"
+                "the registry URL must start with sqlite: or postgres:, not '{scheme}:'"
             )))
         }
     }
