@@ -1,8 +1,4 @@
-//! Feature definitions (TOML) as `ApplyDefinitions` receives them.
+//! libFuzzer's entry to [`mercator_fuzz::definitions`] (its doc says what it fuzzes).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = mercator_features::definitions::Definitions::from_toml(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mercator_fuzz::definitions(data));

@@ -15,6 +15,7 @@ mod deploy;
 mod drift;
 mod features;
 mod forecast;
+mod fuzz_corpus;
 mod harness;
 mod historical;
 mod hot_swap;
