@@ -246,8 +246,9 @@ impl App {
             "mercator serving"
         );
         let grpc_stop = stopped(stop_rx.clone());
+        let per_connection = config.grpc.max_buffered_request_bytes_per_connection;
         let grpc_task = tokio::spawn(async move {
-            crate::listen::serve_grpc(router, grpc, tls.as_ref(), grpc_stop).await
+            crate::listen::serve_grpc(router, grpc, tls.as_ref(), per_connection, grpc_stop).await
         });
 
         shutdown.await;

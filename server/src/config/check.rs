@@ -24,6 +24,10 @@ impl Config {
                 "grpc.max_buffered_request_bytes",
                 self.grpc.max_buffered_request_bytes,
             ),
+            (
+                "grpc.max_buffered_request_bytes_per_connection",
+                self.grpc.max_buffered_request_bytes_per_connection,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -88,6 +88,9 @@ pub struct GrpcConfig {
     /// it, a call is refused with RESOURCE_EXHAUSTED (stalled uploads cannot take the
     /// memory).
     pub max_buffered_request_bytes: usize,
+    /// The same for the calls of one connection, so that one client's streams cannot
+    /// take the whole of `max_buffered_request_bytes` from the others.
+    pub max_buffered_request_bytes_per_connection: usize,
 }
 
 /// `[metrics]`.
@@ -235,6 +238,7 @@ impl Default for GrpcConfig {
             keepalive_interval_secs: 60.0,
             keepalive_timeout_secs: 20.0,
             max_buffered_request_bytes: 1024 * 1024 * 1024,
+            max_buffered_request_bytes_per_connection: 256 * 1024 * 1024,
         }
     }
 }

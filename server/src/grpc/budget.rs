@@ -1,9 +1,12 @@
-//! The global budget for buffered request bytes (`[grpc] max_buffered_request_bytes`).
-//! Every request body draws on one pool as its data arrives and gives back when it is
-//! dropped; a body that would overdraw it fails at once with RESOURCE_EXHAUSTED. So a
-//! crowd of uploads that send a little and stall (each one holding its buffer until the
-//! deadline) cannot take the process's memory, whatever `max_message_bytes` allows one
-//! call, and requests that fit keep being served.
+//! The budgets for buffered request bytes: one for the whole process
+//! (`[grpc] max_buffered_request_bytes`) and one for each connection
+//! (`max_buffered_request_bytes_per_connection`, its [`ConnectionBudget`] given by the
+//! listener). Every request body draws on both as its data arrives and gives back when it
+//! is dropped; a body that would overdraw either fails at once with RESOURCE_EXHAUSTED
+//! naming the limit. So a crowd of uploads that send a little and stall (each one holding
+//! its buffer until the deadline) cannot take the process's memory, whatever
+//! `max_message_bytes` allows one call, one connection's streams cannot take the whole
+//! budget from the others, and requests that fit keep being served.
 //!
 //! A body gives its bytes back when it is dropped, which for the unary calls served
 //! today is once its message is decoded. A client-streaming RPC (none yet) would hold
@@ -18,23 +21,67 @@ use http_body::{Body, Frame};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::http;
 
-/// The pool is counted in KiB, so that a large budget fits a semaphore's permits.
+/// The pools are counted in KiB, so that a large budget fits a semaphore's permits.
 const UNIT: usize = 1024;
 
-/// The layer that puts every request body on the budget.
+/// One pool of bytes, and the configuration key that sets it (for the refusal).
+#[derive(Debug, Clone)]
+struct Pool {
+    units: Arc<Semaphore>,
+    bytes: usize,
+    key: &'static str,
+}
+
+impl Pool {
+    fn new(bytes: usize, key: &'static str) -> Pool {
+        let units = bytes.div_ceil(UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        Pool {
+            units: Arc::new(Semaphore::new(units)),
+            bytes,
+            key,
+        }
+    }
+
+    /// `units` from the pool, or the refusal that names it.
+    fn take(&self, units: u32) -> Result<OwnedSemaphorePermit, tonic::Status> {
+        Arc::clone(&self.units)
+            .try_acquire_many_owned(units)
+            .map_err(|_| {
+                tonic::Status::resource_exhausted(format!(
+                    "the server is receiving as many request bytes as it may buffer \
+                     ({} = {}); retry shortly",
+                    self.key, self.bytes
+                ))
+            })
+    }
+}
+
+/// One connection's share: the listener gives each accepted connection its own, which
+/// its requests find in their extensions (`grpc/connection.rs`).
+#[derive(Debug, Clone)]
+pub struct ConnectionBudget(Pool);
+
+impl ConnectionBudget {
+    /// A budget of `bytes` for the request bodies one connection receives at once.
+    pub fn new(bytes: usize) -> ConnectionBudget {
+        ConnectionBudget(Pool::new(
+            bytes,
+            "grpc.max_buffered_request_bytes_per_connection",
+        ))
+    }
+}
+
+/// The layer that puts every request body on the budgets.
 #[derive(Debug, Clone)]
 pub struct BudgetLayer {
-    pool: Arc<Semaphore>,
-    bytes: usize,
+    global: Pool,
 }
 
 impl BudgetLayer {
     /// A budget of `bytes` for all request bodies being received at once.
     pub fn new(bytes: usize) -> BudgetLayer {
-        let units = bytes.div_ceil(UNIT).clamp(1, Semaphore::MAX_PERMITS);
         BudgetLayer {
-            pool: Arc::new(Semaphore::new(units)),
-            bytes,
+            global: Pool::new(bytes, "grpc.max_buffered_request_bytes"),
         }
     }
 }
@@ -72,25 +119,25 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> S::Future {
-        let pool = Arc::clone(&self.layer.pool);
-        let limit = self.layer.bytes;
+        // The connection's pool first: one greedy connection is refused by its own limit.
+        let mut pools: Vec<(Pool, Option<OwnedSemaphorePermit>)> = Vec::with_capacity(2);
+        if let Some(ConnectionBudget(pool)) = req.extensions().get::<ConnectionBudget>() {
+            pools.push((pool.clone(), None));
+        }
+        pools.push((self.layer.global.clone(), None));
         self.inner.call(req.map(|body| {
             tonic::body::Body::new(Budgeted {
                 inner: Box::pin(body),
-                pool,
-                limit,
-                held: None,
+                pools,
             })
         }))
     }
 }
 
-/// A request body that holds its received bytes against the pool.
+/// A request body that holds its received bytes against the pools.
 struct Budgeted<B> {
     inner: Pin<Box<B>>,
-    pool: Arc<Semaphore>,
-    limit: usize,
-    held: Option<OwnedSemaphorePermit>,
+    pools: Vec<(Pool, Option<OwnedSemaphorePermit>)>,
 }
 
 impl<B> Body for Budgeted<B>
@@ -114,18 +161,13 @@ where
         };
         if let Some(data) = frame.data_ref() {
             let units = u32::try_from(data.len().div_ceil(UNIT)).unwrap_or(u32::MAX);
-            match Arc::clone(&this.pool).try_acquire_many_owned(units) {
-                Ok(permit) => match &mut this.held {
-                    Some(held) => held.merge(permit),
-                    None => this.held = Some(permit),
-                },
-                Err(_) => {
-                    let status = tonic::Status::resource_exhausted(format!(
-                        "the server is receiving as many request bytes as it may buffer \
-                         (grpc.max_buffered_request_bytes = {}); retry shortly",
-                        this.limit
-                    ));
-                    return Poll::Ready(Some(Err(Box::new(status))));
+            for (pool, held) in &mut this.pools {
+                match pool.take(units) {
+                    Ok(permit) => match held {
+                        Some(held) => held.merge(permit),
+                        None => *held = Some(permit),
+                    },
+                    Err(status) => return Poll::Ready(Some(Err(Box::new(status)))),
                 }
             }
         }

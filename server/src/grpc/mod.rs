@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod calls;
 pub mod churn;
+pub mod connection;
 pub mod deadline;
 pub mod feature_store;
 pub mod forecasting;
@@ -30,6 +31,7 @@ use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 
 use budget::BudgetLayer;
+use connection::ConnectionLayer;
 use deadline::DeadlineLayer;
 use status_text::StatusTextLayer;
 use tower::layer::util::Stack;
@@ -50,15 +52,16 @@ macro_rules! with_limits {
     };
 }
 
-/// The router: every call counted by [`calls::CallLayer`] (refusals too), its error text
-/// bounded by [`StatusTextLayer`], checked by [`AuthLayer`], then given its deadline by
-/// [`DeadlineLayer`].
+/// The router: each call handed its connection's values by [`ConnectionLayer`], counted
+/// by [`calls::CallLayer`] (refusals too), its error text bounded by [`StatusTextLayer`],
+/// checked by [`AuthLayer`], given its deadline by [`DeadlineLayer`], and its body put on
+/// the buffered-bytes budgets by [`BudgetLayer`].
 pub type GrpcRouter = Router<
     Stack<BudgetLayer, Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusTextLayer, Calls>>>>,
 >;
 
-/// The outermost layer.
-type Calls = Stack<calls::CallLayer, tower::layer::util::Identity>;
+/// The outermost layers.
+type Calls = Stack<calls::CallLayer, Stack<ConnectionLayer, tower::layer::util::Identity>>;
 
 /// The per-principal rate limits of `[auth] rate_limits`, when any are set.
 fn rate_limits(config: &Config) -> anyhow::Result<Option<Arc<crate::auth::rate::RateLimits>>> {
@@ -93,6 +96,7 @@ pub fn router(
         .http2_keepalive_interval(grpc.keepalive_interval())
         .http2_keepalive_timeout(Some(grpc.keepalive_timeout()))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(ConnectionLayer)
         .layer(calls::CallLayer::new(metrics.calls.clone()))
         .layer(StatusTextLayer)
         .layer(AuthLayer::new(

@@ -2,6 +2,7 @@
 //! with `[tls]`, in TLS ([`tls`]); and the metrics endpoint itself, which needs a bearer
 //! credential when `[metrics] protect` is on.
 
+pub mod conn;
 pub mod tls;
 
 use std::future::Future;
@@ -16,27 +17,50 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Verifier;
+use crate::grpc::budget::ConnectionBudget;
+use conn::Conn;
 use tls::{Protocol, Tls, TlsConn};
 
-/// Serves `router` on `listener` until `stop` resolves.
+/// Serves `router` on `listener` until `stop` resolves, each connection with a buffered
+/// request budget of `per_connection` bytes.
 pub async fn serve_grpc(
     router: crate::grpc::GrpcRouter,
     listener: TcpListener,
     tls: Option<&Tls>,
+    per_connection: usize,
     stop: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     match tls {
         None => {
             // Without TCP_NODELAY, small responses wait for the peer's delayed ACK (~40 ms).
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            let incoming = tonic::transport::server::TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .filter_map(|accepted| match accepted {
+                    Ok(tcp) => {
+                        let peer = tcp.peer_addr().ok()?;
+                        Some(Conn::new(tcp, peer))
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        None
+                    }
+                })
+                .map(with_budget(per_connection));
             router.serve_with_incoming_shutdown(incoming, stop).await
         }
         Some(tls) => {
             let accepted = ReceiverStream::new(tls.accept(listener, Protocol::Grpc));
-            let incoming = accepted.map(Ok::<_, std::io::Error>);
+            let incoming = accepted.map(with_budget(per_connection));
             router.serve_with_incoming_shutdown(incoming, stop).await
         }
+    }
+}
+
+/// Gives each connection its own buffered-bytes budget of `bytes`.
+fn with_budget<IO>(bytes: usize) -> impl Fn(Conn<IO>) -> std::io::Result<Conn<IO>> {
+    move |mut conn| {
+        conn.values.insert(ConnectionBudget::new(bytes));
+        Ok(conn)
     }
 }
 

@@ -6,27 +6,23 @@
 //! Handshakes run off the accept loop, bounded in number and time, so a client that
 //! connects and says nothing holds neither the loop nor memory. A client certificate,
 //! once verified, is read once per connection: its common name, looked up in
-//! `[tls] client_principals`, is the connection's [`CertPrincipal`].
+//! `[tls] client_principals`, is the connection's [`CertPrincipal`] (among its values).
 
 use std::collections::HashMap;
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::conn::Conn;
 use crate::auth::{CertPrincipal, Principal, Scope};
 use crate::watch::Watched;
 
@@ -153,13 +149,9 @@ impl Tls {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                         Ok(Ok(stream)) => {
                             let principal = CertPrincipal(client_principal(&stream, &principals));
-                            let _ = tx
-                                .send(TlsConn {
-                                    stream,
-                                    peer,
-                                    principal,
-                                })
-                                .await;
+                            let mut conn = Conn::new(stream, peer);
+                            conn.values.insert(principal);
+                            let _ = tx.send(conn).await;
                         }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -184,67 +176,7 @@ fn client_principal(
 }
 
 /// An accepted TLS connection.
-#[derive(Debug)]
-pub struct TlsConn {
-    stream: TlsStream<TcpStream>,
-    peer: SocketAddr,
-    principal: CertPrincipal,
-}
-
-impl TlsConn {
-    /// The client's address.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-}
-
-impl tonic::transport::server::Connected for TlsConn {
-    type ConnectInfo = CertPrincipal;
-
-    fn connect_info(&self) -> CertPrincipal {
-        self.principal.clone()
-    }
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
+pub type TlsConn = Conn<TlsStream<TcpStream>>;
 
 /// Both rustls configurations from the files.
 fn load(settings: &TlsSettings) -> Result<Configs, String> {

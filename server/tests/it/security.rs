@@ -110,19 +110,35 @@ async fn stalled_upload(
     stalled_upload_of(addr, path, timeout, 3).await
 }
 
-/// Opens a raw HTTP/2 connection and starts a unary call to `path` whose body claims
-/// more than `sent` bytes and sends `sent`, then stalls; returns the `grpc-status` the
-/// server answers with (from the headers of a trailers-only answer, or the trailers),
-/// its message, and the connection's advertised stream limit.
+/// Opens a raw HTTP/2 connection and starts a unary call on it ([`stall_on`]).
 async fn stalled_upload_of(
     addr: std::net::SocketAddr,
     path: &str,
     timeout: Option<&str>,
     sent: usize,
 ) -> (String, String, usize) {
+    stall_on(raw_connection(addr).await, addr, path, timeout, sent).await
+}
+
+/// A raw HTTP/2 connection, whose streams a test can open one by one.
+async fn raw_connection(addr: std::net::SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
     tokio::spawn(connection);
+    client
+}
+
+/// Starts a unary call to `path` on `client` whose body claims more than `sent` bytes
+/// and sends `sent`, then stalls; returns the `grpc-status` the server answers with
+/// (from the headers of a trailers-only answer, or the trailers), its message, and the
+/// connection's advertised stream limit.
+async fn stall_on(
+    client: h2::client::SendRequest<bytes::Bytes>,
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Option<&str>,
+    sent: usize,
+) -> (String, String, usize) {
     let mut client = client.ready().await.expect("ready");
     let mut req = tonic::codegen::http::Request::builder()
         .method("POST")
@@ -220,6 +236,38 @@ async fn stalled_uploads_cannot_buffer_past_the_global_budget() {
     // With the budget given back, a call that fits is served.
     let (status, _, _) = stalled_upload_of(addr, push, Some("300m"), 8 * 1024).await;
     assert_eq!(status, "4", "accepted, then dropped at its own deadline");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_cannot_buffer_past_its_own_budget() {
+    let server = TestServer::builder()
+        .config(|c| {
+            c.grpc.max_buffered_request_bytes_per_connection = 48 * 1024;
+            c.grpc.request_timeout_secs = 3.0;
+        })
+        .start()
+        .await;
+    let push = "/mercator.v1.FeatureStore/Push";
+    let addr = server.grpc;
+    let greedy = raw_connection(addr).await;
+    // One stream of the connection holds 32 KiB of its 48 until its deadline…
+    let first = tokio::spawn(stall_on(greedy.clone(), addr, push, None, 32 * 1024));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // …so a second stream of the same connection that would hold 32 KiB more is refused…
+    let (status, message, _) = stall_on(greedy, addr, push, None, 32 * 1024).await;
+    assert_eq!(status, "8", "RESOURCE_EXHAUSTED: {message}");
+    assert!(
+        message.contains("grpc.max_buffered_request_bytes_per_connection")
+            && message.contains("49152"),
+        "{message}"
+    );
+    // …while another connection's upload of the same size is taken (and then dropped at
+    // its own deadline, since it stalls).
+    let (status, message, _) = stalled_upload_of(addr, push, Some("300m"), 32 * 1024).await;
+    assert_eq!(status, "4", "DEADLINE_EXCEEDED, not refused: {message}");
+    let (status, _, _) = first.await.expect("first");
+    assert_eq!(status, "4", "the first one ends at its deadline");
     server.stop().await;
 }
 
