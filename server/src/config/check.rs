@@ -63,11 +63,21 @@ impl Config {
                 "features.max_future_skew_secs must be zero or a number of seconds".into(),
             ));
         }
-        let keepalive = self.grpc.keepalive_interval_secs;
-        if !(keepalive >= 0.0 && keepalive.is_finite() && keepalive < 1e7) {
-            return Err(ConfigError(
-                "grpc.keepalive_interval_secs must be zero (off) or a number of seconds".into(),
-            ));
+        for (key, value) in [
+            (
+                "grpc.keepalive_interval_secs",
+                self.grpc.keepalive_interval_secs,
+            ),
+            (
+                "grpc.max_connection_age_secs",
+                self.grpc.max_connection_age_secs,
+            ),
+        ] {
+            if !(value >= 0.0 && value.is_finite() && value < 1e7) {
+                return Err(ConfigError(format!(
+                    "{key} must be zero (off) or a number of seconds"
+                )));
+            }
         }
         for (key, value) in [
             (

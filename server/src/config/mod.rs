@@ -84,6 +84,10 @@ pub struct GrpcConfig {
     pub keepalive_interval_secs: f64,
     /// How long a ping may go unanswered before the connection is closed, in seconds.
     pub keepalive_timeout_secs: f64,
+    /// How long a connection may live, in seconds (0: forever); then it is asked to go
+    /// away (clients reconnect), and closed `request_timeout_secs` later. Idle and
+    /// silent connections end, and clients spread over replicas that came up since.
+    pub max_connection_age_secs: f64,
     /// Request bytes all calls together may hold while they are being received; past
     /// it, a call is refused with RESOURCE_EXHAUSTED (stalled uploads cannot take the
     /// memory).
@@ -237,6 +241,7 @@ impl Default for GrpcConfig {
             max_header_list_bytes: 16 * 1024,
             keepalive_interval_secs: 60.0,
             keepalive_timeout_secs: 20.0,
+            max_connection_age_secs: 3600.0,
             max_buffered_request_bytes: 1024 * 1024 * 1024,
             max_buffered_request_bytes_per_connection: 256 * 1024 * 1024,
         }
@@ -417,6 +422,12 @@ impl GrpcConfig {
     /// The keepalive ping timeout.
     pub fn keepalive_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.keepalive_timeout_secs)
+    }
+
+    /// The longest a connection may live, if limited.
+    pub fn max_connection_age(&self) -> Option<Duration> {
+        (self.max_connection_age_secs > 0.0)
+            .then(|| Duration::from_secs_f64(self.max_connection_age_secs))
     }
 }
 

@@ -90,7 +90,13 @@ pub fn router(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let grpc = &config.grpc;
-    let router = Server::builder()
+    let mut server = Server::builder();
+    if let Some(age) = grpc.max_connection_age() {
+        server = server
+            .max_connection_age(age)
+            .max_connection_age_grace(grpc.request_timeout());
+    }
+    let router = server
         .max_concurrent_streams(grpc.max_concurrent_streams)
         .http2_max_header_list_size(grpc.max_header_list_bytes)
         .http2_keepalive_interval(grpc.keepalive_interval())

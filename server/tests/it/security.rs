@@ -271,6 +271,29 @@ async fn one_connection_cannot_buffer_past_its_own_budget() {
     server.stop().await;
 }
 
+/// A connection that opens and says nothing does not live forever: past
+/// `grpc.max_connection_age_secs` the server sends GOAWAY and closes it.
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_its_max_age() {
+    let server = TestServer::builder()
+        .config(|c| {
+            c.grpc.max_connection_age_secs = 1.0;
+            c.grpc.request_timeout_secs = 1.0;
+        })
+        .start()
+        .await;
+    let tcp = tokio::net::TcpStream::connect(server.grpc)
+        .await
+        .expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    // The client keeps its handle: only the server can end this connection. A guard
+    // fails the test instead of hanging it if the server never does.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), connection).await;
+    assert!(closed.is_ok(), "the server closes the aged connection");
+    drop(client);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn removing_definitions_needs_allow_removals_and_is_audited() {
     let server = TestServer::builder()
