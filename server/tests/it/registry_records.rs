@@ -805,3 +805,43 @@ async fn concurrent_writers_wait_for_each_other_instead_of_failing() {
         assert_eq!(history.len(), 32, "{:?}", reg.backend());
     }
 }
+
+/// Replicas starting at once against a new PostgreSQL database all bring the schema up
+/// (sqlx's migrator holds a PostgreSQL advisory lock while it migrates), and all see one
+/// registry: what one registers, the others read.
+#[tokio::test]
+async fn replicas_starting_together_migrate_one_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(url) = databases(dir.path())
+        .await
+        .into_iter()
+        .find(|u| u.starts_with("postgres"))
+    else {
+        return;
+    };
+    let opens = (0..6).map(|_| {
+        let artifacts = ArtifactStore::open(&dir.path().join("artifacts").display().to_string())
+            .expect("artifacts");
+        Registry::open(
+            &url,
+            artifacts,
+            Arc::new(mercator_server::models::BuildCheck),
+        )
+    });
+    let replicas: Vec<Registry> = futures::future::join_all(opens)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("every replica opens the registry");
+    let v = replicas[0]
+        .register(new_version("churn"))
+        .await
+        .expect("register");
+    for r in &replicas[1..] {
+        let seen = r
+            .get_version("churn", &VersionSelector::Number(v.version))
+            .await
+            .expect("another replica reads it");
+        assert_eq!(seen.version, v.version);
+    }
+}
