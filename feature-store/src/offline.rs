@@ -58,7 +58,7 @@ impl OfflineStore {
     /// Opens the store at a local directory, `file://`, `s3://`, `gs://` or `az://` URL
     /// (credentials from the usual environment variables).
     pub fn open(location: &str) -> Result<OfflineStore> {
-        OfflineStore::open_with(location, std::env::vars())
+        OfflineStore::open_with(location, crate::object_env::from_env())
     }
 
     /// Opens the store with explicit object-store options (e.g. `aws_endpoint`).

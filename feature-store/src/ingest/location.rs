@@ -23,12 +23,13 @@ pub(crate) fn locate(
             })?
         }
     };
-    let (store, path) = object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| {
-        FeatureError::InvalidRequest {
-            field: "url".into(),
-            message: format!("'{location}': {e}"),
-        }
-    })?;
+    let (store, path) =
+        object_store::parse_url_opts(&url, crate::object_env::from_env()).map_err(|e| {
+            FeatureError::InvalidRequest {
+                field: "url".into(),
+                message: format!("'{location}': {e}"),
+            }
+        })?;
     Ok((Arc::from(store), path))
 }
 
