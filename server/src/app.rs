@@ -151,9 +151,11 @@ impl App {
             },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));
+        let definitions_changed = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(follow_registry_changes(
             registry.clone(),
             Arc::clone(&manager),
+            Arc::clone(&definitions_changed),
             config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
@@ -174,6 +176,7 @@ impl App {
         ));
         let definitions_task = tokio::spawn(follow_definitions(
             Arc::clone(&features),
+            definitions_changed,
             config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
@@ -297,11 +300,14 @@ fn verifier(config: &Config, registry: &Registry) -> anyhow::Result<Option<Arc<V
 }
 
 /// On PostgreSQL, wakes the model manager as soon as any replica (or the CLI) commits a
-/// registry change, instead of at its next poll; polling stays as the fallback, and a
-/// lost listener is reopened after a poll interval.
+/// registry change, instead of at its next poll, and the definitions follower when the
+/// change names no model (an apply of feature definitions; key changes too, which cost it
+/// one cheap read); polling stays as the fallback, and a lost listener is reopened after a
+/// poll interval.
 async fn follow_registry_changes(
     registry: Registry,
     manager: Arc<ModelManager>,
+    definitions_changed: Arc<tokio::sync::Notify>,
     every: std::time::Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -315,7 +321,11 @@ async fn follow_registry_changes(
                     note = listener.recv() => match note {
                         Ok(n) => {
                             tracing::debug!(model = n.payload(), "registry change notified");
-                            manager.wake();
+                            if n.payload().is_empty() {
+                                definitions_changed.notify_one();
+                            } else {
+                                manager.wake();
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "registry change listener lost; polling");
@@ -333,10 +343,11 @@ async fn follow_registry_changes(
     }
 }
 
-/// Picks up feature definitions applied through another replica (or the CLI), polling
-/// the registry as the model manager does.
+/// Picks up feature definitions applied through another replica (or the CLI): when told
+/// of an apply (PostgreSQL's notification), else at each poll of the registry.
 async fn follow_definitions(
     features: Arc<mercator_features::FeatureStore>,
+    changed: Arc<tokio::sync::Notify>,
     every: std::time::Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -345,6 +356,7 @@ async fn follow_definitions(
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(every) => {}
+            () = changed.notified() => {}
         }
         match features.refresh().await {
             Ok(true) => tracing::info!("feature definitions changed; now serving the new ones"),
