@@ -374,16 +374,7 @@ async fn replicas_sharing_redis_serve_what_either_was_pushed() {
         return;
     };
     // Database 1 is this test's alone; start it empty.
-    let db = format!("{}/1", url.trim_end_matches('/'));
-    let client = redis::Client::open(db.as_str()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
-    let _: () = redis::cmd("FLUSHDB")
-        .query_async(&mut conn)
-        .await
-        .expect("flushdb");
+    let db = crate::harness::empty_redis_db(&url, 1).await;
     // Two replicas sharing the registry (definitions, models) and the online store.
     let online = db.clone();
     let a = TestServer::builder()

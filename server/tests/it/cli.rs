@@ -7,17 +7,28 @@ use std::process::{Command, Output};
 use crate::harness::{CHURN_DIR, FIXTURES, TestServer};
 
 pub fn mercator(args: &[&str]) -> Output {
+    mercator_with(args, &[])
+}
+
+/// The CLI with extra environment variables (e.g. `MERCATOR_REGISTRY__URL`).
+pub fn mercator_with(args: &[&str], env: &[(String, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mercator"))
         .args(args)
         .env("USER", "cli-test")
         .env_remove("MERCATOR_SERVER")
         .env_remove("MERCATOR_CONFIG")
+        .envs(env.iter().cloned())
         .output()
         .expect("run mercator")
 }
 
 pub fn ok(args: &[&str]) -> String {
-    let out = mercator(args);
+    ok_with(args, &[])
+}
+
+/// [`ok`] with extra environment variables.
+pub fn ok_with(args: &[&str], env: &[(String, String)]) -> String {
+    let out = mercator_with(args, env);
     assert!(
         out.status.success(),
         "mercator {args:?} failed:\n{}{}",

@@ -453,3 +453,19 @@ pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
     req.metadata_mut().insert("authorization", value);
     req
 }
+
+/// Database `db` of the Redis at `url`, emptied: a test that owns a database number
+/// starts from nothing. Returns its URL.
+pub async fn empty_redis_db(url: &str, db: u32) -> String {
+    let url = format!("{}/{db}", url.trim_end_matches('/'));
+    let client = redis::Client::open(url.as_str()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("flushdb");
+    url
+}

@@ -14,6 +14,7 @@ mod cli;
 mod deploy;
 mod drift;
 mod features;
+mod fleet;
 mod forecast;
 mod fuzz_corpus;
 mod harness;

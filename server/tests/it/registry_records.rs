@@ -55,7 +55,7 @@ async fn databases(dir: &std::path::Path) -> Vec<String> {
     urls
 }
 
-async fn fresh_postgres(admin: &str) -> String {
+pub async fn fresh_postgres(admin: &str) -> String {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let name = format!("mercator_test_{}", uuid::Uuid::new_v4().simple());
@@ -656,7 +656,7 @@ async fn a_failure_midway_leaves_no_half_version() {
 }
 
 /// Creates a bucket on an S3-compatible server with a bare HTTP request (path-style).
-async fn create_bucket(endpoint: &str, bucket: &str) {
+pub async fn create_bucket(endpoint: &str, bucket: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(host)
