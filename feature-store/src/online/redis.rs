@@ -82,14 +82,14 @@ impl RedisStore {
     /// Connects to `url` with keys under `prefix` (so deployments can share a server).
     pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<RedisStore> {
         let client = super::redis_url::client(url)?;
+        // While Redis is away, a lookup must fail fast (UNAVAILABLE) rather than wait out
+        // a reconnection schedule: each call that finds the connection broken makes one
+        // attempt, bounded by the connection timeout, and the first call after Redis is
+        // back reconnects. (Three retries backing off held every call ~8 s.)
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(std::time::Duration::from_secs(5))
+            .set_connection_timeout(std::time::Duration::from_secs(1))
             .set_response_timeout(std::time::Duration::from_secs(5))
-            // Reconnect attempts back off from 1 s (the retry library's base) doubling to
-            // at most 2 s; the library's default factor (100) would wait minutes.
-            .set_factor(2)
-            .set_max_delay(2_000)
-            .set_number_of_retries(3);
+            .set_number_of_retries(0);
         let conn = client
             .get_connection_manager_with_config(config)
             .await

@@ -11,8 +11,8 @@ use tonic::transport::Channel;
 
 use crate::harness::{TestServer, bytes_raw, churn_expected, f32_bytes, f32_from, input};
 
-const FEATURES_TOML: &str = include_str!("../../../examples/churn/features.toml");
-const FIELDS: [&str; 12] = [
+pub const FEATURES_TOML: &str = include_str!("../../../examples/churn/features.toml");
+pub const FIELDS: [&str; 12] = [
     "days_since_last_order",
     "orders_90d",
     "spend_90d",
@@ -31,7 +31,7 @@ async fn churn(server: &TestServer) -> ChurnClient<Channel> {
     ChurnClient::new(server.channel().await)
 }
 
-async fn score(server: &TestServer, ids: &[&str]) -> Result<pb::ScoreResponse, tonic::Status> {
+pub async fn score(server: &TestServer, ids: &[&str]) -> Result<pb::ScoreResponse, tonic::Status> {
     churn(server)
         .await
         .score(pb::ScoreRequest {
@@ -53,7 +53,7 @@ fn band(p: f64) -> &'static str {
 }
 
 /// A customer row with the given fields (the others absent), at `seconds` since epoch.
-fn customer(id: &str, values: &[(&str, f32)], seconds: i64) -> pb::PushRow {
+pub fn customer(id: &str, values: &[(&str, f32)], seconds: i64) -> pb::PushRow {
     pb::PushRow {
         entity_key: vec![id.into()],
         event_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),

@@ -32,6 +32,7 @@ mod registry_records;
 mod repository;
 mod security;
 mod shutdown;
+mod store_outage;
 mod tls;
 mod tls_stores;
 mod traffic;
