@@ -47,4 +47,25 @@ for _ in $(seq 1 100); do
 done
 export MERCATOR_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
+# The fleet test's S3 is a real S3 server rather than a mock: s3s-fs (built from crates.io
+# once, then kept in ~/.cargo/bin), serving a folder, with one bucket made in it.
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "== installing s3s-fs (the fleet test's S3 server)" >&2
+  cargo install --locked --quiet s3s-fs@0.14.1 --features binary
+fi
+echo "== starting s3s-fs" >&2
+s3s_port=${MERCATOR_TEST_FLEET_S3_PORT:-55436}
+s3s_root="${TMPDIR:-/tmp}/mercator-s3s-$s3s_port"
+rm -rf "$s3s_root" && mkdir -p "$s3s_root/fleet"
+s3s-fs --host 127.0.0.1 --port "$s3s_port" --access-key test --secret-key test "$s3s_root" \
+  >"${TMPDIR:-/tmp}/mercator-s3s.log" 2>&1 &
+s3s_pid=$!
+trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$s3s_port") 2>/dev/null && break
+  sleep 0.1
+done
+export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
+export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
+
 cargo test --workspace --all-targets

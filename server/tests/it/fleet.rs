@@ -7,9 +7,10 @@
 //! S3; a traffic split places each customer on the same version on every replica; and
 //! with a killed by SIGKILL, b and c answer everything.
 //!
-//! Needs `MERCATOR_TEST_POSTGRES_URL`, `MERCATOR_TEST_REDIS_URL` and
-//! `MERCATOR_TEST_S3_ENDPOINT` (`scripts/test.sh` starts all three); prints what it
-//! measured (`fleet:` lines).
+//! Needs `MERCATOR_TEST_POSTGRES_URL`, `MERCATOR_TEST_REDIS_URL`, and a real S3 server
+//! with a bucket (`MERCATOR_TEST_FLEET_S3_ENDPOINT`, `MERCATOR_TEST_FLEET_S3_BUCKET`:
+//! s3s-fs, which `scripts/test.sh` builds once and starts); prints what it measured
+//! (`fleet:` lines).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -41,13 +42,14 @@ impl Shared {
         let vars = [
             "MERCATOR_TEST_POSTGRES_URL",
             "MERCATOR_TEST_REDIS_URL",
-            "MERCATOR_TEST_S3_ENDPOINT",
+            "MERCATOR_TEST_FLEET_S3_ENDPOINT",
+            "MERCATOR_TEST_FLEET_S3_BUCKET",
         ];
-        let Ok([pg, redis_url, s3]) = vars
+        let Ok([pg, redis_url, s3, bucket]) = vars
             .map(std::env::var)
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
-            .map(|v| <[String; 3]>::try_from(v).expect("three"))
+            .map(|v| <[String; 4]>::try_from(v).expect("four"))
         else {
             assert!(
                 std::env::var("CI").is_err(),
@@ -58,20 +60,17 @@ impl Shared {
         };
         let registry = crate::registry_records::fresh_postgres(&pg).await;
         let online = crate::harness::empty_redis_db(&redis_url, REDIS_DB).await;
-        let bucket = format!("fleet-{}", uuid::Uuid::new_v4().simple());
-        crate::registry_records::create_bucket(&s3, &bucket).await;
+        // A folder of the bucket that is this run's alone.
+        let root = format!("{bucket}/{}", uuid::Uuid::new_v4().simple());
         let env = [
             ("MERCATOR_REGISTRY__URL", registry),
             // Only a notification can bring an alias move within the test's time.
             ("MERCATOR_REGISTRY__POLL_INTERVAL_SECS", "600".into()),
-            (
-                "MERCATOR_ARTIFACTS__URL",
-                format!("s3://{bucket}/artifacts"),
-            ),
+            ("MERCATOR_ARTIFACTS__URL", format!("s3://{root}/artifacts")),
             ("MERCATOR_FEATURES__ONLINE_STORE", online),
             (
                 "MERCATOR_FEATURES__OFFLINE_STORE",
-                format!("s3://{bucket}/history"),
+                format!("s3://{root}/history"),
             ),
             ("AWS_ENDPOINT", s3),
             ("AWS_ALLOW_HTTP", "true".into()),

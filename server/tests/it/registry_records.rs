@@ -656,7 +656,7 @@ async fn a_failure_midway_leaves_no_half_version() {
 }
 
 /// Creates a bucket on an S3-compatible server with a bare HTTP request (path-style).
-pub async fn create_bucket(endpoint: &str, bucket: &str) {
+async fn create_bucket(endpoint: &str, bucket: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(host)
