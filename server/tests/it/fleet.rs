@@ -30,6 +30,8 @@ const FEATURES_TOML: &str = include_str!("../../../examples/churn/features.toml"
 const FIELDS: usize = 12;
 /// The Redis database that is this test's alone (the churn test has 1).
 const REDIS_DB: u32 = 2;
+/// Clients calling through one channel balanced over every replica's address.
+const BALANCED_CLIENTS: usize = 4;
 
 /// What every process of the fleet (servers and CLI) is configured with.
 struct Shared {
@@ -453,16 +455,78 @@ async fn three_replicas_behave_as_one_service() {
         "a and c place customers alike"
     );
 
-    // With a killed (SIGKILL), b and c answer everything.
+    // With a killed (SIGKILL), b and c answer everything; clients that know all three
+    // addresses (a balanced channel) lose only what they had sent to a.
     let load = Load::start(&[&b, &c]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let balanced = Channel::balance_list(
+        [&a, &b, &c]
+            .iter()
+            .map(|r| Endpoint::from_shared(r.url.clone()).expect("url")),
+    );
+    let going = Arc::new(AtomicBool::new(true));
+    let mut spread = Vec::new();
+    for _ in 0..BALANCED_CLIENTS {
+        let mut client = GrpcInferenceServiceClient::new(balanced.clone());
+        let going = Arc::clone(&going);
+        spread.push(tokio::spawn(async move {
+            let (mut answered, mut resent, mut failed) = (0u64, 0u64, 0u64);
+            let mut since_failure = 0u64;
+            while going.load(Ordering::Relaxed) {
+                match client.model_infer(churn_request(None)).await {
+                    Ok(_) => answered += 1,
+                    // Never left the client (the balancer picked a's address before it
+                    // learnt a was gone): gRPC clients resend these transparently (gRFC
+                    // A6), and so does this one.
+                    Err(status)
+                        if status.code() == tonic::Code::Unavailable
+                            && status.message().contains("tcp connect error") =>
+                    {
+                        resent += 1;
+                    }
+                    // Sent to a and cut by its death (its connection reset, broken or
+                    // closed under the call): in flight on a. Nothing else may fail.
+                    Err(status) => {
+                        let cut = format!("{status:?}");
+                        assert!(
+                            ["ConnectionReset", "BrokenPipe", "connection closed"]
+                                .iter()
+                                .any(|how| cut.contains(how)),
+                            "a failure that is not a's connection dying: {status}"
+                        );
+                        failed += 1;
+                        since_failure = 0;
+                    }
+                }
+                if failed > 0 {
+                    since_failure += 1;
+                }
+            }
+            // After the last loss, the client went on being answered.
+            (answered, resent, failed, failed == 0 || since_failure > 20)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     a.kill();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let (seen, failed) = load.stop().await;
+    going.store(false, Ordering::Relaxed);
+    let (mut answered, mut resent, mut lost) = (0, 0, 0);
+    for t in spread {
+        let (a, r, f, recovered) = t.await.expect("balanced client");
+        assert!(
+            recovered,
+            "a balanced client is answered again after a dies"
+        );
+        answered += a;
+        resent += r;
+        lost += f;
+    }
     assert_eq!(failed, 0, "b and c fail nothing when a dies");
     assert!(seen.iter().all(|s| !s.is_empty()));
     eprintln!(
-        "fleet: with a killed, b and c answered {} requests, none failed",
+        "fleet: with a killed, b and c answered {} direct requests, none failed; balanced \
+         clients over a, b and c answered {answered}, resent {resent} that never left them, \
+         and lost {lost}, each one sent to a and cut by its death",
         seen.iter().map(Vec::len).sum::<usize>()
     );
 }
