@@ -36,15 +36,20 @@ if [ -f "$redis_tls/ca.crt" ]; then
   export MERCATOR_TEST_REDIS_TLS_DIR="$redis_tls"
 fi
 
+# Waits (up to 10 s) until something listens on 127.0.0.1:$1.
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
+
 echo "== starting an S3-compatible test server (moto)" >&2
 s3_port=${MERCATOR_TEST_S3_PORT:-55433}
 .venv/bin/python -m moto.server -H 127.0.0.1 -p "$s3_port" >"${TMPDIR:-/tmp}/mercator-moto.log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port "$s3_port"
 export MERCATOR_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
 # The fleet test's S3 is a real S3 server rather than a mock: s3s-fs (built from crates.io
@@ -61,10 +66,7 @@ s3s-fs --host 127.0.0.1 --port "$s3s_port" --access-key test --secret-key test "
   >"${TMPDIR:-/tmp}/mercator-s3s.log" 2>&1 &
 s3s_pid=$!
 trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$s3s_port") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port "$s3s_port"
 export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
 export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
 
