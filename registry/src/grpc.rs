@@ -234,6 +234,7 @@ impl From<LoadReport> for pb::LoadReport {
             message,
             attempts,
             at,
+            seen_at,
         } = r;
         pb::LoadReport {
             model,
@@ -244,6 +245,7 @@ impl From<LoadReport> for pb::LoadReport {
             message,
             attempts,
             at: Some(timestamp(at)),
+            seen_at: Some(timestamp(seen_at)),
         }
     }
 }
@@ -261,7 +263,9 @@ impl TryFrom<pb::LoadReport> for LoadReport {
             message,
             attempts,
             at,
+            seen_at,
         } = r;
+        let at = from_timestamp("load_reports.at", at)?;
         Ok(LoadReport {
             model,
             version,
@@ -270,7 +274,9 @@ impl TryFrom<pb::LoadReport> for LoadReport {
             reason,
             message,
             attempts,
-            at: from_timestamp("load_reports.at", at)?,
+            at,
+            // A server of the release before heartbeats sends none: seen when it tried.
+            seen_at: seen_at.map_or(Ok(at), |t| from_timestamp("load_reports.seen_at", Some(t)))?,
         })
     }
 }

@@ -167,6 +167,10 @@ pub struct LoadReport {
     pub attempts: u32,
     /// When the instance last tried.
     pub at: DateTime<Utc>,
+    /// When the instance last said it is alive (its heartbeat); a report whose instance
+    /// has been silent longer than `registry.instance_ttl_secs` is from a replica that
+    /// went away, and does not count as serving.
+    pub seen_at: DateTime<Utc>,
 }
 
 /// An alias and the version it points at.

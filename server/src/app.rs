@@ -159,6 +159,12 @@ impl App {
             config.registry.poll_interval(),
             stopped(stop_rx.clone()),
         ));
+        tokio::spawn(heartbeat(
+            registry.clone(),
+            config.server.instance(),
+            config.registry.instance_ttl() / 4,
+            stopped(stop_rx.clone()),
+        ));
         let drift_latest = Arc::new(crate::monitor::drift::Latest::default());
         let watched = Arc::clone(&models);
         tokio::spawn(crate::monitor::drift::run(
@@ -335,6 +341,26 @@ async fn follow_registry_changes(
                 }
             },
             Err(e) => tracing::warn!(error = %e, "cannot listen for registry changes; polling"),
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Tells the registry this instance is alive, every quarter of `registry.instance_ttl_secs`,
+/// so its load reports keep counting as serving; a replica that dies stops, and ages out.
+async fn heartbeat(
+    registry: Registry,
+    instance: String,
+    every: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        if let Err(e) = registry.heartbeat(&instance).await {
+            tracing::debug!(error = %e, "heartbeat not recorded; the next one will try again");
         }
         tokio::select! {
             () = &mut stop => return,

@@ -186,6 +186,12 @@ impl Registry {
         store::report_load(&mut conn, report).await
     }
 
+    /// An instance's heartbeat: all its load reports were seen alive now.
+    pub async fn heartbeat(&self, instance: &str) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        store::heartbeat(&mut conn, instance, store::now()).await
+    }
+
     /// Every instance's latest load attempt of the model's versions.
     pub async fn load_reports(&self, model: &str) -> Result<Vec<crate::model::LoadReport>> {
         check_name("model", model)?;

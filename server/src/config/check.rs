@@ -37,6 +37,10 @@ impl Config {
         for (key, value) in [
             ("drift.window_secs", self.drift.window_secs),
             ("drift.interval_secs", self.drift.interval_secs),
+            (
+                "registry.instance_ttl_secs",
+                self.registry.instance_ttl_secs,
+            ),
         ] {
             if !(value > 0.0 && value.is_finite() && value < 1e9) {
                 return Err(ConfigError(format!(

@@ -116,6 +116,10 @@ pub struct RegistryConfig {
     pub url: String,
     /// How often the registry is polled for new versions and alias moves, in seconds.
     pub poll_interval_secs: f64,
+    /// How long an instance may be silent before its load reports stop counting as
+    /// serving (`mercator models show` marks it gone), in seconds; a running server
+    /// refreshes them every quarter of this.
+    pub instance_ttl_secs: f64,
 }
 
 /// `[artifacts]`.
@@ -262,6 +266,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             url: String::new(),
             poll_interval_secs: 5.0,
+            instance_ttl_secs: 60.0,
         }
     }
 }
@@ -435,6 +440,11 @@ impl RegistryConfig {
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_secs)
+    }
+
+    /// How long an instance may be silent and still count as serving.
+    pub fn instance_ttl(&self) -> Duration {
+        Duration::from_secs_f64(self.instance_ttl_secs)
     }
 }
 

@@ -68,6 +68,8 @@ impl Shared {
             ("MERCATOR_REGISTRY__URL", registry),
             // Only a notification can bring an alias move within the test's time.
             ("MERCATOR_REGISTRY__POLL_INTERVAL_SECS", "600".into()),
+            // A replica silent for 2 s is gone (heartbeats every 0.5 s).
+            ("MERCATOR_REGISTRY__INSTANCE_TTL_SECS", "2".into()),
             ("MERCATOR_ARTIFACTS__URL", format!("s3://{root}/artifacts")),
             ("MERCATOR_FEATURES__ONLINE_STORE", online),
             (
@@ -501,6 +503,7 @@ async fn three_replicas_behave_as_one_service() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     a.kill();
+    let killed = Instant::now();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (seen, failed) = load.stop().await;
     going.store(false, Ordering::Relaxed);
@@ -523,4 +526,27 @@ async fn three_replicas_behave_as_one_service() {
          and lost {lost}, each one sent to a and cut by its death",
         seen.iter().map(Vec::len).sum::<usize>()
     );
+
+    // The load reports show each instance apart, and a stops counting as serving once
+    // it has been silent for the instance TTL, while b and c keep serving.
+    let mut shown = String::new();
+    for _ in 0..200 {
+        shown = shared.cli(&["models", "show", "churn"]);
+        // Rows: VERSION INSTANCE LOAD …
+        let row = |instance: &str, state: &str| {
+            shown.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.len() > 2 && cells[0] == "2" && cells[1] == instance && cells[2] == state
+            })
+        };
+        if row("a", "gone") && row("b", "serving") && row("c", "serving") {
+            eprintln!(
+                "fleet: models show marked a gone {} ms after it was killed (TTL 2 s)",
+                killed.elapsed().as_millis()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a was never shown gone, or b and c not serving:\n{shown}");
 }

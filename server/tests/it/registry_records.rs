@@ -460,6 +460,7 @@ async fn load_reports_keep_each_instances_latest_attempt() {
             message: "model.json: sha256 mismatch".into(),
             attempts: 3,
             at,
+            seen_at: at,
         };
         reg.report_load(&failed).await.expect("report");
         let other = mercator_registry::LoadReport {
@@ -496,6 +497,11 @@ async fn load_reports_keep_each_instances_latest_attempt() {
             reg.load_reports("Bad Name").await,
             Err(RegistryError::InvalidArgument { .. })
         ));
+        // A heartbeat refreshes every report of its instance, and only those.
+        reg.heartbeat("pod-b").await.expect("heartbeat");
+        let got = reg.load_reports("churn").await.expect("reports");
+        assert_eq!(got[0].seen_at, got[0].at, "pod-a has not been heard from");
+        assert!(got[1].seen_at > got[1].at, "pod-b's heartbeat is recorded");
     }
 }
 

@@ -283,7 +283,9 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     ],
                     &rows,
                 );
-                print_loads(&loads);
+                // Whose reports still count: the configuration's TTL (the servers' own).
+                let ttl = args.config.load()?.registry.instance_ttl();
+                print_loads(&loads, ttl);
             }
         }
         ModelsCommand::Alias {

@@ -61,22 +61,28 @@ pub(super) fn print_version(v: &ModelVersion) {
 
 /// What the serving instances saw loading the versions: a version an alias points at but
 /// that failed to load is not being served, and says why here.
-pub(super) fn print_loads(loads: &[LoadReport]) {
+pub(super) fn print_loads(loads: &[LoadReport], ttl: std::time::Duration) {
     if loads.is_empty() {
         return;
     }
     println!();
     println!("Loads reported by serving instances:");
+    let now = chrono::Utc::now();
     let rows: Vec<Vec<String>> = loads
         .iter()
         .map(|l| {
+            // An instance silent past the TTL went away: its report no longer counts.
+            let silent = now
+                .signed_duration_since(l.seen_at)
+                .to_std()
+                .is_ok_and(|quiet| quiet > ttl);
             vec![
                 l.version.to_string(),
                 l.instance.clone(),
-                if l.loaded {
-                    "serving".into()
-                } else {
-                    format!("FAILED ({})", l.reason)
+                match (silent, l.loaded) {
+                    (true, _) => format!("gone (last seen {})", l.seen_at.format("%H:%M:%S")),
+                    (false, true) => "serving".into(),
+                    (false, false) => format!("FAILED ({})", l.reason),
                 },
                 l.attempts.to_string(),
                 l.at.format("%Y-%m-%d %H:%M:%S").to_string(),

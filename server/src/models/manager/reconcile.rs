@@ -335,6 +335,7 @@ impl ModelManager {
             message: failure.map(|f| f.message.clone()).unwrap_or_default(),
             attempts: failure.map_or(0, |f| f.attempts),
             at: chrono::Utc::now(),
+            seen_at: chrono::Utc::now(),
         };
         if let Err(e) = self.registry.report_load(&report).await {
             self.metrics
