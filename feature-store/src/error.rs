@@ -41,8 +41,9 @@ pub enum FeatureError {
     /// Another apply changed the definitions first; nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The online store's server (Redis) failed or could not be reached.
-    #[error("online store unavailable: {0}")]
+    /// A store the feature store relies on failed or could not be reached; the message
+    /// starts with which (`online store (redis)`, `offline store`, `registry`, …).
+    #[error("unavailable: {0}")]
     Unavailable(String),
     /// The local log holds bytes that are not a valid record (beyond a torn tail).
     #[error("feature store log is corrupt: {0}")]

@@ -206,10 +206,9 @@ pub async fn write_training_set(
     writer.write(&batch).map_err(failed)?;
     writer.close().map_err(failed)?;
     let (store, path) = crate::ingest::locate_for_write(location)?;
-    store
-        .put(&path, buffer.into())
-        .await
-        .map_err(|e| FeatureError::Unavailable(format!("writing '{location}': {e}")))?;
+    store.put(&path, buffer.into()).await.map_err(|e| {
+        FeatureError::Unavailable(format!("training set store, writing '{location}': {e}"))
+    })?;
     Ok(rows.len())
 }
 

@@ -27,7 +27,7 @@ impl RegistryDefinitions {
 fn feature_error(e: RegistryError) -> FeatureError {
     match e {
         RegistryError::FailedPrecondition(m) => FeatureError::Conflict(m),
-        other => FeatureError::Unavailable(format!("registry: {other}")),
+        other => FeatureError::Unavailable(format!("registry (feature definitions): {other}")),
     }
 }
 

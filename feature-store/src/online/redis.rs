@@ -69,7 +69,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn unavailable(e: redis::RedisError) -> FeatureError {
-    FeatureError::Unavailable(format!("redis: {e}"))
+    FeatureError::Unavailable(format!("online store (redis): {e}"))
 }
 
 impl RedisStore {

@@ -1,5 +1,6 @@
 //! A registry on a real PostgreSQL. Going away (behind a TCP proxy the test can cut) does
-//! not stop serving: the server keeps its model table and answers, reports the registry
+//! not stop serving: the server keeps its model table and its feature definitions and
+//! answers (refusing only definition changes, as UNAVAILABLE naming the registry), reports the registry
 //! service NOT_SERVING in health checks (the server as a whole stays SERVING) and
 //! `mercator_registry_up 0`; when the registry comes back, so does everything else. And a
 //! change committed anywhere reaches every server at once (LISTEN/NOTIFY), not at its
@@ -14,6 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use mercator_proto::v1;
+use mercator_proto::v1::feature_store_client::FeatureStoreClient;
+
+use crate::churn::{FEATURES_TOML, FIELDS, customer, score};
 use crate::harness::{TestServer, f32_bytes, input};
 
 /// Forwards connections to `target` until cut; while cut, every connection (open or
@@ -126,6 +131,22 @@ async fn serving_survives_the_registry_going_away() {
     let not_serving = ServingStatus::NotServing as i32;
     assert_eq!(status(&mut health, "").await, serving);
     assert_eq!(registry_up(&server).await.as_deref(), Some("1"));
+    // Feature definitions live in the registry; a customer's row in the online store.
+    let mut features = FeatureStoreClient::new(server.channel().await);
+    let apply = || v1::ApplyDefinitionsRequest {
+        toml: FEATURES_TOML.into(),
+        dry_run: false,
+        allow_removals: false,
+    };
+    features.apply_definitions(apply()).await.expect("apply");
+    let values: Vec<(&str, f32)> = FIELDS.iter().map(|f| (*f, 1.0)).collect();
+    features
+        .push(v1::PushRequest {
+            view: "customer_churn".into(),
+            rows: vec![customer("R1", &values, chrono::Utc::now().timestamp())],
+        })
+        .await
+        .expect("push");
 
     proxy.cut.store(true, Ordering::SeqCst);
     let mut seen_down = false;
@@ -164,6 +185,27 @@ async fn serving_survives_the_registry_going_away() {
             .into_inner();
         assert_eq!(r.model_version, "1");
     }
+    // Customers are still scored from the definitions the server holds; changing the
+    // definitions is refused at once as UNAVAILABLE, naming the registry.
+    let scored = score(&server, &["R1"])
+        .await
+        .expect("scored without the registry");
+    assert_eq!(
+        scored.scores[0].status(),
+        v1::customer_score::Status::Scored
+    );
+    let started = std::time::Instant::now();
+    let err = features
+        .apply_definitions(apply())
+        .await
+        .expect_err("no apply without the registry");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("registry"), "{err:?}");
+    eprintln!(
+        "registry outage: ApplyDefinitions refused in {} ms: {}",
+        started.elapsed().as_millis(),
+        err.message()
+    );
 
     proxy.cut.store(false, Ordering::SeqCst);
     let mut back = false;
@@ -176,6 +218,10 @@ async fn serving_survives_the_registry_going_away() {
     }
     assert!(back, "the registry service never came back");
     assert_eq!(registry_up(&server).await.as_deref(), Some("1"));
+    features
+        .apply_definitions(apply())
+        .await
+        .expect("definitions can be applied again");
     server.stop().await;
 }
 
