@@ -101,6 +101,7 @@ struct Replica {
     name: &'static str,
     child: Child,
     url: String,
+    metrics_port: u16,
     data: tempfile::TempDir,
 }
 
@@ -108,6 +109,7 @@ impl Replica {
     fn start(shared: &Shared, name: &'static str) -> Replica {
         let data = tempfile::tempdir().expect("tempdir");
         let port = free_port();
+        let metrics_port = free_port();
         let log = std::fs::File::create(data.path().join("serve.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mercator"))
             .args([
@@ -117,7 +119,7 @@ impl Replica {
                 "--grpc-addr",
                 &format!("127.0.0.1:{port}"),
                 "--metrics-addr",
-                "127.0.0.1:0",
+                &format!("127.0.0.1:{metrics_port}"),
             ])
             .envs(shared.env.iter().cloned())
             .env("MERCATOR_SERVER__INSTANCE_NAME", name)
@@ -129,8 +131,26 @@ impl Replica {
             name,
             child,
             url: format!("http://127.0.0.1:{port}"),
+            metrics_port,
             data,
         }
+    }
+
+    /// Requests this replica answered for churn version `version`, by its own /metrics.
+    async fn answered(&self, version: &str) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .expect("connect to /metrics");
+        conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+            .await
+            .expect("scrape");
+        let mut text = String::new();
+        conn.read_to_string(&mut text).await.expect("read /metrics");
+        let series = format!(
+            r#"mercator_requests_total{{code="OK",method="ModelInfer",model="churn",version="{version}"}}"#
+        );
+        crate::harness::metric_value(&text, &series).unwrap_or(0.0)
     }
 
     async fn channel(&self) -> Channel {
@@ -316,6 +336,14 @@ async fn three_replicas_behave_as_one_service() {
                 .windows(2)
                 .all(|w| !(w[0].1 == "2" && w[1].1 == "1")),
             "{}: once the new champion answers, the old one does not",
+            r.name
+        );
+        // Each replica's /metrics counts what it answered (Prometheus tells them apart by
+        // the scrape target: the pod).
+        let own = answers.iter().filter(|(_, v)| v == "2").count() as f64;
+        assert!(
+            r.answered("2").await >= own,
+            "{}'s /metrics counts its own {own} answers from version 2",
             r.name
         );
     }
