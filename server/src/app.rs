@@ -207,15 +207,14 @@ impl App {
             verifier.clone(),
         )?;
         reporter
-            .set_service_status("", ServingStatus::NotServing)
+            .set_service_status(HEALTH_SERVICE, ServingStatus::Serving)
             .await;
+        set_health(&reporter, ServingStatus::NotServing).await;
         let ready_reporter = reporter.clone();
         let ready_models = Arc::clone(&models);
         tokio::spawn(async move {
             ready_models.wait_ready().await;
-            ready_reporter
-                .set_service_status("", ServingStatus::Serving)
-                .await;
+            set_health(&ready_reporter, ServingStatus::Serving).await;
         });
 
         // The registry's own service reports NOT_SERVING while the registry cannot be read;
@@ -262,9 +261,7 @@ impl App {
 
         shutdown.await;
         tracing::info!("shutting down: refusing new requests, draining in-flight ones");
-        reporter
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        set_health(&reporter, ServingStatus::NotServing).await;
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(config.server.shutdown_grace(), async {
             let grpc = grpc_task.await;
@@ -348,6 +345,21 @@ async fn follow_registry_changes(
         }
     }
 }
+
+/// Sets the health of the server as a whole (`""`) and of every service it serves (so a
+/// probe may name any of them) but the registry's, which follows the registry itself, and
+/// the health service, which always answers.
+async fn set_health(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for service in crate::descriptors::services() {
+        if service != REGISTRY_SERVICE && service != HEALTH_SERVICE {
+            reporter.set_service_status(&service, status).await;
+        }
+    }
+}
+
+/// The health service's own name: it is SERVING as long as it answers.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Tells the registry this instance is alive, every quarter of `registry.instance_ttl_secs`,
 /// so its load reports keep counting as serving; a replica that dies stops, and ages out.

@@ -36,3 +36,14 @@ pub fn methods() -> Vec<(String, String)> {
     }
     methods
 }
+
+/// Every service served (`package.Service`), once each, in descriptor order.
+pub fn services() -> Vec<String> {
+    let mut services: Vec<String> = Vec::new();
+    for (service, _) in methods() {
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    services
+}

@@ -133,3 +133,55 @@ async fn not_ready_until_the_initial_loads_finish() {
         .expect("ready once loads finish");
     assert_eq!(models.resolve("churn", "").expect("served").version, 1);
 }
+
+/// Probes may name any service: once the models are loaded, the server (`""`) and every
+/// service it serves answer SERVING (the registry's follows the registry; the health
+/// service always answers); a service it does not serve is NOT_FOUND.
+#[tokio::test]
+async fn health_answers_for_every_service_served() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let server = crate::harness::TestServer::builder().churn().start().await;
+    server.wait_for_ready("churn").await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut services = mercator_server::descriptors::services();
+    services.push(String::new());
+    assert!(
+        services
+            .iter()
+            .any(|s| s == "inference.GRPCInferenceService")
+    );
+    assert!(services.iter().any(|s| s == "mercator.v1.Churn"));
+    for service in services {
+        // Readiness is published just after the loads finish: allow it a moment.
+        let mut status = 0;
+        for _ in 0..100 {
+            status = health
+                .check(HealthCheckRequest {
+                    service: service.clone(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("health of '{service}': {e}"))
+                .into_inner()
+                .status;
+            if status == ServingStatus::Serving as i32 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            status,
+            ServingStatus::Serving as i32,
+            "'{service}' is SERVING"
+        );
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .expect_err("an unknown service");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    server.stop().await;
+}
