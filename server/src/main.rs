@@ -25,27 +25,27 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Models(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 report(mercator_server::cli::models::run(args).await)
             }
             Command::Features(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 report(mercator_server::cli::features::run(args).await)
             }
             Command::Drift(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 report(mercator_server::cli::drift::run(args).await)
             }
             Command::Profile(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 report(mercator_server::cli::profile::run(args).await)
             }
             Command::Keys(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 report(mercator_server::cli::keys::run(args).await)
             }
             Command::Config(args) => {
-                telemetry::init("text");
+                telemetry::init_command();
                 match mercator_server::cli::config::run(args) {
                     Err(e) if e.is::<mercator_server::config::ConfigError>() => {
                         eprintln!("error: {e}");
