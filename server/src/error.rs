@@ -8,8 +8,13 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// What went wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// No loaded model has that name.
-    #[error("model '{0}' is not loaded")]
+    /// No loaded model has that name. A registered model is served only once an alias
+    /// the server serves points at one of its versions: the message says how.
+    #[error(
+        "model '{0}' is not loaded: a server serves the versions its aliases point at \
+         (models.serve_aliases, champion by default); if it is registered, \
+         `mercator models alias {0} champion VERSION` serves one"
+    )]
     ModelNotFound(String),
     /// The model is loaded, but not that version (or alias).
     #[error("version '{version}' of model '{model}' is not loaded")]

@@ -281,6 +281,13 @@ async fn versions_resolve_and_unknowns_are_not_found() {
         .expect_err("unknown model");
     assert_eq!(err.code(), tonic::Code::NotFound);
     assert!(err.message().contains("nope"), "{}", err.message());
+    // It says how a registered model gets served.
+    assert!(
+        err.message()
+            .contains("`mercator models alias nope champion VERSION`"),
+        "{}",
+        err.message()
+    );
     server.stop().await;
 }
 
