@@ -260,3 +260,62 @@ fn config_show_names_each_source_and_old_names_still_work() {
         "{stderr}"
     );
 }
+
+/// Registering a folder warns about the files no model reads (the demo churn folder holds
+/// its training data and scripts), and `.mercatorignore` leaves files out.
+#[test]
+fn registration_warns_of_unreferenced_files_and_honours_mercatorignore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data").display().to_string();
+    let out = mercator(&[
+        "models",
+        "--data-dir",
+        &data,
+        "register",
+        "churn",
+        CHURN_DIR,
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("that the manifest does not reference")
+            && stderr.contains("customers.csv (")
+            && stderr.contains(".mercatorignore"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("model.json ("),
+        "the weights are referenced: {stderr}"
+    );
+
+    // The same folder with a .mercatorignore: only the version's own files go up.
+    let folder = dir.path().join("churn");
+    std::fs::create_dir(&folder).expect("mkdir");
+    for f in std::fs::read_dir(CHURN_DIR).expect("ls") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, folder.join(f.file_name().expect("name"))).expect("copy");
+    }
+    std::fs::write(
+        folder.join(".mercatorignore"),
+        "# training leftovers\n*.csv\n*.py\nexpected.json\nfeatures.toml\n",
+    )
+    .expect("ignore file");
+    let out = mercator(&[
+        "models",
+        "--data-dir",
+        &data,
+        "register",
+        "churn",
+        &folder.display().to_string(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("registered churn@2 (3 files)"), "{stdout}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

@@ -1,23 +1,37 @@
-//! A version's files as `mercator models register` uploads them.
+//! A version's files as `mercator models register` uploads them: every file under the
+//! folder but those its `.mercatorignore` (gitignore rules) leaves out, with a warning for
+//! files the manifest does not reference (a training CSV uploaded by mistake is stored
+//! with every version).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use mercator_runtime::Manifest;
+use mercator_runtime::drift::PROFILE_FILE;
 use mercator_runtime::manifest::MANIFEST_FILE;
 
-/// Reads a version's files: every file under a folder (which must hold mercator.json), or
-/// a lone XGBoost JSON model, for which the manifest is inferred.
+/// The file in a version's folder that lists what not to upload.
+const IGNORE_FILE: &str = ".mercatorignore";
+
+/// Reads a version's files: every file under a folder (which must hold mercator.json)
+/// that `.mercatorignore` does not leave out, or a lone XGBoost JSON model, for which the
+/// manifest is inferred.
 pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut files = BTreeMap::new();
     if meta.is_dir() {
-        collect_dir(path, path, &mut files)?;
-        if !files.contains_key(MANIFEST_FILE) {
+        let ignored = ignore_rules(path)?;
+        collect_dir(path, path, &ignored, &mut files)?;
+        let Some(manifest) = files.get(MANIFEST_FILE) else {
             bail!("{} has no {MANIFEST_FILE} manifest", path.display());
+        };
+        // An unreadable manifest is the registry's to refuse, with its reasons.
+        if let Ok(manifest) = Manifest::parse(manifest) {
+            warn_unreferenced(path, &manifest, &files);
         }
     } else {
         let bytes =
@@ -37,15 +51,39 @@ pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>
     Ok(files)
 }
 
-fn collect_dir(root: &Path, dir: &Path, files: &mut BTreeMap<String, Bytes>) -> anyhow::Result<()> {
+/// The folder's `.mercatorignore`, if it has one.
+fn ignore_rules(root: &Path) -> anyhow::Result<Gitignore> {
+    let mut builder = GitignoreBuilder::new(root);
+    let file = root.join(IGNORE_FILE);
+    if file.is_file()
+        && let Some(e) = builder.add(&file)
+    {
+        bail!("{}: {e}", file.display());
+    }
+    builder
+        .build()
+        .with_context(|| format!("{}", file.display()))
+}
+
+fn collect_dir(
+    root: &Path,
+    dir: &Path,
+    ignored: &Gitignore,
+    files: &mut BTreeMap<String, Bytes>,
+) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let is_dir = entry.file_type()?.is_dir();
+        if entry.file_name().to_string_lossy().starts_with('.')
+            || ignored
+                .matched_path_or_any_parents(&path, is_dir)
+                .is_ignore()
+        {
             continue;
         }
-        if entry.file_type()?.is_dir() {
-            collect_dir(root, &path, files)?;
+        if is_dir {
+            collect_dir(root, &path, ignored, files)?;
         } else {
             let rel = path
                 .strip_prefix(root)?
@@ -59,4 +97,32 @@ fn collect_dir(root: &Path, dir: &Path, files: &mut BTreeMap<String, Bytes>) -> 
         }
     }
     Ok(())
+}
+
+/// Says which files will be stored although no model reads them (the manifest, its
+/// weights and a drift profile are what a version is made of).
+fn warn_unreferenced(root: &Path, manifest: &Manifest, files: &BTreeMap<String, Bytes>) {
+    let used = [MANIFEST_FILE, manifest.weights.as_str(), PROFILE_FILE];
+    let extra: Vec<String> = files
+        .iter()
+        .filter(|(name, _)| !used.contains(&name.as_str()))
+        .map(|(name, bytes)| format!("{name} ({})", size(bytes.len())))
+        .collect();
+    if !extra.is_empty() {
+        eprintln!(
+            "warning: uploading {} file(s) that the manifest does not reference: {}; \
+             list them in {} to leave them out",
+            extra.len(),
+            extra.join(", "),
+            root.join(IGNORE_FILE).display()
+        );
+    }
+}
+
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / f64::from(1 << 10)),
+        b => format!("{b} B"),
+    }
 }
