@@ -45,7 +45,11 @@ pub enum FeaturesCommand {
         allow_removals: bool,
     },
     /// List entities and feature views.
-    List,
+    List {
+        /// Print JSON (entities, and views with their typed fields) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a CSV or Parquet file (path or object-storage URL; by extension) into a view.
     Load {
         /// The feature view.
@@ -149,8 +153,15 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
                 features.len()
             );
         }
-        FeaturesCommand::List => {
+        FeaturesCommand::List { json } => {
             let defs = client.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&definitions_json(&defs))?
+                );
+                return Ok(());
+            }
             let rows: Vec<Vec<String>> = defs
                 .feature_views
                 .iter()
@@ -178,6 +189,25 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The definitions as JSON: what `features list --json` prints.
+fn definitions_json(defs: &pb::ListDefinitionsResponse) -> serde_json::Value {
+    serde_json::json!({
+        "entities": defs.entities.iter().map(|e| serde_json::json!({
+            "name": e.name,
+            "join_keys": e.join_keys,
+        })).collect::<Vec<_>>(),
+        "feature_views": defs.feature_views.iter().map(|v| serde_json::json!({
+            "name": v.name,
+            "entity": v.entity,
+            "ttl_seconds": (v.ttl_seconds > 0).then_some(v.ttl_seconds),
+            "fields": v.fields.iter().map(|f| serde_json::json!({
+                "name": f.name,
+                "type": f.r#type,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[derive(Clone)]

@@ -329,6 +329,25 @@ async fn the_cli_applies_and_lists_definitions() {
         listed.contains("activity") && listed.contains("customer (customer_id)"),
         "{listed}"
     );
+    let json: serde_json::Value = serde_json::from_str(&crate::cli::ok(&[
+        "features", "--server", &url, "list", "--json",
+    ]))
+    .expect("features list --json prints JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "entities": [{"name": "customer", "join_keys": ["customer_id"]}],
+            "feature_views": [{
+                "name": "activity",
+                "entity": "customer",
+                "ttl_seconds": 30 * 86_400,
+                "fields": [
+                    {"name": "orders_90d", "type": "float32"},
+                    {"name": "segment", "type": "string"},
+                ],
+            }],
+        })
+    );
     server.stop().await;
 }
 
