@@ -44,6 +44,18 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::keys::run(args).await)
             }
+            Command::Score(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::call::score(args).await)
+            }
+            Command::Classify(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::call::classify(args).await)
+            }
+            Command::Forecast(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::call::forecast(args).await)
+            }
             Command::Config(args) => {
                 telemetry::init_command();
                 match mercator_server::cli::config::run(args) {

@@ -1,5 +1,6 @@
 //! Command-line interface: `mercator serve`, `mercator models …` and the other commands.
 
+pub mod call;
 pub mod config;
 pub mod drift;
 pub mod features;
@@ -42,6 +43,12 @@ pub enum Command {
     Config(config::ConfigCommandArgs),
     /// Create, list and revoke API keys.
     Keys(keys::KeysArgs),
+    /// Score customers by id with a churn model (a running server reads their features).
+    Score(call::ScoreArgs),
+    /// Classify a chatbot message with an intent model.
+    Classify(call::ClassifyArgs),
+    /// Forecast a SKU at a location with a demand forecaster.
+    Forecast(call::ForecastArgs),
 }
 
 /// Where configuration comes from; shared by every command.

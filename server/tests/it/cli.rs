@@ -319,3 +319,81 @@ fn registration_warns_of_unreferenced_files_and_honours_mercatorignore() {
     assert!(stdout.contains("registered churn@2 (3 files)"), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// The commands that call models, against the demo: the README's first calls without
+/// grpcurl, as tables and as JSON, each naming the version that answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn score_classify_and_forecast_call_the_demo_models() {
+    let server = TestServer::builder().demo().start().await;
+    let url = server.url();
+
+    let table = ok(&["score", "churn", "C109604", "nobody", "--server", &url]);
+    let row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("C109604")[1..5],
+        ["SCORED", "0.984", "high", "1"],
+        "{table}"
+    );
+    assert_eq!(row("nobody")[1], "NO_FEATURES", "{table}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "score", "churn", "C100042", "--server", &url, "--json",
+    ]))
+    .expect("score --json");
+    assert_eq!(json["scores"][0]["status"], "SCORED");
+    assert_eq!(json["scores"][0]["model_version"], "1");
+
+    let said = ok(&[
+        "classify",
+        "intent",
+        "my coupon code is not working",
+        "--server",
+        &url,
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&said).expect("classify --json");
+    assert_eq!(json["intents"][0]["intent"], "discount_code", "{said}");
+    assert_eq!(json["version"], "1");
+    let table = ok(&[
+        "classify",
+        "intent",
+        "I want to talk to a human",
+        "--server",
+        &url,
+    ]);
+    assert!(table.contains("hand off to a human"), "{table}");
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "forecast",
+        "demand",
+        "SKU000",
+        "berlin",
+        "--horizon",
+        "7",
+        "--server",
+        &url,
+        "--json",
+    ]))
+    .expect("forecast --json");
+    assert_eq!(json["version"], "1");
+    assert_eq!(json["points"].as_array().map(Vec::len), Some(7));
+    assert_eq!(json["points"][0]["date"], "2026-11-01");
+    let table = ok(&["forecast", "demand", "SKU000", "berlin", "--server", &url]);
+    assert!(
+        table.contains("DATE") && table.contains("2026-11-07"),
+        "{table}"
+    );
+
+    fails(
+        &["score", "basket", "C1", "--server", &url],
+        "mercator models alias basket champion VERSION",
+    );
+    server.stop().await;
+}
