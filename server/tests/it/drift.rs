@@ -278,3 +278,94 @@ async fn the_shifted_traffic_script_makes_exactly_the_shifted_feature_stand_out(
     }
     server.stop().await;
 }
+
+/// A version's drift window survives its version being unloaded and loaded again: with
+/// only `champion` served, a promote unloads version 1 and a rollback loads it back, and
+/// its window still holds the rows it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_window_survives_promote_and_rollback() {
+    let files = crate::harness::read_dir_files(
+        std::path::Path::new(CHURN_DIR),
+        &["mercator.json", "model.json", "profile.json"],
+    );
+    let server = TestServer::builder()
+        .model("churn", files.clone())
+        .config(|c| c.drift.interval_secs = 0.1)
+        .start()
+        .await;
+    let mut v2c = server.v2().await;
+    let rows = 40;
+    for (_, values) in customers(0..rows) {
+        v2c.model_infer(v2::ModelInferRequest {
+            model_name: "churn".into(),
+            inputs: vec![input("features", "FP32", vec![1, 12])],
+            raw_input_contents: vec![f32_bytes(&values)],
+            ..Default::default()
+        })
+        .await
+        .expect("infer");
+    }
+    let monitoring = MonitoringClient::new(server.channel().await);
+    let samples = |version: &'static str| {
+        let mut monitoring = monitoring.clone();
+        async move {
+            monitoring
+                .get_drift(pb::GetDriftRequest {
+                    model_name: "churn".into(),
+                    model_version: version.into(),
+                })
+                .await
+                .ok()
+                .and_then(|r| r.into_inner().versions.first().map(|v| v.samples))
+                .unwrap_or(0)
+        }
+    };
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = samples("1").await;
+        if seen >= rows as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen, rows as u64, "version 1's window holds its rows");
+
+    // Promote version 2 (version 1 is unloaded), then roll back (it is loaded again).
+    let v2 = server
+        .registry
+        .register(mercator_registry::NewVersion {
+            model: "churn".into(),
+            files,
+            ..Default::default()
+        })
+        .await
+        .expect("register v2");
+    server
+        .registry
+        .promote("churn", v2.version, "test", "promote")
+        .await
+        .expect("promote");
+    server.wait_for_champion("churn", "2").await;
+    assert_eq!(samples("1").await, 0, "version 1 is no longer served");
+    server
+        .registry
+        .rollback_alias("churn", "champion", "test", "roll back")
+        .await
+        .expect("rollback");
+    server.wait_for_champion("churn", "1").await;
+    let mut back = 0;
+    for _ in 0..200 {
+        back = samples("1").await;
+        if back >= rows as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Its 40 rows, plus the calls wait_for_champion made to see version 1 answer (a new
+    // window would hold only those).
+    assert!(
+        back >= rows as u64,
+        "the window came back with version 1: {back} samples"
+    );
+    server.stop().await;
+}

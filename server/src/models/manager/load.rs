@@ -47,12 +47,14 @@ impl ModelManager {
                     .drift
                     .skipped
                     .with_label_values(&[model, &version.to_string()]);
-                Some(Arc::new(crate::monitor::drift::Monitor::new(
-                    &columns,
-                    &profile,
-                    &self.drift,
-                    skipped,
-                )))
+                Some(self.windows.get_or_make(model, version, || {
+                    Arc::new(crate::monitor::drift::Monitor::new(
+                        &columns,
+                        &profile,
+                        &self.drift,
+                        skipped,
+                    ))
+                }))
             }
             None => None,
         };

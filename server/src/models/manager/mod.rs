@@ -17,6 +17,7 @@
 mod index;
 mod load;
 mod reconcile;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,8 @@ pub struct ModelManager {
     /// Which versions to keep loaded besides the aliased ones.
     policy: VersionPolicy,
     drift: crate::monitor::drift::DriftSettings,
+    /// Drift windows, kept across unloads of their version.
+    windows: windows::Windows,
 }
 
 /// What the manager serves and how it follows the registry (from the configuration).
@@ -135,6 +138,7 @@ impl ModelManager {
             reconciling: tokio::sync::Mutex::new(()),
             policy,
             drift,
+            windows: windows::Windows::default(),
         }
     }
 
