@@ -397,3 +397,42 @@ async fn score_classify_and_forecast_call_the_demo_models() {
     );
     server.stop().await;
 }
+
+/// `models init` starts a version folder from an XGBoost JSON model: the model and an
+/// inferred manifest, which registers as it is; it never overwrites a manifest.
+#[test]
+fn models_init_writes_a_folder_that_registers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("risk");
+    let folder_s = folder.display().to_string();
+    let model = format!("{FIXTURES}/binary_deep-v3.model.json");
+    let said = ok(&["models", "init", &folder_s, "--from", &model]);
+    assert!(said.contains("mercator.json"), "{said}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(folder.join("mercator.json")).expect("manifest written"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["kind"], "xgboost");
+    assert_eq!(manifest["inputs"][0]["shape"], serde_json::json!([-1, 8]));
+    assert_eq!(
+        std::fs::read(folder.join("model.json")).expect("model copied"),
+        std::fs::read(&model).expect("fixture")
+    );
+    let data = dir.path().join("data").display().to_string();
+    let out = ok(&["models", "--data-dir", &data, "register", "risk", &folder_s]);
+    assert!(out.contains("registered risk@1 (2 files)"), "{out}");
+    fails(
+        &["models", "init", &folder_s, "--from", &model],
+        "mercator.json exists",
+    );
+    fails(
+        &[
+            "models",
+            "init",
+            &dir.path().join("x").display().to_string(),
+            "--from",
+            CHURN_DIR,
+        ],
+        "cannot read",
+    );
+}

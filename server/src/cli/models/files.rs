@@ -51,6 +51,33 @@ pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>
     Ok(files)
 }
 
+/// `mercator models init DIR --from MODEL`: copies an XGBoost JSON model into `dir` as
+/// `model.json` beside the manifest inferred from it, never overwriting a manifest.
+pub(super) fn init(dir: &Path, from: &Path) -> anyhow::Result<()> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if manifest_path.exists() {
+        bail!(
+            "{} exists; edit it, or start in another folder",
+            manifest_path.display()
+        );
+    }
+    let model = std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let manifest = Manifest::infer_for_xgboost(&model, "model.json")
+        .with_context(|| format!("{} is not an XGBoost JSON model", from.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("model.json"), &model)
+        .with_context(|| format!("cannot write {}", dir.join("model.json").display()))?;
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    println!(
+        "wrote {} and model.json: check the inputs (feature names, feature-store bindings), \
+         add a profile.json for drift, then `mercator models register NAME {}`",
+        manifest_path.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
 /// The folder's `.mercatorignore`, if it has one.
 fn ignore_rules(root: &Path) -> anyhow::Result<Gitignore> {
     let mut builder = GitignoreBuilder::new(root);

@@ -56,6 +56,15 @@ pub struct ModelsArgs {
 /// Registry operations.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
+    /// Start a version folder from an XGBoost JSON model: the model and an inferred
+    /// mercator.json to edit (feature names, bindings, warm-up) before registering.
+    Init {
+        /// The folder to create or fill; an existing mercator.json is not overwritten.
+        dir: PathBuf,
+        /// The XGBoost JSON model (`booster.save_model("model.json")`).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Register a new version from a folder with mercator.json, or from an XGBoost JSON file.
     Register {
         /// Model name (created on first registration).
@@ -178,10 +187,16 @@ pub enum ModelsCommand {
 
 /// Runs a `mercator models` command.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
+    // Local files only: no registry to reach.
+    if let ModelsCommand::Init { dir, from } = &args.command {
+        return files::init(dir, from);
+    }
     let actor = super::remote::default_actor(args.actor.as_deref());
     let mut client = Client::connect(&args, &actor).await?;
     let json = args.json;
     match args.command {
+        // Handled before connecting; the same answer if it ever gets here.
+        ModelsCommand::Init { dir, from } => files::init(&dir, &from)?,
         ModelsCommand::Register {
             name,
             path,
