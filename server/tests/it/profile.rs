@@ -222,3 +222,73 @@ fn a_profile_that_does_not_fit_the_model_is_refused_at_registration() {
         "{stderr}"
     );
 }
+
+/// One-step registration: `models register … --profile-data TRAIN.csv` builds the drift
+/// profile for the version before it is registered and stores both together; the stored
+/// profile is the one `profile build` makes (the demo's shipped one). A version that
+/// already has a profile is refused rather than overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_with_profile_data_stores_the_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("churn");
+    std::fs::create_dir(&folder).expect("mkdir");
+    for f in ["mercator.json", "model.json"] {
+        std::fs::copy(format!("{CHURN_DIR}/{f}"), folder.join(f)).expect("copy");
+    }
+    let data = dir.path().join("data");
+    let data_s = data.display().to_string();
+    let csv = format!("{CHURN_DIR}/customers.csv");
+    let folder_s = folder.display().to_string();
+    let out = ok(&[
+        "models",
+        "--data-dir",
+        &data_s,
+        "register",
+        "churn",
+        &folder_s,
+        "--profile-data",
+        &csv,
+    ]);
+    assert!(out.contains("registered churn@1 (3 files)"), "{out}");
+
+    let registry = mercator_registry::Registry::open(
+        &format!("sqlite://{}/registry.db", data.display()),
+        mercator_registry::ArtifactStore::open(&data.join("artifacts").display().to_string())
+            .expect("artifacts"),
+        std::sync::Arc::new(mercator_server::models::BuildCheck),
+    )
+    .await
+    .expect("the CLI's registry");
+    let record = registry
+        .get_version("churn", &mercator_registry::VersionSelector::Number(1))
+        .await
+        .expect("churn@1");
+    let files = registry.fetch_artifacts(&record).await.expect("files");
+    let stored = files
+        .get("profile.json")
+        .expect("the profile was registered");
+    let shipped = std::fs::read(format!("{CHURN_DIR}/profile.json")).expect("shipped");
+    assert!(
+        stored.as_ref() == shipped.as_slice(),
+        "the profile profile build makes"
+    );
+
+    std::fs::copy(
+        format!("{CHURN_DIR}/profile.json"),
+        folder.join("profile.json"),
+    )
+    .expect("copy");
+    fails(
+        &[
+            "models",
+            "--data-dir",
+            &data_s,
+            "register",
+            "churn",
+            &folder_s,
+            "--profile-data",
+            &csv,
+        ],
+        "already has a profile.json",
+    );
+}

@@ -51,6 +51,55 @@ pub fn read_version_files(path: &Path) -> anyhow::Result<BTreeMap<String, Bytes>
     Ok(files)
 }
 
+/// Builds the drift profile of the version in `files` from its training data at `data`
+/// (as `mercator profile build` does for a registered one) and adds it as `profile.json`,
+/// replacing none: a folder that already has a profile keeps it, and the call is refused.
+pub(super) async fn add_profile(
+    files: &mut BTreeMap<String, Bytes>,
+    data: &str,
+) -> anyhow::Result<()> {
+    if files.contains_key(PROFILE_FILE) {
+        bail!("the version already has a {PROFILE_FILE}: drop --profile-data, or the file");
+    }
+    let manifest = Manifest::parse(
+        files
+            .get(MANIFEST_FILE)
+            .with_context(|| format!("no {MANIFEST_FILE}"))?,
+    )?;
+    let weights = files
+        .get(&manifest.weights)
+        .with_context(|| format!("the weights file '{}' is missing", manifest.weights))?;
+    let model = manifest.build(weights)?;
+    let batch = if manifest.max_batch_size > 0 {
+        manifest.max_batch_size as usize
+    } else {
+        PROFILE_BATCH
+    };
+    let profile = crate::cli::profiling::profile_table(
+        &manifest,
+        model.as_ref(),
+        data,
+        mercator_runtime::drift::profile::DEFAULT_BINS,
+        batch,
+    )
+    .await
+    .with_context(|| format!("profiling on {data}"))?;
+    eprintln!(
+        "profiled on {data}: {} rows, {} features, {} predictions",
+        profile.rows,
+        profile.features.len(),
+        profile.predictions.len()
+    );
+    files.insert(
+        PROFILE_FILE.to_string(),
+        Bytes::from(serde_json::to_vec(&profile)?),
+    );
+    Ok(())
+}
+
+/// Rows per model call while profiling, when the manifest sets no batch size.
+const PROFILE_BATCH: usize = 4096;
+
 /// `mercator models init DIR --from MODEL`: copies an XGBoost JSON model into `dir` as
 /// `model.json` beside the manifest inferred from it, never overwriting a manifest.
 pub(super) fn init(dir: &Path, from: &Path) -> anyhow::Result<()> {

@@ -80,6 +80,10 @@ pub enum ModelsCommand {
         /// A metric, as key=number; repeatable.
         #[arg(long = "metric", value_name = "KEY=NUMBER")]
         metrics: Vec<String>,
+        /// Training data (CSV or Parquet, a path or URL) to build the version's drift
+        /// profile from before registering, so version and profile go up together.
+        #[arg(long, value_name = "DATA")]
+        profile_data: Option<String>,
         /// Free text.
         #[arg(long, default_value = "")]
         description: String,
@@ -204,8 +208,12 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
             tags,
             metrics,
             description,
+            profile_data,
         } => {
-            let files = read_version_files(&path)?;
+            let mut files = read_version_files(&path)?;
+            if let Some(data) = profile_data {
+                files::add_profile(&mut files, &data).await?;
+            }
             let new = NewVersion {
                 model: name,
                 files,
