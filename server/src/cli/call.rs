@@ -74,6 +74,13 @@ pub struct ForecastArgs {
     pub target: Target,
 }
 
+impl Target {
+    /// A connection to the server, with the credential.
+    async fn channel(&self) -> anyhow::Result<super::remote::Transport> {
+        super::remote::connect(&self.server, &self.credential).await
+    }
+}
+
 fn failed(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
@@ -81,7 +88,7 @@ fn failed(status: tonic::Status) -> anyhow::Error {
 /// Runs `mercator score`.
 pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let t = &args.target;
-    let channel = super::remote::connect(&t.server, &t.credential).await?;
+    let channel = t.channel().await?;
     let resp = ChurnClient::new(channel)
         .score(pb::ScoreRequest {
             model_name: args.model.clone(),
@@ -143,7 +150,7 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
 /// Runs `mercator classify`.
 pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
     let t = &args.target;
-    let channel = super::remote::connect(&t.server, &t.credential).await?;
+    let channel = t.channel().await?;
     let resp = IntentClient::new(channel)
         .classify(pb::ClassifyRequest {
             model_name: args.model.clone(),
@@ -196,7 +203,7 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
 /// Runs `mercator forecast`.
 pub async fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
     let t = &args.target;
-    let channel = super::remote::connect(&t.server, &t.credential).await?;
+    let channel = t.channel().await?;
     let resp = ForecastingClient::new(channel)
         .forecast(pb::ForecastRequest {
             model_name: args.model.clone(),

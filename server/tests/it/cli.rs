@@ -261,25 +261,24 @@ fn config_show_names_each_source_and_old_names_still_work() {
     );
 }
 
+/// Registers `folder` as churn into the registry under `data`: its stdout and stderr.
+fn register_churn(data: &str, folder: &str) -> (String, String) {
+    let out = mercator(&["models", "--data-dir", data, "register", "churn", folder]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
 /// Registering a folder warns about the files no model reads (the demo churn folder holds
 /// its training data and scripts), and `.mercatorignore` leaves files out.
 #[test]
 fn registration_warns_of_unreferenced_files_and_honours_mercatorignore() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data").display().to_string();
-    let out = mercator(&[
-        "models",
-        "--data-dir",
-        &data,
-        "register",
-        "churn",
-        CHURN_DIR,
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}{stderr}");
+    let (_, stderr) = register_churn(&data, CHURN_DIR);
     assert!(
         stderr.contains("that the manifest does not reference")
             && stderr.contains("customers.csv (")
@@ -303,19 +302,7 @@ fn registration_warns_of_unreferenced_files_and_honours_mercatorignore() {
         "# training leftovers\n*.csv\n*.py\nexpected.json\nfeatures.toml\n",
     )
     .expect("ignore file");
-    let out = mercator(&[
-        "models",
-        "--data-dir",
-        &data,
-        "register",
-        "churn",
-        &folder.display().to_string(),
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}{stderr}");
+    let (stdout, stderr) = register_churn(&data, &folder.display().to_string());
     assert!(stdout.contains("registered churn@2 (3 files)"), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }

@@ -239,7 +239,7 @@ async fn registering_with_profile_data_stores_the_profile() {
     let data_s = data.display().to_string();
     let csv = format!("{CHURN_DIR}/customers.csv");
     let folder_s = folder.display().to_string();
-    let out = ok(&[
+    let register = [
         "models",
         "--data-dir",
         &data_s,
@@ -248,7 +248,8 @@ async fn registering_with_profile_data_stores_the_profile() {
         &folder_s,
         "--profile-data",
         &csv,
-    ]);
+    ];
+    let out = ok(&register);
     assert!(out.contains("registered churn@1 (3 files)"), "{out}");
 
     let registry = mercator_registry::Registry::open(
@@ -278,17 +279,5 @@ async fn registering_with_profile_data_stores_the_profile() {
         folder.join("profile.json"),
     )
     .expect("copy");
-    fails(
-        &[
-            "models",
-            "--data-dir",
-            &data_s,
-            "register",
-            "churn",
-            &folder_s,
-            "--profile-data",
-            &csv,
-        ],
-        "already has a profile.json",
-    );
+    fails(&register, "already has a profile.json");
 }
