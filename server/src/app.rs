@@ -197,7 +197,11 @@ impl App {
                 max_shadow_in_flight: config.serving.max_shadow_in_flight,
             },
         ));
-        let (router, reporter) = crate::grpc::router(
+        let crate::grpc::Grpc {
+            server: grpc_server,
+            service,
+            health: reporter,
+        } = crate::grpc::router(
             &config,
             serving,
             registry,
@@ -240,11 +244,17 @@ impl App {
 
         let http_addr = http.local_addr()?;
         let protect = config.metrics.protect.then(|| verifier.clone()).flatten();
-        let http_task = tokio::spawn(crate::listen::serve_metrics(
+        let rest = crate::rest::routes(
+            crate::rest::gateway::Gateway::new(service.clone()),
+            config.limits.max_message_bytes,
+        );
+        let http_task = tokio::spawn(crate::listen::serve_http(
             http,
             tls.clone(),
             protect,
             move || monitor::render(&prometheus),
+            rest,
+            config.grpc.max_buffered_request_bytes_per_connection,
             stopped(stop_rx.clone()),
         ));
         tracing::info!(
@@ -256,7 +266,14 @@ impl App {
         let grpc_stop = stopped(stop_rx.clone());
         let per_connection = config.grpc.max_buffered_request_bytes_per_connection;
         let grpc_task = tokio::spawn(async move {
-            crate::listen::serve_grpc(router, grpc, tls.as_ref(), per_connection, grpc_stop).await
+            crate::listen::serve_grpc(
+                (grpc_server, service),
+                grpc,
+                tls.as_ref(),
+                per_connection,
+                grpc_stop,
+            )
+            .await
         });
 
         shutdown.await;

@@ -30,6 +30,7 @@ pub mod grpc;
 pub mod listen;
 pub mod models;
 pub mod monitor;
+pub mod rest;
 pub mod serving;
 pub mod telemetry;
 pub mod v2;

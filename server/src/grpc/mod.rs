@@ -1,6 +1,8 @@
-//! The gRPC surface: one file per service, assembled into one router here with the
-//! cross-cutting parts added once: call metrics, authentication and scopes, message size
-//! limits, gzip, a tracing span per request, health checking and reflection.
+//! The gRPC surface: one file per service, assembled into one layered service here with
+//! the cross-cutting parts added once: call metrics, authentication and scopes, message
+//! size limits, gzip, a tracing span per request, health checking and reflection. The
+//! same layered service answers the gRPC listener and, in process, V2 over HTTP
+//! (`rest/`), so both protocols pass the same checks and are counted the same way.
 
 pub mod budget;
 pub mod calls;
@@ -26,16 +28,16 @@ use mercator_proto::v1::intent_server::IntentServer;
 use mercator_proto::v1::monitoring_server::MonitoringServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 
-use budget::BudgetLayer;
-use connection::ConnectionLayer;
-use deadline::DeadlineLayer;
-use status_text::StatusTextLayer;
-use tower::layer::util::Stack;
+use budget::{Budget, BudgetLayer};
+use connection::{Connection, ConnectionLayer};
+use deadline::{Deadline, DeadlineLayer};
+use status_text::{StatusText, StatusTextLayer};
 
+use crate::auth::layer::Auth;
 use crate::auth::{AuthLayer, Verifier};
 use crate::config::Config;
 use crate::models::ModelManager;
@@ -52,16 +54,23 @@ macro_rules! with_limits {
     };
 }
 
-/// The router: each call handed its connection's values by [`ConnectionLayer`], counted
-/// by [`calls::CallLayer`] (refusals too), its error text bounded by [`StatusTextLayer`],
-/// checked by [`AuthLayer`], given its deadline by [`DeadlineLayer`], and its body put on
-/// the buffered-bytes budgets by [`BudgetLayer`].
-pub type GrpcRouter = Router<
-    Stack<BudgetLayer, Stack<DeadlineLayer, Stack<AuthLayer, Stack<StatusTextLayer, Calls>>>>,
->;
+/// Every service behind its layers: each call handed its connection's values by
+/// [`ConnectionLayer`], counted by [`calls::CallLayer`] (refusals too), its error text
+/// bounded by [`StatusTextLayer`], checked by [`AuthLayer`], given its deadline by
+/// [`DeadlineLayer`], and its body put on the buffered-bytes budgets by [`BudgetLayer`].
+pub type GrpcService = Connection<calls::Calls<StatusText<Auth<Deadline<Budget<Routes>>>>>>;
 
-/// The outermost layers.
-type Calls = Stack<calls::CallLayer, Stack<ConnectionLayer, tower::layer::util::Identity>>;
+/// What [`router`] builds: the transport's settings, the layered service, and the health
+/// service's reporter.
+#[derive(Debug)]
+pub struct Grpc {
+    /// HTTP/2 settings for the gRPC listener (`listen::serve_grpc`).
+    pub server: Server,
+    /// The services behind their layers; cheap to clone.
+    pub service: GrpcService,
+    /// Sets each service's health.
+    pub health: HealthReporter,
+}
 
 /// The per-principal rate limits of `[auth] rate_limits`, when any are set.
 fn rate_limits(config: &Config) -> anyhow::Result<Option<Arc<crate::auth::rate::RateLimits>>> {
@@ -69,7 +78,7 @@ fn rate_limits(config: &Config) -> anyhow::Result<Option<Arc<crate::auth::rate::
     Ok((!rates.is_empty()).then(|| Arc::new(crate::auth::rate::RateLimits::new(rates))))
 }
 
-/// Builds the router with every service.
+/// Builds every service behind the layers, and the gRPC listener's settings.
 pub fn router(
     config: &Config,
     serving: Arc<Serving>,
@@ -78,7 +87,7 @@ pub fn router(
     features: Arc<mercator_features::FeatureStore>,
     drift: Arc<crate::monitor::drift::Latest>,
     verifier: Option<Arc<Verifier>>,
-) -> anyhow::Result<(GrpcRouter, HealthReporter)> {
+) -> anyhow::Result<Grpc> {
     let metrics = serving.metrics.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -96,12 +105,13 @@ pub fn router(
             .max_connection_age(age)
             .max_connection_age_grace(grpc.request_timeout());
     }
-    let router = server
+    let server = server
         .max_concurrent_streams(grpc.max_concurrent_streams)
         .http2_max_header_list_size(grpc.max_header_list_bytes)
         .http2_keepalive_interval(grpc.keepalive_interval())
         .http2_keepalive_timeout(Some(grpc.keepalive_timeout()))
-        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
+    let layers = tower::ServiceBuilder::new()
         .layer(ConnectionLayer)
         .layer(calls::CallLayer::new(metrics.calls.clone()))
         .layer(StatusTextLayer)
@@ -111,8 +121,8 @@ pub fn router(
             rate_limits(config)?,
         ))
         .layer(DeadlineLayer::new(grpc.request_timeout()))
-        .layer(BudgetLayer::new(grpc.max_buffered_request_bytes))
-        .add_service(health_service)
+        .layer(BudgetLayer::new(grpc.max_buffered_request_bytes));
+    let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(with_limits!(
@@ -168,6 +178,11 @@ pub fn router(
                 config.limits.max_push_rows
             )),
             config
-        ));
-    Ok((router, health_reporter))
+        ))
+        .prepare();
+    Ok(Grpc {
+        server,
+        service: layers.service(routes),
+        health: health_reporter,
+    })
 }

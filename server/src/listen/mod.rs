@@ -1,35 +1,37 @@
-//! The two listeners: gRPC (every service) and HTTP (`GET /metrics`), in plain TCP or,
-//! with `[tls]`, in TLS ([`tls`]); and the metrics endpoint itself, which needs a bearer
-//! credential when `[metrics] protect` is on.
+//! The two listeners: gRPC (every service) and HTTP (`GET /metrics` and V2 over REST,
+//! `rest/`), in plain TCP or, with `[tls]`, in TLS ([`tls`]); and the metrics endpoint
+//! itself, which needs a bearer credential when `[metrics] protect` is on.
 
 pub mod conn;
+pub mod http;
 pub mod tls;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Verifier;
 use crate::grpc::budget::ConnectionBudget;
+use crate::grpc::connection::ConnectionValues;
 use conn::Conn;
-use tls::{Protocol, Tls, TlsConn};
+use http::HttpListener;
+use tls::{Protocol, Tls};
 
-/// Serves `router` on `listener` until `stop` resolves, each connection with a buffered
+/// Serves `grpc` on `listener` until `stop` resolves, each connection with a buffered
 /// request budget of `per_connection` bytes.
 pub async fn serve_grpc(
-    router: crate::grpc::GrpcRouter,
+    grpc: (tonic::transport::Server, crate::grpc::GrpcService),
     listener: TcpListener,
     tls: Option<&Tls>,
     per_connection: usize,
     stop: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    let (server, service) = grpc;
     match tls {
         None => {
             // Without TCP_NODELAY, small responses wait for the peer's delayed ACK (~40 ms).
@@ -46,12 +48,16 @@ pub async fn serve_grpc(
                     }
                 })
                 .map(with_budget(per_connection));
-            router.serve_with_incoming_shutdown(incoming, stop).await
+            server
+                .serve_with_incoming_shutdown(service, incoming, stop)
+                .await
         }
         Some(tls) => {
             let accepted = ReceiverStream::new(tls.accept(listener, Protocol::Grpc));
             let incoming = accepted.map(with_budget(per_connection));
-            router.serve_with_incoming_shutdown(incoming, stop).await
+            server
+                .serve_with_incoming_shutdown(service, incoming, stop)
+                .await
         }
     }
 }
@@ -64,35 +70,40 @@ fn with_budget<IO>(bytes: usize) -> impl Fn(Conn<IO>) -> std::io::Result<Conn<IO
     }
 }
 
-/// Serves `GET /metrics` with `render`'s text on `listener` until `stop` resolves.
-/// With a `verifier`, a scrape needs a bearer credential it accepts.
-pub async fn serve_metrics(
+/// Serves `GET /metrics` with `render`'s text, and `rest`'s routes, on `listener` until
+/// `stop` resolves, each connection with a buffered request budget of `per_connection`
+/// bytes. With a `verifier`, a scrape needs a bearer credential it accepts.
+pub async fn serve_http(
     listener: TcpListener,
     tls: Option<Tls>,
     verifier: Option<Arc<Verifier>>,
     render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    rest: axum::Router,
+    per_connection: usize,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move |headers: HeaderMap| {
-            let render = render.clone();
-            let verifier = verifier.clone();
-            async move { scrape(&headers, verifier.as_deref(), render).await }
-        }),
-    );
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move |headers: HeaderMap| {
+                let render = render.clone();
+                let verifier = verifier.clone();
+                async move { scrape(&headers, verifier.as_deref(), render).await }
+            }),
+        )
+        .merge(rest)
+        .into_make_service_with_connect_info::<ConnectionValues>();
+    let local = listener.local_addr()?;
     match tls {
         None => {
-            axum::serve(listener, router)
+            let accepted = HttpListener::new(http::accept_plain(listener), local, per_connection);
+            axum::serve(accepted, router)
                 .with_graceful_shutdown(stop)
                 .await
         }
         Some(tls) => {
-            let local = listener.local_addr()?;
-            let accepted = TlsListener {
-                rx: tls.accept(listener, Protocol::Http),
-                local,
-            };
+            let accepted =
+                HttpListener::new(tls.accept(listener, Protocol::Http), local, per_connection);
             axum::serve(accepted, router)
                 .with_graceful_shutdown(stop)
                 .await
@@ -120,30 +131,4 @@ async fn scrape(
         render(),
     )
         .into_response()
-}
-
-/// TLS connections as an axum listener.
-struct TlsListener {
-    rx: mpsc::Receiver<TlsConn>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsConn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TlsConn, SocketAddr) {
-        match self.rx.recv().await {
-            Some(conn) => {
-                let peer = conn.peer();
-                (conn, peer)
-            }
-            // The accept loop ended: nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }

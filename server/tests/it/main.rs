@@ -30,6 +30,7 @@ mod readiness;
 mod registry_outage;
 mod registry_records;
 mod repository;
+mod rest;
 mod security;
 mod shutdown;
 mod store_outage;

@@ -1,5 +1,5 @@
-//! The real Python client, `tritonclient[grpc]` from PyPI, against a server whose models
-//! were registered with the `mercator` CLI. The Python side lives in
+//! The real Python client, `tritonclient` from PyPI, over gRPC and over V2 REST, against
+//! a server whose models were registered with the `mercator` CLI. The Python side lives in
 //! `tests/python/tritonclient_test.py`; its interpreter comes from `MERCATOR_PYTHON`
 //! (the test script sets it to a virtualenv with tritonclient installed).
 
@@ -111,27 +111,52 @@ async fn tritonclient_gets_correct_predictions() {
     ]);
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/tritonclient_test.py");
+    // The same tests over gRPC and over V2 REST on the HTTP listener.
+    for (protocol, addr) in [("grpc", server.grpc), ("http", server.metrics)] {
+        let out = Command::new(&python)
+            .arg(&script)
+            .arg(protocol)
+            .arg(addr.to_string())
+            .arg(format!("{CHURN_DIR}/expected.json"))
+            .arg(format!("{FIXTURES}/regression-v3.expected.json"))
+            .arg(&demand)
+            .output()
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "tritonclient {protocol} test failed:\n{stdout}\n{stderr}"
+        );
+        print!("{stdout}");
+        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        let mut must_run = vec![
+            "test_infer_by_customer_id",
+            "test_forecasters_over_v2",
+            "test_model_repository",
+        ];
+        if protocol == "http" {
+            must_run.push("test_plain_http_json");
+        }
+        for test in must_run {
+            assert!(stdout.contains(&format!("ok   {test}")), "{stdout}");
+        }
+    }
+    // KServe's own clients: REST (JSON and binary tensors) and gRPC.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kserve_test.py");
     let out = Command::new(&python)
         .arg(&script)
+        .arg(server.metrics.to_string())
         .arg(server.grpc.to_string())
         .arg(format!("{CHURN_DIR}/expected.json"))
-        .arg(format!("{FIXTURES}/regression-v3.expected.json"))
-        .arg(&demand)
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "tritonclient test failed:\n{stdout}\n{stderr}"
+        "kserve test failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
-    for test in [
-        "test_infer_by_customer_id",
-        "test_forecasters_over_v2",
-        "test_model_repository",
-    ] {
-        assert!(stdout.contains(&format!("ok   {test}")), "{stdout}");
-    }
+    assert!(stdout.contains("kserve: 3 passed, 0 failed"), "{stdout}");
     server.stop().await;
 }

@@ -1,6 +1,11 @@
-"""Drives a running Mercator server with tritonclient[grpc], as a V2 client would.
+"""Drives a running Mercator server with tritonclient, over gRPC or HTTP/REST, as a V2
+client would.
 
-    python tritonclient_test.py HOST:PORT churn_expected.json regression_expected.json DEMAND_DIR
+    python tritonclient_test.py grpc|http HOST:PORT churn_expected.json regression_expected.json DEMAND_DIR
+
+HOST:PORT is the gRPC listener for `grpc`, the HTTP listener for `http`. The same tests
+run over both; where the two clients differ (protobuf messages or JSON dicts, gRPC codes
+or HTTP statuses) the helpers below read either.
 
 Expects models `churn` (demo), `reg` (bare XGBoost regression, inferred manifest),
 `reg-multi` (the same trees, inputs FP64[4] + INT64[2] + UINT8[1] + FP16[1]), `demand`
@@ -8,19 +13,55 @@ and `demand_ets` (the demo forecasters, DEMAND_DIR/net and DEMAND_DIR/ets), and 
 customers' features loaded into view `customer_churn`.
 """
 
+import gzip
 import json
 import sys
 import traceback
+import urllib.error
+import urllib.request
 
 import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-ADDR, CHURN_EXPECTED, REG_EXPECTED, DEMAND_DIR = sys.argv[1:5]
-client = grpcclient.InferenceServerClient(ADDR)
+PROTOCOL, ADDR, CHURN_EXPECTED, REG_EXPECTED, DEMAND_DIR = sys.argv[1:6]
+HTTP = PROTOCOL == "http"
+tc = httpclient if HTTP else grpcclient
+client = tc.InferenceServerClient(ADDR)
 results = []
+
+
+def get(obj, key):
+    """A field of a gRPC message or of the HTTP client's JSON dict."""
+    return obj[key] if isinstance(obj, dict) else getattr(obj, key)
+
+
+def response(res):
+    """An inference result's response, as a dict for both protocols."""
+    r = res.get_response()
+    if isinstance(r, dict):
+        return r
+    params = {k: v.string_param for k, v in r.parameters.items()}
+    return {"model_version": r.model_version, "id": r.id, "parameters": params}
+
+
+# The error each protocol gives for a gRPC code.
+CODES = {"INVALID_ARGUMENT": "400", "NOT_FOUND": "404"}
+
+
+def expect_error(code, fn, *needles):
+    try:
+        fn()
+    except InferenceServerException as e:
+        want = CODES[code] if HTTP else code
+        assert want in str(e.status()), (e.status(), e.message())
+        for needle in needles:
+            assert needle in e.message(), e.message()
+    else:
+        raise AssertionError(f"expected {code}")
 
 
 def check(fn):
@@ -56,28 +97,32 @@ def test_live_ready_metadata_config():
     assert client.is_model_ready("churn")
     assert client.is_model_ready("churn", "1")
     assert not client.is_model_ready("churn", "7")
-    assert client.get_server_metadata().name == "mercator"
+    assert get(client.get_server_metadata(), "name") == "mercator"
     meta = client.get_model_metadata("churn")
-    assert meta.versions == ["1"], meta.versions
-    assert meta.inputs[0].name == "features" and meta.inputs[0].datatype == "FP32"
-    assert list(meta.inputs[0].shape) == [-1, 12]
-    assert [o.name for o in meta.outputs] == ["churn_probability", "churn_margin"]
-    config = client.get_model_config("churn").config
-    assert config.name == "churn" and config.max_batch_size == 4096
-    assert list(config.input[0].dims) == [12]
-    as_json = client.get_model_config("churn", as_json=True)
-    assert as_json["config"]["input"][0]["data_type"] == "TYPE_FP32"
+    assert list(get(meta, "versions")) == ["1"], meta
+    first = get(meta, "inputs")[0]
+    assert get(first, "name") == "features" and get(first, "datatype") == "FP32"
+    assert list(get(first, "shape")) == [-1, 12]
+    assert [get(o, "name") for o in get(meta, "outputs")] == ["churn_probability", "churn_margin"]
+    if HTTP:
+        config = client.get_model_config("churn")
+    else:
+        config = client.get_model_config("churn", as_json=True)["config"]
+    assert config["name"] == "churn" and int(config["max_batch_size"]) == 4096
+    assert [int(d) for d in config["input"][0]["dims"]] == [12]
+    assert config["input"][0]["data_type"] == "TYPE_FP32"
+    expect_error("NOT_FOUND", lambda: client.get_model_metadata("no-such-model"), "no-such-model")
 
 
 def test_infer_raw_matches_xgboost():
     exp = load(CHURN_EXPECTED)
     x = rows(exp)
-    inp = grpcclient.InferInput("features", list(x.shape), "FP32")
+    inp = tc.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
-    outs = [grpcclient.InferRequestedOutput("churn_probability"), grpcclient.InferRequestedOutput("churn_margin")]
+    outs = [tc.InferRequestedOutput("churn_probability"), tc.InferRequestedOutput("churn_margin")]
     res = client.infer("churn", [inp], outputs=outs, request_id="tc-1")
-    assert res.get_response().model_version == "1"
-    assert res.get_response().id == "tc-1"
+    assert response(res)["model_version"] == "1"
+    assert response(res)["id"] == "tc-1"
     close(res.as_numpy("churn_probability"), exp["churn_probability"])
     close(res.as_numpy("churn_margin"), exp["churn_margin"])
     res = client.infer("churn", [inp], model_version="1")
@@ -87,6 +132,16 @@ def test_infer_raw_matches_xgboost():
 def test_infer_typed_contents():
     exp = load(CHURN_EXPECTED)
     x = rows(exp)
+    if HTTP:
+        # JSON tensors both ways (NaN has no JSON form: those rows go as binary).
+        keep = ~np.isnan(x).any(axis=1)
+        inp = tc.InferInput("features", list(x[keep].shape), "FP32")
+        inp.set_data_from_numpy(x[keep], binary_data=False)
+        out = tc.InferRequestedOutput("churn_probability", binary_data=False)
+        res = client.infer("churn", [inp], outputs=[out])
+        assert "data" in res.get_response()["outputs"][0], res.get_response()
+        close(res.as_numpy("churn_probability"), np.asarray(exp["churn_probability"])[keep])
+        return
     stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(ADDR))
     req = service_pb2.ModelInferRequest(model_name="churn")
     t = req.inputs.add(name="features", datatype="FP32", shape=list(x.shape))
@@ -99,7 +154,7 @@ def test_infer_typed_contents():
 def test_bare_xgboost_model_and_several_datatypes():
     exp = load(REG_EXPECTED)
     x = rows(exp)
-    inp = grpcclient.InferInput("features", list(x.shape), "FP32")
+    inp = tc.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
     res = client.infer("reg", [inp])
     close(res.as_numpy("prediction"), exp["predictions"], tol=1e-4)  # regression values near 100
@@ -112,12 +167,12 @@ def test_bare_xgboost_model_and_several_datatypes():
     flag = rng.integers(0, 2, size=(n, 1)).astype(np.uint8)
     half = rng.normal(size=(n, 1)).astype(np.float16)
     as_f32 = np.hstack([dense.astype(np.float32), counts.astype(np.float32), flag.astype(np.float32), half.astype(np.float32)])
-    single = grpcclient.InferInput("features", [n, 8], "FP32")
+    single = tc.InferInput("features", [n, 8], "FP32")
     single.set_data_from_numpy(as_f32)
     want = client.infer("reg", [single]).as_numpy("prediction")
     inputs = []
     for name, arr, dt in (("dense", dense, "FP64"), ("counts", counts, "INT64"), ("flag", flag, "UINT8"), ("half", half, "FP16")):
-        i = grpcclient.InferInput(name, list(arr.shape), dt)
+        i = tc.InferInput(name, list(arr.shape), dt)
         i.set_data_from_numpy(arr)
         inputs.append(i)
     got = client.infer("reg-multi", inputs).as_numpy("y")
@@ -127,21 +182,10 @@ def test_bare_xgboost_model_and_several_datatypes():
 
 def test_bad_input_is_invalid_argument():
     x = np.zeros((2, 11), dtype=np.float32)
-    inp = grpcclient.InferInput("features", list(x.shape), "FP32")
+    inp = tc.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
-    try:
-        client.infer("churn", [inp])
-    except InferenceServerException as e:
-        assert "INVALID_ARGUMENT" in str(e.status()), e.status()
-        assert "features" in e.message() and "[-1, 12]" in e.message(), e.message()
-    else:
-        raise AssertionError("a wrong shape was accepted")
-    try:
-        client.infer("no-such-model", [inp])
-    except InferenceServerException as e:
-        assert "NOT_FOUND" in str(e.status()), e.status()
-    else:
-        raise AssertionError("an unknown model was accepted")
+    expect_error("INVALID_ARGUMENT", lambda: client.infer("churn", [inp]), "features", "[-1, 12]")
+    expect_error("NOT_FOUND", lambda: client.infer("no-such-model", [inp]))
 
 
 def test_infer_by_customer_id():
@@ -149,13 +193,13 @@ def test_infer_by_customer_id():
     # reads each customer's features from its store.
     exp = load(CHURN_EXPECTED)
     ids = np.array([c.encode() for c in exp["customer_ids"]] + [b"nobody"], dtype=np.object_)
-    key = grpcclient.InferInput("customer_id", [len(ids)], "BYTES")
+    key = tc.InferInput("customer_id", [len(ids)], "BYTES")
     key.set_data_from_numpy(ids)
     res = client.infer("churn", [key])
     p = res.as_numpy("churn_probability")
     close(p[:-1], exp["churn_probability"])
-    params = res.get_response().parameters
-    assert params["entities_without_features"].string_param == str(len(ids) - 1), params
+    params = response(res)["parameters"]
+    assert params["entities_without_features"] == str(len(ids) - 1), params
 
 
 def test_forecasters_over_v2():
@@ -166,9 +210,9 @@ def test_forecasters_over_v2():
     hist = np.full((2, width), np.nan, dtype=np.float32)
     for i, c in enumerate(net):
         hist[i, width - len(c["history"]):] = c["history"]
-    h = grpcclient.InferInput("history", list(hist.shape), "FP32")
+    h = tc.InferInput("history", list(hist.shape), "FP32")
     h.set_data_from_numpy(hist)
-    d = grpcclient.InferInput("last_date", [2], "BYTES")
+    d = tc.InferInput("last_date", [2], "BYTES")
     d.set_data_from_numpy(np.array([c["last_date"].encode() for c in net], dtype=np.object_))
     res = client.infer("demand", [h, d])
     mean, q = res.as_numpy("mean"), res.as_numpy("quantiles")
@@ -181,11 +225,11 @@ def test_forecasters_over_v2():
     inputs = []
     for name, value in (("sku_id", case["key"][0]), ("location_id", case["key"][1]),
                         ("last_date", case["full_last_date"])):
-        i = grpcclient.InferInput(name, [1], "BYTES")
+        i = tc.InferInput(name, [1], "BYTES")
         i.set_data_from_numpy(np.array([value.encode()], dtype=np.object_))
         inputs.append(i)
     y = np.array([case["history"]], dtype=np.float64)
-    i = grpcclient.InferInput("history", list(y.shape), "FP64")
+    i = tc.InferInput("history", list(y.shape), "FP64")
     i.set_data_from_numpy(y)
     inputs.append(i)
     res = client.infer("demand_ets", inputs)
@@ -193,47 +237,103 @@ def test_forecasters_over_v2():
     close(res.as_numpy("quantiles")[0, :, 2], np.clip(case["from_full"]["q0.9"], 0, None), tol=1e-6)
     # An unknown series is NOT_FOUND, naming it.
     inputs[0].set_data_from_numpy(np.array([b"SKU999"], dtype=np.object_))
-    try:
-        client.infer("demand_ets", inputs)
-    except InferenceServerException as e:
-        assert "NOT_FOUND" in str(e.status()) and "SKU999" in e.message(), (e.status(), e.message())
-    else:
-        raise AssertionError("an unknown series was forecast")
+    expect_error("NOT_FOUND", lambda: client.infer("demand_ets", inputs), "SKU999")
 
 
 def test_model_repository():
     # Triton's repository extension, mapped to the registry.
-    assert "model_repository" in client.get_server_metadata().extensions
-    index = {(m.name, m.version): m.state for m in client.get_model_repository_index().models}
-    assert index[("churn", "1")] == "READY", index
-    assert index[("reg", "1")] == "READY", index
+    assert "model_repository" in get(client.get_server_metadata(), "extensions")
+
+    def index():
+        i = client.get_model_repository_index()
+        return i if HTTP else i.models
+
+    states = {(get(m, "name"), get(m, "version")): get(m, "state") for m in index()}
+    assert states[("churn", "1")] == "READY", states
+    assert states[("reg", "1")] == "READY", states
     client.unload_model("reg")
     assert not client.is_model_ready("reg")
-    states = [m for m in client.get_model_repository_index().models if m.name == "reg"]
-    assert [(m.state, m.reason) for m in states] == [("UNAVAILABLE", "unloaded")], states
+    reg = [(get(m, "state"), get(m, "reason")) for m in index() if get(m, "name") == "reg"]
+    assert reg == [("UNAVAILABLE", "unloaded")], reg
     client.load_model("reg")
     assert client.is_model_ready("reg")
-    try:
-        client.load_model("no-such-model")
-    except InferenceServerException as e:
-        assert "NOT_FOUND" in str(e.status()), e.status()
-    else:
-        raise AssertionError("an unknown model was loaded")
+    expect_error("NOT_FOUND", lambda: client.load_model("no-such-model"))
 
 
 def test_statistics():
-    stats = client.get_inference_statistics("churn")
-    s = stats.model_stats[0]
-    assert s.name == "churn" and s.version == "1"
-    assert s.inference_count >= 64, s.inference_count
-    assert s.inference_stats.success.count >= 2
+    s = get(client.get_inference_statistics("churn"), "model_stats")[0]
+    assert get(s, "name") == "churn" and get(s, "version") == "1"
+    assert int(get(s, "inference_count")) >= 64, s
+    assert int(get(get(get(s, "inference_stats"), "success"), "count")) >= 2, s
 
 
-for test in (test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_infer_typed_contents,
-             test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument,
-             test_infer_by_customer_id, test_forecasters_over_v2, test_model_repository,
-             test_statistics):
+def post(path, body, headers=None):
+    """A plain HTTP POST, as curl sends it: the status and the parsed JSON answer."""
+    req = urllib.request.Request(f"http://{ADDR}{path}", data=body, headers=headers or {}, method="POST")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_plain_http_json():
+    exp = load(CHURN_EXPECTED)
+    x = rows(exp)
+    keep = ~np.isnan(x).any(axis=1)
+    body = {"id": "curl-1", "inputs": [{"name": "features", "shape": list(x[keep].shape),
+                                         "datatype": "FP32", "data": x[keep].tolist()}]}
+    status, answer = post("/v2/models/churn/infer", json.dumps(body).encode())
+    assert status == 200, answer
+    assert answer["id"] == "curl-1" and answer["model_version"] == "1", answer
+    out = {o["name"]: o for o in answer["outputs"]}
+    close(out["churn_probability"]["data"], np.asarray(exp["churn_probability"])[keep])
+    # The same body gzipped, as tritonclient sends with request_compression_algorithm.
+    status, again = post("/v2/models/churn/versions/1/infer", gzip.compress(json.dumps(body).encode()),
+                         {"Content-Encoding": "gzip"})
+    assert status == 200 and again["outputs"] == answer["outputs"], again
+    inp = httpclient.InferInput("features", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    res = client.infer("churn", [inp], request_compression_algorithm="deflate")
+    close(res.as_numpy("churn_probability"), exp["churn_probability"])
+    # Bad bodies: each a 400 whose error names what is wrong.
+    bad = [
+        (b'{"inputs": [', "request body"),
+        (b'{"inputs": [{"name": "features", "datatype": "FP32", "data": [1]}]}', "shape"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
+                                 "data": [1, 2, 3]}]}).encode(), "the shape gives 12"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
+                                 "data": ["a"] * 12}]}).encode(), "is not a FP32 value"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FLOAT",
+                                 "data": [1] * 12}]}).encode(), "unknown datatype"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [2, 12], "datatype": "FP32",
+                                 "data": [1] * 24}]}).encode()[:-1], "request body"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [1, 11], "datatype": "FP32",
+                                 "data": [1] * 11}]}).encode(), "[-1, 12]"),
+        (json.dumps({"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": 48}}]}).encode(), "binary_data_size"),
+    ]
+    for body, needle in bad:
+        status, answer = post("/v2/models/churn/infer", body)
+        assert status == 400, (status, answer, body[:80])
+        assert needle in answer["error"], (needle, answer)
+    header = json.dumps({"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 48}}]}).encode()
+    status, answer = post("/v2/models/churn/infer", header + b"\0" * 50,
+                          {"Inference-Header-Content-Length": str(len(header))})
+    assert status == 400 and "2 bytes of binary data" in answer["error"], answer
+    status, answer = post("/v2/models/no-such-model/infer", b'{"inputs": []}')
+    assert status == 404 and "no-such-model" in answer["error"], answer
+
+
+tests = [test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_infer_typed_contents,
+         test_bare_xgboost_model_and_several_datatypes, test_bad_input_is_invalid_argument,
+         test_infer_by_customer_id, test_forecasters_over_v2, test_model_repository,
+         test_statistics]
+if HTTP:
+    tests.append(test_plain_http_json)
+for test in tests:
     check(test)
 failed = sum(1 for _, err in results if err)
-print(f"tritonclient: {len(results) - failed} passed, {failed} failed")
+print(f"tritonclient {PROTOCOL}: {len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
