@@ -70,4 +70,7 @@ wait_port "$s3s_port"
 export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
 export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
 
+# perf_analyzer, as Triton's docs show it, for the perf_analyzer test.
+eval "$(scripts/perf_analyzer.sh)"
+
 cargo test --workspace --all-targets

@@ -28,7 +28,7 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
         manifest,
         model,
         max_batch_size: 4096,
-        stats: Stats::default(),
+        stats: Stats::new(4096),
         metrics: VersionMetrics::new(metrics, "churn", &version.to_string()),
         sections,
         drift: None,

@@ -155,7 +155,7 @@ fn v2_models() -> &'static [LoadedModel] {
                     manifest,
                     model,
                     max_batch_size: 64,
-                    stats: Stats::default(),
+                    stats: Stats::new(64),
                     sections,
                     drift: None,
                 }

@@ -90,6 +90,29 @@ impl GrpcInferenceService for NoopV2 {
             ..Default::default()
         }))
     }
+    type ModelStreamInferStream = std::pin::Pin<
+        Box<
+            dyn futures::Stream<Item = Result<pb::ModelStreamInferResponse, Status>>
+                + Send
+                + 'static,
+        >,
+    >;
+    async fn model_stream_infer(
+        &self,
+        req: Request<tonic::Streaming<pb::ModelInferRequest>>,
+    ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+        use futures::StreamExt;
+        let answers = req.into_inner().map(|m| {
+            m.map(|m| pb::ModelStreamInferResponse {
+                error_message: String::new(),
+                infer_response: Some(pb::ModelInferResponse {
+                    model_name: m.model_name,
+                    ..Default::default()
+                }),
+            })
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
     async fn model_config(
         &self,
         _: Request<pb::ModelConfigRequest>,

@@ -83,6 +83,7 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
             ("ServerMetadata", S(Infer)),
             ("ModelMetadata", S(Infer)),
             ("ModelInfer", S(Infer)),
+            ("ModelStreamInfer", S(Infer)),
             ("ModelConfig", S(Infer)),
             ("ModelStatistics", S(Infer)),
             ("RepositoryIndex", S(Admin)),

@@ -8,9 +8,11 @@
 //! `max_message_bytes` allows one call, one connection's streams cannot take the whole
 //! budget from the others, and requests that fit keep being served.
 //!
-//! A body gives its bytes back when it is dropped, which for the unary calls served
-//! today is once its message is decoded. A client-streaming RPC (none yet) would hold
-//! its whole stream this way and needs a release as messages are consumed.
+//! A body holds the bytes of the message it is receiving: it follows gRPC's framing (a
+//! 5-byte prefix giving each message's length) and gives the bytes back as each message
+//! is complete, when the decoder takes it, or when the body is dropped. So a unary call
+//! holds its one message until it is decoded, and a stream (`ModelStreamInfer`) holds
+//! only the message in flight, however long it runs.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -129,6 +131,7 @@ where
             tonic::body::Body::new(Budgeted {
                 inner: Box::pin(body),
                 pools,
+                framing: Framing::default(),
             })
         }))
     }
@@ -138,6 +141,51 @@ where
 struct Budgeted<B> {
     inner: Pin<Box<B>>,
     pools: Vec<(Pool, Option<OwnedSemaphorePermit>)>,
+    framing: Framing,
+}
+
+/// Where a body is in gRPC's length-prefixed framing.
+#[derive(Debug, Default)]
+struct Framing {
+    /// Bytes of the current message's 5-byte prefix seen so far.
+    prefix: Vec<u8>,
+    /// Bytes of the current message still to come, once its prefix is whole.
+    left: usize,
+}
+
+impl Framing {
+    /// Follows `data`; when a message ends within it, how many of its bytes come after
+    /// the last message boundary (those of the message now in flight).
+    fn advance(&mut self, mut data: &[u8]) -> Option<usize> {
+        let mut tail = None;
+        while !data.is_empty() {
+            if self.left > 0 {
+                let n = self.left.min(data.len());
+                self.left -= n;
+                data = &data[n..];
+            } else {
+                let n = (5 - self.prefix.len()).min(data.len());
+                self.prefix.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if self.prefix.len() == 5 {
+                    let len = [
+                        self.prefix[1],
+                        self.prefix[2],
+                        self.prefix[3],
+                        self.prefix[4],
+                    ];
+                    self.left = u32::from_be_bytes(len) as usize;
+                    self.prefix.clear();
+                } else {
+                    continue;
+                }
+            }
+            if self.left == 0 && self.prefix.is_empty() {
+                tail = Some(data.len());
+            }
+        }
+        tail
+    }
 }
 
 impl<B> Body for Budgeted<B>
@@ -160,7 +208,21 @@ where
             Poll::Ready(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {
-            let units = u32::try_from(data.len().div_ceil(UNIT)).unwrap_or(u32::MAX);
+            let held_bytes = match this.framing.advance(data) {
+                // Still inside one message: hold all of this data too.
+                None => data.len(),
+                // A message ended here: give back what it held, hold what follows.
+                Some(tail) => {
+                    for (_, held) in &mut this.pools {
+                        *held = None;
+                    }
+                    tail
+                }
+            };
+            let units = u32::try_from(held_bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
+            if units == 0 {
+                return Poll::Ready(Some(Ok(frame)));
+            }
             for (pool, held) in &mut this.pools {
                 match pool.take(units) {
                     Ok(permit) => match held {
@@ -180,5 +242,34 @@ where
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Framing;
+
+    fn message(len: usize) -> Vec<u8> {
+        let mut m = vec![0u8];
+        m.extend_from_slice(&u32::try_from(len).expect("small").to_be_bytes());
+        m.extend(std::iter::repeat_n(7u8, len));
+        m
+    }
+
+    #[test]
+    fn framing_finds_message_ends_across_and_within_chunks() {
+        let mut f = Framing::default();
+        let two = [message(10), message(3)].concat();
+        // A whole message and the first 4 bytes of the next: 4 bytes are in flight.
+        assert_eq!(f.advance(&two[..19]), Some(4));
+        // The rest of it: it ends exactly at the chunk's end.
+        assert_eq!(f.advance(&two[19..]), Some(0));
+        // A prefix split over chunks, then a body split too.
+        let big = message(100);
+        assert_eq!(f.advance(&big[..3]), None);
+        assert_eq!(f.advance(&big[3..50]), None);
+        assert_eq!(f.advance(&big[50..]), Some(0));
+        // An empty message ends with its prefix.
+        assert_eq!(f.advance(&message(0)), Some(0));
     }
 }

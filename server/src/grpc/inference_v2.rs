@@ -6,8 +6,9 @@ use std::sync::atomic::Ordering;
 
 use mercator_proto::inference::{self as pb, grpc_inference_service_server::GrpcInferenceService};
 use mercator_runtime::{DType, TensorSpec};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
+use super::stream_infer::{AnswerStream, StreamLimits};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
 use crate::serving::{Observation, Serving};
@@ -17,12 +18,22 @@ use crate::serving::{Observation, Serving};
 pub struct InferenceV2 {
     serving: Arc<Serving>,
     manager: Arc<crate::models::ModelManager>,
+    stream: StreamLimits,
 }
 
 impl InferenceV2 {
-    /// A V2 service over the serving path; the manager answers the repository extension.
-    pub fn new(serving: Arc<Serving>, manager: Arc<crate::models::ModelManager>) -> InferenceV2 {
-        InferenceV2 { serving, manager }
+    /// A V2 service over the serving path; the manager answers the repository extension;
+    /// each message of an inference stream is held to `stream`.
+    pub fn new(
+        serving: Arc<Serving>,
+        manager: Arc<crate::models::ModelManager>,
+        stream: StreamLimits,
+    ) -> InferenceV2 {
+        InferenceV2 {
+            serving,
+            manager,
+            stream,
+        }
     }
 
     /// Observes a metadata-style call that names a model.
@@ -100,14 +111,27 @@ fn statistics(m: &LoadedModel) -> pb::ModelStatistics {
         inference_stats: Some(pb::InferStatistics {
             success: duration(&s.success),
             fail: duration(&s.fail),
-            queue: Some(pb::StatisticDuration::default()),
+            queue: duration(&s.queue),
             compute_input: duration(&s.compute_input),
             compute_infer: duration(&s.compute_infer),
             compute_output: duration(&s.compute_output),
             cache_hit: None,
             cache_miss: None,
         }),
-        batch_stats: vec![],
+        batch_stats: s
+            .batches
+            .seen()
+            .into_iter()
+            .map(|(batch_size, [input, infer, output])| {
+                let d = |(count, ns)| Some(pb::StatisticDuration { count, ns });
+                pb::InferBatchStatistics {
+                    batch_size,
+                    compute_input: d(input),
+                    compute_infer: d(infer),
+                    compute_output: d(output),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -145,10 +169,13 @@ impl GrpcInferenceService for InferenceV2 {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "mercator".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            // Only what works: no shared memory, no classification, no sequences.
             extensions: vec![
                 "model_configuration".into(),
                 "statistics".into(),
                 "model_repository".into(),
+                "binary_tensor_data".into(),
+                "parameters".into(),
             ],
         }))
     }
@@ -188,6 +215,19 @@ impl GrpcInferenceService for InferenceV2 {
             async |obs| crate::v2::infer(serving, req.into_inner(), obs).await,
         )
         .await
+    }
+
+    type ModelStreamInferStream = AnswerStream;
+
+    async fn model_stream_infer(
+        &self,
+        req: Request<Streaming<pb::ModelInferRequest>>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        Ok(Response::new(super::stream_infer::answer(
+            Arc::clone(&self.serving),
+            self.stream.clone(),
+            req,
+        )))
     }
 
     async fn model_config(

@@ -17,6 +17,7 @@ pub mod monitoring;
 mod observed;
 pub mod registry;
 pub mod status_text;
+pub mod stream_infer;
 
 use std::sync::Arc;
 
@@ -99,6 +100,7 @@ pub fn router(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let grpc = &config.grpc;
+    let rates = rate_limits(config)?;
     let mut server = Server::builder();
     if let Some(age) = grpc.max_connection_age() {
         server = server
@@ -118,7 +120,7 @@ pub fn router(
         .layer(AuthLayer::new(
             verifier,
             config.auth.protect_reflection,
-            rate_limits(config)?,
+            rates.clone(),
         ))
         .layer(DeadlineLayer::new(grpc.request_timeout()))
         .layer(BudgetLayer::new(grpc.max_buffered_request_bytes));
@@ -128,7 +130,11 @@ pub fn router(
         .add_service(with_limits!(
             GrpcInferenceServiceServer::new(inference_v2::InferenceV2::new(
                 Arc::clone(&serving),
-                Arc::clone(&manager)
+                Arc::clone(&manager),
+                stream_infer::StreamLimits {
+                    rates,
+                    message_timeout: grpc.request_timeout(),
+                },
             )),
             config
         ))

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod manager;
 pub mod routing;
+pub mod stats;
 pub mod table;
 
 pub use check::BuildCheck;

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use mercator_runtime::manifest::sections::Sections;
@@ -15,6 +13,7 @@ use mercator_runtime::{Manifest, Model};
 
 use crate::error::ServeError;
 use crate::models::routing::{Placement, Routes};
+pub use crate::models::stats::{Stats, Tally};
 use crate::monitor::drift::{Monitor, Watched};
 
 /// A model version loaded, verified and warmed up.
@@ -41,55 +40,6 @@ pub struct LoadedModel {
     pub sections: Sections,
     /// Its drift window, when it was registered with a training profile.
     pub drift: Option<Arc<Monitor>>,
-}
-
-/// Cumulative per-version statistics, in Triton's terms.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Successful requests and their total time.
-    pub success: Tally,
-    /// Failed requests and their total time.
-    pub fail: Tally,
-    /// Input decoding.
-    pub compute_input: Tally,
-    /// Model execution.
-    pub compute_infer: Tally,
-    /// Output encoding.
-    pub compute_output: Tally,
-    /// Rows inferred.
-    pub inference_count: AtomicU64,
-    /// Model executions.
-    pub execution_count: AtomicU64,
-    /// Milliseconds since the epoch of the last inference.
-    pub last_inference_ms: AtomicU64,
-}
-
-/// A count and a total duration in nanoseconds.
-#[derive(Debug, Default)]
-pub struct Tally {
-    /// Number of events.
-    pub count: AtomicU64,
-    /// Their total duration, in nanoseconds.
-    pub ns: AtomicU64,
-}
-
-impl Tally {
-    /// Adds one event.
-    pub fn add(&self, d: Duration) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.ns.fetch_add(
-            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// (count, ns).
-    pub fn get(&self) -> (u64, u64) {
-        (
-            self.count.load(Ordering::Relaxed),
-            self.ns.load(Ordering::Relaxed),
-        )
-    }
 }
 
 /// The loaded versions of one model and the aliases that point at them.

@@ -34,3 +34,6 @@ pub const UNKNOWN: &str = "_unknown";
 
 /// The `method` label of V2 inference.
 pub const MODEL_INFER: &str = "ModelInfer";
+
+/// The `method` label of V2 inference on a stream (each message counted).
+pub const MODEL_STREAM_INFER: &str = "ModelStreamInfer";

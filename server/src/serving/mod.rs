@@ -6,7 +6,7 @@ pub mod lookup;
 pub mod shadow;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -157,6 +157,18 @@ impl Serving {
         wanted: Vec<usize>,
         rows: usize,
     ) -> Result<Vec<mercator_runtime::Tensor>, ServeError> {
+        Ok(self.compute_timed(loaded, inputs, wanted, rows).await?.0)
+    }
+
+    /// [`Serving::compute`], and how long the batch waited for a blocking thread (zero
+    /// when computed inline): Triton's `queue` statistic.
+    pub async fn compute_timed(
+        &self,
+        loaded: &Arc<LoadedModel>,
+        inputs: Vec<mercator_runtime::Tensor>,
+        wanted: Vec<usize>,
+        rows: usize,
+    ) -> Result<(Vec<mercator_runtime::Tensor>, Duration), ServeError> {
         let run =
             move |model: &LoadedModel, inputs: &[mercator_runtime::Tensor], wanted: &[usize]| {
                 let outputs = model.model.infer(inputs, wanted)?;
@@ -169,21 +181,20 @@ impl Serving {
         if rows >= self.offload_min_rows {
             let model = Arc::clone(loaded);
             let submitted = Instant::now();
-            Ok(tokio::task::spawn_blocking(move || {
-                model
-                    .metrics
-                    .queue
-                    .observe(submitted.elapsed().as_secs_f64());
+            let (out, queued) = tokio::task::spawn_blocking(move || {
+                let queued = submitted.elapsed();
+                model.metrics.queue.observe(queued.as_secs_f64());
                 let started = Instant::now();
                 let out = run(&model, &inputs, &wanted);
                 model
                     .metrics
                     .compute
                     .observe(started.elapsed().as_secs_f64());
-                out
+                (out, queued)
             })
             .await
-            .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))??)
+            .map_err(|e| ServeError::Internal(format!("inference task failed: {e}")))?;
+            Ok((out?, queued))
         } else {
             let started = Instant::now();
             let out = run(loaded, &inputs, &wanted);
@@ -191,7 +202,7 @@ impl Serving {
                 .metrics
                 .compute
                 .observe(started.elapsed().as_secs_f64());
-            Ok(out?)
+            Ok((out?, Duration::ZERO))
         }
     }
 }

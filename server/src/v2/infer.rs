@@ -197,8 +197,8 @@ async fn run(
     let decoded = decode_request(inputs, raw, outputs, loaded, prefilled)?;
     let t1 = Instant::now();
     let rows = decoded.rows;
-    let tensors = serving
-        .compute(loaded, decoded.inputs, decoded.wanted, rows)
+    let (tensors, queued) = serving
+        .compute_timed(loaded, decoded.inputs, decoded.wanted, rows)
         .await?;
     let t2 = Instant::now();
     let specs = loaded.model.outputs();
@@ -233,9 +233,12 @@ async fn run(
         response.raw_output_contents.push(encode_raw(&tensor.data));
     }
     let stats = &loaded.stats;
-    stats.compute_input.add(t1 - t0);
-    stats.compute_infer.add(t2 - t1);
-    stats.compute_output.add(t2.elapsed());
+    let phases = [t1 - t0, (t2 - t1).saturating_sub(queued), t2.elapsed()];
+    stats.queue.add(queued);
+    stats.compute_input.add(phases[0]);
+    stats.compute_infer.add(phases[1]);
+    stats.compute_output.add(phases[2]);
+    stats.batches.record(rows, phases);
     stats
         .inference_count
         .fetch_add(rows as u64, Ordering::Relaxed);

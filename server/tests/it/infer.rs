@@ -358,6 +358,15 @@ async fn health_metadata_config_and_statistics() {
         .model_infer(churn_request(3, &[0.0; 36]))
         .await
         .expect("infer");
+    client
+        .model_infer(churn_request(3, &[0.0; 36]))
+        .await
+        .expect("infer");
+    client
+        .model_infer(churn_request(1, &[0.0; 12]))
+        .await
+        .expect("infer");
+    let _ = client.model_infer(churn_request(2, &[0.0; 12])).await;
     let stats = client
         .model_statistics(pb::ModelStatisticsRequest {
             name: "churn".into(),
@@ -367,14 +376,23 @@ async fn health_metadata_config_and_statistics() {
         .expect("stats")
         .into_inner();
     let s = &stats.model_stats[0];
-    assert_eq!((s.inference_count, s.execution_count), (3, 1));
-    assert_eq!(
-        s.inference_stats
-            .as_ref()
-            .and_then(|i| i.success.as_ref())
-            .map(|d| d.count),
-        Some(1)
-    );
+    assert_eq!((s.inference_count, s.execution_count), (7, 3));
+    // Every phase is counted for every request computed (the failed one was not).
+    let i = s.inference_stats.expect("inference stats");
+    let count = |d: Option<pb::StatisticDuration>| d.map(|d| d.count);
+    assert_eq!(count(i.success), Some(3));
+    assert_eq!(count(i.fail), Some(1));
+    for phase in [i.queue, i.compute_input, i.compute_infer, i.compute_output] {
+        assert_eq!(count(phase), Some(3), "{i:?}");
+    }
+    assert!(i.compute_infer.is_some_and(|d| d.ns > 0), "{i:?}");
+    // By batch size: two executions of 3 rows, one of 1.
+    let batches: Vec<(u64, Option<u64>)> = s
+        .batch_stats
+        .iter()
+        .map(|b| (b.batch_size, count(b.compute_infer)))
+        .collect();
+    assert_eq!(batches, vec![(1, Some(1)), (3, Some(2))]);
     server.stop().await;
 }
 

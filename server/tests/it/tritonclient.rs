@@ -135,9 +135,11 @@ async fn tritonclient_gets_correct_predictions() {
             "test_forecasters_over_v2",
             "test_model_repository",
         ];
-        if protocol == "http" {
-            must_run.push("test_plain_http_json");
-        }
+        must_run.push(if protocol == "http" {
+            "test_plain_http_json"
+        } else {
+            "test_stream_infer"
+        });
         for test in must_run {
             assert!(stdout.contains(&format!("ok   {test}")), "{stdout}");
         }

@@ -267,6 +267,34 @@ def test_statistics():
     assert int(get(get(get(s, "inference_stats"), "success"), "count")) >= 2, s
 
 
+def test_stream_infer():
+    # ModelStreamInfer: answers in request order, a bad request's error in its own answer
+    # while the stream goes on.
+    import queue
+    exp = load(CHURN_EXPECTED)
+    x = rows(exp)
+    answers = queue.Queue()
+    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    try:
+        good = tc.InferInput("features", list(x.shape), "FP32")
+        good.set_data_from_numpy(x)
+        bad = tc.InferInput("features", [1, 11], "FP32")
+        bad.set_data_from_numpy(np.zeros((1, 11), dtype=np.float32))
+        for i in range(20):
+            client.async_stream_infer("churn", [bad if i == 7 else good], request_id=f"s-{i}")
+        got = [answers.get(timeout=30) for _ in range(20)]
+    finally:
+        client.stop_stream()
+    for i, (result, error) in enumerate(got):
+        if i == 7:
+            assert result is None and error is not None, (result, error)
+            assert "[-1, 12]" in error.message(), error.message()
+            continue
+        assert error is None, (i, error)
+        assert result.get_response().id == f"s-{i}", (i, result.get_response().id)
+        close(result.as_numpy("churn_probability"), exp["churn_probability"])
+
+
 def post(path, body, headers=None):
     """A plain HTTP POST, as curl sends it: the status and the parsed JSON answer."""
     req = urllib.request.Request(f"http://{ADDR}{path}", data=body, headers=headers or {}, method="POST")
@@ -332,6 +360,8 @@ tests = [test_live_ready_metadata_config, test_infer_raw_matches_xgboost, test_i
          test_statistics]
 if HTTP:
     tests.append(test_plain_http_json)
+else:
+    tests.append(test_stream_infer)
 for test in tests:
     check(test)
 failed = sum(1 for _, err in results if err)

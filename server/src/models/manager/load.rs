@@ -71,7 +71,7 @@ impl ModelManager {
                 manifest,
                 model: built,
                 max_batch_size,
-                stats: Stats::default(),
+                stats: Stats::new(max_batch_size),
                 metrics,
                 sections,
                 drift,
