@@ -91,6 +91,7 @@ pub struct BatchTally(pub [Tally; 3]);
 #[derive(Debug)]
 pub struct BatchStats {
     segments: Box<[OnceLock<Box<[BatchTally]>>]>,
+    largest: usize,
 }
 
 impl BatchStats {
@@ -99,12 +100,13 @@ impl BatchStats {
         let segments = (max_batch.max(1)).div_ceil(SEGMENT);
         BatchStats {
             segments: (0..segments).map(|_| OnceLock::new()).collect(),
+            largest: max_batch,
         }
     }
 
     /// Counts one execution of `rows` rows (ignored outside 1 to the largest batch).
     pub fn record(&self, rows: usize, phases: [Duration; 3]) {
-        let Some(at) = rows.checked_sub(1) else {
+        let Some(at) = rows.checked_sub(1).filter(|_| rows <= self.largest) else {
             return;
         };
         let Some(segment) = self.segments.get(at / SEGMENT) else {
