@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, parity and integration tests, the registry against a real
 # PostgreSQL, the online feature store against a real Redis, metrics through promtool,
-# and the tritonclient (Python) client test. Installs what the tests need: a virtualenv
-# with tritonclient under .venv; PostgreSQL, Redis and promtool from Debian's packages
-# when run as root.
+# and the Python clients' tests. Installs what the tests need: a virtualenv with
+# tritonclient, KServe's client and the Python package under .venv; perf_analyzer
+# (scripts/perf_analyzer.sh); PostgreSQL, Redis and promtool from Debian's packages when
+# run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv for the Python test client and the S3 test server" >&2
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r server/tests/python/requirements.txt
+# The test clients, and the Python package (python/) with what its exporters' tests train.
+.venv/bin/pip install --quiet --disable-pip-version-check -r server/tests/python/requirements.txt \
+  -r python/requirements-test.txt ./python
 export MERCATOR_PYTHON="$PWD/.venv/bin/python"
 
 if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
-sys.path.insert(0, os.path.join(ROOT, "examples/intent"))
-import text_pipeline as pipeline  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "python/src"))
+from mercator import text as pipeline  # noqa: E402
 
 torch.set_num_threads(1)
 m = json.load(open(os.path.join(ROOT, "examples/intent/mercator.json")))

@@ -6,17 +6,22 @@ Writes, next to this script:
   mercator.json   the manifest Mercator registers with it
   expected.json   a few held-out rows with xgboost's predictions, for the serving tests
 
-    python examples/churn/train_churn.py
+    pip install ./python && python examples/churn/train_churn.py   # from the repository root
+
+The model and its manifest are written by the mercator package's XGBoost exporter.
 """
 
 import csv
 import json
 import os
+import sys
 
 import numpy as np
 import xgboost as xgb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../python/src"))  # the package, when not installed
+from mercator.export import export_xgboost  # noqa: E402
 N = 12_000
 rng = np.random.default_rng(20261125)
 
@@ -77,6 +82,20 @@ def generate():
     return x, churned
 
 
+def write(booster, out_dir, rows, auc):
+    """model.json and mercator.json: the customer_churn view feeds the inputs (a missing
+    value stays NaN, as the model saw missing NPS in training); the risk bands drive the
+    Churn API."""
+    export_xgboost(
+        booster, out_dir, view="customer_churn", margin=True,
+        output_names=["churn_probability", "churn_margin"], max_batch_size=4096,
+        description="Churn risk from post-purchase signals (synthetic demo data)",
+        extra={"risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
+               "training": {"library": "xgboost " + xgb.__version__, "rows": rows,
+                            "holdout_auc": round(auc, 4)}},
+        overwrite=True)
+
+
 def main():
     x, y = generate()
     ids = [f"C{100000 + i}" for i in range(N)]
@@ -94,26 +113,7 @@ def main():
     booster = xgb.train(params, dtrain, num_boost_round=200)
     pred = booster.predict(dtest)
     auc = float(booster.eval(dtest).split(":")[1])
-    booster.save_model(os.path.join(HERE, "model.json"))
-
-    manifest = {
-        "kind": "xgboost",
-        "weights": "model.json",
-        "description": "Churn risk from post-purchase signals (synthetic demo data)",
-        "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, len(FEATURES)],
-                    "allow_nan": True, "feature_names": FEATURES,
-                    # Read from the feature store when callers send customer ids; a
-                    # missing value stays NaN, as the model saw missing NPS in training.
-                    "features": [{"feature": f"customer_churn:{f}"} for f in FEATURES]}],
-        "outputs": [{"name": "churn_probability", "datatype": "FP32", "shape": [-1], "value": "prediction"},
-                    {"name": "churn_margin", "datatype": "FP32", "shape": [-1], "value": "margin"}],
-        "max_batch_size": 4096,
-        "risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
-        "training": {"library": "xgboost " + xgb.__version__, "rows": split, "holdout_auc": round(auc, 4)},
-    }
-    with open(os.path.join(HERE, "mercator.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    write(booster, HERE, split, auc)
 
     rows = x[split:split + 64]
     expected = {

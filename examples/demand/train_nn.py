@@ -20,13 +20,16 @@ next to the seasonal-naive baseline.
 
 import json
 import os
+import sys
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from common import HERE, HOLDOUT, QUANTILES, load_series, scaled_pinball, seasonal_naive, wape
+
+sys.path.insert(0, os.path.join(HERE, "../../python/src"))  # the package, when not installed
+from mercator.export import export_mlp  # noqa: E402
 
 WINDOW = 56
 HORIZON = 28
@@ -68,6 +71,25 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.out(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def write(net, out_dir):
+    """model.safetensors and mercator.json, by the mercator package's MLP exporter: the
+    net's layers, the forecaster's signature (a history and its last date in; the mean
+    and quantiles out) and the sales view it reads."""
+    export_mlp(
+        net, out_dir, layers=[net.fc1, "relu", net.fc2, "relu", net.out],
+        description="Global demand forecaster: an MLP over 56 days of scaled sales and the "
+                    "weekday, trained with pinball loss (examples/demand/train_nn.py)",
+        inputs=[{"name": "history", "datatype": "FP32", "shape": [-1, -1]},
+                {"name": "last_date", "datatype": "BYTES", "shape": [-1]}],
+        outputs=[{"name": "mean", "datatype": "FP32", "shape": [-1, HORIZON]},
+                 {"name": "quantiles", "datatype": "FP32", "shape": [-1, HORIZON, 3]}],
+        extra={"quantiles": QUANTILES,
+               "forecaster": {"window": WINDOW, "horizon": HORIZON, "levels": LEVELS,
+                              "features": ["scaled_window", "day_of_week", "log_scale"]},
+               "history": {"values": "daily_sales:units", "last_date": "daily_sales:last_date"}},
+        overwrite=True)
 
 
 def main():
@@ -125,27 +147,7 @@ def main():
                            "last_date": dates[train_len - 1].isoformat(), "quantiles": asked,
                            "mean": mean.tolist(), "values": [qs[q].tolist() for q in asked]})
 
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    save_file(state, os.path.join(OUT, "model.safetensors"))
-    manifest = {
-        "kind": "candle",
-        "weights": "model.safetensors",
-        "description": "Global demand forecaster: an MLP over 56 days of scaled sales and the "
-                       "weekday, trained with pinball loss (examples/demand/train_nn.py)",
-        "inputs": [{"name": "history", "datatype": "FP32", "shape": [-1, -1]},
-                   {"name": "last_date", "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": "mean", "datatype": "FP32", "shape": [-1, HORIZON]},
-                    {"name": "quantiles", "datatype": "FP32", "shape": [-1, HORIZON, 3]}],
-        "quantiles": QUANTILES,
-        "forecaster": {"window": WINDOW, "horizon": HORIZON, "levels": LEVELS,
-                       "features": ["scaled_window", "day_of_week", "log_scale"]},
-        "history": {"values": "daily_sales:units", "last_date": "daily_sales:last_date"},
-        "layers": [{"type": "linear", "weight": "fc1.weight", "bias": "fc1.bias"}, {"type": "relu"},
-                   {"type": "linear", "weight": "fc2.weight", "bias": "fc2.bias"}, {"type": "relu"},
-                   {"type": "linear", "weight": "out.weight", "bias": "out.bias"}],
-    }
-    with open(os.path.join(OUT, "mercator.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
+    write(net, OUT)
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump({"series": parity}, f)
     a = np.concatenate(actual)

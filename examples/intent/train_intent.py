@@ -3,8 +3,9 @@
     python make_data.py && python train_intent.py     # needs torch, safetensors, numpy
 
 A fastText-like net (mean of hashed word, bigram and character n-gram embeddings, then a
-linear layer and softmax) over Mercator's reference text pipeline (text_pipeline.py), so
-the server computes the same ids. Writes model.safetensors, mercator.json (labels,
+linear layer and softmax) over Mercator's reference text pipeline (`mercator.text`, in
+python/), so the server computes the same ids; the mercator package's text exporter
+writes the weights and the manifest. Writes model.safetensors, mercator.json (labels,
 actions, hand-off settings, held-out figures) and expected.json (held-out texts and
 PyTorch's probabilities, for the server's test).
 """
@@ -12,14 +13,15 @@ PyTorch's probabilities, for the server's test).
 import csv
 import json
 import os
+import sys
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-import text_pipeline as pipeline
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../python/src"))  # the package, when not installed
+from mercator import text as pipeline  # noqa: E402
+from mercator.export import export_text  # noqa: E402
 SPEC = {"buckets": 8192, "word_ngrams": 2, "char_ngrams": [3, 4, 5], "max_ids": 256, "max_chars": 1000}
 THRESHOLD = 0.5
 ACTIONS = {
@@ -81,25 +83,18 @@ handoff = ((top_p < THRESHOLD) | (top == labels.index("talk_to_human"))).float()
 print(f"held-out accuracy {accuracy:.3f}, hand-off rate {float(handoff):.3f} "
       f"(of which low confidence {float((top_p < THRESHOLD).float().mean()):.3f})")
 
-save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()},
-          os.path.join(HERE, "model.safetensors"))
-manifest = {
-    "kind": "text", "weights": "model.safetensors",
-    "description": "Support chatbot intents (synthetic demo data)",
-    "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-    "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(labels)]}],
-    "max_batch_size": 256,
-    "text": SPEC, "labels": labels, "actions": ACTIONS,
-    "handoff_threshold": THRESHOLD, "handoff_intents": ["talk_to_human"],
-    "layers": [{"type": "embedding_bag", "weight": "emb.weight", "mode": "mean", "padding_idx": 0},
-               {"type": "linear", "weight": "out.weight", "bias": "out.bias"}, {"type": "softmax"}],
-    "training": {"library": "torch " + torch.__version__, "rows": len(train),
-                 "heldout_rows": len(held), "heldout_accuracy": round(accuracy, 4),
-                 "heldout_handoff_rate": round(float(handoff), 4)},
-}
-with open(os.path.join(HERE, "mercator.json"), "w") as f:
-    json.dump(manifest, f, indent=2)
-    f.write("\n")
+
+def write(net, out_dir, training):
+    """model.safetensors and mercator.json: labels, actions and hand-off settings."""
+    export_text(net, out_dir, labels=labels, text=SPEC, layers=[net.emb, net.out, "softmax"],
+                actions=ACTIONS, handoff_threshold=THRESHOLD, handoff_intents=["talk_to_human"],
+                description="Support chatbot intents (synthetic demo data)", max_batch_size=256,
+                extra={"training": training}, overwrite=True)
+
+
+write(net, HERE, {"library": "torch " + torch.__version__, "rows": len(train),
+                  "heldout_rows": len(held), "heldout_accuracy": round(accuracy, 4),
+                  "heldout_handoff_rate": round(float(handoff), 4)})
 sample = held[:32]
 with torch.no_grad():
     probs = net(batch([t for t, _ in sample]))

@@ -27,6 +27,7 @@ mod metrics;
 mod new_kinds;
 mod perf_analyzer;
 mod profile;
+mod python_sdk;
 mod readiness;
 mod registry_outage;
 mod registry_records;

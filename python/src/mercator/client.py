@@ -1,0 +1,246 @@
+"""A thin client over Mercator's typed gRPC APIs: churn scores by customer id, demand
+forecasts by series, chatbot intents by text, and feature pushes. Each call returns plain
+dataclasses; a server error raises `MercatorError` with the gRPC code and the server's
+message (which names the field at fault). For the V2 protocol, use any V2 client
+(tritonclient, KServe's); the generated stubs are in `mercator.v1` for everything else.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from mercator.v1 import (
+    churn_pb2,
+    churn_pb2_grpc,
+    feature_store_pb2,
+    feature_store_pb2_grpc,
+    forecasting_pb2,
+    forecasting_pb2_grpc,
+    intent_pb2,
+    intent_pb2_grpc,
+)
+
+
+class MercatorError(Exception):
+    """A call the server refused or could not answer."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Score:
+    """One customer's churn score."""
+
+    customer_id: str
+    scored: bool
+    probability: Optional[float]
+    risk_band: str
+    missing_features: list = field(default_factory=list)
+    expired_features: list = field(default_factory=list)
+    model_version: str = ""
+
+
+@dataclass
+class Intent:
+    intent: str
+    probability: float
+
+
+@dataclass
+class Classification:
+    intents: list
+    action: str
+    handoff: bool
+    handoff_reason: str
+    model_version: str
+
+
+@dataclass
+class ForecastPoint:
+    date: str
+    mean: float
+    quantiles: list
+
+
+@dataclass
+class Forecast:
+    sku_id: str
+    location_id: str
+    quantiles: list
+    history_last_date: str
+    points: list
+    model_version: str
+
+
+@dataclass
+class PushResult:
+    written: int
+    ignored_older: int
+
+
+Series = Union[Tuple[str, str], Mapping[str, str]]
+
+
+def _call(method, request, metadata, timeout):
+    try:
+        return method(request, metadata=metadata, timeout=timeout)
+    except grpc.RpcError as e:  # a grpc.Call: code() and details()
+        raise MercatorError(e.code(), e.details() or "") from None
+
+
+def _value(v, kind: Optional[str] = None) -> feature_store_pb2.FeatureValue:
+    """`v` as a feature value of the field's declared type `kind` (float32, float64,
+    int64, string, bool, float32_list), or of `v`'s own Python type when unknown."""
+    if hasattr(v, "item") and not hasattr(v, "__len__"):  # a numpy scalar
+        v = v.item()
+    if kind == "float32":
+        return feature_store_pb2.FeatureValue(float32=float(v))
+    if kind == "float64":
+        return feature_store_pb2.FeatureValue(float64=float(v))
+    if kind == "int64":
+        return feature_store_pb2.FeatureValue(int64=int(v))
+    if kind == "string":
+        return feature_store_pb2.FeatureValue(string=str(v))
+    if kind == "bool":
+        return feature_store_pb2.FeatureValue(bool=bool(v))
+    if kind == "float32_list" or isinstance(v, (list, tuple)) or hasattr(v, "__len__") and not isinstance(v, str):
+        return feature_store_pb2.FeatureValue(float32_list=feature_store_pb2.FloatList(values=[float(x) for x in v]))
+    if isinstance(v, bool):
+        return feature_store_pb2.FeatureValue(bool=v)
+    if isinstance(v, int):
+        return feature_store_pb2.FeatureValue(int64=v)
+    if isinstance(v, float):
+        return feature_store_pb2.FeatureValue(float64=v)
+    if isinstance(v, str):
+        return feature_store_pb2.FeatureValue(string=v)
+    raise TypeError(f"feature value {v!r} is not a bool, int, float, str or list of floats")
+
+
+class Features:
+    """The feature store: push rows of a view, each value sent as its field's type."""
+
+    def __init__(self, stub, metadata, timeout):
+        self._stub, self._metadata, self._timeout = stub, metadata, timeout
+        self._types: dict = {}
+
+    def _fields(self, view: str) -> dict:
+        """The declared type of each field of `view` (read once per view)."""
+        if view not in self._types:
+            try:
+                r = _call(self._stub.ListDefinitions, feature_store_pb2.ListDefinitionsRequest(),
+                          self._metadata, self._timeout)
+            except MercatorError as e:
+                if e.code != grpc.StatusCode.PERMISSION_DENIED:
+                    raise
+                # A key that may write but not read: values go as their Python types.
+                return {}
+            for v in r.feature_views:
+                self._types[v.name] = {f.name: f.type for f in v.fields}
+        return self._types.get(view, {})
+
+    def push(self, view: str, rows: Iterable[Mapping]) -> PushResult:
+        """Writes rows of `view`. Each row is a mapping with `entity_key` (a string, or a
+        list of strings for a multi-key entity), `values` (field → value) and optionally
+        `event_time` (a timezone-aware datetime; the server's time when left out)."""
+        types = self._fields(view)
+        request = feature_store_pb2.PushRequest(view=view)
+        for row in rows:
+            key = row["entity_key"]
+            pb = request.rows.add(entity_key=[key] if isinstance(key, str) else list(key))
+            for name, value in row["values"].items():
+                pb.values[name].CopyFrom(_value(value, types.get(name)))
+            when = row.get("event_time")
+            if when is not None:
+                if when.tzinfo is None:
+                    raise ValueError("event_time must be timezone-aware")
+                ts = timestamp_pb2.Timestamp()
+                ts.FromDatetime(when.astimezone(_dt.timezone.utc))
+                pb.event_time.CopyFrom(ts)
+        r = _call(self._stub.Push, request, self._metadata, self._timeout)
+        return PushResult(written=r.written, ignored_older=r.ignored_older)
+
+
+class Client:
+    """A Mercator server's typed APIs over gRPC.
+
+    `target` is HOST:PORT of the gRPC listener; `token` an API key or JWT (sent as
+    `authorization: Bearer …`); `credentials` a `grpc.ssl_channel_credentials(...)` for
+    TLS; `timeout` seconds per call.
+    """
+
+    def __init__(self, target: str = "127.0.0.1:8001", token: Optional[str] = None,
+                 credentials: Optional[grpc.ChannelCredentials] = None, timeout: float = 30.0):
+        self._channel = (grpc.secure_channel(target, credentials) if credentials
+                         else grpc.insecure_channel(target))
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._timeout = timeout
+        self._churn = churn_pb2_grpc.ChurnStub(self._channel)
+        self._intent = intent_pb2_grpc.IntentStub(self._channel)
+        self._forecasting = forecasting_pb2_grpc.ForecastingStub(self._channel)
+        self.features = Features(feature_store_pb2_grpc.FeatureStoreStub(self._channel),
+                                 self._metadata, timeout)
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def score(self, customer_ids: Sequence[str], model: str = "churn", version: str = "") -> list:
+        """Churn scores, in the order of `customer_ids`; the server reads their features."""
+        request = churn_pb2.ScoreRequest(model_name=model, model_version=version,
+                                         customer_ids=list(customer_ids))
+        r = _call(self._churn.Score, request, self._metadata, self._timeout)
+        scored = churn_pb2.CustomerScore.Status.SCORED
+        return [Score(customer_id=s.customer_id, scored=s.status == scored,
+                      probability=s.probability if s.status == scored else None,
+                      risk_band=s.risk_band, missing_features=list(s.missing_features),
+                      expired_features=list(s.expired_features), model_version=s.model_version)
+                for s in r.scores]
+
+    def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,
+                 session_id: str = "") -> Classification:
+        """The intents of a customer's message, most likely first, and what to do."""
+        request = intent_pb2.ClassifyRequest(model_name=model, model_version=version,
+                                             text=text.encode("utf-8"), top_k=top_k,
+                                             session_id=session_id)
+        r = _call(self._intent.Classify, request, self._metadata, self._timeout)
+        return Classification(intents=[Intent(i.intent, i.probability) for i in r.intents],
+                              action=r.action, handoff=r.handoff, handoff_reason=r.handoff_reason,
+                              model_version=r.model_version)
+
+    def forecast(self, series: Series, horizon: int, model: str = "demand", version: str = "",
+                 quantiles: Sequence[float] = (), history: Optional[Sequence[float]] = None,
+                 last_date: Optional[str] = None) -> Forecast:
+        """A demand forecast for `series` — (sku_id, location_id) or a mapping with those
+        keys — `horizon` days ahead. The server reads the recent sales from its feature
+        store, or takes `history` (daily values, oldest first, ending on `last_date`)."""
+        if isinstance(series, Mapping):
+            sku, location = series["sku_id"], series.get("location_id", "")
+        else:
+            sku, location = series
+        request = forecasting_pb2.ForecastRequest(
+            model_name=model, model_version=version,
+            series=forecasting_pb2.SeriesId(sku_id=sku, location_id=location),
+            horizon_days=horizon, quantiles=list(quantiles))
+        if history is not None:
+            if last_date is None:
+                raise ValueError("an inline history needs its last_date")
+            request.history.CopyFrom(forecasting_pb2.History(values=[float(v) for v in history],
+                                                             last_date=last_date))
+        r = _call(self._forecasting.Forecast, request, self._metadata, self._timeout)
+        return Forecast(sku_id=r.series.sku_id, location_id=r.series.location_id,
+                        quantiles=list(r.quantiles), history_last_date=r.history_last_date,
+                        points=[ForecastPoint(p.date, p.mean, list(p.quantiles)) for p in r.points],
+                        model_version=r.model_version)

@@ -1,0 +1,47 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ClassifyRequest(_message.Message):
+    __slots__ = ("model_name", "model_version", "text", "session_id", "top_k")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    text: bytes
+    session_id: str
+    top_k: int
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text: _Optional[bytes] = ..., session_id: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class IntentScore(_message.Message):
+    __slots__ = ("intent", "probability")
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    intent: str
+    probability: float
+    def __init__(self, intent: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class ClassifyResponse(_message.Message):
+    __slots__ = ("model_name", "model_version", "intents", "action", "handoff", "handoff_reason", "session_id")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INTENTS_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_REASON_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    intents: _containers.RepeatedCompositeFieldContainer[IntentScore]
+    action: str
+    handoff: bool
+    handoff_reason: str
+    session_id: str
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., intents: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., action: _Optional[str] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...

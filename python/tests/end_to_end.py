@@ -1,0 +1,267 @@
+"""The mercator package against a running demo server, end to end: each exporter's folder
+is registered with the `mercator` CLI, served, and must answer what the training library
+itself predicts; the client's calls must answer what the demo models say.
+
+    python end_to_end.py GRPC_ADDR MERCATOR_BIN SERVER_URL
+
+Needs the package and python/requirements-test.txt installed (xgboost, statsmodels,
+torch, safetensors) and tritonclient[grpc].
+"""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+import mercator
+from mercator import text as pipeline
+from mercator.export import export_ets, export_ets_bundle, export_mlp, export_text, export_xgboost
+
+warnings.simplefilter("ignore")
+ADDR, MERCATOR, URL = sys.argv[1:4]
+v2 = grpcclient.InferenceServerClient(ADDR)
+client = mercator.Client(ADDR)
+results = []
+WORK = tempfile.mkdtemp(prefix="mercator-py-")
+
+
+def check(fn):
+    try:
+        fn()
+        results.append((fn.__name__, None))
+        print("ok  ", fn.__name__)
+    except Exception:  # noqa: BLE001 - report every failure, keep going
+        results.append((fn.__name__, traceback.format_exc()))
+        print("FAIL", fn.__name__)
+        print(traceback.format_exc())
+
+
+def register(name, folder):
+    """`mercator models register` as a user runs it, then waits until it is served."""
+    out = subprocess.run([MERCATOR, "models", "--server", URL, "register", name, folder,
+                          "--alias", "champion"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for _ in range(300):
+        if v2.is_model_ready(name):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was never served")
+
+
+def infer(name, *tensors):
+    inputs = []
+    for tname, array, dtype in tensors:
+        i = grpcclient.InferInput(tname, list(array.shape), dtype)
+        i.set_data_from_numpy(array)
+        inputs.append(i)
+    return v2.infer(name, inputs)
+
+
+def close(got, want, tol):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    diff = float(np.abs(got - want).max())
+    assert diff <= tol, f"max abs diff {diff} > {tol}"
+
+
+def test_xgboost_binary_with_feature_names():
+    import xgboost as xgb
+
+    rng = np.random.default_rng(5)
+    names = ["recency", "frequency", "monetary", "returns", "nps"]
+    x = rng.normal(size=(600, 5)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 3]) + rng.normal(0, 0.5, 600) > 0).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 4, "eta": 0.2},
+                        xgb.DMatrix(x, label=y, feature_names=names, missing=np.nan), num_boost_round=40)
+    folder = export_xgboost(booster, os.path.join(WORK, "xgb"), margin=True)
+    register("py_xgb", folder)
+    test = x[:64]
+    res = infer("py_xgb", ("features", test, "FP32"))
+    dm = xgb.DMatrix(test, feature_names=names, missing=np.nan)
+    close(res.as_numpy("probability"), booster.predict(dm), 1e-6)
+    close(res.as_numpy("margin"), booster.predict(dm, output_margin=True), 1e-5)
+    meta = v2.get_model_metadata("py_xgb")
+    assert [o.name for o in meta.outputs] == ["probability", "margin"], meta
+
+
+def test_xgboost_sklearn_multiclass():
+    import xgboost as xgb
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(400, 4)).astype(np.float32)
+    y = np.digitize(x[:, 0] + 0.5 * x[:, 1], [-0.5, 0.5])
+    model = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(x, y)
+    folder = export_xgboost(model, os.path.join(WORK, "xgb3"), feature_names=["a", "b", "c", "d"])
+    register("py_xgb3", folder)
+    res = infer("py_xgb3", ("features", x[:50], "FP32"))
+    close(res.as_numpy("probabilities"), model.predict_proba(x[:50]), 1e-6)
+
+
+def _series(n, seed, start="2026-01-01"):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    weekly = np.array([0.8, 0.9, 1.0, 1.0, 1.1, 1.4, 1.3])
+    y = (80 + 0.2 * t) * weekly[t % 7] + rng.normal(0, 3, n)
+    return pd.Series(y, index=pd.date_range(start, periods=n, freq="D"))
+
+
+def _fit(y, seasonal="add", damped=True):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    return ETSModel(y, error="add", trend="add", damped_trend=damped, seasonal=seasonal,
+                    seasonal_periods=7, initialization_method="estimated").fit(disp=False, maxiter=2000)
+
+
+def test_ets_single_series():
+    y = _series(120, 1)
+    fit = _fit(y)
+    register("py_ets", export_ets(fit, os.path.join(WORK, "ets"), horizon=14))
+    res = infer("py_ets", ("history", np.asarray([y.values]), "FP64"))
+    frame = fit.get_prediction(start=len(y), end=len(y) + 13).summary_frame(alpha=0.2)
+    close(res.as_numpy("mean")[0], frame["mean"], 1e-6)
+    q = res.as_numpy("quantiles")[0]
+    close(q[:, 0], frame["pi_lower"], 1e-6)
+    close(q[:, 2], frame["pi_upper"], 1e-6)
+    # Multiplicative seasonality: the seasonal order is found the same way (means only;
+    # its quantiles are simulated on both sides).
+    mul = _fit(y, seasonal="mul", damped=False)
+    register("py_ets_mul", export_ets(mul, os.path.join(WORK, "ets_mul"), horizon=14))
+    res = infer("py_ets_mul", ("history", np.asarray([y.values]), "FP64"))
+    close(res.as_numpy("mean")[0], mul.forecast(14), 1e-6)
+
+
+def test_ets_bundle_states_after_the_last_day():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    keys = [("SKU1", "berlin"), ("SKU2", "berlin"), ("SKU1", "paris")]
+    full = {k: _series(150, 10 + i) for i, k in enumerate(keys)}
+    train = {k: s[:120] for k, s in full.items()}
+    fits = {k: _fit(s) for k, s in train.items()}
+    register("py_ets_bundle", export_ets_bundle(fits, os.path.join(WORK, "ets_bundle"), horizon=14))
+
+    def forecast(key, days):
+        y = full[key][:days]
+        return infer("py_ets_bundle",
+                     ("sku_id", np.array([key[0].encode()], dtype=np.object_), "BYTES"),
+                     ("location_id", np.array([key[1].encode()], dtype=np.object_), "BYTES"),
+                     ("history", np.asarray([y.values]), "FP64"),
+                     ("last_date", np.array([y.index[-1].date().isoformat().encode()], dtype=np.object_),
+                      "BYTES"))
+
+    for key in keys:
+        # From the end of training: statsmodels' own forecast.
+        res = forecast(key, 120)
+        frame = fits[key].get_prediction(start=120, end=133).summary_frame(alpha=0.2)
+        close(res.as_numpy("mean")[0], np.clip(frame["mean"], 0, None), 1e-6)
+        # 30 days later: the server filters only the new days, as statsmodels smoothing the
+        # longer series with the fitted parameters does.
+        res = forecast(key, 150)
+        model = ETSModel(full[key], error="add", trend="add", damped_trend=True, seasonal="add",
+                         seasonal_periods=7, initialization_method="estimated")
+        smoothed = model.smooth(fits[key].params)
+        frame = smoothed.get_prediction(start=150, end=163).summary_frame(alpha=0.2)
+        close(res.as_numpy("mean")[0], np.clip(frame["mean"], 0, None), 1e-6)
+        close(res.as_numpy("quantiles")[0, :, 2], np.clip(frame["pi_upper"], 0, None), 1e-6)
+
+
+def test_mlp_sequential_and_custom():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.GELU(), nn.LayerNorm(16),
+                        nn.Dropout(0.1), nn.Linear(16, 3), nn.Softmax(dim=-1)).eval()
+    register("py_mlp", export_mlp(net, os.path.join(WORK, "mlp")))
+    x = torch.randn(40, 6)
+    with torch.no_grad():
+        want = net(x).numpy()
+    close(infer("py_mlp", ("input", x.numpy(), "FP32")).as_numpy("output"), want, 1e-5)
+
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.out = nn.Linear(5, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return torch.sigmoid(self.out(torch.tanh(self.fc1(x))))
+
+    custom = Custom().eval()
+    folder = export_mlp(custom, os.path.join(WORK, "mlp2"), layers=[custom.fc1, "tanh", custom.out, "sigmoid"],
+                        input_name="x", output_name="y")
+    register("py_mlp2", folder)
+    x = torch.randn(20, 5)
+    with torch.no_grad():
+        want = custom(x).numpy()
+    close(infer("py_mlp2", ("x", x.numpy(), "FP32")).as_numpy("y"), want, 1e-5)
+
+
+def test_text_pipeline():
+    import torch
+    from torch import nn
+
+    spec = {"buckets": 512, "word_ngrams": 2, "char_ngrams": [3], "max_ids": 64, "max_chars": 200}
+    labels = ["greeting", "order_status", "talk_to_human"]
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.EmbeddingBag(spec["buckets"] + 1, 8, mode="mean", padding_idx=0),
+                        nn.Linear(8, 3), nn.Softmax(dim=-1)).eval()
+    folder = export_text(net, os.path.join(WORK, "text"), labels=labels, text=spec,
+                         actions={"order_status": "show_tracking"}, handoff_threshold=0.0)
+    register("py_text", folder)
+    texts = ["Where is my order #123?", "Hallo, grüß dich 👋", "I want a human!"]
+    for text in texts:
+        ids = pipeline.ids(text, spec) or [0]
+        with torch.no_grad():
+            want = net(torch.tensor([ids]))[0].numpy()
+        got = client.classify(text, model="py_text")
+        by_label = {i.intent: i.probability for i in got.intents}
+        close([by_label[lbl] for lbl in labels], want, 1e-5)
+        assert got.model_version == "1", got
+
+
+def test_client_calls_the_demo():
+    scores = client.score(["C100042", "nobody"])
+    assert [s.customer_id for s in scores] == ["C100042", "nobody"], scores
+    assert scores[0].scored and 0.0 <= scores[0].probability <= 1.0, scores[0]
+    assert scores[0].risk_band in ("low", "medium", "high"), scores[0]
+    assert not scores[1].scored and scores[1].probability is None, scores[1]
+    forecast = client.forecast(("SKU000", "berlin"), 7)
+    assert len(forecast.points) == 7 and forecast.quantiles == [0.1, 0.5, 0.9], forecast
+    assert all(p.quantiles[0] <= p.quantiles[1] <= p.quantiles[2] for p in forecast.points), forecast
+    inline = client.forecast({"sku_id": "SKU000", "location_id": "berlin"}, 3, model="demand_ets",
+                             history=[10.0] * 60, last_date=forecast.history_last_date)
+    assert len(inline.points) == 3, inline
+    intent = client.classify("my coupon code is not working")
+    assert intent.intents[0].intent == "discount_code" and intent.action, intent
+    # A pushed row is what the next score reads.
+    now = dt.datetime.now(dt.timezone.utc)
+    pushed = client.features.push("customer_churn", [{
+        "entity_key": "C999999", "event_time": now,
+        "values": {"days_since_last_order": 200.0, "orders_90d": 0.0, "return_rate": 0.9}}])
+    assert pushed.written == 1, pushed
+    fresh = client.score(["C999999"])[0]
+    assert fresh.scored and fresh.probability > 0.5, fresh
+    try:
+        client.score([""])
+    except mercator.MercatorError as e:
+        assert e.code.name == "INVALID_ARGUMENT", e
+    else:
+        raise AssertionError("an empty id was scored")
+
+
+for test in (test_xgboost_binary_with_feature_names, test_xgboost_sklearn_multiclass, test_ets_single_series,
+             test_ets_bundle_states_after_the_last_day, test_mlp_sequential_and_custom, test_text_pipeline,
+             test_client_calls_the_demo):
+    check(test)
+failed = sum(1 for _, err in results if err)
+print(f"python package: {len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
