@@ -56,6 +56,10 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::call::forecast(args).await)
             }
+            Command::Infer(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::infer::run(args).await)
+            }
             Command::Config(args) => {
                 telemetry::init_command();
                 match mercator_server::cli::config::run(args) {

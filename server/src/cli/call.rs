@@ -76,12 +76,12 @@ pub struct ForecastArgs {
 
 impl Target {
     /// A connection to the server, with the credential.
-    async fn channel(&self) -> anyhow::Result<super::remote::Transport> {
+    pub(crate) async fn channel(&self) -> anyhow::Result<super::remote::Transport> {
         super::remote::connect(&self.server, &self.credential).await
     }
 }
 
-fn failed(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn failed(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 

@@ -4,6 +4,7 @@ pub mod call;
 pub mod config;
 pub mod drift;
 pub mod features;
+pub mod infer;
 pub mod keys;
 pub mod models;
 pub mod profile;
@@ -49,6 +50,8 @@ pub enum Command {
     Classify(call::ClassifyArgs),
     /// Forecast a SKU at a location with a demand forecaster.
     Forecast(call::ForecastArgs),
+    /// Call any model with a V2 inference request written as JSON.
+    Infer(infer::InferArgs),
 }
 
 /// Where configuration comes from; shared by every command.

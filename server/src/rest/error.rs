@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use tonic::{Code, Status};
 
 /// A REST error: an HTTP status and the message of the `error` field.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .status.message())]
 pub struct RestError {
     status: Status,
 }

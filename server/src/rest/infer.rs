@@ -311,6 +311,23 @@ pub fn respond(
     response: &pb::ModelInferResponse,
     binary: &BinaryOutputs,
 ) -> Result<Response, RestError> {
+    let (body, json_length) = response_body(response, binary)?;
+    let Some(length) = json_length else {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    };
+    let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    answer
+        .headers_mut()
+        .insert(HEADER_LENGTH, HeaderValue::from(length));
+    Ok(answer)
+}
+
+/// A response as the REST protocol's body: the JSON, then the outputs asked for as binary
+/// data, with the JSON part's length when any are (else `None`: the body is all JSON).
+pub fn response_body(
+    response: &pb::ModelInferResponse,
+    binary: &BinaryOutputs,
+) -> Result<(Vec<u8>, Option<usize>), RestError> {
     let internal = |m: String| RestError::from(tonic::Status::internal(m));
     // Each output's data, decoded unless it goes back as binary.
     let mut decoded: Vec<Option<TensorData>> = Vec::with_capacity(response.outputs.len());
@@ -386,13 +403,9 @@ pub fn respond(
     let mut json =
         serde_json::to_vec(&body).map_err(|e| internal(format!("writing the answer: {e}")))?;
     if sizes.iter().all(Option::is_none) {
-        return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
+        return Ok((json, None));
     }
     let length = json.len();
     json.extend_from_slice(&tail);
-    let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], json).into_response();
-    answer
-        .headers_mut()
-        .insert(HEADER_LENGTH, HeaderValue::from(length));
-    Ok(answer)
+    Ok((json, Some(length)))
 }

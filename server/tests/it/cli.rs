@@ -382,6 +382,45 @@ async fn score_classify_and_forecast_call_the_demo_models() {
         &["score", "basket", "C1", "--server", &url],
         "mercator models alias basket champion VERSION",
     );
+
+    // Any model, with a V2 request written as JSON: the same numbers as `score`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"inputs": [{"name": "customer_id", "shape": [2], "datatype": "BYTES",
+                        "data": ["C109604", "nobody"]}]}"#,
+    )
+    .expect("request");
+    let request = request.display().to_string();
+    let table = ok(&["infer", "churn", "--input", &request, "--server", &url]);
+    assert!(table.starts_with("churn@1:"), "{table}");
+    assert!(table.contains("churn_probability FP32 [2]"), "{table}");
+    assert!(table.contains("0.98"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "infer", "churn", "-i", &request, "--server", &url, "--json",
+    ]))
+    .expect("infer --json");
+    assert_eq!(json["model_version"], "1");
+    let p = json["outputs"][0]["data"][0].as_f64().expect("probability");
+    assert!((p - 0.984).abs() < 5e-4, "{json}");
+    assert_eq!(json["parameters"]["entities_without_features"], "1");
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"inputs": [{"name": "features"}]}"#,
+    )
+    .expect("bad request");
+    fails(
+        &[
+            "infer",
+            "churn",
+            "-i",
+            &dir.path().join("bad.json").display().to_string(),
+            "--server",
+            &url,
+        ],
+        "missing field `shape`",
+    );
     server.stop().await;
 }
 
