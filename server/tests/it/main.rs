@@ -29,6 +29,7 @@ mod perf_analyzer;
 mod profile;
 mod python_sdk;
 mod readiness;
+mod readme;
 mod registry_outage;
 mod registry_records;
 mod repository;
