@@ -26,7 +26,7 @@ pub use location::is_parquet;
 pub(crate) use location::{locate, locate_for_write};
 pub(crate) use parse::parse_time;
 use parse::{Batch, ParseError, Unit, bad_at, check_columns, column, parse_csv, rows_from_arrow};
-pub use parse::{EVENT_TIMESTAMP, LoadOptions, parse_value};
+pub use parse::{EVENT_TIMESTAMP, LoadOptions, RowsDone, parse_value};
 pub use roots::{Roots, shown};
 
 use crate::{FeatureError, FeatureStore, Result};
@@ -64,7 +64,7 @@ pub async fn load_csv(
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let report = write_batches(store, view_name, rx).await;
+    let report = write_batches(store, view_name, rx, &options.progress).await;
     // The parser stops at its next send once the receiver is dropped.
     parser
         .await
@@ -77,12 +77,14 @@ async fn write_batches(
     store: &FeatureStore,
     view_name: &str,
     mut rx: tokio::sync::mpsc::Receiver<std::result::Result<Batch, ParseError>>,
+    progress: &RowsDone,
 ) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     while let Some(batch) = rx.recv().await {
         let batch =
             batch.map_err(|e| bad_at(Unit::Line, e.line, &e.column, e.message, report.written))?;
         write_batch(store, view_name, batch, &mut report).await?;
+        progress.report(report.rows);
     }
     Ok(report)
 }
@@ -208,6 +210,7 @@ async fn load_parquet(
             &mut report,
         )
         .await?;
+        options.progress.report(report.rows);
     }
     Ok(report)
 }

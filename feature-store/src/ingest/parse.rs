@@ -10,6 +10,29 @@ use crate::value::{FieldType, Value};
 /// Name of the optional event-time column.
 pub const EVENT_TIMESTAMP: &str = "event_timestamp";
 
+/// Told the rows read so far after each batch a load writes (a CLI's progress bar).
+#[derive(Clone, Default)]
+pub struct RowsDone(pub Option<std::sync::Arc<dyn Fn(usize) + Send + Sync>>);
+
+impl std::fmt::Debug for RowsDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RowsDone(..)"
+        } else {
+            "RowsDone(none)"
+        })
+    }
+}
+
+impl RowsDone {
+    /// Reports `rows` read so far.
+    pub fn report(&self, rows: usize) {
+        if let Some(f) = &self.0 {
+            f(rows);
+        }
+    }
+}
+
 /// Options of a load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -19,6 +42,8 @@ pub struct LoadOptions {
     pub ignore_unknown_columns: bool,
     /// Rows per write call.
     pub batch_rows: usize,
+    /// Told the rows read after each batch.
+    pub progress: RowsDone,
 }
 
 impl Default for LoadOptions {
@@ -27,6 +52,7 @@ impl Default for LoadOptions {
             default_event_time_micros: None,
             ignore_unknown_columns: false,
             batch_rows: 10_000,
+            progress: RowsDone::default(),
         }
     }
 }

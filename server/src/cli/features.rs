@@ -247,18 +247,28 @@ impl Client {
 
     async fn load(self, req: pb::LoadFileRequest) -> anyhow::Result<pb::LoadFileResponse> {
         match self {
-            Client::Remote(mut c) => Ok(c
-                .load_file(req)
-                .await
-                .map_err(super::models::status)?
-                .into_inner()),
+            Client::Remote(mut c) => {
+                let progress = super::progress::Progress::spinner(format!(
+                    "the server is loading {} into {}",
+                    req.url, req.view
+                ));
+                let r = c.load_file(req).await.map_err(super::models::status)?;
+                progress.finish();
+                Ok(r.into_inner())
+            }
             Client::Local(s) => {
-                let options = mercator_features::grpc::load_options(
+                let mut options = mercator_features::grpc::load_options(
                     req.default_event_time,
                     req.ignore_unknown_columns,
                 )?;
+                let progress =
+                    super::progress::Progress::counter(format!("loading {}", req.url), "rows");
+                options.progress = mercator_features::ingest::RowsDone(Some(std::sync::Arc::new(
+                    progress.setter(),
+                )));
                 let r =
                     mercator_features::ingest::load_url(&s, &req.view, &req.url, options).await?;
+                progress.finish();
                 Ok(pb::LoadFileResponse {
                     rows: r.rows as u64,
                     written: r.written as u64,

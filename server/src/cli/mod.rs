@@ -9,6 +9,7 @@ pub mod keys;
 pub mod models;
 pub mod profile;
 pub mod profiling;
+pub mod progress;
 pub mod remote;
 mod table;
 

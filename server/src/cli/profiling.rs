@@ -41,6 +41,7 @@ pub async fn profile_table(
     bins: usize,
     batch: usize,
 ) -> Result<Profile, ProfilingError> {
+    let _progress = super::progress::Progress::spinner(format!("profiling on {location}"));
     let columns = Columns::of(manifest);
     if let Some(forecaster) = model.forecaster() {
         return profile_forecaster(manifest, forecaster, &columns, location, bins).await;

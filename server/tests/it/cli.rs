@@ -462,3 +462,58 @@ fn models_init_writes_a_folder_that_registers() {
         "cannot read",
     );
 }
+
+/// Progress is drawn for a person at a terminal (here `script`'s pseudo-terminal) and
+/// never for a script or a pipe, whose output is the answer alone.
+#[test]
+fn progress_shows_on_a_terminal_and_nowhere_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let load: Vec<String> = vec![
+        "features".to_string(),
+        "--data-dir".into(),
+        data.clone(),
+        "load".into(),
+        "customer_churn".into(),
+        format!("{CHURN_DIR}/customers.csv"),
+        "--ignore-unknown-columns".into(),
+        "--event-time".into(),
+        "2026-12-01T00:00:00Z".into(),
+    ];
+    ok(&[
+        "features",
+        "--data-dir",
+        &data,
+        "apply",
+        &format!("{CHURN_DIR}/features.toml"),
+    ]);
+    let piped = mercator(&load.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(piped.status.success());
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        stderr.is_empty(),
+        "nothing but the answer off a terminal: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&piped.stdout).starts_with("loaded 12000 rows"));
+
+    // The same load at a terminal: the counter, then the answer.
+    let mut command = vec![env!("CARGO_BIN_EXE_mercator").to_string()];
+    command.extend(load);
+    let line = command
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("MERCATOR_SERVER")
+        .output()
+        .expect("run script (util-linux)");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(" rows ("),
+        "no progress at a terminal: {shown}"
+    );
+    assert!(shown.contains("loaded 12000 rows"), "{shown}");
+}

@@ -195,7 +195,7 @@ fn warn_unreferenced(root: &Path, manifest: &Manifest, files: &BTreeMap<String, 
     }
 }
 
-fn size(bytes: usize) -> String {
+pub(super) fn size(bytes: usize) -> String {
     match bytes {
         b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
         b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / f64::from(1 << 10)),

@@ -226,7 +226,15 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 alias,
                 actor,
             };
+            let bytes: usize = new.files.values().map(|f| f.len()).sum();
+            let progress = crate::cli::progress::Progress::spinner(format!(
+                "registering {} ({} files, {})",
+                new.model,
+                new.files.len(),
+                files::size(bytes)
+            ));
             let v = client.register(new).await?;
+            progress.finish();
             if json {
                 print_json(&v)?;
             } else {
