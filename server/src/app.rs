@@ -279,6 +279,8 @@ impl App {
         shutdown.await;
         tracing::info!("shutting down: refusing new requests, draining in-flight ones");
         set_health(&reporter, ServingStatus::NotServing).await;
+        // V2 ServerReady (gRPC and /v2/health/ready) says the same as the health service.
+        models.set_ready(false);
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(config.server.shutdown_grace(), async {
             let grpc = grpc_task.await;
