@@ -8,14 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-  echo "== creating .venv for the Python test client and the S3 test server" >&2
-  python3 -m venv .venv
-fi
-# The test clients, and the Python package (python/) with what its exporters' tests train.
-.venv/bin/pip install --quiet --disable-pip-version-check -r server/tests/python/requirements.txt \
-  -r python/requirements-test.txt ./python
+scripts/python_env.sh
 export MERCATOR_PYTHON="$PWD/.venv/bin/python"
+# perf_analyzer, as Triton's docs show it, for the perf_analyzer test.
+eval "$(scripts/perf_analyzer.sh)"
 
 if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "== installing promtool (Debian package prometheus)" >&2
@@ -72,8 +68,5 @@ trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/red
 wait_port "$s3s_port"
 export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
 export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
-
-# perf_analyzer, as Triton's docs show it, for the perf_analyzer test.
-eval "$(scripts/perf_analyzer.sh)"
 
 cargo test --workspace --all-targets
