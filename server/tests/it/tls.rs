@@ -161,6 +161,19 @@ async fn presented(server: &TestServer, ca: &Ca) -> String {
 
 /// `GET /metrics` over TLS; the status line and body.
 async fn scrape(server: &TestServer, ca: &Ca, identity: &Issued, token: Option<&str>) -> String {
+    https(server, ca, identity, token, "GET /metrics", "").await
+}
+
+/// One HTTP/1.1 request (`line`: method and path) to the HTTP listener over TLS with a
+/// client certificate; the whole answer.
+async fn https(
+    server: &TestServer,
+    ca: &Ca,
+    identity: &Issued,
+    token: Option<&str>,
+    line: &str,
+    body: &str,
+) -> String {
     let tcp = tokio::net::TcpStream::connect(server.metrics)
         .await
         .expect("tcp");
@@ -168,12 +181,14 @@ async fn scrape(server: &TestServer, ca: &Ca, identity: &Issued, token: Option<&
     let mut tls = rustls_client(ca, Some(identity), b"http/1.1")
         .connect(name, tcp)
         .await
-        .expect("metrics handshake");
+        .expect("HTTP listener handshake");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let request =
-        format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+    let request = format!(
+        "{line} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     tls.write_all(request.as_bytes()).await.expect("send");
     let mut out = String::new();
     let _ = tls.read_to_string(&mut out).await;
@@ -282,6 +297,42 @@ async fn mtls_names_the_principal_and_refuses_clients_without_a_certificate() {
     let scraped = scrape(&server, &ca, &ops, Some(&reader)).await;
     assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
     assert!(scraped.contains("mercator_"), "{scraped}");
+
+    // V2 over REST on the same TLS listener: the client certificate is the principal
+    // there too, and a certificate that stands for none needs a credential.
+    let body = r#"{"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
+                   "data": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}]}"#;
+    let answered = https(
+        &server,
+        &ca,
+        &ops,
+        None,
+        "POST /v2/models/churn/infer",
+        body,
+    )
+    .await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(answered.contains(r#""model_version":"1""#), "{answered}");
+    let refused = https(
+        &server,
+        &ca,
+        &stranger,
+        None,
+        "POST /v2/models/churn/infer",
+        body,
+    )
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let with_key = https(
+        &server,
+        &ca,
+        &stranger,
+        Some(&reader),
+        "POST /v2/models/churn/infer",
+        body,
+    )
+    .await;
+    assert!(with_key.starts_with("HTTP/1.1 200"), "{with_key}");
     server.stop().await;
 }
 
