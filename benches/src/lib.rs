@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod noop;
+
 /// Folder of the demo churn model.
 pub fn churn_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/churn")
