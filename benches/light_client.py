@@ -13,7 +13,13 @@ the mercator package (the .venv scripts/test.sh makes). Cases:
   on random data), V2 `ModelInfer` with the tensor: 1 row and 64 rows with 32 calls in
   flight (4 connections x 8 streams), and 1 row serial (p99 from h2load's request log);
 - the demo's typed paths, 1 entity, 32 in flight: V2 by customer id (features read from
-  the embedded store), `Churn/Score`, `Intent/Classify`, `Forecasting/Forecast`.
+  the embedded store), `Churn/Score`, `Intent/Classify`, `Forecasting/Forecast`;
+- dynamic batching: the demo intent net and neural forecaster registered again with a
+  `dynamic_batching` section (at most 32 rows, 200 µs delay), 32 in flight and serial
+  (p99), beside the unbatched originals in the same server.
+
+`--cases TEXT` runs only the cases whose name contains TEXT; `--profile DIR` has perf
+sample Mercator during each case (one perf.data file per case, with DWARF call graphs).
 
 Each is compared with the floor answering the same number of calls with a frame of the
 same size (the typed paths: the 1-row frame). h2load counts HTTP answers, so the server's
@@ -24,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,14 +92,23 @@ def h2load(addr, path, body_file, connections, streams, seconds, log=None):
     return done, rate
 
 
-def measure(pid, addr, path, body_file, connections, streams, seconds, method=None):
-    """req/s, server CPU µs per call, p99 µs (serial runs), after a 1 s warm-up."""
+def measure(pid, addr, path, body_file, connections, streams, seconds, method=None, profile=None):
+    """req/s, server CPU µs per call, p99 µs (serial runs), after a 1 s warm-up. With
+    `profile` (a file name), perf samples the server during the measured run."""
     h2load(addr, path, body_file, connections, streams, 1)
     before_ok = ok_calls(method) if method else None
     log = tempfile.mktemp(suffix=".log") if connections * streams == 1 else None
+    perf = None
+    if profile:
+        perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(pid),
+                                 "-o", profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
     cpu0 = cpu_seconds(pid)
     done, rate = h2load(addr, path, body_file, connections, streams, seconds, log)
     cpu = cpu_seconds(pid) - cpu0
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
     if method:
         ok = ok_calls(method) - before_ok
         if ok < done:
@@ -123,6 +139,27 @@ def bench_model(tmp, mercator):
     return x
 
 
+BATCHING = {"max_batch_size": 32, "max_queue_delay_microseconds": 200}
+
+
+def batched_copies(tmp, mercator):
+    """The demo intent net and neural forecaster registered again as `intent_batched`
+    and `demand_batched`, with a dynamic_batching section: the same models, batching on,
+    in the same server as the unbatched originals."""
+    for source, name in (("intent", "intent_batched"), ("demand/net", "demand_batched")):
+        folder = os.path.join(tmp, name)
+        shutil.copytree(os.path.join(ROOT, "examples", source), folder)
+        manifest_path = os.path.join(folder, "mercator.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        manifest["dynamic_batching"] = BATCHING
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f)
+        subprocess.run([mercator, "models", "--server", f"http://{GRPC}", "register", name, folder,
+                        "--alias", "champion"], check=True, capture_output=True)
+        wait_http(f"http://{HTTP}/v2/models/{name}/ready")
+
+
 def frames(tmp, x):
     from tritonclient.grpc import service_pb2 as v2
 
@@ -145,6 +182,11 @@ def frames(tmp, x):
         "classify": intent_pb2.ClassifyRequest(text=b"my coupon code is not working"),
         "forecast": forecasting_pb2.ForecastRequest(
             series=forecasting_pb2.SeriesId(sku_id="SKU000", location_id="berlin"), horizon_days=7),
+        "classify_batched": intent_pb2.ClassifyRequest(model_name="intent_batched",
+                                                       text=b"my coupon code is not working"),
+        "forecast_batched": forecasting_pb2.ForecastRequest(
+            model_name="demand_batched",
+            series=forecasting_pb2.SeriesId(sku_id="SKU000", location_id="berlin"), horizon_days=7),
     }
     files = {}
     for name, message in messages.items():
@@ -165,6 +207,17 @@ CASES = [
     ("Intent/Classify, 32 in flight", "/mercator.v1.Intent/Classify", "classify", "trees_1", 4, 8, "Classify", 1),
     ("Forecast, 7 days, 32 in flight", "/mercator.v1.Forecasting/Forecast", "forecast", "trees_1", 4, 8,
      "Forecast", 1),
+    # Dynamic batching: the same models with batching on (max 32 rows, 200 µs delay).
+    ("Intent/Classify batched, 32 in flight", "/mercator.v1.Intent/Classify", "classify_batched", "trees_1",
+     4, 8, "Classify", 1),
+    ("Forecast batched, 32 in flight", "/mercator.v1.Forecasting/Forecast", "forecast_batched", "trees_1",
+     4, 8, "Forecast", 1),
+    ("Intent/Classify, serial", "/mercator.v1.Intent/Classify", "classify", "trees_1", 1, 1, "Classify", 1),
+    ("Intent/Classify batched, serial", "/mercator.v1.Intent/Classify", "classify_batched", "trees_1", 1, 1,
+     "Classify", 1),
+    ("Forecast, serial", "/mercator.v1.Forecasting/Forecast", "forecast", "trees_1", 1, 1, "Forecast", 1),
+    ("Forecast batched, serial", "/mercator.v1.Forecasting/Forecast", "forecast_batched", "trees_1", 1, 1,
+     "Forecast", 1),
 ]
 
 
@@ -173,6 +226,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="measured seconds per run")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--bin-dir", default=RELEASE, help="where mercator and noop_server are")
+    ap.add_argument("--cases", default="", help="only the cases whose name contains this")
+    ap.add_argument("--profile", help="a folder: perf samples Mercator in each case, one file per case")
     args = ap.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
     mercator, noop = os.path.join(bin_dir, "mercator"), os.path.join(bin_dir, "noop_server")
@@ -188,18 +243,26 @@ def main():
     try:
         wait_http(f"http://{HTTP}/v2/health/ready")
         x = bench_model(tmp, mercator)
+        if any("batched" in c[0] and args.cases in c[0] for c in CASES):
+            batched_copies(tmp, mercator)
         files = frames(tmp, x)
         results = []
         print(f"{'case':36} {'floor/s':>9} {'mercator/s':>11} {'ratio':>6} "
-              f"{'floor CPU':>10} {'mercator CPU':>13} {'p99 ratio':>9}")
+              f"{'floor CPU':>10} {'mercator CPU':>13} {'p99, vs floor':>15}")
         for name, path, body, floor_body, c, m, method, rows in CASES:
+            if args.cases not in name:
+                continue
+            profile = None
+            if args.profile:
+                os.makedirs(args.profile, exist_ok=True)
+                profile = os.path.join(args.profile, re.sub(r"\W+", "_", name).strip("_") + ".data")
             f = measure(floor.pid, FLOOR, INFER, files[floor_body], c, m, args.seconds)
-            s = measure(server.pid, GRPC, path, files[body], c, m, args.seconds, method)
+            s = measure(server.pid, GRPC, path, files[body], c, m, args.seconds, method, profile)
             ratio = s["rate"] / f["rate"]
-            p99 = f"{s['p99_us'] / f['p99_us']:.2f}x" if s["p99_us"] and f["p99_us"] else ""
+            p99 = f"{s['p99_us']}µs {s['p99_us'] / f['p99_us']:.2f}x" if s["p99_us"] and f["p99_us"] else ""
             unit = "rows" if rows > 1 else "calls"
             print(f"{name:36} {f['rate'] * rows:>9.0f} {s['rate'] * rows:>11.0f} {ratio:>6.2f} "
-                  f"{f['cpu_us']:>8.1f}µs {s['cpu_us']:>11.1f}µs {p99:>9}  ({unit}/s; CPU per call)")
+                  f"{f['cpu_us']:>8.1f}µs {s['cpu_us']:>11.1f}µs {p99:>15}  ({unit}/s; CPU per call)")
             results.append({"case": name, "floor": f, "mercator": s, "ratio": ratio, "rows": rows})
         if args.json:
             with open(args.json, "w") as out:

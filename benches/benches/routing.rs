@@ -26,12 +26,13 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
         version,
         version_label: version.to_string(),
         manifest,
-        model,
+        model: model.into(),
         max_batch_size: 4096,
         stats: Stats::new(4096),
         metrics: VersionMetrics::new(metrics, "churn", &version.to_string()),
         sections,
         drift: None,
+        batcher: None,
     })
 }
 

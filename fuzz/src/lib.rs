@@ -153,11 +153,12 @@ fn v2_models() -> &'static [LoadedModel] {
                     version_label: "1".into(),
                     metrics: VersionMetrics::new(&metrics, dir, "1"),
                     manifest,
-                    model,
+                    model: model.into(),
                     max_batch_size: 64,
                     stats: Stats::new(64),
                     sections,
                     drift: None,
+                    batcher: None,
                 }
             })
             .collect()

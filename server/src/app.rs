@@ -148,6 +148,10 @@ impl App {
                     pinned: config.models.pinned()?,
                 },
                 drift: config.drift.settings(),
+                batching: crate::models::manager::Batching {
+                    overrides: config.serving.batching.clone(),
+                    offload_min_rows: config.serving.offload_min_rows,
+                },
             },
         ));
         let manager_task = tokio::spawn(Arc::clone(&manager).run(stopped(stop_rx.clone())));

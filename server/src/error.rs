@@ -43,6 +43,18 @@ pub enum ServeError {
     /// Too many requests are in flight.
     #[error("server overloaded: {0} requests already in flight")]
     Overloaded(usize),
+    /// A version's dynamic-batching queue holds as many requests as it may.
+    #[error(
+        "the batching queue of model '{model}' version {version} is full ({waiting} requests waiting)"
+    )]
+    QueueFull {
+        /// The model.
+        model: String,
+        /// The version.
+        version: String,
+        /// Its `max_queue_size`.
+        waiting: usize,
+    },
     /// The server cannot answer now (starting or shutting down).
     #[error("{0}")]
     Unavailable(String),
@@ -72,6 +84,7 @@ impl ServeError {
             ServeError::InvalidArgument { .. } => "invalid_argument",
             ServeError::FailedPrecondition(_) => "failed_precondition",
             ServeError::Overloaded(_) => "overloaded",
+            ServeError::QueueFull { .. } => "queue_full",
             ServeError::Unavailable(_) => "unavailable",
             ServeError::Registry(e) => e.reason(),
             ServeError::Internal(_) => "internal",
@@ -115,7 +128,9 @@ impl From<ServeError> for tonic::Status {
             | ServeError::VersionNotFound { .. }
             | ServeError::NotFound(_) => tonic::Status::not_found(message),
             ServeError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
-            ServeError::Overloaded(_) => tonic::Status::resource_exhausted(message),
+            ServeError::Overloaded(_) | ServeError::QueueFull { .. } => {
+                tonic::Status::resource_exhausted(message)
+            }
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),
             ServeError::Internal(_) => tonic::Status::internal(message),
         }

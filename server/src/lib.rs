@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod batching;
 pub mod cli;
 pub mod config;
 pub mod definitions;

@@ -2,6 +2,7 @@
 //! weights, and the tensors it takes and gives. The registry stores it, the server builds
 //! models from it; both parse and check it here so they agree.
 
+pub mod batching;
 pub mod sections;
 
 use std::collections::BTreeMap;

@@ -5,12 +5,14 @@
 //! - `labels`, `actions`, `handoff_threshold`, `handoff_intents` of a `text` model: how
 //!   `Intent/Classify` names, maps and hands off intents ([`IntentSettings`]);
 //! - `history`: where the feature store keeps a forecaster's sales ([`HistoryBinding`]);
-//! - `risk_bands`: how `Churn/Score` bands a probability ([`RiskBand`]).
+//! - `risk_bands`: how `Churn/Score` bands a probability ([`RiskBand`]);
+//! - `dynamic_batching`: whether and how requests are merged ([`DynamicBatching`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::batching::DynamicBatching;
 use super::{Manifest, RiskBand};
 use crate::{DType, Result, RuntimeError};
 
@@ -24,6 +26,8 @@ pub struct Sections {
     pub history: Option<HistoryBinding>,
     /// Risk bands, lowest threshold first; empty when the manifest has none.
     pub risk_bands: Vec<RiskBand>,
+    /// How requests are merged, when the manifest has a `dynamic_batching` section.
+    pub batching: Option<DynamicBatching>,
 }
 
 impl Sections {
@@ -33,6 +37,7 @@ impl Sections {
             intent: IntentSettings::of(manifest)?,
             history: HistoryBinding::of(manifest)?,
             risk_bands: manifest.risk_bands()?,
+            batching: DynamicBatching::of(manifest)?,
         })
     }
 }

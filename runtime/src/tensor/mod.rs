@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Result, RuntimeError};
 
+mod rows;
 mod spec;
 
 pub use spec::{TensorSpec, batch_rows, concat_f32};

@@ -34,6 +34,11 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be greater than 0")));
             }
         }
+        for (model, batching) in &self.serving.batching {
+            batching
+                .check()
+                .map_err(|e| ConfigError(format!("serving.batching.{model}: {e}")))?;
+        }
         for (key, value) in [
             ("drift.window_secs", self.drift.window_secs),
             ("drift.interval_secs", self.drift.interval_secs),

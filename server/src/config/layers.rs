@@ -407,6 +407,36 @@ mod tests {
             c.models.pinned().expect("parsed"),
             [("churn".to_string(), 3), ("intent".to_string(), 1)]
         );
+        for (bad, needle) in [
+            ("{intent={max_queue_size=0}}", "max_queue_size"),
+            (
+                "{intent={max_queue_delay_microseconds=60000000}}",
+                "at most 10 s",
+            ),
+            (
+                "{intent={preferred_batch_size=[0]}}",
+                "preferred_batch_size 0",
+            ),
+            (
+                "{intent={max_batch_size=8,preferred_batch_size=[16]}}",
+                "preferred_batch_size 16",
+            ),
+        ] {
+            let err = Config::load(None, env(&[("MERCATOR_SERVING__BATCHING", bad)]), &[])
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("serving.batching.intent") && err.contains(needle),
+                "{bad}: {err}"
+            );
+        }
+        let ok = Config::load(
+            None,
+            env(&[("MERCATOR_SERVING__BATCHING", "{intent={enabled=false}}")]),
+            &[],
+        )
+        .expect("batching override");
+        assert_eq!(ok.config.serving.batching["intent"].enabled, Some(false));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod check;
 mod layers;
 mod security;
+mod serving;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layers::{Flag, Loaded, Setting};
 pub use security::{AuthConfig, TlsConfig};
+pub use serving::ServingConfig;
 
 /// Server configuration, one field per TOML section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -196,20 +198,6 @@ pub struct LimitsConfig {
     pub max_score_customers: usize,
 }
 
-/// `[serving]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServingConfig {
-    /// Batches with at least this many rows run on the blocking pool instead of inline.
-    /// On the demo churn model (200 trees) 1,024 rows take about 1.6 ms; smaller batches
-    /// measured faster inline than with the hop to another thread (docs/BENCHMARKS.md).
-    pub offload_min_rows: usize,
-    /// Shadow runs (copies of live requests sent to a model's shadow routes) allowed at
-    /// once; further copies are dropped and counted, never queued, so shadows cannot slow
-    /// live serving down.
-    pub max_shadow_in_flight: usize,
-}
-
 /// `[drift]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -306,15 +294,6 @@ impl Default for LimitsConfig {
             max_push_rows: 100_000,
             max_text_bytes: 16 * 1024,
             max_score_customers: 10_000,
-        }
-    }
-}
-
-impl Default for ServingConfig {
-    fn default() -> Self {
-        ServingConfig {
-            offload_min_rows: 1024,
-            max_shadow_in_flight: 32,
         }
     }
 }

@@ -263,6 +263,23 @@ impl GrpcInferenceService for InferenceV2 {
                         label_filename: String::new(),
                     })
                     .collect(),
+                dynamic_batching: m.batcher.as_ref().map(|b| {
+                    let s = b.settings();
+                    pb::ModelDynamicBatching {
+                        preferred_batch_size: s
+                            .preferred
+                            .as_slice()
+                            .iter()
+                            .map(|&p| i32::try_from(p).unwrap_or(i32::MAX))
+                            .collect(),
+                        max_queue_delay_microseconds: s.delay.as_micros() as u64,
+                        preserve_ordering: true,
+                        default_queue_policy: Some(pb::ModelQueuePolicy {
+                            max_queue_size: u32::try_from(s.max_queue).unwrap_or(u32::MAX),
+                            ..Default::default()
+                        }),
+                    }
+                }),
             };
             (
                 m,

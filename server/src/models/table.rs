@@ -27,8 +27,8 @@ pub struct LoadedModel {
     pub version_label: String,
     /// Its manifest.
     pub manifest: Manifest,
-    /// The runnable model.
-    pub model: Box<dyn Model>,
+    /// The runnable model (shared with its batching worker, when it has one).
+    pub model: Arc<dyn Model>,
     /// Largest batch a request may carry.
     pub max_batch_size: usize,
     /// Counters for Triton's `ModelStatistics`.
@@ -40,6 +40,9 @@ pub struct LoadedModel {
     pub sections: Sections,
     /// Its drift window, when it was registered with a training profile.
     pub drift: Option<Arc<Monitor>>,
+    /// Its dynamic-batching queue, when its manifest or the configuration asks for one:
+    /// requests are then computed there, merged with other callers'.
+    pub batcher: Option<crate::batching::Batcher>,
 }
 
 /// The loaded versions of one model and the aliases that point at them.
@@ -189,7 +192,22 @@ impl Models {
 
     /// Replaces the table.
     pub fn store(&self, table: ModelTable) {
-        self.table.store(Arc::new(table));
+        let old = self.table.swap(Arc::new(table));
+        // A version leaving the table runs what its batching queue holds now, rather than
+        // waiting for others to join requests no new caller can reach.
+        let now = self.table.load();
+        for (name, entry) in &old.models {
+            for (number, loaded) in &entry.versions {
+                let kept = now
+                    .models
+                    .get(name)
+                    .and_then(|e| e.versions.get(number))
+                    .is_some_and(|n| Arc::ptr_eq(n, loaded));
+                if let (false, Some(batcher)) = (kept, &loaded.batcher) {
+                    batcher.flush();
+                }
+            }
+        }
     }
 
     /// Whether the initial loads have finished.

@@ -62,9 +62,11 @@ pub struct Metrics {
     /// Rows per model execution, by model and version.
     pub batch_rows: HistogramVec,
     /// Time in each phase of a request (`feature_lookup`: reading online features;
-    /// `queue`: waiting for a blocking-pool thread; `compute`: model execution), by
-    /// model, version and phase.
+    /// `queue`: waiting for a blocking-pool thread or in the dynamic-batching queue;
+    /// `compute`: model execution), by model, version and phase.
     pub phase_duration: HistogramVec,
+    /// Requests waiting in a version's dynamic-batching queue.
+    pub batch_queue_depth: IntGaugeVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: shadow::ShadowMetrics,
     /// Drift of each version's live window against its training profile.
@@ -182,11 +184,18 @@ impl Metrics {
                 HistogramOpts::new(
                     "mercator_request_phase_duration_seconds",
                     "Time in one phase of a request, in seconds: feature_lookup (reading the \
-                     online features), queue (waiting for a blocking-pool thread) or compute \
-                     (model execution).",
+                     online features), queue (waiting for a blocking-pool thread or in the \
+                     dynamic-batching queue) or compute (model execution).",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
                 &["model", "version", "phase"],
+            )?,
+            batch_queue_depth: IntGaugeVec::new(
+                Opts::new(
+                    "mercator_batch_queue_depth",
+                    "Requests waiting in a version's dynamic-batching queue, by model and version.",
+                ),
+                &["model", "version"],
             )?,
             shadow: shadow::ShadowMetrics::register(registry)?,
             drift: drift::DriftMetrics::register(registry)?,
@@ -208,6 +217,7 @@ impl Metrics {
         registry.register(Box::new(m.feature_values.clone()))?;
         registry.register(Box::new(m.batch_rows.clone()))?;
         registry.register(Box::new(m.phase_duration.clone()))?;
+        registry.register(Box::new(m.batch_queue_depth.clone()))?;
         Ok(m)
     }
 }

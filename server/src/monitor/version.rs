@@ -17,8 +17,11 @@ pub struct VersionMetrics {
     pub batch_rows: prometheus::Histogram,
     /// `mercator_request_phase_duration_seconds{phase="compute"}`: model execution.
     pub compute: prometheus::Histogram,
-    /// `…{phase="queue"}`: waiting for a blocking-pool thread (offloaded batches).
+    /// `…{phase="queue"}`: waiting for a blocking-pool thread (offloaded batches) or in
+    /// the dynamic-batching queue.
     pub queue: prometheus::Histogram,
+    /// `mercator_batch_queue_depth` of this version.
+    pub queue_depth: prometheus::IntGauge,
     /// `…{phase="feature_lookup"}`: reading the request's online features.
     pub feature_lookup: prometheus::Histogram,
 }
@@ -43,6 +46,9 @@ impl VersionMetrics {
             queue: metrics
                 .phase_duration
                 .with_label_values(&[model, version, "queue"]),
+            queue_depth: metrics
+                .batch_queue_depth
+                .with_label_values(&[model, version]),
             feature_lookup: metrics.phase_duration.with_label_values(&[
                 model,
                 version,

@@ -61,14 +61,25 @@ pub fn model_config(c: &pb::ModelConfig) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut config = json!({
         "name": c.name,
         "platform": c.platform,
         "backend": c.backend,
         "max_batch_size": c.max_batch_size,
         "input": inputs,
         "output": outputs,
-    })
+    });
+    if let Some(b) = &c.dynamic_batching {
+        config["dynamic_batching"] = json!({
+            "preferred_batch_size": b.preferred_batch_size,
+            "max_queue_delay_microseconds": b.max_queue_delay_microseconds,
+            "preserve_ordering": b.preserve_ordering,
+            "default_queue_policy": {
+                "max_queue_size": b.default_queue_policy.map_or(0, |p| p.max_queue_size),
+            },
+        });
+    }
+    config
 }
 
 fn duration(d: Option<&pb::StatisticDuration>) -> Value {

@@ -160,8 +160,9 @@ impl Serving {
         Ok(self.compute_timed(loaded, inputs, wanted, rows).await?.0)
     }
 
-    /// [`Serving::compute`], and how long the batch waited for a blocking thread (zero
-    /// when computed inline): Triton's `queue` statistic.
+    /// [`Serving::compute`], and how long the request waited for a blocking thread or
+    /// in the version's batching queue (zero when computed inline): Triton's `queue`
+    /// statistic.
     pub async fn compute_timed(
         &self,
         loaded: &Arc<LoadedModel>,
@@ -169,6 +170,9 @@ impl Serving {
         wanted: Vec<usize>,
         rows: usize,
     ) -> Result<(Vec<mercator_runtime::Tensor>, Duration), ServeError> {
+        if let Some(batcher) = &loaded.batcher {
+            return batcher.submit(inputs, wanted, rows).await;
+        }
         let run =
             move |model: &LoadedModel, inputs: &[mercator_runtime::Tensor], wanted: &[usize]| {
                 let outputs = model.model.infer(inputs, wanted)?;

@@ -8,6 +8,7 @@
 mod approval;
 mod auth;
 mod bad_input;
+mod batching;
 mod caps;
 mod churn;
 mod cli;

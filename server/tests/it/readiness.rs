@@ -116,6 +116,7 @@ async fn not_ready_until_the_initial_loads_finish() {
             instance: "test".into(),
             policy: Default::default(),
             drift: mercator_server::Config::default().drift.settings(),
+            batching: Default::default(),
         },
     ));
     tokio::spawn(Arc::clone(&manager).run(std::future::pending()));

@@ -259,37 +259,46 @@ async fn forecast_on(
     let label = series_label(&series);
     let finish_label = label.clone();
     let last_date = history.last_date;
+    let job = crate::batching::SeriesJob {
+        key,
+        values: history.values,
+        last_date: Some(history.last_date),
+        horizon: plan.horizon,
+        quantiles: plan.quantiles.clone(),
+    };
     let run = {
-        let (loaded, horizon, quantiles) = (
-            Arc::clone(&plan.loaded),
-            plan.horizon,
-            plan.quantiles.clone(),
-        );
-        let values = history.values;
-        let last_date = Some(history.last_date);
-        move || {
+        let loaded = Arc::clone(&plan.loaded);
+        move |job: crate::batching::SeriesJob| {
             forecaster_of(&loaded)?
                 .forecast(
                     &Series {
-                        key: &key,
-                        values: &values,
-                        last_date,
+                        key: &job.key,
+                        values: &job.values,
+                        last_date: job.last_date,
                     },
-                    horizon,
-                    &quantiles,
+                    job.horizon,
+                    &job.quantiles,
                 )
-                .map(|f| (f, values))
+                .map(|f| (f, job.values))
                 .map_err(|e| history_error(e, &label, inline))
         }
     };
-    // Most forecasts take microseconds and run inline; simulated intervals take
-    // milliseconds and go to the blocking pool.
-    let (mut result, values) = if f.runs_long() {
-        tokio::task::spawn_blocking(run)
+    // A batched version merges this series with other callers' (one matrix product for
+    // all); otherwise most forecasts take microseconds and run inline, and simulated
+    // intervals take milliseconds and go to the blocking pool.
+    let (mut result, values) = if let Some(batcher) = &plan.loaded.batcher {
+        let values = job.values.clone();
+        let forecast = batcher
+            .forecast(job)
+            .await?
+            .map_err(|e| history_error(e, &finish_label, inline))?;
+        (forecast, values)
+    } else if f.runs_long() {
+        tokio::task::spawn_blocking(move || run(job))
             .await
             .map_err(|e| ServeError::Internal(format!("forecast task failed: {e}")))??
     } else {
-        run()?
+        run(job)?
     };
     forecast::finish(&mut result, &plan.quantiles, true)
         .map_err(|e| history_error(e, &finish_label, inline))?;

@@ -9,6 +9,7 @@ use mercator_runtime::drift::{Columns, PROFILE_FILE, Profile};
 use mercator_runtime::manifest::MANIFEST_FILE;
 use mercator_runtime::{Manifest, Tensor};
 
+use crate::batching::{Batcher, Override, Runner, Settings};
 use crate::models::table::{LoadedModel, Stats};
 use crate::monitor::VersionMetrics;
 
@@ -58,27 +59,63 @@ impl ModelManager {
             }
             None => None,
         };
+        let batching = self.batching_of(model, &manifest, &sections);
         // Building parses the whole artifact: off the reactor.
-        tokio::task::spawn_blocking(move || -> Result<LoadedModel, LoadError> {
+        let (built, manifest) = tokio::task::spawn_blocking(move || -> Result<_, LoadError> {
             let built = manifest
                 .build(&weights)
                 .map_err(|e| LoadError::Build(e.to_string()))?;
             warm_up(&manifest, built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
-            Ok(LoadedModel {
-                name,
-                version,
-                version_label: version.to_string(),
-                manifest,
-                model: built,
-                max_batch_size,
-                stats: Stats::new(max_batch_size),
-                metrics,
-                sections,
-                drift,
-            })
+            Ok((Arc::<dyn mercator_runtime::Model>::from(built), manifest))
         })
         .await
-        .map_err(|e| LoadError::Build(format!("loader task of {model_name} failed: {e}")))?
+        .map_err(|e| LoadError::Build(format!("loader task of {model_name} failed: {e}")))??;
+        let version_label = version.to_string();
+        let batcher = batching.map(|b| {
+            let runner = Runner {
+                model: Arc::clone(&built),
+                drift: drift.clone(),
+                metrics: metrics.clone(),
+            };
+            let settings = Settings::of(&b, max_batch_size, self.batching.offload_min_rows);
+            Batcher::start(&name, &version_label, runner, settings)
+        });
+        Ok(LoadedModel {
+            name,
+            version,
+            version_label,
+            manifest,
+            model: built,
+            max_batch_size,
+            stats: Stats::new(max_batch_size),
+            metrics,
+            sections,
+            drift,
+            batcher,
+        })
+    }
+
+    /// The batching a version of `model` gets: its manifest's section changed by the
+    /// configuration's. Settings that do not fit the model are logged and the version
+    /// served unbatched (its files are fine; the configuration is what is wrong).
+    fn batching_of(
+        &self,
+        model: &str,
+        manifest: &Manifest,
+        sections: &mercator_runtime::manifest::sections::Sections,
+    ) -> Option<mercator_runtime::manifest::batching::DynamicBatching> {
+        let over = self.batching.overrides.get(model);
+        match Override::resolve(over, manifest, sections.batching) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(
+                    model,
+                    error = %e,
+                    "[serving.batching.{model}] does not fit the model: serving it unbatched"
+                );
+                None
+            }
+        }
     }
 }
 

@@ -78,6 +78,7 @@ pub struct ModelManager {
     /// Which versions to keep loaded besides the aliased ones.
     policy: VersionPolicy,
     drift: crate::monitor::drift::DriftSettings,
+    batching: Batching,
     /// Drift windows, kept across unloads of their version.
     windows: windows::Windows,
 }
@@ -97,6 +98,17 @@ pub struct ManagerSettings {
     pub policy: VersionPolicy,
     /// How drift windows are kept.
     pub drift: crate::monitor::drift::DriftSettings,
+    /// Dynamic batching by model, over the manifests' sections.
+    pub batching: Batching,
+}
+
+/// How the manager sets up versions' batching queues (from the configuration).
+#[derive(Debug, Clone, Default)]
+pub struct Batching {
+    /// `[serving.batching]`: by model name.
+    pub overrides: BTreeMap<String, crate::batching::Override>,
+    /// Merged batches of at least this many rows run on the blocking pool.
+    pub offload_min_rows: usize,
 }
 
 /// Versions loaded besides those the served aliases point at.
@@ -123,6 +135,7 @@ impl ModelManager {
             instance,
             policy,
             drift,
+            batching,
         } = settings;
         ModelManager {
             registry,
@@ -138,6 +151,7 @@ impl ModelManager {
             reconciling: tokio::sync::Mutex::new(()),
             policy,
             drift,
+            batching,
             windows: windows::Windows::default(),
         }
     }
