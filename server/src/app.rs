@@ -150,7 +150,6 @@ impl App {
                 drift: config.drift.settings(),
                 batching: crate::models::manager::Batching {
                     overrides: config.serving.batching.clone(),
-                    offload_min_rows: config.serving.offload_min_rows,
                 },
             },
         ));

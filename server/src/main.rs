@@ -6,6 +6,14 @@ use clap::Parser;
 use mercator_server::cli::{Cli, Command, ServeArgs};
 use mercator_server::{App, demo, telemetry};
 
+/// mimalloc rather than the system allocator: the serving path allocates a few small
+/// buffers per call, and glibc's malloc and free were about 8% of the server's time under
+/// load (docs/BENCHMARKS.md has the comparison). Only the binary: tests and embedders keep
+/// their own.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status for a configuration that cannot be used (sysexits' EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use mercator_runtime::forecast::Forecast;
 use mercator_runtime::{Model, Tensor};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::ServeError;
 use crate::monitor::VersionMetrics;
@@ -89,6 +89,15 @@ struct Job {
     slot: Option<OwnedSemaphorePermit>,
 }
 
+/// What the worker's queue carries.
+#[derive(Debug)]
+enum Message {
+    /// A request.
+    Job(Job),
+    /// Stop waiting for requests to join (the version left the table).
+    Flush,
+}
+
 /// A request's answer: its result, and how long it waited in the queue.
 #[derive(Debug)]
 struct Done {
@@ -99,9 +108,8 @@ struct Done {
 /// A version's queue; dropping it lets its worker finish what is queued and stop.
 #[derive(Debug)]
 pub struct Batcher {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: std::sync::mpsc::Sender<Message>,
     slots: Arc<Semaphore>,
-    flush: Arc<Notify>,
     settings: Settings,
     depth: prometheus::IntGauge,
     model: String,
@@ -109,21 +117,26 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the worker of version `version` of `model` (on the current runtime).
-    pub fn start(model: &str, version: &str, runner: Runner, settings: Settings) -> Batcher {
-        let (jobs, queue) = mpsc::unbounded_channel();
+    /// Starts the worker thread of version `version` of `model`.
+    pub fn start(
+        model: &str,
+        version: &str,
+        runner: Runner,
+        settings: Settings,
+    ) -> std::io::Result<Batcher> {
+        let (jobs, queue) = std::sync::mpsc::channel();
         let depth = runner.metrics.queue_depth.clone();
-        let flush = Arc::new(Notify::new());
-        tokio::spawn(worker::Worker::new(queue, runner, settings, Arc::clone(&flush)).run());
-        Batcher {
+        std::thread::Builder::new()
+            .name(format!("batch-{model}@{version}"))
+            .spawn(move || worker::Worker::new(queue, runner, settings).run())?;
+        Ok(Batcher {
             jobs,
             slots: Arc::new(Semaphore::new(settings.max_queue)),
-            flush,
             settings,
             depth,
             model: model.to_string(),
             version: version.to_string(),
-        }
+        })
     }
 
     /// The settings it batches with.
@@ -135,7 +148,7 @@ impl Batcher {
     /// anything queued later. For a version leaving the table, whose queue no new caller
     /// reaches.
     pub fn flush(&self) {
-        self.flush.notify_one();
+        let _ = self.jobs.send(Message::Flush);
     }
 
     /// Queues one inference (its inputs checked, `rows` rows) and waits for its outputs
@@ -188,7 +201,7 @@ impl Batcher {
             reply,
             slot: Some(slot),
         };
-        if self.jobs.send(job).is_err() {
+        if self.jobs.send(Message::Job(job)).is_err() {
             self.depth.dec();
             return Err(ServeError::Internal(
                 "the batching worker has stopped".into(),

@@ -18,20 +18,17 @@ pub struct Settings {
     pub preferred: PreferredSizes,
     /// Most requests waiting.
     pub max_queue: usize,
-    /// Merged batches of at least this many rows run on the blocking pool.
-    pub offload_min_rows: usize,
 }
 
 impl Settings {
     /// From a manifest's (or the configuration's) section; `max_batch` is the version's
     /// largest request, which no merged batch exceeds either.
-    pub fn of(b: &DynamicBatching, max_batch: usize, offload_min_rows: usize) -> Settings {
+    pub fn of(b: &DynamicBatching, max_batch: usize) -> Settings {
         Settings {
             max_rows: b.batch_cap(0).min(max_batch.max(1)),
             delay: Duration::from_micros(b.max_queue_delay_microseconds),
             preferred: b.preferred_batch_size,
             max_queue: b.max_queue_size as usize,
-            offload_min_rows,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! A version's batching worker: forms batches from its queue, runs them, and answers each
-//! request with its own rows.
+//! A version's batching worker: a thread of its own that forms batches from the queue,
+//! runs them, and answers each request with its own rows.
 //!
 //! The batch is the longest run of compatible requests at the head of the queue (same
 //! outputs asked for, same types and inner dimensions) that fits in `max_rows`; a request
@@ -7,68 +7,99 @@
 //! reached a preferred size with nothing more queued, or its oldest request has waited
 //! `delay`; with no delay (the default) it takes what queued while the last batch ran.
 //! Requests are never reordered: an incompatible one ends the batch and starts the next.
+//!
+//! The delay is a most, not a rule: a request waits for company only while requests
+//! arrive closer together than the delay (the mean gap between arrivals, weighted to the
+//! recent ones). A lone caller's requests, further apart than that, run at once instead
+//! of each paying the whole delay for companions that do not come.
+//!
+//! A thread rather than a task: delays are typically tens to hundreds of microseconds,
+//! and the async runtime's timers tick in milliseconds (a 200 µs delay measured as 1–2
+//! ms). A blocking receive with a timeout waits to the microsecond; and the batches run
+//! here, off the threads that serve connections.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
-
-use super::{Done, Job, Runner, Settings, run};
+use super::{Done, Job, Message, Runner, Settings, run};
 
 /// The worker of one version's queue.
 pub(super) struct Worker {
-    queue: mpsc::UnboundedReceiver<Job>,
-    runner: Arc<Runner>,
+    queue: Receiver<Message>,
+    runner: Runner,
     settings: Settings,
     pending: VecDeque<Job>,
-    flush: Arc<Notify>,
+    /// When the last request arrived, and the mean gap between arrivals (µs, weighted
+    /// to the recent ones).
+    last_arrival: Option<Instant>,
+    mean_gap_us: f64,
 }
 
+/// Weight of the newest gap in the mean.
+const GAP_WEIGHT: f64 = 0.2;
+
 impl Worker {
-    pub(super) fn new(
-        queue: mpsc::UnboundedReceiver<Job>,
-        runner: Runner,
-        settings: Settings,
-        flush: Arc<Notify>,
-    ) -> Worker {
+    pub(super) fn new(queue: Receiver<Message>, runner: Runner, settings: Settings) -> Worker {
         Worker {
             queue,
-            runner: Arc::new(runner),
+            runner,
             settings,
             pending: VecDeque::new(),
-            flush,
+            last_arrival: None,
+            // Until arrivals say otherwise, company is expected: the first requests
+            // wait as configured.
+            mean_gap_us: 0.0,
         }
     }
 
     /// Serves the queue until its batcher is dropped and every queued request answered.
-    pub(super) async fn run(mut self) {
+    pub(super) fn run(mut self) {
         let mut open = true;
         loop {
             if self.pending.is_empty() {
                 if !open {
                     return;
                 }
-                match self.queue.recv().await {
-                    Some(job) => self.pending.push_back(job),
-                    None => return,
+                match self.queue.recv() {
+                    Ok(message) => self.accept(message),
+                    Err(_) => return,
                 }
+                continue;
             }
-            open = self.gather(open).await;
+            open = self.gather(open);
             let batch = self.take();
             if !batch.is_empty() {
-                self.execute(batch).await;
+                self.execute(batch);
             }
         }
     }
 
-    /// Moves what is queued now into `pending`; false once the queue is closed.
+    fn accept(&mut self, message: Message) {
+        match message {
+            Message::Job(job) => {
+                if let Some(last) = self.last_arrival {
+                    let gap = job.enqueued.saturating_duration_since(last).as_secs_f64() * 1e6;
+                    self.mean_gap_us += GAP_WEIGHT * (gap - self.mean_gap_us);
+                }
+                self.last_arrival = Some(job.enqueued);
+                self.pending.push_back(job);
+            }
+            // The version left the table: nothing new will join its requests.
+            Message::Flush => {
+                self.settings.delay = Duration::ZERO;
+                self.settings.preferred = Default::default();
+            }
+        }
+    }
+
+    /// Takes in what is queued now; false once the queue is closed.
     fn drain(&mut self) -> bool {
         loop {
             match self.queue.try_recv() {
-                Ok(job) => self.pending.push_back(job),
-                Err(mpsc::error::TryRecvError::Empty) => return true,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                Ok(message) => self.accept(message),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
         }
     }
@@ -86,7 +117,7 @@ impl Worker {
 
     /// Waits until the batch at the head of the queue should run; returns whether the
     /// queue is still open.
-    async fn gather(&mut self, mut open: bool) -> bool {
+    fn gather(&mut self, mut open: bool) -> bool {
         loop {
             if open {
                 open = self.drain();
@@ -96,27 +127,26 @@ impl Worker {
                 return open;
             };
             let (rows, full) = self.head();
-            if full || !open || (self.settings.preferred.as_slice().contains(&(rows as u32))) {
+            if full || !open || self.settings.preferred.as_slice().contains(&(rows as u32)) {
                 return open;
             }
-            let wait =
-                tokio::time::timeout_at((oldest + self.settings.delay).into(), self.queue.recv());
-            tokio::select! {
-                biased;
-                () = self.flush.notified() => {
-                    self.settings.delay = std::time::Duration::ZERO;
-                    self.settings.preferred = Default::default();
-                }
-                got = wait => match got {
-                    Ok(Some(job)) => self.pending.push_back(job),
-                    Ok(None) => open = false,
-                    Err(_) => return open,
-                },
+            let delay = self.settings.delay;
+            if self.mean_gap_us > delay.as_secs_f64() * 1e6 {
+                return open; // no company expected within the delay
+            }
+            let left = (oldest + delay).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return open;
+            }
+            match self.queue.recv_timeout(left) {
+                Ok(message) => self.accept(message),
+                Err(RecvTimeoutError::Timeout) => return open,
+                Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
     }
 
-    /// The head batch's rows and requests, and whether it can take no more.
+    /// The head batch's rows, and whether it can take no more.
     fn head(&self) -> (usize, bool) {
         let mut jobs = self.pending.iter();
         let Some(first) = jobs.next() else {
@@ -154,9 +184,8 @@ impl Worker {
         batch
     }
 
-    /// Runs a batch (inline, or on the blocking pool when large) and answers each
-    /// request.
-    async fn execute(&self, mut batch: Vec<Job>) {
+    /// Runs a batch and answers each request.
+    fn execute(&self, mut batch: Vec<Job>) {
         let started = Instant::now();
         let metrics = &self.runner.metrics;
         let rows: usize = batch.iter().map(|j| j.rows).sum();
@@ -169,25 +198,7 @@ impl Worker {
             metrics.queue.observe(waited.as_secs_f64());
             queued.push(waited);
         }
-        let answers = if rows >= self.settings.offload_min_rows {
-            let runner = Arc::clone(&self.runner);
-            let (answers, back) = match tokio::task::spawn_blocking(move || {
-                let answers = run::compute(&runner, &batch);
-                (answers, batch)
-            })
-            .await
-            {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::error!(error = %e, "a batch's task failed");
-                    return; // the replies were dropped: each caller gets an internal error
-                }
-            };
-            batch = back;
-            answers
-        } else {
-            run::compute(&self.runner, &batch)
-        };
+        let answers = run::compute(&self.runner, &batch);
         metrics.compute.observe(started.elapsed().as_secs_f64());
         for ((job, output), queued) in batch.into_iter().zip(answers).zip(queued) {
             let _ = job.reply.send(Done { output, queued });

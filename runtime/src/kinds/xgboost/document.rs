@@ -160,7 +160,7 @@ pub(super) fn append_tree(
     t: usize,
     weight: f32,
     num_feature: usize,
-) -> Result<()> {
+) -> Result<u8> {
     let n: usize = parse_num("num_nodes", &tree.tree_param.num_nodes)?;
     if let Some(s) = tree.tree_param.size_leaf_vector.as_deref()
         && parse_num::<usize>("size_leaf_vector", s)? > 1
@@ -199,16 +199,28 @@ pub(super) fn append_tree(
         },
     );
     let mut seen = vec![false; n];
-    let mut queue = std::collections::VecDeque::from([(0usize, offset)]);
+    let mut queue = std::collections::VecDeque::from([(0usize, offset, 0u8)]);
     seen[0] = true;
     let mut next_free = offset + 1;
-    while let Some((old, slot)) = queue.pop_front() {
+    let mut depth = 0u8;
+    // A leaf splits on the extra column walks give every row (−∞, always left) and its
+    // left child is itself: a walk that reaches it stays (see `walk.rs`).
+    let sentinel =
+        u32::try_from(num_feature).map_err(|_| RuntimeError::artifact("too many features"))?;
+    while let Some((old, slot, level)) = queue.pop_front() {
+        depth = depth.max(level);
         let left = tree.left_children[old];
         if left == -1 {
+            let value = tree.split_conditions[old] * weight;
+            if !value.is_finite() {
+                return Err(RuntimeError::artifact(format!(
+                    "tree {t}: leaf {old} has the value {value}"
+                )));
+            }
             nodes[slot] = Node {
-                value: tree.split_conditions[old] * weight,
-                feature: 0,
-                left: LEAF,
+                value,
+                feature: sentinel,
+                left: slot as u32,
             };
             continue;
         }
@@ -236,12 +248,13 @@ pub(super) fn append_tree(
             feature: feature as u32 | default_left,
             left: next_free as u32,
         };
-        queue.push_back((left as usize, next_free));
-        queue.push_back((right as usize, next_free + 1));
+        let below = level.saturating_add(1);
+        queue.push_back((left as usize, next_free, below));
+        queue.push_back((right as usize, next_free + 1, below));
         next_free += 2;
     }
     debug_assert!(next_free as u32 <= base);
     // Deleted nodes XGBoost left in the arrays are never reached; their slots stay unused.
     nodes.truncate(next_free);
-    Ok(())
+    Ok(depth)
 }

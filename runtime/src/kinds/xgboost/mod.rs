@@ -17,6 +17,7 @@
 
 mod document;
 mod signature;
+mod walk;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,7 @@ use crate::{Model, Result, RuntimeError, Tensor, TensorData, TensorSpec};
 /// Rows walked together through each tree (see [`XgbModel::margins`]).
 const ROW_BLOCK: usize = 64;
 
-/// Marks a leaf in [`Node::left`].
+/// Fills node slots no tree uses (never reached).
 const LEAF: u32 = u32::MAX;
 /// High bit of [`Node::feature`]: missing values go left.
 const DEFAULT_LEFT: u32 = 1 << 31;
@@ -36,9 +37,10 @@ const DEFAULT_LEFT: u32 = 1 << 31;
 struct Node {
     /// Split threshold, or the leaf value (already scaled by the dart weight) for a leaf.
     value: f32,
-    /// Feature index, with [`DEFAULT_LEFT`] or-ed in.
+    /// Feature index, with [`DEFAULT_LEFT`] or-ed in; for a leaf, the walks' extra
+    /// column (`num_feature`).
     feature: u32,
-    /// Absolute index of the left child (the right one is `left + 1`), or [`LEAF`].
+    /// Absolute index of the left child (the right one is `left + 1`); a leaf's own.
     left: u32,
 }
 
@@ -135,6 +137,8 @@ pub struct XgbModel {
     roots: Vec<u32>,
     /// Output group (class) of each tree.
     groups: Vec<u32>,
+    /// Depth of each tree (its deepest leaf's level).
+    depths: Vec<u8>,
     objective: Objective,
     num_feature: usize,
     /// Number of margins per row: classes for multi-class, else 1.
@@ -203,6 +207,7 @@ impl XgbModel {
         let mut nodes = Vec::new();
         let mut roots = Vec::with_capacity(model.trees.len());
         let mut groups = Vec::with_capacity(model.trees.len());
+        let mut depths = Vec::with_capacity(model.trees.len());
         for (t, tree) in model.trees.iter().enumerate() {
             let group = model.tree_info[t];
             if group < 0 || group as usize >= num_group {
@@ -215,7 +220,13 @@ impl XgbModel {
                 u32::try_from(nodes.len()).map_err(|_| RuntimeError::artifact("too many nodes"))?,
             );
             groups.push(group as u32);
-            append_tree(&mut nodes, tree, t, weight, summary.num_feature)?;
+            depths.push(append_tree(
+                &mut nodes,
+                tree,
+                t,
+                weight,
+                summary.num_feature,
+            )?);
         }
 
         let (input_widths, outputs, output_values) =
@@ -224,6 +235,7 @@ impl XgbModel {
             nodes,
             roots,
             groups,
+            depths,
             objective,
             num_feature: summary.num_feature,
             num_group,
@@ -261,39 +273,28 @@ impl XgbModel {
             out.copy_from_slice(&self.base_margin);
         }
         // Tree-major over blocks of rows, as XGBoost's CPU predictor does: one tree's
-        // nodes stay in cache while the block's rows walk it, and the walks of different
-        // rows are independent, which the CPU overlaps. Each row still adds its leaves in
-        // tree order, so the f32 sums are the same as row by row.
+        // nodes stay in cache while the block's rows walk it (`walk.rs`). The block is
+        // copied with one more column, −∞, which leaves split on.
+        let padded = width + 1;
+        let mut block = vec![f32::NEG_INFINITY; ROW_BLOCK.min(rows) * padded];
         for start in (0..rows).step_by(ROW_BLOCK) {
             let end = (start + ROW_BLOCK).min(rows);
-            for (&root, &group) in self.roots.iter().zip(&self.groups) {
-                for row in start..end {
-                    let x = &features[row * width..(row + 1) * width];
-                    margins[row * groups + group as usize] += self.leaf(root, x);
-                }
+            let n = end - start;
+            for (r, row) in features[start * width..end * width]
+                .chunks_exact(width)
+                .enumerate()
+            {
+                block[r * padded..r * padded + width].copy_from_slice(row);
             }
-        }
-    }
-
-    #[inline]
-    fn leaf(&self, root: u32, x: &[f32]) -> f32 {
-        let mut i = root as usize;
-        loop {
-            let n = self.nodes[i];
-            if n.left == LEAF {
-                return n.value;
+            let out = &mut margins[start * groups..end * groups];
+            for ((&root, &group), &depth) in self.roots.iter().zip(&self.groups).zip(&self.depths) {
+                let tree = walk::Tree {
+                    root,
+                    depth,
+                    group: group as usize,
+                };
+                walk::add_tree(&self.nodes, tree, &block[..n * padded], padded, out, groups);
             }
-            let f = x[(n.feature & !DEFAULT_LEFT) as usize];
-            #[expect(
-                clippy::neg_cmp_op_on_partial_ord,
-                reason = "XGBoost's rule is `value < threshold` goes left; everything else goes right"
-            )]
-            let go_right = if f.is_nan() {
-                n.feature & DEFAULT_LEFT == 0
-            } else {
-                !(f < n.value)
-            };
-            i = n.left as usize + usize::from(go_right);
         }
     }
 

@@ -71,14 +71,18 @@ impl ModelManager {
         .await
         .map_err(|e| LoadError::Build(format!("loader task of {model_name} failed: {e}")))??;
         let version_label = version.to_string();
-        let batcher = batching.map(|b| {
+        let batcher = batching.and_then(|b| {
             let runner = Runner {
                 model: Arc::clone(&built),
                 drift: drift.clone(),
                 metrics: metrics.clone(),
             };
-            let settings = Settings::of(&b, max_batch_size, self.batching.offload_min_rows);
+            let settings = Settings::of(&b, max_batch_size);
             Batcher::start(&name, &version_label, runner, settings)
+                .inspect_err(|e| {
+                    tracing::error!(model = %name, version, error = %e, "cannot start the batching thread: serving unbatched");
+                })
+                .ok()
         });
         Ok(LoadedModel {
             name,

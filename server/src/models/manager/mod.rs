@@ -107,8 +107,6 @@ pub struct ManagerSettings {
 pub struct Batching {
     /// `[serving.batching]`: by model name.
     pub overrides: BTreeMap<String, crate::batching::Override>,
-    /// Merged batches of at least this many rows run on the blocking pool.
-    pub offload_min_rows: usize,
 }
 
 /// Versions loaded besides those the served aliases point at.
