@@ -6,8 +6,9 @@
 //! give it eight independent chains to overlap, and no branch to mispredict: a leaf
 //! loops to itself (its split reads the row's extra last column, −∞, which always goes
 //! left to the leaf's own index), so every row takes exactly the tree's depth in steps
-//! and the loop has a fixed trip count. A tree much deeper than its typical leaf
-//! (lossguide growth) is walked row by row, stopping at the leaf, instead.
+//! and the loop has a fixed trip count. The rows left over after the groups of eight (a
+//! one-row request: all of them), and every row of a tree much deeper than its typical
+//! leaf (lossguide growth), walk alone and stop at their leaf instead.
 //!
 //! Each row still adds its leaves in tree order, so the f32 sums are XGBoost's.
 
@@ -57,48 +58,37 @@ pub(super) fn add_tree(
 ) {
     let Tree { root, depth, group } = tree;
     let rows = block.len() / width;
-    if depth > MAX_LOCKSTEP_DEPTH {
-        for r in 0..rows {
-            let x = &block[r * width..(r + 1) * width];
-            let mut i = root as usize;
-            loop {
-                let next = step(nodes, i, x);
-                if next == i {
-                    break;
-                }
-                i = next;
-            }
-            margins[r * groups + group] += nodes[i].value;
-        }
-        return;
-    }
-    let mut start = 0;
-    while start < rows {
-        let lanes = (rows - start).min(LANES);
+    // Full groups of eight in lockstep; the rest (and every row of a very deep tree) one
+    // by one, stopping at the leaf: a lone row gains nothing from the fixed trip count.
+    let lockstep = if depth > MAX_LOCKSTEP_DEPTH {
+        0
+    } else {
+        rows - rows % LANES
+    };
+    for start in (0..lockstep).step_by(LANES) {
         let mut at = [root as usize; LANES];
-        let xs: [&[f32]; LANES] = std::array::from_fn(|k| {
-            let r = start + k.min(lanes - 1);
-            &block[r * width..(r + 1) * width]
-        });
-        if lanes == LANES {
-            // A fixed trip count the compiler unrolls.
-            for _ in 0..depth {
-                for k in 0..LANES {
-                    at[k] = step(nodes, at[k], xs[k]);
-                }
-            }
-        } else {
-            // The last few rows (or a request of fewer than eight): no wasted lanes.
-            for _ in 0..depth {
-                for k in 0..lanes {
-                    at[k] = step(nodes, at[k], xs[k]);
-                }
+        let xs: [&[f32]; LANES] =
+            std::array::from_fn(|k| &block[(start + k) * width..(start + k + 1) * width]);
+        for _ in 0..depth {
+            for k in 0..LANES {
+                at[k] = step(nodes, at[k], xs[k]);
             }
         }
-        for k in 0..lanes {
+        for k in 0..LANES {
             margins[(start + k) * groups + group] += nodes[at[k]].value;
         }
-        start += lanes;
+    }
+    for r in lockstep..rows {
+        let x = &block[r * width..(r + 1) * width];
+        let mut i = root as usize;
+        loop {
+            let next = step(nodes, i, x);
+            if next == i {
+                break;
+            }
+            i = next;
+        }
+        margins[r * groups + group] += nodes[i].value;
     }
 }
 
