@@ -266,7 +266,8 @@ impl FeatureStore {
     }
 
     /// Reads `features` (each `view:field`) for every entity, grouped by view so each
-    /// view is read once; results are in the order asked.
+    /// view is read once, all views in one call to the online store (one round trip to
+    /// Redis); results are in the order asked.
     pub async fn get_online(
         &self,
         features: &[String],
@@ -278,9 +279,17 @@ impl FeatureStore {
             .iter()
             .map(|_| vec![(None, crate::Status::Missing); features.len()])
             .collect();
-        for (view, fields) in &by_view {
-            let names: Vec<&str> = fields.iter().map(|(_, n)| n.as_str()).collect();
-            let got = self.online.read(view, entities, &names, now_micros).await?;
+        let names: Vec<Vec<&str>> = by_view
+            .iter()
+            .map(|(_, fields)| fields.iter().map(|(_, n)| n.as_str()).collect())
+            .collect();
+        let reads: Vec<(&FeatureView, &[&str])> = by_view
+            .iter()
+            .zip(&names)
+            .map(|((view, _), names)| (view, names.as_slice()))
+            .collect();
+        let got = self.online.read_views(&reads, entities, now_micros).await?;
+        for ((_, fields), got) in by_view.iter().zip(got) {
             for (row, values) in out.iter_mut().zip(got) {
                 for ((slot, _), value) in fields.iter().zip(values) {
                     row[*slot] = value;

@@ -162,6 +162,52 @@ async fn statuses_present_missing_expired() {
 }
 
 #[tokio::test]
+async fn several_views_read_together_as_each_alone() {
+    for (backend, store, _dir) in stores().await {
+        let store = store.as_ref();
+        let (activity, loyalty) = (view("activity"), view("loyalty"));
+        store
+            .write(&activity, &[row("c1", 10 * HOUR, 5.0)])
+            .await
+            .unwrap();
+        let points = |id: &str, n: i64| PushRow {
+            key: vec![id.into()],
+            event_time_micros: HOUR,
+            values: vec![("points".into(), Some(Value::Int64(n)))],
+        };
+        store
+            .write(&loyalty, &[points("c1", 7), points("c2", 9)])
+            .await
+            .unwrap();
+        let keys = [vec!["c1".into()], vec!["c2".into()], vec!["nobody".into()]];
+        let now = 12 * HOUR; // activity's 1 h TTL has passed; loyalty has none
+        let a_fields: &[&str] = &["orders_90d", "segment"];
+        let l_fields: &[&str] = &["points"];
+        let both = store
+            .read_views(&[(&activity, a_fields), (&loyalty, l_fields)], &keys, now)
+            .await
+            .unwrap();
+        let alone = [
+            store.read(&activity, &keys, a_fields, now).await.unwrap(),
+            store.read(&loyalty, &keys, l_fields, now).await.unwrap(),
+        ];
+        assert_eq!(both, alone, "{backend}");
+        assert_eq!(both[0][0][0], (None, Status::Expired), "{backend}");
+        assert_eq!(both[1][0][0], (Some(Value::Int64(7)), Status::Present));
+        assert_eq!(both[1][1][0], (Some(Value::Int64(9)), Status::Present));
+        assert_eq!(both[1][2][0], (None, Status::Missing));
+        let bad: &[&str] = &["nope"];
+        assert!(
+            store
+                .read_views(&[(&activity, a_fields), (&loyalty, bad)], &keys, now)
+                .await
+                .is_err(),
+            "{backend}: an unknown field in any view refuses the call"
+        );
+    }
+}
+
+#[tokio::test]
 async fn composite_keys_and_every_type_round_trip() {
     for (backend, store, _dir) in stores().await {
         let store = store.as_ref();

@@ -46,6 +46,22 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>>;
 
+    /// [`OnlineStore::read`] of several views for the same `keys`: one result per
+    /// `(view, fields)` in `reads`, in order. A networked backend answers them in one
+    /// round trip; the default reads each view in turn.
+    async fn read_views(
+        &self,
+        reads: &[(&FeatureView, &[&str])],
+        keys: &[Vec<String>],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Vec<Feature>>>> {
+        let mut out = Vec::with_capacity(reads.len());
+        for (view, fields) in reads {
+            out.push(self.read(view, keys, fields, now_micros).await?);
+        }
+        Ok(out)
+    }
+
     /// The newest event time of any row written to the view, if any was: how fresh the
     /// view is (a stalled ingestion job shows as this falling behind the clock).
     async fn newest_event_micros(&self, view: &FeatureView) -> Result<Option<i64>>;

@@ -153,39 +153,53 @@ impl OnlineStore for RedisStore {
         fields: &[&str],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
-        super::check_fields(view, fields)?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let mut got = self.read_views(&[(view, fields)], keys, now_micros).await?;
+        Ok(got.pop().unwrap_or_default())
+    }
+
+    /// Every view's rows in one pipeline: one round trip however many views and
+    /// entities a request touches.
+    async fn read_views(
+        &self,
+        reads: &[(&FeatureView, &[&str])],
+        keys: &[Vec<String>],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Vec<Feature>>>> {
+        for (view, fields) in reads {
+            super::check_fields(view, fields)?;
+        }
+        if keys.is_empty() || reads.is_empty() {
+            return Ok(reads.iter().map(|_| Vec::new()).collect());
         }
         let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("HMGET")
-                .arg(self.key(&view.name, key))
-                .arg(EVENT_TIME)
-                .arg(fields);
+        for (view, fields) in reads {
+            for key in keys {
+                pipe.cmd("HMGET")
+                    .arg(self.key(&view.name, key))
+                    .arg(EVENT_TIME)
+                    .arg(*fields);
+            }
         }
         let replies: Vec<Vec<Option<Vec<u8>>>> = pipe
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        let ttl = super::ttl_micros(view);
-        replies
-            .into_iter()
-            .map(|reply| {
-                let mut reply = reply.into_iter();
-                let event_time = match reply.next().flatten() {
-                    Some(t) => Some(parse_time(&t)?),
-                    None => None,
-                };
-                let expired = event_time.is_some_and(|t| super::is_expired(ttl, t, now_micros));
-                reply
-                    .map(|bytes| {
-                        let value = match bytes {
-                            Some(b) => Reader::new(&b).value()?,
-                            None => None,
-                        };
-                        Ok(super::as_read(value, expired))
-                    })
+        if replies.len() != reads.len() * keys.len() {
+            return Err(FeatureError::Corrupt(format!(
+                "Redis answered {} of {} reads",
+                replies.len(),
+                reads.len() * keys.len()
+            )));
+        }
+        let mut replies = replies.into_iter();
+        reads
+            .iter()
+            .map(|(view, _)| {
+                let ttl = super::ttl_micros(view);
+                replies
+                    .by_ref()
+                    .take(keys.len())
+                    .map(|reply| row_of(reply, ttl, now_micros))
                     .collect()
             })
             .collect()
@@ -203,6 +217,25 @@ impl OnlineStore for RedisStore {
     fn backend(&self) -> &'static str {
         "redis"
     }
+}
+
+/// One `HMGET` reply (the event time, then the fields) as values with their status.
+fn row_of(reply: Vec<Option<Vec<u8>>>, ttl: Option<i64>, now_micros: i64) -> Result<Vec<Feature>> {
+    let mut reply = reply.into_iter();
+    let event_time = match reply.next().flatten() {
+        Some(t) => Some(parse_time(&t)?),
+        None => None,
+    };
+    let expired = event_time.is_some_and(|t| super::is_expired(ttl, t, now_micros));
+    reply
+        .map(|bytes| {
+            let value = match bytes {
+                Some(b) => Reader::new(&b).value()?,
+                None => None,
+            };
+            Ok(super::as_read(value, expired))
+        })
+        .collect()
 }
 
 fn parse_time(bytes: &[u8]) -> Result<i64> {

@@ -8,7 +8,7 @@
 use mercator_features::online::PushRow;
 use mercator_features::{Definitions, FeatureView, Value};
 
-/// A customer view with a TTL, and a SKU-location view without one.
+/// A customer view with a TTL and one without, and a SKU-location view without one.
 pub const DEFS: &str = r#"
 [[entities]]
 name = "customer"
@@ -26,6 +26,13 @@ fields = [
   { name = "orders_90d", type = "float32" },
   { name = "segment", type = "string" },
   { name = "vip", type = "bool" },
+]
+
+[[feature_views]]
+name = "loyalty"
+entity = "customer"
+fields = [
+  { name = "points", type = "int64" },
 ]
 
 [[feature_views]]
