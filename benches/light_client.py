@@ -81,6 +81,18 @@ def ok_calls(method) -> float:
     return total
 
 
+def batch_rows(model) -> tuple:
+    """(rows, executions) so far in `mercator_batch_rows` of `model`'s version 1."""
+    with urllib.request.urlopen(f"http://{HTTP}/metrics") as r:
+        text = r.read().decode()
+    found = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f'mercator_batch_rows_{part}{{model="{model}",version="1"}}'):
+                found[part] = float(line.rsplit(" ", 1)[1])
+    return found.get("sum", 0.0), found.get("count", 0.0)
+
+
 def h2load(addr, path, body_file, connections, streams, seconds, log=None):
     cmd = ["h2load", "-t1", f"-c{connections}", f"-m{streams}", f"-D{seconds}", "-d", body_file,
            "-H", "content-type: application/grpc", "-H", "te: trailers", f"http://{addr}{path}"]
@@ -257,12 +269,18 @@ def main():
                 os.makedirs(args.profile, exist_ok=True)
                 profile = os.path.join(args.profile, re.sub(r"\W+", "_", name).strip("_") + ".data")
             f = measure(floor.pid, FLOOR, INFER, files[floor_body], c, m, args.seconds)
+            batched = {"classify_batched": "intent_batched", "forecast_batched": "demand_batched"}.get(body)
+            before = batch_rows(batched) if batched else None
             s = measure(server.pid, GRPC, path, files[body], c, m, args.seconds, method, profile)
+            if batched:
+                rows_run, runs = (a - b for a, b in zip(batch_rows(batched), before))
+                s["mean_batch"] = rows_run / runs if runs else None
             ratio = s["rate"] / f["rate"]
             p99 = f"{s['p99_us']}µs {s['p99_us'] / f['p99_us']:.2f}x" if s["p99_us"] and f["p99_us"] else ""
             unit = "rows" if rows > 1 else "calls"
             print(f"{name:36} {f['rate'] * rows:>9.0f} {s['rate'] * rows:>11.0f} {ratio:>6.2f} "
-                  f"{f['cpu_us']:>8.1f}µs {s['cpu_us']:>11.1f}µs {p99:>15}  ({unit}/s; CPU per call)")
+                  f"{f['cpu_us']:>8.1f}µs {s['cpu_us']:>11.1f}µs {p99:>15}  ({unit}/s; CPU per call)"
+                  + (f"; {s['mean_batch']:.1f} rows per execution" if s.get("mean_batch") else ""))
             results.append({"case": name, "floor": f, "mercator": s, "ratio": ratio, "rows": rows})
         if args.json:
             with open(args.json, "w") as out:
