@@ -109,13 +109,21 @@ impl DynamicBatching {
             return Ok(None);
         };
         let fail = |m: String| RuntimeError::Signature(format!("dynamic_batching: {m}"));
-        let mut b: DynamicBatching =
+        let b: DynamicBatching =
             serde_json::from_value(v.clone()).map_err(|e| fail(e.to_string()))?;
-        if b.max_batch_size == 0 {
-            b.max_batch_size = manifest.max_batch_size;
+        b.fitted(manifest).map(Some).map_err(fail)
+    }
+
+    /// These settings for a version of `manifest`: an unset `max_batch_size` takes the
+    /// manifest's, then the whole is checked against its signature (see [`check`]).
+    ///
+    /// [`check`]: DynamicBatching::check
+    pub fn fitted(mut self, manifest: &Manifest) -> std::result::Result<Self, String> {
+        if self.max_batch_size == 0 {
+            self.max_batch_size = manifest.max_batch_size;
         }
-        b.check(manifest).map_err(fail)?;
-        Ok(Some(b))
+        self.check(manifest)?;
+        Ok(self)
     }
 
     /// Whether these settings can merge requests to a model of this signature, and are

@@ -111,11 +111,7 @@ impl Override {
         if let Some(q) = o.max_queue_size {
             b.max_queue_size = q;
         }
-        if b.max_batch_size == 0 {
-            b.max_batch_size = manifest.max_batch_size;
-        }
-        b.check(manifest)?;
-        Ok(Some(b))
+        b.fitted(manifest).map(Some)
     }
 }
 

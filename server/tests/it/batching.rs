@@ -73,6 +73,15 @@ async fn metric(server: &TestServer, series: &str) -> f64 {
     metric_value(&server.metrics_text().await, series).unwrap_or(0.0)
 }
 
+/// Executions of version 1 of `model` so far, and the rows they held.
+async fn executions(server: &TestServer, model: &str) -> (f64, f64) {
+    let text = server.metrics_text().await;
+    let series =
+        |part: &str| format!("mercator_batch_rows_{part}{{model=\"{model}\",version=\"1\"}}");
+    let value = |part| metric_value(&text, &series(part)).unwrap_or(0.0);
+    (value("count"), value("sum"))
+}
+
 /// Waits until `n` requests wait in the queue of `model` version `version`.
 async fn queued(server: &TestServer, model: &str, version: &str, n: f64) {
     server
@@ -117,15 +126,7 @@ async fn merged_requests_get_their_own_rows_in_order() {
             assert!((g - w).abs() <= 1e-6, "{texts:?}: {got:?} vs {want:?}");
         }
     }
-    let series = "{model=\"batched\",version=\"1\"}";
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_count{series}")).await,
-        1.0
-    );
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_sum{series}")).await,
-        16.0
-    );
+    assert_eq!(executions(&server, "batched").await, (1.0, 16.0));
 
     // A request larger than max_batch_size runs alone, whole.
     let big: Vec<&str> = (0..20).map(|i| TEXTS[i % TEXTS.len()]).collect();
@@ -137,10 +138,7 @@ async fn merged_requests_get_their_own_rows_in_order() {
         .expect("plain");
     assert_eq!(shape, [20, 12]);
     assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() <= 1e-6));
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_sum{series}")).await,
-        36.0
-    );
+    assert_eq!(executions(&server, "batched").await, (2.0, 36.0));
 
     // Triton's model configuration says how the model batches.
     let config = server
@@ -188,19 +186,9 @@ async fn expired_requests_leave_the_queue_uncomputed() {
     for call in calls {
         call.await.expect("task").expect("answered");
     }
-    let series = "{model=\"batched\",version=\"1\"}";
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_count{series}")).await,
-        1.0
-    );
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_sum{series}")).await,
-        4.0
-    );
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_queue_depth{series}")).await,
-        0.0
-    );
+    assert_eq!(executions(&server, "batched").await, (1.0, 4.0));
+    let depth = "mercator_batch_queue_depth{model=\"batched\",version=\"1\"}";
+    assert_eq!(metric(&server, depth).await, 0.0);
     server.stop().await;
 }
 
@@ -252,20 +240,11 @@ async fn a_version_swapped_out_answers_what_it_queued() {
         .start()
         .await;
     let mut registry = server.registry_client().await;
-    let files = intent(Some(section));
     registry
-        .register_version(reg::RegisterVersionRequest {
-            model: "intent".into(),
-            files: files
-                .into_iter()
-                .map(|(path, content)| reg::UploadFile {
-                    path,
-                    content: content.to_vec(),
-                })
-                .collect(),
-            actor: "test".into(),
-            ..Default::default()
-        })
+        .register_version(crate::lifecycle::upload_files(
+            "intent",
+            intent(Some(section)),
+        ))
         .await
         .expect("register version 2");
     let mut calls = Vec::new();
@@ -365,14 +344,6 @@ async fn forecasts_of_several_callers_share_one_execution() {
         assert_eq!(got.points.len(), 28);
         assert_eq!(got.points, want.points, "series {i}");
     }
-    let series = "{model=\"net_batched\",version=\"1\"}";
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_count{series}")).await,
-        1.0
-    );
-    assert_eq!(
-        metric(&server, &format!("mercator_batch_rows_sum{series}")).await,
-        6.0
-    );
+    assert_eq!(executions(&server, "net_batched").await, (1.0, 6.0));
     server.stop().await;
 }

@@ -13,6 +13,14 @@ pub fn upload(name: &str) -> reg::RegisterVersionRequest {
         std::path::Path::new(CHURN_DIR),
         &["mercator.json", "model.json"],
     );
+    upload_files(name, files)
+}
+
+/// A registration of `files` as a new version of `name`.
+pub fn upload_files(
+    name: &str,
+    files: std::collections::BTreeMap<String, bytes::Bytes>,
+) -> reg::RegisterVersionRequest {
     reg::RegisterVersionRequest {
         model: name.into(),
         files: files
