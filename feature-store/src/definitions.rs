@@ -59,6 +59,16 @@ impl FeatureView {
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }
+
+    /// [`FeatureView::field_index`], trying `hint` first: callers walking a list of
+    /// names that follows the view's order (a model's inputs usually do) pass the index
+    /// after the last one found, and each name costs one comparison, not a scan.
+    pub fn field_index_from(&self, name: &str, hint: usize) -> Option<usize> {
+        match self.fields.get(hint) {
+            Some(f) if f.name == name => Some(hint),
+            _ => self.field_index(name),
+        }
+    }
 }
 
 /// A complete set of definitions.

@@ -63,8 +63,9 @@ pub struct FeatureStore {
 /// skew. A row stamped further ahead would shadow every later push of its entity.
 pub const DEFAULT_MAX_FUTURE_SKEW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-/// Requested features grouped by view: each view with (position in the request, field).
-type Plan = Vec<(FeatureView, Vec<(usize, String)>)>;
+/// Requested features grouped by view: each view with (position in the request, field),
+/// borrowed from the definitions and the request rather than copied per call.
+type Plan<'a> = Vec<(&'a FeatureView, Vec<(usize, &'a str)>)>;
 
 impl FeatureStore {
     /// Opens the store in `dir`: definitions in `dir/definitions.toml`, the embedded
@@ -274,19 +275,20 @@ impl FeatureStore {
         entities: &[Vec<String>],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
-        let by_view = self.plan(features, entities.iter().map(Vec::as_slice))?;
+        let defs = self.current();
+        let by_view = plan(&defs, features, entities.iter().map(Vec::as_slice))?;
         let mut out: Vec<Vec<Feature>> = entities
             .iter()
             .map(|_| vec![(None, crate::Status::Missing); features.len()])
             .collect();
         let names: Vec<Vec<&str>> = by_view
             .iter()
-            .map(|(_, fields)| fields.iter().map(|(_, n)| n.as_str()).collect())
+            .map(|(_, fields)| fields.iter().map(|(_, n)| *n).collect())
             .collect();
         let reads: Vec<(&FeatureView, &[&str])> = by_view
             .iter()
             .zip(&names)
-            .map(|((view, _), names)| (view, names.as_slice()))
+            .map(|((view, _), names)| (*view, names.as_slice()))
             .collect();
         let got = self.online.read_views(&reads, entities, now_micros).await?;
         for ((_, fields), got) in by_view.iter().zip(got) {
@@ -299,57 +301,6 @@ impl FeatureStore {
         Ok(out)
     }
 
-    /// Groups `features` (each `view:field`) by view, checking each names a defined field
-    /// and that every entity key fits every view's entity.
-    fn plan<'k>(
-        &self,
-        features: &[String],
-        entities: impl Iterator<Item = &'k [String]>,
-    ) -> Result<Plan> {
-        let defs = self.current();
-        let mut by_view: Vec<(FeatureView, Vec<(usize, String)>)> = Vec::new();
-        for (i, reference) in features.iter().enumerate() {
-            let field = || format!("features[{i}]");
-            let (view, name) =
-                reference
-                    .split_once(':')
-                    .ok_or_else(|| FeatureError::InvalidRequest {
-                        field: field(),
-                        message: format!("'{reference}' must be view:field"),
-                    })?;
-            let v = defs
-                .views
-                .get(view)
-                .ok_or_else(|| FeatureError::UnknownView(view.to_string()))?;
-            if v.field_index(name).is_none() {
-                return Err(FeatureError::InvalidRequest {
-                    field: field(),
-                    message: format!("view '{view}' has no field '{name}'"),
-                });
-            }
-            match by_view.iter_mut().find(|(bv, _)| bv.name == view) {
-                Some((_, fs)) => fs.push((i, name.to_string())),
-                None => by_view.push((v.clone(), vec![(i, name.to_string())])),
-            }
-        }
-        for (e, key) in entities.enumerate() {
-            for (v, _) in &by_view {
-                if key.len() != v.entity.join_keys.len() {
-                    return Err(FeatureError::InvalidRequest {
-                        field: format!("entities[{e}]"),
-                        message: format!(
-                            "{} key values given, view '{}' is keyed by {:?}",
-                            key.len(),
-                            v.name,
-                            v.entity.join_keys
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(by_view)
-    }
-
     /// Point-in-time retrieval: for each entity row, `features` as they were at its
     /// timestamp (see [`crate::historical`]). Results are in the order asked.
     pub async fn get_historical(
@@ -357,7 +308,8 @@ impl FeatureStore {
         features: &[String],
         rows: &[EntityRow],
     ) -> Result<Vec<Vec<Feature>>> {
-        let by_view = self.plan(features, rows.iter().map(|r| r.key.as_slice()))?;
+        let defs = self.current();
+        let by_view = plan(&defs, features, rows.iter().map(|r| r.key.as_slice()))?;
         let keys: Vec<String> = rows
             .iter()
             .map(|r| crate::online::join_key(&r.key))
@@ -384,6 +336,57 @@ impl FeatureStore {
         }
         Ok(out)
     }
+}
+
+/// Groups `features` (each `view:field`) by view, checking each names a defined field
+/// and that every entity key fits every view's entity.
+fn plan<'a, 'k>(
+    defs: &'a Definitions,
+    features: &'a [String],
+    entities: impl Iterator<Item = &'k [String]>,
+) -> Result<Plan<'a>> {
+    let mut by_view: Plan<'a> = Vec::new();
+    let mut next = 0;
+    for (i, reference) in features.iter().enumerate() {
+        let field = || format!("features[{i}]");
+        let (view, name) =
+            reference
+                .split_once(':')
+                .ok_or_else(|| FeatureError::InvalidRequest {
+                    field: field(),
+                    message: format!("'{reference}' must be view:field"),
+                })?;
+        let v = defs
+            .views
+            .get(view)
+            .ok_or_else(|| FeatureError::UnknownView(view.to_string()))?;
+        next = 1 + v
+            .field_index_from(name, next)
+            .ok_or_else(|| FeatureError::InvalidRequest {
+                field: field(),
+                message: format!("view '{view}' has no field '{name}'"),
+            })?;
+        match by_view.iter_mut().find(|(bv, _)| bv.name == view) {
+            Some((_, fs)) => fs.push((i, name)),
+            None => by_view.push((v, vec![(i, name)])),
+        }
+    }
+    for (e, key) in entities.enumerate() {
+        for (v, _) in &by_view {
+            if key.len() != v.entity.join_keys.len() {
+                return Err(FeatureError::InvalidRequest {
+                    field: format!("entities[{e}]"),
+                    message: format!(
+                        "{} key values given, view '{}' is keyed by {:?}",
+                        key.len(),
+                        v.name,
+                        v.entity.join_keys
+                    ),
+                });
+            }
+        }
+    }
+    Ok(by_view)
 }
 
 fn micros_of(d: std::time::Duration) -> i64 {

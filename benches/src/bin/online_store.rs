@@ -45,6 +45,11 @@ async fn redis_used_memory(url: &str) -> anyhow::Result<u64> {
 
 const FEATURES: usize = 32;
 
+/// The allocator the server binary uses, so lookups allocate their answers as they do
+/// there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -125,6 +130,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if let Some(e) = &embedded {
+        println!(
+            "the store's own count: {:.0} MiB ({:.0} bytes/entity)",
+            e.memory_bytes()? as f64 / 1048576.0,
+            e.memory_bytes()? as f64 / args.entities as f64
+        );
         // Restart cost: replaying the log as written, then compacting it, then replaying
         // the compacted log (a second process cannot open it while this one holds it).
         let t = Instant::now();

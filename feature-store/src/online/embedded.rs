@@ -11,16 +11,18 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::definitions::FeatureView;
 use crate::online::codec::{Reader, put_str, put_value};
+use crate::online::layout::Layout;
 use crate::online::rows::{self, SHARDS, Shard};
 use crate::online::wal::Wal;
 use crate::online::{Feature, PushRow, WriteOutcome, join_key, validate};
 use crate::value::Status;
 use crate::{FeatureError, Result};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ViewTable {
-    /// Field names seen in this view, by the index rows use for them.
-    fields: RwLock<Vec<String>>,
+    /// The layout rows are written in. Every shard holds its rows in this one, except
+    /// while a write is relaying them out (see [`ViewTable::relayout`]).
+    layout: RwLock<Arc<Layout>>,
     shards: Vec<RwLock<Shard>>,
     /// The newest event time of any row applied (`i64::MIN` before the first). Kept
     /// across compaction, since the snapshot keeps each entity's newest row.
@@ -29,9 +31,12 @@ struct ViewTable {
 
 impl ViewTable {
     fn new() -> ViewTable {
+        let layout = Arc::new(Layout::default());
         ViewTable {
-            fields: RwLock::default(),
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(Shard::new(Arc::clone(&layout))))
+                .collect(),
+            layout: RwLock::new(layout),
             newest_event_micros: AtomicI64::new(i64::MIN),
         }
     }
@@ -40,19 +45,46 @@ impl ViewTable {
         &self.shards[rows::shard_of(hash)]
     }
 
-    /// Index of a field name, adding it if new.
-    fn field_id(&self, name: &str) -> Result<u16> {
-        if let Some(i) = read(&self.fields)?.iter().position(|f| f == name) {
-            return Ok(i as u16);
+    fn layout(&self) -> Result<Arc<Layout>> {
+        Ok(Arc::clone(&*read(&self.layout)?))
+    }
+
+    fn has_rows(&self) -> Result<bool> {
+        for shard in &self.shards {
+            if read(shard)?.len() > 0 {
+                return Ok(true);
+            }
         }
-        let mut fields = write(&self.fields)?;
-        if let Some(i) = fields.iter().position(|f| f == name) {
-            return Ok(i as u16);
+        Ok(false)
+    }
+
+    /// Moves every shard to `layout`, rewriting its rows unless they read the same.
+    /// Called by writers only (under the log lock); readers meanwhile see each shard
+    /// whole, in its old layout or its new one.
+    fn relayout(&self, layout: Layout) -> Result<Arc<Layout>> {
+        let layout = Arc::new(layout);
+        let started = std::time::Instant::now();
+        let mut rewritten = 0usize;
+        for shard in &self.shards {
+            let same = read(shard)?.layout().rows_read_same_under(&layout);
+            if same {
+                write(shard)?.set_layout(Arc::clone(&layout));
+            } else {
+                let relaid = read(shard)?.relaid(Arc::clone(&layout))?;
+                rewritten += relaid.len();
+                *write(shard)? = relaid;
+            }
         }
-        let id = u16::try_from(fields.len())
-            .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
-        fields.push(name.to_string());
-        Ok(id)
+        *write(&self.layout)? = Arc::clone(&layout);
+        if rewritten > 0 {
+            tracing::info!(
+                rows = rewritten,
+                fields = layout.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "online store: a view's rows were relaid out for a new field, type or null"
+            );
+        }
+        Ok(layout)
     }
 }
 
@@ -184,37 +216,31 @@ impl EmbeddedStore {
         let Some(table) = read(&self.inner.views)?.get(&view.name).cloned() else {
             return Ok(keys.iter().map(|_| missing()).collect());
         };
-        // Requested names → the field ids rows store values by, once per call.
-        let (wanted, n_ids): (Vec<Option<usize>>, usize) = {
-            let names = read(&table.fields)?;
-            let wanted = fields
-                .iter()
-                .map(|f| names.iter().position(|n| n == f))
-                .collect();
-            (wanted, names.len())
-        };
-        let mut slots: Vec<Option<crate::value::Value>> = vec![None; n_ids];
+        // Requested names → field ids, once per call (again for a shard caught in a
+        // relayout, whose layout differs from the table's).
+        let layout = table.layout()?;
+        let wanted = layout.ids(fields);
         let ttl = super::ttl_micros(view);
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let key = join_key(key);
-            let hash = rows::hash_key(key.as_bytes());
+            let hash = rows::hash_key_parts(key);
             let shard = read(table.shard(hash))?;
-            let Some(row) = shard.get(hash, key.as_bytes()) else {
+            let Some(row) = shard.get(hash, key) else {
                 out.push(missing());
                 continue;
             };
-            let row = rows::parse(row);
-            let expired = super::is_expired(ttl, row.event_time_micros, now_micros);
-            rows::decode_values(row.values, &mut slots)?;
-            out.push(
-                wanted
-                    .iter()
-                    .map(|w| {
-                        super::as_read(w.and_then(|i| slots.get(i).cloned().flatten()), expired)
-                    })
-                    .collect(),
-            );
+            let expired = super::is_expired(ttl, row.event_time_micros(), now_micros);
+            let here = shard.layout();
+            let relaid;
+            let wanted = if Arc::ptr_eq(here, &layout) {
+                &wanted
+            } else {
+                relaid = here.ids(fields);
+                &relaid
+            };
+            let mut values = Vec::with_capacity(fields.len());
+            here.read_into(row.fixed, row.side, wanted, expired, &mut values)?;
+            out.push(values);
         }
         Ok(out)
     }
@@ -225,6 +251,19 @@ impl EmbeddedStore {
             .get(view)
             .map(|t| t.newest_event_micros.load(Ordering::Relaxed))
             .filter(|&t| t != i64::MIN))
+    }
+
+    /// Bytes the rows of every view take in memory (pages, hash tables, text), as the
+    /// store counts them: what the process' resident size grows by, give or take the
+    /// allocator's own overhead.
+    pub fn memory_bytes(&self) -> Result<usize> {
+        let mut total = 0;
+        for table in read(&self.inner.views)?.values() {
+            for shard in &table.shards {
+                total += read(shard)?.bytes();
+            }
+        }
+        Ok(total)
     }
 
     /// Number of entities stored for a view.
@@ -313,27 +352,28 @@ fn snapshot(
     emit: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     for (name, table) in read(views)?.iter() {
-        let fields = read(&table.fields)?.clone();
-        let n_fields = u16::try_from(fields.len())
-            .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
         for shard in &table.shards {
             let shard = read(shard)?;
-            let stored: Vec<rows::RowRef<'_>> = shard.iter().map(rows::parse).collect();
+            let layout = shard.layout();
+            let fields = layout.names();
+            let n_fields = u16::try_from(fields.len())
+                .map_err(|_| FeatureError::Corrupt("more than 65535 fields".into()))?;
+            let stored: Vec<rows::RowRef<'_>> = shard.iter().collect();
             for chunk in stored.chunks(SNAPSHOT_ROWS) {
                 let mut out = Vec::with_capacity(64 + chunk.len() * (24 + fields.len() * 5));
                 put_str(&mut out, name);
                 out.extend_from_slice(&n_fields.to_le_bytes());
-                for f in &fields {
+                for f in fields {
                     put_str(&mut out, f);
                 }
                 out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-                let mut values: Vec<Option<crate::value::Value>> = vec![None; fields.len()];
+                let mut values = Vec::with_capacity(fields.len());
                 for row in chunk {
                     let key = std::str::from_utf8(row.key)
                         .map_err(|_| FeatureError::Corrupt("a stored key is not UTF-8".into()))?;
                     put_str(&mut out, key);
-                    out.extend_from_slice(&row.event_time_micros.to_le_bytes());
-                    rows::decode_values(row.values, &mut values)?;
+                    out.extend_from_slice(&row.event_time_micros().to_le_bytes());
+                    layout.decode(row.fixed, row.side, &mut values)?;
                     for v in &values {
                         put_value(&mut out, v.as_ref());
                     }
@@ -388,27 +428,40 @@ fn apply_record(
                 .clone(),
         }
     };
-    let mut ids = Vec::with_capacity(n_fields);
+    let mut names = Vec::with_capacity(n_fields);
     for _ in 0..n_fields {
-        ids.push(table.field_id(r.str()?)?);
+        names.push(r.str()?);
     }
+    let mut layout = table.layout()?;
+    let mut ids = layout.ids(&names);
+    if ids.iter().any(Option::is_none) {
+        layout = table.relayout(layout.with_fields(&names)?)?;
+        ids = layout.ids(&names);
+    }
+    let ids: Vec<usize> = ids
+        .into_iter()
+        .map(|id| id.map(usize::from))
+        .collect::<Option<_>>()
+        .ok_or_else(|| FeatureError::Corrupt("a field its view's layout lacks".into()))?;
     let n_rows = r.u32()? as usize;
     let mut outcome = WriteOutcome::default();
-    let width = ids.iter().max().map_or(0, |&m| usize::from(m) + 1);
-    let mut slots: Vec<Option<crate::value::Value>> = vec![None; width];
+    let mut values: Vec<Option<crate::value::Value>> = Vec::new();
     for _ in 0..n_rows {
         let key = r.str()?;
         let event_time_micros = r.i64()?;
-        slots.iter_mut().for_each(|s| *s = None);
+        values.clear();
+        values.resize(layout.len(), None);
         for &id in &ids {
-            slots[usize::from(id)] = r.value()?;
+            values[id] = r.value()?;
+        }
+        if !layout.fits(&values) {
+            layout = table.relayout(layout.widened(&values, table.has_rows()?)?)?;
         }
         table
             .newest_event_micros
             .fetch_max(event_time_micros, Ordering::Relaxed);
-        let row = rows::encode(key, event_time_micros, &slots)?;
         let hash = rows::hash_key(key.as_bytes());
-        if write(table.shard(hash))?.put_if_not_older(hash, row) {
+        if write(table.shard(hash))?.put_if_not_older(hash, key, event_time_micros, &values)? {
             outcome.written += 1;
         } else {
             outcome.ignored_older += 1;

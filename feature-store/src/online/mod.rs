@@ -6,6 +6,7 @@
 
 mod codec;
 pub mod embedded;
+mod layout;
 pub mod redis;
 mod redis_url;
 mod rows;
@@ -196,13 +197,14 @@ pub(crate) fn validate(view: &FeatureView, rows: &[PushRow]) -> Result<()> {
 
 /// Refuses fields the view does not have.
 pub(crate) fn check_fields(view: &FeatureView, fields: &[&str]) -> Result<()> {
+    let mut next = 0;
     for (i, f) in fields.iter().enumerate() {
-        if view.field_index(f).is_none() {
-            return Err(FeatureError::InvalidRequest {
+        next = 1 + view
+            .field_index_from(f, next)
+            .ok_or_else(|| FeatureError::InvalidRequest {
                 field: format!("fields[{i}]"),
                 message: format!("view '{}' has no field '{f}'", view.name),
-            });
-        }
+            })?;
     }
     Ok(())
 }
