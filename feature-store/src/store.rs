@@ -8,6 +8,7 @@ use crate::definitions::{Definitions, FeatureView};
 use crate::definitions_store::{DefinitionsStore, FileDefinitions};
 use crate::historical::{EntityRow, Timeline};
 use crate::offline::OfflineStore;
+use crate::online::ViewRead;
 use crate::online::{EmbeddedStore, Feature, OnlineStore, PushRow, WriteOutcome};
 use crate::{FeatureError, Result};
 
@@ -275,28 +276,67 @@ impl FeatureStore {
         entities: &[Vec<String>],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
+        let mut got = self
+            .get_online_sets(&[(features, entities)], now_micros)
+            .await?;
+        Ok(got.pop().unwrap_or_default())
+    }
+
+    /// Several [`FeatureStore::get_online`] lookups, each its own features of its own
+    /// entities (a model's inputs bound to views of different entities), in one call to
+    /// the online store: one round trip to Redis for a whole request. One result per
+    /// lookup, in order.
+    pub async fn get_online_sets(
+        &self,
+        lookups: &[(&[String], &[Vec<String>])],
+        now_micros: i64,
+    ) -> Result<Vec<Vec<Vec<Feature>>>> {
         let defs = self.current();
-        let by_view = plan(&defs, features, entities.iter().map(Vec::as_slice))?;
-        let mut out: Vec<Vec<Feature>> = entities
+        let plans = lookups
             .iter()
-            .map(|_| vec![(None, crate::Status::Missing); features.len()])
-            .collect();
-        let names: Vec<Vec<&str>> = by_view
+            .map(|(features, entities)| plan(&defs, features, entities.iter().map(Vec::as_slice)))
+            .collect::<Result<Vec<_>>>()?;
+        let names: Vec<Vec<Vec<&str>>> = plans
             .iter()
-            .map(|(_, fields)| fields.iter().map(|(_, n)| *n).collect())
+            .map(|by_view| {
+                by_view
+                    .iter()
+                    .map(|(_, fields)| fields.iter().map(|(_, n)| *n).collect())
+                    .collect()
+            })
             .collect();
-        let reads: Vec<(&FeatureView, &[&str])> = by_view
-            .iter()
-            .zip(&names)
-            .map(|((view, _), names)| (*view, names.as_slice()))
-            .collect();
-        let got = self.online.read_views(&reads, entities, now_micros).await?;
-        for ((_, fields), got) in by_view.iter().zip(got) {
-            for (row, values) in out.iter_mut().zip(got) {
-                for ((slot, _), value) in fields.iter().zip(values) {
-                    row[*slot] = value;
+        let mut reads = Vec::new();
+        for (((_, entities), by_view), names) in lookups.iter().zip(&plans).zip(&names) {
+            for ((view, _), names) in by_view.iter().zip(names) {
+                reads.push(ViewRead {
+                    view,
+                    fields: names,
+                    keys: entities,
+                });
+            }
+        }
+        let mut got = self
+            .online
+            .read_views(&reads, now_micros)
+            .await?
+            .into_iter();
+        let mut out = Vec::with_capacity(lookups.len());
+        for ((features, entities), by_view) in lookups.iter().zip(&plans) {
+            let mut rows: Vec<Vec<Feature>> = entities
+                .iter()
+                .map(|_| vec![(None, crate::Status::Missing); features.len()])
+                .collect();
+            for (_, fields) in by_view {
+                let values = got.next().ok_or_else(|| {
+                    FeatureError::Corrupt("the online store answered fewer reads than asked".into())
+                })?;
+                for (row, values) in rows.iter_mut().zip(values) {
+                    for ((slot, _), value) in fields.iter().zip(values) {
+                        row[*slot] = value;
+                    }
                 }
             }
+            out.push(rows);
         }
         Ok(out)
     }

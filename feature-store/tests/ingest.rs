@@ -28,6 +28,52 @@ async fn store(dir: &std::path::Path) -> Arc<FeatureStore> {
     Arc::new(s)
 }
 
+/// A request's several lookups (each its features of its own entities) in one call give
+/// what each gives alone; one bad lookup refuses them all.
+#[tokio::test]
+async fn several_lookups_in_one_call_equal_each_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir.path().join("fs")).await;
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(
+        &csv,
+        "customer_id,event_timestamp,orders_90d,segment,vip,weekly\n\
+         c1,2026-01-01T00:00:00Z,3.5,gold,true,\n\
+         c2,2026-01-01T00:00:00Z,1,silver,false,\n",
+    )
+    .unwrap();
+    load_url(
+        &s,
+        "activity",
+        &csv.display().to_string(),
+        LoadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let f1: Vec<String> = vec!["activity:orders_90d".into(), "activity:vip".into()];
+    let f2: Vec<String> = vec!["activity:segment".into()];
+    let k1 = [vec!["c1".to_string()], vec!["c2".to_string()]];
+    let k2 = [vec!["c2".to_string()], vec!["c3".to_string()]];
+    let both = s
+        .get_online_sets(&[(&f1, &k1), (&f2, &k2)], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        both,
+        vec![
+            s.get_online(&f1, &k1, 0).await.unwrap(),
+            s.get_online(&f2, &k2, 0).await.unwrap()
+        ]
+    );
+    assert_eq!(both[1][0][0].0, Some(Value::String("silver".into())));
+    assert_eq!(both[1][1][0].1, Status::Missing);
+    let bad: Vec<String> = vec!["activity:nope".into()];
+    assert!(matches!(
+        s.get_online_sets(&[(&f1, &k1), (&bad, &k2)], 0).await,
+        Err(FeatureError::InvalidRequest { .. })
+    ));
+}
+
 #[tokio::test]
 async fn loads_typed_values_nulls_and_event_times() {
     let dir = tempfile::tempdir().unwrap();

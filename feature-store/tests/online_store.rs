@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use mercator_features::online::{EmbeddedStore, OnlineStore, PushRow, RedisStore};
+use mercator_features::online::{EmbeddedStore, OnlineStore, PushRow, RedisStore, ViewRead};
 use mercator_features::{FeatureError, Status, Value};
 
 mod common;
@@ -183,15 +183,27 @@ async fn several_views_read_together_as_each_alone() {
         let now = 12 * HOUR; // activity's 1 h TTL has passed; loyalty has none
         let a_fields: &[&str] = &["orders_90d", "segment"];
         let l_fields: &[&str] = &["points"];
+        let read = |view, fields, keys| ViewRead { view, fields, keys };
+        // Loyalty for other entities than activity, in the same call.
+        let few = &keys[1..];
         let both = store
-            .read_views(&[(&activity, a_fields), (&loyalty, l_fields)], &keys, now)
+            .read_views(
+                &[
+                    read(&activity, a_fields, &keys),
+                    read(&loyalty, l_fields, &keys),
+                    read(&loyalty, l_fields, few),
+                ],
+                now,
+            )
             .await
             .unwrap();
         let alone = [
             store.read(&activity, &keys, a_fields, now).await.unwrap(),
             store.read(&loyalty, &keys, l_fields, now).await.unwrap(),
+            store.read(&loyalty, few, l_fields, now).await.unwrap(),
         ];
         assert_eq!(both, alone, "{backend}");
+        assert_eq!(both[2].len(), 2, "{backend}: each read its own entities");
         assert_eq!(both[0][0][0], (None, Status::Expired), "{backend}");
         assert_eq!(both[1][0][0], (Some(Value::Int64(7)), Status::Present));
         assert_eq!(both[1][1][0], (Some(Value::Int64(9)), Status::Present));
@@ -199,7 +211,10 @@ async fn several_views_read_together_as_each_alone() {
         let bad: &[&str] = &["nope"];
         assert!(
             store
-                .read_views(&[(&activity, a_fields), (&loyalty, bad)], &keys, now)
+                .read_views(
+                    &[read(&activity, a_fields, &keys), read(&loyalty, bad, few)],
+                    now
+                )
                 .await
                 .is_err(),
             "{backend}: an unknown field in any view refuses the call"

@@ -47,18 +47,17 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>>;
 
-    /// [`OnlineStore::read`] of several views for the same `keys`: one result per
-    /// `(view, fields)` in `reads`, in order. A networked backend answers them in one
-    /// round trip; the default reads each view in turn.
+    /// Several [`OnlineStore::read`]s, each of its own view, fields and entities: one
+    /// result per read, in order. A networked backend answers them all in one round
+    /// trip; the default reads each in turn.
     async fn read_views(
         &self,
-        reads: &[(&FeatureView, &[&str])],
-        keys: &[Vec<String>],
+        reads: &[ViewRead<'_>],
         now_micros: i64,
     ) -> Result<Vec<Vec<Vec<Feature>>>> {
         let mut out = Vec::with_capacity(reads.len());
-        for (view, fields) in reads {
-            out.push(self.read(view, keys, fields, now_micros).await?);
+        for r in reads {
+            out.push(self.read(r.view, r.keys, r.fields, now_micros).await?);
         }
         Ok(out)
     }
@@ -101,6 +100,17 @@ pub async fn open(spec: &str, dir: &std::path::Path) -> Result<std::sync::Arc<dy
             message: format!("'{other}' is not {BACKENDS}"),
         }),
     }
+}
+
+/// One part of [`OnlineStore::read_views`]: `fields` of `view` for each entity in `keys`.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewRead<'a> {
+    /// The view read.
+    pub view: &'a FeatureView,
+    /// Its fields, in the order the values come back.
+    pub fields: &'a [&'a str],
+    /// The entities, each its join-key values.
+    pub keys: &'a [Vec<String>],
 }
 
 /// One row to write: the entity's key values (one per join key), when the values were

@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 
 use crate::definitions::FeatureView;
 use crate::online::codec::{Reader, put_value};
-use crate::online::{Feature, OnlineStore, PushRow, WriteOutcome, join_key, validate};
+use crate::online::{Feature, OnlineStore, PushRow, ViewRead, WriteOutcome, join_key, validate};
 use crate::{FeatureError, Result};
 
 /// Event time field of an entity's hash.
@@ -153,52 +153,52 @@ impl OnlineStore for RedisStore {
         fields: &[&str],
         now_micros: i64,
     ) -> Result<Vec<Vec<Feature>>> {
-        let mut got = self.read_views(&[(view, fields)], keys, now_micros).await?;
+        let read = ViewRead { view, fields, keys };
+        let mut got = self.read_views(&[read], now_micros).await?;
         Ok(got.pop().unwrap_or_default())
     }
 
-    /// Every view's rows in one pipeline: one round trip however many views and
+    /// Every read's rows in one pipeline: one round trip however many views and
     /// entities a request touches.
     async fn read_views(
         &self,
-        reads: &[(&FeatureView, &[&str])],
-        keys: &[Vec<String>],
+        reads: &[ViewRead<'_>],
         now_micros: i64,
     ) -> Result<Vec<Vec<Vec<Feature>>>> {
-        for (view, fields) in reads {
-            super::check_fields(view, fields)?;
+        for r in reads {
+            super::check_fields(r.view, r.fields)?;
         }
-        if keys.is_empty() || reads.is_empty() {
+        let total: usize = reads.iter().map(|r| r.keys.len()).sum();
+        if total == 0 {
             return Ok(reads.iter().map(|_| Vec::new()).collect());
         }
         let mut pipe = redis::pipe();
-        for (view, fields) in reads {
-            for key in keys {
+        for r in reads {
+            for key in r.keys {
                 pipe.cmd("HMGET")
-                    .arg(self.key(&view.name, key))
+                    .arg(self.key(&r.view.name, key))
                     .arg(EVENT_TIME)
-                    .arg(*fields);
+                    .arg(r.fields);
             }
         }
         let replies: Vec<Vec<Option<Vec<u8>>>> = pipe
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        if replies.len() != reads.len() * keys.len() {
+        if replies.len() != total {
             return Err(FeatureError::Corrupt(format!(
-                "Redis answered {} of {} reads",
-                replies.len(),
-                reads.len() * keys.len()
+                "Redis answered {} of {total} reads",
+                replies.len()
             )));
         }
         let mut replies = replies.into_iter();
         reads
             .iter()
-            .map(|(view, _)| {
-                let ttl = super::ttl_micros(view);
+            .map(|r| {
+                let ttl = super::ttl_micros(r.view);
                 replies
                     .by_ref()
-                    .take(keys.len())
+                    .take(r.keys.len())
                     .map(|reply| row_of(reply, ttl, now_micros))
                     .collect()
             })

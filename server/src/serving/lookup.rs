@@ -1,7 +1,8 @@
 //! Feature-backed inputs: entity keys in, the model's input rows out. The manifest binds
 //! an input's columns to feature store fields (`view:field`, in order); this reads them
-//! for every entity in one round trip per view and fills the gaps with each binding's
-//! default, or NaN (which trees send down each split's default branch).
+//! for every entity (all of a request's bound inputs in one round trip) and fills the
+//! gaps with each binding's default, or NaN (which trees send down each split's default
+//! branch).
 
 use std::time::Instant;
 
@@ -137,11 +138,57 @@ pub async fn read_rows(
     keys: &[Vec<String>],
     now_micros: i64,
 ) -> Result<EntityRows, ServeError> {
-    let refs: Vec<String> = input.features.iter().map(|b| b.feature.clone()).collect();
-    let got = read_features(store, metrics, loaded, &input.name, &refs, keys, now_micros).await?;
+    let mut rows = read_inputs(store, metrics, loaded, &[(input, keys)], now_micros).await?;
+    rows.pop()
+        .ok_or_else(|| ServeError::Internal("the store answered no lookup".into()))
+}
+
+/// Reads the bound features of several inputs, each for its own entities, in one call to
+/// the store (one round trip to Redis for the whole request), and assembles each input's
+/// rows; one result per input, in order. Timed and counted as [`read_features`] is; a
+/// failure names the inputs.
+pub async fn read_inputs(
+    store: &FeatureStore,
+    metrics: &Metrics,
+    loaded: &LoadedModel,
+    inputs: &[(&InputManifest, &[Vec<String>])],
+    now_micros: i64,
+) -> Result<Vec<EntityRows>, ServeError> {
+    let refs: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|(input, _)| input.features.iter().map(|b| b.feature.clone()).collect())
+        .collect();
+    let lookups: Vec<(&[String], &[Vec<String>])> = refs
+        .iter()
+        .zip(inputs)
+        .map(|(refs, (_, keys))| (refs.as_slice(), *keys))
+        .collect();
+    let started = Instant::now();
+    let got = store
+        .get_online_sets(&lookups, now_micros)
+        .await
+        .map_err(|e| {
+            let names: Vec<&str> = inputs.iter().map(|(i, _)| i.name.as_str()).collect();
+            lookup_error(&names.join("', '"), e)
+        })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics.feature_lookup_duration.observe(elapsed);
+    loaded.metrics.feature_lookup.observe(elapsed);
+    refs.iter()
+        .zip(got)
+        .zip(inputs)
+        .map(|((refs, got), (input, _))| {
+            count_statuses(metrics, refs, &got);
+            assemble(input, got)
+        })
+        .collect()
+}
+
+/// An input's rows from the values read for its bindings, defaults filling the gaps.
+fn assemble(input: &InputManifest, got: Vec<Vec<Feature>>) -> Result<EntityRows, ServeError> {
     let columns = input.features.len();
-    let mut values = Vec::with_capacity(keys.len() * columns);
-    let mut rows = Vec::with_capacity(keys.len());
+    let mut values = Vec::with_capacity(got.len() * columns);
+    let mut rows = Vec::with_capacity(got.len());
     for features in got {
         let mut row = RowFeatures::default();
         for (c, ((value, status), binding)) in features.into_iter().zip(&input.features).enumerate()

@@ -116,32 +116,35 @@ async fn entity_inputs(
     {
         return Ok((Vec::new(), Vec::new()));
     }
-    let mut prefilled = vec![None; manifest.inputs.len()];
-    let mut empty_rows = Vec::new();
     let mut keys_by_entity: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();
-    let now = chrono::Utc::now().timestamp_micros();
+    // Each bound input with the index of its entity's keys: the keys of an entity are
+    // taken from the request once, however many inputs bind its views.
+    let mut wanted: Vec<(usize, &mercator_runtime::manifest::InputManifest, usize)> = Vec::new();
     for (slot, input) in manifest.inputs.iter().enumerate().filter(|(_, i)| bound(i)) {
         let join_keys = lookup::join_keys(&serving.features, input)?;
-        let keys = match keys_by_entity.iter().find(|(k, _)| *k == join_keys) {
-            Some((_, keys)) => keys.clone(),
+        let entity = match keys_by_entity.iter().position(|(k, _)| *k == join_keys) {
+            Some(e) => e,
             None => match take_entity_keys(inputs, raw, &join_keys)? {
                 Some(keys) => {
-                    keys_by_entity.push((join_keys, keys.clone()));
-                    keys
+                    keys_by_entity.push((join_keys, keys));
+                    keys_by_entity.len() - 1
                 }
                 // Neither the bound input nor its keys: decoding names what is missing.
                 None => return Ok((Vec::new(), Vec::new())),
             },
         };
-        let rows = lookup::read_rows(
-            &serving.features,
-            &serving.metrics,
-            loaded,
-            input,
-            &keys,
-            now,
-        )
-        .await?;
+        wanted.push((slot, input, entity));
+    }
+    let lookups: Vec<(&mercator_runtime::manifest::InputManifest, &[Vec<String>])> = wanted
+        .iter()
+        .map(|&(_, input, e)| (input, keys_by_entity[e].1.as_slice()))
+        .collect();
+    let now = chrono::Utc::now().timestamp_micros();
+    let read =
+        lookup::read_inputs(&serving.features, &serving.metrics, loaded, &lookups, now).await?;
+    let mut prefilled = vec![None; manifest.inputs.len()];
+    let mut empty_rows = Vec::new();
+    for ((slot, input, _), rows) in wanted.iter().zip(read) {
         empty_rows.extend(
             rows.rows
                 .iter()
@@ -149,7 +152,7 @@ async fn entity_inputs(
                 .filter(|(_, r)| !r.any_present)
                 .map(|(i, _)| i),
         );
-        prefilled[slot] = Some(rows.tensor(input.datatype, |_| true)?);
+        prefilled[*slot] = Some(rows.tensor(input.datatype, |_| true)?);
     }
     empty_rows.sort_unstable();
     empty_rows.dedup();
