@@ -99,9 +99,11 @@ def h2load(addr, path, body_file, connections, streams, seconds, log=None):
     if log:
         cmd[1:1] = ["--log-file", log]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
-    rate = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
-    return done, rate
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done", out)
+    rate = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    if not (done and rate):
+        raise SystemExit(f"h2load against {addr}{path} printed no totals:\n{out[-2000:]}")
+    return int(done.group(1)), float(rate.group(1))
 
 
 def measure(pid, addr, path, body_file, connections, streams, seconds, method=None, profile=None):
