@@ -67,6 +67,9 @@ pub(super) struct TreeDoc {
     pub(super) default_left: Vec<Value>,
     #[serde(default)]
     pub(super) split_type: Vec<i64>,
+    /// Each node's cover, which contributions (TreeSHAP) weigh paths by.
+    #[serde(default)]
+    pub(super) sum_hessian: Vec<f32>,
     pub(super) tree_param: TreeParam,
 }
 

@@ -16,6 +16,7 @@
 //! - here: the model and its prediction.
 
 mod document;
+mod shap;
 mod signature;
 mod walk;
 
@@ -150,6 +151,8 @@ pub struct XgbModel {
     outputs: Vec<TensorSpec>,
     output_values: Vec<OutputValue>,
     summary: XgbSummary,
+    /// The trees as TreeSHAP walks them, or why the model cannot be explained.
+    shap: std::result::Result<shap::ShapTrees, String>,
 }
 
 // ---- the JSON document, as much of it as prediction needs ----
@@ -229,6 +232,8 @@ impl XgbModel {
             )?);
         }
 
+        let shap = shap::ShapTrees::build(&model.trees, &groups, dart_weights.as_deref())
+            .map_err(|e| e.to_string());
         let (input_widths, outputs, output_values) =
             check_signature(&summary, objective, &inputs, outputs, output_values)?;
         Ok(XgbModel {
@@ -245,6 +250,7 @@ impl XgbModel {
             outputs,
             output_values,
             summary,
+            shap,
         })
     }
 
@@ -261,6 +267,30 @@ impl XgbModel {
     /// Number of margins per row (classes for multi-class, else 1).
     pub fn num_group(&self) -> usize {
         self.num_group
+    }
+
+    /// Each feature's contribution to each row's margin (exact TreeSHAP, as xgboost's
+    /// `pred_contribs=True`): row-major `[rows][groups][num_feature + 1]`, the bias (the
+    /// base margin plus every tree's expected value) last in each group. A row's values
+    /// in a group sum to its margin there.
+    pub fn contributions(&self, features: &[f32]) -> Result<Vec<f32>> {
+        let shap = self.shap.as_ref().map_err(|why| {
+            RuntimeError::artifact(format!("this model cannot be explained: {why}"))
+        })?;
+        let width = self.num_feature.max(1);
+        let rows = features.len() / width;
+        let per_row = self.num_group * (self.num_feature + 1);
+        let mut out = vec![0f32; rows * per_row];
+        for (row, phi) in features
+            .chunks_exact(width)
+            .zip(out.chunks_exact_mut(per_row))
+        {
+            shap.explain_row(row, phi, self.num_feature);
+            for (g, base) in self.base_margin.iter().enumerate() {
+                phi[g * (self.num_feature + 1) + self.num_feature] += base;
+            }
+        }
+        Ok(out)
     }
 
     /// Sums the trees for each row of `features` (row-major, `num_feature` columns) into
