@@ -139,3 +139,103 @@ fn contributions_match_xgboost_and_sum_to_the_margin() {
         "both majors: {majors:?}"
     );
 }
+
+fn fixture(name: &str) -> (Vec<u8>, usize, usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/xgboost")
+        .join(name);
+    let json = std::fs::read(path).expect("model");
+    let summary = mercator_runtime::kinds::xgboost::summarize(&json).expect("summary");
+    (json, summary.num_feature, summary.num_class.max(1))
+}
+
+fn f32_spec(name: &str, shape: Vec<i64>) -> TensorSpec {
+    TensorSpec {
+        name: name.into(),
+        datatype: DType::F32,
+        shape,
+        allow_nan: true,
+    }
+}
+
+/// A manifest may declare a `contributions` output; V2 inference then returns it beside
+/// the margin, `[N, classes, F + 1]` for a multi-class model, equal to `contributions`.
+#[test]
+fn a_contributions_output_is_served_beside_the_margin() {
+    use mercator_runtime::{Model, Tensor, TensorData};
+    for (file, shape) in [
+        ("binary_shallow_nan-v3.model.json", vec![-1, 9]),
+        ("multiclass_softprob-v2.model.json", vec![-1, 4, 9]),
+    ] {
+        let (json, width, groups) = fixture(file);
+        let margin = if groups > 1 {
+            vec![-1, groups as i64]
+        } else {
+            vec![-1]
+        };
+        let model = XgbModel::load(
+            &json,
+            vec![f32_spec("x", vec![-1, width as i64])],
+            vec![f32_spec("margin", margin), f32_spec("why", shape.clone())],
+            vec![OutputValue::Margin, OutputValue::Contributions],
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let x: Vec<f32> = (0..3 * width)
+            .map(|i| (i as f32 * 0.37).sin() * 4.0)
+            .collect();
+        let input = Tensor::new(vec![3, width], TensorData::F32(x.clone())).expect("tensor");
+        let out = model.infer(&[input], &[1, 0]).expect("infer");
+        let mut want_shape = vec![3usize];
+        want_shape.extend(shape[1..].iter().map(|&d| d as usize));
+        assert_eq!(out[0].shape, want_shape, "{file}");
+        let TensorData::F32(got) = &out[0].data else {
+            panic!("f32")
+        };
+        assert_eq!(
+            got,
+            &model.contributions(&x).expect("contributions"),
+            "{file}"
+        );
+
+        // The wrong shape is refused at load, naming the output and the shape it needs.
+        let err = XgbModel::load(
+            &json,
+            vec![f32_spec("x", vec![-1, width as i64])],
+            vec![f32_spec("why", vec![-1, width as i64])],
+            vec![OutputValue::Contributions],
+        )
+        .expect_err("a contributions output without the bias column");
+        assert!(
+            err.to_string().contains("'why'")
+                && err.to_string().contains(&format!("{}]", width + 1)),
+            "{err}"
+        );
+    }
+}
+
+/// A model saved without node covers still predicts, but cannot declare contributions.
+#[test]
+fn a_model_without_covers_predicts_but_cannot_explain() {
+    let (json, width, _) = fixture("regression-v3.model.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    let trees = doc["learner"]["gradient_booster"]["model"]["trees"]
+        .as_array_mut()
+        .expect("trees");
+    for tree in trees {
+        tree.as_object_mut().expect("tree").remove("sum_hessian");
+    }
+    let json = serde_json::to_vec(&doc).expect("json");
+    let load = |values: Vec<OutputValue>, shape: Vec<i64>| {
+        XgbModel::load(
+            &json,
+            vec![f32_spec("x", vec![-1, width as i64])],
+            vec![f32_spec("out", shape)],
+            values,
+        )
+    };
+    let model = load(vec![OutputValue::Margin], vec![-1]).expect("predicts");
+    assert!(model.contributions(&vec![0.0; width]).is_err());
+    let err = load(vec![OutputValue::Contributions], vec![-1, width as i64 + 1])
+        .expect_err("no covers, no contributions");
+    assert!(err.to_string().contains("sum_hessian"), "{err}");
+}

@@ -31,6 +31,7 @@ mod profile;
 mod python_sdk;
 mod readiness;
 mod readme;
+mod reasons;
 mod registry_outage;
 mod registry_records;
 mod repository;

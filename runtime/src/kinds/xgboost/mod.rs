@@ -124,6 +124,10 @@ pub enum OutputValue {
     Prediction,
     /// The raw summed margin, before the objective's transform.
     Margin,
+    /// Each feature's contribution to the margin, then the bias (exact TreeSHAP, as
+    /// xgboost's `pred_contribs=True`): `[-1, features + 1]`, or `[-1, classes, features
+    /// + 1]` for a multi-class model.
+    Contributions,
 }
 
 pub use document::{XgbSummary, summarize};
@@ -236,6 +240,16 @@ impl XgbModel {
             .map_err(|e| e.to_string());
         let (input_widths, outputs, output_values) =
             check_signature(&summary, objective, &inputs, outputs, output_values)?;
+        if let Err(why) = &shap
+            && let Some(k) = output_values
+                .iter()
+                .position(|v| *v == OutputValue::Contributions)
+        {
+            return Err(RuntimeError::Signature(format!(
+                "output '{}' carries contributions, but {why}",
+                outputs[k].name
+            )));
+        }
         Ok(XgbModel {
             nodes,
             roots,
@@ -415,6 +429,7 @@ impl Model for XgbModel {
         let mut margins = vec![0.0f32; rows * self.num_group];
         self.margins(&features, &mut margins);
         let mut prediction = None;
+        let mut contributions = None;
         wanted
             .iter()
             .map(|&k| {
@@ -427,12 +442,16 @@ impl Model for XgbModel {
                     OutputValue::Prediction => prediction
                         .get_or_insert_with(|| self.transform(&margins))
                         .clone(),
+                    OutputValue::Contributions => match &contributions {
+                        Some(c) => Vec::clone(c),
+                        None => contributions.insert(self.contributions(&features)?).clone(),
+                    },
                 };
                 let width = values.len() / rows.max(1);
-                let shape = if spec.shape.len() == 1 {
-                    vec![rows]
-                } else {
-                    vec![rows, width]
+                let shape = match spec.shape.len() {
+                    1 => vec![rows],
+                    2 => vec![rows, width],
+                    _ => vec![rows, self.num_group, self.num_feature + 1],
                 };
                 let data = TensorData::from_f32(values, spec.datatype).ok_or_else(|| {
                     RuntimeError::Signature(format!("output '{}' datatype", spec.name))

@@ -54,6 +54,24 @@ pub(super) fn check_signature(
                 spec.name
             )));
         }
+        if *value == OutputValue::Contributions {
+            let columns = summary.num_feature as i64 + 1;
+            let (ok, want) = if classes == 1 {
+                (spec.shape == [-1, columns], format!("[-1, {columns}]"))
+            } else {
+                (
+                    spec.shape == [-1, classes, columns],
+                    format!("[-1, {classes}, {columns}]"),
+                )
+            };
+            if !ok {
+                return Err(RuntimeError::Signature(format!(
+                    "output '{}' (contributions: one per feature, then the bias) must have shape {want}, not {:?}",
+                    spec.name, spec.shape
+                )));
+            }
+            continue;
+        }
         let width = match (value, objective) {
             (OutputValue::Prediction, Objective::SoftProb)
             | (OutputValue::Margin, Objective::SoftProb | Objective::SoftMax) => classes,
