@@ -44,4 +44,19 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     fn forecaster(&self) -> Option<&dyn forecast::Forecaster> {
         None
     }
+
+    /// The model as an explainer, for reasons on the typed churn endpoint; `None` for
+    /// models that cannot attribute their output to their inputs.
+    fn explainer(&self) -> Option<&dyn Explainer> {
+        None
+    }
+}
+
+/// A model that attributes each row's output to its input columns.
+pub trait Explainer {
+    /// For each row of `inputs` (as [`Model::infer`] takes them), each column's
+    /// contribution to the row's raw output (for trees, the margin: log-odds for a
+    /// logistic objective), then the bias: `[rows, columns + 1]`, or `[rows, outputs,
+    /// columns + 1]` for a model with several margins. A row's values sum to its output.
+    fn contributions(&self, inputs: &[Tensor]) -> Result<Tensor>;
 }

@@ -36,6 +36,9 @@ pub struct ScoreArgs {
     /// Customer ids; the server reads their features.
     #[arg(required = true)]
     pub customer_ids: Vec<String>,
+    /// Explain each score by its K largest contributions to the churn log-odds.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub reasons: u32,
     /// Where to call.
     #[command(flatten)]
     pub target: Target,
@@ -94,10 +97,20 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
             model_name: args.model.clone(),
             model_version: t.version.clone(),
             customer_ids: args.customer_ids.clone(),
+            top_reasons: args.reasons,
         })
         .await
         .map_err(failed)?
         .into_inner();
+    let reason_json = |r: &pb::Reason| {
+        serde_json::json!({
+            "feature": r.feature,
+            "value": if r.value.is_nan() { serde_json::Value::Null } else { r.value.into() },
+            "source": r.source().as_str_name(),
+            "contribution": r.contribution,
+            "direction": r.direction().as_str_name(),
+        })
+    };
     if t.json {
         let scores: Vec<_> = resp
             .scores
@@ -111,6 +124,7 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                     "missing_features": s.missing_features,
                     "expired_features": s.expired_features,
                     "model_version": s.model_version,
+                    "reasons": s.reasons.iter().map(reason_json).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -144,6 +158,30 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
         ],
         &rows,
     );
+    let explained: Vec<Vec<String>> = resp
+        .scores
+        .iter()
+        .flat_map(|s| {
+            s.reasons.iter().map(|r| {
+                vec![
+                    s.customer_id.clone(),
+                    r.feature.clone(),
+                    match r.source() {
+                        pb::reason::Source::Present => format!("{}", r.value),
+                        other => format!("{} ({})", r.value, other.as_str_name().to_lowercase()),
+                    },
+                    format!("{:+.3}", r.contribution),
+                ]
+            })
+        })
+        .collect();
+    if !explained.is_empty() {
+        println!("\nreasons (contributions to the churn log-odds):");
+        table::print(
+            &["CUSTOMER", "FEATURE", "VALUE", "CONTRIBUTION"],
+            &explained,
+        );
+    }
     Ok(())
 }
 

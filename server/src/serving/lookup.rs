@@ -36,6 +36,15 @@ pub struct EntityRows {
 }
 
 impl EntityRows {
+    /// Row `i`'s values as the model sees them (defaults and NaN where values were
+    /// missing or expired); empty past the last row.
+    pub fn values(&self, i: usize) -> &[f64] {
+        self.values
+            .chunks_exact(self.columns.max(1))
+            .nth(i)
+            .unwrap_or_default()
+    }
+
     /// The rows whose index `keep` accepts, as a `[n, columns]` tensor of `dtype`.
     pub fn tensor(&self, dtype: DType, keep: impl Fn(usize) -> bool) -> Result<Tensor, ServeError> {
         let chosen = self

@@ -95,6 +95,7 @@ async fn score(
             model_name: "churn".into(),
             model_version: version.into(),
             customer_ids: ids.to_vec(),
+            top_reasons: 0,
         })
         .await
         .expect("score")

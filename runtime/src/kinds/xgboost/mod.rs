@@ -385,6 +385,20 @@ impl XgbModel {
     }
 }
 
+impl crate::Explainer for XgbModel {
+    fn contributions(&self, inputs: &[Tensor]) -> Result<Tensor> {
+        let rows = crate::batch_rows(inputs, &self.inputs, &self.input_widths)?;
+        let features = crate::concat_f32(inputs, &self.inputs, &self.input_widths, rows)?;
+        let values = XgbModel::contributions(self, &features)?;
+        let shape = if self.num_group == 1 {
+            vec![rows, self.num_feature + 1]
+        } else {
+            vec![rows, self.num_group, self.num_feature + 1]
+        };
+        Tensor::new(shape, TensorData::F32(values))
+    }
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0f32 / (1.0f32 + (-x).exp())
 }
@@ -404,6 +418,10 @@ fn softmax(row: &mut [f32]) {
 impl Model for XgbModel {
     fn kind(&self) -> &'static str {
         "xgboost"
+    }
+
+    fn explainer(&self) -> Option<&dyn crate::Explainer> {
+        self.shap.is_ok().then_some(self as &dyn crate::Explainer)
     }
 
     fn inputs(&self) -> &[TensorSpec] {

@@ -1,7 +1,10 @@
 //! Churn scoring by customer id: the model's bound features are read from the feature
 //! store, customers the store knows are scored in one batch, and each probability gets
 //! the risk band the manifest's thresholds give it. A customer without features gets a
-//! status of their own rather than failing the call.
+//! status of their own rather than failing the call. On request, each score comes with
+//! its reasons (`reasons`).
+
+mod reasons;
 
 use std::sync::Arc;
 
@@ -85,7 +88,9 @@ pub async fn score(
         model_name,
         model_version,
         customer_ids,
+        top_reasons,
     } = req;
+    let top_reasons = usize::try_from(top_reasons).unwrap_or(usize::MAX);
     let name = if model_name.is_empty() {
         DEFAULT_MODEL
     } else {
@@ -127,14 +132,15 @@ pub async fn score(
     for (routed, members) in &groups {
         let ids: Vec<String> = members.iter().map(|&i| customer_ids[i].clone()).collect();
         let copy = (!routed.shadows.is_empty()).then(|| ids.clone());
-        let answer = score_on(serving, &routed.live, ids).await?;
+        let answer = score_on(serving, &routed.live, ids, top_reasons).await?;
         if let Some(copy) = copy {
             let owner = Arc::clone(serving);
             serving
                 .shadows
                 .send(SCORE, &routed.shadows, copy, &answer, move |shadow, ids| {
                     let serving = Arc::clone(&owner);
-                    async move { score_on(&serving, &shadow, ids).await }
+                    // Shadows are compared by score; they are not asked why.
+                    async move { score_on(&serving, &shadow, ids, 0).await }
                 });
         }
         for (&i, s) in members.iter().zip(answer.0) {
@@ -171,11 +177,12 @@ impl crate::serving::shadow::Predicts for Scores {
     }
 }
 
-/// Scores `customer_ids` on `loaded`.
+/// Scores `customer_ids` on `loaded`, each with its `top_reasons` largest contributions.
 async fn score_on(
     serving: &Serving,
     loaded: &Arc<LoadedModel>,
     customer_ids: Vec<String>,
+    top_reasons: usize,
 ) -> Result<Scores, ServeError> {
     let name = loaded.name.as_str();
     if customer_ids.len() > loaded.max_batch_size {
@@ -209,6 +216,7 @@ async fn score_on(
     let known = |i: usize| found.rows[i].any_present;
     let batch = found.tensor(plan.input.datatype, known)?;
     let n = batch.shape[0];
+    let explain = (top_reasons > 0 && n > 0).then(|| batch.clone());
     let probabilities: Vec<f64> = if n == 0 {
         Vec::new()
     } else {
@@ -225,6 +233,12 @@ async fn score_on(
             }
         }
     };
+    let contributions = match explain {
+        Some(batch) => reasons::contributions(loaded, batch).await?,
+        None => Vec::new(),
+    };
+    let per_row = plan.input.features.len() + 1;
+    let mut explained = contributions.chunks_exact(per_row);
     loaded.metrics.rows.inc_by(n as u64);
     let names = |cols: &[usize]| -> Vec<String> {
         cols.iter()
@@ -235,7 +249,8 @@ async fn score_on(
     let scores = customer_ids
         .into_iter()
         .zip(&found.rows)
-        .map(|(customer_id, row)| {
+        .enumerate()
+        .map(|(i, (customer_id, row))| {
             let mut s = pb::CustomerScore {
                 customer_id,
                 missing_features: names(&row.missing),
@@ -249,6 +264,9 @@ async fn score_on(
                     s.status = pb::customer_score::Status::Scored.into();
                     s.probability = p;
                     s.risk_band = band(plan.bands, p);
+                    if let Some(c) = explained.next() {
+                        s.reasons = reasons::top(top_reasons, plan.input, c, found.values(i), row);
+                    }
                 }
                 None => s.status = pb::customer_score::Status::NoFeatures.into(),
             }
