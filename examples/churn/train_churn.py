@@ -82,15 +82,28 @@ def generate():
     return x, churned
 
 
+# First matching rule wins: late deliveries among the two largest drivers of a high risk
+# get an apology, an unhappy
+# high-risk customer a call from care, a medium risk a loyalty reminder.
+RUNBOOK = [
+    {"rule": "late_deliveries", "band": "high", "top_reason": "late_deliveries_90d",
+     "within": 2, "action": "apology_voucher"},
+    {"rule": "unhappy_customer", "band": "high", "feature": "last_nps", "below": 7,
+     "action": "callback_from_care"},
+    {"rule": "medium_risk", "band": "medium", "action": "loyalty_reminder"},
+]
+
+
 def write(booster, out_dir, rows, auc):
     """model.json and mercator.json: the customer_churn view feeds the inputs (a missing
-    value stays NaN, as the model saw missing NPS in training); the risk bands drive the
-    Churn API."""
+    value stays NaN, as the model saw missing NPS in training); the risk bands and the
+    runbook (which action each score calls for) drive the Churn API."""
     export_xgboost(
         booster, out_dir, view="customer_churn", margin=True,
         output_names=["churn_probability", "churn_margin"], max_batch_size=4096,
         description="Churn risk from post-purchase signals (synthetic demo data)",
         extra={"risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
+               "runbook": RUNBOOK,
                "training": {"library": "xgboost " + xgb.__version__, "rows": rows,
                             "holdout_auc": round(auc, 4)}},
         overwrite=True)

@@ -234,6 +234,14 @@ def test_client_calls_the_demo():
     assert scores[0].scored and 0.0 <= scores[0].probability <= 1.0, scores[0]
     assert scores[0].risk_band in ("low", "medium", "high"), scores[0]
     assert not scores[1].scored and scores[1].probability is None, scores[1]
+    assert scores[0].reasons == [] and scores[0].action is None, scores[0]
+    why = client.score(["C100345"], top_reasons=3)[0]
+    assert (why.action, why.rule) == ("apology_voucher", "late_deliveries"), why
+    assert len(why.reasons) == 3 and why.reasons[0].source == "PRESENT", why
+    sizes = [abs(r.contribution) for r in why.reasons]
+    assert sizes == sorted(sizes, reverse=True), why
+    assert any(r.feature == "customer_churn:late_deliveries_90d" and r.raises_risk
+               for r in why.reasons[:2]), why
     forecast = client.forecast(("SKU000", "berlin"), 7)
     assert len(forecast.points) == 7 and forecast.quantiles == [0.1, 0.5, 0.9], forecast
     assert all(p.quantiles[0] <= p.quantiles[1] <= p.quantiles[2] for p in forecast.points), forecast

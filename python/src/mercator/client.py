@@ -36,8 +36,20 @@ class MercatorError(Exception):
 
 
 @dataclass
+class Reason:
+    """One feature's share of a customer's churn log-odds."""
+
+    feature: str
+    value: float
+    # "PRESENT", or "MISSING" / "EXPIRED" when the manifest's default (or NaN) was used.
+    source: str
+    contribution: float
+    raises_risk: bool
+
+
+@dataclass
 class Score:
-    """One customer's churn score."""
+    """One customer's churn score, its reasons when asked, and the runbook's action."""
 
     customer_id: str
     scored: bool
@@ -46,6 +58,10 @@ class Score:
     missing_features: list = field(default_factory=list)
     expired_features: list = field(default_factory=list)
     model_version: str = ""
+    reasons: list = field(default_factory=list)
+    # The runbook's recommendation and the rule that chose it, if any.
+    action: Optional[str] = None
+    rule: Optional[str] = None
 
 
 @dataclass
@@ -197,16 +213,25 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def score(self, customer_ids: Sequence[str], model: str = "churn", version: str = "") -> list:
-        """Churn scores, in the order of `customer_ids`; the server reads their features."""
+    def score(self, customer_ids: Sequence[str], model: str = "churn", version: str = "",
+              top_reasons: int = 0) -> list:
+        """Churn scores, in the order of `customer_ids`; the server reads their features.
+        `top_reasons` asks for each score's largest contributions to the log-odds."""
         request = churn_pb2.ScoreRequest(model_name=model, model_version=version,
-                                         customer_ids=list(customer_ids))
+                                         customer_ids=list(customer_ids), top_reasons=top_reasons)
         r = _call(self._churn.Score, request, self._metadata, self._timeout)
         scored = churn_pb2.CustomerScore.Status.SCORED
+        raises = churn_pb2.Reason.Direction.RAISES_RISK
         return [Score(customer_id=s.customer_id, scored=s.status == scored,
                       probability=s.probability if s.status == scored else None,
                       risk_band=s.risk_band, missing_features=list(s.missing_features),
-                      expired_features=list(s.expired_features), model_version=s.model_version)
+                      expired_features=list(s.expired_features), model_version=s.model_version,
+                      reasons=[Reason(feature=x.feature, value=x.value,
+                                      source=churn_pb2.Reason.Source.Name(x.source),
+                                      contribution=x.contribution,
+                                      raises_risk=x.direction == raises) for x in s.reasons],
+                      action=s.intervention.action if s.HasField("intervention") else None,
+                      rule=s.intervention.rule if s.HasField("intervention") else None)
                 for s in r.scores]
 
     def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,

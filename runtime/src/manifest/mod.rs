@@ -3,6 +3,7 @@
 //! models from it; both parse and check it here so they agree.
 
 pub mod batching;
+pub mod runbook;
 pub mod sections;
 
 use std::collections::BTreeMap;

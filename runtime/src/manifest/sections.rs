@@ -6,13 +6,15 @@
 //!   `Intent/Classify` names, maps and hands off intents ([`IntentSettings`]);
 //! - `history`: where the feature store keeps a forecaster's sales ([`HistoryBinding`]);
 //! - `risk_bands`: how `Churn/Score` bands a probability ([`RiskBand`]);
-//! - `dynamic_batching`: whether and how requests are merged ([`DynamicBatching`]).
+//! - `dynamic_batching`: whether and how requests are merged ([`DynamicBatching`]);
+//! - `runbook`: the action each churn score calls for ([`Runbook`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::batching::DynamicBatching;
+use super::runbook::Runbook;
 use super::{Manifest, RiskBand};
 use crate::{DType, Result, RuntimeError};
 
@@ -28,15 +30,19 @@ pub struct Sections {
     pub risk_bands: Vec<RiskBand>,
     /// How requests are merged, when the manifest has a `dynamic_batching` section.
     pub batching: Option<DynamicBatching>,
+    /// The churn runbook, when the manifest has one.
+    pub runbook: Option<Runbook>,
 }
 
 impl Sections {
     /// Parses and checks the sections of `manifest`.
     pub fn of(manifest: &Manifest) -> Result<Sections> {
+        let risk_bands = manifest.risk_bands()?;
         Ok(Sections {
             intent: IntentSettings::of(manifest)?,
             history: HistoryBinding::of(manifest)?,
-            risk_bands: manifest.risk_bands()?,
+            runbook: Runbook::of(manifest, &risk_bands)?,
+            risk_bands,
             batching: DynamicBatching::of(manifest)?,
         })
     }

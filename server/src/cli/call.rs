@@ -125,6 +125,9 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                     "expired_features": s.expired_features,
                     "model_version": s.model_version,
                     "reasons": s.reasons.iter().map(reason_json).collect::<Vec<_>>(),
+                    "intervention": s.intervention.as_ref().map(|i| serde_json::json!({
+                        "action": i.action, "rule": i.rule,
+                    })),
                 })
             })
             .collect();
@@ -148,13 +151,22 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                 s.risk_band.clone(),
                 s.model_version.clone(),
                 s.missing_features.len().to_string(),
+                s.intervention
+                    .as_ref()
+                    .map_or("-".into(), |i| format!("{} ({})", i.action, i.rule)),
             ]
         })
         .collect();
     println!("{}:", resp.model_name);
     table::print(
         &[
-            "CUSTOMER", "STATUS", "P(CHURN)", "BAND", "VERSION", "MISSING",
+            "CUSTOMER",
+            "STATUS",
+            "P(CHURN)",
+            "BAND",
+            "VERSION",
+            "MISSING",
+            "ACTION (RULE)",
         ],
         &rows,
     );
@@ -167,8 +179,12 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                     s.customer_id.clone(),
                     r.feature.clone(),
                     match r.source() {
-                        pb::reason::Source::Present => format!("{}", r.value),
-                        other => format!("{} ({})", r.value, other.as_str_name().to_lowercase()),
+                        pb::reason::Source::Present => format!("{}", r.value as f32),
+                        other => format!(
+                            "{} ({})",
+                            r.value as f32,
+                            other.as_str_name().to_lowercase()
+                        ),
                     },
                     format!("{:+.3}", r.contribution),
                 ]

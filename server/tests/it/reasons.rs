@@ -245,3 +245,105 @@ async fn a_model_that_cannot_explain_says_so() {
     assert!(unknown.scores[0].reasons.is_empty());
     server.stop().await;
 }
+
+/// The demo's runbook over a real socket (late deliveries among a high-risk customer's
+/// two largest drivers, then an NPS below 7, then a medium band): every scored customer
+/// of 400 gets the action of the first rule that holds for them (checked here from their band, all their reasons and
+/// their NPS), each of the three rules chooses someone, and asking for reasons or not
+/// gives the same actions.
+#[tokio::test]
+async fn the_demo_runbook_recommends_an_action_and_names_the_rule() {
+    let server = TestServer::builder().demo().start().await;
+    let ids: Vec<String> = (100_000..100_400).map(|i| format!("C{i}")).collect();
+    let explained = score(&server, "churn", &ids, 100).await.expect("score");
+    let plain = score(&server, "churn", &ids, 0).await.expect("score");
+    let mut chosen = std::collections::BTreeMap::new();
+    for (s, p) in explained.scores.iter().zip(&plain.scores) {
+        assert_eq!(
+            s.intervention, p.intervention,
+            "{}: reasons asked or not",
+            s.customer_id
+        );
+        let raises: Vec<&v1::Reason> = s
+            .reasons
+            .iter()
+            .filter(|r| r.direction() == Direction::RaisesRisk)
+            .collect();
+        let nps = s
+            .reasons
+            .iter()
+            .find(|r| r.feature == "customer_churn:last_nps")
+            .filter(|r| r.source() == Source::Present)
+            .map(|r| r.value);
+        let want = match s.risk_band.as_str() {
+            "high"
+                if raises
+                    .iter()
+                    .take(2)
+                    .any(|r| r.feature == "customer_churn:late_deliveries_90d") =>
+            {
+                Some(("apology_voucher", "late_deliveries"))
+            }
+            // A customer whose NPS has no share at all is not listed; none such here.
+            "high" if nps.is_some_and(|v| v < 7.0) => {
+                Some(("callback_from_care", "unhappy_customer"))
+            }
+            "medium" => Some(("loyalty_reminder", "medium_risk")),
+            _ => None,
+        };
+        let got = s
+            .intervention
+            .as_ref()
+            .map(|i| (i.action.as_str(), i.rule.as_str()));
+        assert_eq!(
+            got, want,
+            "{} ({}, {:?})",
+            s.customer_id, s.risk_band, s.reasons
+        );
+        if let Some((action, _)) = got {
+            *chosen.entry(action.to_string()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(chosen.len(), 3, "each rule chose someone: {chosen:?}");
+    server.stop().await;
+}
+
+/// A runbook naming a band or a feature the model does not have refuses the version at
+/// registration, naming the rule and the field.
+#[tokio::test]
+async fn a_bad_runbook_is_refused_at_registration() {
+    let server = TestServer::builder().demo().start().await;
+    let mut registry = server.registry_client().await;
+    for (rule, says) in [
+        (
+            serde_json::json!({"rule": "r", "band": "severe", "action": "x"}),
+            "runbook[0].band: 'severe'",
+        ),
+        (
+            serde_json::json!({"rule": "r", "top_reason": "shoe_size", "action": "x"}),
+            "runbook[0].top_reason: the input has no feature 'shoe_size'",
+        ),
+    ] {
+        let mut files = read_dir_files(Path::new(CHURN_DIR), &["mercator.json", "model.json"]);
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&files["mercator.json"]).expect("manifest");
+        manifest["runbook"] = serde_json::json!([rule]);
+        files.insert("mercator.json".into(), Bytes::from(manifest.to_string()));
+        let err = registry
+            .register_version(crate::lifecycle::upload_files("churn", files))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.code(),
+            tonic::Code::InvalidArgument,
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.message().contains(says),
+            "{} should say {says}",
+            err.message()
+        );
+    }
+    server.stop().await;
+}

@@ -216,7 +216,6 @@ async fn score_on(
     let known = |i: usize| found.rows[i].any_present;
     let batch = found.tensor(plan.input.datatype, known)?;
     let n = batch.shape[0];
-    let explain = (top_reasons > 0 && n > 0).then(|| batch.clone());
     let probabilities: Vec<f64> = if n == 0 {
         Vec::new()
     } else {
@@ -233,24 +232,46 @@ async fn score_on(
             }
         }
     };
-    let contributions = match explain {
-        Some(batch) => reasons::contributions(loaded, batch).await?,
-        None => Vec::new(),
-    };
-    let per_row = plan.input.features.len() + 1;
-    let mut explained = contributions.chunks_exact(per_row);
     loaded.metrics.rows.inc_by(n as u64);
+    // Each customer's probability and band; only known customers were scored, in order.
+    let mut next = probabilities.into_iter();
+    let scored: Vec<Option<(f64, String)>> = found
+        .rows
+        .iter()
+        .map(|row| {
+            let p = row.any_present.then(|| next.next()).flatten()?;
+            Some((p, band(plan.bands, p)))
+        })
+        .collect();
+    // Contributions for the customers whose reasons were asked for or whose band has a
+    // runbook rule that reads reasons.
+    let runbook = loaded.sections.runbook.as_ref();
+    let explain: Vec<bool> = scored
+        .iter()
+        .map(|s| {
+            s.as_ref().is_some_and(|(_, band)| {
+                top_reasons > 0 || runbook.is_some_and(|r| r.needs_reasons(band))
+            })
+        })
+        .collect();
+    let contributions = if explain.contains(&true) {
+        let batch = found.tensor(plan.input.datatype, |i| explain[i])?;
+        reasons::contributions(loaded, batch).await?
+    } else {
+        Vec::new()
+    };
+    let mut explained = contributions.chunks_exact(plan.input.features.len() + 1);
     let names = |cols: &[usize]| -> Vec<String> {
         cols.iter()
             .map(|&c| plan.input.features[c].feature.clone())
             .collect()
     };
-    let mut next = probabilities.into_iter();
     let scores = customer_ids
         .into_iter()
         .zip(&found.rows)
+        .zip(scored)
         .enumerate()
-        .map(|(i, (customer_id, row))| {
+        .map(|(i, ((customer_id, row), scored))| {
             let mut s = pb::CustomerScore {
                 customer_id,
                 missing_features: names(&row.missing),
@@ -258,18 +279,21 @@ async fn score_on(
                 model_version: loaded.version_label.clone(),
                 ..Default::default()
             };
-            // Only known customers were scored, in order.
-            match row.any_present.then(|| next.next()).flatten() {
-                Some(p) => {
-                    s.status = pb::customer_score::Status::Scored.into();
-                    s.probability = p;
-                    s.risk_band = band(plan.bands, p);
-                    if let Some(c) = explained.next() {
-                        s.reasons = reasons::top(top_reasons, plan.input, c, found.values(i), row);
-                    }
-                }
-                None => s.status = pb::customer_score::Status::NoFeatures.into(),
+            let Some((p, band)) = scored else {
+                s.status = pb::customer_score::Status::NoFeatures.into();
+                return s;
+            };
+            s.status = pb::customer_score::Status::Scored.into();
+            s.probability = p;
+            let c = if explain[i] { explained.next() } else { None };
+            let values = found.values(i);
+            if let Some(c) = c.filter(|_| top_reasons > 0) {
+                s.reasons = reasons::top(top_reasons, plan.input, c, values, row);
             }
+            if let Some(runbook) = runbook {
+                s.intervention = reasons::intervention(runbook, &band, c, values, row);
+            }
+            s.risk_band = band;
             s
         })
         .collect();

@@ -1,12 +1,15 @@
-//! Reasons for churn scores: each scored customer's largest contributions to the churn
-//! log-odds (exact TreeSHAP through `runtime`'s `Explainer`), with the value the model
-//! saw and where it came from. Computed only when a request asks (`top_reasons`): it
-//! costs about as much per customer as xgboost's own `pred_contribs`.
+//! Reasons for churn scores, and what to do about them: each scored customer's largest
+//! contributions to the churn log-odds (exact TreeSHAP through `runtime`'s `Explainer`),
+//! with the value the model saw and where it came from, and the action the manifest's
+//! runbook chooses. Contributions are computed only for customers whose reasons were
+//! asked for (`top_reasons`) or whose band has a rule that reads them: they cost about
+//! as much per customer as xgboost's own `pred_contribs`.
 
 use std::sync::Arc;
 
 use mercator_proto::v1 as pb;
 use mercator_runtime::manifest::InputManifest;
+use mercator_runtime::manifest::runbook::{Case, Runbook};
 use mercator_runtime::{Tensor, TensorData};
 
 use crate::error::ServeError;
@@ -92,6 +95,31 @@ pub(super) fn top(
             }
         })
         .collect()
+}
+
+/// The runbook's action for a scored customer in `band`: `contributions` (the row's
+/// columns then the bias) when computed, `values` as the model saw them.
+pub(super) fn intervention(
+    runbook: &Runbook,
+    band: &str,
+    contributions: Option<&[f32]>,
+    values: &[f64],
+    found: &RowFeatures,
+) -> Option<pb::Intervention> {
+    let served: Vec<bool> = (0..values.len())
+        .map(|c| !found.missing.contains(&c) && !found.expired.contains(&c))
+        .collect();
+    let columns = contributions.map_or(&[][..], |c| &c[..c.len().saturating_sub(1)]);
+    let rule = runbook.choose(&Case {
+        band,
+        contributions: columns,
+        values,
+        served: &served,
+    })?;
+    Some(pb::Intervention {
+        action: rule.action.clone(),
+        rule: rule.rule.clone(),
+    })
 }
 
 #[cfg(test)]

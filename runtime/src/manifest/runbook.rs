@@ -1,0 +1,331 @@
+//! A churn model's runbook: which action each scored customer calls for, by risk band,
+//! reasons and values, so operations can act on a score without an ML engineer.
+//!
+//! ```json
+//! "runbook": [
+//!   {"rule": "late_deliveries", "band": "high", "top_reason": "late_deliveries_90d",
+//!    "action": "apology_voucher"},
+//!   {"rule": "unhappy", "band": "high", "feature": "last_nps", "below": 7,
+//!    "action": "callback_from_care"},
+//!   {"rule": "nudge", "band": "medium", "action": "loyalty_reminder"}
+//! ]
+//! ```
+//!
+//! Rules are tried in order and the first whose conditions all hold chooses the action;
+//! a rule without conditions matches everyone. Conditions: `band` (one of the manifest's
+//! `risk_bands`); `top_reason`, a feature among the customer's `within` (default 1)
+//! largest contributions that raise the risk; `feature` with `below` and/or `above`, its
+//! value as served (a missing or expired value, filled by a default, never matches).
+//! Features are named as the input binds them (`view:field`), by the input's
+//! `feature_names`, or by the bound field alone. Checked at registration: a rule naming
+//! an unknown band or feature refuses the version.
+
+use serde::Deserialize;
+
+use super::{Manifest, RiskBand};
+use crate::{Result, RuntimeError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    rule: String,
+    action: String,
+    #[serde(default)]
+    band: Option<String>,
+    #[serde(default)]
+    top_reason: Option<String>,
+    #[serde(default)]
+    within: Option<usize>,
+    #[serde(default)]
+    feature: Option<String>,
+    #[serde(default)]
+    below: Option<f64>,
+    #[serde(default)]
+    above: Option<f64>,
+}
+
+/// One checked rule; features are columns of the model's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The rule's name, returned with the action it chose.
+    pub rule: String,
+    /// The action to take.
+    pub action: String,
+    /// Only customers in this band.
+    pub band: Option<String>,
+    /// Only customers with this column among their `within` largest risk-raising
+    /// contributions.
+    pub top_reason: Option<(usize, usize)>,
+    /// Only customers whose served value of this column is below `.1` and above `.2`.
+    pub value: Option<(usize, Option<f64>, Option<f64>)>,
+}
+
+/// What one scored customer looks like to the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Case<'a> {
+    /// The risk band.
+    pub band: &'a str,
+    /// Each column's contribution (empty when none were computed: see
+    /// [`Runbook::needs_reasons`]).
+    pub contributions: &'a [f32],
+    /// Each column's value as the model saw it.
+    pub values: &'a [f64],
+    /// Per column, whether its value was served (not missing, not expired).
+    pub served: &'a [bool],
+}
+
+/// The rules, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Runbook {
+    /// Tried in order; the first that matches chooses.
+    pub rules: Vec<Rule>,
+}
+
+impl Runbook {
+    /// Parses and checks the manifest's `runbook`, if it has one.
+    pub fn of(manifest: &Manifest, bands: &[RiskBand]) -> Result<Option<Runbook>> {
+        let Some(value) = manifest.extra.get("runbook") else {
+            return Ok(None);
+        };
+        let fail = |m: String| RuntimeError::Signature(format!("runbook{m}"));
+        let docs: Vec<RuleDoc> =
+            serde_json::from_value(value.clone()).map_err(|e| fail(format!(": {e}")))?;
+        let [input] = manifest.inputs.as_slice() else {
+            return Err(fail(": the model must have exactly one input".into()));
+        };
+        let column = |name: &str| -> Option<usize> {
+            input
+                .features
+                .iter()
+                .position(|b| {
+                    b.feature == name || b.feature.split_once(':').is_some_and(|(_, f)| f == name)
+                })
+                .or_else(|| input.feature_names.iter().position(|n| n == name))
+        };
+        let mut rules: Vec<Rule> = Vec::with_capacity(docs.len());
+        for (i, d) in docs.into_iter().enumerate() {
+            let at = |field: &str, m: String| fail(format!("[{i}].{field}: {m}"));
+            if d.rule.trim().is_empty() || rules.iter().any(|r| r.rule == d.rule) {
+                return Err(at("rule", "each rule needs a name of its own".into()));
+            }
+            if d.action.trim().is_empty() {
+                return Err(at("action", "must name an action".into()));
+            }
+            if let Some(b) = &d.band
+                && !bands.iter().any(|k| &k.name == b)
+            {
+                let known: Vec<&str> = bands.iter().map(|k| k.name.as_str()).collect();
+                return Err(at(
+                    "band",
+                    format!("'{b}' is not one of the risk bands {known:?}"),
+                ));
+            }
+            let unknown =
+                |field: &str, f: &str| at(field, format!("the input has no feature '{f}'"));
+            let top_reason = match &d.top_reason {
+                Some(f) => {
+                    let c = column(f).ok_or_else(|| unknown("top_reason", f))?;
+                    let within = d.within.unwrap_or(1);
+                    if within == 0 {
+                        return Err(at("within", "must be at least 1".into()));
+                    }
+                    Some((c, within))
+                }
+                None if d.within.is_some() => {
+                    return Err(at("within", "counts reasons: give a top_reason".into()));
+                }
+                None => None,
+            };
+            let value = match &d.feature {
+                Some(f) => {
+                    let c = column(f).ok_or_else(|| unknown("feature", f))?;
+                    if d.below.is_none() && d.above.is_none() {
+                        return Err(at("feature", "give below and/or above".into()));
+                    }
+                    for (name, v) in [("below", d.below), ("above", d.above)] {
+                        if v.is_some_and(|v| !v.is_finite()) {
+                            return Err(at(name, "must be a finite number".into()));
+                        }
+                    }
+                    Some((c, d.below, d.above))
+                }
+                None if d.below.is_some() || d.above.is_some() => {
+                    return Err(at(
+                        "feature",
+                        "below and above compare a feature: name it".into(),
+                    ));
+                }
+                None => None,
+            };
+            rules.push(Rule {
+                rule: d.rule,
+                action: d.action,
+                band: d.band,
+                top_reason,
+                value,
+            });
+        }
+        Ok(Some(Runbook { rules }))
+    }
+
+    /// Whether a customer in `band` could match a rule that reads reasons: only then are
+    /// contributions worth computing for them.
+    pub fn needs_reasons(&self, band: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.top_reason.is_some() && r.band.as_deref().is_none_or(|b| b == band))
+    }
+
+    /// The first rule that matches the customer, if any.
+    pub fn choose(&self, case: &Case<'_>) -> Option<&Rule> {
+        self.rules.iter().find(|r| matches(r, case))
+    }
+}
+
+fn matches(rule: &Rule, case: &Case<'_>) -> bool {
+    if rule.band.as_deref().is_some_and(|b| b != case.band) {
+        return false;
+    }
+    if let Some((c, within)) = rule.top_reason {
+        let Some(&mine) = case.contributions.get(c) else {
+            return false;
+        };
+        // Among the `within` largest risk-raising contributions: fewer than `within`
+        // raise the risk more (ties go to the lower column, as reasons are listed).
+        let larger = case
+            .contributions
+            .iter()
+            .enumerate()
+            .filter(|&(k, &v)| v > mine || (v == mine && k < c))
+            .count();
+        if !(mine > 0.0 && larger < within) {
+            return false;
+        }
+    }
+    if let Some((c, below, above)) = rule.value {
+        let served = case.served.get(c).copied().unwrap_or(false);
+        let Some(&v) = case.values.get(c).filter(|_| served) else {
+            return false;
+        };
+        // NaN compares as neither: it matches no bound.
+        let is = |bound: Option<f64>, want: std::cmp::Ordering| {
+            bound.is_none_or(|b| v.partial_cmp(&b) == Some(want))
+        };
+        if !is(below, std::cmp::Ordering::Less) || !is(above, std::cmp::Ordering::Greater) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(runbook: serde_json::Value) -> Result<Option<Runbook>> {
+        let m = Manifest::parse(
+            serde_json::json!({
+                "kind": "xgboost", "weights": "model.json",
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3],
+                    "feature_names": ["late", "nps", "orders"],
+                    "features": [{"feature": "c:late"}, {"feature": "c:nps"}, {"feature": "c:orders"}]}],
+                "outputs": [{"name": "p", "datatype": "FP32", "shape": [-1]}],
+                "risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
+                "runbook": runbook,
+            })
+            .to_string()
+            .as_bytes(),
+        )?;
+        let bands = m.risk_bands()?;
+        Runbook::of(&m, &bands)
+    }
+
+    #[test]
+    fn the_first_matching_rule_chooses() {
+        let book = manifest(serde_json::json!([
+            {"rule": "late", "band": "high", "top_reason": "late", "action": "voucher"},
+            {"rule": "unhappy", "band": "high", "feature": "c:nps", "below": 7, "action": "call"},
+            {"rule": "nudge", "band": "medium", "action": "reminder"},
+        ]))
+        .expect("valid")
+        .expect("present");
+        let served = [true, true, false];
+        let case = |band, contributions, values| Case {
+            band,
+            contributions,
+            values,
+            served: &served,
+        };
+        let pick = |c: &Case<'_>| book.choose(c).map(|r| r.rule.as_str());
+        assert_eq!(
+            pick(&case("high", &[0.9, 0.5, 0.1], &[3.0, 9.0, 1.0])),
+            Some("late")
+        );
+        assert_eq!(
+            pick(&case("high", &[0.4, 0.5, 0.1], &[3.0, 5.0, 1.0])),
+            Some("unhappy")
+        );
+        assert_eq!(
+            pick(&case("high", &[0.4, 0.5, 0.1], &[3.0, 9.0, 1.0])),
+            None
+        );
+        assert_eq!(
+            pick(&case("high", &[-0.9, -0.5, 0.1], &[3.0, 9.0, 1.0])),
+            None,
+            "late lowers the risk"
+        );
+        assert_eq!(pick(&case("medium", &[], &[0.0; 3])), Some("nudge"));
+        assert_eq!(pick(&case("low", &[0.9, 0.0, 0.0], &[0.0; 3])), None);
+        assert!(book.needs_reasons("high") && !book.needs_reasons("medium"));
+        let missing = Case {
+            band: "high",
+            contributions: &[0.1, 0.5, 0.0],
+            values: &[0.0, 1.0, 0.0],
+            served: &[false; 3],
+        };
+        assert_eq!(pick(&missing), None, "a default never matches a value rule");
+    }
+
+    #[test]
+    fn bad_rules_are_refused_naming_the_rule_and_field() {
+        for (rules, says) in [
+            (
+                serde_json::json!([{"rule": "a", "band": "severe", "action": "x"}]),
+                "runbook[0].band: 'severe'",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "top_reason": "nope", "action": "x"}]),
+                "runbook[0].top_reason: the input has no feature 'nope'",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "feature": "nps", "action": "x"}]),
+                "runbook[0].feature: give below",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "below": 3, "action": "x"}]),
+                "runbook[0].feature",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "action": ""}]),
+                "runbook[0].action",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "action": "x"}, {"rule": "a", "action": "y"}]),
+                "runbook[1].rule",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "top_reason": "late", "within": 0, "action": "x"}]),
+                "runbook[0].within",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "action": "x", "colour": "red"}]),
+                "unknown field",
+            ),
+            (serde_json::json!({"rule": "a"}), "runbook: "),
+        ] {
+            let err = manifest(rules).expect_err(says).to_string();
+            assert!(err.contains(says), "{err} should say {says}");
+        }
+        assert!(manifest(serde_json::json!([{"rule": "all", "action": "x"}])).is_ok());
+    }
+}
