@@ -63,10 +63,14 @@ pub struct Metrics {
     pub batch_rows: HistogramVec,
     /// Time in each phase of a request (`feature_lookup`: reading online features;
     /// `queue`: waiting for a blocking-pool thread or in the dynamic-batching queue;
-    /// `compute`: model execution), by model, version and phase.
+    /// `compute`: model execution; `explain`: contributions for churn reasons), by model,
+    /// version and phase.
     pub phase_duration: HistogramVec,
     /// Requests waiting in a version's dynamic-batching queue.
     pub batch_queue_depth: IntGaugeVec,
+    /// Churn customers given an action by their model's runbook, by model, version and
+    /// action (the manifest's runbook bounds the actions).
+    pub interventions: IntCounterVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: shadow::ShadowMetrics,
     /// Drift of each version's live window against its training profile.
@@ -185,7 +189,8 @@ impl Metrics {
                     "mercator_request_phase_duration_seconds",
                     "Time in one phase of a request, in seconds: feature_lookup (reading the \
                      online features), queue (waiting for a blocking-pool thread or in the \
-                     dynamic-batching queue) or compute (model execution).",
+                     dynamic-batching queue), compute (model execution) or explain \
+                     (contributions for churn reasons).",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
                 &["model", "version", "phase"],
@@ -196,6 +201,13 @@ impl Metrics {
                     "Requests waiting in a version's dynamic-batching queue, by model and version.",
                 ),
                 &["model", "version"],
+            )?,
+            interventions: IntCounterVec::new(
+                Opts::new(
+                    "mercator_churn_interventions_total",
+                    "Scored customers given an action by the model's runbook, by model, version and action.",
+                ),
+                &["model", "version", "action"],
             )?,
             shadow: shadow::ShadowMetrics::register(registry)?,
             drift: drift::DriftMetrics::register(registry)?,
@@ -209,6 +221,7 @@ impl Metrics {
         registry.register(Box::new(m.model_load_duration.clone()))?;
         registry.register(Box::new(m.loaded_versions.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
+        registry.register(Box::new(m.interventions.clone()))?;
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;

@@ -24,6 +24,8 @@ pub struct VersionMetrics {
     pub queue_depth: prometheus::IntGauge,
     /// `…{phase="feature_lookup"}`: reading the request's online features.
     pub feature_lookup: prometheus::Histogram,
+    /// `…{phase="explain"}`: contributions for churn reasons and the runbook.
+    pub explain: prometheus::Histogram,
 }
 
 impl VersionMetrics {
@@ -54,6 +56,9 @@ impl VersionMetrics {
                 version,
                 "feature_lookup",
             ]),
+            explain: metrics
+                .phase_duration
+                .with_label_values(&[model, version, "explain"]),
         }
     }
 }

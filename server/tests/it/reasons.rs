@@ -305,6 +305,19 @@ async fn the_demo_runbook_recommends_an_action_and_names_the_rule() {
         }
     }
     assert_eq!(chosen.len(), 3, "each rule chose someone: {chosen:?}");
+    // Both calls counted, by action; the contributions' time is the explain phase.
+    for (action, n) in &chosen {
+        let series = format!(
+            r#"mercator_churn_interventions_total{{action="{action}",model="churn",version="1"}}"#
+        );
+        let (count, _) = server.wait_for_metric(&series).await;
+        assert_eq!(count, f64::from(2 * n), "{series}");
+    }
+    server
+        .wait_for_metric(
+            r#"mercator_request_phase_duration_seconds_count{model="churn",phase="explain",version="1"}"#,
+        )
+        .await;
     server.stop().await;
 }
 

@@ -292,6 +292,13 @@ async fn score_on(
             }
             if let Some(runbook) = runbook {
                 s.intervention = reasons::intervention(runbook, &band, c, values, row);
+                if let Some(i) = &s.intervention {
+                    serving
+                        .metrics
+                        .interventions
+                        .with_label_values(&[name, &loaded.version_label, &i.action])
+                        .inc();
+                }
             }
             s.risk_band = band;
             s

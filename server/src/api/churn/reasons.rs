@@ -35,6 +35,7 @@ pub(super) async fn contributions(
     }
     let model = Arc::clone(&loaded.model);
     let rows = batch.shape.first().copied().unwrap_or(0);
+    let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         model
             .explainer()
@@ -44,6 +45,10 @@ pub(super) async fn contributions(
     .map_err(|e| ServeError::Internal(format!("explaining scores: {e}")))?
     .ok_or_else(unable)?
     .map_err(|e| ServeError::Internal(format!("explaining scores: {e}")))?;
+    loaded
+        .metrics
+        .explain
+        .observe(started.elapsed().as_secs_f64());
     match (out.shape.as_slice(), out.data) {
         ([r, _], TensorData::F32(v)) if *r == rows => Ok(v),
         _ => Err(ServeError::FailedPrecondition(format!(
