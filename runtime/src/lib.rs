@@ -2,7 +2,8 @@
 //!
 //! Owns: the typed tensors a model consumes and produces ([`Tensor`]), the signature it
 //! declares ([`TensorSpec`]), the [`Model`] trait, one module per model kind, the manifest
-//! and its typed sections ([`manifest`]), forecasting, warm-up and drift statistics.
+//! and its typed sections ([`manifest`]), forecasting, replenishment math ([`replenish`]),
+//! warm-up and drift statistics.
 //! Does not own: where artifacts come from, wire formats or threads. Everything
 //! here is synchronous and does no I/O, so it can run inline or on a compute pool as the
 //! caller decides.
@@ -13,6 +14,7 @@ mod error;
 pub mod forecast;
 pub mod kinds;
 pub mod manifest;
+pub mod replenish;
 mod tensor;
 pub mod warmup;
 

@@ -1,0 +1,200 @@
+//! Demand over a number of days as a distribution: normal (the exact form for additive
+//! models), equally likely samples (simulated paths), or a mixture over uncertain lead
+//! times. What a replenishment policy needs of it: quantiles, the CDF, and the expected
+//! shortfall past a stock level, `E[(D − s)⁺]`.
+
+use crate::kinds::ets::normal_quantile;
+
+/// A demand distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Demand {
+    /// Normal with this mean and standard deviation (0: a point mass).
+    Normal {
+        /// Mean units.
+        mean: f64,
+        /// Standard deviation in units.
+        sd: f64,
+    },
+    /// Equally likely outcomes, ascending.
+    Samples(Vec<f64>),
+    /// Components with their probabilities (summing to 1), e.g. one per lead time.
+    Mixture(Vec<(f64, Demand)>),
+}
+
+/// The standard normal CDF.
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+}
+
+fn normal_pdf(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+impl Demand {
+    /// A normal; a negative or non-finite deviation is taken as 0.
+    pub fn normal(mean: f64, sd: f64) -> Demand {
+        Demand::Normal {
+            mean,
+            sd: if sd.is_finite() { sd.max(0.0) } else { 0.0 },
+        }
+    }
+
+    /// Equally likely outcomes (non-finite ones dropped).
+    pub fn samples(mut values: Vec<f64>) -> Demand {
+        values.retain(|v| v.is_finite());
+        values.sort_by(f64::total_cmp);
+        Demand::Samples(values)
+    }
+
+    /// A mixture; the weights are scaled to sum to 1, zero-weight parts dropped.
+    pub fn mixture(parts: Vec<(f64, Demand)>) -> Demand {
+        let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
+        let mut parts: Vec<(f64, Demand)> = parts
+            .into_iter()
+            .filter(|(w, _)| *w > 0.0)
+            .map(|(w, d)| (w / total, d))
+            .collect();
+        if parts.len() == 1 {
+            return parts
+                .pop()
+                .map(|(_, d)| d)
+                .unwrap_or(Demand::normal(0.0, 0.0));
+        }
+        Demand::Mixture(parts)
+    }
+
+    /// Expected units.
+    pub fn mean(&self) -> f64 {
+        match self {
+            Demand::Normal { mean, .. } => *mean,
+            Demand::Samples(v) if v.is_empty() => 0.0,
+            Demand::Samples(v) => v.iter().sum::<f64>() / v.len() as f64,
+            Demand::Mixture(parts) => parts.iter().map(|(w, d)| w * d.mean()).sum(),
+        }
+    }
+
+    /// Standard deviation in units.
+    pub fn sd(&self) -> f64 {
+        let second: f64 = match self {
+            Demand::Normal { sd, .. } => return *sd,
+            Demand::Samples(v) if v.is_empty() => return 0.0,
+            Demand::Samples(v) => v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64,
+            Demand::Mixture(parts) => parts
+                .iter()
+                .map(|(w, d)| w * (d.sd().powi(2) + d.mean().powi(2)))
+                .sum(),
+        };
+        (second - self.mean().powi(2)).max(0.0).sqrt()
+    }
+
+    /// `P(D ≤ x)`.
+    pub fn cdf(&self, x: f64) -> f64 {
+        match self {
+            Demand::Normal { mean, sd } if *sd == 0.0 => f64::from(u8::from(x >= *mean)),
+            Demand::Normal { mean, sd } => normal_cdf((x - mean) / sd),
+            Demand::Samples(v) if v.is_empty() => 1.0,
+            Demand::Samples(v) => v.partition_point(|s| *s <= x) as f64 / v.len() as f64,
+            Demand::Mixture(parts) => parts.iter().map(|(w, d)| w * d.cdf(x)).sum(),
+        }
+    }
+
+    /// The level `p` in (0, 1) of demand: the normal's exact quantile, the samples'
+    /// (interpolated between order statistics, as numpy does), the mixture's by
+    /// bisection on its CDF.
+    pub fn quantile(&self, p: f64) -> f64 {
+        match self {
+            Demand::Normal { mean, sd } => mean + sd * normal_quantile(p),
+            Demand::Samples(v) if v.is_empty() => 0.0,
+            Demand::Samples(v) => {
+                let pos = p * (v.len() - 1) as f64;
+                let lo = pos.floor() as usize;
+                let hi = (lo + 1).min(v.len() - 1);
+                v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+            }
+            Demand::Mixture(parts) => {
+                // The mixture's quantile lies between its parts' quantiles at p.
+                let at = |d: &Demand| d.quantile(p);
+                let mut lo = parts
+                    .iter()
+                    .map(|(_, d)| at(d))
+                    .fold(f64::INFINITY, f64::min);
+                let mut hi = parts
+                    .iter()
+                    .map(|(_, d)| at(d))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                for _ in 0..200 {
+                    let mid = 0.5 * (lo + hi);
+                    if mid <= lo || mid >= hi {
+                        break;
+                    }
+                    if self.cdf(mid) < p {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                hi
+            }
+        }
+    }
+
+    /// `E[(D − s)⁺]`: the units of demand expected past a stock of `s`.
+    pub fn expected_shortage(&self, s: f64) -> f64 {
+        match self {
+            Demand::Normal { mean, sd } if *sd == 0.0 => (mean - s).max(0.0),
+            Demand::Normal { mean, sd } => {
+                let z = (s - mean) / sd;
+                sd * (normal_pdf(z) - z * (1.0 - normal_cdf(z)))
+            }
+            Demand::Samples(v) if v.is_empty() => 0.0,
+            Demand::Samples(v) => v.iter().map(|d| (d - s).max(0.0)).sum::<f64>() / v.len() as f64,
+            Demand::Mixture(parts) => parts.iter().map(|(w, d)| w * d.expected_shortage(s)).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantile_cdf_and_shortage_agree_with_samples_of_it() {
+        let n = Demand::normal(100.0, 15.0);
+        assert!((n.quantile(0.95) - (100.0 + 15.0 * 1.6448536269514722)).abs() < 1e-9);
+        assert!((n.cdf(n.quantile(0.8)) - 0.8).abs() < 1e-12);
+        // A fine grid of the normal's quantiles as samples: the same shortage.
+        let grid: Vec<f64> = (0..200_000)
+            .map(|i| n.quantile((i as f64 + 0.5) / 200_000.0))
+            .collect();
+        let s = Demand::samples(grid);
+        for level in [80.0, 100.0, 125.0] {
+            assert!(
+                (n.expected_shortage(level) - s.expected_shortage(level)).abs() < 5e-3,
+                "{level}"
+            );
+        }
+        assert!((s.mean() - 100.0).abs() < 1e-6 && (s.sd() - 15.0).abs() < 0.01);
+        assert_eq!(Demand::normal(5.0, 0.0).expected_shortage(3.0), 2.0);
+    }
+
+    #[test]
+    fn a_mixture_is_its_parts_weighted() {
+        let m = Demand::mixture(vec![
+            (1.0, Demand::normal(10.0, 2.0)),
+            (3.0, Demand::normal(20.0, 3.0)),
+        ]);
+        assert!((m.mean() - 17.5).abs() < 1e-12);
+        let q = m.quantile(0.9);
+        assert!((m.cdf(q) - 0.9).abs() < 1e-9, "{q}");
+        let want = 0.25 * Demand::normal(10.0, 2.0).expected_shortage(15.0)
+            + 0.75 * Demand::normal(20.0, 3.0).expected_shortage(15.0);
+        assert!((m.expected_shortage(15.0) - want).abs() < 1e-12);
+        // sd from the law of total variance: E[Var] + Var[E].
+        let var = 0.25 * 4.0 + 0.75 * 9.0 + 0.25 * 0.75 * 100.0;
+        assert!((m.sd() - f64::sqrt(var)).abs() < 1e-9);
+        assert_eq!(
+            Demand::mixture(vec![(2.0, Demand::normal(1.0, 0.0))]),
+            Demand::normal(1.0, 0.0)
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! From demand forecasts to replenishment orders: the demand distribution over a
+//! protection interval ([`demand`]) and the order-up-to policy sized from it
+//! ([`policy`]). Pure math, no I/O: the server reads the forecasts and the stock.
+
+pub mod demand;
+pub mod policy;
+
+pub use demand::Demand;
+pub use policy::{LeadTime, OnOrder, Recommendation, Situation, Target, recommend};
