@@ -72,6 +72,17 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
     /// Forecasts one series. Quantiles have been checked with [`check_quantiles`].
     fn forecast(&self, series: &Series<'_>, horizon: usize, quantiles: &[f64]) -> Result<Forecast>;
 
+    /// The distribution of the series' total demand over the next `days` days, for
+    /// replenishment (not the sum of daily quantiles: daily errors are correlated).
+    /// State-space forecasters derive it from their model; the others cannot yet.
+    fn total_demand(&self, series: &Series<'_>, days: usize) -> Result<crate::replenish::Demand> {
+        let _ = (series, days);
+        Err(RuntimeError::input(
+            "model_name",
+            "this forecaster cannot give the distribution of total demand over several days",
+        ))
+    }
+
     /// Forecasts many series; one result per series, in order. Forecasters that gain from
     /// batching (a neural net runs one matrix product for all) override it.
     fn forecast_batch(

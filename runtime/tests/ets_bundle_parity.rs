@@ -144,3 +144,46 @@ fn bad_bundles_are_refused_at_load() {
     assert!(EtsBundle::is_bundle(good.as_bytes()));
     assert!(!EtsBundle::is_bundle(br#"{"error": "add"}"#));
 }
+
+/// Total demand over several days from a bundle's series: its one-day total is the
+/// one-day forecast (mean, and the 90% quantile statsmodels gives), its mean over 14
+/// days the sum of the daily means, and its spread below the sum of daily spreads
+/// unless the days' errors move together.
+#[test]
+fn bundle_totals_start_from_the_daily_forecast() {
+    let bundle = EtsBundle::from_json(&read("ets.json")).expect("bundle");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&read("expected.json")).expect("expected");
+    for case in expected["series"].as_array().expect("series") {
+        let key = key(&case["key"]);
+        let history = numbers(&case["history"]);
+        let series = Series {
+            key: &key,
+            values: &history,
+            last_date: parse_date(case["full_last_date"].as_str().expect("date")),
+        };
+        let daily = bundle.forecast(&series, 14, &[0.9]).expect("forecast");
+        let one = bundle.total_demand(&series, 1).expect("total");
+        assert!((one.mean() - daily.mean[0]).abs() < 1e-9 * (1.0 + one.mean().abs()));
+        assert!(
+            (one.quantile(0.9) - daily.quantiles[0][0]).abs() < 1e-6 * (1.0 + one.mean().abs()),
+            "{key:?}"
+        );
+        let two_weeks = bundle.total_demand(&series, 14).expect("total");
+        let sum: f64 = daily.mean.iter().sum();
+        assert!(
+            (two_weeks.mean() - sum).abs() < 1e-9 * (1.0 + sum.abs()),
+            "{key:?}"
+        );
+        let spreads: f64 = daily.quantiles[0]
+            .iter()
+            .zip(&daily.mean)
+            .map(|(q, m)| q - m)
+            .sum();
+        assert!(
+            two_weeks.quantile(0.9) - two_weeks.mean() <= spreads + 1e-9,
+            "{key:?}"
+        );
+        assert!(two_weeks.sd() > one.sd(), "{key:?}");
+    }
+}

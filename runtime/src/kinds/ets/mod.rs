@@ -15,6 +15,8 @@
 //! seasonality has no closed form: quantiles are those of simulated sample paths (normal
 //! errors with the same σ; a fixed seed, so answers are repeatable).
 
+mod cumulative;
+
 use serde::Deserialize;
 
 use crate::forecast::Forecast;
@@ -484,6 +486,14 @@ impl crate::forecast::Forecaster for Ets {
     ) -> Result<Forecast> {
         Ets::forecast(self, series.values, horizon, quantiles)
     }
+
+    fn total_demand(
+        &self,
+        series: &crate::forecast::Series<'_>,
+        days: usize,
+    ) -> Result<crate::replenish::Demand> {
+        self.cumulative(series.values, days)
+    }
 }
 
 /// One series of a bundle: its fitted model, whose "initial" states are the states after
@@ -628,6 +638,24 @@ impl crate::forecast::Forecaster for EtsBundle {
         horizon: usize,
         quantiles: &[f64],
     ) -> Result<Forecast> {
+        let (model, state, mse) = self.anchor(series)?;
+        model.ets.forecast_from(&state, mse, horizon, quantiles)
+    }
+
+    fn total_demand(
+        &self,
+        series: &crate::forecast::Series<'_>,
+        days: usize,
+    ) -> Result<crate::replenish::Demand> {
+        let (model, state, mse) = self.anchor(series)?;
+        Ok(model.ets.cumulative_from(&state, mse, days))
+    }
+}
+
+impl EtsBundle {
+    /// A series' model, its state after the history's days since the fit, and σ² pooled
+    /// over the fit's days and those.
+    fn anchor(&self, series: &crate::forecast::Series<'_>) -> Result<(&Anchored, State, f64)> {
         let model = self
             .series
             .get(series.key)
@@ -662,6 +690,6 @@ impl crate::forecast::Forecaster for EtsBundle {
         let tail = &series.values[series.values.len() - new_days..];
         let (state, sse) = model.ets.filter(tail)?;
         let mse = (model.mse * model.nobs as f64 + sse) / (model.nobs + new_days) as f64;
-        model.ets.forecast_from(&state, mse, horizon, quantiles)
+        Ok((model, state, mse))
     }
 }
