@@ -74,13 +74,24 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
 
     /// The distribution of the series' total demand over the next `days` days, for
     /// replenishment (not the sum of daily quantiles: daily errors are correlated).
-    /// State-space forecasters derive it from their model; the others cannot yet.
+    /// State-space forecasters derive it from their model; by default it is approximated
+    /// from the daily forecast's spread (`replenish::approx`).
     fn total_demand(&self, series: &Series<'_>, days: usize) -> Result<crate::replenish::Demand> {
-        let _ = (series, days);
-        Err(RuntimeError::input(
-            "model_name",
-            "this forecaster cannot give the distribution of total demand over several days",
-        ))
+        if days == 0 {
+            return Ok(crate::replenish::Demand::normal(0.0, 0.0));
+        }
+        let (lo, hi) = match self.quantile_range() {
+            Some((lo, hi)) => (lo.max(0.1).min(hi), hi.min(0.9).max(lo)),
+            None => (0.1, 0.9),
+        };
+        if lo >= hi {
+            return Err(RuntimeError::input(
+                "model_name",
+                "the forecaster gives no spread to size total demand from",
+            ));
+        }
+        let daily = self.forecast(series, days, &[lo, hi])?;
+        Ok(crate::replenish::approx::total_from_daily(&daily, lo, hi))
     }
 
     /// Forecasts many series; one result per series, in order. Forecasters that gain from

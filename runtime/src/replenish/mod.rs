@@ -2,6 +2,7 @@
 //! protection interval ([`demand`]) and the order-up-to policy sized from it
 //! ([`policy`]). Pure math, no I/O: the server reads the forecasts and the stock.
 
+pub mod approx;
 pub mod demand;
 pub mod policy;
 
