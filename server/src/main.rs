@@ -60,6 +60,10 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::call::classify(args).await)
             }
+            Command::Recommend(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::recommend::recommend(args).await)
+            }
             Command::Forecast(args) => {
                 telemetry::init_command();
                 report(mercator_server::cli::call::forecast(args).await)

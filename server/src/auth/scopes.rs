@@ -97,6 +97,7 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
         "mercator.v1.Forecasting",
         &[("Forecast", S(Infer)), ("ForecastBatch", S(Infer))],
     ),
+    ("mercator.v1.Inventory", &[("Recommend", S(Infer))]),
     ("mercator.v1.Monitoring", &[("GetDrift", S(Infer))]),
     (
         "mercator.v1.Registry",

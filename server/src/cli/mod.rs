@@ -10,6 +10,7 @@ pub mod models;
 pub mod profile;
 pub mod profiling;
 pub mod progress;
+pub mod recommend;
 pub mod remote;
 mod table;
 
@@ -51,6 +52,9 @@ pub enum Command {
     Classify(call::ClassifyArgs),
     /// Forecast a SKU at a location with a demand forecaster.
     Forecast(call::ForecastArgs),
+    /// Recommend a replenishment order for a SKU at a location (a running server reads
+    /// its sales and forecasts its demand).
+    Recommend(recommend::RecommendArgs),
     /// Call any model with a V2 inference request written as JSON.
     Infer(infer::InferArgs),
 }

@@ -21,6 +21,9 @@ pub struct ServingConfig {
     /// `[serving.batching.intent] max_queue_delay_microseconds = 200`, or
     /// `enabled = false` to serve a model unbatched.
     pub batching: BTreeMap<String, crate::batching::Override>,
+    /// Replenishment orders worth more than this (`unit_cost` × quantity) are returned
+    /// as needing a human's approval; unset, none are.
+    pub approval_order_value: Option<f64>,
 }
 
 impl Default for ServingConfig {
@@ -29,6 +32,7 @@ impl Default for ServingConfig {
             offload_min_rows: 1024,
             max_shadow_in_flight: 32,
             batching: BTreeMap::new(),
+            approval_order_value: None,
         }
     }
 }

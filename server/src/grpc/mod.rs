@@ -13,6 +13,7 @@ pub mod feature_store;
 pub mod forecasting;
 pub mod inference_v2;
 pub mod intent;
+pub mod inventory;
 pub mod monitoring;
 mod observed;
 pub mod registry;
@@ -26,6 +27,7 @@ use mercator_proto::v1::churn_server::ChurnServer;
 use mercator_proto::v1::feature_store_server::FeatureStoreServer;
 use mercator_proto::v1::forecasting_server::ForecastingServer;
 use mercator_proto::v1::intent_server::IntentServer;
+use mercator_proto::v1::inventory_server::InventoryServer;
 use mercator_proto::v1::monitoring_server::MonitoringServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
@@ -149,6 +151,16 @@ pub fn router(
             ForecastingServer::new(forecasting::ForecastingService::new(
                 Arc::clone(&serving),
                 config.limits.forecast()
+            )),
+            config
+        ))
+        .add_service(with_limits!(
+            InventoryServer::new(inventory::InventoryService::new(
+                Arc::clone(&serving),
+                crate::api::forecast::RecommendSettings {
+                    limits: config.limits.forecast(),
+                    approval_order_value: config.serving.approval_order_value,
+                }
             )),
             config
         ))

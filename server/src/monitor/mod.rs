@@ -71,6 +71,9 @@ pub struct Metrics {
     /// Churn customers given an action by their model's runbook, by model, version and
     /// action (the manifest's runbook bounds the actions).
     pub interventions: IntCounterVec,
+    /// Replenishment recommendations, by forecaster, version and outcome (order,
+    /// no_order, needs_approval).
+    pub recommendations: IntCounterVec,
     /// Shadow traffic: runs, latency, and how shadow predictions compare with live ones.
     pub shadow: shadow::ShadowMetrics,
     /// Drift of each version's live window against its training profile.
@@ -209,6 +212,13 @@ impl Metrics {
                 ),
                 &["model", "version", "action"],
             )?,
+            recommendations: IntCounterVec::new(
+                Opts::new(
+                    "mercator_recommendations_total",
+                    "Replenishment recommendations, by forecaster model, version and outcome (order, no_order, needs_approval).",
+                ),
+                &["model", "version", "outcome"],
+            )?,
             shadow: shadow::ShadowMetrics::register(registry)?,
             drift: drift::DriftMetrics::register(registry)?,
             freshness: freshness::FreshnessMetrics::register(registry)?,
@@ -222,6 +232,7 @@ impl Metrics {
         registry.register(Box::new(m.loaded_versions.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.interventions.clone()))?;
+        registry.register(Box::new(m.recommendations.clone()))?;
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;

@@ -22,6 +22,7 @@ mod harness;
 mod historical;
 mod hot_swap;
 mod infer;
+mod inventory;
 mod jwt;
 mod lifecycle;
 mod metrics;

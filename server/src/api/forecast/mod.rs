@@ -7,10 +7,13 @@
 //! the location. `ForecastBatch` reads and forecasts many series in chunks: one store
 //! round trip per chunk, chunks computed on the blocking pool a few at a time (so the
 //! cores share the work and the reactor stays free), streamed back in order.
+//! `Inventory/Recommend` turns a series' demand over the protection interval into a
+//! replenishment order (`recommend`).
 
 mod batch;
 mod dates;
 mod history;
+mod recommend;
 
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ use mercator_runtime::forecast::{self, Forecaster, Series};
 pub use batch::{BatchStream, forecast_batch};
 use dates::{DateLabels, points};
 use history::{history_error, inline_history, read_histories, store_keys};
+pub use recommend::{RECOMMEND, RecommendSettings, recommend};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;

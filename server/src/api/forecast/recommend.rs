@@ -1,0 +1,293 @@
+//! `Inventory/Recommend`: a replenishment order for a SKU at a location, from the
+//! distribution of its demand over the protection interval (lead time plus review period)
+//! that the forecaster gives (`Forecaster::total_demand`: exact for ETS models, an
+//! approximation for quantile-only ones) and the order-up-to policy of
+//! `runtime::replenish`. The history is read from the feature store as for a forecast;
+//! "today" is the day after its last day.
+
+use std::sync::Arc;
+
+use mercator_proto::v1 as pb;
+use mercator_runtime::RuntimeError;
+use mercator_runtime::forecast::{self, Series};
+use mercator_runtime::replenish::{self, LeadTime, OnOrder, Situation, Target};
+
+use super::history::{history_error, read_histories, store_keys};
+use super::{ForecastLimits, forecaster_of, key_of, routed, series_label};
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::serving::{Observation, Serving};
+
+/// The `method` label of `Inventory/Recommend`.
+pub const RECOMMEND: &str = "Inventory.Recommend";
+/// Levels of the protection interval's demand reported when a request asks for none.
+const DEFAULT_LEVELS: [f64; 3] = [0.5, 0.9, 0.95];
+
+/// What the configuration says about recommendations.
+#[derive(Debug, Clone, Copy)]
+pub struct RecommendSettings {
+    /// The forecasting limits (the protection interval is a horizon).
+    pub limits: ForecastLimits,
+    /// Orders worth more than this need a human's approval.
+    pub approval_order_value: Option<f64>,
+}
+
+/// Answers `Inventory/Recommend`, on the forecaster version the series is routed to.
+pub async fn recommend(
+    serving: &Arc<Serving>,
+    settings: RecommendSettings,
+    req: pb::RecommendRequest,
+    obs: &mut Observation,
+) -> Result<pb::RecommendResponse, ServeError> {
+    let _admitted = serving.admit()?;
+    let key = req.series.as_ref().map(|s| {
+        format!(
+            "{}{}{}",
+            s.sku_id,
+            crate::models::routing::KEY_SEPARATOR,
+            s.location_id
+        )
+    });
+    let routed = routed(
+        serving,
+        &req.model_name,
+        &req.model_version,
+        key.as_deref(),
+        obs,
+    )?;
+    recommend_on(serving, settings, routed.live, req).await
+}
+
+/// The request's lead time, checked, naming its fields.
+fn lead_time(req: &pb::RecommendRequest) -> Result<LeadTime, ServeError> {
+    if !req.lead_time_distribution.is_empty() {
+        for (i, o) in req.lead_time_distribution.iter().enumerate() {
+            if !(o.probability.is_finite() && o.probability >= 0.0) {
+                return Err(ServeError::invalid(
+                    format!("lead_time_distribution[{i}].probability"),
+                    "must be a finite number ≥ 0",
+                ));
+            }
+        }
+        return Ok(LeadTime::Empirical(
+            req.lead_time_distribution
+                .iter()
+                .map(|o| (o.days, o.probability))
+                .collect(),
+        ));
+    }
+    for (field, v) in [
+        ("lead_time_days", req.lead_time_days),
+        ("lead_time_std_days", req.lead_time_std_days),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ServeError::invalid(
+                field,
+                format!("{v} must be a finite number ≥ 0"),
+            ));
+        }
+    }
+    Ok(LeadTime::Normal {
+        mean: req.lead_time_days,
+        sd: req.lead_time_std_days,
+    })
+}
+
+/// The longest protection interval the lead time allows, in days.
+fn longest_days(lead: &LeadTime, review: u32) -> u64 {
+    let lead_max = match lead {
+        LeadTime::Fixed(d) => f64::from(*d),
+        LeadTime::Normal { mean, sd } => (mean + 4.0 * sd).round(),
+        LeadTime::Empirical(days) => days.iter().map(|(d, _)| f64::from(*d)).fold(0.0, f64::max),
+    };
+    lead_max.min(1e9) as u64 + u64::from(review)
+}
+
+/// A runtime refusal of the request's fields, named as the request names them.
+fn policy_error(e: RuntimeError) -> ServeError {
+    match e {
+        RuntimeError::InvalidInput { input, message } => {
+            let field = if input == "lead_time" {
+                "lead_time_days".to_string()
+            } else {
+                input
+            };
+            ServeError::invalid(field, message)
+        }
+        other => other.into(),
+    }
+}
+
+async fn recommend_on(
+    serving: &Serving,
+    settings: RecommendSettings,
+    loaded: Arc<LoadedModel>,
+    req: pb::RecommendRequest,
+) -> Result<pb::RecommendResponse, ServeError> {
+    let f = forecaster_of(&loaded)?;
+    let series = req.series.clone().unwrap_or_default();
+    let key = key_of(&series, f.key_parts(), "series")?;
+    let levels = if req.quantiles.is_empty() {
+        DEFAULT_LEVELS.to_vec()
+    } else {
+        req.quantiles.clone()
+    };
+    if levels.len() > 99 {
+        return Err(ServeError::invalid("quantiles", "at most 99 levels"));
+    }
+    if let Some((i, q)) = levels
+        .iter()
+        .enumerate()
+        .find(|(_, q)| !(**q > 0.0 && **q < 1.0))
+    {
+        return Err(ServeError::invalid(
+            format!("quantiles[{i}]"),
+            format!("{q} is not in (0, 1)"),
+        ));
+    }
+    let target = match req.target {
+        Some(pb::recommend_request::Target::CycleServiceLevel(a)) => Target::CycleServiceLevel(a),
+        Some(pb::recommend_request::Target::FillRate(b)) => Target::FillRate(b),
+        None => {
+            return Err(ServeError::invalid(
+                "target",
+                "give a cycle_service_level or a fill_rate",
+            ));
+        }
+    };
+    let lead = lead_time(&req)?;
+    let longest = longest_days(&lead, req.review_period_days);
+    forecast::check_horizon(
+        f,
+        usize::try_from(longest).unwrap_or(usize::MAX),
+        settings.limits.max_horizon_days,
+    )
+    .map_err(|e| {
+        ServeError::invalid(
+            "lead_time_days",
+            format!("lead time and review period reach {longest} days ahead: {e}"),
+        )
+    })?;
+
+    let keys = store_keys(serving, &loaded, std::slice::from_ref(&series), false)?;
+    let history = read_histories(serving, &loaded, &keys)
+        .await?
+        .pop()
+        .ok_or_else(|| ServeError::Internal("no history read".into()))??;
+    let today = history.last_date + chrono::Days::new(1);
+    let history_last_date = history.last_date.format("%Y-%m-%d").to_string();
+    let mut on_order = Vec::with_capacity(req.on_order.len());
+    for (i, o) in req.on_order.iter().enumerate() {
+        let field = format!("on_order[{i}].arrival_date");
+        let date = forecast::parse_date(&o.arrival_date).ok_or_else(|| {
+            ServeError::invalid(
+                &field,
+                format!("'{}' is not a YYYY-MM-DD date", o.arrival_date),
+            )
+        })?;
+        let days = u32::try_from((date - today).num_days()).map_err(|_| {
+            ServeError::invalid(
+                &field,
+                format!("{date} is before today ({today}): count it on hand"),
+            )
+        })?;
+        on_order.push(OnOrder {
+            quantity: o.quantity,
+            arrives_in_days: days,
+        });
+    }
+    let situation = Situation {
+        on_hand: req.on_hand,
+        on_order,
+        lead_time: lead,
+        review_days: req.review_period_days,
+        target,
+        pack_size: req.pack_size.unwrap_or(1.0),
+        min_order_quantity: req.min_order_quantity,
+        unit_cost: req.unit_cost,
+    };
+    let label = series_label(&series);
+    let run = {
+        let loaded = Arc::clone(&loaded);
+        let levels = levels.clone();
+        move || {
+            let f = forecaster_of(&loaded)?;
+            let s = Series {
+                key: &key,
+                values: &history.values,
+                last_date: Some(history.last_date),
+            };
+            let mut forecast_error = None;
+            let mut demand_over = |days: u32| {
+                f.total_demand(&s, days as usize).inspect_err(|e| {
+                    forecast_error = Some(e.to_string());
+                })
+            };
+            let r = replenish::recommend(&situation, &mut demand_over);
+            let r = match (r, forecast_error) {
+                (Ok(r), _) => r,
+                (Err(e), Some(_)) => return Err(history_error(e, &label, false)),
+                (Err(e), None) => return Err(policy_error(e)),
+            };
+            let quantiles: Vec<f64> = levels
+                .iter()
+                .map(|&p| r.protection_demand.quantile(p))
+                .collect();
+            Ok::<_, ServeError>((r, quantiles))
+        }
+    };
+    let (r, demand_quantiles) = if f.runs_long() {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| ServeError::Internal(format!("recommendation task failed: {e}")))??
+    } else {
+        run()?
+    };
+    let needs_approval = r.order_quantity > 0.0
+        && settings
+            .approval_order_value
+            .zip(r.order_value)
+            .is_some_and(|(limit, value)| value > limit);
+    let outcome = if needs_approval {
+        pb::recommend_response::Outcome::NeedsApproval
+    } else if r.order_quantity > 0.0 {
+        pb::recommend_response::Outcome::Order
+    } else {
+        pb::recommend_response::Outcome::NoOrder
+    };
+    serving
+        .metrics
+        .recommendations
+        .with_label_values(&[&loaded.name, &loaded.version_label, outcome_label(outcome)])
+        .inc();
+    loaded.metrics.rows.inc();
+    Ok(pb::RecommendResponse {
+        model_name: loaded.name.clone(),
+        model_version: loaded.version_label.clone(),
+        series: Some(series),
+        history_last_date,
+        outcome: outcome.into(),
+        protection_days: r.protection_days,
+        demand_mean: r.protection_demand.mean(),
+        demand_std: r.protection_demand.sd(),
+        quantiles: levels,
+        demand_quantiles,
+        reorder_point: r.reorder_point,
+        order_up_to: r.order_up_to,
+        inventory_position: r.inventory_position,
+        order_quantity: r.order_quantity,
+        stockout_probability: r.stockout_probability,
+        expected_units_short: r.expected_units_short,
+        order_value: r.order_value,
+        needs_approval,
+    })
+}
+
+fn outcome_label(outcome: pb::recommend_response::Outcome) -> &'static str {
+    match outcome {
+        pb::recommend_response::Outcome::Order => "order",
+        pb::recommend_response::Outcome::NoOrder => "no_order",
+        pb::recommend_response::Outcome::NeedsApproval => "needs_approval",
+        pb::recommend_response::Outcome::Unspecified => "unspecified",
+    }
+}
