@@ -91,7 +91,21 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
             ));
         }
         let daily = self.forecast(series, days, &[lo, hi])?;
-        Ok(crate::replenish::approx::total_from_daily(&daily, lo, hi))
+        let (q_lo, q_hi) = match daily.quantiles.as_slice() {
+            [a, b] => (a.as_slice(), b.as_slice()),
+            _ => {
+                return Err(RuntimeError::Signature(
+                    "a forecast without its two levels".into(),
+                ));
+            }
+        };
+        Ok(crate::replenish::approx::total_from_daily(
+            &daily.mean,
+            q_lo,
+            q_hi,
+            lo,
+            hi,
+        ))
     }
 
     /// Forecasts many series; one result per series, in order. Forecasters that gain from

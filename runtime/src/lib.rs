@@ -14,6 +14,7 @@ mod error;
 pub mod forecast;
 pub mod kinds;
 pub mod manifest;
+pub mod normal;
 pub mod replenish;
 mod tensor;
 pub mod warmup;

@@ -14,17 +14,13 @@
 //! 95% quantile of a 14-day total is within a few percent of the total's spread.
 
 use super::Demand;
-use crate::forecast::Forecast;
-use crate::kinds::ets::normal_quantile;
+use crate::normal::normal_quantile;
 
-/// The total of `forecast`'s days, from its means and its quantiles at `lo` and `hi`
-/// (the first and second quantile rows).
-pub fn total_from_daily(forecast: &Forecast, lo: f64, hi: f64) -> Demand {
-    let days = forecast.mean.len();
-    let mean: f64 = forecast.mean.iter().sum();
-    let (Some(q_lo), Some(q_hi)) = (forecast.quantiles.first(), forecast.quantiles.get(1)) else {
-        return Demand::normal(mean, 0.0);
-    };
+/// The total of a daily forecast's days, from its means and its quantiles at levels `lo`
+/// (`q_lo`, one per day) and `hi` (`q_hi`).
+pub fn total_from_daily(means: &[f64], q_lo: &[f64], q_hi: &[f64], lo: f64, hi: f64) -> Demand {
+    let days = means.len();
+    let mean: f64 = means.iter().sum();
     let width = normal_quantile(hi) - normal_quantile(lo);
     let var: Vec<f64> = q_lo
         .iter()
@@ -91,7 +87,13 @@ mod tests {
         ] {
             let m = ets(trend, seasonal, alpha);
             let daily = m.forecast(&history, 14, &[0.1, 0.9]).expect("forecast");
-            let approx = total_from_daily(&daily, 0.1, 0.9);
+            let approx = total_from_daily(
+                &daily.mean,
+                &daily.quantiles[0],
+                &daily.quantiles[1],
+                0.1,
+                0.9,
+            );
             let exact = m.cumulative(&history, 14).expect("exact");
             assert!((approx.mean() - exact.mean()).abs() < 1e-9 * exact.mean().abs());
             let off = (approx.quantile(0.95) - exact.quantile(0.95)).abs() / exact.sd();

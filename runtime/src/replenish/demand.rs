@@ -3,7 +3,8 @@
 //! times. What a replenishment policy needs of it: quantiles, the CDF, and the expected
 //! shortfall past a stock level, `E[(D − s)⁺]`.
 
-use crate::kinds::ets::normal_quantile;
+pub use crate::normal::normal_cdf;
+use crate::normal::normal_quantile;
 
 /// A demand distribution.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +20,6 @@ pub enum Demand {
     Samples(Vec<f64>),
     /// Components with their probabilities (summing to 1), e.g. one per lead time.
     Mixture(Vec<(f64, Demand)>),
-}
-
-/// The standard normal CDF.
-pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
 }
 
 fn normal_pdf(z: f64) -> f64 {

@@ -2,8 +2,8 @@
 //! distribution of its demand over the protection interval (lead time plus review period)
 //! that the forecaster gives (`Forecaster::total_demand`: exact for ETS models, an
 //! approximation for quantile-only ones) and the order-up-to policy of
-//! `runtime::replenish`. The history is read from the feature store as for a forecast;
-//! "today" is the day after its last day.
+//! `runtime::replenish`. The history is read from the feature store as for a forecast, or
+//! sent inline (a what-if, a backtest); "today" is the day after its last day.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use mercator_runtime::RuntimeError;
 use mercator_runtime::forecast::{self, Series};
 use mercator_runtime::replenish::{self, LeadTime, OnOrder, Situation, Target};
 
-use super::history::{history_error, read_histories, store_keys};
+use super::history::{history_error, inline_history, read_histories, store_keys};
 use super::{ForecastLimits, forecaster_of, key_of, routed, series_label};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
@@ -169,11 +169,17 @@ async fn recommend_on(
         )
     })?;
 
-    let keys = store_keys(serving, &loaded, std::slice::from_ref(&series), false)?;
-    let history = read_histories(serving, &loaded, &keys)
-        .await?
-        .pop()
-        .ok_or_else(|| ServeError::Internal("no history read".into()))??;
+    let inline = req.history.is_some();
+    let history = match req.history.clone() {
+        Some(h) => inline_history(h, settings.limits.max_history_days)?,
+        None => {
+            let keys = store_keys(serving, &loaded, std::slice::from_ref(&series), false)?;
+            read_histories(serving, &loaded, &keys)
+                .await?
+                .pop()
+                .ok_or_else(|| ServeError::Internal("no history read".into()))??
+        }
+    };
     let today = history.last_date + chrono::Days::new(1);
     let history_last_date = history.last_date.format("%Y-%m-%d").to_string();
     let mut on_order = Vec::with_capacity(req.on_order.len());
@@ -226,7 +232,7 @@ async fn recommend_on(
             let r = replenish::recommend(&situation, &mut demand_over);
             let r = match (r, forecast_error) {
                 (Ok(r), _) => r,
-                (Err(e), Some(_)) => return Err(history_error(e, &label, false)),
+                (Err(e), Some(_)) => return Err(history_error(e, &label, inline)),
                 (Err(e), None) => return Err(policy_error(e)),
             };
             let quantiles: Vec<f64> = levels
