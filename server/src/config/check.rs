@@ -34,9 +34,8 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be greater than 0")));
             }
         }
-        if let Some(v) = self.serving.approval_order_value
-            && !(v.is_finite() && v >= 0.0)
-        {
+        let v = self.serving.approval_order_value;
+        if !(v.is_finite() && v >= 0.0) {
             return Err(ConfigError(
                 "serving.approval_order_value must be a finite amount ≥ 0".into(),
             ));

@@ -22,8 +22,8 @@ pub struct ServingConfig {
     /// `enabled = false` to serve a model unbatched.
     pub batching: BTreeMap<String, crate::batching::Override>,
     /// Replenishment orders worth more than this (`unit_cost` × quantity) are returned
-    /// as needing a human's approval; unset, none are.
-    pub approval_order_value: Option<f64>,
+    /// as needing a human's approval; 0, none are.
+    pub approval_order_value: f64,
 }
 
 impl Default for ServingConfig {
@@ -32,7 +32,7 @@ impl Default for ServingConfig {
             offload_min_rows: 1024,
             max_shadow_in_flight: 32,
             batching: BTreeMap::new(),
-            approval_order_value: None,
+            approval_order_value: 0.0,
         }
     }
 }

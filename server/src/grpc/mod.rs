@@ -159,7 +159,8 @@ pub fn router(
                 Arc::clone(&serving),
                 crate::api::forecast::RecommendSettings {
                     limits: config.limits.forecast(),
-                    approval_order_value: config.serving.approval_order_value,
+                    approval_order_value: (config.serving.approval_order_value > 0.0)
+                        .then_some(config.serving.approval_order_value),
                 }
             )),
             config

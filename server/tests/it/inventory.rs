@@ -38,7 +38,7 @@ async fn recommend(
 async fn orders_cover_the_protection_interval_in_whole_packs() {
     let server = TestServer::builder()
         .demo()
-        .config(|c| c.serving.approval_order_value = Some(1_000.0))
+        .config(|c| c.serving.approval_order_value = 1_000.0)
         .start()
         .await;
     for model in ["demand_ets", "demand"] {

@@ -23,6 +23,7 @@ mod historical;
 mod hot_swap;
 mod infer;
 mod inventory;
+mod inventory_backtest;
 mod jwt;
 mod lifecycle;
 mod metrics;
