@@ -248,6 +248,18 @@ def test_client_calls_the_demo():
     inline = client.forecast({"sku_id": "SKU000", "location_id": "berlin"}, 3, model="demand_ets",
                              history=[10.0] * 60, last_date=forecast.history_last_date)
     assert len(inline.points) == 3, inline
+    order = client.recommend(("SKU000", "berlin"), lead_time_days=5, review_period_days=7,
+                             service_level=0.95, on_hand=40, on_order=[(60, "2026-11-03")],
+                             pack_size=12, model="demand_ets")
+    assert order.outcome == "ORDER" and order.order_quantity % 12 == 0, order
+    assert order.inventory_position == 100 and order.protection_days == 12, order
+    assert order.stockout_probability <= 0.05 and order.order_value is None, order
+    try:
+        client.recommend(("SKU000", "berlin"), lead_time_days=5, service_level=1.5)
+    except mercator.MercatorError as e:
+        assert e.code.name == "INVALID_ARGUMENT" and "cycle_service_level" in e.message, e
+    else:
+        raise AssertionError("a service level of 1.5 was taken")
     intent = client.classify("my coupon code is not working")
     assert intent.intents[0].intent == "discount_code" and intent.action, intent
     # A pushed row is what the next score reads.

@@ -8,7 +8,7 @@ exporters and `mercator.text` without gRPC installed.
 
 __version__ = "0.1.0"
 __all__ = ["Classification", "Client", "Forecast", "ForecastPoint", "Intent", "MercatorError", "PushResult",
-           "Reason", "Score"]
+           "Reason", "Recommendation", "Score"]
 
 
 def __getattr__(name):

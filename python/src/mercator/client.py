@@ -23,6 +23,8 @@ from mercator.v1 import (
     forecasting_pb2_grpc,
     intent_pb2,
     intent_pb2_grpc,
+    inventory_pb2,
+    inventory_pb2_grpc,
 )
 
 
@@ -93,6 +95,26 @@ class Forecast:
     quantiles: list
     history_last_date: str
     points: list
+    model_version: str
+
+
+@dataclass
+class Recommendation:
+    """A replenishment order and the numbers behind it."""
+
+    outcome: str  # "ORDER", "NO_ORDER" or "NEEDS_APPROVAL"
+    order_quantity: float
+    reorder_point: float
+    order_up_to: float
+    inventory_position: float
+    protection_days: float
+    demand_mean: float
+    demand_std: float
+    stockout_probability: float
+    expected_units_short: float
+    order_value: Optional[float]
+    needs_approval: bool
+    history_last_date: str
     model_version: str
 
 
@@ -201,6 +223,7 @@ class Client:
         self._churn = churn_pb2_grpc.ChurnStub(self._channel)
         self._intent = intent_pb2_grpc.IntentStub(self._channel)
         self._forecasting = forecasting_pb2_grpc.ForecastingStub(self._channel)
+        self._inventory = inventory_pb2_grpc.InventoryStub(self._channel)
         self.features = Features(feature_store_pb2_grpc.FeatureStoreStub(self._channel),
                                  self._metadata, timeout)
 
@@ -269,3 +292,45 @@ class Client:
                         quantiles=list(r.quantiles), history_last_date=r.history_last_date,
                         points=[ForecastPoint(p.date, p.mean, list(p.quantiles)) for p in r.points],
                         model_version=r.model_version)
+
+    def recommend(self, series: Series, lead_time_days: float, service_level: Optional[float] = None,
+                  fill_rate: Optional[float] = None, on_hand: float = 0.0,
+                  on_order: Sequence[tuple] = (), review_period_days: int = 0,
+                  lead_time_std_days: float = 0.0, pack_size: Optional[float] = None,
+                  min_order_quantity: float = 0.0, unit_cost: Optional[float] = None,
+                  model: str = "demand", version: str = "") -> Recommendation:
+        """How much to order today for `series` (as for `forecast`) to reach a cycle
+        `service_level` or a `fill_rate`; `on_order` holds (quantity, "YYYY-MM-DD")
+        pairs. The server reads the sales and forecasts demand over the lead time and
+        review period."""
+        if (service_level is None) == (fill_rate is None):
+            raise ValueError("give service_level or fill_rate")
+        if isinstance(series, Mapping):
+            sku, location = series["sku_id"], series.get("location_id", "")
+        else:
+            sku, location = series
+        request = inventory_pb2.RecommendRequest(
+            model_name=model, model_version=version,
+            series=forecasting_pb2.SeriesId(sku_id=sku, location_id=location),
+            on_hand=on_hand, lead_time_days=lead_time_days, lead_time_std_days=lead_time_std_days,
+            review_period_days=review_period_days, min_order_quantity=min_order_quantity,
+            on_order=[inventory_pb2.OnOrder(quantity=q, arrival_date=d) for q, d in on_order])
+        if service_level is not None:
+            request.cycle_service_level = service_level
+        else:
+            request.fill_rate = fill_rate
+        if pack_size is not None:
+            request.pack_size = pack_size
+        if unit_cost is not None:
+            request.unit_cost = unit_cost
+        r = _call(self._inventory.Recommend, request, self._metadata, self._timeout)
+        return Recommendation(
+            outcome=inventory_pb2.RecommendResponse.Outcome.Name(r.outcome),
+            order_quantity=r.order_quantity, reorder_point=r.reorder_point,
+            order_up_to=r.order_up_to, inventory_position=r.inventory_position,
+            protection_days=r.protection_days, demand_mean=r.demand_mean, demand_std=r.demand_std,
+            stockout_probability=r.stockout_probability,
+            expected_units_short=r.expected_units_short,
+            order_value=r.order_value if r.HasField("order_value") else None,
+            needs_approval=r.needs_approval, history_last_date=r.history_last_date,
+            model_version=r.model_version)
