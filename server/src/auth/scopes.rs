@@ -97,7 +97,10 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
         "mercator.v1.Forecasting",
         &[("Forecast", S(Infer)), ("ForecastBatch", S(Infer))],
     ),
-    ("mercator.v1.Inventory", &[("Recommend", S(Infer))]),
+    (
+        "mercator.v1.Inventory",
+        &[("Recommend", S(Infer)), ("RecommendBatch", S(Infer))],
+    ),
     ("mercator.v1.Monitoring", &[("GetDrift", S(Infer))]),
     (
         "mercator.v1.Registry",

@@ -186,3 +186,87 @@ async fn bad_input_is_named() {
     }
     server.stop().await;
 }
+
+/// `RecommendBatch`: items answered in order, each with its own status, the good ones
+/// as `Recommend` answers them alone; a batch naming models per item is refused whole.
+#[tokio::test]
+async fn a_batch_answers_each_item_in_order() {
+    let server = TestServer::builder().demo().start().await;
+    server.wait_for_ready("demand_ets").await;
+    let mut item = request("");
+    let alone = recommend(&server, request("demand_ets"))
+        .await
+        .expect("alone");
+    let mut bad = item.clone();
+    bad.on_hand = -3.0;
+    let mut unknown = item.clone();
+    unknown.series = Some(pb::SeriesId {
+        sku_id: "SKU999".into(),
+        location_id: "berlin".into(),
+    });
+    let mut other = item.clone();
+    other.series = Some(pb::SeriesId {
+        sku_id: "SKU001".into(),
+        location_id: "berlin".into(),
+    });
+    let mut client = InventoryClient::new(server.channel().await);
+    let mut stream = client
+        .recommend_batch(pb::RecommendBatchRequest {
+            model_name: "demand_ets".into(),
+            items: vec![item.clone(), bad, unknown, other],
+            ..Default::default()
+        })
+        .await
+        .expect("batch")
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(msg) = stream.message().await.expect("stream") {
+        got.extend(msg.recommendations);
+    }
+    let indexes: Vec<u32> = got.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, [0, 1, 2, 3]);
+    assert_eq!(got[0].code, 0);
+    assert_eq!(
+        got[0].recommendation.as_ref(),
+        Some(&alone),
+        "as Recommend answers it"
+    );
+    assert_eq!(got[1].code, tonic::Code::InvalidArgument as i32);
+    assert!(got[1].error.contains("on_hand"), "{}", got[1].error);
+    assert_eq!(got[2].code, tonic::Code::NotFound as i32);
+    assert!(got[2].error.contains("SKU999"), "{}", got[2].error);
+    assert_eq!(got[3].code, 0);
+    assert_eq!(
+        got[3]
+            .recommendation
+            .as_ref()
+            .and_then(|r| r.series.as_ref())
+            .map(|s| s.sku_id.as_str()),
+        Some("SKU001")
+    );
+
+    item.model_name = "demand".into();
+    let err = client
+        .recommend_batch(pb::RecommendBatchRequest {
+            model_name: "demand_ets".into(),
+            items: vec![item],
+            ..Default::default()
+        })
+        .await
+        .expect_err("an item naming a model");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("items[0].model_name"),
+        "{}",
+        err.message()
+    );
+    let err = client
+        .recommend_batch(pb::RecommendBatchRequest {
+            model_name: "demand_ets".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no items");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    server.stop().await;
+}

@@ -109,3 +109,31 @@ class RecommendResponse(_message.Message):
     order_value: float
     needs_approval: bool
     def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., series: _Optional[_Union[_forecasting_pb2.SeriesId, _Mapping]] = ..., history_last_date: _Optional[str] = ..., outcome: _Optional[_Union[RecommendResponse.Outcome, str]] = ..., protection_days: _Optional[float] = ..., demand_mean: _Optional[float] = ..., demand_std: _Optional[float] = ..., quantiles: _Optional[_Iterable[float]] = ..., demand_quantiles: _Optional[_Iterable[float]] = ..., reorder_point: _Optional[float] = ..., order_up_to: _Optional[float] = ..., inventory_position: _Optional[float] = ..., order_quantity: _Optional[float] = ..., stockout_probability: _Optional[float] = ..., expected_units_short: _Optional[float] = ..., order_value: _Optional[float] = ..., needs_approval: _Optional[bool] = ...) -> None: ...
+
+class RecommendBatchRequest(_message.Message):
+    __slots__ = ("model_name", "model_version", "items")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    items: _containers.RepeatedCompositeFieldContainer[RecommendRequest]
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., items: _Optional[_Iterable[_Union[RecommendRequest, _Mapping]]] = ...) -> None: ...
+
+class ItemRecommendation(_message.Message):
+    __slots__ = ("index", "code", "error", "recommendation")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    code: int
+    error: str
+    recommendation: RecommendResponse
+    def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., error: _Optional[str] = ..., recommendation: _Optional[_Union[RecommendResponse, _Mapping]] = ...) -> None: ...
+
+class RecommendBatchResponse(_message.Message):
+    __slots__ = ("recommendations",)
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    recommendations: _containers.RepeatedCompositeFieldContainer[ItemRecommendation]
+    def __init__(self, recommendations: _Optional[_Iterable[_Union[ItemRecommendation, _Mapping]]] = ...) -> None: ...

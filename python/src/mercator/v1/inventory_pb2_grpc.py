@@ -43,6 +43,11 @@ class InventoryStub:
                 request_serializer=mercator_dot_v1_dot_inventory__pb2.RecommendRequest.SerializeToString,
                 response_deserializer=mercator_dot_v1_dot_inventory__pb2.RecommendResponse.FromString,
                 _registered_method=True)
+        self.RecommendBatch = channel.unary_stream(
+                '/mercator.v1.Inventory/RecommendBatch',
+                request_serializer=mercator_dot_v1_dot_inventory__pb2.RecommendBatchRequest.SerializeToString,
+                response_deserializer=mercator_dot_v1_dot_inventory__pb2.RecommendBatchResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServicer:
@@ -58,6 +63,15 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecommendBatch(self, request, context):
+        """Many SKU-locations with one forecaster: histories read a chunk at a time (one store
+        round trip each), recommendations streamed back in the request's order, each with
+        its own status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +79,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.Recommend,
                     request_deserializer=mercator_dot_v1_dot_inventory__pb2.RecommendRequest.FromString,
                     response_serializer=mercator_dot_v1_dot_inventory__pb2.RecommendResponse.SerializeToString,
+            ),
+            'RecommendBatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.RecommendBatch,
+                    request_deserializer=mercator_dot_v1_dot_inventory__pb2.RecommendBatchRequest.FromString,
+                    response_serializer=mercator_dot_v1_dot_inventory__pb2.RecommendBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -98,6 +117,33 @@ class Inventory:
             '/mercator.v1.Inventory/Recommend',
             mercator_dot_v1_dot_inventory__pb2.RecommendRequest.SerializeToString,
             mercator_dot_v1_dot_inventory__pb2.RecommendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecommendBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mercator.v1.Inventory/RecommendBatch',
+            mercator_dot_v1_dot_inventory__pb2.RecommendBatchRequest.SerializeToString,
+            mercator_dot_v1_dot_inventory__pb2.RecommendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,6 +14,7 @@ mod batch;
 mod dates;
 mod history;
 mod recommend;
+mod recommend_batch;
 
 use std::sync::Arc;
 
@@ -24,7 +25,8 @@ use mercator_runtime::forecast::{self, Forecaster, Series};
 pub use batch::{BatchStream, forecast_batch};
 use dates::{DateLabels, points};
 use history::{history_error, inline_history, read_histories, store_keys};
-pub use recommend::{RECOMMEND, RecommendSettings, recommend};
+pub use recommend::{RECOMMEND, RECOMMEND_BATCH, RecommendSettings, recommend};
+pub use recommend_batch::{RecommendStream, recommend_batch};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;

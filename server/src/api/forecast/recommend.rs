@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use mercator_proto::v1 as pb;
 use mercator_runtime::RuntimeError;
-use mercator_runtime::forecast::{self, Series};
+use mercator_runtime::forecast::{self, Forecaster, Series};
 use mercator_runtime::replenish::{self, LeadTime, OnOrder, Situation, Target};
 
-use super::history::{history_error, inline_history, read_histories, store_keys};
+use super::history::{History, history_error, inline_history, read_histories, store_keys};
 use super::{ForecastLimits, forecaster_of, key_of, routed, series_label};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
@@ -20,6 +20,8 @@ use crate::serving::{Observation, Serving};
 
 /// The `method` label of `Inventory/Recommend`.
 pub const RECOMMEND: &str = "Inventory.Recommend";
+/// The `method` label of `Inventory/RecommendBatch`.
+pub const RECOMMEND_BATCH: &str = "Inventory.RecommendBatch";
 /// Levels of the protection interval's demand reported when a request asks for none.
 const DEFAULT_LEVELS: [f64; 3] = [0.5, 0.9, 0.95];
 
@@ -118,13 +120,31 @@ fn policy_error(e: RuntimeError) -> ServeError {
     }
 }
 
-async fn recommend_on(
-    serving: &Serving,
-    settings: RecommendSettings,
-    loaded: Arc<LoadedModel>,
+/// A request checked against the forecaster, before its history is read.
+#[derive(Debug)]
+pub(super) struct Checked {
+    series: pb::SeriesId,
+    key: Vec<String>,
+    levels: Vec<f64>,
+    situation: Situation,
+    on_order: Vec<pb::OnOrder>,
+    /// The history sent inline, checked.
+    pub(super) inline: Option<History>,
+}
+
+impl Checked {
+    /// The series the request names.
+    pub(super) fn series(&self) -> &pb::SeriesId {
+        &self.series
+    }
+}
+
+/// Checks a request's fields (no I/O), naming them.
+pub(super) fn check(
+    f: &dyn Forecaster,
+    limits: ForecastLimits,
     req: pb::RecommendRequest,
-) -> Result<pb::RecommendResponse, ServeError> {
-    let f = forecaster_of(&loaded)?;
+) -> Result<Checked, ServeError> {
     let series = req.series.clone().unwrap_or_default();
     let key = key_of(&series, f.key_parts(), "series")?;
     let levels = if req.quantiles.is_empty() {
@@ -160,7 +180,7 @@ async fn recommend_on(
     forecast::check_horizon(
         f,
         usize::try_from(longest).unwrap_or(usize::MAX),
-        settings.limits.max_horizon_days,
+        limits.max_horizon_days,
     )
     .map_err(|e| {
         ServeError::invalid(
@@ -168,22 +188,50 @@ async fn recommend_on(
             format!("lead time and review period reach {longest} days ahead: {e}"),
         )
     })?;
+    let inline = req
+        .history
+        .clone()
+        .map(|h| inline_history(h, limits.max_history_days))
+        .transpose()?;
+    Ok(Checked {
+        series,
+        key,
+        levels,
+        situation: Situation {
+            on_hand: req.on_hand,
+            on_order: Vec::new(),
+            lead_time: lead,
+            review_days: req.review_period_days,
+            target,
+            pack_size: req.pack_size.unwrap_or(1.0),
+            min_order_quantity: req.min_order_quantity,
+            unit_cost: req.unit_cost,
+        },
+        on_order: req.on_order,
+        inline,
+    })
+}
 
-    let inline = req.history.is_some();
-    let history = match req.history.clone() {
-        Some(h) => inline_history(h, settings.limits.max_history_days)?,
-        None => {
-            let keys = store_keys(serving, &loaded, std::slice::from_ref(&series), false)?;
-            read_histories(serving, &loaded, &keys)
-                .await?
-                .pop()
-                .ok_or_else(|| ServeError::Internal("no history read".into()))??
-        }
-    };
+/// Computes a checked request's recommendation from its history (synchronous: callers
+/// run it inline or on the blocking pool) and counts its outcome.
+pub(super) fn compute(
+    serving: &Serving,
+    settings: RecommendSettings,
+    loaded: &LoadedModel,
+    checked: Checked,
+    history: History,
+) -> Result<pb::RecommendResponse, ServeError> {
+    let Checked {
+        series,
+        key,
+        levels,
+        mut situation,
+        on_order,
+        inline,
+    } = checked;
+    let inline = inline.is_some();
     let today = history.last_date + chrono::Days::new(1);
-    let history_last_date = history.last_date.format("%Y-%m-%d").to_string();
-    let mut on_order = Vec::with_capacity(req.on_order.len());
-    for (i, o) in req.on_order.iter().enumerate() {
+    for (i, o) in on_order.iter().enumerate() {
         let field = format!("on_order[{i}].arrival_date");
         let date = forecast::parse_date(&o.arrival_date).ok_or_else(|| {
             ServeError::invalid(
@@ -197,58 +245,33 @@ async fn recommend_on(
                 format!("{date} is before today ({today}): count it on hand"),
             )
         })?;
-        on_order.push(OnOrder {
+        situation.on_order.push(OnOrder {
             quantity: o.quantity,
             arrives_in_days: days,
         });
     }
-    let situation = Situation {
-        on_hand: req.on_hand,
-        on_order,
-        lead_time: lead,
-        review_days: req.review_period_days,
-        target,
-        pack_size: req.pack_size.unwrap_or(1.0),
-        min_order_quantity: req.min_order_quantity,
-        unit_cost: req.unit_cost,
+    let f = forecaster_of(loaded)?;
+    let s = Series {
+        key: &key,
+        values: &history.values,
+        last_date: Some(history.last_date),
     };
-    let label = series_label(&series);
-    let run = {
-        let loaded = Arc::clone(&loaded);
-        let levels = levels.clone();
-        move || {
-            let f = forecaster_of(&loaded)?;
-            let s = Series {
-                key: &key,
-                values: &history.values,
-                last_date: Some(history.last_date),
-            };
-            let mut forecast_error = None;
-            let mut demand_over = |days: u32| {
-                f.total_demand(&s, days as usize).inspect_err(|e| {
-                    forecast_error = Some(e.to_string());
-                })
-            };
-            let r = replenish::recommend(&situation, &mut demand_over);
-            let r = match (r, forecast_error) {
-                (Ok(r), _) => r,
-                (Err(e), Some(_)) => return Err(history_error(e, &label, inline)),
-                (Err(e), None) => return Err(policy_error(e)),
-            };
-            let quantiles: Vec<f64> = levels
-                .iter()
-                .map(|&p| r.protection_demand.quantile(p))
-                .collect();
-            Ok::<_, ServeError>((r, quantiles))
+    let mut forecast_failed = false;
+    let mut demand_over = |days: u32| {
+        f.total_demand(&s, days as usize)
+            .inspect_err(|_| forecast_failed = true)
+    };
+    let r = replenish::recommend(&situation, &mut demand_over).map_err(|e| {
+        if forecast_failed {
+            history_error(e, &series_label(&series), inline)
+        } else {
+            policy_error(e)
         }
-    };
-    let (r, demand_quantiles) = if f.runs_long() {
-        tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| ServeError::Internal(format!("recommendation task failed: {e}")))??
-    } else {
-        run()?
-    };
+    })?;
+    let demand_quantiles: Vec<f64> = levels
+        .iter()
+        .map(|&p| r.protection_demand.quantile(p))
+        .collect();
     let needs_approval = r.order_quantity > 0.0
         && settings
             .approval_order_value
@@ -271,7 +294,7 @@ async fn recommend_on(
         model_name: loaded.name.clone(),
         model_version: loaded.version_label.clone(),
         series: Some(series),
-        history_last_date,
+        history_last_date: history.last_date.format("%Y-%m-%d").to_string(),
         outcome: outcome.into(),
         protection_days: r.protection_days,
         demand_mean: r.protection_demand.mean(),
@@ -287,6 +310,40 @@ async fn recommend_on(
         order_value: r.order_value,
         needs_approval,
     })
+}
+
+async fn recommend_on(
+    serving: &Arc<Serving>,
+    settings: RecommendSettings,
+    loaded: Arc<LoadedModel>,
+    req: pb::RecommendRequest,
+) -> Result<pb::RecommendResponse, ServeError> {
+    let f = forecaster_of(&loaded)?;
+    let runs_long = f.runs_long();
+    let checked = check(f, settings.limits, req)?;
+    let history = match checked.inline.clone() {
+        Some(h) => h,
+        None => {
+            let keys = store_keys(
+                serving,
+                &loaded,
+                std::slice::from_ref(&checked.series),
+                false,
+            )?;
+            read_histories(serving, &loaded, &keys)
+                .await?
+                .pop()
+                .ok_or_else(|| ServeError::Internal("no history read".into()))??
+        }
+    };
+    if runs_long {
+        let serving = Arc::clone(serving);
+        tokio::task::spawn_blocking(move || compute(&serving, settings, &loaded, checked, history))
+            .await
+            .map_err(|e| ServeError::Internal(format!("recommendation task failed: {e}")))?
+    } else {
+        compute(serving, settings, &loaded, checked, history)
+    }
 }
 
 fn outcome_label(outcome: pb::recommend_response::Outcome) -> &'static str {
