@@ -206,9 +206,8 @@ async fn recommendations_reach_their_service_level_with_less_stock_than_naive() 
     // Three binomial deviations of the cycles counted.
     let tolerance = 3.0 * (LEVEL * (1.0 - LEVEL) / ours.days as f64).sqrt();
     // The target is reached; and the stock-out probabilities the responses report are
-    // not optimistic. (Both overshoot: demand comes in whole units and orders are
-    // rounded up to them, and lost sales do not run the stock down, none of which the
-    // continuous model counts. docs/BENCHMARKS.md has the figures.)
+    // not optimistic. (Both overshoot: the forecasters' demand distributions are wider
+    // than the demand these days brought; docs/BENCHMARKS.md has the figures.)
     assert!(
         ours.service() >= LEVEL - tolerance,
         "service {} falls short of {LEVEL} by more than {tolerance:.4}",
