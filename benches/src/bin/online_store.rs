@@ -130,10 +130,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if let Some(e) = &embedded {
+        let own = e.memory_bytes()? as f64;
         println!(
             "the store's own count: {:.0} MiB ({:.0} bytes/entity)",
-            e.memory_bytes()? as f64 / 1048576.0,
-            e.memory_bytes()? as f64 / args.entities as f64
+            own / 1048576.0,
+            own / args.entities as f64
         );
         // Restart cost: replaying the log as written, then compacting it, then replaying
         // the compacted log (a second process cannot open it while this one holds it).

@@ -169,10 +169,11 @@ impl Layout {
     }
 
     fn build(names: Vec<String>, kinds: &[(Kind, bool)]) -> Result<Layout> {
-        let n = u16::try_from(names.len())
-            .ok()
-            .filter(|&n| n < u16::MAX)
-            .ok_or_else(|| FeatureError::Corrupt("a view with more than 65534 fields".into()))?;
+        if names.len() >= usize::from(u16::MAX) {
+            return Err(FeatureError::Corrupt(
+                "a view with more than 65534 fields".into(),
+            ));
+        }
         let bits = kinds.iter().filter(|(_, bit)| *bit).count();
         let bitmap_bytes = bits.div_ceil(8);
         let mut offset = BITMAP_AT + bitmap_bytes;
@@ -197,7 +198,6 @@ impl Layout {
             .enumerate()
             .map(|(i, name)| (name.clone(), i as u16))
             .collect();
-        debug_assert_eq!(usize::from(n), names.len());
         Ok(Layout {
             names,
             index,
@@ -281,46 +281,25 @@ impl Layout {
     }
 
     /// Field `id` of a row: its fixed bytes and its side allocation's bytes.
-    #[inline]
     pub(crate) fn value(
         &self,
         fixed: &[u8],
         side: Option<&[u8]>,
         id: u16,
     ) -> Result<Option<Value>> {
-        let Some(&slot) = self
-            .slots
-            .get(usize::from(id))
-            .filter(|s| s.kind != Kind::Unset)
-        else {
-            return Ok(None);
-        };
-        if fixed.len() != self.width() {
-            return Err(FeatureError::Corrupt(
-                "a row of another width than its layout".into(),
-            ));
+        match self.slots.get(usize::from(id)) {
+            // An unset field reads null whatever the row.
+            Some(&slot) if slot.kind == Kind::Var => self.side_value(side, id),
+            Some(&slot) if slot.kind != Kind::Unset => {
+                self.check_width(fixed)?;
+                Ok(fixed_value(slot, fixed))
+            }
+            _ => Ok(None),
         }
-        if let Some(b) = slot.bit
-            && fixed[BITMAP_AT + usize::from(b / 8)] & (1 << (b % 8)) == 0
-        {
-            return Ok(None);
-        }
-        // In bounds: every slot lies within `width()`, checked above.
-        let at = slot.offset;
-        Ok(match slot.kind {
-            Kind::Unset => None,
-            Kind::Var => self.side_value(side, id)?,
-            Kind::F32 => Some(Value::Float32(f32::from_le_bytes(bytes(fixed, at)))),
-            Kind::F64 => Some(Value::Float64(f64::from_le_bytes(bytes(fixed, at)))),
-            Kind::I64 => Some(Value::Int64(i64::from_le_bytes(bytes(fixed, at)))),
-            Kind::Bool => Some(Value::Bool(fixed[at] != 0)),
-        })
     }
 
     /// Appends fields `ids` of a row to `out` as read at a time when the row is
-    /// `expired` or not. The serving path: values are built where they land, one pass,
-    /// no intermediate (a value returned through a call and copied cost more than the
-    /// read itself).
+    /// `expired` or not. The serving path: one pass, each value built where it lands.
     pub(crate) fn read_into(
         &self,
         fixed: &[u8],
@@ -329,33 +308,13 @@ impl Layout {
         expired: bool,
         out: &mut Vec<Feature>,
     ) -> Result<()> {
-        if fixed.len() != self.width() {
-            return Err(FeatureError::Corrupt(
-                "a row of another width than its layout".into(),
-            ));
-        }
+        self.check_width(fixed)?;
         out.reserve(ids.len());
         for id in ids {
-            let Some(&slot) = id.and_then(|id| self.slots.get(usize::from(id))) else {
-                out.push((None, Status::Missing));
-                continue;
-            };
-            let present = match slot.bit {
-                Some(b) => fixed[BITMAP_AT + usize::from(b / 8)] & (1 << (b % 8)) != 0,
-                None => slot.kind != Kind::Unset,
-            };
-            if !present {
-                out.push((None, Status::Missing));
-                continue;
-            }
-            let at = slot.offset;
-            let value = match slot.kind {
-                Kind::Unset => None,
-                Kind::Var => self.side_value(side, id.unwrap_or_default())?,
-                Kind::F32 => Some(Value::Float32(f32::from_le_bytes(bytes(fixed, at)))),
-                Kind::F64 => Some(Value::Float64(f64::from_le_bytes(bytes(fixed, at)))),
-                Kind::I64 => Some(Value::Int64(i64::from_le_bytes(bytes(fixed, at)))),
-                Kind::Bool => Some(Value::Bool(fixed[at] != 0)),
+            let value = match id.and_then(|id| Some((id, *self.slots.get(usize::from(id))?))) {
+                Some((id, slot)) if slot.kind == Kind::Var => self.side_value(side, id)?,
+                Some((_, slot)) => fixed_value(slot, fixed),
+                None => None,
             };
             out.push(match value {
                 None => (None, Status::Missing),
@@ -364,6 +323,16 @@ impl Layout {
             });
         }
         Ok(())
+    }
+
+    fn check_width(&self, fixed: &[u8]) -> Result<()> {
+        if fixed.len() == self.width() {
+            Ok(())
+        } else {
+            Err(FeatureError::Corrupt(
+                "a row of another width than its layout".into(),
+            ))
+        }
     }
 
     /// Variable field `id` from a row's side allocation, which holds the variable
@@ -402,6 +371,29 @@ impl Layout {
 /// `values`, then nulls for the fields a row predates.
 fn nulls_after(values: &[Option<Value>]) -> impl Iterator<Item = &Option<Value>> {
     values.iter().chain(std::iter::repeat(&None))
+}
+
+/// A fixed-width field's value from a row whose width was checked (every slot lies
+/// within it); `None` when the row has no value. Always inlined: a value returned
+/// through a call and copied cost more than the read itself (store-forwarding stalls on
+/// the enum's bytes).
+#[inline(always)]
+fn fixed_value(slot: Slot, fixed: &[u8]) -> Option<Value> {
+    let present = match slot.bit {
+        Some(b) => fixed[BITMAP_AT + usize::from(b / 8)] & (1 << (b % 8)) != 0,
+        None => slot.kind != Kind::Unset,
+    };
+    if !present {
+        return None;
+    }
+    let at = slot.offset;
+    match slot.kind {
+        Kind::Unset | Kind::Var => None,
+        Kind::F32 => Some(Value::Float32(f32::from_le_bytes(bytes(fixed, at)))),
+        Kind::F64 => Some(Value::Float64(f64::from_le_bytes(bytes(fixed, at)))),
+        Kind::I64 => Some(Value::Int64(i64::from_le_bytes(bytes(fixed, at)))),
+        Kind::Bool => Some(Value::Bool(fixed[at] != 0)),
+    }
 }
 
 /// `N` bytes of `fixed` from `at`; zeros past its end (callers check the width first).

@@ -46,6 +46,20 @@ pub enum LeadTime {
     Empirical(Vec<(u32, f64)>),
 }
 
+impl LeadTime {
+    /// The longest lead time it allows, in days: a normal's is four deviations above its
+    /// mean (the days [`recommend`] weighs).
+    pub fn longest_days(&self) -> u32 {
+        match self {
+            LeadTime::Fixed(d) => *d,
+            LeadTime::Normal { mean, sd } => {
+                (mean + 4.0 * sd).round().clamp(0.0, f64::from(u32::MAX)) as u32
+            }
+            LeadTime::Empirical(days) => days.iter().map(|(d, _)| *d).max().unwrap_or(0),
+        }
+    }
+}
+
 /// What the policy aims for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
@@ -117,7 +131,7 @@ fn lead_days(lead: &LeadTime) -> Result<Vec<(u32, f64)>> {
             // Whole days within four deviations, each with the normal's mass rounding to it
             // (the mass below day 0 goes to day 0).
             let lo = (mean - 4.0 * sd).round().max(0.0) as u32;
-            let hi = (mean + 4.0 * sd).round() as u32;
+            let hi = lead.longest_days();
             let cdf = |x: f64| super::demand::normal_cdf((x - mean) / sd);
             Ok((lo..=hi)
                 .map(|d| {

@@ -126,15 +126,40 @@ pub async fn read_features(
     keys: &[Vec<String>],
     now_micros: i64,
 ) -> Result<Vec<Vec<Feature>>, ServeError> {
+    let mut got = read_sets(
+        store,
+        metrics,
+        loaded,
+        &[input],
+        &[(refs, keys)],
+        now_micros,
+    )
+    .await?;
+    got.pop()
+        .ok_or_else(|| ServeError::Internal("the store answered no lookup".into()))
+}
+
+/// Several lookups (each its `view:field` refs of its entities) in one store call, timed
+/// and counted; a failure names the `inputs` they fill.
+async fn read_sets(
+    store: &FeatureStore,
+    metrics: &Metrics,
+    loaded: &LoadedModel,
+    inputs: &[&str],
+    lookups: &[(&[String], &[Vec<String>])],
+    now_micros: i64,
+) -> Result<Vec<Vec<Vec<Feature>>>, ServeError> {
     let started = Instant::now();
     let got = store
-        .get_online(refs, keys, now_micros)
+        .get_online_sets(lookups, now_micros)
         .await
-        .map_err(|e| lookup_error(input, e))?;
+        .map_err(|e| lookup_error(&inputs.join("', '"), e))?;
     let elapsed = started.elapsed().as_secs_f64();
     metrics.feature_lookup_duration.observe(elapsed);
     loaded.metrics.feature_lookup.observe(elapsed);
-    count_statuses(metrics, refs, &got);
+    for ((refs, _), got) in lookups.iter().zip(&got) {
+        count_statuses(metrics, refs, got);
+    }
     Ok(got)
 }
 
@@ -172,24 +197,11 @@ pub async fn read_inputs(
         .zip(inputs)
         .map(|(refs, (_, keys))| (refs.as_slice(), *keys))
         .collect();
-    let started = Instant::now();
-    let got = store
-        .get_online_sets(&lookups, now_micros)
-        .await
-        .map_err(|e| {
-            let names: Vec<&str> = inputs.iter().map(|(i, _)| i.name.as_str()).collect();
-            lookup_error(&names.join("', '"), e)
-        })?;
-    let elapsed = started.elapsed().as_secs_f64();
-    metrics.feature_lookup_duration.observe(elapsed);
-    loaded.metrics.feature_lookup.observe(elapsed);
-    refs.iter()
-        .zip(got)
+    let names: Vec<&str> = inputs.iter().map(|(i, _)| i.name.as_str()).collect();
+    let got = read_sets(store, metrics, loaded, &names, &lookups, now_micros).await?;
+    got.into_iter()
         .zip(inputs)
-        .map(|((refs, got), (input, _))| {
-            count_statuses(metrics, refs, &got);
-            assemble(input, got)
-        })
+        .map(|(got, (input, _))| assemble(input, got))
         .collect()
 }
 

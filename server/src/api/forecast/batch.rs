@@ -77,28 +77,37 @@ async fn stream_batch(
     tx: tokio::sync::mpsc::Sender<Result<pb::ForecastBatchResponse, tonic::Status>>,
 ) {
     let plan = Arc::new(plan);
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunks: Vec<(Vec<pb::SeriesId>, Vec<Vec<String>>)> = series
         .chunks(CHUNK)
         .zip(keys.chunks(CHUNK))
         .map(|(s, k)| (s.to_vec(), k.to_vec()))
         .collect();
-    let mut answers = futures::stream::iter(chunks)
-        .map(|(chunk, keys)| forecast_chunk(Arc::clone(&serving), Arc::clone(&plan), chunk, keys))
-        .buffered(parallel);
-    let mut code = tonic::Code::Ok;
+    let answers = chunks
+        .into_iter()
+        .map(|(chunk, keys)| forecast_chunk(Arc::clone(&serving), Arc::clone(&plan), chunk, keys));
+    let code = send_in_order(answers, &tx).await;
+    obs.finish(&serving.metrics, code);
+}
+
+/// Runs the chunks' futures a few at a time (one per core) and sends their answers in
+/// order, until the last, the first that fails (which ends the stream with its status)
+/// or the caller going away; the call's code.
+pub(super) async fn send_in_order<T>(
+    chunks: impl IntoIterator<Item = impl Future<Output = Result<T, tonic::Status>>>,
+    tx: &tokio::sync::mpsc::Sender<Result<T, tonic::Status>>,
+) -> tonic::Code {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut answers = futures::stream::iter(chunks).buffered(parallel);
     while let Some(answer) = answers.next().await {
         let failed = answer.as_ref().err().map(tonic::Status::code);
         if tx.send(answer).await.is_err() {
-            code = tonic::Code::Cancelled;
-            break;
+            return tonic::Code::Cancelled;
         }
         if let Some(c) = failed {
-            code = c;
-            break;
+            return c;
         }
     }
-    obs.finish(&serving.metrics, code);
+    tonic::Code::Ok
 }
 
 /// Reads and forecasts one chunk; a failure of the whole chunk (the store down) ends the
@@ -122,6 +131,12 @@ async fn forecast_chunk(
         quantiles: plan.quantiles.clone(),
         forecasts,
     })
+}
+
+/// An item's failure in a streamed batch: its gRPC code and message.
+pub(super) fn item_status(e: ServeError) -> (i32, String) {
+    let status = tonic::Status::from(e);
+    (status.code() as i32, status.message().to_string())
 }
 
 /// Forecasts the series whose histories were read, in one batch call.
@@ -149,11 +164,11 @@ fn compute_chunk(
         .forecast_batch(&ready, plan.horizon, &plan.quantiles)
         .into_iter();
     let failed = |series: pb::SeriesId, e: ServeError| {
-        let status = tonic::Status::from(e);
+        let (code, error) = item_status(e);
         pb::SeriesForecast {
             series: Some(series),
-            code: status.code() as i32,
-            error: status.message().to_string(),
+            code,
+            error,
             ..Default::default()
         }
     };

@@ -172,6 +172,19 @@ fn key_of(series: &pb::SeriesId, parts: usize, field: &str) -> Result<Vec<String
     }
 }
 
+/// The key a series is placed on a traffic split by (a series always reaches the same
+/// route).
+fn route_key(series: Option<&pb::SeriesId>) -> Option<String> {
+    series.map(|s| {
+        format!(
+            "{}{}{}",
+            s.sku_id,
+            crate::models::routing::KEY_SEPARATOR,
+            s.location_id
+        )
+    })
+}
+
 fn series_label(series: &pb::SeriesId) -> String {
     if series.location_id.is_empty() {
         series.sku_id.clone()
@@ -189,14 +202,7 @@ pub async fn forecast(
     obs: &mut Observation,
 ) -> Result<pb::ForecastResponse, ServeError> {
     let _admitted = serving.admit()?;
-    let key = req.series.as_ref().map(|s| {
-        format!(
-            "{}{}{}",
-            s.sku_id,
-            crate::models::routing::KEY_SEPARATOR,
-            s.location_id
-        )
-    });
+    let key = route_key(req.series.as_ref());
     let routed = routed(
         serving,
         &req.model_name,

@@ -13,7 +13,7 @@ use mercator_runtime::forecast::{self, Forecaster, Series};
 use mercator_runtime::replenish::{self, LeadTime, OnOrder, Situation, Target};
 
 use super::history::{History, history_error, inline_history, read_histories, store_keys};
-use super::{ForecastLimits, forecaster_of, key_of, routed, series_label};
+use super::{ForecastLimits, forecaster_of, key_of, route_key, routed, series_label};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
 use crate::serving::{Observation, Serving};
@@ -42,14 +42,7 @@ pub async fn recommend(
     obs: &mut Observation,
 ) -> Result<pb::RecommendResponse, ServeError> {
     let _admitted = serving.admit()?;
-    let key = req.series.as_ref().map(|s| {
-        format!(
-            "{}{}{}",
-            s.sku_id,
-            crate::models::routing::KEY_SEPARATOR,
-            s.location_id
-        )
-    });
+    let key = route_key(req.series.as_ref());
     let routed = routed(
         serving,
         &req.model_name,
@@ -93,16 +86,6 @@ fn lead_time(req: &pb::RecommendRequest) -> Result<LeadTime, ServeError> {
         mean: req.lead_time_days,
         sd: req.lead_time_std_days,
     })
-}
-
-/// The longest protection interval the lead time allows, in days.
-fn longest_days(lead: &LeadTime, review: u32) -> u64 {
-    let lead_max = match lead {
-        LeadTime::Fixed(d) => f64::from(*d),
-        LeadTime::Normal { mean, sd } => (mean + 4.0 * sd).round(),
-        LeadTime::Empirical(days) => days.iter().map(|(d, _)| f64::from(*d)).fold(0.0, f64::max),
-    };
-    lead_max.min(1e9) as u64 + u64::from(review)
 }
 
 /// A runtime refusal of the request's fields, named as the request names them.
@@ -176,7 +159,7 @@ pub(super) fn check(
         }
     };
     let lead = lead_time(&req)?;
-    let longest = longest_days(&lead, req.review_period_days);
+    let longest = u64::from(lead.longest_days()) + u64::from(req.review_period_days);
     forecast::check_horizon(
         f,
         usize::try_from(longest).unwrap_or(usize::MAX),

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use mercator_proto::v1 as pb;
 
+use super::batch::{item_status, send_in_order};
 use super::history::{History, read_histories, store_keys};
 use super::recommend::{Checked, RecommendSettings, check, compute};
 use super::{CHUNK, forecaster_of, routed};
@@ -79,35 +79,21 @@ async fn stream(
     obs: Observation,
     tx: tokio::sync::mpsc::Sender<Result<pb::RecommendBatchResponse, tonic::Status>>,
 ) {
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunks: Vec<(usize, Vec<pb::RecommendRequest>)> = items
         .chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| (c * CHUNK, chunk.to_vec()))
         .collect();
-    let mut answers = futures::stream::iter(chunks)
-        .map(|(first, chunk)| {
-            recommend_chunk(
-                Arc::clone(&serving),
-                settings,
-                Arc::clone(&loaded),
-                first,
-                chunk,
-            )
-        })
-        .buffered(parallel);
-    let mut code = tonic::Code::Ok;
-    while let Some(answer) = answers.next().await {
-        let failed = answer.as_ref().err().map(tonic::Status::code);
-        if tx.send(answer).await.is_err() {
-            code = tonic::Code::Cancelled;
-            break;
-        }
-        if let Some(c) = failed {
-            code = c;
-            break;
-        }
-    }
+    let answers = chunks.into_iter().map(|(first, chunk)| {
+        recommend_chunk(
+            Arc::clone(&serving),
+            settings,
+            Arc::clone(&loaded),
+            first,
+            chunk,
+        )
+    });
+    let code = send_in_order(answers, &tx).await;
     obs.finish(&serving.metrics, code);
 }
 
@@ -172,11 +158,11 @@ async fn recommend_chunk(
                         ..Default::default()
                     },
                     Err(e) => {
-                        let status = tonic::Status::from(e);
+                        let (code, error) = item_status(e);
                         pb::ItemRecommendation {
                             index,
-                            code: status.code() as i32,
-                            error: status.message().to_string(),
+                            code,
+                            error,
                             recommendation: None,
                         }
                     }
