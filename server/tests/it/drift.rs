@@ -58,12 +58,17 @@ async fn shifted_psi(server: &TestServer) -> std::collections::BTreeMap<String, 
     psi
 }
 
-/// Waits for an evaluation of a window of `rows`.
+/// The demo churn model's inputs, each scored once a full window is evaluated.
+const INPUTS: usize = 12;
+
+/// Waits for an evaluation of a window of `rows` that scores every input. (A scrape
+/// can fall between two evaluations' writes, and an earlier, smaller window may have
+/// scored only the inputs with enough non-null values.)
 async fn evaluated(server: &TestServer, rows: usize) -> String {
     let want = format!(r#"mercator_drift_window_samples{{model="churn",version="1"}} {rows}"#);
     for _ in 0..400 {
         let text = server.metrics_text().await;
-        if text.lines().any(|l| l == want) && !input_psi(&text).is_empty() {
+        if text.lines().any(|l| l == want) && input_psi(&text).len() == INPUTS {
             return text;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -104,7 +109,7 @@ async fn a_doubled_return_rate_stands_out_and_training_like_traffic_does_not() {
     let text = evaluated(&server, WINDOW).await;
     let psi = input_psi(&text);
     eprintln!("training-like PSI: {psi:?}");
-    assert_eq!(psi.len(), 12, "{psi:?}");
+    assert_eq!(psi.len(), INPUTS, "{psi:?}");
     for (feature, value) in &psi {
         assert!(
             *value < 0.1,
@@ -260,7 +265,7 @@ async fn the_shifted_traffic_script_makes_exactly_the_shifted_feature_stand_out(
         .await;
     send(&python, &server, &[]);
     let psi = input_psi(&evaluated(&server, WINDOW).await);
-    assert_eq!(psi.len(), 12);
+    assert_eq!(psi.len(), INPUTS);
     assert!(psi.values().all(|v| *v < 0.1), "unshifted: {psi:?}");
 
     send(

@@ -69,14 +69,6 @@ pub fn evaluate_all(
         let snapshot = monitor.snapshot(settings.window_age);
         let rows = snapshot.values.len() / snapshot.columns.max(1);
         let (model, version) = (w.model.as_str(), w.version_label.as_str());
-        metrics
-            .samples
-            .with_label_values(&[model, version])
-            .set(rows as i64);
-        metrics
-            .evaluated
-            .with_label_values(&[model, version])
-            .set(at);
         let mut columns = Vec::new();
         for (name, prediction, scores) in monitor.evaluate(&snapshot) {
             let role = if prediction { "prediction" } else { "input" };
@@ -104,6 +96,16 @@ pub fn evaluate_all(
                 });
             }
         }
+        // The window's size and time go last: a scrape that sees this window's size sees
+        // its scores too (a scraper, or a test, waits on the size).
+        metrics
+            .samples
+            .with_label_values(&[model, version])
+            .set(rows as i64);
+        metrics
+            .evaluated
+            .with_label_values(&[model, version])
+            .set(at);
         columns.sort_by(|a, b| {
             b.scores
                 .psi
