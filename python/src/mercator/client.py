@@ -294,14 +294,14 @@ class Client:
                         model_version=r.model_version)
 
     def recommend(self, series: Series, lead_time_days: float, service_level: Optional[float] = None,
-                  fill_rate: Optional[float] = None, on_hand: float = 0.0,
+                  fill_rate: Optional[float] = None, on_hand: float = 0.0, backordered: float = 0.0,
                   on_order: Sequence[tuple] = (), review_period_days: int = 0,
                   lead_time_std_days: float = 0.0, pack_size: Optional[float] = None,
                   min_order_quantity: float = 0.0, unit_cost: Optional[float] = None,
                   model: str = "demand", version: str = "") -> Recommendation:
         """How much to order today for `series` (as for `forecast`) to reach a cycle
         `service_level` or a `fill_rate`; `on_order` holds (quantity, "YYYY-MM-DD")
-        pairs. The server reads the sales and forecasts demand over the lead time and
+        pairs, `backordered` the units owed to customers. The server reads the sales and forecasts demand over the lead time and
         review period."""
         if (service_level is None) == (fill_rate is None):
             raise ValueError("give service_level or fill_rate")
@@ -312,7 +312,7 @@ class Client:
         request = inventory_pb2.RecommendRequest(
             model_name=model, model_version=version,
             series=forecasting_pb2.SeriesId(sku_id=sku, location_id=location),
-            on_hand=on_hand, lead_time_days=lead_time_days, lead_time_std_days=lead_time_std_days,
+            on_hand=on_hand, backordered=backordered, lead_time_days=lead_time_days, lead_time_std_days=lead_time_std_days,
             review_period_days=review_period_days, min_order_quantity=min_order_quantity,
             on_order=[inventory_pb2.OnOrder(quantity=q, arrival_date=d) for q, d in on_order])
         if service_level is not None:

@@ -10,7 +10,8 @@
 //!   placed now arrives too late for the target): `L·μ + z·σ·√L` for i.i.d. normal daily
 //!   demand;
 //! - the **inventory position** is stock on hand plus what is on order and arrives within
-//!   the expected protection interval (a later arrival protects nothing this cycle);
+//!   the expected protection interval (a later arrival protects nothing this cycle), less
+//!   the units backordered (owed to customers, served from the next arrivals);
 //! - the **order** is `S` less the position, rounded up to whole packs and raised to the
 //!   minimum order quantity, or nothing when the position already reaches `S`;
 //! - the **stock-out probability** and **units short** are those of demand over `L + R`
@@ -74,6 +75,8 @@ pub enum Target {
 pub struct Situation {
     /// Units in stock now.
     pub on_hand: f64,
+    /// Units owed to customers (demand not yet served: backorders).
+    pub backordered: f64,
     /// Orders placed and not yet arrived.
     pub on_order: Vec<OnOrder>,
     /// The supplier's lead time.
@@ -101,7 +104,7 @@ pub struct Recommendation {
     pub reorder_point: f64,
     /// The order-up-to level.
     pub order_up_to: f64,
-    /// On hand plus what arrives within the protection interval.
+    /// On hand plus what arrives within the protection interval, less backorders.
     pub inventory_position: f64,
     /// Units to order now (whole packs, at least the minimum, or 0).
     pub order_quantity: f64,
@@ -178,6 +181,7 @@ fn check(s: &Situation) -> Result<()> {
         }
     };
     finite_non_negative("on_hand", s.on_hand)?;
+    finite_non_negative("backordered", s.backordered)?;
     for (i, o) in s.on_order.iter().enumerate() {
         finite_non_negative(&format!("on_order[{i}].quantity"), o.quantity)?;
     }
@@ -277,7 +281,7 @@ pub fn recommend(
         }
     };
     let horizon = protection_days.ceil();
-    let inventory_position = situation.on_hand
+    let inventory_position = situation.on_hand - situation.backordered
         + situation
             .on_order
             .iter()
@@ -323,6 +327,7 @@ mod tests {
     fn situation(target: Target) -> Situation {
         Situation {
             on_hand: 0.0,
+            backordered: 0.0,
             on_order: Vec::new(),
             lead_time: LeadTime::Fixed(9),
             review_days: 0,
@@ -442,6 +447,9 @@ mod tests {
         let mut s = base.clone();
         s.on_hand = -1.0;
         cases.push((s, "on_hand"));
+        let mut s = base.clone();
+        s.backordered = -2.0;
+        cases.push((s, "backordered"));
         let mut s = base.clone();
         s.on_order = vec![OnOrder {
             quantity: -5.0,

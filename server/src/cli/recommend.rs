@@ -19,6 +19,9 @@ pub struct RecommendArgs {
     /// Units in stock now.
     #[arg(long, default_value_t = 0.0)]
     pub on_hand: f64,
+    /// Units owed to customers, not yet served from stock (backorders).
+    #[arg(long, default_value_t = 0.0)]
+    pub backordered: f64,
     /// An order on its way, as QUANTITY@YYYY-MM-DD (repeatable).
     #[arg(long, value_name = "QTY@DATE")]
     pub on_order: Vec<String>,
@@ -84,6 +87,7 @@ pub async fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
                 location_id: args.location.clone(),
             }),
             on_hand: args.on_hand,
+            backordered: args.backordered,
             on_order,
             lead_time_days: args.lead_time,
             lead_time_std_days: args.lead_time_std,

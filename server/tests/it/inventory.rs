@@ -84,13 +84,23 @@ async fn orders_cover_the_protection_interval_in_whole_packs() {
             quantity: 50.0,
             arrival_date: "2026-11-04".into(),
         }];
-        let covered = recommend(&server, stocked).await.expect("recommend");
+        let covered = recommend(&server, stocked.clone())
+            .await
+            .expect("recommend");
         assert_eq!(covered.inventory_position, got.order_up_to + 50.0);
         assert_eq!(
             (covered.order_quantity, covered.outcome()),
             (0.0, Outcome::NoOrder)
         );
         assert!(covered.stockout_probability < 0.05);
+        // Units owed to customers come out of that position: 80 backordered orders again.
+        stocked.backordered = 80.0;
+        let owed = recommend(&server, stocked).await.expect("recommend");
+        assert_eq!(owed.inventory_position, got.order_up_to + 50.0 - 80.0);
+        assert_eq!(
+            owed.order_quantity, 36.0,
+            "{model}: 30 units short, in packs of 12"
+        );
 
         // A valuable order needs a human.
         let mut dear = request(model);
@@ -99,13 +109,14 @@ async fn orders_cover_the_protection_interval_in_whole_packs() {
         assert_eq!(dear.order_value, Some(100.0 * dear.order_quantity));
         assert!(dear.needs_approval && dear.outcome() == Outcome::NeedsApproval);
     }
-    // One of each outcome per forecaster, counted.
+    // Each outcome per forecaster, counted: two orders (the empty shelf and the
+    // backorders), one covered, one valuable.
     for model in ["demand_ets", "demand"] {
-        for outcome in ["order", "no_order", "needs_approval"] {
+        for (outcome, count) in [("order", 2.0), ("no_order", 1.0), ("needs_approval", 1.0)] {
             let series = format!(
                 r#"mercator_recommendations_total{{model="{model}",outcome="{outcome}",version="1"}}"#
             );
-            assert_eq!(server.wait_for_metric(&series).await.0, 1.0, "{series}");
+            assert_eq!(server.wait_for_metric(&series).await.0, count, "{series}");
         }
     }
     server.stop().await;
@@ -120,6 +131,9 @@ async fn bad_input_is_named() {
     let mut r = base.clone();
     r.on_hand = -1.0;
     cases.push((r, tonic::Code::InvalidArgument, "on_hand"));
+    let mut r = base.clone();
+    r.backordered = f64::NAN;
+    cases.push((r, tonic::Code::InvalidArgument, "backordered"));
     let mut r = base.clone();
     r.target = Some(Target::CycleServiceLevel(1.5));
     cases.push((r, tonic::Code::InvalidArgument, "cycle_service_level"));

@@ -25,7 +25,7 @@ class LeadTimeOutcome(_message.Message):
     def __init__(self, days: _Optional[int] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("model_name", "model_version", "series", "on_hand", "on_order", "lead_time_days", "lead_time_std_days", "lead_time_distribution", "review_period_days", "cycle_service_level", "fill_rate", "pack_size", "min_order_quantity", "unit_cost", "quantiles", "history")
+    __slots__ = ("model_name", "model_version", "series", "on_hand", "on_order", "lead_time_days", "lead_time_std_days", "lead_time_distribution", "review_period_days", "cycle_service_level", "fill_rate", "pack_size", "min_order_quantity", "unit_cost", "quantiles", "history", "backordered")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class RecommendRequest(_message.Message):
     UNIT_COST_FIELD_NUMBER: _ClassVar[int]
     QUANTILES_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    BACKORDERED_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     series: _forecasting_pb2.SeriesId
@@ -58,7 +59,8 @@ class RecommendRequest(_message.Message):
     unit_cost: float
     quantiles: _containers.RepeatedScalarFieldContainer[float]
     history: _forecasting_pb2.History
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., series: _Optional[_Union[_forecasting_pb2.SeriesId, _Mapping]] = ..., on_hand: _Optional[float] = ..., on_order: _Optional[_Iterable[_Union[OnOrder, _Mapping]]] = ..., lead_time_days: _Optional[float] = ..., lead_time_std_days: _Optional[float] = ..., lead_time_distribution: _Optional[_Iterable[_Union[LeadTimeOutcome, _Mapping]]] = ..., review_period_days: _Optional[int] = ..., cycle_service_level: _Optional[float] = ..., fill_rate: _Optional[float] = ..., pack_size: _Optional[float] = ..., min_order_quantity: _Optional[float] = ..., unit_cost: _Optional[float] = ..., quantiles: _Optional[_Iterable[float]] = ..., history: _Optional[_Union[_forecasting_pb2.History, _Mapping]] = ...) -> None: ...
+    backordered: float
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., series: _Optional[_Union[_forecasting_pb2.SeriesId, _Mapping]] = ..., on_hand: _Optional[float] = ..., on_order: _Optional[_Iterable[_Union[OnOrder, _Mapping]]] = ..., lead_time_days: _Optional[float] = ..., lead_time_std_days: _Optional[float] = ..., lead_time_distribution: _Optional[_Iterable[_Union[LeadTimeOutcome, _Mapping]]] = ..., review_period_days: _Optional[int] = ..., cycle_service_level: _Optional[float] = ..., fill_rate: _Optional[float] = ..., pack_size: _Optional[float] = ..., min_order_quantity: _Optional[float] = ..., unit_cost: _Optional[float] = ..., quantiles: _Optional[_Iterable[float]] = ..., history: _Optional[_Union[_forecasting_pb2.History, _Mapping]] = ..., backordered: _Optional[float] = ...) -> None: ...
 
 class RecommendResponse(_message.Message):
     __slots__ = ("model_name", "model_version", "series", "history_last_date", "outcome", "protection_days", "demand_mean", "demand_std", "quantiles", "demand_quantiles", "reorder_point", "order_up_to", "inventory_position", "order_quantity", "stockout_probability", "expected_units_short", "order_value", "needs_approval")

@@ -182,6 +182,7 @@ pub(super) fn check(
         levels,
         situation: Situation {
             on_hand: req.on_hand,
+            backordered: req.backordered,
             on_order: Vec::new(),
             lead_time: lead,
             review_days: req.review_period_days,
