@@ -99,12 +99,18 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
                 ));
             }
         };
+        let response = if days > 1 {
+            error_response(self, series, &daily, q_lo[0], q_hi[0], lo, hi)?
+        } else {
+            Vec::new()
+        };
         Ok(crate::replenish::approx::total_from_daily(
             &daily.mean,
             q_lo,
             q_hi,
             lo,
             hi,
+            &response,
         ))
     }
 
@@ -121,6 +127,53 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
             .map(|s| self.forecast(s, horizon, quantiles))
             .collect()
     }
+}
+
+/// How the forecast of the days after day 1 moves per unit that day 1 comes in above
+/// its mean: the forecasts from the history with day 1 appended, a spread above its
+/// mean and a spread below (never below 0), their difference over the two values'.
+/// One entry per later day.
+pub(crate) fn error_response<F: Forecaster + ?Sized>(
+    forecaster: &F,
+    series: &Series<'_>,
+    daily: &Forecast,
+    q_lo: f64,
+    q_hi: f64,
+    lo: f64,
+    hi: f64,
+) -> Result<Vec<f64>> {
+    let days = daily.mean.len();
+    let mean = daily.mean[0];
+    let spread = (q_hi - q_lo).max(0.0)
+        / (crate::normal::normal_quantile(hi) - crate::normal::normal_quantile(lo));
+    let shock = if spread > 0.0 { spread } else { 1.0 };
+    let (up, down) = (mean + shock, (mean - shock).max(0.0));
+    let with = |day1: f64| [series.values, &[day1]].concat();
+    let (up_values, down_values) = (with(up), with(down));
+    let last_date = match series.last_date {
+        Some(d) => Some(add_days(d, 1)?),
+        None => None,
+    };
+    let next = |values| Series {
+        key: series.key,
+        values,
+        last_date,
+    };
+    let mut after = forecaster
+        .forecast_batch(&[next(&up_values), next(&down_values)], days - 1, &[])
+        .into_iter();
+    let (Some(high), Some(low)) = (after.next(), after.next()) else {
+        return Err(RuntimeError::Signature(
+            "a batch forecast without its rows".into(),
+        ));
+    };
+    let (high, low) = (high?, low?);
+    Ok(high
+        .mean
+        .iter()
+        .zip(&low.mean)
+        .map(|(a, b)| (a - b) / (up - down))
+        .collect())
 }
 
 /// Checks requested quantile levels: each in (0, 1) and in the forecaster's range. The

@@ -306,3 +306,25 @@ async fn recommendations_reach_their_service_level_with_less_stock_than_naive() 
     }
     server.stop().await;
 }
+
+/// The figures of docs/BENCHMARKS.md ("Replenishment backtest") at other targets:
+/// `cargo test -p mercator-server --test it -- --ignored --nocapture several_targets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for the docs, not a check"]
+async fn several_targets() {
+    let server = TestServer::builder().demo().start().await;
+    server.wait_for_ready("demand").await;
+    let all = sales();
+    let chosen: Vec<&Sales> = all.iter().step_by(SERIES_STEP).collect();
+    for t in [
+        pb::recommend_request::Target::CycleServiceLevel(0.95),
+        pb::recommend_request::Target::CycleServiceLevel(0.97),
+        pb::recommend_request::Target::CycleServiceLevel(0.99),
+        pb::recommend_request::Target::FillRate(0.95),
+        pb::recommend_request::Target::FillRate(0.97),
+        pb::recommend_request::Target::FillRate(0.99),
+    ] {
+        ours(&server, &chosen, Unmet::Backordered, t).await;
+    }
+    server.stop().await;
+}
