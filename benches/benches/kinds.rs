@@ -3,7 +3,9 @@
 //! days ahead, 3 quantiles; exact and simulated intervals); a candle net (the `mlp`
 //! parity fixture, 8 → 32 → 3) at batch 1 and 256; and the demo demand forecasters per
 //! series: the ETS bundle (filtering the 28 days since its fit, then 28 days ahead) and
-//! the neural forecaster one series at a time and 256 at once.
+//! the neural forecaster one series at a time and 256 at once; and a replenishment
+//! recommendation from each (lead time 8 ± 1.5 days, weekly review), with each total the
+//! policy asks for forecast on its own against all read from one forecast.
 //! `scripts/torch_intent.py` times PyTorch and the Python reference pipeline on the same
 //! model and texts for comparison.
 
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mercator_runtime::forecast::{Series, parse_date};
 use mercator_runtime::kinds::ets::Ets;
+use mercator_runtime::replenish::{LeadTime, Situation, Target, recommend};
 use mercator_runtime::{Manifest, Tensor, TensorData};
 
 fn root() -> PathBuf {
@@ -128,6 +131,32 @@ fn candle_and_forecasters(
         group.throughput(Throughput::Elements(256));
         group.bench_function(format!("demand_{name}_forecast_256_series"), |b| {
             b.iter(|| std::hint::black_box(f.forecast_batch(&series, 28, &[0.1, 0.5, 0.9])))
+        });
+        let situation = Situation {
+            on_hand: 40.0,
+            backordered: 0.0,
+            on_order: Vec::new(),
+            lead_time: LeadTime::Normal { mean: 8.0, sd: 1.5 },
+            review_days: 7,
+            target: Target::CycleServiceLevel(0.95),
+            pack_size: 1.0,
+            min_order_quantity: 0.0,
+            unit_cost: None,
+        };
+        let longest = (situation.lead_time.longest_days() + situation.review_days) as usize;
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("demand_{name}_recommend_each_total"), |b| {
+            b.iter(|| {
+                let mut each = |d: u32| f.total_demand(&series[0], d as usize);
+                std::hint::black_box(recommend(&situation, &mut each))
+            })
+        });
+        group.bench_function(format!("demand_{name}_recommend_shared_totals"), |b| {
+            b.iter(|| {
+                let mut shared = f.total_demands(&series[0], longest);
+                let mut over = |d: u32| shared(d as usize);
+                std::hint::black_box(recommend(&situation, &mut over))
+            })
         });
     }
 }

@@ -260,3 +260,27 @@ fn held_out_totals_fall_below_its_quantiles_as_often_as_its_levels_say() {
         }
     }
 }
+
+/// Totals read from one forecast at the longest horizon are the totals forecast each on
+/// their own.
+#[test]
+fn one_forecast_serves_every_shorter_total() {
+    let model = demo_net();
+    let net = model.forecaster().expect("a forecaster");
+    let sales = sales();
+    let (first, units) = &sales[0];
+    let series = Series {
+        key: &[],
+        values: units,
+        last_date: Some(*first + chrono::Days::new(units.len() as u64 - 1)),
+    };
+    let mut shared = net.total_demands(&series, DAYS);
+    for days in [7, 0, 1, 3, DAYS] {
+        let alone = net.total_demand(&series, days).expect("alone");
+        assert_eq!(shared(days).expect("shared"), alone, "{days} days");
+    }
+    assert!(
+        shared(DAYS + 1).is_err(),
+        "past the forecast: an error, not a guess"
+    );
+}

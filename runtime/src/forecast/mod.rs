@@ -10,6 +10,7 @@
 use chrono::{Days, NaiveDate};
 
 mod total;
+pub use total::DailyTotals;
 #[cfg(test)]
 pub(crate) use total::error_response;
 
@@ -82,6 +83,20 @@ pub trait Forecaster: Send + Sync + std::fmt::Debug {
     /// from the daily forecast's spread (`replenish::approx`).
     fn total_demand(&self, series: &Series<'_>, days: usize) -> Result<crate::replenish::Demand> {
         total::approximate(self, series, days)
+    }
+
+    /// Totals over any number of days up to `longest`, for a policy that asks for several
+    /// (one per possible lead time): each [`Forecaster::total_demand`]'s by default.
+    /// Forecasters whose totals come from one daily forecast override it to forecast
+    /// once, at `longest`, and read shorter totals from its first days
+    /// ([`DailyTotals`]), with the same numbers.
+    fn total_demands<'a>(
+        &'a self,
+        series: &'a Series<'a>,
+        longest: usize,
+    ) -> Box<dyn FnMut(usize) -> Result<crate::replenish::Demand> + 'a> {
+        let _ = longest;
+        Box::new(move |days| self.total_demand(series, days))
     }
 
     /// Forecasts many series; one result per series, in order. Forecasters that gain from

@@ -13,41 +13,98 @@ pub(super) fn approximate<F: Forecaster + ?Sized>(
     series: &Series<'_>,
     days: usize,
 ) -> Result<Demand> {
-    if days == 0 {
-        return Ok(Demand::normal(0.0, 0.0));
-    }
-    let (lo, hi) = match forecaster.quantile_range() {
-        Some((lo, hi)) => (lo.max(0.1).min(hi), hi.min(0.9).max(lo)),
-        None => (0.1, 0.9),
-    };
-    if lo >= hi {
-        return Err(RuntimeError::input(
-            "model_name",
-            "the forecaster gives no spread to size total demand from",
-        ));
-    }
-    let daily = forecaster.forecast(series, days, &[lo, hi])?;
-    let (q_lo, q_hi) = match daily.quantiles.as_slice() {
-        [a, b] => (a.as_slice(), b.as_slice()),
-        _ => {
+    DailyTotals::new(forecaster, series, days)?.over(days)
+}
+
+/// A daily forecast and the forecaster's response to an error, over up to `days` days:
+/// the total over any number of its first days without forecasting again (a policy
+/// weighing several lead times asks for many).
+#[derive(Debug, Clone)]
+pub struct DailyTotals {
+    mean: Vec<f64>,
+    q_lo: Vec<f64>,
+    q_hi: Vec<f64>,
+    lo: f64,
+    hi: f64,
+    response: Vec<f64>,
+}
+
+impl DailyTotals {
+    /// Forecasts `days` days (two levels, and the two rows of the response).
+    pub fn new<F: Forecaster + ?Sized>(
+        forecaster: &F,
+        series: &Series<'_>,
+        days: usize,
+    ) -> Result<DailyTotals> {
+        let (lo, hi) = match forecaster.quantile_range() {
+            Some((lo, hi)) => (lo.max(0.1).min(hi), hi.min(0.9).max(lo)),
+            None => (0.1, 0.9),
+        };
+        if lo >= hi {
+            return Err(RuntimeError::input(
+                "model_name",
+                "the forecaster gives no spread to size total demand from",
+            ));
+        }
+        if days == 0 {
+            return Ok(DailyTotals {
+                mean: Vec::new(),
+                q_lo: Vec::new(),
+                q_hi: Vec::new(),
+                lo,
+                hi,
+                response: Vec::new(),
+            });
+        }
+        let mut daily = forecaster.forecast(series, days, &[lo, hi])?;
+        let (Some(q_hi), Some(q_lo)) = (daily.quantiles.pop(), daily.quantiles.pop()) else {
             return Err(RuntimeError::Signature(
                 "a forecast without its two levels".into(),
             ));
+        };
+        if q_lo.len() != days || q_hi.len() != days || daily.mean.len() != days {
+            return Err(RuntimeError::Signature(format!(
+                "a forecast of {days} days with {} means and {} and {} quantiles",
+                daily.mean.len(),
+                q_lo.len(),
+                q_hi.len()
+            )));
         }
-    };
-    let response = if days > 1 {
-        error_response(forecaster, series, &daily, q_lo[0], q_hi[0], lo, hi)?
-    } else {
-        Vec::new()
-    };
-    Ok(crate::replenish::approx::total_from_daily(
-        &daily.mean,
-        q_lo,
-        q_hi,
-        lo,
-        hi,
-        &response,
-    ))
+        let response = if days > 1 {
+            error_response(forecaster, series, &daily, q_lo[0], q_hi[0], lo, hi)?
+        } else {
+            Vec::new()
+        };
+        Ok(DailyTotals {
+            mean: daily.mean,
+            q_lo,
+            q_hi,
+            lo,
+            hi,
+            response,
+        })
+    }
+
+    /// The total over the first `days` days (0: none).
+    pub fn over(&self, days: usize) -> Result<Demand> {
+        if days > self.mean.len() {
+            return Err(RuntimeError::Signature(format!(
+                "a total over {days} days from a forecast of {}",
+                self.mean.len()
+            )));
+        }
+        if days == 0 {
+            return Ok(Demand::normal(0.0, 0.0));
+        }
+        Ok(crate::replenish::approx::total_from_daily(
+            &self.mean[..days],
+            &self.q_lo[..days],
+            &self.q_hi[..days],
+            self.lo,
+            self.hi,
+            &self.response[..days - 1],
+        ))
+    }
 }
 
 /// How the forecast of the days after day 1 moves per unit that day 1 comes in above

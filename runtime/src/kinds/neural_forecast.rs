@@ -24,7 +24,7 @@
 use chrono::Datelike;
 use serde::Deserialize;
 
-use crate::forecast::{Forecast, Forecaster, Series, add_days};
+use crate::forecast::{DailyTotals, Forecast, Forecaster, Series, add_days};
 use crate::kinds::candle::{CandleModel, LayerSpec};
 use crate::{DType, Model, Result, RuntimeError, Tensor, TensorData, TensorSpec};
 
@@ -240,6 +240,22 @@ impl Forecaster for NeuralForecaster {
             self.spec.levels[0],
             self.spec.levels[self.spec.levels.len() - 1],
         ))
+    }
+
+    /// One daily forecast, at the longest total asked for, serves every shorter one.
+    fn total_demands<'a>(
+        &'a self,
+        series: &'a Series<'a>,
+        longest: usize,
+    ) -> Box<dyn FnMut(usize) -> Result<crate::replenish::Demand> + 'a> {
+        let mut shared: Option<DailyTotals> = None;
+        Box::new(move |days| {
+            let totals = match &mut shared {
+                Some(t) => t,
+                none => none.insert(DailyTotals::new(self, series, longest.max(days))?),
+            };
+            totals.over(days)
+        })
     }
 
     fn forecast(&self, series: &Series<'_>, horizon: usize, quantiles: &[f64]) -> Result<Forecast> {

@@ -241,10 +241,14 @@ pub(super) fn compute(
         last_date: Some(history.last_date),
     };
     let mut forecast_failed = false;
-    let mut demand_over = |days: u32| {
-        f.total_demand(&s, days as usize)
-            .inspect_err(|_| forecast_failed = true)
-    };
+    // The policy asks for the total over each possible lead time (and that plus the
+    // review period): the forecaster may serve them all from one forecast.
+    let longest = situation
+        .lead_time
+        .longest_days()
+        .saturating_add(situation.review_days);
+    let mut totals = f.total_demands(&s, longest as usize);
+    let mut demand_over = |days: u32| totals(days as usize).inspect_err(|_| forecast_failed = true);
     let r = replenish::recommend(&situation, &mut demand_over).map_err(|e| {
         if forecast_failed {
             history_error(e, &series_label(&series), inline)
