@@ -5,8 +5,8 @@
 //! It is what the forecaster would give if it were linear in its inputs: a day that comes
 //! in `e` above its mean moves the later days' forecasts by `ψ_k·e` (`k` days later), the
 //! forecaster's **response** to an error, measured by forecasting from the history with
-//! day 1 appended a spread above and a spread below its mean (`forecast::total_demand`).
-//! Then the total is `Σ_j e_j (1 + Σ_{k ≤ H−1−j} ψ_k)` over days `j` with independent
+//! day 1 appended a spread above and a spread below its mean (`forecast/total.rs`), and
+//! taken to be the same from every later day. Then the total is `Σ_j e_j (1 + Σ_{k ≤ H−1−j} ψ_k)` over days `j` with independent
 //! innovations `e_j`, whose variances are each day's own (its quantiles' spread over the
 //! normal's, between the levels nearest 0.1 and 0.9) less what earlier errors carry into
 //! it, `σ_j² / (1 + Σ_{k ≤ j} ψ_k²)`. For a linear model with additive errors (ETS) this is
