@@ -18,6 +18,8 @@
 
 mod common;
 
+use common::Rng;
+
 use chrono::NaiveDate;
 use mercator_runtime::Manifest;
 use mercator_runtime::forecast::{Forecaster, Series};
@@ -52,19 +54,6 @@ fn sales() -> Vec<(NaiveDate, Vec<f64>)> {
         }
     }
     out.into_iter().map(|(_, d, v)| (d, v)).collect()
-}
-
-/// SplitMix64: small and seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// The day's value at level `u` from its quantiles at `LEVELS`.

@@ -4,27 +4,13 @@
 //! backordered (the policy's assumption); orders arrive at the start of the day `L` days
 //! after they are placed, before that day's demand.
 
+mod common;
+
+use common::Rng;
 use mercator_runtime::replenish::{Demand, LeadTime, OnOrder, Situation, Target, recommend};
 
 const MEAN: f64 = 40.0;
 const SD: f64 = 10.0;
-
-/// SplitMix64 with Box-Muller normals: small and seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (((z ^ (z >> 31)) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 /// What the policy achieved over `days` days of i.i.d. normal demand.
 struct Achieved {

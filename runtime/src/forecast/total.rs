@@ -71,7 +71,8 @@ impl DailyTotals {
             )));
         }
         let response = if days > 1 {
-            error_response(forecaster, series, &daily, q_lo[0], q_hi[0], lo, hi)?
+            let spread = crate::replenish::approx::daily_spread(q_lo[0], q_hi[0], lo, hi);
+            error_response(forecaster, series, &daily, spread)?
         } else {
             Vec::new()
         };
@@ -108,22 +109,17 @@ impl DailyTotals {
 }
 
 /// How the forecast of the days after day 1 moves per unit that day 1 comes in above
-/// its mean: the forecasts from the history with day 1 appended, a spread above its
-/// mean and a spread below (never below 0), their difference over the two values'.
-/// One entry per later day.
+/// its mean: the forecasts from the history with day 1 appended, `spread` (day 1's
+/// deviation; 1 unit when it has none) above its mean and below it (never below 0),
+/// their difference over the two values'. One entry per later day.
 pub(crate) fn error_response<F: Forecaster + ?Sized>(
     forecaster: &F,
     series: &Series<'_>,
     daily: &Forecast,
-    q_lo: f64,
-    q_hi: f64,
-    lo: f64,
-    hi: f64,
+    spread: f64,
 ) -> Result<Vec<f64>> {
     let days = daily.mean.len();
     let mean = daily.mean[0];
-    let spread = (q_hi - q_lo).max(0.0)
-        / (crate::normal::normal_quantile(hi) - crate::normal::normal_quantile(lo));
     let shock = if spread > 0.0 { spread } else { 1.0 };
     let (up, down) = (mean + shock, (mean - shock).max(0.0));
     let with = |day1: f64| [series.values, &[day1]].concat();

@@ -25,6 +25,12 @@
 use super::Demand;
 use crate::normal::normal_quantile;
 
+/// A day's standard deviation read from its quantiles at levels `lo` (`q_lo`) and `hi`
+/// (`q_hi`): their spread over the standard normal's between the same levels.
+pub fn daily_spread(q_lo: f64, q_hi: f64, lo: f64, hi: f64) -> f64 {
+    (q_hi - q_lo).max(0.0) / (normal_quantile(hi) - normal_quantile(lo))
+}
+
 /// The total of a daily forecast's days, from its means, its quantiles at levels `lo`
 /// (`q_lo`, one per day) and `hi` (`q_hi`), and `response[k − 1]`: how much a day's
 /// forecast moves per unit of error `k` days earlier (missing entries: 0).
@@ -38,11 +44,10 @@ pub fn total_from_daily(
 ) -> Demand {
     let days = means.len();
     let mean: f64 = means.iter().sum();
-    let width = normal_quantile(hi) - normal_quantile(lo);
     let var: Vec<f64> = q_lo
         .iter()
         .zip(q_hi)
-        .map(|(a, b)| ((b - a).max(0.0) / width).powi(2))
+        .map(|(a, b)| daily_spread(*a, *b, lo, hi).powi(2))
         .collect();
     let psi = |k: usize| response.get(k - 1).copied().unwrap_or(0.0);
     let total: f64 = (0..days)
@@ -103,8 +108,8 @@ mod tests {
             let m = ets(trend, seasonal, alpha);
             let daily = Forecaster::forecast(&m, &series, 14, &[0.1, 0.9]).expect("forecast");
             let (q_lo, q_hi) = (&daily.quantiles[0], &daily.quantiles[1]);
-            let response =
-                error_response(&m, &series, &daily, q_lo[0], q_hi[0], 0.1, 0.9).expect("response");
+            let spread = daily_spread(q_lo[0], q_hi[0], 0.1, 0.9);
+            let response = error_response(&m, &series, &daily, spread).expect("response");
             let approx = total_from_daily(&daily.mean, q_lo, q_hi, 0.1, 0.9, &response);
             let exact = m.cumulative(&history, 14).expect("exact");
             let what = format!("{trend}/{seasonal} α={alpha}");
