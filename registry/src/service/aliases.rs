@@ -139,6 +139,7 @@ impl Registry {
         check_name("model", model)?;
         check_traffic(routes)?;
         let actor = actor_or_default(actor);
+        self.ensure_traffic_approved(model, routes, &actor).await?;
         let mut tx = self.begin_write().await?;
         let id = store::model_id(&mut tx, model).await?;
         for (i, r) in routes.iter().enumerate() {

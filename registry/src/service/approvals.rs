@@ -2,7 +2,7 @@
 //! move of a protected alias passes.
 
 use crate::governance::{Approval, Governance};
-use crate::model::check_name;
+use crate::model::{TrafficRoute, check_name};
 use crate::store;
 use crate::{RegistryError, Result};
 
@@ -64,9 +64,12 @@ impl Registry {
         store::approvals(&mut conn, id, model, version).await
     }
 
-    /// Refuses (and audits the refusal of) moving `alias` to `version` when the alias is
-    /// gated and no principal but the registrant has approved the version. Approvals are
-    /// never withdrawn, so reading before the move's own transaction is safe.
+    /// Refuses (and audits the refusal of) moving `alias` to `version` when the move is
+    /// gated and no principal but the registrant has approved the version. A move is
+    /// gated, with `require_approval`, when the alias is protected or when it takes a
+    /// live (not shadow) share of the model's traffic split: otherwise an unprotected
+    /// alias in a split would serve an unapproved version to callers. Approvals are never
+    /// withdrawn, so reading before the move's own transaction is safe.
     pub(super) async fn ensure_approved(
         &self,
         model: &str,
@@ -74,9 +77,79 @@ impl Registry {
         version: u64,
         actor: &str,
     ) -> Result<()> {
-        if !self.governance.gates(alias) {
+        if !self.governance.require_approval {
             return Ok(());
         }
+        let why = if self.governance.protects(alias) {
+            format!("alias '{alias}' of model '{model}' is protected")
+        } else if self.takes_live_traffic(model, alias).await? {
+            format!("alias '{alias}' of model '{model}' takes a live share of its traffic split")
+        } else {
+            return Ok(());
+        };
+        self.ensure_version_approved(model, version, actor, &format!("move {alias}"), &why)
+            .await
+    }
+
+    /// Whether `alias` has a live (not shadow) share of `model`'s traffic split (false
+    /// for a model not registered yet).
+    pub(super) async fn takes_live_traffic(&self, model: &str, alias: &str) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        let id = match store::model_id(&mut conn, model).await {
+            Ok(id) => id,
+            Err(RegistryError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(store::traffic_of(&mut conn, id)
+            .await?
+            .iter()
+            .any(|r| !r.shadow && r.alias == alias))
+    }
+
+    /// With `require_approval`, refuses (and audits) a traffic split that sends live
+    /// traffic to an alias whose version nobody but its registrant has approved. Shadow
+    /// routes are exempt: their answers are compared, never returned to a caller.
+    /// Protected aliases are gated when they move, so they pass here.
+    pub(super) async fn ensure_traffic_approved(
+        &self,
+        model: &str,
+        routes: &[TrafficRoute],
+        actor: &str,
+    ) -> Result<()> {
+        if !self.governance.require_approval {
+            return Ok(());
+        }
+        for (i, route) in routes.iter().enumerate() {
+            if route.shadow || self.governance.protects(&route.alias) {
+                continue;
+            }
+            let mut conn = self.pool.acquire().await?;
+            let id = store::model_id(&mut conn, model).await?;
+            let Some(version) = store::alias_target(&mut conn, id, &route.alias).await? else {
+                // set_traffic names the missing alias.
+                continue;
+            };
+            drop(conn);
+            let why = format!(
+                "routes[{i}] sends {}% of model '{model}''s live traffic to alias '{}'",
+                route.percent, route.alias
+            );
+            self.ensure_version_approved(model, version, actor, "set traffic", &why)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses (and audits) `what` unless a principal other than its registrant has
+    /// approved `version`; `why` says why the approval is needed.
+    async fn ensure_version_approved(
+        &self,
+        model: &str,
+        version: u64,
+        actor: &str,
+        what: &str,
+        why: &str,
+    ) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         let id = store::model_id(&mut conn, model).await?;
         let registrant = registrant(&mut conn, id, model, version).await?;
@@ -86,12 +159,10 @@ impl Registry {
             return Ok(());
         }
         let why = format!(
-            "alias '{alias}' of model '{model}' is protected: version {version} needs an \
-             approval by a principal other than '{registrant}', who registered it \
-             (`mercator models approve {model} {version}`)"
+            "{why}: version {version} needs an approval by a principal other than \
+             '{registrant}', who registered it (`mercator models approve {model} {version}`)"
         );
-        self.audit_refusal(model, version, actor, &format!("move {alias}"), &why)
-            .await;
+        self.audit_refusal(model, version, actor, what, &why).await;
         Err(RegistryError::FailedPrecondition(why))
     }
 

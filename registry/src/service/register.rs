@@ -35,6 +35,16 @@ impl Registry {
                      without it, have another principal approve the version, then promote"
                 )));
             }
+            if self.governance().require_approval
+                && self.takes_live_traffic(&new.model, alias).await?
+            {
+                return Err(RegistryError::FailedPrecondition(format!(
+                    "alias '{alias}' takes a live share of model '{}''s traffic split and \
+                     needs an approved version: register without it, have another principal \
+                     approve the version, then move the alias",
+                    new.model
+                )));
+            }
         }
         let manifest_description = validate_files(self, &new)?;
         let files: Vec<ArtifactFile> = new
