@@ -7,4 +7,7 @@ pub mod demand;
 pub mod policy;
 
 pub use demand::Demand;
-pub use policy::{LeadTime, OnOrder, Recommendation, Situation, Target, recommend};
+pub use policy::{
+    LeadTime, MAX_QUANTITY, OnOrder, PROBABILITY_SUM_TOLERANCE, Recommendation, Situation, Target,
+    recommend,
+};

@@ -43,7 +43,8 @@ pub enum LeadTime {
         /// Standard deviation in days.
         sd: f64,
     },
-    /// Days with their probabilities (scaled to sum to 1).
+    /// Days with their probabilities, which sum to 1 (within
+    /// [`PROBABILITY_SUM_TOLERANCE`], the rounding then scaled away).
     Empirical(Vec<(u32, f64)>),
 }
 
@@ -159,25 +160,40 @@ fn lead_days(lead: &LeadTime) -> Result<Vec<(u32, f64)>> {
                 ));
             }
             let total: f64 = days.iter().map(|(_, p)| p).sum();
-            if total <= 0.0 {
-                return Err(bad(
-                    "the probabilities of an empirical lead time sum to 0".into()
-                ));
+            if (total - 1.0).abs() > PROBABILITY_SUM_TOLERANCE {
+                return Err(bad(format!(
+                    "the probabilities of an empirical lead time sum to {total}, not 1 \
+                     (within {PROBABILITY_SUM_TOLERANCE:e})"
+                )));
             }
             Ok(days.iter().map(|&(d, p)| (d, p / total)).collect())
         }
     }
 }
 
+/// How far from 1 an empirical lead time's probabilities may sum (rounding, not a
+/// distribution that forgot some days: that is refused rather than silently rescaled).
+pub const PROBABILITY_SUM_TOLERANCE: f64 = 1e-9;
+
+/// The largest quantity (units, or money per unit) a request may give: far beyond any
+/// stock one location holds, and small enough that every sum stays finite and exact
+/// to a unit.
+pub const MAX_QUANTITY: f64 = 1e12;
+
 fn check(s: &Situation) -> Result<()> {
     let finite_non_negative = |field: &str, v: f64| {
-        if v.is_finite() && v >= 0.0 {
-            Ok(())
-        } else {
+        if !(v.is_finite() && v >= 0.0) {
             Err(RuntimeError::input(
                 field,
                 format!("{v} must be a finite number ≥ 0"),
             ))
+        } else if v > MAX_QUANTITY {
+            Err(RuntimeError::input(
+                field,
+                format!("{v} is over the largest quantity taken, {MAX_QUANTITY:e}"),
+            ))
+        } else {
+            Ok(())
         }
     };
     finite_non_negative("on_hand", s.on_hand)?;
@@ -207,6 +223,7 @@ fn check(s: &Situation) -> Result<()> {
             format!("{} must be > 0", s.pack_size),
         ));
     }
+    finite_non_negative("pack_size", s.pack_size)?;
     finite_non_negative("min_order_quantity", s.min_order_quantity)?;
     if let Some(c) = s.unit_cost {
         finite_non_negative("unit_cost", c)?;
@@ -421,7 +438,7 @@ mod tests {
     #[test]
     fn an_uncertain_lead_time_mixes_the_demand_over_each() {
         let mut s = situation(Target::CycleServiceLevel(0.95));
-        s.lead_time = LeadTime::Empirical(vec![(5, 1.0), (10, 1.0)]);
+        s.lead_time = LeadTime::Empirical(vec![(5, 0.5), (10, 0.5)]);
         let r = recommend(&s, &mut iid(40.0, 12.0)).unwrap();
         let mix = Demand::mixture(vec![
             (0.5, Demand::normal(200.0, 12.0 * 5f64.sqrt())),
@@ -477,6 +494,18 @@ mod tests {
         let mut s = base.clone();
         s.lead_time = LeadTime::Empirical(vec![(3, 0.0)]);
         cases.push((s, "lead_time"));
+        let mut s = base.clone();
+        s.lead_time = LeadTime::Empirical(vec![(3, 0.25), (5, 0.25)]);
+        cases.push((s, "lead_time"));
+        let mut s = base.clone();
+        s.backordered = 1e308;
+        cases.push((s, "backordered"));
+        let mut s = base.clone();
+        s.on_hand = 2e12;
+        cases.push((s, "on_hand"));
+        let mut s = base.clone();
+        s.pack_size = f64::INFINITY;
+        cases.push((s, "pack_size"));
         let mut s = base;
         s.unit_cost = Some(f64::NAN);
         cases.push((s, "unit_cost"));

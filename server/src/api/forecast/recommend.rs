@@ -10,7 +10,9 @@ use std::sync::Arc;
 use mercator_proto::v1 as pb;
 use mercator_runtime::RuntimeError;
 use mercator_runtime::forecast::{self, Forecaster, Series};
-use mercator_runtime::replenish::{self, LeadTime, OnOrder, Situation, Target};
+use mercator_runtime::replenish::{
+    self, LeadTime, OnOrder, PROBABILITY_SUM_TOLERANCE, Situation, Target,
+};
 
 use super::history::{History, history_error, inline_history, read_histories, store_keys};
 use super::{ForecastLimits, forecaster_of, key_of, route_key, routed, series_label};
@@ -63,6 +65,20 @@ fn lead_time(req: &pb::RecommendRequest) -> Result<LeadTime, ServeError> {
                     "must be a finite number ≥ 0",
                 ));
             }
+        }
+        let total: f64 = req
+            .lead_time_distribution
+            .iter()
+            .map(|o| o.probability)
+            .sum();
+        if (total - 1.0).abs() > PROBABILITY_SUM_TOLERANCE {
+            return Err(ServeError::invalid(
+                "lead_time_distribution",
+                format!(
+                    "the probabilities sum to {total}, not 1 (within \
+                     {PROBABILITY_SUM_TOLERANCE:e}): give every day's probability"
+                ),
+            ));
         }
         return Ok(LeadTime::Empirical(
             req.lead_time_distribution
