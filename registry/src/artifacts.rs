@@ -43,6 +43,9 @@ fn bad_option(key: &str, e: object_store::Error) -> RegistryError {
 pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     url: String,
+    /// The folder of a local store: what `object_store` cannot list there (the
+    /// `name#N` files a write killed half-way leaves) is cleaned from it directly.
+    local: Option<std::path::PathBuf>,
 }
 
 impl ArtifactStore {
@@ -97,6 +100,7 @@ impl ArtifactStore {
         Ok(ArtifactStore {
             store,
             url: url.to_string(),
+            local: None,
         })
     }
 
@@ -114,6 +118,7 @@ impl ArtifactStore {
         Ok(ArtifactStore {
             store: Arc::new(store),
             url: url.to_string(),
+            local: Some(dir.to_path_buf()),
         })
     }
 
@@ -122,6 +127,7 @@ impl ArtifactStore {
         ArtifactStore {
             store,
             url: url.into(),
+            local: None,
         }
     }
 
@@ -194,6 +200,16 @@ impl ArtifactStore {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        if let Some(root) = &self.local {
+            let staging = root.join("staging");
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(older_than)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            let swept = tokio::task::spawn_blocking(move || sweep_local(&staging, cutoff))
+                .await
+                .map_err(|e| local_error(std::io::Error::other(e)))??;
+            uploads.extend(swept);
         }
         Ok(uploads.len())
     }
@@ -298,3 +314,52 @@ impl ArtifactStore {
 /// The object metadata of a version's files, by path (`None`: the file is missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint(Vec<(String, Option<String>)>);
+
+/// A local folder's I/O error as the storage error it is.
+fn local_error(e: std::io::Error) -> RegistryError {
+    RegistryError::Storage(object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    })
+}
+
+/// Removes from a local store's `staging` folder every file last written before
+/// `cutoff`, including the `name#N` files that a write killed half-way leaves (which
+/// `object_store` does not list), then the folders left empty; returns the uploads
+/// (`staging/<id>`) it took anything from.
+fn sweep_local(
+    staging: &std::path::Path,
+    cutoff: std::time::SystemTime,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut swept = std::collections::BTreeSet::new();
+    let uploads = match std::fs::read_dir(staging) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(swept),
+        Err(e) => return Err(local_error(e)),
+    };
+    for upload in uploads.flatten() {
+        let name = upload.file_name().to_string_lossy().to_string();
+        let mut stack = vec![upload.path()];
+        let mut dirs = Vec::new();
+        while let Some(path) = stack.pop() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    stack.extend(entries.flatten().map(|e| e.path()));
+                }
+                dirs.push(path);
+            } else if meta.modified().is_ok_and(|m| m < cutoff)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                swept.insert(name.clone());
+            }
+        }
+        // Deepest first; a folder still holding a live upload's files stays.
+        for dir in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    Ok(swept)
+}

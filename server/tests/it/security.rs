@@ -477,14 +477,18 @@ fn staged(
 ) -> std::path::PathBuf {
     let dir = artifacts.join("staging").join(upload);
     std::fs::create_dir_all(&dir).expect("staging");
-    let file = dir.join("model.json");
-    std::fs::write(&file, vec![0u8; 1024]).expect("write");
-    let then = std::time::SystemTime::now() - age;
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .and_then(|f| f.set_modified(then))
-        .expect("age it");
+    // A finished file, and one a write killed half-way left (object_store writes
+    // `name#N` and renames it; its listing never shows such files).
+    for name in ["model.json", "weights.bin#1"] {
+        let file = dir.join(name);
+        std::fs::write(&file, vec![0u8; 1024]).expect("write");
+        let then = std::time::SystemTime::now() - age;
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(then))
+            .expect("age it");
+    }
     dir
 }
 
