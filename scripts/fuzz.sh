@@ -20,7 +20,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   fi
   PATH="$(cd .. && pwd)/.venv/bin:$PATH"
 fi
-targets=(manifest artifacts definitions csv_cell jwt v2_request)
+targets=(manifest artifacts definitions csv_cell jwt v2_request rest_json rest_binary)
 if [ $# -ge 1 ] && [ "$1" != all ]; then targets=("$1"); fi
 seconds=${2:-60}
 mkdir -p logs

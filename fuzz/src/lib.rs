@@ -24,13 +24,15 @@ use mercator_server::v2::tensors::encode_raw;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `scripts/fuzz.sh` and the corpus folders call them.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("manifest", manifest),
     ("artifacts", artifacts),
     ("definitions", definitions),
     ("csv_cell", csv_cell),
     ("jwt", jwt),
     ("v2_request", v2_request),
+    ("rest_json", rest_json),
+    ("rest_binary", rest_binary),
 ];
 
 /// A manifest (`mercator.json`) from anyone who may register a version: parsing it and
@@ -215,4 +217,35 @@ pub fn v2_request_infers(data: &[u8]) -> bool {
         let _ = encode_raw(&out.data);
     }
     true
+}
+
+/// A REST inference body of JSON tensors, as `POST /v2/models/{name}/infer` parses it
+/// before any call: the request, its inputs read into typed data straight from the text
+/// (whatever shape they claim), parameters and requested outputs. What parses is a valid
+/// V2 request: one raw content per input, each the size its shape and datatype need.
+pub fn rest_json(data: &[u8]) {
+    let body = bytes::Bytes::copy_from_slice(data);
+    let headers = axum::http::HeaderMap::new();
+    if let Ok((request, _)) = mercator_server::rest::infer::parse("churn", "", &headers, &body) {
+        assert_eq!(request.inputs.len(), request.raw_input_contents.len());
+    }
+}
+
+/// A REST body with Triton's binary data: the first two bytes give the JSON header's
+/// length (`Inference-Header-Content-Length`, little-endian, past the body's end too),
+/// the rest is the body — a JSON header whose inputs claim `binary_data_size` bytes of
+/// what follows.
+pub fn rest_binary(data: &[u8]) {
+    let Some((length, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let body = bytes::Bytes::copy_from_slice(rest);
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        mercator_server::rest::infer::HEADER_LENGTH,
+        axum::http::HeaderValue::from(u16::from_le_bytes(*length)),
+    );
+    if let Ok((request, _)) = mercator_server::rest::infer::parse("churn", "", &headers, &body) {
+        assert_eq!(request.inputs.len(), request.raw_input_contents.len());
+    }
 }

@@ -55,7 +55,14 @@ impl App {
         let metrics = Metrics::register(&prometheus)?;
         let verifier = verifier(&config, &registry)?;
         let tls = match crate::listen::tls::TlsSettings::of(&config.tls) {
-            Some(settings) => Some(Tls::start(&settings).map_err(anyhow::Error::msg)?),
+            Some(settings) => {
+                // Only with TLS: a zero would read as a certificate long expired.
+                prometheus.register(Box::new(metrics.tls_expiry.clone()))?;
+                Some(
+                    Tls::start(&settings, metrics.tls_expiry.clone())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
             None => None,
         };
         for (key, addr) in [
@@ -77,13 +84,15 @@ impl App {
         let http = TcpListener::bind(config.metrics.addr)
             .await
             .with_context(|| format!("binding metrics on {}", config.metrics.addr))?;
+        let models = Models::default();
+        models.set_strict_readiness(config.models.strict_readiness);
         Ok(App {
             config,
             registry,
             features,
             prometheus,
             metrics,
-            models: Arc::new(Models::default()),
+            models: Arc::new(models),
             grpc,
             http,
             verifier,
@@ -190,6 +199,7 @@ impl App {
             stopped(stop_rx.clone()),
         ));
 
+        let rest_refused = metrics.http_refused.clone();
         let serving = Arc::new(Serving::new(
             Arc::clone(&models),
             metrics,
@@ -204,6 +214,7 @@ impl App {
             server: grpc_server,
             service,
             health: reporter,
+            budget,
         } = crate::grpc::router(
             &config,
             serving,
@@ -221,7 +232,20 @@ impl App {
         let ready_models = Arc::clone(&models);
         tokio::spawn(async move {
             ready_models.wait_ready().await;
-            set_health(&ready_reporter, ServingStatus::Serving).await;
+            // Then follows readiness: NOT_SERVING while a served alias has no version
+            // that loads (and from shutdown on).
+            let mut watch = ready_models.watch_readiness();
+            loop {
+                let status = if ready_models.is_ready() {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                set_health(&ready_reporter, status).await;
+                if !watch.changed().await {
+                    return;
+                }
+            }
         });
 
         // The registry's own service reports NOT_SERVING while the registry cannot be read;
@@ -249,7 +273,24 @@ impl App {
         let protect = config.metrics.protect.then(|| verifier.clone()).flatten();
         let rest = crate::rest::routes(
             crate::rest::gateway::Gateway::new(service.clone()),
-            config.limits.max_message_bytes,
+            crate::rest::guard::Guard {
+                verifier: verifier.clone(),
+                budget,
+                max_body: config.limits.max_message_bytes,
+                timeout: config.grpc.request_timeout(),
+                refused: rest_refused,
+            },
+        );
+        let descriptors = crate::listen::limit::descriptor_limit();
+        let cap = config
+            .server
+            .max_connections()
+            .unwrap_or_else(|| crate::listen::limit::default_cap(descriptors));
+        let idle = config.server.idle_timeout();
+        tracing::info!(
+            descriptors,
+            per_listener = cap,
+            "connections limited ([server] max_connections_per_listener)"
         );
         let http_task = tokio::spawn(crate::listen::serve_http(
             http,
@@ -257,7 +298,11 @@ impl App {
             protect,
             move || monitor::render(&prometheus),
             rest,
-            config.grpc.max_buffered_request_bytes_per_connection,
+            crate::listen::limit::Connections::new("http", cap, idle),
+            crate::listen::http::HttpSettings {
+                per_connection: config.grpc.max_buffered_request_bytes_per_connection,
+                header_read_timeout: config.server.header_read_timeout(),
+            },
             stopped(stop_rx.clone()),
         ));
         tracing::info!(
@@ -268,11 +313,13 @@ impl App {
         );
         let grpc_stop = stopped(stop_rx.clone());
         let per_connection = config.grpc.max_buffered_request_bytes_per_connection;
+        let grpc_connections = crate::listen::limit::Connections::new("grpc", cap, idle);
         let grpc_task = tokio::spawn(async move {
             crate::listen::serve_grpc(
                 (grpc_server, service),
                 grpc,
                 tls.as_ref(),
+                grpc_connections,
                 per_connection,
                 grpc_stop,
             )

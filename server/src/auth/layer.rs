@@ -81,6 +81,9 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
+        if let Err(status) = super::authorization(req.headers()) {
+            return Either::Right(Box::pin(async move { Ok(status.into_http()) }));
+        }
         let Some(verifier) = &self.layer.verifier else {
             return Either::Left(self.inner.call(req));
         };
@@ -91,6 +94,7 @@ where
             Access::Scope(scope) => Some(Some(scope)),
         };
         let Some(needed) = needed else {
+            req.extensions_mut().insert(super::Unauthenticated);
             return Either::Left(self.inner.call(req));
         };
         let verifier = Arc::clone(verifier);

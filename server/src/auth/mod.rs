@@ -22,6 +22,29 @@ pub use verify::Verifier;
 #[derive(Debug, Clone, Default)]
 pub struct CertPrincipal(pub Option<std::sync::Arc<Principal>>);
 
+/// Marks a call let through without a credential while auth is required (a health check,
+/// reflection when open): the budgets give its body only a small allowance, never the
+/// memory authenticated callers share (`grpc/budget.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Unauthenticated;
+
+/// The request's one `authorization` header: `Ok(None)` when absent, refused when sent
+/// more than once (which of two credentials a proxy or a handler reads is anybody's guess).
+pub fn authorization(
+    headers: &tonic::codegen::http::HeaderMap,
+) -> Result<Option<&[u8]>, tonic::Status> {
+    let mut all = headers
+        .get_all(tonic::codegen::http::header::AUTHORIZATION)
+        .iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(tonic::Status::unauthenticated(
+            "the authorization header is sent more than once: send one credential",
+        ));
+    }
+    Ok(first.map(|v| v.as_bytes()))
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -19,6 +19,10 @@ impl Config {
                 "limits.max_score_customers",
                 self.limits.max_score_customers,
             ),
+            (
+                "limits.max_unauthenticated_body_bytes",
+                self.limits.max_unauthenticated_body_bytes,
+            ),
             ("drift.window_samples", self.drift.window_samples),
             (
                 "grpc.max_buffered_request_bytes",
@@ -112,6 +116,18 @@ impl Config {
         if !(poll > 0.0 && poll.is_finite()) {
             return Err(ConfigError(
                 "registry.poll_interval_secs must be a positive number".into(),
+            ));
+        }
+        let header = self.server.header_read_timeout_secs;
+        if !(header > 0.0 && header.is_finite() && header < 1e7) {
+            return Err(ConfigError(
+                "server.header_read_timeout_secs must be a positive number of seconds".into(),
+            ));
+        }
+        let idle = self.server.idle_timeout_secs;
+        if !(idle >= 0.0 && idle.is_finite() && idle < 1e9) {
+            return Err(ConfigError(
+                "server.idle_timeout_secs must be zero (never) or a number of seconds".into(),
             ));
         }
         let grace = self.server.shutdown_grace_secs;

@@ -10,16 +10,17 @@
 mod check;
 mod layers;
 mod security;
+mod server;
 mod serving;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use layers::{Flag, Loaded, Setting};
 pub use security::{AuthConfig, TlsConfig};
+pub use server::ServerConfig;
 pub use serving::ServingConfig;
 
 /// Server configuration, one field per TOML section.
@@ -50,22 +51,6 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Certificates for both listeners, and client certificates (mTLS).
     pub tls: TlsConfig,
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServerConfig {
-    /// Where embedded state lives (SQLite registry, local artifacts, embedded features).
-    pub data_dir: PathBuf,
-    /// This server's name in the registry's load reports (`mercator models show`); empty
-    /// means the `HOSTNAME` environment variable (a pod's name on Kubernetes), or
-    /// `mercator`.
-    pub instance_name: String,
-    /// Log format: `text` or `json`.
-    pub log_format: String,
-    /// How long in-flight requests may take to finish on shutdown, in seconds.
-    pub shutdown_grace_secs: f64,
 }
 
 /// `[grpc]`.
@@ -106,7 +91,8 @@ pub struct MetricsConfig {
     /// Listen address of `GET /metrics`.
     pub addr: SocketAddr,
     /// With auth required, whether `/metrics` needs a bearer credential (of any scope);
-    /// Prometheus sends one with `authorization: { credentials_file: … }`.
+    /// Prometheus sends one with `authorization: { credentials_file: … }`. On by default
+    /// (the metrics name models, views and fields); `false` opens them.
     pub protect: bool,
 }
 
@@ -171,6 +157,11 @@ pub struct ModelsConfig {
     /// The four-eyes rule: a protected alias may point only at a version approved
     /// (`mercator models approve`) by a principal other than its registrant.
     pub require_approval: bool,
+    /// Whether the server is ready (V2 `ServerReady`, `/v2/health/ready`, gRPC health)
+    /// only while every served alias has a version that loads, as Triton's strict
+    /// readiness: a replica that cannot answer for one of its models leaves rotation.
+    /// `false`: ready once the initial loads finish, whatever failed.
+    pub strict_readiness: bool,
 }
 
 /// `[limits]`.
@@ -196,6 +187,10 @@ pub struct LimitsConfig {
     pub max_text_bytes: usize,
     /// Most customers in one `Churn/Score` call (a model's own batch limit may be lower).
     pub max_score_customers: usize,
+    /// Largest body a request without a credential may send while auth is required
+    /// (health checks, open reflection; over REST, anything refused before its body is
+    /// read), in bytes. All such bodies together hold at most 256 times this.
+    pub max_unauthenticated_body_bytes: usize,
 }
 
 /// `[drift]`.
@@ -211,17 +206,6 @@ pub struct DriftConfig {
     pub min_samples: usize,
     /// How often windows are evaluated, in seconds.
     pub interval_secs: f64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            data_dir: PathBuf::from("./mercator-data"),
-            instance_name: String::new(),
-            log_format: "text".into(),
-            shutdown_grace_secs: 30.0,
-        }
-    }
 }
 
 impl Default for GrpcConfig {
@@ -244,7 +228,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8002)),
-            protect: false,
+            protect: true,
         }
     }
 }
@@ -278,6 +262,7 @@ impl Default for ModelsConfig {
             pinned_versions: Vec::new(),
             protected_aliases: vec![mercator_registry::CHAMPION.to_string()],
             require_approval: false,
+            strict_readiness: true,
         }
     }
 }
@@ -294,6 +279,7 @@ impl Default for LimitsConfig {
             max_push_rows: 100_000,
             max_text_bytes: 16 * 1024,
             max_score_customers: 10_000,
+            max_unauthenticated_body_bytes: 64 * 1024,
         }
     }
 }
@@ -369,25 +355,6 @@ impl Config {
         .await
         .map_err(|e| mercator_features::FeatureError::Io(std::io::Error::other(e)))??;
         Ok((online, offline))
-    }
-}
-
-impl ServerConfig {
-    /// This server's name in load reports: `instance_name`, else `$HOSTNAME`, else
-    /// `mercator`.
-    pub fn instance(&self) -> String {
-        if !self.instance_name.is_empty() {
-            return self.instance_name.clone();
-        }
-        std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "mercator".into())
-    }
-
-    /// The shutdown grace period.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs_f64(self.shutdown_grace_secs)
     }
 }
 

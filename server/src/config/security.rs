@@ -14,7 +14,8 @@ pub struct AuthConfig {
     /// every call but health checks needs `authorization: Bearer <key>` granting the
     /// scope its method needs (`mercator keys create`).
     pub mode: String,
-    /// Whether server reflection needs a credential (of any scope) when auth is required.
+    /// Whether server reflection needs a credential (of any scope) when auth is required:
+    /// on by default (it lists every method); `false` opens it to anyone.
     pub protect_reflection: bool,
     /// How long a checked key is trusted before the registry is asked again, in seconds:
     /// a revocation reaches every server within this.
@@ -42,7 +43,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             mode: "none".into(),
-            protect_reflection: false,
+            protect_reflection: true,
             key_cache_secs: 5.0,
             jwks_file: String::new(),
             jwt_issuer: String::new(),

@@ -8,6 +8,13 @@
 //! `max_message_bytes` allows one call, one connection's streams cannot take the whole
 //! budget from the others, and requests that fit keep being served.
 //!
+//! Only authenticated callers draw on those budgets. A call that passes without a
+//! credential (health checks, reflection when open: `auth::Unauthenticated` marks it)
+//! may send at most `[limits] max_unauthenticated_body_bytes`, from a small pool of its
+//! own, so that nobody without a credential can hold the memory keyed callers need.
+//! REST requests are charged by the REST edge itself (`rest/guard.rs`, with a [`Charge`]
+//! on the same pools) and marked [`Prebudgeted`], so they are not charged twice.
+//!
 //! A body holds the bytes of the message it is receiving: it follows gRPC's framing (a
 //! 5-byte prefix giving each message's length) and gives the bytes back as each message
 //! is complete, when the decoder takes it, or when the body is dropped. So a unary call
@@ -15,7 +22,7 @@
 //! only the message in flight, however long it runs.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -73,19 +80,98 @@ impl ConnectionBudget {
     }
 }
 
+/// Marks a request whose body the REST edge has already charged: the layer lets it by.
+#[derive(Debug, Clone, Copy)]
+pub struct Prebudgeted;
+
+/// How many unauthenticated bodies of the largest size may be held at once: their pool.
+const UNAUTHENTICATED_BODIES: usize = 256;
+
 /// The layer that puts every request body on the budgets.
 #[derive(Debug, Clone)]
 pub struct BudgetLayer {
     global: Pool,
+    /// What all unauthenticated bodies together may hold.
+    unauthenticated: Pool,
+    /// What one unauthenticated body may hold.
+    per_unauthenticated: usize,
 }
 
 impl BudgetLayer {
-    /// A budget of `bytes` for all request bodies being received at once.
-    pub fn new(bytes: usize) -> BudgetLayer {
+    /// A budget of `bytes` for all authenticated request bodies being received at once,
+    /// and of `unauthenticated` bytes for each body sent without a credential.
+    pub fn new(bytes: usize, unauthenticated: usize) -> BudgetLayer {
         BudgetLayer {
             global: Pool::new(bytes, "grpc.max_buffered_request_bytes"),
+            unauthenticated: Pool::new(
+                unauthenticated.saturating_mul(UNAUTHENTICATED_BODIES),
+                "limits.max_unauthenticated_body_bytes (times 256, for all such bodies)",
+            ),
+            per_unauthenticated: unauthenticated,
         }
     }
+
+    /// The pools a request draws on: an authenticated one's connection's and the global
+    /// one, an unauthenticated one's own small allowance and the pool of all such.
+    fn pools(&self, extensions: &http::Extensions) -> Vec<Held> {
+        let mut pools = Vec::with_capacity(2);
+        if extensions.get::<crate::auth::Unauthenticated>().is_some() {
+            pools.push((
+                Pool::new(
+                    self.per_unauthenticated,
+                    "limits.max_unauthenticated_body_bytes",
+                ),
+                None,
+            ));
+            pools.push((self.unauthenticated.clone(), None));
+            return pools;
+        }
+        // The connection's pool first: one greedy connection is refused by its own limit.
+        if let Some(ConnectionBudget(pool)) = extensions.get::<ConnectionBudget>() {
+            pools.push((pool.clone(), None));
+        }
+        pools.push((self.global.clone(), None));
+        pools
+    }
+
+    /// A charge for one request received outside the gRPC layers (a REST body), on the
+    /// same pools a gRPC call with the same `extensions` would draw on.
+    pub fn charge(&self, extensions: &http::Extensions) -> Charge {
+        Charge(Arc::new(Mutex::new(self.pools(extensions))))
+    }
+}
+
+/// What one request holds against its pools: taken as its bytes arrive, given back when
+/// the last clone is dropped (when the request has been answered).
+#[derive(Debug, Clone)]
+pub struct Charge(Arc<Mutex<Vec<Held>>>);
+
+/// A pool and what a request holds of it.
+type Held = (Pool, Option<OwnedSemaphorePermit>);
+
+impl Charge {
+    /// Holds `bytes` more on every pool, or refuses with RESOURCE_EXHAUSTED naming the
+    /// limit that would be overdrawn.
+    pub fn take(&self, bytes: usize) -> Result<(), tonic::Status> {
+        let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
+        if units == 0 {
+            return Ok(());
+        }
+        let mut pools = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        hold(&mut pools, units)
+    }
+}
+
+/// Holds `units` on every pool of `pools`, merged with what each already holds.
+fn hold(pools: &mut [Held], units: u32) -> Result<(), tonic::Status> {
+    for (pool, held) in pools {
+        let permit = pool.take(units)?;
+        match held {
+            Some(held) => held.merge(permit),
+            None => *held = Some(permit),
+        }
+    }
+    Ok(())
 }
 
 impl<S> tower::Layer<S> for BudgetLayer {
@@ -121,12 +207,10 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> S::Future {
-        // The connection's pool first: one greedy connection is refused by its own limit.
-        let mut pools: Vec<(Pool, Option<OwnedSemaphorePermit>)> = Vec::with_capacity(2);
-        if let Some(ConnectionBudget(pool)) = req.extensions().get::<ConnectionBudget>() {
-            pools.push((pool.clone(), None));
+        if req.extensions().get::<Prebudgeted>().is_some() {
+            return self.inner.call(req.map(tonic::body::Body::new));
         }
-        pools.push((self.layer.global.clone(), None));
+        let pools = self.layer.pools(req.extensions());
         self.inner.call(req.map(|body| {
             tonic::body::Body::new(Budgeted {
                 inner: Box::pin(body),
@@ -140,7 +224,7 @@ where
 /// A request body that holds its received bytes against the pools.
 struct Budgeted<B> {
     inner: Pin<Box<B>>,
-    pools: Vec<(Pool, Option<OwnedSemaphorePermit>)>,
+    pools: Vec<Held>,
     framing: Framing,
 }
 
@@ -223,14 +307,8 @@ where
             if units == 0 {
                 return Poll::Ready(Some(Ok(frame)));
             }
-            for (pool, held) in &mut this.pools {
-                match pool.take(units) {
-                    Ok(permit) => match held {
-                        Some(held) => held.merge(permit),
-                        None => *held = Some(permit),
-                    },
-                    Err(status) => return Poll::Ready(Some(Err(Box::new(status)))),
-                }
+            if let Err(status) = hold(&mut this.pools, units) {
+                return Poll::Ready(Some(Err(Box::new(status))));
             }
         }
         Poll::Ready(Some(Ok(frame)))

@@ -73,6 +73,8 @@ pub struct Grpc {
     pub service: GrpcService,
     /// Sets each service's health.
     pub health: HealthReporter,
+    /// The buffered-bytes budgets the layers charge, which REST bodies share.
+    pub budget: BudgetLayer,
 }
 
 /// The per-principal rate limits of `[auth] rate_limits`, when any are set.
@@ -115,6 +117,10 @@ pub fn router(
         .http2_keepalive_interval(grpc.keepalive_interval())
         .http2_keepalive_timeout(Some(grpc.keepalive_timeout()))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
+    let budget = BudgetLayer::new(
+        grpc.max_buffered_request_bytes,
+        config.limits.max_unauthenticated_body_bytes,
+    );
     let layers = tower::ServiceBuilder::new()
         .layer(ConnectionLayer)
         .layer(calls::CallLayer::new(metrics.calls.clone()))
@@ -125,7 +131,7 @@ pub fn router(
             rates.clone(),
         ))
         .layer(DeadlineLayer::new(grpc.request_timeout()))
-        .layer(BudgetLayer::new(grpc.max_buffered_request_bytes));
+        .layer(budget.clone());
     let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -203,5 +209,6 @@ pub fn router(
         server,
         service: layers.service(routes),
         health: health_reporter,
+        budget,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod http;
+pub mod limit;
 pub mod tls;
 
 use std::future::Future;
@@ -17,44 +18,34 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Verifier;
 use crate::grpc::budget::ConnectionBudget;
-use crate::grpc::connection::ConnectionValues;
 use conn::Conn;
-use http::HttpListener;
+use http::HttpSettings;
+use limit::Connections;
 use tls::{Protocol, Tls};
 
 /// Serves `grpc` on `listener` until `stop` resolves, each connection with a buffered
-/// request budget of `per_connection` bytes.
+/// request budget of `per_connection` bytes, at most as many at once as `connections`
+/// holds.
 pub async fn serve_grpc(
     grpc: (tonic::transport::Server, crate::grpc::GrpcService),
     listener: TcpListener,
     tls: Option<&Tls>,
+    connections: Connections,
     per_connection: usize,
     stop: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let (server, service) = grpc;
     match tls {
         None => {
-            // Without TCP_NODELAY, small responses wait for the peer's delayed ACK (~40 ms).
-            let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                .with_nodelay(Some(true))
-                .filter_map(|accepted| match accepted {
-                    Ok(tcp) => {
-                        let peer = tcp.peer_addr().ok()?;
-                        Some(Conn::new(tcp, peer))
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        None
-                    }
-                })
-                .map(with_budget(per_connection));
+            let accepted = http::accept_plain(listener, connections, "grpc");
+            let incoming = ReceiverStream::new(accepted).map(with_budget(per_connection));
             server
                 .serve_with_incoming_shutdown(service, incoming, stop)
                 .await
         }
         Some(tls) => {
-            let accepted = ReceiverStream::new(tls.accept(listener, Protocol::Grpc));
-            let incoming = accepted.map(with_budget(per_connection));
+            let accepted = tls.accept(listener, Protocol::Grpc, connections);
+            let incoming = ReceiverStream::new(accepted).map(with_budget(per_connection));
             server
                 .serve_with_incoming_shutdown(service, incoming, stop)
                 .await
@@ -71,17 +62,22 @@ fn with_budget<IO>(bytes: usize) -> impl Fn(Conn<IO>) -> std::io::Result<Conn<IO
 }
 
 /// Serves `GET /metrics` with `render`'s text, and `rest`'s routes, on `listener` until
-/// `stop` resolves, each connection with a buffered request budget of `per_connection`
-/// bytes. With a `verifier`, a scrape needs a bearer credential it accepts.
+/// `stop` resolves, at most as many connections at once as `connections` holds, served
+/// as `settings` say. With a `verifier`, a scrape needs a bearer credential it accepts.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the listener's parts, each from a different section of the configuration"
+)]
 pub async fn serve_http(
     listener: TcpListener,
     tls: Option<Tls>,
     verifier: Option<Arc<Verifier>>,
     render: impl Fn() -> String + Clone + Send + Sync + 'static,
     rest: axum::Router,
-    per_connection: usize,
+    connections: Connections,
+    settings: HttpSettings,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let router = axum::Router::new()
         .route(
             "/metrics",
@@ -91,22 +87,15 @@ pub async fn serve_http(
                 async move { scrape(&headers, verifier.as_deref(), render).await }
             }),
         )
-        .merge(rest)
-        .into_make_service_with_connect_info::<ConnectionValues>();
-    let local = listener.local_addr()?;
+        .merge(rest);
     match tls {
         None => {
-            let accepted = HttpListener::new(http::accept_plain(listener), local, per_connection);
-            axum::serve(accepted, router)
-                .with_graceful_shutdown(stop)
-                .await
+            let accepted = http::accept_plain(listener, connections, "http");
+            http::serve(accepted, router, settings, stop).await;
         }
         Some(tls) => {
-            let accepted =
-                HttpListener::new(tls.accept(listener, Protocol::Http), local, per_connection);
-            axum::serve(accepted, router)
-                .with_graceful_shutdown(stop)
-                .await
+            let accepted = tls.accept(listener, Protocol::Http, connections);
+            http::serve(accepted, router, settings, stop).await;
         }
     }
 }
@@ -117,7 +106,12 @@ async fn scrape(
     render: impl Fn() -> String,
 ) -> Response {
     if let Some(verifier) = verifier {
-        let credential = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        let credential = match crate::auth::authorization(headers) {
+            Ok(credential) => credential,
+            Err(status) => {
+                return (StatusCode::UNAUTHORIZED, status.message().to_string()).into_response();
+            }
+        };
         if let Err(status) = verifier.principal(credential).await {
             let code = match status.code() {
                 tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

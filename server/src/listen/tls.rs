@@ -23,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::conn::Conn;
+use super::limit::{AcceptErrors, Connections};
 use crate::auth::{CertPrincipal, Principal, Scope};
 use crate::watch::Watched;
 
@@ -87,12 +88,19 @@ pub struct Tls {
 }
 
 impl Tls {
-    /// Reads the files now (an error stops the start, naming the file) and keeps them current.
-    pub fn start(settings: &TlsSettings) -> Result<Tls, String> {
+    /// Reads the files now (an error stops the start, naming the file) and keeps them
+    /// current. A certificate outside its validity window, or not matching its key, is
+    /// refused: at start the server does not come up, on reload the one being served is
+    /// kept (with a WARN). `expiry` is set to when the served certificate expires.
+    pub fn start(settings: &TlsSettings, expiry: prometheus::IntGauge) -> Result<Tls, String> {
         let mut paths = vec![settings.cert_file.clone(), settings.key_file.clone()];
         paths.extend(settings.client_ca_file.clone());
         let files = settings.clone();
-        let configs = Watched::start("tls", paths, settings.reload, move || load(&files))?;
+        let configs = Watched::start("tls", paths, settings.reload, move || {
+            let (configs, not_after) = load(&files)?;
+            expiry.set(not_after);
+            Ok(configs)
+        })?;
         let principals = settings
             .principals
             .iter()
@@ -111,12 +119,23 @@ impl Tls {
     }
 
     /// Accepts on `listener` for as long as the returned receiver lives, handing over
-    /// connections whose handshake succeeded.
-    pub fn accept(&self, listener: TcpListener, protocol: Protocol) -> mpsc::Receiver<TlsConn> {
+    /// connections whose handshake succeeded; each holds a place among `connections`
+    /// from its accept on.
+    pub fn accept(
+        &self,
+        listener: TcpListener,
+        protocol: Protocol,
+        connections: Connections,
+    ) -> mpsc::Receiver<TlsConn> {
         let (tx, rx) = mpsc::channel(64);
         let tls = self.clone();
+        let name = match protocol {
+            Protocol::Grpc => "grpc",
+            Protocol::Http => "http",
+        };
         tokio::spawn(async move {
             let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+            let mut errors = AcceptErrors::default();
             loop {
                 let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
                     return;
@@ -129,10 +148,13 @@ impl Tls {
                     Ok(a) => a,
                     Err(error) => {
                         // Out of descriptors and the like: pause rather than spin.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(errors.failed(name, &error)).await;
                         continue;
                     }
+                };
+                errors.succeeded();
+                let Some(slot) = connections.admit() else {
+                    continue;
                 };
                 // Without TCP_NODELAY, small responses wait for the peer's delayed ACK.
                 let _ = tcp.set_nodelay(true);
@@ -149,7 +171,7 @@ impl Tls {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                         Ok(Ok(stream)) => {
                             let principal = CertPrincipal(client_principal(&stream, &principals));
-                            let mut conn = Conn::new(stream, peer);
+                            let mut conn = Conn::new(stream, peer, slot);
                             conn.values.insert(principal);
                             let _ = tx.send(conn).await;
                         }
@@ -178,9 +200,11 @@ fn client_principal(
 /// An accepted TLS connection.
 pub type TlsConn = Conn<TlsStream<TcpStream>>;
 
-/// Both rustls configurations from the files.
-fn load(settings: &TlsSettings) -> Result<Configs, String> {
+/// Both rustls configurations from the files, and when the certificate expires (in Unix
+/// seconds; checked against the clock now).
+fn load(settings: &TlsSettings) -> Result<(Configs, i64), String> {
     let chain = certificates(&settings.cert_file, "tls.cert_file")?;
+    let validity = valid_now(&chain[0], &settings.cert_file)?;
     let key = PrivateKeyDer::from_pem_file(&settings.key_file)
         .map_err(|e| format!("tls.key_file {}: {e}", settings.key_file.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -213,10 +237,42 @@ fn load(settings: &TlsSettings) -> Result<Configs, String> {
     let mut http = grpc.clone();
     grpc.alpn_protocols = vec![b"h2".to_vec()];
     http.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Configs {
-        grpc: Arc::new(grpc),
-        http: Arc::new(http),
-    })
+    Ok((
+        Configs {
+            grpc: Arc::new(grpc),
+            http: Arc::new(http),
+        },
+        validity,
+    ))
+}
+
+/// When the leaf certificate expires (Unix seconds), refused when now is outside its
+/// validity window (a renewal that wrote an expired or not-yet-valid certificate must
+/// not reach clients).
+fn valid_now(leaf: &CertificateDer<'_>, path: &Path) -> Result<i64, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| {
+        format!(
+            "tls.cert_file {}: not an X.509 certificate: {e}",
+            path.display()
+        )
+    })?;
+    let window = cert.validity();
+    let now = x509_parser::time::ASN1Time::now();
+    if !window.is_valid_at(now) {
+        let state = if now < window.not_before {
+            "is not valid yet"
+        } else {
+            "has expired"
+        };
+        return Err(format!(
+            "tls.cert_file {}: the certificate {state}: valid from {} to {}, and it is now {}",
+            path.display(),
+            window.not_before,
+            window.not_after,
+            now
+        ));
+    }
+    Ok(window.not_after.timestamp())
 }
 
 fn certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {

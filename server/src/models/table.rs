@@ -151,12 +151,34 @@ pub struct Routed {
     pub shadows: Vec<Arc<LoadedModel>>,
 }
 
+/// Wakes when what [`Models::is_ready`] reads changes.
+#[derive(Debug)]
+pub struct ReadinessWatch {
+    ready: tokio::sync::watch::Receiver<bool>,
+    unservable: tokio::sync::watch::Receiver<BTreeMap<String, String>>,
+}
+
+impl ReadinessWatch {
+    /// Resolves at the next change; `false` once nothing can change any more.
+    pub async fn changed(&mut self) -> bool {
+        tokio::select! {
+            r = self.ready.changed() => r.is_ok(),
+            r = self.unservable.changed() => r.is_ok(),
+        }
+    }
+}
+
 /// The live table plus readiness.
 #[derive(Debug)]
 pub struct Models {
     table: ArcSwap<ModelTable>,
     ready: tokio::sync::watch::Sender<bool>,
     registry_reachable: tokio::sync::watch::Sender<bool>,
+    /// Served aliases that no version answers for (the aliased one and every fallback
+    /// failed to load), each with why; while any is, the server is not ready.
+    unservable: tokio::sync::watch::Sender<BTreeMap<String, String>>,
+    /// Whether those keep the server unready (`[models] strict_readiness`).
+    strict: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Models {
@@ -165,6 +187,8 @@ impl Default for Models {
             table: ArcSwap::default(),
             ready: tokio::sync::watch::Sender::new(false),
             registry_reachable: tokio::sync::watch::Sender::new(true),
+            unservable: tokio::sync::watch::Sender::new(BTreeMap::new()),
+            strict: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }
@@ -210,14 +234,53 @@ impl Models {
         }
     }
 
-    /// Whether the initial loads have finished.
+    /// Whether the server is ready: the initial loads have finished and (with strict
+    /// readiness, the default) every served alias has a version answering for it, as
+    /// Triton's strict readiness: a probe takes a replica that cannot answer for one of
+    /// its models out of rotation.
     pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
+        let strict = self.strict.load(std::sync::atomic::Ordering::Relaxed);
+        *self.ready.borrow() && (!strict || self.unservable.borrow().is_empty())
+    }
+
+    /// Sets whether served aliases without a loadable version keep the server unready.
+    pub fn set_strict_readiness(&self, strict: bool) {
+        self.strict
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records the served aliases no version answers for (`model@alias` → why).
+    pub fn set_unservable(&self, unservable: BTreeMap<String, String>) {
+        self.unservable.send_if_modified(|now| {
+            if *now == unservable {
+                return false;
+            }
+            if unservable.is_empty() {
+                tracing::info!("every served alias has a version again: ready");
+            } else {
+                tracing::warn!(
+                    ?unservable,
+                    "not ready: served aliases without a loadable version"
+                );
+            }
+            *now = unservable;
+            true
+        });
+    }
+
+    /// The served aliases no version answers for, and why.
+    pub fn unservable(&self) -> BTreeMap<String, String> {
+        self.unservable.borrow().clone()
     }
 
     /// Marks the initial loads finished (or not).
     pub fn set_ready(&self, ready: bool) {
         self.ready.send_replace(ready);
+    }
+
+    /// Whether the initial loads have finished.
+    pub fn loads_finished(&self) -> bool {
+        *self.ready.borrow()
     }
 
     /// Records whether the last read of the registry worked.
@@ -234,7 +297,16 @@ impl Models {
         self.registry_reachable.subscribe()
     }
 
-    /// Resolves once the initial loads have finished.
+    /// A watch on readiness ([`Models::is_ready`]), for health reporting: read the state
+    /// after making it, then wait for [`ReadinessWatch::changed`].
+    pub fn watch_readiness(&self) -> ReadinessWatch {
+        ReadinessWatch {
+            ready: self.ready.subscribe(),
+            unservable: self.unservable.subscribe(),
+        }
+    }
+
+    /// Resolves once the initial loads have finished (whether or not every alias loaded).
     pub async fn wait_ready(&self) {
         let mut rx = self.ready.subscribe();
         // An error means the sender is gone, which cannot happen while `self` lives.

@@ -47,6 +47,9 @@ pub struct Metrics {
     /// `mercator_registry_up`: 1 when the last read of the registry worked, 0 while the
     /// server serves its last known model table without it.
     pub registry_up: prometheus::IntGauge,
+    /// `mercator_tls_certificate_expiry_seconds`: when the certificate being served
+    /// expires, as a Unix time (absent without TLS); the alert compares it with `time()`.
+    pub tls_expiry: prometheus::IntGauge,
     /// `mercator_registry_errors_total{operation}`: failed registry calls of the model
     /// manager (`reconcile`: reading aliases and versions; `report`: recording a load).
     pub registry_errors: IntCounterVec,
@@ -82,6 +85,10 @@ pub struct Metrics {
     pub freshness: freshness::FreshnessMetrics,
     /// Every gRPC call, by service, method and code.
     pub calls: calls::CallMetrics,
+    /// `mercator_http_refused_total{reason}`: REST requests refused before their body
+    /// was read or while it arrived (`unauthenticated`, `too_large`, `timeout`,
+    /// `over_budget`, `bad_body`), which never become gRPC calls.
+    pub http_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -139,6 +146,17 @@ impl Metrics {
                      failing), by model, version and reason.",
                 ),
                 &["model", "version", "reason"],
+            )?,
+            http_refused: IntCounterVec::new(
+                Opts::new(
+                    "mercator_http_refused_total",
+                    "REST requests refused before or while their body was read, by reason.",
+                ),
+                &["reason"],
+            )?,
+            tls_expiry: prometheus::IntGauge::new(
+                "mercator_tls_certificate_expiry_seconds",
+                "When the TLS certificate being served expires, in seconds since the Unix epoch.",
             )?,
             registry_up: prometheus::IntGauge::new(
                 "mercator_registry_up",
@@ -235,6 +253,7 @@ impl Metrics {
         registry.register(Box::new(m.recommendations.clone()))?;
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
+        registry.register(Box::new(m.http_refused.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;
         registry.register(Box::new(m.object_store_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;

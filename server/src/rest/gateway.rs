@@ -12,6 +12,7 @@ use tonic::Status;
 use tower::{Service, ServiceExt};
 
 use crate::grpc::GrpcService;
+use crate::grpc::budget::Prebudgeted;
 use crate::grpc::connection::ConnectionValues;
 
 /// The headers a REST caller may send that the gRPC layers read.
@@ -75,6 +76,8 @@ impl Gateway {
             .map_err(|e| Status::internal(format!("building the call: {e}")))?;
         request.headers_mut().extend(caller.headers.clone());
         request.extensions_mut().insert(caller.values.clone());
+        // The REST edge charged the budgets for this request's body (`rest/guard.rs`).
+        request.extensions_mut().insert(Prebudgeted);
         let mut service = self.service.clone();
         let ready = ServiceExt::<axum::http::Request<tonic::body::Body>>::ready(&mut service);
         let response = match ready.await {

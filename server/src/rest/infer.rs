@@ -14,7 +14,9 @@ use bytes::Bytes;
 use mercator_proto::inference as pb;
 use mercator_runtime::{DType, TensorData};
 use pb::infer_parameter::ParameterChoice;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::RestError;
@@ -24,38 +26,99 @@ use crate::v2::tensors::{decode_contents, decode_raw, encode_raw};
 /// The header giving the JSON part's length when binary data follows it.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// The most dimensions a tensor may have (Triton's limit is lower still).
+const MAX_RANK: usize = 64;
+
 /// Parameters the REST edge reads and does not pass on.
 const BINARY_DATA_SIZE: &str = "binary_data_size";
 const BINARY_DATA: &str = "binary_data";
 const BINARY_DATA_OUTPUT: &str = "binary_data_output";
 
 #[derive(Debug, Deserialize)]
-struct RequestJson {
+struct RequestJson<'a> {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
-    parameters: Map<String, Value>,
-    inputs: Vec<InputJson>,
+    parameters: Params,
+    #[serde(borrow)]
+    inputs: Vec<InputJson<'a>>,
     #[serde(default)]
     outputs: Vec<OutputJson>,
 }
 
 #[derive(Debug, Deserialize)]
-struct InputJson {
+struct InputJson<'a> {
     name: String,
     shape: Vec<i64>,
     datatype: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
-    #[serde(default)]
-    data: Option<Value>,
+    parameters: Params,
+    /// The text of `data`, read once the datatype is known (`tensors::from_json`).
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
 struct OutputJson {
     name: String,
     #[serde(default)]
-    parameters: Map<String, Value>,
+    parameters: Params,
+}
+
+/// A `parameters` object. Values are kept only when they are scalars; anything else is
+/// skipped over without being built (so a huge array costs no memory) and refused by
+/// [`parameters_pb`], naming its key.
+type Params = std::collections::BTreeMap<String, Param>;
+
+/// One parameter's value as read.
+#[derive(Debug, Clone)]
+enum Param {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(String),
+    /// An array, an object or null.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Param {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Param, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Param;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a parameter value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Param, E> {
+                Ok(Param::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Param, E> {
+                Ok(Param::I64(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Param, E> {
+                Ok(Param::U64(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Param, E> {
+                Ok(Param::F64(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Param, E> {
+                Ok(Param::Str(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Param, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Param, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Which outputs the caller wants as binary data.
@@ -82,7 +145,9 @@ pub fn parse(
     body: &Bytes,
 ) -> Result<(pb::ModelInferRequest, BinaryOutputs), RestError> {
     let (json, mut binary) = split(headers, body)?;
-    let parsed: RequestJson = serde_json::from_slice(&json).map_err(|e| {
+    let json = std::str::from_utf8(&json)
+        .map_err(|e| RestError::invalid("request body", format!("not UTF-8: {e}")))?;
+    let parsed: RequestJson = serde_json::from_str(json).map_err(|e| {
         RestError::invalid("request body", format!("not a V2 inference request: {e}"))
     })?;
     let mut request = pb::ModelInferRequest {
@@ -108,6 +173,12 @@ pub fn parse(
                 "dimensions must be non-negative and their product fit in memory",
             )
         })?;
+        if input.shape.len() > MAX_RANK {
+            return Err(RestError::invalid(
+                format!("{field}.shape"),
+                format!("has {} dimensions, more than {MAX_RANK}", input.shape.len()),
+            ));
+        }
         let mut params = input.parameters;
         let raw = match take_size(&mut params, &field)? {
             Some(size) => {
@@ -129,10 +200,10 @@ pub fn parse(
                 binary.split_to(size).to_vec()
             }
             None => {
-                let data = input.data.as_ref().ok_or_else(|| {
+                let data = input.data.ok_or_else(|| {
                     RestError::invalid(&field, "has neither data nor binary_data_size")
                 })?;
-                let typed = from_json(dtype, data, count, &format!("{field}.data"))
+                let typed = from_json(dtype, data.get(), count, &format!("{field}.data"))
                     .map_err(|e| RestError::from(tonic::Status::invalid_argument(e)))?;
                 encode_raw(&typed)
             }
@@ -206,10 +277,10 @@ fn element_count(shape: &[i64]) -> Option<usize> {
         .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
 }
 
-fn take_bool(params: &mut Map<String, Value>, key: &str, field: &str) -> Result<bool, RestError> {
+fn take_bool(params: &mut Params, key: &str, field: &str) -> Result<bool, RestError> {
     match params.remove(key) {
         None => Ok(false),
-        Some(Value::Bool(b)) => Ok(b),
+        Some(Param::Bool(b)) => Ok(b),
         Some(_) => Err(RestError::invalid(
             format!("{field}.{key}"),
             "must be true or false",
@@ -217,45 +288,41 @@ fn take_bool(params: &mut Map<String, Value>, key: &str, field: &str) -> Result<
     }
 }
 
-fn take_size(params: &mut Map<String, Value>, field: &str) -> Result<Option<usize>, RestError> {
+fn take_size(params: &mut Params, field: &str) -> Result<Option<usize>, RestError> {
+    let size = |v: Param| match v {
+        Param::U64(n) => usize::try_from(n).ok(),
+        Param::I64(n) => usize::try_from(n).ok(),
+        _ => None,
+    };
     match params.remove(BINARY_DATA_SIZE) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                RestError::invalid(
-                    format!("{field}.parameters.{BINARY_DATA_SIZE}"),
-                    "must be a byte count",
-                )
-            }),
+        Some(v) => size(v).map(Some).ok_or_else(|| {
+            RestError::invalid(
+                format!("{field}.parameters.{BINARY_DATA_SIZE}"),
+                "must be a byte count",
+            )
+        }),
     }
 }
 
 /// JSON parameters as V2 parameters: booleans, integers, numbers and strings.
 fn parameters_pb(
-    params: Map<String, Value>,
+    params: Params,
     field: &str,
 ) -> Result<HashMap<String, pb::InferParameter>, RestError> {
     params
         .into_iter()
         .map(|(key, value)| {
             let choice = match value {
-                Value::Bool(b) => ParameterChoice::BoolParam(b),
-                Value::String(s) => ParameterChoice::StringParam(s),
-                Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                    (Some(i), _, _) => ParameterChoice::Int64Param(i),
-                    (None, Some(u), _) => ParameterChoice::Uint64Param(u),
-                    (None, None, Some(f)) => ParameterChoice::DoubleParam(f),
-                    _ => {
-                        return Err(RestError::invalid(
-                            format!("{field}.{key}"),
-                            "is not a number",
-                        ));
-                    }
+                Param::Bool(b) => ParameterChoice::BoolParam(b),
+                Param::Str(s) => ParameterChoice::StringParam(s),
+                Param::I64(i) => ParameterChoice::Int64Param(i),
+                Param::U64(u) => match i64::try_from(u) {
+                    Ok(i) => ParameterChoice::Int64Param(i),
+                    Err(_) => ParameterChoice::Uint64Param(u),
                 },
-                _ => {
+                Param::F64(f) => ParameterChoice::DoubleParam(f),
+                Param::Other => {
                     return Err(RestError::invalid(
                         format!("{field}.{key}"),
                         "must be a boolean, a number or a string",

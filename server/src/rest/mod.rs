@@ -7,13 +7,14 @@
 
 pub mod error;
 pub mod gateway;
+pub mod guard;
 pub mod infer;
 pub mod meta;
 pub mod tensors;
 
 use std::io::Read;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +23,7 @@ use mercator_proto::inference as pb;
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::grpc::budget::Charge;
 use crate::grpc::connection::ConnectionValues;
 use error::RestError;
 use gateway::{Caller, Gateway};
@@ -49,8 +51,10 @@ struct Rest {
     max_body: usize,
 }
 
-/// The V2 REST routes over `gateway`, taking bodies up to `max_body` bytes.
-pub fn routes(gateway: Gateway, max_body: usize) -> axum::Router {
+/// The V2 REST routes over `gateway`, each request first through `guard` (credential,
+/// body size, deadline and budgets: [`guard`]).
+pub fn routes(gateway: Gateway, guard: guard::Guard) -> axum::Router {
+    let max_body = guard.max_body;
     let rest = Rest { gateway, max_body };
     axum::Router::new()
         .route("/v2", get(server_metadata))
@@ -80,6 +84,7 @@ pub fn routes(gateway: Gateway, max_body: usize) -> axum::Router {
         .route("/v2/repository/models/{name}/load", post(load))
         .route("/v2/repository/models/{name}/unload", post(unload))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .layer(axum::middleware::from_fn(traced))
         .with_state(rest)
 }
@@ -309,8 +314,10 @@ async fn infer(
     Path(name): Path<String>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
+    Extension(charge): Extension<Charge>,
     body: Bytes,
 ) -> Result<Response, RestError> {
+    let body = decompressed(&headers, body, rest.max_body, &charge)?;
     model_infer(rest, name, String::new(), headers, c, body).await
 }
 
@@ -319,8 +326,10 @@ async fn infer_of(
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
+    Extension(charge): Extension<Charge>,
     body: Bytes,
 ) -> Result<Response, RestError> {
+    let body = decompressed(&headers, body, rest.max_body, &charge)?;
     model_infer(rest, name, version, headers, c, body).await
 }
 
@@ -332,7 +341,6 @@ async fn model_infer(
     values: ConnectionValues,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let body = decompressed(&headers, body, rest.max_body)?;
     let (request, binary) = infer::parse(&name, &version, &headers, &body)?;
     drop(body);
     let caller = Caller::new(&headers, values);
@@ -428,8 +436,14 @@ fn no_load_parameters(body: &Bytes) -> Result<(), RestError> {
 }
 
 /// The body, inflated when it came with `Content-Encoding: gzip` or `deflate` (as
-/// tritonclient sends with `request_compression_algorithm`), never past `limit` bytes.
-fn decompressed(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, RestError> {
+/// tritonclient sends with `request_compression_algorithm`), never past `limit` bytes;
+/// the inflated bytes are charged to the request's budgets too.
+fn decompressed(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+    charge: &Charge,
+) -> Result<Bytes, RestError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -457,5 +471,6 @@ fn decompressed(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes,
             format!("inflates past {limit} bytes ([limits] max_message_bytes)"),
         ));
     }
+    charge.take(out.len())?;
     Ok(Bytes::from(out))
 }

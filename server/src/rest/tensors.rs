@@ -1,123 +1,273 @@
 //! Tensor data in the V2 REST protocol's JSON: a (possibly nested) array of elements in
 //! row-major order, each a JSON value of the tensor's datatype — booleans, integers in
-//! range, numbers, or strings for BYTES. Read into the runtime's typed data (which the
-//! request then carries as raw contents, so JSON and binary inputs mix), and written back
-//! as flat arrays, FP32 printed as FP32 (its shortest form, not a widened double's).
+//! range, numbers, or strings for BYTES. Read straight from the body's text into the
+//! runtime's typed data (which the request then carries as raw contents, so JSON and
+//! binary inputs mix), and written back as flat arrays, FP32 printed as FP32 (its shortest
+//! form, not a widened double's).
+//!
+//! Reading never goes through a tree of JSON values (32 bytes and more an element): each
+//! element lands in its typed vector as it is read, so memory follows the body (at most 8
+//! bytes of data for the 2 or more bytes an element takes in the text), and nothing is
+//! reserved from what the shape claims beyond what the text can hold.
+
+use std::fmt;
 
 use mercator_runtime::{DType, TensorData};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
-use serde_json::Value;
-
-/// `data` (the `data` field of input `field`) as `count` elements of `dtype`.
-pub fn from_json(
-    dtype: DType,
-    data: &Value,
-    count: usize,
-    field: &str,
-) -> Result<TensorData, String> {
-    let mut flat = Vec::with_capacity(count);
-    flatten(data, &mut flat, 0).map_err(|e| format!("{field}: {e}"))?;
-    if flat.len() != count {
-        return Err(format!(
-            "{field}: holds {} elements, but the shape gives {count}",
-            flat.len()
-        ));
-    }
-    let at = |i: usize| format!("{field}[{i}]");
-    macro_rules! ints {
-        ($variant:ident, $t:ty) => {
-            TensorData::$variant(
-                flat.iter()
-                    .enumerate()
-                    .map(|(i, v)| integer::<$t>(v).ok_or_else(|| not_a(&at(i), dtype, v)))
-                    .collect::<Result<_, _>>()?,
-            )
-        };
-    }
-    let number = |i: usize, v: &Value| v.as_f64().ok_or_else(|| not_a(&at(i), dtype, v));
-    Ok(match dtype {
-        DType::Bool => TensorData::Bool(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| v.as_bool().ok_or_else(|| not_a(&at(i), dtype, v)))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::U8 => ints!(U8, u8),
-        DType::U16 => ints!(U16, u16),
-        DType::U32 => ints!(U32, u32),
-        DType::U64 => ints!(U64, u64),
-        DType::I8 => ints!(I8, i8),
-        DType::I16 => ints!(I16, i16),
-        DType::I32 => ints!(I32, i32),
-        DType::I64 => ints!(I64, i64),
-        DType::F16 => TensorData::F16(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| number(i, v).map(|x| half::f16::from_f64(x).to_bits()))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::BF16 => TensorData::BF16(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| number(i, v).map(|x| half::bf16::from_f64(x).to_bits()))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::F32 => TensorData::F32(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| number(i, v).map(|x| x as f32))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::F64 => TensorData::F64(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| number(i, v))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::Bytes => TensorData::Bytes(
-            flat.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_str()
-                        .map(|s| s.as_bytes().to_vec())
-                        .ok_or_else(|| not_a(&at(i), dtype, v))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-    })
-}
 
 /// Nesting deeper than any tensor's rank a client could mean (and than the stack wants).
 const MAX_DEPTH: usize = 64;
 
-fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>, depth: usize) -> Result<(), String> {
-    match value {
-        Value::Array(items) if depth < MAX_DEPTH => {
-            for item in items {
-                flatten(item, out, depth + 1)?;
+/// `data` (the JSON text of input `field`'s `data`) as `count` elements of `dtype`.
+pub fn from_json(
+    dtype: DType,
+    data: &str,
+    count: usize,
+    field: &str,
+) -> Result<TensorData, String> {
+    // Every element takes at least two bytes of text (a digit and a separator), so no
+    // honest body holds more than this many: what the shape claims past it is not reserved.
+    let room = count.min(data.len() / 2 + 1);
+    let mut flat = Flat {
+        data: empty(dtype, room),
+        dtype,
+        count,
+        len: 0,
+        field,
+        failure: None,
+    };
+    let mut reader = serde_json::Deserializer::from_str(data);
+    let read = Level {
+        flat: &mut flat,
+        depth: 0,
+    }
+    .deserialize(&mut reader)
+    .and_then(|()| reader.end());
+    if let Err(e) = read {
+        return Err(flat
+            .failure
+            .take()
+            .unwrap_or_else(|| format!("{field}: {e}")));
+    }
+    if flat.len != count {
+        return Err(format!(
+            "{field}: holds {} elements, but the shape gives {count}",
+            flat.len
+        ));
+    }
+    Ok(flat.data)
+}
+
+/// An empty vector of `dtype`'s elements with room for `n`.
+fn empty(dtype: DType, n: usize) -> TensorData {
+    match dtype {
+        DType::Bool => TensorData::Bool(Vec::with_capacity(n)),
+        DType::U8 => TensorData::U8(Vec::with_capacity(n)),
+        DType::U16 => TensorData::U16(Vec::with_capacity(n)),
+        DType::U32 => TensorData::U32(Vec::with_capacity(n)),
+        DType::U64 => TensorData::U64(Vec::with_capacity(n)),
+        DType::I8 => TensorData::I8(Vec::with_capacity(n)),
+        DType::I16 => TensorData::I16(Vec::with_capacity(n)),
+        DType::I32 => TensorData::I32(Vec::with_capacity(n)),
+        DType::I64 => TensorData::I64(Vec::with_capacity(n)),
+        DType::F16 => TensorData::F16(Vec::with_capacity(n)),
+        DType::BF16 => TensorData::BF16(Vec::with_capacity(n)),
+        DType::F32 => TensorData::F32(Vec::with_capacity(n)),
+        DType::F64 => TensorData::F64(Vec::with_capacity(n)),
+        DType::Bytes => TensorData::Bytes(Vec::with_capacity(n)),
+    }
+}
+
+/// One JSON element as the reader met it.
+#[derive(Debug)]
+enum Scalar<'a> {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(&'a str),
+    /// `null`, or anything else that is no element of any datatype.
+    Other(&'static str),
+}
+
+impl fmt::Display for Scalar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::I64(i) => write!(f, "{i}"),
+            Scalar::U64(u) => write!(f, "{u}"),
+            Scalar::F64(x) => write!(f, "{x}"),
+            Scalar::Str(s) => {
+                let shown: String = s.chars().take(40).collect();
+                write!(f, "{:?}", shown)
             }
-            Ok(())
-        }
-        Value::Array(_) => Err(format!("nested more than {MAX_DEPTH} deep")),
-        _ if depth == 0 => Err("must be an array".into()),
-        other => {
-            out.push(other);
-            Ok(())
+            Scalar::Other(what) => f.write_str(what),
         }
     }
 }
 
-fn integer<T: TryFrom<i64> + TryFrom<u64>>(v: &Value) -> Option<T> {
-    match (v.as_i64(), v.as_u64()) {
-        (Some(i), _) => T::try_from(i).ok(),
-        (None, Some(u)) => T::try_from(u).ok(),
-        _ => None,
+impl Scalar<'_> {
+    fn integer<T: TryFrom<i64> + TryFrom<u64>>(&self) -> Option<T> {
+        match *self {
+            Scalar::I64(i) => T::try_from(i).ok(),
+            Scalar::U64(u) => T::try_from(u).ok(),
+            _ => None,
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match *self {
+            Scalar::I64(i) => Some(i as f64),
+            Scalar::U64(u) => Some(u as f64),
+            Scalar::F64(x) => Some(x),
+            _ => None,
+        }
     }
 }
 
-fn not_a(at: &str, dtype: DType, v: &Value) -> String {
-    let shown: String = v.to_string().chars().take(40).collect();
-    format!("{at}: {shown} is not a {dtype} value")
+/// The typed vector being filled, and the first refusal's words.
+struct Flat<'f> {
+    data: TensorData,
+    dtype: DType,
+    count: usize,
+    len: usize,
+    field: &'f str,
+    /// Our own message for the error the reader was stopped with.
+    failure: Option<String>,
+}
+
+impl Flat<'_> {
+    /// Appends one element, or says why it cannot be.
+    fn push(&mut self, s: Scalar<'_>) -> Result<(), String> {
+        if self.len == self.count {
+            return Err(format!(
+                "{}: holds more than the {} elements the shape gives",
+                self.field, self.count
+            ));
+        }
+        let not_a = || {
+            format!(
+                "{}[{}]: {s} is not a {} value",
+                self.field, self.len, self.dtype
+            )
+        };
+        macro_rules! int {
+            ($v:expr) => {
+                $v.push(s.integer().ok_or_else(not_a)?)
+            };
+        }
+        match &mut self.data {
+            TensorData::Bool(v) => match s {
+                Scalar::Bool(b) => v.push(b),
+                _ => return Err(not_a()),
+            },
+            TensorData::U8(v) => int!(v),
+            TensorData::U16(v) => int!(v),
+            TensorData::U32(v) => int!(v),
+            TensorData::U64(v) => int!(v),
+            TensorData::I8(v) => int!(v),
+            TensorData::I16(v) => int!(v),
+            TensorData::I32(v) => int!(v),
+            TensorData::I64(v) => int!(v),
+            TensorData::F16(v) => {
+                v.push(half::f16::from_f64(s.number().ok_or_else(not_a)?).to_bits())
+            }
+            TensorData::BF16(v) => {
+                v.push(half::bf16::from_f64(s.number().ok_or_else(not_a)?).to_bits())
+            }
+            TensorData::F32(v) => v.push(s.number().ok_or_else(not_a)? as f32),
+            TensorData::F64(v) => v.push(s.number().ok_or_else(not_a)?),
+            TensorData::Bytes(v) => match s {
+                Scalar::Str(text) => v.push(text.as_bytes().to_vec()),
+                _ => return Err(not_a()),
+            },
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Stops the reader with `message` as the answer.
+    fn fail<E: de::Error>(&mut self, message: String) -> E {
+        let error = E::custom(&message);
+        self.failure.get_or_insert(message);
+        error
+    }
+}
+
+/// One level of nesting: an array whose items are arrays (a level down) or elements.
+struct Level<'a, 'f> {
+    flat: &'a mut Flat<'f>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Level<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Level<'_, '_> {
+    fn element<E: de::Error>(self, s: Scalar<'_>) -> Result<(), E> {
+        if self.depth == 0 {
+            let message = format!("{}: must be an array", self.flat.field);
+            return Err(self.flat.fail(message));
+        }
+        self.flat.push(s).map_err(|m| self.flat.fail(m))
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {} elements", self.flat.dtype)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_DEPTH {
+            let message = format!("{}: nested more than {MAX_DEPTH} deep", self.flat.field);
+            return Err(self.flat.fail(message));
+        }
+        while seq
+            .next_element_seed(Level {
+                flat: &mut *self.flat,
+                depth: self.depth + 1,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.element(Scalar::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.element(Scalar::I64(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.element(Scalar::U64(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.element(Scalar::F64(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.element(Scalar::Str(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.element(Scalar::Other("null"))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        self.element(Scalar::Other("an object"))
+    }
 }
 
 /// Tensor data written as a flat JSON array. BYTES elements must be UTF-8 (JSON has no

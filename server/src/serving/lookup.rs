@@ -75,6 +75,23 @@ impl EntityRows {
     }
 }
 
+/// Refuses an entity key value a feature row could never have: longer than the
+/// store's limit on a key (`MAX_KEY_BYTES`, as `Push` enforces), so no API takes (or
+/// echoes back) a megabyte "customer id".
+pub fn check_key(field: impl Into<String>, value: &str) -> Result<(), ServeError> {
+    let max = mercator_features::online::MAX_KEY_BYTES;
+    if value.len() > max {
+        return Err(ServeError::invalid(
+            field,
+            format!(
+                "{} bytes; an entity key value may have at most {max}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The join keys of the entity an input's bindings read, e.g. `["customer_id"]`.
 pub fn join_keys(store: &FeatureStore, input: &InputManifest) -> Result<Vec<String>, ServeError> {
     let defs = store.current();

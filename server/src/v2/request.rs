@@ -105,11 +105,13 @@ pub fn take_entity_keys(
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
-                String::from_utf8(e).map_err(|_| {
+                let value = String::from_utf8(e).map_err(|_| {
                     ServeError::invalid(field(), format!("element {i} of '{key}' is not UTF-8"))
-                })
+                })?;
+                crate::serving::lookup::check_key(format!("{}[{i}]", field()), &value)?;
+                Ok(value)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, ServeError>>()?;
         if let Some(first) = columns.first()
             && first.len() != values.len()
         {

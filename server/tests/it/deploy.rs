@@ -9,8 +9,12 @@ use std::process::Command;
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
 
-/// Families only exported in a failure state, which the calling test does not provoke.
-const FAILURE_ONLY: &[&str] = &["mercator_model_load_failing"];
+/// Families only exported in a failure state, which the calling test does not provoke,
+/// or only with TLS on (`tls.rs` reads that one from a TLS server's `/metrics`).
+const FAILURE_ONLY: &[&str] = &[
+    "mercator_model_load_failing",
+    "mercator_tls_certificate_expiry_seconds",
+];
 
 fn promtool() -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?

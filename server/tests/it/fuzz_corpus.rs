@@ -119,7 +119,16 @@ macro_rules! fuzz_tests {
     )*};
 }
 
-fuzz_tests!(manifest, artifacts, definitions, csv_cell, jwt, v2_request);
+fuzz_tests!(
+    manifest,
+    artifacts,
+    definitions,
+    csv_cell,
+    jwt,
+    v2_request,
+    rest_json,
+    rest_binary
+);
 
 #[test]
 fn every_target_has_a_test_and_a_corpus() {
@@ -130,6 +139,8 @@ fn every_target_has_a_test_and_a_corpus() {
         "csv_cell",
         "jwt",
         "v2_request",
+        "rest_json",
+        "rest_binary",
     ];
     let listed: Vec<&str> = targets::TARGETS.iter().map(|(n, _)| *n).collect();
     assert_eq!(listed, tested);

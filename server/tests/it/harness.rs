@@ -91,6 +91,13 @@ impl TestServerBuilder {
         config.grpc.addr = "127.0.0.1:0".parse().expect("addr");
         config.metrics.addr = "127.0.0.1:0".parse().expect("addr");
         config.registry.poll_interval_secs = 0.2;
+        // Tests read metrics and use reflection without a credential unless they test
+        // protection (whose defaults `hardening.rs` checks).
+        config.metrics.protect = false;
+        config.auth.protect_reflection = false;
+        // Tests start servers whose models fail to load on purpose, and wait for
+        // readiness as the end of the initial loads; `hardening.rs` tests strictness.
+        config.models.strict_readiness = false;
         if let Some(tweak) = self.tweak {
             tweak(&mut config);
         }

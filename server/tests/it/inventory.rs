@@ -162,6 +162,32 @@ async fn bad_input_is_named() {
         tonic::Code::InvalidArgument,
         "lead_time_distribution[0].probability",
     ));
+    // Found from outside: a distribution that forgot half its mass was rescaled, and
+    // an absurd backorder was ordered.
+    let mut r = base.clone();
+    r.lead_time_distribution = vec![
+        pb::LeadTimeOutcome {
+            days: 3,
+            probability: 0.25,
+        },
+        pb::LeadTimeOutcome {
+            days: 5,
+            probability: 0.25,
+        },
+    ];
+    cases.push((r, tonic::Code::InvalidArgument, "sum to 0.5, not 1"));
+    let mut r = base.clone();
+    r.backordered = 1e308;
+    cases.push((r, tonic::Code::InvalidArgument, "backordered"));
+    let mut r = base.clone();
+    r.on_hand = 2e12;
+    cases.push((r, tonic::Code::InvalidArgument, "on_hand"));
+    let mut r = base.clone();
+    r.series = Some(pb::SeriesId {
+        sku_id: "S".repeat(2000),
+        location_id: "berlin".into(),
+    });
+    cases.push((r, tonic::Code::InvalidArgument, "series.sku_id"));
     let mut r = base.clone();
     r.on_order = vec![pb::OnOrder {
         quantity: 5.0,

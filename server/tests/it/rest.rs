@@ -135,8 +135,17 @@ async fn rest_calls_need_the_same_credentials_and_scopes_as_grpc() {
         )
     };
     assert_eq!(metric_value(&text, &series("OK")), Some(1.0), "{text}");
+    // Refused from its headers, before its body was read: never a gRPC call.
     assert_eq!(
         metric_value(&text, &series("UNAUTHENTICATED")),
+        None,
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"mercator_http_refused_total{reason="unauthenticated"}"#
+        ),
         Some(1.0),
         "{text}"
     );

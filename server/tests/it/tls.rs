@@ -58,6 +58,21 @@ impl Ca {
         )
     }
 
+    /// A server certificate valid only from the start of year `from` to that of `to`.
+    pub fn server_between(&self, cn: &str, from: i32, to: i32) -> Issued {
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        Issued {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+
     /// A client certificate whose subject's common name is `cn`.
     pub fn client(&self, cn: &str) -> Issued {
         self.issue(cn, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
@@ -448,5 +463,70 @@ async fn tritonclient_calls_over_mtls_with_a_token() {
     assert!(stdout.contains("tritonclient tls: "), "{stdout}{stderr}");
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(!stdout.contains(&token) && !stderr.contains(&token));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_outside_their_validity_are_refused_at_start_and_on_reload() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new("Mercator test CA");
+    let expired = ca.server_between("expired", 2020, 2021);
+    let early = ca.server_between("early", 2090, 2091);
+    // At start: the server does not come up, and says which file and which dates.
+    for (issued, words) in [(&expired, "has expired"), (&early, "is not valid yet")] {
+        let cert = write(dir.path(), "bad.pem", &issued.cert);
+        let key = write(dir.path(), "bad.key", &issued.key);
+        let mut config = mercator_server::config::Config::default();
+        config.server.data_dir = dir.path().join("data");
+        config.grpc.addr = "127.0.0.1:0".parse().expect("addr");
+        config.metrics.addr = "127.0.0.1:0".parse().expect("addr");
+        config.tls.cert_file = cert.display().to_string();
+        config.tls.key_file = key.display().to_string();
+        let err = match mercator_server::app::App::build(config).await {
+            Ok(_) => panic!("a certificate that {words} was taken"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains(words), "{err}");
+        assert!(err.contains("bad.pem"), "names the file: {err}");
+        assert!(
+            err.contains("2021") || err.contains("2090"),
+            "gives the dates: {err}"
+        );
+    }
+
+    // On reload: the certificate being served is kept, and its expiry is exported.
+    let good = ca.server("mercator-good");
+    let cert = write(dir.path(), "server.pem", &good.cert);
+    let key = write(dir.path(), "server.key", &good.key);
+    let (cert_path, key_path) = (cert.clone(), key.clone());
+    let server = TestServer::builder()
+        .churn()
+        .tls(client_tls(&ca, None))
+        .config(move |c| {
+            c.tls.cert_file = cert_path.display().to_string();
+            c.tls.key_file = key_path.display().to_string();
+            c.tls.reload_secs = 0.05;
+        })
+        .start()
+        .await;
+    write(dir.path(), "server.key", &expired.key);
+    write(dir.path(), "server.pem", &expired.cert);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(presented(&server, &ca).await, "mercator-good");
+    let client = ca.client("scraper");
+    let text = scrape(&server, &ca, &client, None).await;
+    let expiry = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mercator_tls_certificate_expiry_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no expiry in {text}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!(
+        expiry > now,
+        "the served (good) certificate's expiry: {expiry} vs {now}"
+    );
     server.stop().await;
 }

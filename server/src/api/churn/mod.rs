@@ -110,6 +110,9 @@ pub async fn score(
             "a customer id must not be empty",
         ));
     }
+    for (i, id) in customer_ids.iter().enumerate() {
+        crate::serving::lookup::check_key(format!("customer_ids[{i}]"), id)?;
+    }
     // Customers grouped by the route they reach, in order of first appearance.
     let table = serving.models.snapshot();
     let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();

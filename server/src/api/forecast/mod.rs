@@ -149,6 +149,8 @@ fn key_of(series: &pb::SeriesId, parts: usize, field: &str) -> Result<Vec<String
     if parts == 0 {
         return Ok(Vec::new());
     }
+    crate::serving::lookup::check_key(format!("{field}.sku_id"), sku_id)?;
+    crate::serving::lookup::check_key(format!("{field}.location_id"), location_id)?;
     if sku_id.trim().is_empty() {
         return Err(ServeError::invalid(
             format!("{field}.sku_id"),

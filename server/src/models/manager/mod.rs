@@ -180,7 +180,7 @@ impl ModelManager {
             self.models.set_registry_reachable(result.is_ok());
             match result {
                 Ok(()) => {
-                    if !self.models.is_ready() {
+                    if !self.models.loads_finished() {
                         tracing::info!(
                             versions = self.models.snapshot().all().count(),
                             "initial model loads finished"

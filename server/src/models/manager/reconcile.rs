@@ -28,6 +28,7 @@ impl ModelManager {
         let current = self.models.snapshot();
         let mut next = ModelTable::default();
         let mut wanted = std::collections::BTreeSet::new();
+        let mut unservable = std::collections::BTreeMap::new();
         for model in listing.into_iter().filter(|m| !unloaded.contains(&m.name)) {
             let mut entry = ModelEntry::default();
             // The configured aliases, and every alias the model's traffic split names.
@@ -59,6 +60,15 @@ impl ModelManager {
                 }
                 if let Some((number, _)) = &served {
                     wanted.insert((model.name.clone(), *number));
+                } else {
+                    let why = self
+                        .failures()
+                        .get(&(model.name.clone(), alias.version))
+                        .map_or_else(|| "not loaded".to_string(), |f| f.message.clone());
+                    unservable.insert(
+                        format!("{}@{}", model.name, alias.name),
+                        format!("version {}: {why}", alias.version),
+                    );
                 }
                 if let Some((number, loaded)) = served {
                     entry.versions.insert(number, loaded);
@@ -93,6 +103,7 @@ impl ModelManager {
             }
         }
         self.forget_failures_except(&wanted);
+        self.models.set_unservable(unservable);
         if !same_table(&current, &next) {
             for (name, entry) in &next.models {
                 tracing::info!(model = %name, aliases = ?entry.aliases, live = ?entry.routes.live, shadow = ?entry.routes.shadow, "serving");
