@@ -83,7 +83,15 @@ pub async fn guard(
     }
     let charge = guard.budget.charge(&extensions);
     let (mut parts, body) = request.into_parts();
-    let read = tokio::time::timeout(guard.timeout, read_body(body, &charge, guard.max_body));
+    let expected = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let read = tokio::time::timeout(
+        guard.timeout,
+        read_body(body, &charge, guard.max_body, expected),
+    );
     let bytes = match read.await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err((reason, refusal))) => return guard.refuse(reason, refusal),
@@ -107,14 +115,39 @@ pub async fn guard(
     response
 }
 
-/// Reads `body` whole, each chunk charged as it arrives, never past `limit` bytes; a
-/// refusal comes with its reason.
+/// Reads `body` whole, never past `limit` bytes; a refusal comes with its reason. What
+/// is charged is the buffer's capacity, taken before the buffer grows, so the memory a
+/// body holds never exceeds its charge. With a `Content-Length` (`expected`), the
+/// buffer is reserved once at that size, charged first (a body over the limit is
+/// refused before a byte is read): its pages are touched only as bytes arrive, and no
+/// copy of a growing buffer is left behind in the allocator. Without one (chunked), it
+/// doubles.
 async fn read_body(
     mut body: Body,
     charge: &Charge,
     limit: usize,
+    expected: Option<usize>,
 ) -> Result<Bytes, (&'static str, Response)> {
+    let too_large = || {
+        let refusal = RestError::invalid(
+            "request body",
+            format!("is over {limit} bytes ([limits] max_message_bytes)"),
+        );
+        (
+            "too_large",
+            (StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response(),
+        )
+    };
+    let over_budget =
+        |status: tonic::Status| ("over_budget", RestError::from(status).into_response());
     let mut out = BytesMut::new();
+    if let Some(expected) = expected {
+        if expected > limit {
+            return Err(too_large());
+        }
+        charge.take(expected).map_err(over_budget)?;
+        out.reserve(expected);
+    }
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             let bad = RestError::invalid("request body", format!("could not be read: {e}"));
@@ -124,18 +157,14 @@ async fn read_body(
             continue;
         };
         if out.len().saturating_add(data.len()) > limit {
-            let refusal = RestError::invalid(
-                "request body",
-                format!("is over {limit} bytes ([limits] max_message_bytes)"),
-            );
-            return Err((
-                "too_large",
-                (StatusCode::PAYLOAD_TOO_LARGE, refusal).into_response(),
-            ));
+            return Err(too_large());
         }
-        charge
-            .take(data.len())
-            .map_err(|status| ("over_budget", RestError::from(status).into_response()))?;
+        let needed = out.len() + data.len();
+        if needed > out.capacity() {
+            let grown = needed.max(out.capacity().saturating_mul(2)).min(limit);
+            charge.take(grown - out.capacity()).map_err(over_budget)?;
+            out.reserve(grown - out.len());
+        }
         out.extend_from_slice(&data);
     }
     Ok(out.freeze())

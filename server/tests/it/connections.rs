@@ -129,3 +129,132 @@ async fn thousands_of_idle_sockets_leave_health_answering_and_the_log_quiet() {
     drop(child);
     let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard);
 }
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Starts `count` REST uploads of `size` bytes that send all but the last byte, each on
+/// its own connection, and keeps them open.
+async fn stall_uploads(
+    addr: SocketAddr,
+    count: usize,
+    size: usize,
+    token: Option<&str>,
+) -> Vec<tokio::task::JoinHandle<tokio::net::TcpStream>> {
+    (0..count)
+        .map(|_| {
+            let auth = token
+                .map(|t| format!("Authorization: Bearer {t}\r\n"))
+                .unwrap_or_default();
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let head = format!(
+                    "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\n{auth}\
+                     Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let chunk = vec![b' '; 1 << 20];
+                let mut left = size - 1;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    let sent =
+                        tokio::time::timeout(Duration::from_secs(2), s.write_all(&chunk[..n]))
+                            .await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break;
+                    }
+                    left -= n;
+                }
+                s
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_leave_the_memory_within_the_budget() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_mercator");
+    let made = std::process::Command::new(bin)
+        .args(["keys", "--data-dir"])
+        .arg(&data)
+        .args(["create", "loader", "--scope", "infer", "--json"])
+        .output()
+        .expect("make a key");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&made.stdout).expect("json");
+    let token = created["secret"].as_str().expect("secret").to_string();
+    let (grpc, http_port) = (free_port(), free_port());
+    let budget = 256u64 << 20;
+    let child = Killed(
+        std::process::Command::new(bin)
+            .arg("serve")
+            .env("MERCATOR_SERVER__DATA_DIR", &data)
+            .env("MERCATOR_AUTH__MODE", "required")
+            .env(
+                "MERCATOR_GRPC__MAX_BUFFERED_REQUEST_BYTES",
+                budget.to_string(),
+            )
+            .env("MERCATOR_GRPC__ADDR", format!("127.0.0.1:{grpc}"))
+            .env("MERCATOR_METRICS__ADDR", format!("127.0.0.1:{http_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server"),
+    );
+    let pid = child.0.id();
+    let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(http).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = rss(pid);
+    // 32 uploads of 60 MB without a credential: answered 401 from their headers.
+    let anonymous = stall_uploads(http, 32, 60 << 20, None).await;
+    let mut held = Vec::new();
+    for task in anonymous {
+        held.push(task.await.expect("upload"));
+    }
+    let after_anonymous = rss(pid);
+    assert!(
+        after_anonymous < before + (64 << 20),
+        "credential-less uploads grew the server from {before} to {after_anonymous} bytes"
+    );
+    // 32 keyed uploads of 60 MB: what is buffered stays within the 256 MiB budget (the
+    // rest are refused with 429), plus a fixed overhead.
+    let keyed = stall_uploads(http, 32, 60 << 20, Some(&token)).await;
+    for task in keyed {
+        held.push(task.await.expect("upload"));
+    }
+    let after_keyed = rss(pid);
+    assert!(
+        after_keyed < before + budget + (96 << 20),
+        "keyed uploads grew the server from {before} to {after_keyed} bytes (budget {budget})"
+    );
+    println!(
+        "resident: {} MB at start, {} MB after 32 credential-less 60 MB uploads, {} MB after \
+         32 keyed ones (budget {} MB)",
+        before >> 20,
+        after_anonymous >> 20,
+        after_keyed >> 20,
+        budget >> 20
+    );
+    drop(held);
+    drop(child);
+}
