@@ -161,6 +161,12 @@ impl FeatureStoreApi for FeatureStoreService {
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         let pb::GetOnlineFeaturesRequest { features, entities } = req.into_inner();
         let keys: Vec<Vec<String>> = entities.into_iter().map(|e| e.values).collect();
+        for (i, key) in keys.iter().enumerate() {
+            for (j, value) in key.iter().enumerate() {
+                crate::serving::lookup::check_key(format!("entities[{i}].values[{j}]"), value)
+                    .map_err(Status::from)?;
+            }
+        }
         let started = std::time::Instant::now();
         let results = self
             .store

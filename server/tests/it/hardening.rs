@@ -357,6 +357,41 @@ async fn a_megabyte_customer_id_is_refused_naming_it() {
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("customer_ids[1]"), "{err:?}");
     assert!(err.message().len() < 600, "not echoed back");
+    // The same key over V2 (an entity key input) and the feature store's reads.
+    let huge = "x".repeat(1 << 20);
+    let request = v2::ModelInferRequest {
+        model_name: "churn".into(),
+        inputs: vec![v2::model_infer_request::InferInputTensor {
+            name: "customer_id".into(),
+            datatype: "BYTES".into(),
+            shape: vec![1],
+            contents: Some(v2::InferTensorContents {
+                bytes_contents: vec![huge.clone().into_bytes()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let err = server
+        .v2()
+        .await
+        .model_infer(request)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("inputs[customer_id][0]"), "{err:?}");
+    let mut store =
+        mercator_proto::v1::feature_store_client::FeatureStoreClient::new(server.channel().await);
+    let err = store
+        .get_online_features(mercator_proto::v1::GetOnlineFeaturesRequest {
+            features: vec!["customer_churn:orders_90d".into()],
+            entities: vec![mercator_proto::v1::EntityKey { values: vec![huge] }],
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("entities[0].values[0]"), "{err:?}");
     server.stop().await;
 }
 
