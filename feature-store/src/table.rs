@@ -50,9 +50,21 @@ pub async fn read_columns(location: &str, wanted: &[(&str, bool)]) -> Result<Vec
                     .enumerate()
                     .map(|(row, c)| match c {
                         None => Ok(f64::NAN),
-                        Some(s) => s.trim().parse::<f64>().map_err(|_| {
-                            bad(name, format!("row {}: '{s}' is not a number", row + 1))
-                        }),
+                        // A bool column as the model sees it (1 or 0), read by the rule
+                        // `features load` uses.
+                        Some(s) => s
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .or_else(|| {
+                                crate::ingest::parse_bool(&s).map(|b| f64::from(u8::from(b)))
+                            })
+                            .ok_or_else(|| {
+                                bad(
+                                    name,
+                                    format!("row {}: '{s}' is not a number or a bool", row + 1),
+                                )
+                            }),
                     })
                     .collect::<Result<Vec<f64>>>()
                     .map(TableColumn::Numeric)
@@ -182,6 +194,33 @@ fn parquet_columns(bytes: bytes::Bytes, wanted: &[(&str, bool)]) -> Result<Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_pandas_bool_column_is_read_as_features_load_reads_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.csv");
+        // As pandas' to_csv writes a bool column.
+        std::fs::write(&path, "id,is_member\na,True\nb,False\nc,\nd,1\n").expect("write");
+        let got = read_columns(path.to_str().expect("utf-8"), &[("is_member", true)])
+            .await
+            .expect("a bool column is numeric");
+        let TableColumn::Numeric(x) = &got[0] else {
+            panic!("numeric")
+        };
+        assert_eq!((x[0], x[1], x[3]), (1.0, 0.0, 1.0));
+        assert!(x[2].is_nan());
+        std::fs::write(&path, "id,is_member\na,maybe\n").expect("write");
+        let err = read_columns(path.to_str().expect("utf-8"), &[("is_member", true)])
+            .await
+            .expect_err("not a bool");
+        assert!(err.to_string().contains("row 1"), "{err}");
+        for (cell, want) in [("True", true), ("FALSE", false), ("1", true), ("0", false)] {
+            assert_eq!(
+                crate::ingest::parse_value(crate::FieldType::Bool, cell),
+                Ok(crate::Value::Bool(want))
+            );
+        }
+    }
 
     #[tokio::test]
     async fn csv_and_parquet_give_the_same_columns() {

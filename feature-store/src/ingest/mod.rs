@@ -26,7 +26,7 @@ pub use location::is_parquet;
 pub(crate) use location::{locate, locate_for_write};
 pub(crate) use parse::parse_time;
 use parse::{Batch, ParseError, Unit, bad_at, check_columns, column, parse_csv, rows_from_arrow};
-pub use parse::{EVENT_TIMESTAMP, LoadOptions, RowsDone, parse_value};
+pub use parse::{EVENT_TIMESTAMP, LoadOptions, RowsDone, parse_bool, parse_value};
 pub use roots::{Roots, shown};
 
 use crate::{FeatureError, FeatureStore, Result};

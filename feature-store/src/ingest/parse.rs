@@ -99,11 +99,7 @@ pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, Strin
         FieldType::Float32 => Value::Float32(cell.parse().map_err(|_| err())?),
         FieldType::Float64 => Value::Float64(cell.parse().map_err(|_| err())?),
         FieldType::Int64 => Value::Int64(cell.parse().map_err(|_| err())?),
-        FieldType::Bool => Value::Bool(match cell.to_ascii_lowercase().as_str() {
-            "true" | "1" => true,
-            "false" | "0" => false,
-            _ => return Err("not a bool (true, false, 1 or 0)".into()),
-        }),
+        FieldType::Bool => Value::Bool(parse_bool(cell).ok_or("not a bool (true, false, 1 or 0)")?),
         FieldType::String => Value::String(cell.to_string()),
         FieldType::Date if crate::value::is_date(cell.trim()) => Value::String(cell.trim().into()),
         FieldType::Date => return Err("not a YYYY-MM-DD date".into()),
@@ -119,6 +115,16 @@ pub fn parse_value(t: FieldType, cell: &str) -> std::result::Result<Value, Strin
                 .collect::<std::result::Result<_, _>>()?,
         ),
     })
+}
+
+/// A CSV cell as a bool: `true`/`false` in any case (pandas writes `True`), `1`/`0`. The
+/// one rule for every reader of a table: `features load` and the training profile.
+pub fn parse_bool(cell: &str) -> Option<bool> {
+    match cell.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 pub(crate) fn parse_time(cell: &str) -> std::result::Result<i64, String> {

@@ -76,8 +76,9 @@ impl ViewTable {
             }
         }
         *write(&self.layout)? = Arc::clone(&layout);
+        // Housekeeping a newcomer cannot act on (every demo start relays its views once).
         if rewritten > 0 {
-            tracing::info!(
+            tracing::debug!(
                 rows = rewritten,
                 fields = layout.len(),
                 seconds = started.elapsed().as_secs_f64(),
