@@ -145,6 +145,8 @@ pub fn parse(
     body: &Bytes,
 ) -> Result<(pb::ModelInferRequest, BinaryOutputs), RestError> {
     let (json, mut binary) = split(headers, body)?;
+    // Python's `json` writes a missing value as a bare NaN: quoted here for the parser.
+    let json = super::nonfinite::quote(&json);
     let json = std::str::from_utf8(&json)
         .map_err(|e| RestError::invalid("request body", format!("not UTF-8: {e}")))?;
     let parsed: RequestJson = serde_json::from_str(json).map_err(|e| {
@@ -443,6 +445,7 @@ pub fn response_body(
         sizes.push(None);
         decoded.push(Some(data));
     }
+    let tokens = super::nonfinite::Tokens::default();
     let outputs = response
         .outputs
         .iter()
@@ -453,7 +456,10 @@ pub fn response_body(
             datatype: &o.datatype,
             shape: &o.shape,
             parameters: size.map(|n| serde_json::json!({ BINARY_DATA_SIZE: n })),
-            data: data.as_ref().map(JsonData),
+            data: data.as_ref().map(|data| JsonData {
+                data,
+                tokens: &tokens,
+            }),
         })
         .collect();
     let body = ResponseJson {
@@ -467,8 +473,9 @@ pub fn response_body(
             .collect(),
         outputs,
     };
-    let mut json =
+    let json =
         serde_json::to_vec(&body).map_err(|e| internal(format!("writing the answer: {e}")))?;
+    let mut json = tokens.restore(json);
     if sizes.iter().all(Option::is_none) {
         return Ok((json, None));
     }

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod guard;
 pub mod infer;
 pub mod meta;
+pub mod nonfinite;
 pub mod tensors;
 
 use std::io::Read;

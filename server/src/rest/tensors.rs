@@ -16,6 +16,8 @@ use mercator_runtime::{DType, TensorData};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
+use super::nonfinite::Tokens;
+
 /// Nesting deeper than any tensor's rank a client could mean (and than the stack wants).
 const MAX_DEPTH: usize = 64;
 
@@ -121,6 +123,11 @@ impl Scalar<'_> {
             Scalar::I64(i) => Some(i as f64),
             Scalar::U64(u) => Some(u as f64),
             Scalar::F64(x) => Some(x),
+            // Python's `json` (so tritonclient.http with JSON data) writes these bare;
+            // `nonfinite::quote` turns them into these strings before parsing.
+            Scalar::Str("NaN") => Some(f64::NAN),
+            Scalar::Str("Infinity") => Some(f64::INFINITY),
+            Scalar::Str("-Infinity") => Some(f64::NEG_INFINITY),
             _ => None,
         }
     }
@@ -271,8 +278,38 @@ impl<'de> Visitor<'de> for Level<'_, '_> {
 }
 
 /// Tensor data written as a flat JSON array. BYTES elements must be UTF-8 (JSON has no
-/// bytes): [`check_utf8`] first.
-pub struct JsonData<'a>(pub &'a TensorData);
+/// bytes): [`check_utf8`] first. Non-finite floats go through `tokens`, to be written as
+/// Python's `json` writes them (`NaN`, `Infinity`, `-Infinity`) once serialized.
+pub struct JsonData<'a> {
+    /// The data.
+    pub data: &'a TensorData,
+    /// Where non-finite floats are noted.
+    pub tokens: &'a Tokens,
+}
+
+/// A float as JSON: itself, or a sentinel [`Tokens::restore`] turns into its token.
+enum Float<'t, T> {
+    Finite(T),
+    Not(&'t Tokens, f64),
+}
+
+impl<T: Serialize> Serialize for Float<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Float::Finite(x) => x.serialize(serializer),
+            Float::Not(tokens, x) => serializer.serialize_str(&tokens.sentinel(*x)),
+        }
+    }
+}
+
+fn float<T: Into<f64> + Copy>(tokens: &Tokens, x: T) -> Float<'_, T> {
+    let wide: f64 = x.into();
+    if wide.is_finite() {
+        Float::Finite(x)
+    } else {
+        Float::Not(tokens, wide)
+    }
+}
 
 /// Whether every BYTES element is text; other datatypes always are writable.
 pub fn check_utf8(data: &TensorData) -> Result<(), usize> {
@@ -300,7 +337,8 @@ impl Serialize for JsonData<'_> {
             }
             seq.end()
         }
-        match self.0 {
+        let t = self.tokens;
+        match self.data {
             TensorData::Bool(v) => all(serializer, v.iter()),
             TensorData::U8(v) => all(serializer, v.iter()),
             TensorData::U16(v) => all(serializer, v.iter()),
@@ -312,14 +350,16 @@ impl Serialize for JsonData<'_> {
             TensorData::I64(v) => all(serializer, v.iter()),
             TensorData::F16(v) => all(
                 serializer,
-                v.iter().map(|b| half::f16::from_bits(*b).to_f32()),
+                v.iter()
+                    .map(|b| float(t, half::f16::from_bits(*b).to_f32())),
             ),
             TensorData::BF16(v) => all(
                 serializer,
-                v.iter().map(|b| half::bf16::from_bits(*b).to_f32()),
+                v.iter()
+                    .map(|b| float(t, half::bf16::from_bits(*b).to_f32())),
             ),
-            TensorData::F32(v) => all(serializer, v.iter()),
-            TensorData::F64(v) => all(serializer, v.iter()),
+            TensorData::F32(v) => all(serializer, v.iter().map(|x| float(t, *x))),
+            TensorData::F64(v) => all(serializer, v.iter().map(|x| float(t, *x))),
             TensorData::Bytes(v) => all(serializer, v.iter().map(|e| String::from_utf8_lossy(e))),
         }
     }
