@@ -170,9 +170,8 @@ impl FeatureStore {
         self.refresh().await?;
         let current = self.applied.read().map(|a| a.clone()).unwrap_or_default();
         let changes = current.definitions.plan_apply(&next)?;
-        if dry_run || changes.is_empty() {
-            return Ok(changes);
-        }
+        // Checked before a dry run returns, so that a dry run fails exactly when the
+        // apply itself would.
         let removals: Vec<&str> = changes
             .iter()
             .map(String::as_str)
@@ -181,9 +180,13 @@ impl FeatureStore {
         if !removals.is_empty() && !options.allow_removals {
             return Err(FeatureError::Incompatible(format!(
                 "this apply would {}: send allow_removals to go ahead \
-                 (mercator features apply --allow-removals)",
+                 (mercator features apply --allow-removals), or add to what is applied \
+                 (mercator features apply --merge)",
                 removals.join(", ")
             )));
+        }
+        if dry_run || changes.is_empty() {
+            return Ok(changes);
         }
         let applied = crate::definitions_store::Applied {
             actor: options.actor.clone(),

@@ -43,6 +43,10 @@ pub enum FeaturesCommand {
         /// Allow removing views, entities and fields (refused otherwise).
         #[arg(long)]
         allow_removals: bool,
+        /// Add the file's entities and views to those applied (replacing any of the same
+        /// name) instead of taking the file as the whole state.
+        #[arg(long)]
+        merge: bool,
     },
     /// List entities and feature views.
     List {
@@ -96,9 +100,15 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             file,
             dry_run,
             allow_removals,
+            merge,
         } => {
-            let toml = std::fs::read_to_string(&file)
+            let mut client = client;
+            let mut toml = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
+            if merge {
+                let current = client.applied_toml().await?;
+                toml = super::merge::merge(&current, &toml)?;
+            }
             let changes = client.apply(toml, dry_run, allow_removals).await?;
             if changes.is_empty() {
                 println!("no changes");
@@ -217,6 +227,19 @@ enum Client {
 }
 
 impl Client {
+    /// The definitions applied now, as TOML.
+    async fn applied_toml(&mut self) -> anyhow::Result<String> {
+        match self {
+            Client::Remote(c) => Ok(c
+                .list_definitions(pb::ListDefinitionsRequest {})
+                .await
+                .map_err(super::models::status)?
+                .into_inner()
+                .toml),
+            Client::Local(s) => Ok(s.definitions().1),
+        }
+    }
+
     async fn apply(
         self,
         toml: String,

@@ -6,6 +6,7 @@ pub mod drift;
 pub mod features;
 pub mod infer;
 pub mod keys;
+mod merge;
 pub mod models;
 pub mod profile;
 pub mod profiling;

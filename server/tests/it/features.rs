@@ -348,6 +348,41 @@ async fn the_cli_applies_and_lists_definitions() {
             }],
         })
     );
+
+    // A file with one new view: as the whole state it would remove `activity`, so the
+    // apply is refused, and so is its dry run (exit 1, naming the removal); with
+    // `--merge` it is added beside what is applied.
+    let one = dir.path().join("support.toml");
+    std::fs::write(
+        &one,
+        "[[entities]]\nname = \"customer\"\njoin_keys = [\"customer_id\"]\n\n\
+         [[feature_views]]\nname = \"support\"\nentity = \"customer\"\n\
+         fields = [{ name = \"tickets_90d\", type = \"int64\" }]\n",
+    )
+    .expect("write");
+    let one = one.display().to_string();
+    for extra in [None, Some("--dry-run")] {
+        let mut args = vec!["features", "--server", &url, "apply", &one];
+        args.extend(extra);
+        let refused = crate::cli::mercator(&args);
+        assert!(
+            !refused.status.success(),
+            "{extra:?} must fail as the apply would"
+        );
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("remove feature view activity") && said.contains("--merge"),
+            "{said}"
+        );
+    }
+    let merged = crate::cli::ok(&["features", "--server", &url, "apply", &one, "--merge"]);
+    assert!(merged.contains("add feature view support"), "{merged}");
+    assert!(!merged.contains("remove"), "{merged}");
+    let listed = crate::cli::ok(&["features", "--server", &url, "list"]);
+    assert!(
+        listed.contains("activity") && listed.contains("support"),
+        "{listed}"
+    );
     server.stop().await;
 }
 
