@@ -48,7 +48,37 @@ impl Roots {
         Ok(out)
     }
 
-    /// Refuses a `location` outside every root, naming `field`.
+    /// The location to load for a client's `location`: a relative path is taken inside
+    /// the first folder root (`<data_dir>/features` by default); anything outside every
+    /// root is refused, naming `field` and the roots.
+    pub fn resolve(&self, field: &str, location: &str) -> Result<String> {
+        let relative = url::Url::parse(location).is_err()
+            && !location.is_empty()
+            && Path::new(location).is_relative();
+        let location = match (relative, self.dirs.first()) {
+            (true, Some(first)) => first.join(location).display().to_string(),
+            _ => location.to_string(),
+        };
+        self.check(field, &location)?;
+        Ok(location)
+    }
+
+    /// The roots as an error names them: folders and prefixes (configuration, no secret).
+    fn named(&self) -> String {
+        let all: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .chain(self.prefixes.iter().cloned())
+            .collect();
+        if all.is_empty() {
+            "none".into()
+        } else {
+            all.join(", ")
+        }
+    }
+
+    /// Refuses a `location` outside every root, naming `field` and the roots.
     pub fn check(&self, field: &str, location: &str) -> Result<()> {
         let allowed = match url::Url::parse(location) {
             Ok(url) if url.scheme() == "file" => url
@@ -69,9 +99,10 @@ impl Roots {
         Err(FeatureError::InvalidRequest {
             field: field.into(),
             message: format!(
-                "'{}' is not inside a folder or bucket this server loads from \
-                 (features.load_roots)",
-                shown(location)
+                "'{}' is not inside a folder or bucket this server loads from: {} \
+                 (features.load_roots; a relative path is read inside the first)",
+                shown(location),
+                self.named()
             ),
         })
     }
@@ -188,6 +219,18 @@ mod tests {
             std::os::unix::fs::symlink(&outside, &link).expect("symlink");
             assert!(roots.check("url", &link.display().to_string()).is_err());
         }
+        // A relative path is read inside the first root; the refusal names the roots.
+        let relative = roots
+            .resolve("url", "a.csv")
+            .expect("inside the first root");
+        assert_eq!(relative, root.join("a.csv").display().to_string());
+        assert!(roots.resolve("url", "../secret.csv").is_err());
+        let err = roots.check("url", "/etc/passwd").expect_err("outside");
+        assert!(
+            err.to_string().contains(&root.display().to_string())
+                && err.to_string().contains("s3://bucket/features/"),
+            "{err}"
+        );
         // No roots: nothing may be named.
         assert!(
             Roots::default()

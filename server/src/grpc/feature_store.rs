@@ -144,7 +144,7 @@ impl FeatureStoreApi for FeatureStoreService {
             default_event_time,
             ignore_unknown_columns,
         } = req.into_inner();
-        self.roots.check("url", &url)?;
+        let url = self.roots.resolve("url", &url)?;
         let options =
             mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
         let report = mercator_features::ingest::load_url(&self.store, &view, &url, options).await?;

@@ -48,7 +48,7 @@ async fn load_file_reads_only_inside_its_roots_and_never_echoes_contents() {
         secret.display().to_string(),
         escape,
         "/no/such/file.csv".to_string(),
-        format!("{}\u{1b}[31m{}", "x".repeat(5000), "y"),
+        format!("/{}\u{1b}[31m{}", "x".repeat(5000), "y"),
     ] {
         let err = c.load_file(load(url.clone())).await.expect_err(&url);
         assert_eq!(err.code(), Code::InvalidArgument, "{url}: {err:?}");
@@ -74,6 +74,23 @@ async fn load_file_reads_only_inside_its_roots_and_never_echoes_contents() {
         .expect("inside the root")
         .into_inner();
     assert_eq!(loaded.rows, 1);
+    // A relative path is read inside the first root (`<data_dir>/features`), and a
+    // refusal names the folders the server reads from.
+    let relative = c
+        .load_file(load("imports/good.csv".into()))
+        .await
+        .expect("a relative path inside the root")
+        .into_inner();
+    assert_eq!(relative.rows, 1);
+    let err = c
+        .load_file(load("/etc/passwd".into()))
+        .await
+        .expect_err("outside");
+    let roots = std::fs::canonicalize(server.data_dir.path().join("features")).expect("root");
+    assert!(
+        err.message().contains(&roots.display().to_string()),
+        "the refusal names the roots: {err:?}"
+    );
     let header = imports.join("header.csv");
     std::fs::write(&header, "customer_id,event_timestamp,root:x:0:0\nc1,0,3\n").expect("write");
     let err = c
