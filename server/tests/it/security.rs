@@ -361,8 +361,18 @@ async fn removing_definitions_needs_allow_removals_and_is_audited() {
             && err.message().contains("allow_removals"),
         "{err:?}"
     );
-    let planned = c
+    // A dry run fails exactly when the apply would; with allow_removals it shows the plan.
+    let err = c
         .apply_definitions(apply(entity_only, true, false))
+        .await
+        .expect_err("a dry run of a refused apply is refused");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("remove feature view activity"),
+        "{err:?}"
+    );
+    let planned = c
+        .apply_definitions(apply(entity_only, true, true))
         .await
         .expect("a dry run shows it")
         .into_inner()
