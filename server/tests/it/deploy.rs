@@ -24,6 +24,30 @@ fn promtool() -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The chart carries its own copies of the rules and the dashboard (so `helm/` can be
+/// vendored or packaged alone, without links into `deploy/`); they must be the same files.
+#[test]
+fn the_charts_copies_of_the_rules_and_dashboard_are_deploys() {
+    for (chart, source) in [
+        ("files/alerts.yml", "prometheus/alerts.yml"),
+        ("files/dashboard.json", "grafana/mercator.json"),
+    ] {
+        let chart_path = format!("{DEPLOY}/../helm/mercator/{chart}");
+        let meta = std::fs::symlink_metadata(&chart_path).expect("the chart's copy");
+        assert!(
+            meta.is_file(),
+            "helm/mercator/{chart} must be a file, not a link"
+        );
+        let copy = std::fs::read(&chart_path).expect("read the chart's copy");
+        let original = std::fs::read(format!("{DEPLOY}/{source}")).expect("read deploy/");
+        assert!(
+            copy == original,
+            "helm/mercator/{chart} differs from deploy/{source}: \
+             cp deploy/{source} helm/mercator/{chart}"
+        );
+    }
+}
+
 #[test]
 fn alert_rules_pass_promtool_and_their_unit_tests() {
     let Some(promtool) = promtool() else {
