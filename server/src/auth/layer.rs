@@ -111,14 +111,9 @@ where
                 .extensions()
                 .get::<CertPrincipal>()
                 .and_then(|c| c.0.as_deref());
-            // A bearer credential, when sent, is what the call acts as; else the
-            // connection's client certificate, when it stands for a principal.
-            let principal = match (header, certified) {
-                (None, Some(p)) => p.clone(),
-                _ => match verifier.principal(header).await {
-                    Ok(p) => p,
-                    Err(status) => return Ok(status.into_http()),
-                },
+            let principal = match verifier.authenticate(header, certified).await {
+                Ok(p) => p,
+                Err(status) => return Ok(status.into_http()),
             };
             if let Some(scope) = needed
                 && !principal.allows(scope)

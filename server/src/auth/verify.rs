@@ -62,6 +62,20 @@ impl Verifier {
         }
     }
 
+    /// Who a call acts as: its bearer credential (`authorization`), when sent; else the
+    /// connection's client certificate, when it stands for a principal (`certified`).
+    /// The one rule for the gRPC layer and the REST edge.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        certified: Option<&Principal>,
+    ) -> Result<Principal, Status> {
+        match (authorization, certified) {
+            (None, Some(p)) => Ok(p.clone()),
+            _ => self.principal(authorization).await,
+        }
+    }
+
     /// The principal of an `authorization` header value.
     pub async fn principal(&self, authorization: Option<&[u8]>) -> Result<Principal, Status> {
         let Some(header) = authorization else {

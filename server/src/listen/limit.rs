@@ -188,14 +188,10 @@ impl Connections {
         })
     }
 
-    /// Connections held now.
-    pub fn len(&self) -> usize {
+    /// Connections held now (for the tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.inner.lock().len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -268,11 +268,6 @@ impl Models {
         });
     }
 
-    /// The served aliases no version answers for, and why.
-    pub fn unservable(&self) -> BTreeMap<String, String> {
-        self.unservable.borrow().clone()
-    }
-
     /// Marks the initial loads finished (or not).
     pub fn set_ready(&self, ready: bool) {
         self.ready.send_replace(ready);

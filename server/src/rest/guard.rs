@@ -68,15 +68,8 @@ pub async fn guard(
         if OPEN.contains(&request.uri().path()) {
             extensions.insert(Unauthenticated);
         } else {
-            let certified = values
-                .0
-                .get::<CertPrincipal>()
-                .is_some_and(|c| c.0.is_some());
-            // A bearer credential, when sent, is what the call acts as; else the
-            // connection's client certificate, when it stands for a principal.
-            if (header.is_some() || !certified)
-                && let Err(status) = verifier.principal(header).await
-            {
+            let certified = values.0.get::<CertPrincipal>().and_then(|c| c.0.as_deref());
+            if let Err(status) = verifier.authenticate(header, certified).await {
                 return guard.refuse("unauthenticated", RestError::from(status));
             }
         }

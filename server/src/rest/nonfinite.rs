@@ -6,7 +6,7 @@
 //! ([`Tokens`]) rather than as `null`.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::OnceCell;
 
 /// The tokens Python's `json` writes for non-finite floats, longest first.
 const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
@@ -77,26 +77,21 @@ fn closes(b: Option<u8>) -> bool {
 
 /// Non-finite floats in an answer: written as sentinel strings while serializing (serde
 /// would write `null`), then restored to bare tokens. The sentinel carries a random nonce,
-/// so no text output can be mistaken for one.
-#[derive(Debug)]
+/// so no text output can be mistaken for one; it is made only when an answer holds a
+/// non-finite float, so the usual answer costs nothing.
+#[derive(Debug, Default)]
 pub struct Tokens {
-    prefix: String,
-    used: Cell<bool>,
-}
-
-impl Default for Tokens {
-    fn default() -> Tokens {
-        Tokens {
-            prefix: format!("mercator-nonfinite-{:016x}-", fastrand::u64(..)),
-            used: Cell::new(false),
-        }
-    }
+    prefix: OnceCell<String>,
 }
 
 impl Tokens {
+    fn prefix(&self) -> &str {
+        self.prefix
+            .get_or_init(|| format!("mercator-nonfinite-{:016x}-", fastrand::u64(..)))
+    }
+
     /// The string standing for a non-finite `x` until [`Tokens::restore`].
     pub fn sentinel(&self, x: f64) -> String {
-        self.used.set(true);
         let name = if x.is_nan() {
             "NaN"
         } else if x > 0.0 {
@@ -104,15 +99,15 @@ impl Tokens {
         } else {
             "-Infinity"
         };
-        format!("{}{name}", self.prefix)
+        format!("{}{name}", self.prefix())
     }
 
     /// `json` with each quoted sentinel replaced by its bare token.
     pub fn restore(&self, json: Vec<u8>) -> Vec<u8> {
-        if !self.used.get() {
+        let Some(prefix) = self.prefix.get() else {
             return json;
-        }
-        let quoted = format!("\"{}", self.prefix);
+        };
+        let quoted = format!("\"{prefix}");
         let mut out = Vec::with_capacity(json.len());
         let mut rest = json.as_slice();
         while let Some(at) = find(rest, quoted.as_bytes()) {
