@@ -1,11 +1,12 @@
-//! Training sets: an entity dataframe in (CSV or Parquet: the entity's join key columns
-//! and `event_timestamp`), point-in-time features out, as a Parquet file with the keys,
-//! the timestamp and one column per feature named `view__field` (Feast's full names).
+//! Training sets: an entity dataframe in (CSV or Parquet: the entity's join key columns,
+//! `event_timestamp`, and anything else, such as a label), point-in-time features out,
+//! as a Parquet file with every column of the entity dataframe, in its order and types,
+//! then one column per feature named `view__field` (Feast's full names).
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field as ArrowField, Schema};
+use arrow_schema::{Field as ArrowField, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -53,8 +54,24 @@ pub fn join_keys(defs: &Definitions, features: &[String]) -> Result<Vec<String>>
     })
 }
 
-/// Reads an entity dataframe from a path or URL.
-pub async fn read_entity_rows(location: &str, join_keys: &[String]) -> Result<Vec<EntityRow>> {
+/// An entity dataframe as read: the rows to join (keys and time, in file order) and
+/// every column of the file, typed, to be written back beside the features (Feast keeps
+/// the whole entity dataframe: labels, weights, anything the caller put there).
+#[derive(Debug)]
+pub struct EntityFrame {
+    /// The rows to look up, in the file's order.
+    pub rows: Vec<EntityRow>,
+    /// The file's columns, in its order.
+    pub schema: SchemaRef,
+    /// The file's data, as consecutive batches of `rows`.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Reads an entity dataframe from a path or URL. Parquet columns keep their types;
+/// CSV columns are typed as pandas would read them (int64, float64, bool, else string),
+/// except that join keys stay strings (a key `00123` is not the number 123) and
+/// `event_timestamp` becomes a UTC timestamp.
+pub async fn read_entities(location: &str, join_keys: &[String]) -> Result<EntityFrame> {
     let (store, path) = locate(location)?;
     let bytes = store
         .get(&path)
@@ -64,17 +81,13 @@ pub async fn read_entity_rows(location: &str, join_keys: &[String]) -> Result<Ve
         .await
         .map_err(|e| bad(location, e))?;
     if is_parquet(location) {
-        entity_rows_from_parquet(location, bytes, join_keys)
+        entities_from_parquet(location, bytes, join_keys)
     } else {
-        entity_rows_from_csv(location, &bytes, join_keys)
+        entities_from_csv(location, &bytes, join_keys)
     }
 }
 
-fn entity_rows_from_csv(
-    location: &str,
-    bytes: &[u8],
-    join_keys: &[String],
-) -> Result<Vec<EntityRow>> {
+fn entities_from_csv(location: &str, bytes: &[u8], join_keys: &[String]) -> Result<EntityFrame> {
     let mut reader = csv::Reader::from_reader(bytes);
     let headers = reader.headers().map_err(|e| bad(location, e))?.clone();
     let position = |name: &str| {
@@ -89,6 +102,7 @@ fn entity_rows_from_csv(
         .collect::<Result<Vec<_>>>()?;
     let time = position(EVENT_TIMESTAMP)?;
     let mut rows = Vec::new();
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
     for record in reader.records() {
         let record = record.map_err(|e| bad(location, e))?;
         let line = record.position().map_or(0, |p| p.line());
@@ -99,19 +113,80 @@ fn entity_rows_from_csv(
             key: keys.iter().map(|&k| cell(k).to_string()).collect(),
             timestamp_micros,
         });
+        for (column, value) in cells.iter_mut().zip(record.iter()) {
+            column.push(value.to_string());
+        }
     }
-    Ok(rows)
+    let mut fields = Vec::with_capacity(headers.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(headers.len());
+    for (i, (name, column)) in headers.iter().zip(cells).enumerate() {
+        let array: ArrayRef = if i == time {
+            columns::timestamp_column(rows.iter().map(|r| r.timestamp_micros))
+        } else if keys.contains(&i) {
+            Arc::new(arrow_array::StringArray::from(column))
+        } else {
+            csv_column(&column)
+        };
+        fields.push(ArrowField::new(name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|e| bad(location, e))?;
+    Ok(EntityFrame {
+        rows,
+        schema,
+        batches: vec![batch],
+    })
 }
 
-fn entity_rows_from_parquet(
+/// A CSV column typed as pandas' `read_csv` would: int64 when every cell is an integer,
+/// float64 when every cell is a number (NaN and inf included), bool when every cell is
+/// true/false (any case), else string; empty cells are nulls (an int column with gaps
+/// stays int64, nullable, where pandas would widen it to float64).
+fn csv_column(cells: &[String]) -> ArrayRef {
+    let present = || cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty());
+    fn each(c: &str) -> Option<&str> {
+        Some(c.trim()).filter(|c| !c.is_empty())
+    }
+    if present().all(|c| c.parse::<i64>().is_ok()) && present().next().is_some() {
+        return Arc::new(arrow_array::Int64Array::from_iter(
+            cells.iter().map(|c| each(c).and_then(|c| c.parse().ok())),
+        ));
+    }
+    let float = |c: &str| c.parse::<f64>().ok();
+    if present().all(|c| float(c).is_some()) && present().next().is_some() {
+        return Arc::new(arrow_array::Float64Array::from_iter(
+            cells.iter().map(|c| each(c).and_then(float)),
+        ));
+    }
+    let word = |c: &str| match c.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    if present().all(|c| word(c).is_some()) && present().next().is_some() {
+        return Arc::new(arrow_array::BooleanArray::from_iter(
+            cells.iter().map(|c| each(c).and_then(word)),
+        ));
+    }
+    Arc::new(arrow_array::StringArray::from_iter(
+        cells.iter().map(|c| each(c).map(|_| c.as_str())),
+    ))
+}
+
+fn entities_from_parquet(
     location: &str,
     bytes: bytes::Bytes,
     join_keys: &[String],
-) -> Result<Vec<EntityRow>> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
+) -> Result<EntityFrame> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| bad(location, format!("not a readable Parquet file: {e}")))?;
+    let schema = Arc::clone(builder.schema());
+    let reader = builder
+        .build()
         .map_err(|e| bad(location, format!("not a readable Parquet file: {e}")))?;
     let mut rows = Vec::new();
+    let mut batches = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(location, e))?;
         let column = |name: &str| {
@@ -153,63 +228,76 @@ fn entity_rows_from_parquet(
                 timestamp_micros,
             });
         }
+        batches.push(batch);
     }
-    Ok(rows)
+    Ok(EntityFrame {
+        rows,
+        schema,
+        batches,
+    })
 }
 
-/// Writes a training set as Parquet to a path or URL; returns the rows written.
+/// Writes a training set as Parquet to a path or URL: every column of the entity
+/// dataframe, in its order and types, then one column per feature (`view__field`, of
+/// the field's defined type; null where nothing was known in time). Returns the rows.
 pub async fn write_training_set(
     location: &str,
     defs: &Definitions,
-    join_keys: &[String],
     features: &[String],
-    rows: &[EntityRow],
+    entities: &EntityFrame,
     results: &[Vec<Feature>],
 ) -> Result<usize> {
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (k, name) in join_keys.iter().enumerate() {
-        fields.push(ArrowField::new(name, DataType::Utf8, false));
-        arrays.push(Arc::new(arrow_array::StringArray::from_iter_values(
-            rows.iter().map(|r| r.key.get(k).map_or("", String::as_str)),
-        )));
+    let types = features
+        .iter()
+        .map(|f| field_type(defs, f))
+        .collect::<Result<Vec<_>>>()?;
+    let mut fields: Vec<ArrowField> = entities
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (i, (feature, &field_type)) in features.iter().zip(&types).enumerate() {
+        let name = feature.replacen(':', "__", 1);
+        if fields.iter().any(|f| *f.name() == name) {
+            return Err(FeatureError::InvalidRequest {
+                field: format!("features[{i}]"),
+                message: format!(
+                    "the entity dataframe already has a column '{name}', the name of this feature's column"
+                ),
+            });
+        }
+        fields.push(ArrowField::new(name, columns::arrow_type(field_type), true));
     }
-    fields.push(ArrowField::new(
-        EVENT_TIMESTAMP,
-        columns::timestamp_type(),
-        false,
-    ));
-    arrays.push(columns::timestamp_column(
-        rows.iter().map(|r| r.timestamp_micros),
-    ));
-    for (i, f) in features.iter().enumerate() {
-        let field_type = field_type(defs, f)?;
-        fields.push(ArrowField::new(
-            f.replacen(':', "__", 1),
-            columns::arrow_type(field_type),
-            true,
-        ));
-        arrays.push(columns::build_column(
-            field_type,
-            results
-                .iter()
-                .map(|r| r.get(i).and_then(|(v, _)| v.as_ref())),
-        ));
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| FeatureError::Corrupt(format!("building the training set: {e}")))?;
-    let mut buffer = Vec::new();
+    let schema = Arc::new(Schema::new(fields));
     let failed = |e: parquet::errors::ParquetError| {
         FeatureError::Corrupt(format!("writing the training set: {e}"))
     };
-    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), None).map_err(failed)?;
-    writer.write(&batch).map_err(failed)?;
+    let mut buffer = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut buffer, Arc::clone(&schema), None).map_err(failed)?;
+    let mut offset = 0;
+    for batch in &entities.batches {
+        let n = batch.num_rows();
+        let done = results.get(offset..offset + n).unwrap_or_default();
+        offset += n;
+        let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
+        for (i, &field_type) in types.iter().enumerate() {
+            arrays.push(columns::build_column(
+                field_type,
+                done.iter().map(|r| r.get(i).and_then(|(v, _)| v.as_ref())),
+            ));
+        }
+        let out = RecordBatch::try_new(Arc::clone(&schema), arrays)
+            .map_err(|e| FeatureError::Corrupt(format!("building the training set: {e}")))?;
+        writer.write(&out).map_err(failed)?;
+    }
     writer.close().map_err(failed)?;
     let (store, path) = crate::ingest::locate_for_write(location)?;
     store.put(&path, buffer.into()).await.map_err(|e| {
         FeatureError::Unavailable(format!("training set store, writing '{location}': {e}"))
     })?;
-    Ok(rows.len())
+    Ok(entities.rows.len())
 }
 
 fn field_type(defs: &Definitions, feature: &str) -> Result<FieldType> {
@@ -222,4 +310,26 @@ fn field_type(defs: &Definitions, feature: &str) -> Result<FieldType> {
             field: "features".into(),
             message: format!("'{feature}' is not a defined field"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(cells: &[&str]) -> String {
+        let cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+        csv_column(&cells).data_type().to_string()
+    }
+
+    #[test]
+    fn csv_columns_are_typed_as_pandas_reads_them() {
+        assert_eq!(typed(&["1", "0", "", "-3"]), "Int64");
+        assert_eq!(typed(&["1", "0.5", "NaN", "1e3"]), "Float64");
+        assert_eq!(typed(&["True", "false", "", "TRUE"]), "Boolean");
+        // 1/0 are integers, as pandas reads them; a mix is text.
+        assert_eq!(typed(&["1", "0"]), "Int64");
+        assert_eq!(typed(&["True", "1"]), "Utf8");
+        assert_eq!(typed(&["a", "", "2"]), "Utf8");
+        assert_eq!(typed(&["", ""]), "Utf8");
+    }
 }

@@ -73,7 +73,8 @@ pub enum FeaturesCommand {
         /// Features as view:field, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         features: Vec<String>,
-        /// Entity rows: CSV or Parquet with the join key columns and event_timestamp.
+        /// Entity rows: CSV or Parquet with the join key columns and event_timestamp; its
+        /// other columns (a label, weights) are kept in the output, in order, typed.
         #[arg(long)]
         entities: String,
         /// Output Parquet file (path or object-storage URL).
@@ -152,10 +153,10 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         } => {
             let defs = client.clone().definitions().await?;
             let keys = mercator_features::training::join_keys(&defs, &features)?;
-            let rows = mercator_features::training::read_entity_rows(&entities, &keys).await?;
-            let results = client.historical(features.clone(), &rows).await?;
+            let frame = mercator_features::training::read_entities(&entities, &keys).await?;
+            let results = client.historical(features.clone(), &frame.rows).await?;
             let n = mercator_features::training::write_training_set(
-                &output, &defs, &keys, &features, &rows, &results,
+                &output, &defs, &features, &frame, &results,
             )
             .await?;
             println!(

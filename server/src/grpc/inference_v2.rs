@@ -12,6 +12,7 @@ use super::stream_infer::{AnswerStream, StreamLimits};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
 use crate::serving::{Observation, Serving};
+use crate::v2::signature::{self, AdvertisedInput};
 
 /// The V2 service.
 #[derive(Debug, Clone)]
@@ -63,6 +64,32 @@ fn tensor_metadata(specs: &[TensorSpec]) -> Vec<pb::model_metadata_response::Ten
             name: s.name.clone(),
             datatype: s.datatype.as_str().to_string(),
             shape: s.shape.clone(),
+            parameters: Default::default(),
+        })
+        .collect()
+}
+
+/// The inputs as clients are told about them ([`crate::v2::signature`]).
+fn input_metadata(inputs: &[AdvertisedInput]) -> Vec<pb::model_metadata_response::TensorMetadata> {
+    inputs
+        .iter()
+        .map(|a| pb::model_metadata_response::TensorMetadata {
+            name: a.name.clone(),
+            datatype: a.datatype.as_str().to_string(),
+            shape: a.shape.clone(),
+            parameters: a
+                .parameters
+                .iter()
+                .map(|(k, v)| {
+                    let choice = pb::infer_parameter::ParameterChoice::StringParam(v.clone());
+                    (
+                        (*k).to_string(),
+                        pb::InferParameter {
+                            parameter_choice: Some(choice),
+                        },
+                    )
+                })
+                .collect(),
         })
         .collect()
 }
@@ -196,7 +223,7 @@ impl GrpcInferenceService for InferenceV2 {
                 name: m.name.clone(),
                 versions,
                 platform: platform(&m),
-                inputs: tensor_metadata(m.model.inputs()),
+                inputs: input_metadata(&signature::inputs(&m, &self.serving.features)),
                 outputs: tensor_metadata(m.model.outputs()),
             };
             (m, response)
@@ -241,15 +268,14 @@ impl GrpcInferenceService for InferenceV2 {
                 platform: platform(&m),
                 backend: "mercator".into(),
                 max_batch_size: i32::try_from(m.max_batch_size).unwrap_or(i32::MAX),
-                input: m
-                    .model
-                    .inputs()
-                    .iter()
-                    .map(|s| pb::ModelInput {
-                        name: s.name.clone(),
-                        data_type: data_type(s.datatype) as i32,
+                input: signature::inputs(&m, &self.serving.features)
+                    .into_iter()
+                    .map(|a| pb::ModelInput {
+                        name: a.name,
+                        data_type: data_type(a.datatype) as i32,
                         format: pb::model_input::Format::None as i32,
-                        dims: dims_without_batch(&s.shape),
+                        dims: dims_without_batch(&a.shape),
+                        optional: a.optional,
                     })
                     .collect(),
                 output: m

@@ -13,7 +13,24 @@ pub fn server_metadata(m: &pb::ServerMetadataResponse) -> Value {
 fn tensors(specs: &[pb::model_metadata_response::TensorMetadata]) -> Value {
     specs
         .iter()
-        .map(|t| json!({ "name": t.name, "datatype": t.datatype, "shape": t.shape }))
+        .map(|t| {
+            let mut tensor = json!({ "name": t.name, "datatype": t.datatype, "shape": t.shape });
+            // Mercator's extension (entity keys and the inputs they replace), only when set.
+            if !t.parameters.is_empty() {
+                let parameters: serde_json::Map<String, Value> = t
+                    .parameters
+                    .iter()
+                    .filter_map(|(k, p)| match &p.parameter_choice {
+                        Some(pb::infer_parameter::ParameterChoice::StringParam(v)) => {
+                            Some((k.clone(), Value::from(v.as_str())))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                tensor["parameters"] = Value::Object(parameters);
+            }
+            tensor
+        })
         .collect()
 }
 
@@ -46,6 +63,7 @@ pub fn model_config(c: &pb::ModelConfig) -> Value {
                     .unwrap_or(pb::model_input::Format::None)
                     .as_str_name(),
                 "dims": i.dims,
+                "optional": i.optional,
             })
         })
         .collect();

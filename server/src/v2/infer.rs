@@ -109,11 +109,22 @@ async fn entity_inputs(
 ) -> Result<(Vec<Option<mercator_runtime::Tensor>>, Vec<usize>), ServeError> {
     let manifest = &loaded.manifest;
     let bound = |i: &mercator_runtime::manifest::InputManifest| !i.features.is_empty();
-    if !manifest.is_feature_backed()
-        || inputs
-            .iter()
-            .any(|r| manifest.inputs.iter().any(|m| bound(m) && m.name == r.name))
+    if !manifest.is_feature_backed() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    if inputs
+        .iter()
+        .any(|r| manifest.inputs.iter().any(|m| bound(m) && m.name == r.name))
     {
+        // The bound inputs are sent: they are used as sent. Entity keys sent with them
+        // name the entity (routing has read them already) and are checked, not looked up:
+        // metadata advertises both as optional, and a client filling every advertised
+        // input (perf_analyzer's random data) sends both.
+        for input in manifest.inputs.iter().filter(|i| bound(i)) {
+            if let Ok(join_keys) = lookup::join_keys(&serving.features, input) {
+                take_entity_keys(inputs, raw, &join_keys)?;
+            }
+        }
         return Ok((Vec::new(), Vec::new()));
     }
     let mut keys_by_entity: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();

@@ -9,10 +9,12 @@
 //!
 //! - [`tensors`]: tensor contents, both encodings;
 //! - [`request`]: a request's tensors checked against the answering version;
-//! - [`infer`]: the path itself (entity keys to features, routing, shadows, statistics).
+//! - [`infer`]: the path itself (entity keys to features, routing, shadows, statistics);
+//! - [`signature`]: the inputs clients are told about (Triton's shapes, entity keys).
 
 pub mod infer;
 pub mod request;
+pub mod signature;
 pub mod tensors;
 
 pub use infer::{ENTITIES_WITHOUT_FEATURES, ENTITY_KEY, infer};

@@ -273,6 +273,7 @@ fn decode_input(
         },
     }
     .map_err(|message| ServeError::invalid(field(), format!("input '{name}': {message}")))?;
+    let dims = super::signature::row_shape(&specs[position], dims);
     let tensor =
         Tensor::new(dims, data).map_err(|e| ServeError::invalid(field(), e.to_string()))?;
     specs[position].check(&tensor)?;

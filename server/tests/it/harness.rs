@@ -237,7 +237,13 @@ impl TestServer {
             model_name: model.into(),
             ..Default::default()
         };
-        for t in &meta.inputs {
+        // The entity keys that may replace bound inputs are left out, as a client
+        // sending the features does.
+        for t in meta
+            .inputs
+            .iter()
+            .filter(|t| !t.parameters.contains_key("replaces"))
+        {
             let shape: Vec<i64> = t.shape.iter().map(|&d| if d < 0 { 1 } else { d }).collect();
             let count: i64 = shape.iter().product();
             let size = mercator_runtime::DType::parse(&t.datatype)?.size_bytes()?;

@@ -134,7 +134,8 @@ async fn historical_features_stream_and_land_in_parquet() {
     std::fs::write(
         &entities,
         format!(
-            "customer_id,event_timestamp,label\nc1,{},1\nc1,{},0\nc2,{},1\nc9,{},0\n",
+            "customer_id,event_timestamp,label,weight,vip,note\n\
+             c1,{},1,0.5,True,a\nc1,{},0,1,False,\nc2,{},1,2.25,True,b\nc9,{},,1e3,False,c\n",
             T0 + 25 * 60,
             T0 + 5 * 60,
             T0 + 15 * 60,
@@ -171,10 +172,56 @@ async fn historical_features_stream_and_land_in_parquet() {
         .iter()
         .map(|f| f.name().clone())
         .collect();
+    // Every column of the entity file, in order, typed as pandas reads them (an int
+    // column with a gap stays int64), then the features (issue 29, item 4).
     assert_eq!(
         names,
-        ["customer_id", "event_timestamp", "activity__orders"]
+        [
+            "customer_id",
+            "event_timestamp",
+            "label",
+            "weight",
+            "vip",
+            "note",
+            "activity__orders"
+        ]
     );
+    let types: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Utf8",
+            "Timestamp(µs, \"UTC\")",
+            "Int64",
+            "Float64",
+            "Boolean",
+            "Utf8",
+            "Float32"
+        ]
+    );
+    let label = batch
+        .column_by_name("label")
+        .expect("label")
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .expect("int64")
+        .iter()
+        .collect::<Vec<_>>();
+    assert_eq!(label, [Some(1), Some(0), Some(1), None]);
+    let note = batch
+        .column_by_name("note")
+        .expect("note")
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .expect("utf8")
+        .iter()
+        .collect::<Vec<_>>();
+    assert_eq!(note, [Some("a"), None, Some("b"), Some("c")]);
     let column = batch
         .column_by_name("activity__orders")
         .expect("column")
@@ -207,6 +254,10 @@ async fn historical_features_stream_and_land_in_parquet() {
                     )
                     .with_timezone("UTC"),
                 ),
+            ),
+            (
+                "label",
+                std::sync::Arc::new(arrow_array::Int8Array::from(vec![1, 0, 1, 0])) as ArrayRef,
             ),
         ])
         .expect("batch");
@@ -250,4 +301,7 @@ async fn historical_features_stream_and_land_in_parquet() {
         column.iter().collect::<Vec<_>>(),
         [Some(2.0), None, Some(7.0), None]
     );
+    // A Parquet entity file's columns keep their exact types.
+    let label = batch.column_by_name("label").expect("label kept");
+    assert_eq!(label.data_type().to_string(), "Int8");
 }

@@ -43,6 +43,7 @@ mod repository;
 mod rest;
 mod security;
 mod shutdown;
+mod signature;
 mod store_outage;
 mod stream_infer;
 mod tls;

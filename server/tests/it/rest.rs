@@ -12,14 +12,14 @@ use crate::auth::key;
 use crate::harness::{TestServer, churn_expected, metric_value};
 
 /// An HTTP answer: status, lower-cased head, body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: serde_json::Value,
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: serde_json::Value,
 }
 
 /// One request on its own connection, as curl sends it.
-async fn http(
+pub async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
