@@ -278,9 +278,169 @@ def test_client_calls_the_demo():
         raise AssertionError("an empty id was scored")
 
 
+def test_registry_from_python():
+    """Register, list, promote and roll back from a notebook, as the CLI does."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    folders = []
+    for rounds in (5, 20):
+        booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), num_boost_round=rounds)
+        folders.append((booster, export_xgboost(booster, os.path.join(WORK, f"reg{rounds}"))))
+    reg = client.registry
+    first = reg.register("py_reg", folders[0][1], alias="champion", description="five rounds",
+                         tags={"team": "retention"}, metrics={"auc": 0.9})
+    assert (first.model, first.version, first.status) == ("py_reg", 1, "READY"), first
+    assert first.aliases == ["champion"] and first.tags == {"team": "retention"}, first
+    assert "mercator.json" in first.files and first.manifest["kind"] == "xgboost", first
+    second = reg.register("py_reg", folders[1][1])
+    assert second.version == 2 and second.aliases == [], second
+    summary = {m.name: m for m in reg.list_models()}["py_reg"]
+    assert summary.latest_version == 2 and summary.aliases == {"champion": 1}, summary
+    assert [v.version for v in reg.versions("py_reg")] == [1, 2]
+    moved = reg.promote("py_reg", 2, reason="more rounds")
+    assert (moved.alias, moved.from_version, moved.to_version) == ("champion", 1, 2), moved
+    want = folders[1][0].predict(xgb.DMatrix(x[:8]))
+    for _ in range(300):  # the server picks the move up
+        res = infer("py_reg", ("features", x[:8], "FP32"))
+        if np.allclose(res.as_numpy("probability"), want, atol=1e-6):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the promoted version was never served")
+    back = reg.rollback("py_reg")
+    assert (back.from_version, back.to_version) == (2, 1), back
+    assert reg.get_version("py_reg").version == 1
+    try:
+        reg.get_version("py_nope")
+    except mercator.NotFound as e:
+        assert isinstance(e, LookupError) and e.code.name == "NOT_FOUND" and "py_nope" in e.message, e
+    else:
+        raise AssertionError("an unknown model was found")
+    try:
+        reg.register("py_reg", WORK)  # no manifest at the top
+    except mercator.InvalidArgument as e:
+        assert "mercator.json" in e.message, e
+    else:
+        raise AssertionError("a folder without a manifest was registered")
+
+
+TYPED_VIEW = """
+[[entities]]
+name = "customer"
+join_keys = ["customer_id"]
+
+[[feature_views]]
+name = "py_typed"
+entity = "customer"
+ttl = "30d"
+fields = [
+  { name = "visits", type = "int64" },
+  { name = "member", type = "bool" },
+  { name = "score", type = "float32" },
+]
+"""
+
+
+def test_push_errors_and_training_sets():
+    """Pushes typed as defined, errors that name the field, and a training set that keeps
+    the entity dataframe's columns (labels) and the features' types."""
+    import pandas as pd
+
+    toml = os.path.join(WORK, "typed.toml")
+    with open(toml, "w") as f:
+        f.write(TYPED_VIEW)
+    out = subprocess.run([MERCATOR, "features", "--server", URL, "apply", "--merge", toml],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    feats = mercator.Client(ADDR).features  # a fresh client reads the new view
+    # The README's push: no event_time, the time of the call.
+    pushed = feats.push("py_typed", [{"entity_key": "P1", "values": {"visits": 3, "member": True, "score": 0.5}},
+                                     {"entity_key": "P2", "values": {"visits": 7, "member": False}}])
+    assert pushed.written == 2, pushed
+    try:
+        feats.push("py_typed", [{"entity_key": "P3", "values": {"visits": "many"}}])
+    except mercator.InvalidArgument as e:
+        assert isinstance(e, ValueError) and "rows[0].values[visits]" in e.message, e
+    else:
+        raise AssertionError("a string was pushed as int64")
+    try:
+        feats.push("py_typed", [{"entity_key": "P3", "values": {"nope": 1}}])
+    except mercator.InvalidArgument as e:
+        assert "nope" in e.message, e
+    else:
+        raise AssertionError("an unknown field was pushed")
+
+    later = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=1)
+    entities = pd.DataFrame({
+        "event_timestamp": [later, later, later, pd.Timestamp("2020-01-01", tz="UTC")],
+        "customer_id": ["P1", "P2", "P9", "P1"],
+        "label": np.array([1, 0, 1, 0], dtype="int64"),
+        "vip": [True, False, False, True],
+    })
+    features = ["py_typed:visits", "py_typed:member", "py_typed:score"]
+    train = feats.get_historical_features(entities, features)
+    assert list(train.columns) == ["event_timestamp", "customer_id", "label", "vip", "py_typed__visits",
+                                   "py_typed__member", "py_typed__score"], train.columns
+    assert str(train["label"].dtype) == "int64" and str(train["vip"].dtype) == "bool", train.dtypes
+    assert str(train["py_typed__visits"].dtype) == "Int64", train.dtypes
+    assert str(train["py_typed__member"].dtype) == "boolean", train.dtypes
+    assert str(train["py_typed__score"].dtype) == "float32", train.dtypes
+    assert train["py_typed__visits"].tolist()[:2] == [3, 7], train
+    assert train["py_typed__visits"].isna().tolist() == [False, False, True, True], train
+    assert train["py_typed__member"].tolist()[:2] == [True, False], train
+    assert train["py_typed__score"].isna().tolist() == [False, True, True, True], train
+
+    # The same entity rows through the CLI's training set (the join held to pandas'
+    # merge_asof by the server's tests): the same values.
+    path = os.path.join(WORK, "entities.parquet")
+    entities.to_parquet(path)
+    cli_out = os.path.join(WORK, "train.parquet")
+    out = subprocess.run([MERCATOR, "features", "--server", URL, "history", "--features", ",".join(features),
+                          "--entities", path, "--output", cli_out], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    cli = pd.read_parquet(cli_out)
+    assert list(cli.columns) == list(train.columns), cli.columns
+    for name in features:
+        column = name.replace(":", "__")
+        assert cli[column].isna().tolist() == train[column].isna().tolist(), (cli[column], train[column])
+        assert cli[column].dropna().tolist() == train[column].dropna().tolist(), (cli[column], train[column])
+    try:
+        feats.get_historical_features(entities.drop(columns=["customer_id"]), features)
+    except mercator.InvalidArgument as e:
+        assert "customer_id" in e.message, e
+    else:
+        raise AssertionError("entity rows without their key were joined")
+
+
+def test_export_hints_at_the_extra():
+    import sys as _sys
+
+    saved = {k: _sys.modules.get(k) for k in ("safetensors", "safetensors.torch")}
+    _sys.modules["safetensors"] = None
+    _sys.modules.pop("safetensors.torch", None)
+    try:
+        import torch
+
+        export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 1)), os.path.join(WORK, "nomodule"))
+    except ModuleNotFoundError as e:
+        assert "mercator-serving[torch]" in str(e), e
+    else:
+        raise AssertionError("exported without safetensors")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                _sys.modules.pop(k, None)
+            else:
+                _sys.modules[k] = v
+
+
 for test in (test_xgboost_binary_with_feature_names, test_xgboost_sklearn_multiclass, test_ets_single_series,
              test_ets_bundle_states_after_the_last_day, test_mlp_sequential_and_custom, test_text_pipeline,
-             test_client_calls_the_demo):
+             test_client_calls_the_demo, test_registry_from_python, test_push_errors_and_training_sets,
+             test_export_hints_at_the_extra):
     check(test)
 failed = sum(1 for _, err in results if err)
 print(f"python package: {len(results) - failed} passed, {failed} failed")

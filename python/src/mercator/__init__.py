@@ -7,13 +7,25 @@ exporters and `mercator.text` without gRPC installed.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Classification", "Client", "Forecast", "ForecastPoint", "Intent", "MercatorError", "PushResult",
-           "Reason", "Recommendation", "Score"]
+_CLIENT = ["Classification", "Client", "Forecast", "ForecastPoint", "Intent", "PushResult", "Reason",
+           "Recommendation", "Score"]
+_ERRORS = ["AlreadyExists", "DeadlineExceeded", "FailedPrecondition", "InvalidArgument", "MercatorError",
+           "NotFound", "PermissionDenied", "ResourceExhausted", "Unauthenticated", "Unavailable"]
+_REGISTRY = ["AliasMove", "ModelSummary", "ModelVersion"]
+__all__ = _CLIENT + _ERRORS + _REGISTRY
 
 
 def __getattr__(name):
-    if name in __all__:
+    if name in _CLIENT:
         from . import client
 
         return getattr(client, name)
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    if name in _REGISTRY:
+        from . import registry
+
+        return getattr(registry, name)
     raise AttributeError(f"module 'mercator' has no attribute '{name}'")

@@ -1,23 +1,22 @@
 """A thin client over Mercator's typed gRPC APIs: churn scores by customer id, demand
-forecasts by series, chatbot intents by text, and feature pushes. Each call returns plain
-dataclasses; a server error raises `MercatorError` with the gRPC code and the server's
+forecasts by series, replenishment orders, chatbot intents by text, the feature store
+(`client.features`: pushes and training sets) and the registry (`client.registry`:
+register, list, promote, roll back). Each call returns plain dataclasses; a server error
+raises a `MercatorError` subclass (`mercator.errors`) with the gRPC code and the server's
 message (which names the field at fault). For the V2 protocol, use any V2 client
 (tritonclient, KServe's); the generated stubs are in `mercator.v1` for everything else.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from mercator.v1 import (
     churn_pb2,
     churn_pb2_grpc,
-    feature_store_pb2,
     feature_store_pb2_grpc,
     forecasting_pb2,
     forecasting_pb2_grpc,
@@ -25,16 +24,12 @@ from mercator.v1 import (
     intent_pb2_grpc,
     inventory_pb2,
     inventory_pb2_grpc,
+    registry_pb2_grpc,
 )
 
-
-class MercatorError(Exception):
-    """A call the server refused or could not answer."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
+from .errors import InvalidArgument, MercatorError, call  # noqa: F401 - MercatorError re-exported
+from .features import Features, PushResult  # noqa: F401 - PushResult re-exported
+from .registry import Registry
 
 
 @dataclass
@@ -118,92 +113,7 @@ class Recommendation:
     model_version: str
 
 
-@dataclass
-class PushResult:
-    written: int
-    ignored_older: int
-
-
 Series = Union[Tuple[str, str], Mapping[str, str]]
-
-
-def _call(method, request, metadata, timeout):
-    try:
-        return method(request, metadata=metadata, timeout=timeout)
-    except grpc.RpcError as e:  # a grpc.Call: code() and details()
-        raise MercatorError(e.code(), e.details() or "") from None
-
-
-def _value(v, kind: Optional[str] = None) -> feature_store_pb2.FeatureValue:
-    """`v` as a feature value of the field's declared type `kind` (float32, float64,
-    int64, string, bool, float32_list), or of `v`'s own Python type when unknown."""
-    if hasattr(v, "item") and not hasattr(v, "__len__"):  # a numpy scalar
-        v = v.item()
-    if kind == "float32":
-        return feature_store_pb2.FeatureValue(float32=float(v))
-    if kind == "float64":
-        return feature_store_pb2.FeatureValue(float64=float(v))
-    if kind == "int64":
-        return feature_store_pb2.FeatureValue(int64=int(v))
-    if kind == "string":
-        return feature_store_pb2.FeatureValue(string=str(v))
-    if kind == "bool":
-        return feature_store_pb2.FeatureValue(bool=bool(v))
-    if kind == "float32_list" or isinstance(v, (list, tuple)) or hasattr(v, "__len__") and not isinstance(v, str):
-        return feature_store_pb2.FeatureValue(float32_list=feature_store_pb2.FloatList(values=[float(x) for x in v]))
-    if isinstance(v, bool):
-        return feature_store_pb2.FeatureValue(bool=v)
-    if isinstance(v, int):
-        return feature_store_pb2.FeatureValue(int64=v)
-    if isinstance(v, float):
-        return feature_store_pb2.FeatureValue(float64=v)
-    if isinstance(v, str):
-        return feature_store_pb2.FeatureValue(string=v)
-    raise TypeError(f"feature value {v!r} is not a bool, int, float, str or list of floats")
-
-
-class Features:
-    """The feature store: push rows of a view, each value sent as its field's type."""
-
-    def __init__(self, stub, metadata, timeout):
-        self._stub, self._metadata, self._timeout = stub, metadata, timeout
-        self._types: dict = {}
-
-    def _fields(self, view: str) -> dict:
-        """The declared type of each field of `view` (read once per view)."""
-        if view not in self._types:
-            try:
-                r = _call(self._stub.ListDefinitions, feature_store_pb2.ListDefinitionsRequest(),
-                          self._metadata, self._timeout)
-            except MercatorError as e:
-                if e.code != grpc.StatusCode.PERMISSION_DENIED:
-                    raise
-                # A key that may write but not read: values go as their Python types.
-                return {}
-            for v in r.feature_views:
-                self._types[v.name] = {f.name: f.type for f in v.fields}
-        return self._types.get(view, {})
-
-    def push(self, view: str, rows: Iterable[Mapping]) -> PushResult:
-        """Writes rows of `view`. Each row is a mapping with `entity_key` (a string, or a
-        list of strings for a multi-key entity), `values` (field → value) and optionally
-        `event_time` (a timezone-aware datetime; the server's time when left out)."""
-        types = self._fields(view)
-        request = feature_store_pb2.PushRequest(view=view)
-        for row in rows:
-            key = row["entity_key"]
-            pb = request.rows.add(entity_key=[key] if isinstance(key, str) else list(key))
-            for name, value in row["values"].items():
-                pb.values[name].CopyFrom(_value(value, types.get(name)))
-            when = row.get("event_time")
-            if when is not None:
-                if when.tzinfo is None:
-                    raise ValueError("event_time must be timezone-aware")
-                ts = timestamp_pb2.Timestamp()
-                ts.FromDatetime(when.astimezone(_dt.timezone.utc))
-                pb.event_time.CopyFrom(ts)
-        r = _call(self._stub.Push, request, self._metadata, self._timeout)
-        return PushResult(written=r.written, ignored_older=r.ignored_older)
 
 
 class Client:
@@ -226,6 +136,7 @@ class Client:
         self._inventory = inventory_pb2_grpc.InventoryStub(self._channel)
         self.features = Features(feature_store_pb2_grpc.FeatureStoreStub(self._channel),
                                  self._metadata, timeout)
+        self.registry = Registry(registry_pb2_grpc.RegistryStub(self._channel), self._metadata, timeout)
 
     def close(self):
         self._channel.close()
@@ -242,7 +153,7 @@ class Client:
         `top_reasons` asks for each score's largest contributions to the log-odds."""
         request = churn_pb2.ScoreRequest(model_name=model, model_version=version,
                                          customer_ids=list(customer_ids), top_reasons=top_reasons)
-        r = _call(self._churn.Score, request, self._metadata, self._timeout)
+        r = call(self._churn.Score, request, self._metadata, self._timeout)
         scored = churn_pb2.CustomerScore.Status.SCORED
         raises = churn_pb2.Reason.Direction.RAISES_RISK
         return [Score(customer_id=s.customer_id, scored=s.status == scored,
@@ -263,7 +174,7 @@ class Client:
         request = intent_pb2.ClassifyRequest(model_name=model, model_version=version,
                                              text=text.encode("utf-8"), top_k=top_k,
                                              session_id=session_id)
-        r = _call(self._intent.Classify, request, self._metadata, self._timeout)
+        r = call(self._intent.Classify, request, self._metadata, self._timeout)
         return Classification(intents=[Intent(i.intent, i.probability) for i in r.intents],
                               action=r.action, handoff=r.handoff, handoff_reason=r.handoff_reason,
                               model_version=r.model_version)
@@ -284,10 +195,10 @@ class Client:
             horizon_days=horizon, quantiles=list(quantiles))
         if history is not None:
             if last_date is None:
-                raise ValueError("an inline history needs its last_date")
+                raise InvalidArgument("last_date: an inline history needs its last_date")
             request.history.CopyFrom(forecasting_pb2.History(values=[float(v) for v in history],
                                                              last_date=last_date))
-        r = _call(self._forecasting.Forecast, request, self._metadata, self._timeout)
+        r = call(self._forecasting.Forecast, request, self._metadata, self._timeout)
         return Forecast(sku_id=r.series.sku_id, location_id=r.series.location_id,
                         quantiles=list(r.quantiles), history_last_date=r.history_last_date,
                         points=[ForecastPoint(p.date, p.mean, list(p.quantiles)) for p in r.points],
@@ -304,7 +215,7 @@ class Client:
         pairs, `backordered` the units owed to customers. The server reads the sales and forecasts demand over the lead time and
         review period."""
         if (service_level is None) == (fill_rate is None):
-            raise ValueError("give service_level or fill_rate")
+            raise InvalidArgument("service_level, fill_rate: give one of them")
         if isinstance(series, Mapping):
             sku, location = series["sku_id"], series.get("location_id", "")
         else:
@@ -323,7 +234,7 @@ class Client:
             request.pack_size = pack_size
         if unit_cost is not None:
             request.unit_cost = unit_cost
-        r = _call(self._inventory.Recommend, request, self._metadata, self._timeout)
+        r = call(self._inventory.Recommend, request, self._metadata, self._timeout)
         return Recommendation(
             outcome=inventory_pb2.RecommendResponse.Outcome.Name(r.outcome),
             order_quantity=r.order_quantity, reorder_point=r.reorder_point,

@@ -7,6 +7,8 @@ import json
 import os
 from typing import Mapping
 
+from .._needs import require  # noqa: F401 - the exporters' import of it
+
 
 def write_version(out_dir: str, manifest: dict, files: Mapping[str, bytes], overwrite: bool = False) -> str:
     """Writes `files` and `mercator.json` into `out_dir` (created if need be). An existing

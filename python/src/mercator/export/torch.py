@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-from ._folder import write_version
+from ._folder import require, write_version
 
 ACTIVATIONS = {"relu", "tanh", "sigmoid", "softmax", "gelu", "dropout"}
 
 
+def _nn():
+    return require("torch.nn", "torch", "export_mlp/export_text")
+
+
 def _walk(modules, names, out):
-    import torch.nn as nn
+    nn = _nn()
 
     for m in modules:
         if isinstance(m, str):
@@ -76,7 +80,7 @@ def _walk(modules, names, out):
 
 def layer_list(model, layers: Optional[Sequence] = None) -> list:
     """The manifest's `layers` for `model` (see the module's doc)."""
-    import torch.nn as nn
+    nn = _nn()
 
     if layers is None:
         if not isinstance(model, nn.Sequential):
@@ -91,8 +95,7 @@ def layer_list(model, layers: Optional[Sequence] = None) -> list:
 
 
 def _weights(model) -> bytes:
-    from safetensors.torch import save
-
+    save = require("safetensors.torch", "torch", "export_mlp/export_text").save
     return save({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()})
 
 
