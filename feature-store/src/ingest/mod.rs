@@ -11,11 +11,13 @@
 //! - [`parse`]: cells and rows from CSV and Arrow, checked against the view (no I/O);
 //! - [`location`]: where a URL or path points, through `object_store`;
 //! - [`roots`]: where a client may point a load;
+//! - [`upload`]: a file a client streams rather than names;
 //! - here: streaming a file through them into the store, batch by batch.
 
 mod location;
 mod parse;
 mod roots;
+mod upload;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ pub(crate) use parse::parse_time;
 use parse::{Batch, ParseError, Unit, bad_at, check_columns, column, parse_csv, rows_from_arrow};
 pub use parse::{EVENT_TIMESTAMP, LoadOptions, RowsDone, parse_bool, parse_value};
 pub use roots::{Roots, shown};
+pub use upload::{load_stream, sweep};
 
 use crate::{FeatureError, FeatureStore, Result};
 

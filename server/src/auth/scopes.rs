@@ -12,7 +12,7 @@ pub enum Scope {
     Infer,
     /// Online and historical feature reads, and the definitions.
     FeaturesRead,
-    /// Push, LoadFile, ApplyDefinitions.
+    /// Push, LoadFile (LoadFileProgress, LoadUpload), ApplyDefinitions.
     FeaturesWrite,
     /// Registering and archiving versions.
     ModelsWrite,
@@ -130,6 +130,8 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
             ("ListDefinitions", S(FeaturesRead)),
             ("Push", S(FeaturesWrite)),
             ("LoadFile", S(FeaturesWrite)),
+            ("LoadFileProgress", S(FeaturesWrite)),
+            ("LoadUpload", S(FeaturesWrite)),
             ("GetOnlineFeatures", S(FeaturesRead)),
             ("GetHistoricalFeatures", S(FeaturesRead)),
         ],

@@ -58,7 +58,9 @@ pub enum FeaturesCommand {
     Load {
         /// The feature view.
         view: String,
-        /// A local path, or file://, s3://, gs://, az:// URL.
+        /// A local path, or file://, s3://, gs://, az:// URL. With --server, a file this
+        /// machine has is uploaded to the server; anything else the server reads itself,
+        /// inside its load roots.
         url: String,
         /// Event time (RFC 3339) for rows when the file has no event_timestamp column.
         #[arg(long)]
@@ -271,15 +273,7 @@ impl Client {
 
     async fn load(self, req: pb::LoadFileRequest) -> anyhow::Result<pb::LoadFileResponse> {
         match self {
-            Client::Remote(mut c) => {
-                let progress = super::progress::Progress::spinner(format!(
-                    "the server is loading {} into {}",
-                    req.url, req.view
-                ));
-                let r = c.load_file(req).await.map_err(super::models::status)?;
-                progress.finish();
-                Ok(r.into_inner())
-            }
+            Client::Remote(c) => super::load::remote(c, req).await,
             Client::Local(s) => {
                 let mut options = mercator_features::grpc::load_options(
                     req.default_event_time,

@@ -6,6 +6,7 @@ pub mod drift;
 pub mod features;
 pub mod infer;
 pub mod keys;
+mod load;
 mod merge;
 pub mod models;
 pub mod profile;

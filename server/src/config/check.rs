@@ -14,6 +14,10 @@ impl Config {
             ("limits.max_batch_series", self.limits.max_batch_series),
             ("limits.max_history_days", self.limits.max_history_days),
             ("limits.max_push_rows", self.limits.max_push_rows),
+            (
+                "limits.max_upload_bytes",
+                usize::try_from(self.limits.max_upload_bytes).unwrap_or(usize::MAX),
+            ),
             ("limits.max_text_bytes", self.limits.max_text_bytes),
             (
                 "limits.max_score_customers",

@@ -183,6 +183,9 @@ pub struct LimitsConfig {
     pub max_history_days: usize,
     /// Most rows in one `FeatureStore/Push` call (bigger loads: `LoadFile`, or several pushes).
     pub max_push_rows: usize,
+    /// Largest file a client may send to `FeatureStore/LoadUpload`, in bytes (CSV streams
+    /// through in constant memory; Parquet is spooled to `<data_dir>/tmp/uploads` first).
+    pub max_upload_bytes: u64,
     /// Longest text `Intent/Classify` accepts, in bytes.
     pub max_text_bytes: usize,
     /// Most customers in one `Churn/Score` call (a model's own batch limit may be lower).
@@ -277,6 +280,7 @@ impl Default for LimitsConfig {
             max_batch_series: 100_000,
             max_history_days: 36_600,
             max_push_rows: 100_000,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
             max_text_bytes: 16 * 1024,
             max_score_customers: 10_000,
             max_unauthenticated_body_bytes: 64 * 1024,

@@ -19,22 +19,32 @@ pub struct FeatureStoreService {
     roots: mercator_features::ingest::Roots,
     /// `limits.max_push_rows`.
     max_push_rows: usize,
+    /// `limits.max_upload_bytes`.
+    max_upload_bytes: u64,
+    /// Where uploaded Parquet files wait while they load (`<data_dir>/tmp/uploads`).
+    spool: std::path::PathBuf,
 }
 
 impl FeatureStoreService {
-    /// A service over `store`, loading files only from inside `roots` and taking pushes
-    /// of up to `max_push_rows`.
+    /// A service over `store`, loading files only from inside `roots`, taking pushes
+    /// of up to `max_push_rows` and uploads of up to `max_upload_bytes` (Parquet ones
+    /// spooled in `spool`, which is emptied of a previous run's leftovers here).
     pub fn new(
         store: Arc<FeatureStore>,
         metrics: Metrics,
         roots: mercator_features::ingest::Roots,
         max_push_rows: usize,
+        max_upload_bytes: u64,
+        spool: std::path::PathBuf,
     ) -> FeatureStoreService {
+        mercator_features::ingest::sweep(&spool);
         FeatureStoreService {
             store,
             metrics,
             roots,
             max_push_rows,
+            max_upload_bytes,
+            spool,
         }
     }
 }
@@ -153,6 +163,48 @@ impl FeatureStoreApi for FeatureStoreService {
             written: report.written as u64,
             ignored_older: report.ignored_older as u64,
         }))
+    }
+
+    type LoadFileProgressStream = super::feature_load::ProgressStream;
+
+    async fn load_file_progress(
+        &self,
+        req: Request<pb::LoadFileRequest>,
+    ) -> Result<Response<Self::LoadFileProgressStream>, Status> {
+        let pb::LoadFileRequest {
+            view,
+            url,
+            default_event_time,
+            ignore_unknown_columns,
+        } = req.into_inner();
+        let url = self.roots.resolve("url", &url)?;
+        let mut options =
+            mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
+        let store = Arc::clone(&self.store);
+        let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        Ok(Response::new(super::feature_load::with_progress(
+            bytes,
+            move |rows_done| async move {
+                options.progress = rows_done;
+                Ok(mercator_features::ingest::load_url(&store, &view, &url, options).await?)
+            },
+        )))
+    }
+
+    type LoadUploadStream = super::feature_load::ProgressStream;
+
+    async fn load_upload(
+        &self,
+        req: Request<tonic::Streaming<pb::LoadChunk>>,
+    ) -> Result<Response<Self::LoadUploadStream>, Status> {
+        let stream = super::feature_load::upload(
+            Arc::clone(&self.store),
+            self.spool.clone(),
+            self.max_upload_bytes,
+            req.into_inner(),
+        )
+        .await?;
+        Ok(Response::new(stream))
     }
 
     async fn get_online_features(

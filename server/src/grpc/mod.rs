@@ -9,6 +9,7 @@ pub mod calls;
 pub mod churn;
 pub mod connection;
 pub mod deadline;
+pub mod feature_load;
 pub mod feature_store;
 pub mod forecasting;
 pub mod inference_v2;
@@ -200,7 +201,9 @@ pub fn router(
                 features,
                 metrics,
                 mercator_features::ingest::Roots::new(config.load_roots())?,
-                config.limits.max_push_rows
+                config.limits.max_push_rows,
+                config.limits.max_upload_bytes,
+                config.server.data_dir.join("tmp").join("uploads"),
             )),
             config
         ))

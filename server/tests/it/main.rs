@@ -50,3 +50,4 @@ mod tls;
 mod tls_stores;
 mod traffic;
 mod tritonclient;
+mod upload;

@@ -176,6 +176,28 @@ class LoadFileRequest(_message.Message):
     ignore_unknown_columns: bool
     def __init__(self, view: _Optional[str] = ..., url: _Optional[str] = ..., default_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ignore_unknown_columns: _Optional[bool] = ...) -> None: ...
 
+class LoadChunk(_message.Message):
+    __slots__ = ("request", "data")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    request: LoadFileRequest
+    data: bytes
+    def __init__(self, request: _Optional[_Union[LoadFileRequest, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class LoadProgress(_message.Message):
+    __slots__ = ("rows", "bytes", "done", "written", "ignored_older")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_OLDER_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    bytes: int
+    done: bool
+    written: int
+    ignored_older: int
+    def __init__(self, rows: _Optional[int] = ..., bytes: _Optional[int] = ..., done: _Optional[bool] = ..., written: _Optional[int] = ..., ignored_older: _Optional[int] = ...) -> None: ...
+
 class LoadFileResponse(_message.Message):
     __slots__ = ("rows", "written", "ignored_older")
     ROWS_FIELD_NUMBER: _ClassVar[int]

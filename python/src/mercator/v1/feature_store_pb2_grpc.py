@@ -54,6 +54,16 @@ class FeatureStoreStub:
                 request_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.SerializeToString,
                 response_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileResponse.FromString,
                 _registered_method=True)
+        self.LoadFileProgress = channel.unary_stream(
+                '/mercator.v1.FeatureStore/LoadFileProgress',
+                request_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.SerializeToString,
+                response_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadProgress.FromString,
+                _registered_method=True)
+        self.LoadUpload = channel.stream_stream(
+                '/mercator.v1.FeatureStore/LoadUpload',
+                request_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadChunk.SerializeToString,
+                response_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadProgress.FromString,
+                _registered_method=True)
         self.GetOnlineFeatures = channel.unary_unary(
                 '/mercator.v1.FeatureStore/GetOnlineFeatures',
                 request_serializer=mercator_dot_v1_dot_feature__store__pb2.GetOnlineFeaturesRequest.SerializeToString,
@@ -99,6 +109,24 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadFileProgress(self, request, context):
+        """LoadFile, telling the rows loaded so far as it goes (one message per written batch
+        at most, the last with done set and the counts of LoadFileResponse).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadUpload(self, request_iterator, context):
+        """Loads a file the client sends rather than names (one the server cannot read): the
+        first message holds the request (its url is the file's name, whose extension says
+        CSV or Parquet), the following ones its bytes, each within limits.max_message_bytes
+        and all within limits.max_upload_bytes. Progress as for LoadFileProgress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOnlineFeatures(self, request, context):
         """The latest values of features ("view:field") for many entities, in one round trip.
         """
@@ -137,6 +165,16 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.LoadFile,
                     request_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.FromString,
                     response_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileResponse.SerializeToString,
+            ),
+            'LoadFileProgress': grpc.unary_stream_rpc_method_handler(
+                    servicer.LoadFileProgress,
+                    request_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.FromString,
+                    response_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadProgress.SerializeToString,
+            ),
+            'LoadUpload': grpc.stream_stream_rpc_method_handler(
+                    servicer.LoadUpload,
+                    request_deserializer=mercator_dot_v1_dot_feature__store__pb2.LoadChunk.FromString,
+                    response_serializer=mercator_dot_v1_dot_feature__store__pb2.LoadProgress.SerializeToString,
             ),
             'GetOnlineFeatures': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOnlineFeatures,
@@ -257,6 +295,60 @@ class FeatureStore:
             '/mercator.v1.FeatureStore/LoadFile',
             mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.SerializeToString,
             mercator_dot_v1_dot_feature__store__pb2.LoadFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadFileProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mercator.v1.FeatureStore/LoadFileProgress',
+            mercator_dot_v1_dot_feature__store__pb2.LoadFileRequest.SerializeToString,
+            mercator_dot_v1_dot_feature__store__pb2.LoadProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/mercator.v1.FeatureStore/LoadUpload',
+            mercator_dot_v1_dot_feature__store__pb2.LoadChunk.SerializeToString,
+            mercator_dot_v1_dot_feature__store__pb2.LoadProgress.FromString,
             options,
             channel_credentials,
             insecure,
