@@ -61,6 +61,22 @@ render default-monitoring "${monitoring[@]}"
 render production -f helm/values-production.yaml
 render production-monitoring -f helm/values-production.yaml "${monitoring[@]}"
 render persistent --set storage.persistence.enabled=true --set tls.existingSecret=tls
+# The optional edges: both Ingresses (with TLS) and the NetworkPolicy, egress included.
+render edges --set ingress.enabled=true --set ingress.grpc.host=grpc.example.com \
+  --set 'ingress.tls[0].secretName=mercator-tls' --set 'ingress.tls[0].hosts[0]=grpc.example.com' \
+  --set networkPolicy.enabled=true --set networkPolicy.egress.enabled=true \
+  --set 'networkPolicy.from[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=ingress-nginx' \
+  --set 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring' \
+  --set 'networkPolicy.egress.to[0].ipBlock.cidr=10.0.0.0/8'
+for k in "${kube_versions[@]}"; do
+  for kind in NetworkPolicy Ingress; do
+    grep -q "^kind: $kind" "$out/edges-$k.yaml" || { echo "no $kind with its values on" >&2; exit 1; }
+    if grep -q "^kind: $kind" "$out/default-$k.yaml"; then
+      echo "$kind rendered by default: it must be opt-in" >&2
+      exit 1
+    fi
+  done
+done
 
 echo "== kubernetes-validate --strict" >&2
 for k in "${kube_versions[@]}"; do
@@ -134,5 +150,33 @@ done
 
 echo "== hadolint Dockerfile" >&2
 .venv/bin/hadolint Dockerfile
+echo "== Dockerfile: bases pinned by digest, dependencies built before the sources" >&2
+python3 - <<'PY'
+import re, sys
+lines = [l.strip() for l in open("Dockerfile")]
+stages = []
+for l in lines:
+    if l.startswith("FROM "):
+        image = l.split()[1]
+        if image not in stages and not re.fullmatch(r"[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}", image):
+            sys.exit(f"Dockerfile: '{l}' is not pinned by digest")
+        if " AS " in l:
+            stages.append(l.split(" AS ")[1])
+def first(prefix):
+    return next((i for i, l in enumerate(lines) if l.startswith(prefix)), None)
+cook = first("RUN cargo chef cook")
+build = max(i for i, l in enumerate(lines) if l.startswith("COPY . ."))
+if cook is None or not cook < build:
+    sys.exit("Dockerfile: the dependencies are not cooked before the sources are copied")
+PY
+if [ -x target/debug/mercator ]; then
+  # The README-style `docker run` settings are a configuration the server takes.
+  if ! warnings=$(MERCATOR_GRPC__ADDR=0.0.0.0:8001 MERCATOR_METRICS__ADDR=0.0.0.0:8002 \
+    MERCATOR_AUTH__MODE=required target/debug/mercator config show 2>&1 >/dev/null) \
+    || [ -n "$warnings" ]; then
+    echo "the Dockerfile's docker run settings are refused: $warnings" >&2
+    exit 1
+  fi
+fi
 
 echo "helm chart: lint, renders, schemas, rules, configuration and refusals passed" >&2
