@@ -375,7 +375,8 @@ fn verifier(config: &Config, registry: &Registry) -> anyhow::Result<Option<Arc<V
 /// registry change, instead of at its next poll, and the definitions follower when the
 /// change names no model (an apply of feature definitions; key changes too, which cost it
 /// one cheap read); polling stays as the fallback, and a lost listener is reopened after a
-/// poll interval.
+/// poll interval. Each time the listener opens, both look once: a change committed before
+/// it listened (while the server started, or while it was lost) is not notified to it.
 async fn follow_registry_changes(
     registry: Registry,
     manager: Arc<ModelManager>,
@@ -387,25 +388,31 @@ async fn follow_registry_changes(
     loop {
         match registry.listen_for_changes().await {
             Ok(None) => return,
-            Ok(Some(mut listener)) => loop {
-                tokio::select! {
-                    () = &mut stop => return,
-                    note = listener.recv() => match note {
-                        Ok(n) => {
-                            tracing::debug!(model = n.payload(), "registry change notified");
-                            if n.payload().is_empty() {
-                                definitions_changed.notify_one();
-                            } else {
-                                manager.wake();
+            Ok(Some(mut listener)) => {
+                // A change committed before the LISTEN took effect (at start, or while the
+                // listener was lost) sends no notification to this listener: look once now.
+                manager.wake();
+                definitions_changed.notify_one();
+                loop {
+                    tokio::select! {
+                        () = &mut stop => return,
+                        note = listener.recv() => match note {
+                            Ok(n) => {
+                                tracing::debug!(model = n.payload(), "registry change notified");
+                                if n.payload().is_empty() {
+                                    definitions_changed.notify_one();
+                                } else {
+                                    manager.wake();
+                                }
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "registry change listener lost; polling");
-                            break;
-                        }
-                    },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "registry change listener lost; polling");
+                                break;
+                            }
+                        },
+                    }
                 }
-            },
+            }
             Err(e) => tracing::warn!(error = %e, "cannot listen for registry changes; polling"),
         }
         tokio::select! {
