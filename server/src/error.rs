@@ -92,6 +92,33 @@ impl ServeError {
     }
 }
 
+impl ServeError {
+    /// The gRPC code the error is answered with (as `tonic::Status::from` gives it), for
+    /// the metrics of a call whose error is still to be returned.
+    pub fn code(&self) -> Code {
+        use mercator_registry::RegistryError as R;
+        match self {
+            ServeError::InvalidArgument { .. } => Code::InvalidArgument,
+            ServeError::ModelNotFound(_)
+            | ServeError::VersionNotFound { .. }
+            | ServeError::NotFound(_) => Code::NotFound,
+            ServeError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ServeError::Overloaded(_) | ServeError::QueueFull { .. } => Code::ResourceExhausted,
+            ServeError::Unavailable(_) => Code::Unavailable,
+            ServeError::Internal(_) => Code::Internal,
+            ServeError::Registry(e) => match e {
+                R::NotFound(_) => Code::NotFound,
+                R::InvalidArgument { .. } => Code::InvalidArgument,
+                R::FailedPrecondition(_) => Code::FailedPrecondition,
+                R::PermissionDenied(_) => Code::PermissionDenied,
+                R::Integrity(_) => Code::DataLoss,
+                R::Database(_) | R::Migration(_) | R::Storage(_) => Code::Unavailable,
+                R::Config(_) => Code::Internal,
+            },
+        }
+    }
+}
+
 impl From<RuntimeError> for ServeError {
     fn from(e: RuntimeError) -> ServeError {
         match e {

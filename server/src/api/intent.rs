@@ -4,18 +4,82 @@
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
 use mercator_runtime::manifest::sections::IntentSettings;
 use mercator_runtime::{Tensor, TensorData};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Observation, Serving};
+use crate::serving::{Method, Serving, ShadowPolicy, Target};
 
 /// Model classified with when a request names none.
 pub const DEFAULT_MODEL: &str = "intent";
 /// The `method` label of `Intent/Classify`.
 pub const CLASSIFY: &str = "Intent.Classify";
+
+/// A customer's message to classify.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyRequest {
+    /// The model; empty for [`DEFAULT_MODEL`].
+    pub model: String,
+    /// The version or alias; empty for the traffic split.
+    pub version: String,
+    /// The message, as sent (checked to be UTF-8 here).
+    pub text: Vec<u8>,
+    /// The conversation, which keeps a conversation on one version of a split.
+    pub session_id: String,
+    /// How many intents to return; 0 for all.
+    pub top_k: u32,
+}
+
+/// The intents of a message, most likely first, and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// The model that answered.
+    pub model: String,
+    /// Its version.
+    pub version: String,
+    /// Intents with their probabilities, most likely first.
+    pub intents: Vec<(String, f64)>,
+    /// The action mapped to the top intent ("" when none is).
+    pub action: String,
+    /// Why the conversation goes to a person: "requested", "low_confidence", or "".
+    pub handoff_reason: &'static str,
+    /// The request's session, echoed.
+    pub session_id: String,
+}
+
+/// `Intent/Classify` as the envelope runs it: texts of at most `max_text_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct Classify {
+    /// `limits.max_text_bytes`.
+    pub max_text_bytes: usize,
+}
+
+impl Method for Classify {
+    type Request = ClassifyRequest;
+    type Answer = Classification;
+    const NAME: &'static str = CLASSIFY;
+    const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
+
+    fn limits(&self, req: &ClassifyRequest) -> Result<(), ServeError> {
+        super::cap(
+            "text",
+            req.text.len(),
+            "limits.max_text_bytes",
+            self.max_text_bytes,
+            "bytes",
+        )
+    }
+
+    async fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: ClassifyRequest,
+    ) -> Result<Classification, ServeError> {
+        classify_on(serving, &loaded, req).await
+    }
+}
 
 /// The version's intent settings, parsed and checked at registration and load.
 fn intent_settings(loaded: &LoadedModel) -> Result<&IntentSettings, ServeError> {
@@ -35,51 +99,30 @@ fn intent_settings(loaded: &LoadedModel) -> Result<&IntentSettings, ServeError> 
 /// version), at random otherwise.
 pub async fn classify(
     serving: &Arc<Serving>,
-    req: pb::ClassifyRequest,
-    max_text_bytes: usize,
-    obs: &mut Observation,
-) -> Result<pb::ClassifyResponse, ServeError> {
-    super::cap(
-        "text",
-        req.text.len(),
-        "limits.max_text_bytes",
-        max_text_bytes,
-        "bytes",
-    )?;
-    let _admitted = serving.admit()?;
-    let name = if req.model_name.is_empty() {
-        DEFAULT_MODEL
+    method: &Classify,
+    req: ClassifyRequest,
+) -> Result<Classification, ServeError> {
+    let model = if req.model.is_empty() {
+        DEFAULT_MODEL.to_string()
     } else {
-        req.model_name.as_str()
+        req.model.clone()
     };
-    let session = (!req.session_id.is_empty()).then_some(req.session_id.as_str());
-    let routed = serving.route(name, &req.model_version, session)?;
-    obs.resolved(&routed.live);
-    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
-    let answer = classify_on(serving, &routed.live, req).await?;
-    if let Some(copy) = copy {
-        let owner = Arc::clone(serving);
-        serving.shadows.send(
-            CLASSIFY,
-            &routed.shadows,
-            copy,
-            &answer,
-            move |shadow, req| {
-                let serving = Arc::clone(&owner);
-                async move { classify_on(&serving, &shadow, req).await }
-            },
-        );
-    }
-    Ok(answer)
+    let (version, session) = (req.version.clone(), req.session_id.clone());
+    let target = Target {
+        model: &model,
+        version: &version,
+        entity: (!session.is_empty()).then_some(session.as_str()),
+    };
+    serving.call(method, target, req).await
 }
 
-impl crate::serving::shadow::Predicts for pb::ClassifyResponse {
+impl crate::serving::shadow::Predicts for Classification {
     /// The top intent and its probability.
     fn predictions(&self) -> crate::serving::shadow::Predictions {
         let top = self.intents.first();
         crate::serving::shadow::Predictions {
-            values: top.map(|i| i.probability).into_iter().collect(),
-            labels: top.map(|i| i.intent.clone()).into_iter().collect(),
+            values: top.map(|i| i.1).into_iter().collect(),
+            labels: top.map(|i| i.0.clone()).into_iter().collect(),
         }
     }
 }
@@ -88,11 +131,11 @@ impl crate::serving::shadow::Predicts for pb::ClassifyResponse {
 async fn classify_on(
     serving: &Serving,
     loaded: &Arc<LoadedModel>,
-    req: pb::ClassifyRequest,
-) -> Result<pb::ClassifyResponse, ServeError> {
-    let pb::ClassifyRequest {
-        model_name: _,
-        model_version: _,
+    req: ClassifyRequest,
+) -> Result<Classification, ServeError> {
+    let ClassifyRequest {
+        model: _,
+        version: _,
         text,
         session_id,
         top_k,
@@ -137,19 +180,12 @@ async fn classify_on(
     if top_k > 0 {
         ranked.truncate(top_k as usize);
     }
-    Ok(pb::ClassifyResponse {
-        model_name: loaded.name.clone(),
-        model_version: loaded.version_label.clone(),
+    Ok(Classification {
+        model: loaded.name.clone(),
+        version: loaded.version_label.clone(),
         action: m.actions.get(&top).cloned().unwrap_or_default(),
-        handoff: !handoff_reason.is_empty(),
-        handoff_reason: handoff_reason.into(),
-        intents: ranked
-            .into_iter()
-            .map(|(intent, probability)| pb::IntentScore {
-                intent,
-                probability,
-            })
-            .collect(),
+        handoff_reason,
+        intents: ranked,
         session_id,
     })
 }

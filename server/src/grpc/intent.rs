@@ -1,18 +1,18 @@
-//! `mercator.v1.Intent`: thin handler over `crate::api::intent`.
+//! `mercator.v1.Intent`: converts to and from `crate::api::intent`'s domain types.
 
 use std::sync::Arc;
 
 use mercator_proto::v1::{self as pb, intent_server::Intent};
 use tonic::{Request, Response, Status};
 
+use crate::api::intent::{Classification, Classify, ClassifyRequest};
 use crate::serving::Serving;
 
 /// The intent service.
 #[derive(Debug, Clone)]
 pub struct IntentService {
     serving: Arc<Serving>,
-    /// `limits.max_text_bytes`.
-    max_text_bytes: usize,
+    method: Classify,
 }
 
 impl IntentService {
@@ -20,7 +20,54 @@ impl IntentService {
     pub fn new(serving: Arc<Serving>, max_text_bytes: usize) -> IntentService {
         IntentService {
             serving,
-            max_text_bytes,
+            method: Classify { max_text_bytes },
+        }
+    }
+}
+
+impl From<pb::ClassifyRequest> for ClassifyRequest {
+    fn from(r: pb::ClassifyRequest) -> Self {
+        let pb::ClassifyRequest {
+            model_name,
+            model_version,
+            text,
+            session_id,
+            top_k,
+        } = r;
+        ClassifyRequest {
+            model: model_name,
+            version: model_version,
+            text,
+            session_id,
+            top_k,
+        }
+    }
+}
+
+impl From<Classification> for pb::ClassifyResponse {
+    fn from(c: Classification) -> Self {
+        let Classification {
+            model,
+            version,
+            intents,
+            action,
+            handoff_reason,
+            session_id,
+        } = c;
+        pb::ClassifyResponse {
+            model_name: model,
+            model_version: version,
+            intents: intents
+                .into_iter()
+                .map(|(intent, probability)| pb::IntentScore {
+                    intent,
+                    probability,
+                })
+                .collect(),
+            action,
+            handoff: !handoff_reason.is_empty(),
+            handoff_reason: handoff_reason.into(),
+            session_id,
         }
     }
 }
@@ -31,15 +78,9 @@ impl Intent for IntentService {
         &self,
         req: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let serving = &self.serving;
-        super::observed::observed(
-            &serving.metrics,
-            crate::api::intent::CLASSIFY,
-            async |obs| {
-                crate::api::intent::classify(serving, req.into_inner(), self.max_text_bytes, obs)
-                    .await
-            },
-        )
-        .await
+        let answer =
+            crate::api::intent::classify(&self.serving, &self.method, req.into_inner().into())
+                .await?;
+        Ok(Response::new(answer.into()))
     }
 }

@@ -1,9 +1,13 @@
-//! The serving core, protocol-neutral: admission, routing, compute and shadows, over
+//! The serving core, protocol-neutral: the envelope every prediction passes ([`call`]:
+//! admission, routing, the run, shadows, observation), compute and its placement, over
 //! domain types (tensors in, tensors out). The V2 path (`crate::v2`) and the typed APIs
 //! (`crate::api`) call in here; nothing here knows a wire format.
 
+pub mod call;
 pub mod lookup;
 pub mod shadow;
+
+pub use call::{Method, Opened, ShadowPolicy, Target};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,231 @@
+//! The envelope every prediction passes through, in one place: the method's own limits,
+//! admission, resolution and routing (by the request's entity), the method's checks, the
+//! run on the live version, the copy to shadow versions under the method's declared
+//! [`ShadowPolicy`], and the observation (metrics by model, version, method and code).
+//!
+//! A method (V2 `ModelInfer`, `Churn/Score`, `Intent/Classify`, `Forecast`, `Recommend`)
+//! says what it is with [`Method`]; [`Serving::call`] does the rest. A request about many
+//! entities that a split may send to different versions (`Churn/Score`) goes through
+//! [`Serving::call_split`]; a streamed batch (`ForecastBatch`, `RecommendBatch`) opens
+//! its envelope with [`Serving::open`] and closes it when the stream ends. This is the
+//! one place that sees every prediction with its version and route.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{Admitted, Observation, Serving};
+use crate::error::ServeError;
+use crate::models::{LoadedModel, Placement, Routed};
+use crate::serving::shadow::Predicts;
+
+/// Whether a method's requests are copied to the shadow versions of their route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowPolicy {
+    /// Each request is copied to the route's shadow versions after the live answer.
+    Mirror,
+    /// Never copied, for the reason given (written where the method is declared).
+    Off(&'static str),
+}
+
+/// Where a request goes: the model and version it names (empty: the traffic split) and
+/// the entity it is about, which places it on a split (the same entity, the same route).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The model's name.
+    pub model: &'a str,
+    /// The version or alias asked for; empty for the split.
+    pub version: &'a str,
+    /// The entity the request is about, if it is about one.
+    pub entity: Option<&'a str>,
+}
+
+/// A prediction method, as the envelope needs to know it.
+pub trait Method: Clone + Send + Sync + 'static {
+    /// What one version answers.
+    type Request: Clone + Send + 'static;
+    /// Its answer, comparable with a shadow's.
+    type Answer: Predicts + Send + 'static;
+    /// The `method` label of its metrics.
+    const NAME: &'static str;
+    /// Whether its requests are copied to shadow versions.
+    const SHADOWS: ShadowPolicy;
+
+    /// Refuses a request over the method's configured limits, before it is admitted.
+    fn limits(&self, _req: &Self::Request) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    /// Checks the request once its model is known to exist (so that an unknown model is
+    /// named before anything else is wrong), before it runs.
+    fn validate(&self, _req: &Self::Request) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    /// Answers the request on one version.
+    fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: Self::Request,
+    ) -> impl Future<Output = Result<Self::Answer, ServeError>> + Send;
+}
+
+/// An envelope opened for a streamed batch: admitted, routed and being observed until
+/// [`Opened::close`] (or its drop, which records nothing: call `close`).
+#[derive(Debug)]
+pub struct Opened {
+    /// The route the batch goes to, whole.
+    pub routed: Routed,
+    _admitted: Admitted,
+    obs: Observation,
+}
+
+impl Opened {
+    /// Records the batch's outcome.
+    pub fn close(self, serving: &Serving, code: tonic::Code) {
+        self.obs.finish(&serving.metrics, code);
+    }
+}
+
+fn code_of<T>(result: &Result<T, ServeError>) -> tonic::Code {
+    result
+        .as_ref()
+        .map_or_else(ServeError::code, |_| tonic::Code::Ok)
+}
+
+impl Serving {
+    /// Runs one request through the envelope (see the module's doc).
+    pub async fn call<M: Method>(
+        self: &Arc<Self>,
+        method: &M,
+        target: Target<'_>,
+        req: M::Request,
+    ) -> Result<M::Answer, ServeError> {
+        let mut obs = Observation::start(M::NAME);
+        let result = self.enveloped(method, target, req, &mut obs).await;
+        obs.finish(&self.metrics, code_of(&result));
+        result
+    }
+
+    async fn enveloped<M: Method>(
+        self: &Arc<Self>,
+        method: &M,
+        target: Target<'_>,
+        req: M::Request,
+        obs: &mut Observation,
+    ) -> Result<M::Answer, ServeError> {
+        method.limits(&req)?;
+        let _admitted = self.admit()?;
+        let routed = self.route(target.model, target.version, target.entity)?;
+        obs.resolved(&routed.live);
+        method.validate(&req)?;
+        self.run_routed(method, &routed, req).await
+    }
+
+    /// Runs `req` on the routed live version, then copies it to the route's shadows when
+    /// the method mirrors.
+    async fn run_routed<M: Method>(
+        self: &Arc<Self>,
+        method: &M,
+        routed: &Routed,
+        req: M::Request,
+    ) -> Result<M::Answer, ServeError> {
+        let copy =
+            (M::SHADOWS == ShadowPolicy::Mirror && !routed.shadows.is_empty()).then(|| req.clone());
+        let answer = method.run(self, Arc::clone(&routed.live), req).await?;
+        if let Some(copy) = copy {
+            let (owner, method) = (Arc::clone(self), method.clone());
+            self.shadows.send(
+                M::NAME,
+                &routed.shadows,
+                copy,
+                &answer,
+                move |shadow, req| {
+                    let (serving, method) = (Arc::clone(&owner), method.clone());
+                    async move { method.run(&serving, shadow, req).await }
+                },
+            );
+        }
+        Ok(answer)
+    }
+
+    /// The envelope for a request about many entities (`keys`, one per entity) that a
+    /// traffic split may send to different versions: each entity is placed by its key,
+    /// the entities of each route are answered together (`part` makes the request for
+    /// their indexes) and copied to that route's shadows; the answers come back per
+    /// route, in order of first appearance. The observation names the first route's
+    /// version.
+    pub async fn call_split<M: Method>(
+        self: &Arc<Self>,
+        method: &M,
+        target: Target<'_>,
+        whole: &M::Request,
+        keys: &[String],
+        part: impl Fn(&[usize]) -> M::Request,
+    ) -> Result<Vec<(Arc<LoadedModel>, Vec<usize>, M::Answer)>, ServeError> {
+        let mut obs = Observation::start(M::NAME);
+        let result = async {
+            method.limits(whole)?;
+            let _admitted = self.admit()?;
+            self.models.resolve(target.model, target.version)?;
+            method.validate(whole)?;
+            let table = self.models.snapshot();
+            let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                let routed = table.route(target.model, target.version, |_| {
+                    Placement::of_entity(target.model, key)
+                })?;
+                match groups
+                    .iter_mut()
+                    .find(|(r, _)| Arc::ptr_eq(&r.live, &routed.live))
+                {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((routed, vec![i])),
+                }
+            }
+            if let Some((first, _)) = groups.first() {
+                obs.resolved(&first.live);
+            }
+            let mut answers = Vec::with_capacity(groups.len());
+            for (routed, members) in groups {
+                let answer = self.run_routed(method, &routed, part(&members)).await?;
+                answers.push((routed.live, members, answer));
+            }
+            Ok(answers)
+        }
+        .await;
+        obs.finish(&self.metrics, code_of(&result));
+        result
+    }
+
+    /// Opens the envelope of a streamed batch `name`, which goes whole to one route (a
+    /// batch has no one entity: the route is drawn at random) and is never copied to
+    /// shadows (`policy` says why). A refusal here is recorded here; after it, the
+    /// caller closes the envelope with the batch's outcome.
+    pub fn open(
+        &self,
+        name: &'static str,
+        policy: ShadowPolicy,
+        target: Target<'_>,
+    ) -> Result<Opened, ServeError> {
+        debug_assert!(matches!(policy, ShadowPolicy::Off(_)));
+        let mut obs = Observation::start(name);
+        let opened = (|| {
+            let admitted = self.admit()?;
+            let routed = self.route(target.model, target.version, target.entity)?;
+            obs.resolved(&routed.live);
+            Ok((admitted, routed))
+        })();
+        match opened {
+            Ok((admitted, routed)) => Ok(Opened {
+                routed,
+                _admitted: admitted,
+                obs,
+            }),
+            Err(e) => {
+                obs.finish(&self.metrics, ServeError::code(&e));
+                Err(e)
+            }
+        }
+    }
+}
