@@ -1,18 +1,20 @@
-//! `mercator.v1.Churn`: thin handler over `crate::api::churn`.
+//! `mercator.v1.Churn`: converts to and from `crate::api::churn`'s domain types.
 
 use std::sync::Arc;
 
 use mercator_proto::v1::{self as pb, churn_server::Churn};
 use tonic::{Request, Response, Status};
 
+use crate::api::churn::{
+    CustomerScore, CustomerStatus, Intervention, Reason, Score, ScoreAnswer, ScoreRequest, Source,
+};
 use crate::serving::Serving;
 
 /// The churn service.
 #[derive(Debug, Clone)]
 pub struct ChurnService {
     serving: Arc<Serving>,
-    /// `limits.max_score_customers`.
-    max_customers: usize,
+    method: Score,
 }
 
 impl ChurnService {
@@ -20,7 +22,100 @@ impl ChurnService {
     pub fn new(serving: Arc<Serving>, max_customers: usize) -> ChurnService {
         ChurnService {
             serving,
-            max_customers,
+            method: Score { max_customers },
+        }
+    }
+}
+
+impl From<pb::ScoreRequest> for ScoreRequest {
+    fn from(r: pb::ScoreRequest) -> Self {
+        let pb::ScoreRequest {
+            model_name,
+            model_version,
+            customer_ids,
+            top_reasons,
+        } = r;
+        ScoreRequest {
+            model: model_name,
+            version: model_version,
+            customer_ids,
+            top_reasons,
+        }
+    }
+}
+
+impl From<Reason> for pb::Reason {
+    fn from(r: Reason) -> Self {
+        let Reason {
+            feature,
+            value,
+            source,
+            contribution,
+            raises_risk,
+        } = r;
+        let source = match source {
+            Source::Present => pb::reason::Source::Present,
+            Source::Missing => pb::reason::Source::Missing,
+            Source::Expired => pb::reason::Source::Expired,
+        };
+        let direction = if raises_risk {
+            pb::reason::Direction::RaisesRisk
+        } else {
+            pb::reason::Direction::LowersRisk
+        };
+        pb::Reason {
+            feature,
+            value,
+            source: source.into(),
+            contribution,
+            direction: direction.into(),
+        }
+    }
+}
+
+impl From<CustomerScore> for pb::CustomerScore {
+    fn from(s: CustomerScore) -> Self {
+        let CustomerScore {
+            customer_id,
+            status,
+            probability,
+            risk_band,
+            missing_features,
+            expired_features,
+            model_version,
+            reasons,
+            intervention,
+        } = s;
+        let status = match status {
+            CustomerStatus::Scored => pb::customer_score::Status::Scored,
+            CustomerStatus::NoFeatures => pb::customer_score::Status::NoFeatures,
+        };
+        pb::CustomerScore {
+            customer_id,
+            status: status.into(),
+            probability,
+            risk_band,
+            missing_features,
+            expired_features,
+            model_version,
+            reasons: reasons.into_iter().map(Into::into).collect(),
+            intervention: intervention
+                .map(|Intervention { action, rule }| pb::Intervention { action, rule }),
+        }
+    }
+}
+
+impl From<ScoreAnswer> for pb::ScoreResponse {
+    fn from(a: ScoreAnswer) -> Self {
+        let ScoreAnswer {
+            model,
+            version,
+            scores,
+        } = a;
+        pb::ScoreResponse {
+            model_name: model,
+            model_version: version,
+            scores: scores.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -31,10 +126,8 @@ impl Churn for ChurnService {
         &self,
         req: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
-        let serving = &self.serving;
-        super::observed::observed(&serving.metrics, crate::api::churn::SCORE, async |obs| {
-            crate::api::churn::score(serving, req.into_inner(), self.max_customers, obs).await
-        })
-        .await
+        let answer =
+            crate::api::churn::score(&self.serving, &self.method, req.into_inner().into()).await?;
+        Ok(Response::new(answer.into()))
     }
 }

@@ -61,6 +61,12 @@ pub trait Method: Clone + Send + Sync + 'static {
         Ok(())
     }
 
+    /// The copy of a request a shadow version answers (the request itself, unless the
+    /// method asks shadows for less).
+    fn shadow_copy(&self, req: &Self::Request) -> Self::Request {
+        req.clone()
+    }
+
     /// Answers the request on one version.
     fn run(
         &self,

@@ -5,6 +5,7 @@
 
 pub mod call;
 pub mod lookup;
+mod place;
 pub mod shadow;
 
 pub use call::{Method, Opened, ShadowPolicy, Target};

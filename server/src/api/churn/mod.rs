@@ -5,17 +5,20 @@
 //! its reasons (`reasons`).
 
 mod reasons;
+mod types;
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
 use mercator_runtime::kinds::xgboost::OutputValue;
 use mercator_runtime::{TensorData, manifest::RiskBand};
 
+pub use types::{
+    CustomerScore, CustomerStatus, Intervention, Reason, ScoreAnswer, ScoreRequest, Source,
+};
+
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::models::Routed;
-use crate::serving::{Observation, Serving};
+use crate::serving::{Method, Serving, ShadowPolicy, Target};
 
 /// Model scored when a request names none.
 pub const DEFAULT_MODEL: &str = "churn";
@@ -67,112 +70,122 @@ fn band(bands: &[RiskBand], p: f64) -> String {
         .unwrap_or_default()
 }
 
+/// `Churn/Score` as the envelope runs it: at most `max_customers` per call. A request
+/// here is the customers of one route.
+#[derive(Debug, Clone, Copy)]
+pub struct Score {
+    /// `limits.max_score_customers`.
+    pub max_customers: usize,
+}
+
+impl Method for Score {
+    type Request = ScoreRequest;
+    type Answer = Scores;
+    const NAME: &'static str = SCORE;
+    const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
+
+    fn limits(&self, req: &ScoreRequest) -> Result<(), ServeError> {
+        super::cap(
+            "customer_ids",
+            req.customer_ids.len(),
+            "limits.max_score_customers",
+            self.max_customers,
+            "customers",
+        )
+    }
+
+    fn validate(&self, req: &ScoreRequest) -> Result<(), ServeError> {
+        if req.customer_ids.is_empty() {
+            return Err(ServeError::invalid(
+                "customer_ids",
+                "give at least one customer id",
+            ));
+        }
+        if let Some(i) = req.customer_ids.iter().position(|id| id.trim().is_empty()) {
+            return Err(ServeError::invalid(
+                format!("customer_ids[{i}]"),
+                "a customer id must not be empty",
+            ));
+        }
+        for (i, id) in req.customer_ids.iter().enumerate() {
+            crate::serving::lookup::check_key(format!("customer_ids[{i}]"), id)?;
+        }
+        Ok(())
+    }
+
+    fn shadow_copy(&self, req: &ScoreRequest) -> ScoreRequest {
+        // Shadows are compared by score; they are not asked why.
+        ScoreRequest {
+            top_reasons: 0,
+            ..req.clone()
+        }
+    }
+
+    async fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: ScoreRequest,
+    ) -> Result<Scores, ServeError> {
+        let top_reasons = usize::try_from(req.top_reasons).unwrap_or(usize::MAX);
+        score_on(serving, &loaded, req.customer_ids, top_reasons).await
+    }
+}
+
 /// Answers `Churn/Score`. A call that names no version follows the model's traffic
 /// split customer by customer: each is placed by a stable hash of their id, the customers
 /// of each route are scored together, and each score names the version that gave it.
 pub async fn score(
     serving: &Arc<Serving>,
-    req: pb::ScoreRequest,
-    max_customers: usize,
-    obs: &mut Observation,
-) -> Result<pb::ScoreResponse, ServeError> {
-    super::cap(
-        "customer_ids",
-        req.customer_ids.len(),
-        "limits.max_score_customers",
-        max_customers,
-        "customers",
-    )?;
-    let _admitted = serving.admit()?;
-    let pb::ScoreRequest {
-        model_name,
-        model_version,
-        customer_ids,
-        top_reasons,
-    } = req;
-    let top_reasons = usize::try_from(top_reasons).unwrap_or(usize::MAX);
-    let name = if model_name.is_empty() {
-        DEFAULT_MODEL
+    method: &Score,
+    req: ScoreRequest,
+) -> Result<ScoreAnswer, ServeError> {
+    let name = if req.model.is_empty() {
+        DEFAULT_MODEL.to_string()
     } else {
-        model_name.as_str()
+        req.model.clone()
     };
-    // An unknown model or version is named before anything is wrong with the ids.
-    serving.models.resolve(name, &model_version)?;
-    if customer_ids.is_empty() {
-        return Err(ServeError::invalid(
-            "customer_ids",
-            "give at least one customer id",
-        ));
-    }
-    if let Some(i) = customer_ids.iter().position(|id| id.trim().is_empty()) {
-        return Err(ServeError::invalid(
-            format!("customer_ids[{i}]"),
-            "a customer id must not be empty",
-        ));
-    }
-    for (i, id) in customer_ids.iter().enumerate() {
-        crate::serving::lookup::check_key(format!("customer_ids[{i}]"), id)?;
-    }
-    // Customers grouped by the route they reach, in order of first appearance.
-    let table = serving.models.snapshot();
-    let mut groups: Vec<(Routed, Vec<usize>)> = Vec::new();
-    for (i, id) in customer_ids.iter().enumerate() {
-        let routed = table.route(name, &model_version, |_| {
-            crate::models::Placement::of_entity(name, id)
-        })?;
-        match groups
-            .iter_mut()
-            .find(|(r, _)| Arc::ptr_eq(&r.live, &routed.live))
-        {
-            Some((_, members)) => members.push(i),
-            None => groups.push((routed, vec![i])),
+    let version = req.version.clone();
+    let target = Target {
+        model: &name,
+        version: &version,
+        entity: None,
+    };
+    let part = |members: &[usize]| ScoreRequest {
+        customer_ids: members
+            .iter()
+            .map(|&i| req.customer_ids[i].clone())
+            .collect(),
+        ..req.clone()
+    };
+    let routes = serving
+        .call_split(method, target, &req, &req.customer_ids, part)
+        .await?;
+    let mut scores: Vec<Option<CustomerScore>> = vec![None; req.customer_ids.len()];
+    for (_, members, answer) in &routes {
+        for (&i, s) in members.iter().zip(&answer.0) {
+            scores[i] = Some(s.clone());
         }
     }
-    if let Some((first, _)) = groups.first() {
-        obs.resolved(&first.live);
-    }
-    let mut scores: Vec<Option<pb::CustomerScore>> = vec![None; customer_ids.len()];
-    for (routed, members) in &groups {
-        let ids: Vec<String> = members.iter().map(|&i| customer_ids[i].clone()).collect();
-        let copy = (!routed.shadows.is_empty()).then(|| ids.clone());
-        let answer = score_on(serving, &routed.live, ids, top_reasons).await?;
-        if let Some(copy) = copy {
-            let owner = Arc::clone(serving);
-            serving
-                .shadows
-                .send(SCORE, &routed.shadows, copy, &answer, move |shadow, ids| {
-                    let serving = Arc::clone(&owner);
-                    // Shadows are compared by score; they are not asked why.
-                    async move { score_on(&serving, &shadow, ids, 0).await }
-                });
-        }
-        for (&i, s) in members.iter().zip(answer.0) {
-            scores[i] = Some(s);
-        }
-    }
-    let model_version = match groups.as_slice() {
-        [(only, _)] => only.live.version_label.clone(),
+    let version = match routes.as_slice() {
+        [(only, _, _)] => only.version_label.clone(),
         _ => String::new(),
     };
-    Ok(pb::ScoreResponse {
-        model_name: name.to_string(),
-        model_version,
+    Ok(ScoreAnswer {
+        model: name,
+        version,
         scores: scores.into_iter().flatten().collect(),
     })
 }
 
 /// The scores of one call's customers on one version, in order.
 #[derive(Debug)]
-struct Scores(Vec<pb::CustomerScore>);
+pub struct Scores(Vec<CustomerScore>);
 
 impl crate::serving::shadow::Predicts for Scores {
     /// Probabilities and risk bands of the customers scored.
     fn predictions(&self) -> crate::serving::shadow::Predictions {
-        let scored = || {
-            self.0
-                .iter()
-                .filter(|s| s.status() == pb::customer_score::Status::Scored)
-        };
+        let scored = || self.0.iter().filter(|s| s.status == CustomerStatus::Scored);
         crate::serving::shadow::Predictions {
             values: scored().map(|s| s.probability).collect(),
             labels: scored().map(|s| s.risk_band.clone()).collect(),
@@ -182,7 +195,7 @@ impl crate::serving::shadow::Predicts for Scores {
 
 /// Scores `customer_ids` on `loaded`, each with its `top_reasons` largest contributions.
 async fn score_on(
-    serving: &Serving,
+    serving: &Arc<Serving>,
     loaded: &Arc<LoadedModel>,
     customer_ids: Vec<String>,
     top_reasons: usize,
@@ -259,7 +272,7 @@ async fn score_on(
         .collect();
     let contributions = if explain.contains(&true) {
         let batch = found.tensor(plan.input.datatype, |i| explain[i])?;
-        reasons::contributions(loaded, batch).await?
+        reasons::contributions(serving, loaded, batch).await?
     } else {
         Vec::new()
     };
@@ -275,18 +288,21 @@ async fn score_on(
         .zip(scored)
         .enumerate()
         .map(|(i, ((customer_id, row), scored))| {
-            let mut s = pb::CustomerScore {
+            let mut s = CustomerScore {
                 customer_id,
+                status: CustomerStatus::NoFeatures,
+                probability: 0.0,
+                risk_band: String::new(),
                 missing_features: names(&row.missing),
                 expired_features: names(&row.expired),
                 model_version: loaded.version_label.clone(),
-                ..Default::default()
+                reasons: Vec::new(),
+                intervention: None,
             };
             let Some((p, band)) = scored else {
-                s.status = pb::customer_score::Status::NoFeatures.into();
                 return s;
             };
-            s.status = pb::customer_score::Status::Scored.into();
+            s.status = CustomerStatus::Scored;
             s.probability = p;
             let c = if explain[i] { explained.next() } else { None };
             let values = found.values(i);

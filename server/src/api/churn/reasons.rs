@@ -7,21 +7,24 @@
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
 use mercator_runtime::manifest::InputManifest;
 use mercator_runtime::manifest::runbook::{Case, Runbook};
 use mercator_runtime::{Tensor, TensorData};
 
+use super::types::{Intervention, Reason, Source};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
+use crate::serving::Serving;
 use crate::serving::lookup::RowFeatures;
 
-/// Each row's contributions, `columns + 1` values per row (the bias last), computed on
-/// the blocking pool.
+/// Each row's contributions, `columns + 1` values per row (the bias last), placed by the
+/// serving core (`Serving::explain`).
 pub(super) async fn contributions(
-    loaded: &LoadedModel,
+    serving: &Serving,
+    loaded: &Arc<LoadedModel>,
     batch: Tensor,
 ) -> Result<Vec<f32>, ServeError> {
+    let rows = batch.shape.first().copied().unwrap_or(0);
     let unable = || {
         ServeError::FailedPrecondition(format!(
             "model '{}' version {} ({}) cannot explain its scores: top_reasons needs a tree model saved with node covers",
@@ -33,22 +36,7 @@ pub(super) async fn contributions(
     if loaded.model.explainer().is_none() {
         return Err(unable());
     }
-    let model = Arc::clone(&loaded.model);
-    let rows = batch.shape.first().copied().unwrap_or(0);
-    let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        model
-            .explainer()
-            .map(|e| e.contributions(std::slice::from_ref(&batch)))
-    })
-    .await
-    .map_err(|e| ServeError::Internal(format!("explaining scores: {e}")))?
-    .ok_or_else(unable)?
-    .map_err(|e| ServeError::Internal(format!("explaining scores: {e}")))?;
-    loaded
-        .metrics
-        .explain
-        .observe(started.elapsed().as_secs_f64());
+    let out = serving.explain(loaded, batch).await?.ok_or_else(unable)?;
     match (out.shape.as_slice(), out.data) {
         ([r, _], TensorData::F32(v)) if *r == rows => Ok(v),
         _ => Err(ServeError::FailedPrecondition(format!(
@@ -67,7 +55,7 @@ pub(super) fn top(
     contributions: &[f32],
     values: &[f64],
     found: &RowFeatures,
-) -> Vec<pb::Reason> {
+) -> Vec<Reason> {
     let columns = input
         .features
         .len()
@@ -80,23 +68,18 @@ pub(super) fn top(
         .map(|c| {
             let contribution = f64::from(contributions[c]);
             let source = if found.missing.contains(&c) {
-                pb::reason::Source::Missing
+                Source::Missing
             } else if found.expired.contains(&c) {
-                pb::reason::Source::Expired
+                Source::Expired
             } else {
-                pb::reason::Source::Present
+                Source::Present
             };
-            let direction = if contribution > 0.0 {
-                pb::reason::Direction::RaisesRisk
-            } else {
-                pb::reason::Direction::LowersRisk
-            };
-            pb::Reason {
+            Reason {
                 feature: input.features[c].feature.clone(),
                 value: values.get(c).copied().unwrap_or(f64::NAN),
-                source: source.into(),
+                source,
                 contribution,
-                direction: direction.into(),
+                raises_risk: contribution > 0.0,
             }
         })
         .collect()
@@ -110,7 +93,7 @@ pub(super) fn intervention(
     contributions: Option<&[f32]>,
     values: &[f64],
     found: &RowFeatures,
-) -> Option<pb::Intervention> {
+) -> Option<Intervention> {
     let served: Vec<bool> = (0..values.len())
         .map(|c| !found.missing.contains(&c) && !found.expired.contains(&c))
         .collect();
@@ -121,7 +104,7 @@ pub(super) fn intervention(
         values,
         served: &served,
     })?;
-    Some(pb::Intervention {
+    Some(Intervention {
         action: rule.action.clone(),
         rule: rule.rule.clone(),
     })
@@ -152,11 +135,11 @@ mod tests {
         );
         let names: Vec<&str> = got.iter().map(|r| r.feature.as_str()).collect();
         assert_eq!(names, ["v:b", "v:d", "v:a"]);
-        assert_eq!(got[0].direction(), pb::reason::Direction::LowersRisk);
-        assert_eq!(got[0].source(), pb::reason::Source::Missing);
+        assert!(!got[0].raises_risk);
+        assert_eq!(got[0].source, Source::Missing);
         assert_eq!((got[0].value, got[0].contribution), (9.0, -2.0));
-        assert_eq!(got[1].direction(), pb::reason::Direction::RaisesRisk);
-        assert_eq!(got[1].source(), pb::reason::Source::Present);
+        assert!(got[1].raises_risk);
+        assert_eq!(got[1].source, Source::Present);
         assert_eq!(
             top(10, &input, &[0.5, -2.0, 0.0, 1.0, -0.3], &[0.0; 4], &found).len(),
             3
