@@ -86,9 +86,32 @@ pub struct Opened {
     obs: Observation,
 }
 
+/// How a streamed batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every chunk was sent.
+    Done,
+    /// The caller went away.
+    Cancelled,
+    /// A chunk failed, ending the stream with this code.
+    Failed(tonic::Code),
+}
+
+impl Ending {
+    /// A batch ended by `error`.
+    pub fn failed(error: &ServeError) -> Ending {
+        Ending::Failed(error.code())
+    }
+}
+
 impl Opened {
     /// Records the batch's outcome.
-    pub fn close(self, serving: &Serving, code: tonic::Code) {
+    pub fn close(self, serving: &Serving, ending: Ending) {
+        let code = match ending {
+            Ending::Done => tonic::Code::Ok,
+            Ending::Cancelled => tonic::Code::Cancelled,
+            Ending::Failed(code) => code,
+        };
         self.obs.finish(&serving.metrics, code);
     }
 }

@@ -5,10 +5,10 @@
 
 pub mod call;
 pub mod lookup;
-mod place;
+pub mod place;
 pub mod shadow;
 
-pub use call::{Method, Opened, ShadowPolicy, Target};
+pub use call::{Ending, Method, Opened, ShadowPolicy, Target};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

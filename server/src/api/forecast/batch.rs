@@ -4,40 +4,56 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use mercator_proto::v1 as pb;
-use mercator_runtime::forecast::{self, Series};
+use mercator_runtime::forecast::Series;
 
 use super::dates::{DateLabels, points};
 use super::history::{History, history_error, read_histories, store_keys};
-use super::{CHUNK, ForecastLimits, Plan, key_of, plan, routed, series_label};
+use super::types;
+use super::{CHUNK, ForecastLimits, Plan, key_of, model_or_default, plan, series_label};
 use crate::error::ServeError;
-use crate::serving::{Admitted, Observation, Serving};
+use crate::serving::{Ending, Opened, Serving, ShadowPolicy, Target};
 
-/// The stream `ForecastBatch` answers with.
+/// Streamed batches are not copied to shadow versions: a copy of a batch of up to
+/// `limits.max_batch_series` series would double the largest load the server takes on,
+/// and a candidate is judged on per-series traffic (`Forecast`, V2) already.
+pub(super) const BATCH_SHADOWS: ShadowPolicy = ShadowPolicy::Off(
+    "a batch copy would double the largest load; shadows are judged on per-series calls",
+);
+
+/// The stream `ForecastBatch` answers with: chunks in order, or the error that ends it.
 pub type BatchStream =
-    tokio_stream::wrappers::ReceiverStream<Result<pb::ForecastBatchResponse, tonic::Status>>;
+    tokio_stream::wrappers::ReceiverStream<Result<types::ForecastBatchResponse, ServeError>>;
 
-/// Answers `Forecasting/ForecastBatch`: checks the request, then streams the forecasts
-/// from a task that holds the admission until the last chunk is sent (or the caller
-/// goes away). The observation is finished when the stream ends.
+/// Answers `Forecasting/ForecastBatch`: opens its envelope, checks the request, then
+/// streams the forecasts from a task that holds the admission until the last chunk is
+/// sent (or the caller goes away). The envelope closes when the stream ends.
 pub async fn forecast_batch(
     serving: Arc<Serving>,
     limits: ForecastLimits,
-    req: pb::ForecastBatchRequest,
-    mut obs: Observation,
-) -> Result<BatchStream, tonic::Status> {
+    req: types::ForecastBatchRequest,
+) -> Result<BatchStream, ServeError> {
+    let types::ForecastBatchRequest {
+        model_name,
+        model_version,
+        series,
+        horizon_days,
+        quantiles,
+    } = req;
+    let model = model_or_default(&model_name);
+    // A batch has no one entity: it goes whole to a route drawn at random.
+    let target = Target {
+        model: &model,
+        version: &model_version,
+        entity: None,
+    };
+    let opened = serving.open(super::FORECAST_BATCH, BATCH_SHADOWS, target)?;
     let started = (|| {
-        let admitted = serving.admit()?;
-        let pb::ForecastBatchRequest {
-            model_name,
-            model_version,
-            series,
+        let plan = plan(
+            Arc::clone(&opened.routed.live),
+            limits,
             horizon_days,
             quantiles,
-        } = req;
-        // A batch has no one entity: it goes whole to a route drawn at random.
-        let routed = routed(&serving, &model_name, &model_version, None, &mut obs)?;
-        let plan = plan(routed.live, limits, horizon_days, quantiles)?;
+        )?;
         if series.is_empty() {
             return Err(ServeError::invalid("series", "give at least one series"));
         }
@@ -52,32 +68,30 @@ pub async fn forecast_batch(
             ));
         }
         let keys = store_keys(&serving, &plan.loaded, &series, true)?;
-        Ok((admitted, plan, series, keys))
+        Ok((plan, keys))
     })();
-    let (admitted, plan, series, keys) = match started {
+    let (plan, keys) = match started {
         Ok(s) => s,
         Err(e) => {
-            let status = tonic::Status::from(e);
-            obs.finish(&serving.metrics, status.code());
-            return Err(status);
+            opened.close(&serving, Ending::failed(&e));
+            return Err(e);
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(stream_batch(serving, admitted, plan, series, keys, obs, tx));
+    tokio::spawn(stream_batch(serving, opened, plan, series, keys, tx));
     Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 async fn stream_batch(
     serving: Arc<Serving>,
-    _admitted: Admitted,
+    opened: Opened,
     plan: Plan,
-    series: Vec<pb::SeriesId>,
+    series: Vec<types::SeriesId>,
     keys: Vec<Vec<String>>,
-    obs: Observation,
-    tx: tokio::sync::mpsc::Sender<Result<pb::ForecastBatchResponse, tonic::Status>>,
+    tx: tokio::sync::mpsc::Sender<Result<types::ForecastBatchResponse, ServeError>>,
 ) {
     let plan = Arc::new(plan);
-    let chunks: Vec<(Vec<pb::SeriesId>, Vec<Vec<String>>)> = series
+    let chunks: Vec<(Vec<types::SeriesId>, Vec<Vec<String>>)> = series
         .chunks(CHUNK)
         .zip(keys.chunks(CHUNK))
         .map(|(s, k)| (s.to_vec(), k.to_vec()))
@@ -85,47 +99,47 @@ async fn stream_batch(
     let answers = chunks
         .into_iter()
         .map(|(chunk, keys)| forecast_chunk(Arc::clone(&serving), Arc::clone(&plan), chunk, keys));
-    let code = send_in_order(answers, &tx).await;
-    obs.finish(&serving.metrics, code);
+    let ending = send_in_order(answers, &tx).await;
+    opened.close(&serving, ending);
 }
 
 /// Runs the chunks' futures a few at a time (one per core) and sends their answers in
-/// order, until the last, the first that fails (which ends the stream with its status)
-/// or the caller going away; the call's code.
+/// order, until the last, the first that fails (which ends the stream with its error)
+/// or the caller going away; how the stream ended.
 pub(super) async fn send_in_order<T>(
-    chunks: impl IntoIterator<Item = impl Future<Output = Result<T, tonic::Status>>>,
-    tx: &tokio::sync::mpsc::Sender<Result<T, tonic::Status>>,
-) -> tonic::Code {
+    chunks: impl IntoIterator<Item = impl Future<Output = Result<T, ServeError>>>,
+    tx: &tokio::sync::mpsc::Sender<Result<T, ServeError>>,
+) -> Ending {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut answers = futures::stream::iter(chunks).buffered(parallel);
     while let Some(answer) = answers.next().await {
-        let failed = answer.as_ref().err().map(tonic::Status::code);
+        let failed = answer.as_ref().err().map(Ending::failed);
         if tx.send(answer).await.is_err() {
-            return tonic::Code::Cancelled;
+            return Ending::Cancelled;
         }
-        if let Some(c) = failed {
-            return c;
+        if let Some(ending) = failed {
+            return ending;
         }
     }
-    tonic::Code::Ok
+    Ending::Done
 }
 
-/// Reads and forecasts one chunk; a failure of the whole chunk (the store down) ends the
-/// stream with its status.
+/// Reads and forecasts one chunk (on the blocking pool: a chunk is hundreds of series);
+/// a failure of the whole chunk (the store down) ends the stream with its error.
 async fn forecast_chunk(
     serving: Arc<Serving>,
     plan: Arc<Plan>,
-    chunk: Vec<pb::SeriesId>,
+    chunk: Vec<types::SeriesId>,
     keys: Vec<Vec<String>>,
-) -> Result<pb::ForecastBatchResponse, tonic::Status> {
+) -> Result<types::ForecastBatchResponse, ServeError> {
     let histories = read_histories(&serving, &plan.loaded, &keys).await?;
     let work = Arc::clone(&plan);
-    let forecasts = tokio::task::spawn_blocking(move || compute_chunk(&work, chunk, histories))
-        .await
-        .map_err(|e| tonic::Status::internal(format!("forecast task failed: {e}")))??;
-    let n = forecasts.iter().filter(|f| f.code == 0).count();
+    let forecasts = serving
+        .place(true, move || compute_chunk(&work, chunk, histories))
+        .await??;
+    let n = forecasts.iter().filter(|f| f.error.is_none()).count();
     plan.loaded.metrics.rows.inc_by(n as u64);
-    Ok(pb::ForecastBatchResponse {
+    Ok(types::ForecastBatchResponse {
         model_name: plan.loaded.name.clone(),
         model_version: plan.loaded.version_label.clone(),
         quantiles: plan.quantiles.clone(),
@@ -133,18 +147,12 @@ async fn forecast_chunk(
     })
 }
 
-/// An item's failure in a streamed batch: its gRPC code and message.
-pub(super) fn item_status(e: ServeError) -> (i32, String) {
-    let status = tonic::Status::from(e);
-    (status.code() as i32, status.message().to_string())
-}
-
 /// Forecasts the series whose histories were read, in one batch call.
 fn compute_chunk(
     plan: &Plan,
-    chunk: Vec<pb::SeriesId>,
+    chunk: Vec<types::SeriesId>,
     histories: Vec<Result<History, ServeError>>,
-) -> Result<Vec<pb::SeriesForecast>, ServeError> {
+) -> Result<Vec<types::SeriesForecast>, ServeError> {
     let f = plan.forecaster()?;
     let keys: Vec<Result<Vec<String>, ServeError>> = chunk
         .iter()
@@ -160,21 +168,17 @@ fn compute_chunk(
             });
         }
     }
-    let mut results = f
-        .forecast_batch(&ready, plan.horizon, &plan.quantiles)
-        .into_iter();
-    let failed = |series: pb::SeriesId, e: ServeError| {
-        let (code, error) = item_status(e);
-        pb::SeriesForecast {
-            series: Some(series),
-            code,
-            error,
-            ..Default::default()
-        }
+    let mut results =
+        crate::serving::place::forecast_many(&plan.loaded, &ready, plan.horizon, &plan.quantiles)
+            .into_iter();
+    let failed = |series: types::SeriesId, e: ServeError| types::SeriesForecast {
+        series: Some(series),
+        error: Some(e),
+        history_last_date: String::new(),
+        points: Vec::new(),
     };
     let mut out = Vec::with_capacity(chunk.len());
     let mut labels = DateLabels::default();
-    let mut observed = Vec::new();
     for ((series, key), history) in chunk.into_iter().zip(keys).zip(histories) {
         let label = series_label(&series);
         let (h, result) = match (key, history) {
@@ -185,34 +189,15 @@ fn compute_chunk(
             (Ok(_), Ok(h)) => (h, results.next()),
         };
         match result {
-            Some(Ok(mut forecast)) => {
-                if let Err(e) = forecast::finish(&mut forecast, &plan.quantiles, true) {
-                    out.push(failed(series, history_error(e, &label, false)));
-                    continue;
-                }
-                out.push(pb::SeriesForecast {
-                    points: points(&forecast, h.last_date, &mut labels)?,
-                    history_last_date: h.last_date.format("%Y-%m-%d").to_string(),
-                    series: Some(series),
-                    code: 0,
-                    error: String::new(),
-                });
-                if plan.loaded.drift.is_some() {
-                    observed.push((h.values, forecast.mean));
-                }
-            }
+            Some(Ok(forecast)) => out.push(types::SeriesForecast {
+                points: points(&forecast, h.last_date, &mut labels)?,
+                history_last_date: h.last_date.format("%Y-%m-%d").to_string(),
+                series: Some(series),
+                error: None,
+            }),
             Some(Err(e)) => out.push(failed(series, history_error(e, &label, false))),
             None => return Err(ServeError::Internal("a forecast went missing".into())),
         }
-    }
-    // The chunk's rows go into the drift window at once: one try of its lock, not one
-    // per series.
-    if let Some(drift) = &plan.loaded.drift {
-        let rows: Vec<(&[f64], &[f64])> = observed
-            .iter()
-            .map(|(h, m)| (h.as_slice(), m.as_slice()))
-            .collect();
-        drift.observe_forecasts(&rows);
     }
     Ok(out)
 }

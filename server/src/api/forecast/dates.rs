@@ -1,7 +1,7 @@
 //! The dates of forecast points, formatted once per history end date.
 
+use super::types;
 use chrono::NaiveDate;
-use mercator_proto::v1 as pb;
 use mercator_runtime::forecast::{self, Forecast};
 
 use crate::error::ServeError;
@@ -45,12 +45,12 @@ pub(super) fn points(
     f: &Forecast,
     last: NaiveDate,
     labels: &mut DateLabels,
-) -> Result<Vec<pb::ForecastPoint>, ServeError> {
+) -> Result<Vec<types::ForecastPoint>, ServeError> {
     let dates = labels.after(last, f.mean.len())?;
     Ok(dates
         .iter()
         .enumerate()
-        .map(|(h, date)| pb::ForecastPoint {
+        .map(|(h, date)| types::ForecastPoint {
             date: date.clone(),
             mean: f.mean[h],
             quantiles: f.quantiles.iter().map(|q| q[h]).collect(),

@@ -2,9 +2,9 @@
 //! through the version's `history` binding; and how a forecaster's refusal of one is
 //! reported (the caller's fault inline, the deployment's when stored).
 
+use super::types;
 use chrono::NaiveDate;
 use mercator_features::{Status as FeatureStatus, Value};
-use mercator_proto::v1 as pb;
 use mercator_runtime::RuntimeError;
 use mercator_runtime::forecast;
 use mercator_runtime::manifest::sections::HistoryBinding;
@@ -38,7 +38,7 @@ fn binding(loaded: &LoadedModel) -> Result<&HistoryBinding, ServeError> {
 pub(super) fn store_keys(
     serving: &Serving,
     loaded: &LoadedModel,
-    series: &[pb::SeriesId],
+    series: &[types::SeriesId],
     batch: bool,
 ) -> Result<Vec<Vec<String>>, ServeError> {
     let parts =
@@ -121,8 +121,11 @@ pub(super) async fn read_histories(
 }
 
 /// An inline history, checked: values finite, a date, at most `max_days` of them.
-pub(super) fn inline_history(h: pb::History, max_days: usize) -> Result<History, ServeError> {
-    let pb::History { values, last_date } = h;
+pub(super) fn inline_history(
+    h: types::SentHistory,
+    max_days: usize,
+) -> Result<History, ServeError> {
+    let types::SentHistory { values, last_date } = h;
     if values.is_empty() {
         return Err(ServeError::invalid(
             "history.values",

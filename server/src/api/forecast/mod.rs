@@ -15,22 +15,22 @@ mod dates;
 mod history;
 mod recommend;
 mod recommend_batch;
+pub mod types;
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
 use mercator_runtime::RuntimeError;
-use mercator_runtime::forecast::{self, Forecaster, Series};
+use mercator_runtime::forecast::{self, Forecaster};
 
 pub use batch::{BatchStream, forecast_batch};
 use dates::{DateLabels, points};
 use history::{history_error, inline_history, read_histories, store_keys};
-pub use recommend::{RECOMMEND, RECOMMEND_BATCH, RecommendSettings, recommend};
+pub use recommend::{RECOMMEND, RECOMMEND_BATCH, Recommend, RecommendSettings, recommend};
 pub use recommend_batch::{RecommendStream, recommend_batch};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Observation, Serving};
+use crate::serving::{Method, Serving, ShadowPolicy, Target};
 
 /// Model forecast with when a request names none.
 pub const DEFAULT_MODEL: &str = "demand";
@@ -78,22 +78,13 @@ fn forecaster_of(loaded: &LoadedModel) -> Result<&dyn Forecaster, ServeError> {
     })
 }
 
-/// Routes the request (by `entity_key`, see [`Serving::route`]).
-fn routed(
-    serving: &Serving,
-    model_name: &str,
-    model_version: &str,
-    entity_key: Option<&str>,
-    obs: &mut Observation,
-) -> Result<crate::models::Routed, ServeError> {
-    let name = if model_name.is_empty() {
-        DEFAULT_MODEL
+/// The model a request names, or [`DEFAULT_MODEL`].
+fn model_or_default(model_name: &str) -> String {
+    if model_name.is_empty() {
+        DEFAULT_MODEL.to_string()
     } else {
-        model_name
-    };
-    let routed = serving.route(name, model_version, entity_key)?;
-    obs.resolved(&routed.live);
-    Ok(routed)
+        model_name.to_string()
+    }
 }
 
 /// Checks the horizon and levels against the version that answers.
@@ -141,8 +132,8 @@ fn request_error(e: RuntimeError, fallback: &str) -> ServeError {
 
 /// The key parts of `series` (`field` names it in errors): the SKU, then the location
 /// when `parts` is 2; a one-part key takes no location.
-fn key_of(series: &pb::SeriesId, parts: usize, field: &str) -> Result<Vec<String>, ServeError> {
-    let pb::SeriesId {
+fn key_of(series: &types::SeriesId, parts: usize, field: &str) -> Result<Vec<String>, ServeError> {
+    let types::SeriesId {
         sku_id,
         location_id,
     } = series;
@@ -176,7 +167,7 @@ fn key_of(series: &pb::SeriesId, parts: usize, field: &str) -> Result<Vec<String
 
 /// The key a series is placed on a traffic split by (a series always reaches the same
 /// route).
-fn route_key(series: Option<&pb::SeriesId>) -> Option<String> {
+fn route_key(series: Option<&types::SeriesId>) -> Option<String> {
     series.map(|s| {
         format!(
             "{}{}{}",
@@ -187,7 +178,7 @@ fn route_key(series: Option<&pb::SeriesId>) -> Option<String> {
     })
 }
 
-fn series_label(series: &pb::SeriesId) -> String {
+fn series_label(series: &types::SeriesId) -> String {
     if series.location_id.is_empty() {
         series.sku_id.clone()
     } else {
@@ -195,42 +186,47 @@ fn series_label(series: &pb::SeriesId) -> String {
     }
 }
 
+/// `Forecasting/Forecast` as the envelope runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Forecast {
+    /// The configured limits.
+    pub limits: ForecastLimits,
+}
+
+impl Method for Forecast {
+    type Request = types::ForecastRequest;
+    type Answer = types::ForecastResponse;
+    const NAME: &'static str = FORECAST;
+    const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
+
+    async fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: types::ForecastRequest,
+    ) -> Result<types::ForecastResponse, ServeError> {
+        forecast_on(serving, self.limits, loaded, req).await
+    }
+}
+
 /// Answers `Forecasting/Forecast`. A call that names no version follows the model's
 /// traffic split, placed by its series (a series always reaches the same route).
 pub async fn forecast(
     serving: &Arc<Serving>,
-    limits: ForecastLimits,
-    req: pb::ForecastRequest,
-    obs: &mut Observation,
-) -> Result<pb::ForecastResponse, ServeError> {
-    let _admitted = serving.admit()?;
+    method: &Forecast,
+    req: types::ForecastRequest,
+) -> Result<types::ForecastResponse, ServeError> {
     let key = route_key(req.series.as_ref());
-    let routed = routed(
-        serving,
-        &req.model_name,
-        &req.model_version,
-        key.as_deref(),
-        obs,
-    )?;
-    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
-    let answer = forecast_on(serving, limits, Arc::clone(&routed.live), req).await?;
-    if let Some(copy) = copy {
-        let owner = Arc::clone(serving);
-        serving.shadows.send(
-            FORECAST,
-            &routed.shadows,
-            copy,
-            &answer,
-            move |shadow, req| {
-                let serving = Arc::clone(&owner);
-                async move { forecast_on(&serving, limits, shadow, req).await }
-            },
-        );
-    }
-    Ok(answer)
+    let (model, version) = (model_or_default(&req.model_name), req.model_version.clone());
+    let target = Target {
+        model: &model,
+        version: &version,
+        entity: key.as_deref(),
+    };
+    serving.call(method, target, req).await
 }
 
-impl crate::serving::shadow::Predicts for pb::ForecastResponse {
+impl crate::serving::shadow::Predicts for types::ForecastResponse {
     /// The mean of every forecast day.
     fn predictions(&self) -> crate::serving::shadow::Predictions {
         crate::serving::shadow::Predictions {
@@ -242,12 +238,12 @@ impl crate::serving::shadow::Predicts for pb::ForecastResponse {
 
 /// Forecasts on `loaded`.
 async fn forecast_on(
-    serving: &Serving,
+    serving: &Arc<Serving>,
     limits: ForecastLimits,
     loaded: Arc<LoadedModel>,
-    req: pb::ForecastRequest,
-) -> Result<pb::ForecastResponse, ServeError> {
-    let pb::ForecastRequest {
+    req: types::ForecastRequest,
+) -> Result<types::ForecastResponse, ServeError> {
+    let types::ForecastRequest {
         model_name: _,
         model_version: _,
         series,
@@ -271,7 +267,6 @@ async fn forecast_on(
     let f = plan.forecaster()?;
     let key = key_of(&series, f.key_parts(), "series")?;
     let label = series_label(&series);
-    let finish_label = label.clone();
     let last_date = history.last_date;
     let job = crate::batching::SeriesJob {
         key,
@@ -280,47 +275,12 @@ async fn forecast_on(
         horizon: plan.horizon,
         quantiles: plan.quantiles.clone(),
     };
-    let run = {
-        let loaded = Arc::clone(&plan.loaded);
-        move |job: crate::batching::SeriesJob| {
-            forecaster_of(&loaded)?
-                .forecast(
-                    &Series {
-                        key: &job.key,
-                        values: &job.values,
-                        last_date: job.last_date,
-                    },
-                    job.horizon,
-                    &job.quantiles,
-                )
-                .map(|f| (f, job.values))
-                .map_err(|e| history_error(e, &label, inline))
-        }
-    };
-    // A batched version merges this series with other callers' (one matrix product for
-    // all); otherwise most forecasts take microseconds and run inline, and simulated
-    // intervals take milliseconds and go to the blocking pool.
-    let (mut result, values) = if let Some(batcher) = &plan.loaded.batcher {
-        let values = job.values.clone();
-        let forecast = batcher
-            .forecast(job)
-            .await?
-            .map_err(|e| history_error(e, &finish_label, inline))?;
-        (forecast, values)
-    } else if f.runs_long() {
-        tokio::task::spawn_blocking(move || run(job))
-            .await
-            .map_err(|e| ServeError::Internal(format!("forecast task failed: {e}")))??
-    } else {
-        run(job)?
-    };
-    forecast::finish(&mut result, &plan.quantiles, true)
-        .map_err(|e| history_error(e, &finish_label, inline))?;
-    if let Some(drift) = &plan.loaded.drift {
-        drift.observe_forecasts(&[(&values, &result.mean)]);
-    }
+    let result = serving
+        .forecast(&plan.loaded, job)
+        .await?
+        .map_err(|e| history_error(e, &label, inline))?;
     plan.loaded.metrics.rows.inc();
-    Ok(pb::ForecastResponse {
+    Ok(types::ForecastResponse {
         model_name: plan.loaded.name.clone(),
         model_version: plan.loaded.version_label.clone(),
         series: Some(series),
@@ -334,8 +294,8 @@ async fn forecast_on(
 mod tests {
     use super::*;
 
-    fn id(sku: &str, loc: &str) -> pb::SeriesId {
-        pb::SeriesId {
+    fn id(sku: &str, loc: &str) -> types::SeriesId {
+        types::SeriesId {
             sku_id: sku.into(),
             location_id: loc.into(),
         }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
+use super::types;
 use mercator_runtime::RuntimeError;
 use mercator_runtime::forecast::{self, Forecaster, Series};
 use mercator_runtime::replenish::{
@@ -15,10 +15,10 @@ use mercator_runtime::replenish::{
 };
 
 use super::history::{History, history_error, inline_history, read_histories, store_keys};
-use super::{ForecastLimits, forecaster_of, key_of, route_key, routed, series_label};
+use super::{ForecastLimits, forecaster_of, key_of, model_or_default, route_key, series_label};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Observation, Serving};
+use crate::serving::{Method, Serving, ShadowPolicy};
 
 /// The `method` label of `Inventory/Recommend`.
 pub const RECOMMEND: &str = "Inventory.Recommend";
@@ -36,27 +36,63 @@ pub struct RecommendSettings {
     pub approval_order_value: Option<f64>,
 }
 
-/// Answers `Inventory/Recommend`, on the forecaster version the series is routed to.
+/// `Inventory/Recommend` as the envelope runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Recommend {
+    /// The configured settings.
+    pub settings: RecommendSettings,
+}
+
+impl Method for Recommend {
+    type Request = types::RecommendRequest;
+    type Answer = types::RecommendResponse;
+    const NAME: &'static str = RECOMMEND;
+    /// A recommendation is a forecast turned into an order: the forecaster's shadows are
+    /// judged on `Forecast` calls already, and a shadow's order would count in the
+    /// recommendation metrics as if it had been given.
+    const SHADOWS: ShadowPolicy = ShadowPolicy::Off(
+        "shadows are judged on Forecast; a shadow order would count as a recommendation given",
+    );
+
+    async fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: types::RecommendRequest,
+    ) -> Result<types::RecommendResponse, ServeError> {
+        recommend_on(serving, self.settings, loaded, req).await
+    }
+}
+
+impl crate::serving::shadow::Predicts for types::RecommendResponse {
+    /// The order quantity.
+    fn predictions(&self) -> crate::serving::shadow::Predictions {
+        crate::serving::shadow::Predictions {
+            values: vec![self.order_quantity],
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Answers `Inventory/Recommend`. A call that names no version follows the model's
+/// traffic split, placed by its series.
 pub async fn recommend(
     serving: &Arc<Serving>,
-    settings: RecommendSettings,
-    req: pb::RecommendRequest,
-    obs: &mut Observation,
-) -> Result<pb::RecommendResponse, ServeError> {
-    let _admitted = serving.admit()?;
+    method: &Recommend,
+    req: types::RecommendRequest,
+) -> Result<types::RecommendResponse, ServeError> {
     let key = route_key(req.series.as_ref());
-    let routed = routed(
-        serving,
-        &req.model_name,
-        &req.model_version,
-        key.as_deref(),
-        obs,
-    )?;
-    recommend_on(serving, settings, routed.live, req).await
+    let (model, version) = (model_or_default(&req.model_name), req.model_version.clone());
+    let target = crate::serving::Target {
+        model: &model,
+        version: &version,
+        entity: key.as_deref(),
+    };
+    serving.call(method, target, req).await
 }
 
 /// The request's lead time, checked, naming its fields.
-fn lead_time(req: &pb::RecommendRequest) -> Result<LeadTime, ServeError> {
+fn lead_time(req: &types::RecommendRequest) -> Result<LeadTime, ServeError> {
     if !req.lead_time_distribution.is_empty() {
         for (i, o) in req.lead_time_distribution.iter().enumerate() {
             if !(o.probability.is_finite() && o.probability >= 0.0) {
@@ -122,18 +158,18 @@ fn policy_error(e: RuntimeError) -> ServeError {
 /// A request checked against the forecaster, before its history is read.
 #[derive(Debug)]
 pub(super) struct Checked {
-    series: pb::SeriesId,
+    series: types::SeriesId,
     key: Vec<String>,
     levels: Vec<f64>,
     situation: Situation,
-    on_order: Vec<pb::OnOrder>,
+    on_order: Vec<types::OnOrder>,
     /// The history sent inline, checked.
     pub(super) inline: Option<History>,
 }
 
 impl Checked {
     /// The series the request names.
-    pub(super) fn series(&self) -> &pb::SeriesId {
+    pub(super) fn series(&self) -> &types::SeriesId {
         &self.series
     }
 }
@@ -142,7 +178,7 @@ impl Checked {
 pub(super) fn check(
     f: &dyn Forecaster,
     limits: ForecastLimits,
-    req: pb::RecommendRequest,
+    req: types::RecommendRequest,
 ) -> Result<Checked, ServeError> {
     let series = req.series.clone().unwrap_or_default();
     let key = key_of(&series, f.key_parts(), "series")?;
@@ -165,8 +201,8 @@ pub(super) fn check(
         ));
     }
     let target = match req.target {
-        Some(pb::recommend_request::Target::CycleServiceLevel(a)) => Target::CycleServiceLevel(a),
-        Some(pb::recommend_request::Target::FillRate(b)) => Target::FillRate(b),
+        Some(types::ServiceTarget::CycleServiceLevel(a)) => Target::CycleServiceLevel(a),
+        Some(types::ServiceTarget::FillRate(b)) => Target::FillRate(b),
         None => {
             return Err(ServeError::invalid(
                 "target",
@@ -220,7 +256,7 @@ pub(super) fn compute(
     loaded: &LoadedModel,
     checked: Checked,
     history: History,
-) -> Result<pb::RecommendResponse, ServeError> {
+) -> Result<types::RecommendResponse, ServeError> {
     let Checked {
         series,
         key,
@@ -282,11 +318,11 @@ pub(super) fn compute(
             .zip(r.order_value)
             .is_some_and(|(limit, value)| value > limit);
     let outcome = if needs_approval {
-        pb::recommend_response::Outcome::NeedsApproval
+        types::Outcome::NeedsApproval
     } else if r.order_quantity > 0.0 {
-        pb::recommend_response::Outcome::Order
+        types::Outcome::Order
     } else {
-        pb::recommend_response::Outcome::NoOrder
+        types::Outcome::NoOrder
     };
     serving
         .metrics
@@ -294,12 +330,12 @@ pub(super) fn compute(
         .with_label_values(&[&loaded.name, &loaded.version_label, outcome_label(outcome)])
         .inc();
     loaded.metrics.rows.inc();
-    Ok(pb::RecommendResponse {
+    Ok(types::RecommendResponse {
         model_name: loaded.name.clone(),
         model_version: loaded.version_label.clone(),
         series: Some(series),
         history_last_date: history.last_date.format("%Y-%m-%d").to_string(),
-        outcome: outcome.into(),
+        outcome,
         protection_days: r.protection_days,
         demand_mean: r.protection_demand.mean(),
         demand_std: r.protection_demand.sd(),
@@ -320,8 +356,8 @@ async fn recommend_on(
     serving: &Arc<Serving>,
     settings: RecommendSettings,
     loaded: Arc<LoadedModel>,
-    req: pb::RecommendRequest,
-) -> Result<pb::RecommendResponse, ServeError> {
+    req: types::RecommendRequest,
+) -> Result<types::RecommendResponse, ServeError> {
     let f = forecaster_of(&loaded)?;
     let runs_long = f.runs_long();
     let checked = check(f, settings.limits, req)?;
@@ -340,21 +376,18 @@ async fn recommend_on(
                 .ok_or_else(|| ServeError::Internal("no history read".into()))??
         }
     };
-    if runs_long {
-        let serving = Arc::clone(serving);
-        tokio::task::spawn_blocking(move || compute(&serving, settings, &loaded, checked, history))
-            .await
-            .map_err(|e| ServeError::Internal(format!("recommendation task failed: {e}")))?
-    } else {
-        compute(serving, settings, &loaded, checked, history)
-    }
+    let work = Arc::clone(serving);
+    serving
+        .place(runs_long, move || {
+            compute(&work, settings, &loaded, checked, history)
+        })
+        .await?
 }
 
-fn outcome_label(outcome: pb::recommend_response::Outcome) -> &'static str {
+fn outcome_label(outcome: types::Outcome) -> &'static str {
     match outcome {
-        pb::recommend_response::Outcome::Order => "order",
-        pb::recommend_response::Outcome::NoOrder => "no_order",
-        pb::recommend_response::Outcome::NeedsApproval => "needs_approval",
-        pb::recommend_response::Outcome::Unspecified => "unspecified",
+        types::Outcome::Order => "order",
+        types::Outcome::NoOrder => "no_order",
+        types::Outcome::NeedsApproval => "needs_approval",
     }
 }

@@ -4,38 +4,42 @@
 
 use std::sync::Arc;
 
-use mercator_proto::v1 as pb;
-
-use super::batch::{item_status, send_in_order};
+use super::batch::{BATCH_SHADOWS, send_in_order};
 use super::history::{History, read_histories, store_keys};
 use super::recommend::{Checked, RecommendSettings, check, compute};
-use super::{CHUNK, forecaster_of, routed};
+use super::types;
+use super::{CHUNK, forecaster_of, model_or_default};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Admitted, Observation, Serving};
+use crate::serving::{Ending, Opened, Serving, Target};
 
-/// The stream `RecommendBatch` answers with.
+/// The stream `RecommendBatch` answers with: chunks in order, or the error that ends it.
 pub type RecommendStream =
-    tokio_stream::wrappers::ReceiverStream<Result<pb::RecommendBatchResponse, tonic::Status>>;
+    tokio_stream::wrappers::ReceiverStream<Result<types::RecommendBatchResponse, ServeError>>;
 
-/// Answers `Inventory/RecommendBatch`: checks the request, then streams from a task that
-/// holds the admission until the last chunk is sent. The observation ends with the stream.
+/// Answers `Inventory/RecommendBatch`: opens its envelope, checks the request, then
+/// streams from a task that holds the admission until the last chunk is sent. The
+/// envelope closes with the stream.
 pub async fn recommend_batch(
     serving: Arc<Serving>,
     settings: RecommendSettings,
-    req: pb::RecommendBatchRequest,
-    mut obs: Observation,
-) -> Result<RecommendStream, tonic::Status> {
+    req: types::RecommendBatchRequest,
+) -> Result<RecommendStream, ServeError> {
+    let types::RecommendBatchRequest {
+        model_name,
+        model_version,
+        items,
+    } = req;
+    let model = model_or_default(&model_name);
+    // A batch has no one entity: it goes whole to a route drawn at random.
+    let target = Target {
+        model: &model,
+        version: &model_version,
+        entity: None,
+    };
+    let opened = serving.open(super::RECOMMEND_BATCH, BATCH_SHADOWS, target)?;
     let started = (|| {
-        let admitted = serving.admit()?;
-        let pb::RecommendBatchRequest {
-            model_name,
-            model_version,
-            items,
-        } = req;
-        // A batch has no one entity: it goes whole to a route drawn at random.
-        let routed = routed(&serving, &model_name, &model_version, None, &mut obs)?;
-        forecaster_of(&routed.live)?;
+        forecaster_of(&opened.routed.live)?;
         if items.is_empty() {
             return Err(ServeError::invalid("items", "give at least one item"));
         }
@@ -55,31 +59,27 @@ pub async fn recommend_batch(
                 "the batch names the forecaster: leave the items' model fields empty",
             ));
         }
-        Ok((admitted, routed.live, items))
+        Ok(())
     })();
-    let (admitted, loaded, items) = match started {
-        Ok(s) => s,
-        Err(e) => {
-            let status = tonic::Status::from(e);
-            obs.finish(&serving.metrics, status.code());
-            return Err(status);
-        }
-    };
+    if let Err(e) = started {
+        opened.close(&serving, Ending::failed(&e));
+        return Err(e);
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(stream(serving, settings, admitted, loaded, items, obs, tx));
+    let loaded = Arc::clone(&opened.routed.live);
+    tokio::spawn(stream(serving, settings, opened, loaded, items, tx));
     Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 async fn stream(
     serving: Arc<Serving>,
     settings: RecommendSettings,
-    _admitted: Admitted,
+    opened: Opened,
     loaded: Arc<LoadedModel>,
-    items: Vec<pb::RecommendRequest>,
-    obs: Observation,
-    tx: tokio::sync::mpsc::Sender<Result<pb::RecommendBatchResponse, tonic::Status>>,
+    items: Vec<types::RecommendRequest>,
+    tx: tokio::sync::mpsc::Sender<Result<types::RecommendBatchResponse, ServeError>>,
 ) {
-    let chunks: Vec<(usize, Vec<pb::RecommendRequest>)> = items
+    let chunks: Vec<(usize, Vec<types::RecommendRequest>)> = items
         .chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| (c * CHUNK, chunk.to_vec()))
@@ -93,8 +93,8 @@ async fn stream(
             chunk,
         )
     });
-    let code = send_in_order(answers, &tx).await;
-    obs.finish(&serving.metrics, code);
+    let ending = send_in_order(answers, &tx).await;
+    opened.close(&serving, ending);
 }
 
 /// One chunk: items checked, the stored histories read in one call, the rest computed on
@@ -104,8 +104,8 @@ async fn recommend_chunk(
     settings: RecommendSettings,
     loaded: Arc<LoadedModel>,
     first: usize,
-    chunk: Vec<pb::RecommendRequest>,
-) -> Result<pb::RecommendBatchResponse, tonic::Status> {
+    chunk: Vec<types::RecommendRequest>,
+) -> Result<types::RecommendBatchResponse, ServeError> {
     let f = forecaster_of(&loaded)?;
     let checked: Vec<Result<Checked, ServeError>> = chunk
         .into_iter()
@@ -138,39 +138,35 @@ async fn recommend_chunk(
         }
     }
     let work = Arc::clone(&serving);
-    let recommendations = tokio::task::spawn_blocking(move || {
-        checked
-            .into_iter()
-            .zip(keyed)
-            .enumerate()
-            .map(|(i, (c, h))| {
-                let result = match (c, h) {
-                    (Err(e), _) => Err(e),
-                    (Ok(_), None) => Err(ServeError::Internal("a history went missing".into())),
-                    (Ok(_), Some(Err(e))) => Err(e),
-                    (Ok(c), Some(Ok(h))) => compute(&work, settings, &loaded, c, h),
-                };
-                let index = u32::try_from(first + i).unwrap_or(u32::MAX);
-                match result {
-                    Ok(r) => pb::ItemRecommendation {
-                        index,
-                        recommendation: Some(r),
-                        ..Default::default()
-                    },
-                    Err(e) => {
-                        let (code, error) = item_status(e);
-                        pb::ItemRecommendation {
+    let recommendations = serving
+        .place(true, move || {
+            checked
+                .into_iter()
+                .zip(keyed)
+                .enumerate()
+                .map(|(i, (c, h))| {
+                    let result = match (c, h) {
+                        (Err(e), _) => Err(e),
+                        (Ok(_), None) => Err(ServeError::Internal("a history went missing".into())),
+                        (Ok(_), Some(Err(e))) => Err(e),
+                        (Ok(c), Some(Ok(h))) => compute(&work, settings, &loaded, c, h),
+                    };
+                    let index = u32::try_from(first + i).unwrap_or(u32::MAX);
+                    match result {
+                        Ok(r) => types::ItemRecommendation {
                             index,
-                            code,
-                            error,
+                            error: None,
+                            recommendation: Some(r),
+                        },
+                        Err(e) => types::ItemRecommendation {
+                            index,
+                            error: Some(e),
                             recommendation: None,
-                        }
+                        },
                     }
-                }
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| tonic::Status::internal(format!("recommendation task failed: {e}")))?;
-    Ok(pb::RecommendBatchResponse { recommendations })
+                })
+                .collect()
+        })
+        .await?;
+    Ok(types::RecommendBatchResponse { recommendations })
 }
