@@ -58,6 +58,9 @@ pub enum ServeError {
     /// The server cannot answer now (starting or shutting down).
     #[error("{0}")]
     Unavailable(String),
+    /// The request's deadline passed before it was answered.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -86,6 +89,7 @@ impl ServeError {
             ServeError::Overloaded(_) => "overloaded",
             ServeError::QueueFull { .. } => "queue_full",
             ServeError::Unavailable(_) => "unavailable",
+            ServeError::DeadlineExceeded(_) => "deadline_exceeded",
             ServeError::Registry(e) => e.reason(),
             ServeError::Internal(_) => "internal",
         }
@@ -105,6 +109,7 @@ impl ServeError {
             ServeError::FailedPrecondition(_) => Code::FailedPrecondition,
             ServeError::Overloaded(_) | ServeError::QueueFull { .. } => Code::ResourceExhausted,
             ServeError::Unavailable(_) => Code::Unavailable,
+            ServeError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             ServeError::Internal(_) => Code::Internal,
             ServeError::Registry(e) => match e {
                 R::NotFound(_) => Code::NotFound,
@@ -159,6 +164,7 @@ impl From<ServeError> for tonic::Status {
                 tonic::Status::resource_exhausted(message)
             }
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),
+            ServeError::DeadlineExceeded(_) => tonic::Status::deadline_exceeded(message),
             ServeError::Internal(_) => tonic::Status::internal(message),
         }
     }

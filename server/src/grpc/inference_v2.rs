@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::stream_infer::{AnswerStream, StreamLimits};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Observation, Serving};
+use crate::serving::Serving;
 use crate::v2::signature::{self, AdvertisedInput};
 
 /// The V2 service.
@@ -35,25 +35,6 @@ impl InferenceV2 {
             manager,
             stream,
         }
-    }
-
-    /// Observes a metadata-style call that names a model.
-    fn observed<T>(
-        &self,
-        method: &'static str,
-        result: Result<(Arc<LoadedModel>, T), ServeError>,
-    ) -> Result<Response<T>, Status> {
-        let mut obs = Observation::start(method);
-        let out = result.map(|(model, value)| {
-            obs.resolved(&model);
-            Response::new(value)
-        });
-        let out = out.map_err(Status::from);
-        obs.finish(
-            &self.serving.metrics,
-            out.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-        );
-        out
     }
 }
 
@@ -228,20 +209,19 @@ impl GrpcInferenceService for InferenceV2 {
             };
             (m, response)
         });
-        self.observed("ModelMetadata", result)
+        super::observed::observed(
+            &self.serving.metrics,
+            "ModelMetadata",
+            result.map(|(m, r)| (Some(m), r)),
+        )
     }
 
     async fn model_infer(
         &self,
         req: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let serving = &self.serving;
-        super::observed::observed(
-            &serving.metrics,
-            crate::monitor::names::MODEL_INFER,
-            async |obs| crate::v2::infer(serving, req.into_inner(), obs).await,
-        )
-        .await
+        let answer = crate::v2::infer(&self.serving, req.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     type ModelStreamInferStream = AnswerStream;
@@ -314,7 +294,11 @@ impl GrpcInferenceService for InferenceV2 {
                 },
             )
         });
-        self.observed("ModelConfig", result)
+        super::observed::observed(
+            &self.serving.metrics,
+            "ModelConfig",
+            result.map(|(m, r)| (Some(m), r)),
+        )
     }
 
     async fn model_statistics(

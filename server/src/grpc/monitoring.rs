@@ -101,19 +101,16 @@ impl Monitoring for MonitoringService {
             model_name,
             model_version,
         } = req.into_inner();
-        super::observed::observed(&self.metrics, GET_DRIFT, async |_| {
-            let reports = crate::monitor::drift::report(
-                &self.latest,
-                &model_name,
-                self.chosen(&model_name, &model_version)?,
-            );
-            Ok(pb::GetDriftResponse {
+        let result = self.chosen(&model_name, &model_version).map(|chosen| {
+            let reports = crate::monitor::drift::report(&self.latest, &model_name, chosen);
+            let answer = pb::GetDriftResponse {
                 versions: reports
                     .into_iter()
                     .map(|r| to_pb(&model_name, r, self.min_samples))
                     .collect(),
-            })
-        })
-        .await
+            };
+            (None, answer)
+        });
+        super::observed::observed(&self.metrics, GET_DRIFT, result)
     }
 }

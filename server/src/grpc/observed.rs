@@ -1,23 +1,33 @@
-//! The one shape of every handler that answers with a model: time the call, run it, and
-//! record its outcome (model, version, method, code).
+//! The record of a call that answers about a model without predicting (model metadata
+//! and configuration, drift reports): its outcome, by the model version it was about
+//! when it named one. Predictions are observed by the serving envelope
+//! (`serving/call.rs`).
 
-/// Times a request to `method`, runs it, and records its outcome (model, version,
-/// method, code): the one shape of every handler that answers with a model.
-pub(crate) async fn observed<T>(
-    metrics: &crate::monitor::Metrics,
+use std::sync::Arc;
+
+use crate::error::ServeError;
+use crate::models::LoadedModel;
+use crate::monitor::Metrics;
+use crate::serving::Observation;
+
+/// Records a call to `method` that answered `result` (about `model`, when it named one
+/// that exists) and returns it as gRPC's answer.
+pub(crate) fn observed<T>(
+    metrics: &Metrics,
     method: &'static str,
-    run: impl AsyncFnOnce(&mut crate::serving::Observation) -> Result<T, crate::error::ServeError>,
+    result: Result<(Option<Arc<LoadedModel>>, T), ServeError>,
 ) -> Result<tonic::Response<T>, tonic::Status> {
-    let mut obs = crate::serving::Observation::start(method);
-    let result = run(&mut obs)
-        .await
-        .map(tonic::Response::new)
-        .map_err(tonic::Status::from);
+    let mut obs = Observation::start(method);
+    let out = result.map(|(model, value)| {
+        if let Some(model) = &model {
+            obs.resolved(model);
+        }
+        tonic::Response::new(value)
+    });
     obs.finish(
         metrics,
-        result
-            .as_ref()
-            .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+        out.as_ref()
+            .map_or_else(ServeError::code, |_| tonic::Code::Ok),
     );
-    result
+    out.map_err(tonic::Status::from)
 }

@@ -18,8 +18,7 @@ use super::status_text::bounded;
 use crate::auth::Principal;
 use crate::auth::Scope;
 use crate::auth::rate::RateLimits;
-use crate::monitor::names::MODEL_STREAM_INFER;
-use crate::serving::{Observation, Serving};
+use crate::serving::Serving;
 
 /// Requests of one stream computed at once (answers still go out in order).
 pub const IN_FLIGHT: usize = 8;
@@ -92,22 +91,9 @@ async fn one(
             ),
         );
     }
-    let mut obs = Observation::start(MODEL_STREAM_INFER);
-    let timeout = limits.message_timeout;
-    let result =
-        match tokio::time::timeout(timeout, crate::v2::infer(serving, request, &mut obs)).await {
-            Ok(answer) => answer.map_err(Status::from),
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "the message's deadline of {:.3} s passed",
-                timeout.as_secs_f64()
-            ))),
-        };
-    obs.finish(
-        &serving.metrics,
-        result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok),
-    );
+    let result = crate::v2::infer::infer_message(serving, request, limits.message_timeout)
+        .await
+        .map_err(Status::from);
     match result {
         Ok(response) => pb::ModelStreamInferResponse {
             error_message: String::new(),

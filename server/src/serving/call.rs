@@ -49,6 +49,8 @@ pub trait Method: Clone + Send + Sync + 'static {
     const NAME: &'static str;
     /// Whether its requests are copied to shadow versions.
     const SHADOWS: ShadowPolicy;
+    /// The `method` label of its shadow runs (its own, unless several methods share one).
+    const SHADOW_NAME: &'static str = Self::NAME;
 
     /// Refuses a request over the method's configured limits, before it is admitted.
     fn limits(&self, _req: &Self::Request) -> Result<(), ServeError> {
@@ -136,6 +138,29 @@ impl Serving {
         result
     }
 
+    /// [`Serving::call`] within `deadline`: past it the request is abandoned and
+    /// answered DEADLINE_EXCEEDED (`what` names the deadline in the message).
+    pub async fn call_within<M: Method>(
+        self: &Arc<Self>,
+        method: &M,
+        target: Target<'_>,
+        req: M::Request,
+        deadline: std::time::Duration,
+        what: &str,
+    ) -> Result<M::Answer, ServeError> {
+        let mut obs = Observation::start(M::NAME);
+        let run = self.enveloped(method, target, req, &mut obs);
+        let result = match tokio::time::timeout(deadline, run).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ServeError::DeadlineExceeded(format!(
+                "{what} of {:.3} s passed",
+                deadline.as_secs_f64()
+            ))),
+        };
+        obs.finish(&self.metrics, code_of(&result));
+        result
+    }
+
     async fn enveloped<M: Method>(
         self: &Arc<Self>,
         method: &M,
@@ -165,7 +190,7 @@ impl Serving {
         if let Some(copy) = copy {
             let (owner, method) = (Arc::clone(self), method.clone());
             self.shadows.send(
-                M::NAME,
+                M::SHADOW_NAME,
                 &routed.shadows,
                 copy,
                 &answer,

@@ -13,10 +13,10 @@ use super::request::{decode_request, first_bytes_element, take_entity_keys};
 use super::tensors::encode_raw;
 use crate::error::ServeError;
 use crate::models::routing::KEY_SEPARATOR;
-use crate::models::{LoadedModel, ModelEntry, Placement};
-use crate::monitor::names::MODEL_INFER;
+use crate::models::{LoadedModel, ModelEntry};
+use crate::monitor::names::{MODEL_INFER, MODEL_STREAM_INFER};
 use crate::serving::shadow::{Predictions, Predicts};
-use crate::serving::{Observation, Serving, lookup};
+use crate::serving::{Method, Serving, ShadowPolicy, Target, lookup};
 
 /// Response parameter listing (comma-separated) the rows of an entity-keyed request for
 /// which the feature store had no value at all: their outputs come from defaults alone.
@@ -26,40 +26,87 @@ pub const ENTITIES_WITHOUT_FEATURES: &str = "entities_without_features";
 /// sticky traffic splits when the request sends feature values rather than entity keys.
 pub const ENTITY_KEY: &str = "entity_key";
 
-/// Answers a V2 `ModelInfer` request. A request that names no version follows the
-/// model's traffic split, placed by its entity: the `entity_key` parameter, or else
-/// the first row of the entity key inputs of a feature-backed model (a V2 answer
-/// names one version, so a batch goes whole to its first entity's route).
+/// V2 inference as the envelope runs it: a unary `ModelInfer`, or one message of a
+/// `ModelStreamInfer` (`STREAM`, its own `method` label; its shadow runs count as
+/// `ModelInfer`'s, as they always have).
+#[derive(Debug, Clone, Copy)]
+pub struct Infer<const STREAM: bool>;
+
+impl<const STREAM: bool> Method for Infer<STREAM> {
+    type Request = pb::ModelInferRequest;
+    type Answer = V2Answer;
+    const NAME: &'static str = if STREAM {
+        MODEL_STREAM_INFER
+    } else {
+        MODEL_INFER
+    };
+    const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
+    const SHADOW_NAME: &'static str = MODEL_INFER;
+
+    async fn run(
+        &self,
+        serving: &Arc<Serving>,
+        loaded: Arc<LoadedModel>,
+        req: pb::ModelInferRequest,
+    ) -> Result<V2Answer, ServeError> {
+        infer_on(serving, &loaded, req).await
+    }
+}
+
+/// Where a V2 request goes: a request that names no version follows the model's traffic
+/// split, placed by its entity: the `entity_key` parameter, or else the first row of the
+/// entity key inputs of a feature-backed model (a V2 answer names one version, so a batch
+/// goes whole to its first entity's route).
+fn entity_of(serving: &Serving, req: &pb::ModelInferRequest) -> Option<String> {
+    let table = serving.models.snapshot();
+    let entry = table.models.get(&req.model_name)?;
+    entity_key(serving, entry, req)
+}
+
+/// Answers a V2 `ModelInfer` request through the envelope.
 pub async fn infer(
     serving: &Arc<Serving>,
     req: pb::ModelInferRequest,
-    obs: &mut Observation,
 ) -> Result<pb::ModelInferResponse, ServeError> {
-    let _admitted = serving.admit()?;
-    let routed = serving
-        .models
-        .route(&req.model_name, &req.model_version, |entry| {
-            let key = entity_key(serving, entry, &req);
-            Placement::of(&req.model_name, key.as_deref())
-        })?;
-    let copy = (!routed.shadows.is_empty()).then(|| req.clone());
-    let answer = infer_on(serving, &routed.live, req, obs).await?;
-    if let Some(copy) = copy {
-        let owner = Arc::clone(serving);
-        serving.shadows.send(
-            MODEL_INFER,
-            &routed.shadows,
-            copy,
-            &answer,
-            move |shadow, req| {
-                let serving = Arc::clone(&owner);
-                async move {
-                    let mut obs = Observation::start(MODEL_INFER);
-                    infer_on(&serving, &shadow, req, &mut obs).await
-                }
-            },
-        );
-    }
+    let (model, version, entity) = (
+        req.model_name.clone(),
+        req.model_version.clone(),
+        entity_of(serving, &req),
+    );
+    let target = Target {
+        model: &model,
+        version: &version,
+        entity: entity.as_deref(),
+    };
+    Ok(serving.call(&Infer::<false>, target, req).await?.response)
+}
+
+/// Answers one message of a `ModelStreamInfer` stream through the envelope, within the
+/// message's `deadline`.
+pub async fn infer_message(
+    serving: &Arc<Serving>,
+    req: pb::ModelInferRequest,
+    deadline: std::time::Duration,
+) -> Result<pb::ModelInferResponse, ServeError> {
+    let (model, version, entity) = (
+        req.model_name.clone(),
+        req.model_version.clone(),
+        entity_of(serving, &req),
+    );
+    let target = Target {
+        model: &model,
+        version: &version,
+        entity: entity.as_deref(),
+    };
+    let answer = serving
+        .call_within(
+            &Infer::<true>,
+            target,
+            req,
+            deadline,
+            "the message's deadline",
+        )
+        .await?;
     Ok(answer.response)
 }
 
@@ -175,7 +222,6 @@ async fn infer_on(
     serving: &Serving,
     loaded: &Arc<LoadedModel>,
     req: pb::ModelInferRequest,
-    obs: &mut Observation,
 ) -> Result<V2Answer, ServeError> {
     let pb::ModelInferRequest {
         model_name: _,
@@ -187,7 +233,6 @@ async fn infer_on(
         raw_input_contents,
     } = req;
     let loaded = Arc::clone(loaded);
-    obs.resolved(&loaded);
     let started = Instant::now();
     let result = run(serving, &loaded, inputs, raw_input_contents, &outputs, id).await;
     let stats = &loaded.stats;
