@@ -12,8 +12,8 @@
 //! hide behind a `mod.rs`. A module using its own descendants is not counted (that
 //! arrow points down, as the module tree does); `mod` declarations are not uses.
 //!
-//! Test code (from a file's first top-level `#[cfg(test)]` on) is left out, and so are
-//! comments and string literals.
+//! Test code (from a file's first top-level `#[cfg(test)]` on a `mod`) is left out, and
+//! so are comments and string literals.
 
 mod scan;
 
@@ -284,9 +284,22 @@ pub fn workspace_dependencies(cargo_toml: &str) -> BTreeSet<String> {
     out
 }
 
-/// Lines of a file's code before its tests.
+/// Lines of a file's code before its tests ([`scan::test_cut`]).
 pub fn non_test_lines(text: &str) -> usize {
-    text.lines()
-        .take_while(|l| !l.starts_with("#[cfg(test)]"))
-        .count()
+    scan::test_cut(text)
+}
+
+/// Which of `names` a file's code (its tests, comments and literals left out) uses as a
+/// whole word: a crate (`tonic`, `mercator_proto`) or a function (`spawn_blocking`),
+/// however the path to it is written.
+pub fn names_used<'a>(text: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let code = non_test_code(text);
+    let words: BTreeSet<&str> = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    names
+        .iter()
+        .copied()
+        .filter(|n| words.contains(n))
+        .collect()
 }

@@ -1,12 +1,35 @@
 //! A small lexer for what the fitness test needs of Rust: the code without its tests,
 //! comments and literals, and the paths it names.
 
-/// The code before the file's first top-level `#[cfg(test)]`, with comments, string and
-/// character literals blanked out (lifetimes are kept apart from characters).
+/// How many lines of `text` come before its tests: the first top-level `#[cfg(test)]`
+/// that marks a `mod` (on its line or the next). A `#[cfg(test)]` on a `use` or a
+/// function is code like any other: cutting there would hide the rest of the file.
+pub fn test_cut(text: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_mod = |l: &str| {
+        let l = l.trim_start();
+        ["mod ", "pub mod ", "pub(crate) mod ", "pub(super) mod "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    lines
+        .iter()
+        .enumerate()
+        .position(|(i, l)| {
+            l.strip_prefix("#[cfg(test)]").is_some_and(|rest| {
+                is_mod(rest)
+                    || (rest.trim().is_empty() && lines.get(i + 1).is_some_and(|n| is_mod(n)))
+            })
+        })
+        .unwrap_or(lines.len())
+}
+
+/// The code before the file's tests ([`test_cut`]), with comments, string and character
+/// literals blanked out (lifetimes are kept apart from characters).
 pub fn non_test_code(text: &str) -> String {
     let code: String = text
         .lines()
-        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .take(test_cut(text))
         .collect::<Vec<_>>()
         .join("\n");
     let chars: Vec<char> = code.chars().collect();

@@ -1,13 +1,14 @@
 //! The structure's rules, held against the workspace's own sources (docs/ARCHITECTURE.md
 //! explains them): no import circles between the modules of a crate, the lower crates
-//! never depend on the upper ones, and no file of code grows past a few hundred lines.
+//! never depend on the upper ones, no file of code grows past a few hundred lines, and
+//! the typed APIs (`server/src/api/`) name no wire type and place no work.
 //! The tests at the end prove the checks can fail: a circle added on purpose is caught
 //! and named.
 
 use std::path::{Path, PathBuf};
 
 use mercator_architecture::{
-    Graph, non_test_code, non_test_lines, paths, rust_files, workspace_dependencies,
+    Graph, names_used, non_test_code, non_test_lines, paths, rust_files, workspace_dependencies,
 };
 
 /// The workspace's crates, by folder.
@@ -97,6 +98,77 @@ fn no_file_of_code_is_over_the_limit() {
         "over {MAX_LINES} lines:\n{}",
         long.join("\n")
     );
+}
+
+/// What `server/src/api/` may not name: the wire (generated protobuf, tonic), and the
+/// blocking pool (prediction work is placed by `serving/`; model loading and drift
+/// evaluation keep their own pools elsewhere).
+const NOT_IN_API: [&str; 3] = ["mercator_proto", "tonic", "spawn_blocking"];
+
+/// The files under `server/src/api/` that name what the typed APIs may not.
+fn api_violations(api: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in rust_files(api).expect("list api/") {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for name in names_used(&text, &NOT_IN_API) {
+            found.push(format!("{} names {name}", file.display()));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_typed_apis_speak_domain_types_and_place_no_work() {
+    let found = api_violations(&root().join("server/src/api"));
+    assert!(
+        found.is_empty(),
+        "server/src/api/ converts nothing and places nothing (grpc/ converts, serving/ \
+         places):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_wire_type_or_a_blocking_call_planted_in_api_is_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = dir.path();
+    std::fs::write(
+        api.join("wire.rs"),
+        "use mercator_proto::v1 as pb;\npub fn f(s: tonic::Status) {}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        api.join("blocking.rs"),
+        "pub async fn g() { tokio::task::spawn_blocking(|| 1).await; }\n",
+    )
+    .expect("write");
+    // Only in a comment, a string or the tests: not a use.
+    std::fs::write(
+        api.join("clean.rs"),
+        "// tonic and spawn_blocking, said\npub const S: &str = \"mercator_proto\";\n\
+         #[cfg(test)]\nmod tests { use tonic::Code; }\n",
+    )
+    .expect("write");
+    let mut found = api_violations(api);
+    found.sort();
+    let names: Vec<&str> = found
+        .iter()
+        .map(|f| f.rsplit(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        ["spawn_blocking", "mercator_proto", "tonic"],
+        "{found:?}"
+    );
+}
+
+#[test]
+fn only_a_test_module_ends_the_code() {
+    let text =
+        "fn a() {}\n#[cfg(test)]\npub(crate) use x::y;\nfn b() {}\n#[cfg(test)]\nmod tests {}\n";
+    assert_eq!(non_test_lines(text), 4);
+    assert!(non_test_code(text).contains("fn b"));
+    assert_eq!(non_test_lines("fn a() {}\n#[cfg(test)] mod t {}\n"), 1);
 }
 
 /// Writes a crate of `files` (path under `src/`, text) into a fresh folder.
