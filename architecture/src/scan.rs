@@ -4,7 +4,7 @@
 /// How many lines of `text` come before its tests: the first top-level `#[cfg(test)]`
 /// that marks a `mod` (on its line or the next). A `#[cfg(test)]` on a `use` or a
 /// function is code like any other: cutting there would hide the rest of the file.
-pub fn test_cut(text: &str) -> usize {
+pub(crate) fn test_cut(text: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     let is_mod = |l: &str| {
         let l = l.trim_start();
