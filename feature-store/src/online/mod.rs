@@ -24,8 +24,10 @@ pub use redis::RedisStore;
 /// Longest key value accepted, in bytes (the embedded store keeps a whole key in 16 bits).
 pub const MAX_KEY_BYTES: usize = 1024;
 
-/// Separates the parts of a composite entity key (ASCII unit separator).
-pub(crate) const KEY_SEPARATOR: char = '\u{1f}';
+/// Separates the parts of a composite entity key (ASCII unit separator): in the online
+/// store's keys, and wherever the server joins a key's parts (placing an entity on a
+/// traffic split).
+pub const KEY_SEPARATOR: char = '\u{1f}';
 
 /// Latest values per entity and field.
 #[async_trait::async_trait]

@@ -434,10 +434,7 @@ impl Model for ForecastModel {
         wanted
             .iter()
             .map(|&k| {
-                let spec = self
-                    .outputs
-                    .get(k)
-                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let spec = crate::tensor::output_spec(&self.outputs, k)?;
                 let q = self.quantiles.len();
                 let (shape, data): (Vec<usize>, Vec<f64>) = if spec.shape.len() == 2 {
                     (

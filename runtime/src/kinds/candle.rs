@@ -469,10 +469,7 @@ impl Model for CandleModel {
         wanted
             .iter()
             .map(|&k| {
-                let spec = self
-                    .outputs
-                    .get(k)
-                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let spec = crate::tensor::output_spec(&self.outputs, k)?;
                 let shape = if spec.shape.len() == 1 {
                     vec![rows]
                 } else {

@@ -3,6 +3,7 @@
 //! models from it; both parse and check it here so they agree.
 
 pub mod batching;
+pub mod output;
 pub mod runbook;
 pub mod sections;
 
@@ -10,8 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::xgboost::{OutputValue, XgbModel};
+use crate::kinds::xgboost::XgbModel;
 use crate::{DType, Model, Result, RuntimeError, TensorSpec};
+pub use output::OutputValue;
 
 /// File name of the manifest inside a version's folder.
 pub const MANIFEST_FILE: &str = "mercator.json";

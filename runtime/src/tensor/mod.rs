@@ -8,6 +8,7 @@ mod rows;
 mod spec;
 
 pub use spec::{TensorSpec, batch_rows, concat_f32};
+pub(crate) use spec::output_spec;
 
 /// Element type of a tensor, named as the V2 protocol names it (`FP32`, `INT64`, `BYTES`…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

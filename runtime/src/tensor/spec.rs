@@ -78,6 +78,15 @@ impl TensorSpec {
     }
 }
 
+/// The spec of output `k` of a model whose outputs are `outputs`: every kind answers
+/// the indexes a request asked for through this, so an index past the outputs is one
+/// error wherever it comes from.
+pub(crate) fn output_spec(outputs: &[TensorSpec], k: usize) -> Result<&TensorSpec> {
+    outputs
+        .get(k)
+        .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))
+}
+
 /// Checks a batch against a model's row-shaped inputs (`[rows, width]` each, one width per
 /// spec) and returns the number of rows: one tensor per spec, all with the same rows.
 pub fn batch_rows(

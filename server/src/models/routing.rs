@@ -17,8 +17,9 @@ pub const SCALE: u32 = 10_000;
 const LIVE_SEED: u64 = 0x6d65_7263_6174_6f72;
 const SHADOW_SEED: u64 = 0x7368_6164_6f77_7321;
 
-/// Separates the parts of a composite entity key (e.g. SKU and location) before hashing.
-pub const KEY_SEPARATOR: char = '\u{1f}';
+/// Separates the parts of a composite entity key (e.g. SKU and location) before hashing:
+/// the feature store's separator, so a key reads the same everywhere.
+pub use mercator_features::online::KEY_SEPARATOR;
 
 /// A model's default traffic split, resolved to loaded versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -20,8 +20,6 @@ mod shap;
 mod signature;
 mod walk;
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Model, Result, RuntimeError, Tensor, TensorData, TensorSpec};
 
 /// Rows walked together through each tree (see [`XgbModel::margins`]).
@@ -115,20 +113,8 @@ impl Objective {
     }
 }
 
-/// What an output of the model carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputValue {
-    /// The objective's prediction: a probability, a regression value or a class index.
-    #[default]
-    Prediction,
-    /// The raw summed margin, before the objective's transform.
-    Margin,
-    /// Each feature's contribution to the margin, then the bias (exact TreeSHAP, as
-    /// xgboost's `pred_contribs=True`): `[-1, features + 1]`, or `[-1, classes, features
-    /// + 1]` for a multi-class model.
-    Contributions,
-}
+/// What an output carries: a manifest concept, read by this kind.
+pub use crate::manifest::output::OutputValue;
 
 pub use document::{XgbSummary, summarize};
 use document::{append_tree, parse_base_score, parse_document, parse_num, summary_of};
@@ -451,10 +437,7 @@ impl Model for XgbModel {
         wanted
             .iter()
             .map(|&k| {
-                let spec = self
-                    .outputs
-                    .get(k)
-                    .ok_or_else(|| RuntimeError::UnknownOutput(k.to_string()))?;
+                let spec = crate::tensor::output_spec(&self.outputs, k)?;
                 let values = match self.output_values[k] {
                     OutputValue::Margin => margins.clone(),
                     OutputValue::Prediction => prediction

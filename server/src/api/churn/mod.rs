@@ -9,7 +9,7 @@ mod types;
 
 use std::sync::Arc;
 
-use mercator_runtime::kinds::xgboost::OutputValue;
+use mercator_runtime::manifest::OutputValue;
 use mercator_runtime::{TensorData, manifest::RiskBand};
 
 pub use types::{
