@@ -7,8 +7,8 @@ use crate::{Result, RuntimeError};
 mod rows;
 mod spec;
 
-pub use spec::{TensorSpec, batch_rows, concat_f32};
 pub(crate) use spec::output_spec;
+pub use spec::{TensorSpec, batch_rows, concat_f32};
 
 /// Element type of a tensor, named as the V2 protocol names it (`FP32`, `INT64`, `BYTES`…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -63,24 +63,21 @@ pub fn routes(gateway: Gateway, guard: guard::Guard) -> axum::Router {
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/stats", get(all_statistics))
         .route("/v2/models/{name}", get(metadata))
-        .route("/v2/models/{name}/versions/{version}", get(metadata_of))
+        .route("/v2/models/{name}/versions/{version}", get(metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route(
             "/v2/models/{name}/versions/{version}/ready",
-            get(model_ready_of),
+            get(model_ready),
         )
         .route("/v2/models/{name}/config", get(config))
-        .route(
-            "/v2/models/{name}/versions/{version}/config",
-            get(config_of),
-        )
+        .route("/v2/models/{name}/versions/{version}/config", get(config))
         .route("/v2/models/{name}/stats", get(statistics))
         .route(
             "/v2/models/{name}/versions/{version}/stats",
-            get(statistics_of),
+            get(statistics),
         )
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_of))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/v2/repository/index", post(index))
         .route("/v2/repository/models/{name}/load", post(load))
         .route("/v2/repository/models/{name}/unload", post(unload))
@@ -98,6 +95,16 @@ async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -
 
 /// The parts of a request every route hands to the gateway.
 type Conn = ConnectInfo<ConnectionValues>;
+
+/// A model route's parameters: `{name}`, and `{version}` on the `/versions/{version}`
+/// form of the same route (absent: the champion, or the traffic split for inference).
+/// One handler serves both forms.
+#[derive(Debug, serde::Deserialize)]
+struct ModelPath {
+    name: String,
+    #[serde(default)]
+    version: String,
+}
 
 fn json(value: Value) -> Response {
     (
@@ -161,16 +168,7 @@ async fn server_metadata(
 
 async fn metadata(
     State(rest): State<Rest>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    ConnectInfo(c): Conn,
-) -> Result<Response, RestError> {
-    model_metadata(rest, name, String::new(), Caller::new(&headers, c)).await
-}
-
-async fn metadata_of(
-    State(rest): State<Rest>,
-    Path((name, version)): Path<(String, String)>,
+    Path(ModelPath { name, version }): Path<ModelPath>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
 ) -> Result<Response, RestError> {
@@ -196,16 +194,7 @@ async fn model_metadata(
 
 async fn model_ready(
     State(rest): State<Rest>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    ConnectInfo(c): Conn,
-) -> Result<Response, RestError> {
-    ready_model(rest, name, String::new(), Caller::new(&headers, c)).await
-}
-
-async fn model_ready_of(
-    State(rest): State<Rest>,
-    Path((name, version)): Path<(String, String)>,
+    Path(ModelPath { name, version }): Path<ModelPath>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
 ) -> Result<Response, RestError> {
@@ -234,16 +223,7 @@ async fn ready_model(
 
 async fn config(
     State(rest): State<Rest>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    ConnectInfo(c): Conn,
-) -> Result<Response, RestError> {
-    model_config(rest, name, String::new(), Caller::new(&headers, c)).await
-}
-
-async fn config_of(
-    State(rest): State<Rest>,
-    Path((name, version)): Path<(String, String)>,
+    Path(ModelPath { name, version }): Path<ModelPath>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
 ) -> Result<Response, RestError> {
@@ -277,16 +257,7 @@ async fn all_statistics(
 
 async fn statistics(
     State(rest): State<Rest>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    ConnectInfo(c): Conn,
-) -> Result<Response, RestError> {
-    model_statistics(rest, name, String::new(), Caller::new(&headers, c)).await
-}
-
-async fn statistics_of(
-    State(rest): State<Rest>,
-    Path((name, version)): Path<(String, String)>,
+    Path(ModelPath { name, version }): Path<ModelPath>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
 ) -> Result<Response, RestError> {
@@ -312,19 +283,7 @@ async fn model_statistics(
 
 async fn infer(
     State(rest): State<Rest>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    ConnectInfo(c): Conn,
-    Extension(charge): Extension<Charge>,
-    body: Bytes,
-) -> Result<Response, RestError> {
-    let body = decompressed(&headers, body, rest.max_body, &charge)?;
-    model_infer(rest, name, String::new(), headers, c, body).await
-}
-
-async fn infer_of(
-    State(rest): State<Rest>,
-    Path((name, version)): Path<(String, String)>,
+    Path(ModelPath { name, version }): Path<ModelPath>,
     headers: HeaderMap,
     ConnectInfo(c): Conn,
     Extension(charge): Extension<Charge>,
