@@ -18,6 +18,10 @@ use arrow_schema::{DataType, Field as ArrowField, TimeUnit};
 use crate::FeatureError;
 use crate::value::{FieldType, Value};
 
+/// Name of the event-time column, in the files users load, the offline history and
+/// training sets (optional in a load).
+pub const EVENT_TIMESTAMP: &str = "event_timestamp";
+
 /// The Arrow type a field is stored as.
 pub fn arrow_type(t: FieldType) -> DataType {
     match t {

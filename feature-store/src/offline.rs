@@ -17,9 +17,8 @@ use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::columns;
+use crate::columns::{self, EVENT_TIMESTAMP};
 use crate::definitions::FeatureView;
-use crate::ingest::EVENT_TIMESTAMP;
 use crate::online::{PushRow, join_key};
 use crate::value::Value;
 use crate::{FeatureError, Result};

@@ -7,8 +7,7 @@ use crate::FeatureError;
 use crate::online::PushRow;
 use crate::value::{FieldType, Value};
 
-/// Name of the optional event-time column.
-pub const EVENT_TIMESTAMP: &str = "event_timestamp";
+pub use crate::columns::EVENT_TIMESTAMP;
 
 /// Told the rows read so far after each batch a load writes (a CLI's progress bar).
 #[derive(Clone, Default)]
