@@ -4,14 +4,19 @@
 //!
 //! Rooms, top to bottom (a module imports only from rooms below it; the fitness test
 //! `architecture/tests/fitness.rs` holds the crate to that, and `docs/ARCHITECTURE.md` is the map):
-//! - [`cli`], [`app`] (wiring), [`demo`];
-//! - [`grpc`]: thin tonic adapters, one file per service;
+//! - [`cli`] (the `mercator` commands), [`app`] (wiring);
+//! - [`listen`]: the two listeners and their connections; [`rest`]: V2 over HTTP;
+//! - [`grpc`]: one adapter per service, converting protobuf to domain types;
+//!   [`definitions`]: opening the registry and the feature store;
 //! - [`config`]: loaded and checked once, it hands each room below its settings;
-//! - [`api`]: the typed commerce APIs (churn, intent, forecasting); [`v2`]: the V2 path;
-//! - [`serving`]: admission, routing, compute, shadows, feature lookups;
+//! - [`api`]: the typed commerce APIs (churn, intent, forecasting, inventory) in domain
+//!   types; [`v2`]: the V2 path;
+//! - [`serving`]: the envelope every prediction passes (admission, routing, the run,
+//!   shadows, observation), compute and its placement, feature lookups;
 //! - [`models`]: the model table, traffic routes and the manager that loads versions;
+//! - [`auth`]: who is calling and what they may do; [`batching`]: dynamic batching;
 //! - [`monitor`]: metrics, drift windows, freshness;
-//! - [`definitions`], [`error`], [`telemetry`]: leaves.
+//! - [`descriptors`], [`error`], [`telemetry`], [`watch`], [`demo`]: leaves.
 //!
 //! The math lives in `mercator-runtime`, the records and artifacts in `mercator-registry`,
 //! the features in `mercator-features`.

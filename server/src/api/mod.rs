@@ -1,7 +1,9 @@
-//! The typed commerce APIs: churn scores by customer id, chatbot intents, and demand
-//! forecasts. Each takes its request, routes it on the serving core, reads what it needs
-//! from the feature store, and answers in its own terms; the gRPC adapters in `grpc/`
-//! only call in here.
+//! The typed commerce APIs: churn scores by customer id, chatbot intents, demand
+//! forecasts and replenishment orders, in domain types. Each is a `serving::Method`: the
+//! envelope (`serving/call.rs`) admits, routes, runs it on a version, copies it to shadows
+//! and observes it; the method reads what it needs from the feature store and answers in
+//! its own terms. The gRPC adapters in `grpc/` convert protobuf to these types and back;
+//! nothing here names protobuf, tonic or the blocking pool (the fitness test).
 
 pub mod churn;
 pub mod forecast;
