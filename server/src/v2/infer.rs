@@ -57,9 +57,16 @@ impl<const STREAM: bool> Method for Infer<STREAM> {
 /// split, placed by its entity: the `entity_key` parameter, or else the first row of the
 /// entity key inputs of a feature-backed model (a V2 answer names one version, so a batch
 /// goes whole to its first entity's route).
+/// Only a request that follows a split needs one: no work on the others' path.
 fn entity_of(serving: &Serving, req: &pb::ModelInferRequest) -> Option<String> {
+    if !req.model_version.is_empty() {
+        return None;
+    }
     let table = serving.models.snapshot();
     let entry = table.models.get(&req.model_name)?;
+    if entry.routes.is_empty() {
+        return None;
+    }
     entity_key(serving, entry, req)
 }
 
