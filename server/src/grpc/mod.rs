@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod monitoring;
 mod observed;
 pub mod registry;
+pub mod request_id;
 pub mod status_text;
 pub mod stream_infer;
 
@@ -59,10 +60,12 @@ macro_rules! with_limits {
 }
 
 /// Every service behind its layers: each call handed its connection's values by
-/// [`ConnectionLayer`], counted by [`calls::CallLayer`] (refusals too), its error text
+/// [`ConnectionLayer`], given its request id by [`request_id::RequestIdLayer`] (echoed
+/// in the response, refusals too), counted by [`calls::CallLayer`] (refusals too), its error text
 /// bounded by [`StatusTextLayer`], checked by [`AuthLayer`], given its deadline by
 /// [`DeadlineLayer`], and its body put on the buffered-bytes budgets by [`BudgetLayer`].
-pub type GrpcService = Connection<calls::Calls<StatusText<Auth<Deadline<Budget<Routes>>>>>>;
+pub type GrpcService =
+    Connection<request_id::RequestIds<calls::Calls<StatusText<Auth<Deadline<Budget<Routes>>>>>>>;
 
 /// What [`router`] builds: the transport's settings, the layered service, and the health
 /// service's reporter.
@@ -124,6 +127,7 @@ pub fn router(
     );
     let layers = tower::ServiceBuilder::new()
         .layer(ConnectionLayer)
+        .layer(request_id::RequestIdLayer)
         .layer(calls::CallLayer::new(metrics.calls.clone()))
         .layer(StatusTextLayer)
         .layer(AuthLayer::new(

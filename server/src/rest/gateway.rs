@@ -15,8 +15,12 @@ use crate::grpc::GrpcService;
 use crate::grpc::budget::Prebudgeted;
 use crate::grpc::connection::ConnectionValues;
 
-/// The headers a REST caller may send that the gRPC layers read.
-const FORWARDED: [header::HeaderName; 1] = [header::AUTHORIZATION];
+/// The headers a REST caller may send that the gRPC layers read (the request id is the
+/// one the REST edge settled on: the caller's, or one it made).
+const FORWARDED: [header::HeaderName; 2] = [
+    header::AUTHORIZATION,
+    header::HeaderName::from_static(crate::grpc::request_id::REQUEST_ID),
+];
 
 /// The gRPC timeout header: a REST caller may bound its call the gRPC way.
 const GRPC_TIMEOUT: &str = "grpc-timeout";

@@ -87,10 +87,22 @@ pub fn routes(gateway: Gateway, guard: guard::Guard) -> axum::Router {
         .with_state(rest)
 }
 
-/// A tracing span per REST request, as the gRPC server gives each call.
-async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let span = tracing::info_span!("http", path = %request.uri().path());
-    next.run(request).instrument(span).await
+/// A tracing span per REST request, as the gRPC server gives each call, and its request
+/// id: the caller's `x-request-id`, or a new one, set on the request (so the gRPC call
+/// the route makes carries the same) and echoed on the answer, refusals included.
+async fn traced(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::grpc::request_id::{REQUEST_ID, RequestId};
+    let id = RequestId::from_headers(request.headers());
+    let value = id.header_value();
+    if let Some(v) = &value {
+        request.headers_mut().insert(REQUEST_ID, v.clone());
+    }
+    let span = tracing::info_span!("http", path = %request.uri().path(), request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Some(v) = value {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
 }
 
 /// The parts of a request every route hands to the gateway.

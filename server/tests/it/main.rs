@@ -40,6 +40,7 @@ mod reasons;
 mod registry_outage;
 mod registry_records;
 mod repository;
+mod request_id;
 mod rest;
 mod security;
 mod shutdown;

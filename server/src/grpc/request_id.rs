@@ -1,0 +1,144 @@
+//! A request id on every call: the caller's `x-request-id` (gRPC metadata, or the REST
+//! header the REST edge forwards) when it is a sane one, else a fresh UUIDv7 (time-ordered,
+//! so ids sort as calls arrived). The id goes into the request's extensions (for the
+//! layers and handlers below: the prediction log records it), into the call's log span,
+//! and back to the caller in the response's `x-request-id` — on refusals too, since this
+//! layer sits outside the others.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tonic::codegen::http;
+use tracing::Instrument;
+
+/// The header (and gRPC metadata key) that carries a request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Longest id taken from a caller; a longer one is replaced, not cut.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A call's request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub Arc<str>);
+
+impl RequestId {
+    /// The caller's id in `headers` when it is 1 to [`MAX_REQUEST_ID`] visible ASCII
+    /// characters, else a new UUIDv7.
+    pub fn from_headers(headers: &http::HeaderMap) -> RequestId {
+        headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= MAX_REQUEST_ID
+                    && v.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map_or_else(RequestId::new, |v| RequestId(Arc::from(v)))
+    }
+
+    /// A new id: a UUIDv7.
+    pub fn new() -> RequestId {
+        RequestId(Arc::from(uuid::Uuid::now_v7().to_string()))
+    }
+
+    /// The id as a header value (always valid: visible ASCII).
+    pub fn header_value(&self) -> Option<http::HeaderValue> {
+        http::HeaderValue::from_str(&self.0).ok()
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The layer that gives every call its request id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestIds<S>;
+
+    fn layer(&self, inner: S) -> RequestIds<S> {
+        RequestIds { inner }
+    }
+}
+
+/// The wrapped service.
+#[derive(Debug, Clone)]
+pub struct RequestIds<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestIds<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let id = RequestId::from_headers(req.headers());
+        let value = id.header_value();
+        if let Some(v) = &value {
+            req.headers_mut().insert(REQUEST_ID, v.clone());
+        }
+        let span = tracing::info_span!("call", request_id = %id);
+        req.extensions_mut().insert(id);
+        let call = self.inner.call(req);
+        Box::pin(
+            async move {
+                let mut response = call.await?;
+                if let Some(v) = value {
+                    response.headers_mut().insert(REQUEST_ID, v);
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            REQUEST_ID,
+            http::HeaderValue::from_str(value).expect("value"),
+        );
+        h
+    }
+
+    #[test]
+    fn a_sane_id_is_kept_and_anything_else_replaced_by_a_uuid_v7() {
+        assert_eq!(
+            &*RequestId::from_headers(&with("order-42/a")).0,
+            "order-42/a"
+        );
+        for bad in ["", "has space", &"x".repeat(MAX_REQUEST_ID + 1)] {
+            let id = RequestId::from_headers(&with(bad));
+            let uuid = uuid::Uuid::parse_str(&id.0).expect("a uuid");
+            assert_eq!(uuid.get_version_num(), 7, "{bad:?}");
+        }
+        let fresh = RequestId::from_headers(&http::HeaderMap::new());
+        assert_eq!(fresh.0.len(), 36);
+        assert_ne!(fresh, RequestId::new());
+    }
+}
