@@ -13,7 +13,7 @@ mod error;
 pub mod grpc;
 pub mod historical;
 pub mod ingest;
-mod object_env;
+pub mod object_env;
 pub mod offline;
 pub mod online;
 mod store;

@@ -21,7 +21,7 @@ pub(crate) fn object_options(
 }
 
 /// [`object_options`] of this process's environment.
-pub(crate) fn from_env() -> Vec<(String, String)> {
+pub fn from_env() -> Vec<(String, String)> {
     object_options(std::env::vars())
 }
 

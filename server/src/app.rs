@@ -200,7 +200,20 @@ impl App {
         ));
 
         let rest_refused = metrics.http_refused.clone();
-        let serving = Arc::new(Serving::new(
+        let prediction_log = if config.prediction_log.enabled {
+            Some(
+                crate::predlog::PredictionLog::start(
+                    &config.prediction_log,
+                    &config.server.data_dir,
+                    &config.server.instance(),
+                    metrics.prediction_log_rows.clone(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        } else {
+            None
+        };
+        let mut serving = Serving::new(
             Arc::clone(&models),
             metrics,
             Arc::clone(&features),
@@ -209,7 +222,9 @@ impl App {
                 offload_min_rows: config.serving.offload_min_rows,
                 max_shadow_in_flight: config.serving.max_shadow_in_flight,
             },
-        ));
+        );
+        serving.log = prediction_log.clone();
+        let serving = Arc::new(serving);
         let crate::grpc::Grpc {
             server: grpc_server,
             service,
@@ -340,6 +355,10 @@ impl App {
             grpc
         })
         .await;
+        // Every prediction accepted is in the log: what is queued is written now.
+        if let Some(log) = &prediction_log {
+            let _ = tokio::time::timeout(config.server.shutdown_grace(), log.flush()).await;
+        }
         match drained {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e.into()),

@@ -15,7 +15,8 @@
 //!   shadows, observation), compute and its placement, feature lookups;
 //! - [`models`]: the model table, traffic routes and the manager that loads versions;
 //! - [`auth`]: who is calling and what they may do; [`batching`]: dynamic batching;
-//! - [`monitor`]: metrics, drift windows, freshness;
+//! - [`monitor`]: metrics, drift windows, freshness; [`predlog`]: the prediction log (a
+//!   row per prediction, Parquet, never blocking);
 //! - [`descriptors`], [`error`], [`telemetry`], [`watch`], [`demo`]: leaves.
 //!
 //! The math lives in `mercator-runtime`, the records and artifacts in `mercator-registry`,
@@ -36,6 +37,7 @@ pub mod grpc;
 pub mod listen;
 pub mod models;
 pub mod monitor;
+pub mod predlog;
 pub mod rest;
 pub mod serving;
 pub mod telemetry;

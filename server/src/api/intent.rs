@@ -9,7 +9,7 @@ use mercator_runtime::{Tensor, TensorData};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Method, Serving, ShadowPolicy, Target};
+use crate::serving::{CallContext, Method, Serving, ShadowPolicy, Target};
 
 /// Model classified with when a request names none.
 pub const DEFAULT_MODEL: &str = "intent";
@@ -99,6 +99,7 @@ fn intent_settings(loaded: &LoadedModel) -> Result<&IntentSettings, ServeError> 
 /// version), at random otherwise.
 pub async fn classify(
     serving: &Arc<Serving>,
+    ctx: &CallContext,
     method: &Classify,
     req: ClassifyRequest,
 ) -> Result<Classification, ServeError> {
@@ -113,7 +114,7 @@ pub async fn classify(
         version: &version,
         entity: (!session.is_empty()).then_some(session.as_str()),
     };
-    serving.call(method, target, req).await
+    serving.call(ctx, method, target, req).await
 }
 
 impl crate::serving::shadow::Predicts for Classification {

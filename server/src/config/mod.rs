@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::predlog::PredictionLogConfig;
 pub use layers::{Flag, Loaded, Setting};
 pub use security::{AuthConfig, TlsConfig};
 pub use server::ServerConfig;
@@ -51,6 +52,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Certificates for both listeners, and client certificates (mTLS).
     pub tls: TlsConfig,
+    /// `[prediction_log]`.
+    pub prediction_log: PredictionLogConfig,
 }
 
 /// `[grpc]`.

@@ -126,8 +126,10 @@ impl Churn for ChurnService {
         &self,
         req: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
+        let ctx = super::request_id::context(&req);
         let answer =
-            crate::api::churn::score(&self.serving, &self.method, req.into_inner().into()).await?;
+            crate::api::churn::score(&self.serving, &ctx, &self.method, req.into_inner().into())
+                .await?;
         Ok(Response::new(answer.into()))
     }
 }

@@ -190,9 +190,14 @@ impl Forecasting for ForecastingService {
         &self,
         req: Request<pb::ForecastRequest>,
     ) -> Result<Response<pb::ForecastResponse>, Status> {
-        let answer =
-            crate::api::forecast::forecast(&self.serving, &self.method, req.into_inner().into())
-                .await?;
+        let ctx = super::request_id::context(&req);
+        let answer = crate::api::forecast::forecast(
+            &self.serving,
+            &ctx,
+            &self.method,
+            req.into_inner().into(),
+        )
+        .await?;
         Ok(Response::new(answer.into()))
     }
 

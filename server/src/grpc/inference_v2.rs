@@ -220,7 +220,8 @@ impl GrpcInferenceService for InferenceV2 {
         &self,
         req: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        let answer = crate::v2::infer(&self.serving, req.into_inner()).await?;
+        let ctx = super::request_id::context(&req);
+        let answer = crate::v2::infer(&self.serving, &ctx, req.into_inner()).await?;
         Ok(Response::new(answer))
     }
 

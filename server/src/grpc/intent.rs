@@ -78,9 +78,14 @@ impl Intent for IntentService {
         &self,
         req: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let answer =
-            crate::api::intent::classify(&self.serving, &self.method, req.into_inner().into())
-                .await?;
+        let ctx = super::request_id::context(&req);
+        let answer = crate::api::intent::classify(
+            &self.serving,
+            &ctx,
+            &self.method,
+            req.into_inner().into(),
+        )
+        .await?;
         Ok(Response::new(answer.into()))
     }
 }

@@ -191,9 +191,14 @@ impl Inventory for InventoryService {
         &self,
         req: Request<pb::RecommendRequest>,
     ) -> Result<Response<pb::RecommendResponse>, Status> {
-        let answer =
-            crate::api::forecast::recommend(&self.serving, &self.method, req.into_inner().into())
-                .await?;
+        let ctx = super::request_id::context(&req);
+        let answer = crate::api::forecast::recommend(
+            &self.serving,
+            &ctx,
+            &self.method,
+            req.into_inner().into(),
+        )
+        .await?;
         Ok(Response::new(answer.into()))
     }
 

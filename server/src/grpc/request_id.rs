@@ -60,6 +60,22 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// What the serving envelope logs of a call: its request id and its authenticated
+/// caller, read off the request's extensions (set by this layer and `auth/layer.rs`).
+pub fn context<T>(req: &tonic::Request<T>) -> crate::serving::CallContext {
+    crate::serving::CallContext {
+        request_id: req
+            .extensions()
+            .get::<RequestId>()
+            .map_or_else(|| RequestId::new().0, |id| Arc::clone(&id.0)),
+        principal: req
+            .extensions()
+            .get::<crate::auth::Principal>()
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+    }
+}
+
 /// The layer that gives every call its request id.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestIdLayer;

@@ -43,6 +43,7 @@ pub fn answer(
     req: Request<Streaming<pb::ModelInferRequest>>,
 ) -> AnswerStream {
     let principal = req.extensions().get::<Principal>().cloned();
+    let stream = super::request_id::context(&req);
     let inbound = req.into_inner();
     let answers = inbound
         .enumerate()
@@ -50,9 +51,14 @@ pub fn answer(
             let serving = Arc::clone(&serving);
             let limits = limits.clone();
             let principal = principal.clone();
+            // Each message is its own prediction: the stream's request id and its place.
+            let ctx = crate::serving::CallContext {
+                request_id: std::sync::Arc::from(format!("{}/{n}", stream.request_id)),
+                principal: stream.principal.clone(),
+            };
             async move {
                 let request = message?;
-                Ok(one(&serving, &limits, principal.as_ref(), n, request).await)
+                Ok(one(&serving, &ctx, &limits, principal.as_ref(), n, request).await)
             }
         })
         .buffered(IN_FLIGHT);
@@ -68,6 +74,7 @@ pub fn answer(
 /// The answer to the `n`th request of a stream.
 async fn one(
     serving: &Arc<Serving>,
+    ctx: &crate::serving::CallContext,
     limits: &StreamLimits,
     principal: Option<&Principal>,
     n: usize,
@@ -91,7 +98,7 @@ async fn one(
             ),
         );
     }
-    let result = crate::v2::infer::infer_message(serving, request, limits.message_timeout)
+    let result = crate::v2::infer::infer_message(serving, ctx, request, limits.message_timeout)
         .await
         .map_err(Status::from);
     match result {

@@ -89,6 +89,9 @@ pub struct Metrics {
     /// was read or while it arrived (`unauthenticated`, `too_large`, `timeout`,
     /// `over_budget`, `bad_body`), which never become gRPC calls.
     pub http_refused: IntCounterVec,
+    /// `mercator_prediction_log_rows_total{model,outcome}`: prediction log rows by what
+    /// became of them (`written`, `dropped_queue_full`, `dropped_store_error`).
+    pub prediction_log_rows: IntCounterVec,
 }
 
 impl Metrics {
@@ -146,6 +149,14 @@ impl Metrics {
                      failing), by model, version and reason.",
                 ),
                 &["model", "version", "reason"],
+            )?,
+            prediction_log_rows: IntCounterVec::new(
+                Opts::new(
+                    "mercator_prediction_log_rows_total",
+                    "Prediction log rows by model and outcome (written, dropped_queue_full, \
+                     dropped_store_error).",
+                ),
+                &["model", "outcome"],
             )?,
             http_refused: IntCounterVec::new(
                 Opts::new(
@@ -254,6 +265,7 @@ impl Metrics {
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.http_refused.clone()))?;
+        registry.register(Box::new(m.prediction_log_rows.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;
         registry.register(Box::new(m.object_store_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;

@@ -39,6 +39,16 @@ pub struct Target<'a> {
     pub entity: Option<&'a str>,
 }
 
+/// Who is calling and under which request id: what the edge read off the call, for the
+/// prediction log.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// The call's request id (the caller's `x-request-id`, or one made for it).
+    pub request_id: Arc<str>,
+    /// The authenticated caller, or "".
+    pub principal: String,
+}
+
 /// A prediction method, as the envelope needs to know it.
 pub trait Method: Clone + Send + Sync + 'static {
     /// What one version answers.
@@ -128,20 +138,74 @@ impl Serving {
     /// Runs one request through the envelope (see the module's doc).
     pub async fn call<M: Method>(
         self: &Arc<Self>,
+        ctx: &CallContext,
         method: &M,
         target: Target<'_>,
         req: M::Request,
     ) -> Result<M::Answer, ServeError> {
         let mut obs = Observation::start(M::NAME);
         let result = self.enveloped(method, target, req, &mut obs).await;
+        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
         obs.finish(&self.metrics, code_of(&result));
         result
+    }
+
+    /// Logs one call's row, when the log is on: its request, the version that answered
+    /// and the route that reached it, its outcome and its latency.
+    fn log_call(
+        &self,
+        ctx: &CallContext,
+        api: &'static str,
+        target: &Target<'_>,
+        obs: &Observation,
+        error: Option<&ServeError>,
+    ) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let route = if !target.version.is_empty() {
+            if target.version.parse::<u64>().is_ok() {
+                "pinned".to_string()
+            } else {
+                target.version.to_string()
+            }
+        } else if self
+            .models
+            .snapshot()
+            .models
+            .get(target.model)
+            .is_some_and(|e| !e.routes.is_empty())
+        {
+            "split".to_string()
+        } else {
+            mercator_registry::CHAMPION.to_string()
+        };
+        let now = chrono::Utc::now();
+        let latency = obs.elapsed();
+        log.record(crate::predlog::Row {
+            request_id: Arc::clone(&ctx.request_id),
+            time_micros: now.timestamp_micros() - i64::try_from(latency.as_micros()).unwrap_or(0),
+            model: target.model.to_string(),
+            version: obs
+                .version()
+                .map(|m| m.version_label.clone())
+                .unwrap_or_default(),
+            route,
+            api,
+            principal: ctx.principal.clone(),
+            entity: target.entity.unwrap_or_default().to_string(),
+            code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
+            error: error.map(ToString::to_string).unwrap_or_default(),
+            latency_micros: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            sampling_fraction: 1.0,
+        });
     }
 
     /// [`Serving::call`] within `deadline`: past it the request is abandoned and
     /// answered DEADLINE_EXCEEDED (`what` names the deadline in the message).
     pub async fn call_within<M: Method>(
         self: &Arc<Self>,
+        ctx: &CallContext,
         method: &M,
         target: Target<'_>,
         req: M::Request,
@@ -157,6 +221,7 @@ impl Serving {
                 deadline.as_secs_f64()
             ))),
         };
+        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
         obs.finish(&self.metrics, code_of(&result));
         result
     }
@@ -211,6 +276,7 @@ impl Serving {
     /// version.
     pub async fn call_split<M: Method>(
         self: &Arc<Self>,
+        ctx: &CallContext,
         method: &M,
         target: Target<'_>,
         whole: &M::Request,
@@ -248,6 +314,7 @@ impl Serving {
             Ok(answers)
         }
         .await;
+        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
         obs.finish(&self.metrics, code_of(&result));
         result
     }

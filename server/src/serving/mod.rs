@@ -8,7 +8,7 @@ pub mod lookup;
 pub mod place;
 pub mod shadow;
 
-pub use call::{Ending, Method, Opened, ShadowPolicy, Target};
+pub use call::{CallContext, Ending, Method, Opened, ShadowPolicy, Target};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ pub struct Serving {
     offload_min_rows: usize,
     /// Copies of live requests sent to shadow versions.
     pub shadows: Shadows,
+    /// Where every prediction is logged, when the log is on.
+    pub log: Option<crate::predlog::PredictionLog>,
 }
 
 /// How much the serving path takes on (from the configuration).
@@ -84,6 +86,16 @@ impl Observation {
         self.model = Some(Arc::clone(model));
     }
 
+    /// The version that answered, once known.
+    pub fn version(&self) -> Option<&Arc<LoadedModel>> {
+        self.model.as_ref()
+    }
+
+    /// Time since the request started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Records the outcome.
     pub fn finish(self, metrics: &Metrics, code: tonic::Code) {
         let seconds = self.started.elapsed().as_secs_f64();
@@ -123,6 +135,7 @@ impl Serving {
             max_in_flight: limits.max_in_flight,
             offload_min_rows: limits.offload_min_rows,
             shadows,
+            log: None,
         }
     }
 

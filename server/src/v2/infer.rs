@@ -16,7 +16,7 @@ use crate::models::routing::KEY_SEPARATOR;
 use crate::models::{LoadedModel, ModelEntry};
 use crate::monitor::names::{MODEL_INFER, MODEL_STREAM_INFER};
 use crate::serving::shadow::{Predictions, Predicts};
-use crate::serving::{Method, Serving, ShadowPolicy, Target, lookup};
+use crate::serving::{CallContext, Method, Serving, ShadowPolicy, Target, lookup};
 
 /// Response parameter listing (comma-separated) the rows of an entity-keyed request for
 /// which the feature store had no value at all: their outputs come from defaults alone.
@@ -73,6 +73,7 @@ fn entity_of(serving: &Serving, req: &pb::ModelInferRequest) -> Option<String> {
 /// Answers a V2 `ModelInfer` request through the envelope.
 pub async fn infer(
     serving: &Arc<Serving>,
+    ctx: &CallContext,
     req: pb::ModelInferRequest,
 ) -> Result<pb::ModelInferResponse, ServeError> {
     let (model, version, entity) = (
@@ -85,13 +86,17 @@ pub async fn infer(
         version: &version,
         entity: entity.as_deref(),
     };
-    Ok(serving.call(&Infer::<false>, target, req).await?.response)
+    Ok(serving
+        .call(ctx, &Infer::<false>, target, req)
+        .await?
+        .response)
 }
 
 /// Answers one message of a `ModelStreamInfer` stream through the envelope, within the
 /// message's `deadline`.
 pub async fn infer_message(
     serving: &Arc<Serving>,
+    ctx: &CallContext,
     req: pb::ModelInferRequest,
     deadline: std::time::Duration,
 ) -> Result<pb::ModelInferResponse, ServeError> {
@@ -107,6 +112,7 @@ pub async fn infer_message(
     };
     let answer = serving
         .call_within(
+            ctx,
             &Infer::<true>,
             target,
             req,

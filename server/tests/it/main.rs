@@ -32,6 +32,7 @@ mod lifecycle;
 mod metrics;
 mod new_kinds;
 mod perf_analyzer;
+mod prediction_log;
 mod profile;
 mod python_sdk;
 mod readiness;

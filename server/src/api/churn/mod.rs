@@ -18,7 +18,7 @@ pub use types::{
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Method, Serving, ShadowPolicy, Target};
+use crate::serving::{CallContext, Method, Serving, ShadowPolicy, Target};
 
 /// Model scored when a request names none.
 pub const DEFAULT_MODEL: &str = "churn";
@@ -137,6 +137,7 @@ impl Method for Score {
 /// of each route are scored together, and each score names the version that gave it.
 pub async fn score(
     serving: &Arc<Serving>,
+    ctx: &CallContext,
     method: &Score,
     req: ScoreRequest,
 ) -> Result<ScoreAnswer, ServeError> {
@@ -159,7 +160,7 @@ pub async fn score(
         ..req.clone()
     };
     let routes = serving
-        .call_split(method, target, &req, &req.customer_ids, part)
+        .call_split(ctx, method, target, &req, &req.customer_ids, part)
         .await?;
     let mut scores: Vec<Option<CustomerScore>> = vec![None; req.customer_ids.len()];
     for (_, members, answer) in &routes {

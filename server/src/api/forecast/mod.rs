@@ -30,7 +30,7 @@ pub use recommend_batch::{RecommendStream, recommend_batch};
 
 use crate::error::ServeError;
 use crate::models::LoadedModel;
-use crate::serving::{Method, Serving, ShadowPolicy, Target};
+use crate::serving::{CallContext, Method, Serving, ShadowPolicy, Target};
 
 /// Model forecast with when a request names none.
 pub const DEFAULT_MODEL: &str = "demand";
@@ -213,6 +213,7 @@ impl Method for Forecast {
 /// traffic split, placed by its series (a series always reaches the same route).
 pub async fn forecast(
     serving: &Arc<Serving>,
+    ctx: &CallContext,
     method: &Forecast,
     req: types::ForecastRequest,
 ) -> Result<types::ForecastResponse, ServeError> {
@@ -223,7 +224,7 @@ pub async fn forecast(
         version: &version,
         entity: key.as_deref(),
     };
-    serving.call(method, target, req).await
+    serving.call(ctx, method, target, req).await
 }
 
 impl crate::serving::shadow::Predicts for types::ForecastResponse {

@@ -78,6 +78,7 @@ impl crate::serving::shadow::Predicts for types::RecommendResponse {
 /// traffic split, placed by its series.
 pub async fn recommend(
     serving: &Arc<Serving>,
+    ctx: &crate::serving::CallContext,
     method: &Recommend,
     req: types::RecommendRequest,
 ) -> Result<types::RecommendResponse, ServeError> {
@@ -88,7 +89,7 @@ pub async fn recommend(
         version: &version,
         entity: key.as_deref(),
     };
-    serving.call(method, target, req).await
+    serving.call(ctx, method, target, req).await
 }
 
 /// The request's lead time, checked, naming its fields.

@@ -1,0 +1,115 @@
+//! The prediction log: a row for every prediction the serving envelope answers (its
+//! request id, time, model, version, route, method, principal, entity, outcome and
+//! latency), written as Parquet under `model=<name>/date=<YYYY-MM-DD>/` (Hive
+//! partitioning: pandas, pyarrow, DuckDB and Spark read the folder as it is).
+//!
+//! It never holds a request up: rows go into a bounded queue with `try_send`; when the
+//! queue is full they are dropped and counted (`mercator_prediction_log_rows_total
+//! {model,outcome}`: `written`, `dropped_queue_full`, `dropped_store_error`). A writer
+//! task ([`writer`]) flushes a file per model and day every `flush_rows` rows or
+//! `flush_secs`, retrying a failed store with backoff; [`PredictionLog::close`] flushes
+//! what is queued at shutdown.
+
+mod settings;
+mod writer;
+
+use std::sync::Arc;
+
+use prometheus::IntCounterVec;
+use tokio::sync::mpsc;
+
+pub use settings::PredictionLogConfig;
+
+/// One logged prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The call's request id.
+    pub request_id: Arc<str>,
+    /// When the call arrived, microseconds since the epoch (UTC).
+    pub time_micros: i64,
+    /// The model.
+    pub model: String,
+    /// The version that answered ("" when none was resolved).
+    pub version: String,
+    /// How the version was reached: `champion`, `split`, `pinned` or the alias asked for.
+    pub route: String,
+    /// The method (`ModelInfer`, `Churn.Score`, …).
+    pub api: &'static str,
+    /// The authenticated caller ("" without auth).
+    pub principal: String,
+    /// The entity the call was about ("" when none).
+    pub entity: String,
+    /// The gRPC code's name (`OK`, `INVALID_ARGUMENT`, …).
+    pub code: &'static str,
+    /// The error's message ("" when OK).
+    pub error: String,
+    /// Time to answer, microseconds.
+    pub latency_micros: i64,
+    /// The share of calls logged (every row stands for 1/fraction calls).
+    pub sampling_fraction: f64,
+}
+
+/// What the writer's queue carries.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a row: boxing would cost an allocation per row"
+)]
+enum Message {
+    /// A row to write.
+    Row(Row),
+    /// Write everything queued before this, then say so.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Where rows go: a handle on the writer's queue (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct PredictionLog {
+    tx: mpsc::Sender<Message>,
+    counted: IntCounterVec,
+}
+
+impl PredictionLog {
+    /// Starts the writer for `config` (its location resolved against `data_dir`), named
+    /// `instance` in file names, counting rows on `counted`.
+    pub fn start(
+        config: &PredictionLogConfig,
+        data_dir: &std::path::Path,
+        instance: &str,
+        counted: IntCounterVec,
+    ) -> Result<PredictionLog, String> {
+        let store = writer::open(&config.url, data_dir)?;
+        let (tx, rx) = mpsc::channel(config.queue_rows.max(1));
+        tokio::spawn(writer::run(
+            store,
+            rx,
+            writer::Settings {
+                instance: writer::file_safe(instance),
+                flush_rows: config.flush_rows.max(1),
+                flush_every: std::time::Duration::from_secs_f64(config.flush_secs.max(0.01)),
+            },
+            counted.clone(),
+        ));
+        Ok(PredictionLog { tx, counted })
+    }
+
+    /// Queues `row` without waiting: dropped and counted when the queue is full.
+    pub fn record(&self, row: Row) {
+        if let Err(e) = self.tx.try_send(Message::Row(row)) {
+            let (mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m)) = e;
+            if let Message::Row(row) = m {
+                self.counted
+                    .with_label_values(&[&row.model, "dropped_queue_full"])
+                    .inc();
+            }
+        }
+    }
+
+    /// Writes everything queued so far (at shutdown, within the drain deadline).
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `[prediction_log]`: where and how the log of every prediction is written (the
+//! section's keys, which `config/` reads into the configuration).
+
+use serde::{Deserialize, Serialize};
+
+/// `[prediction_log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PredictionLogConfig {
+    /// Whether predictions are logged.
+    pub enabled: bool,
+    /// Where: empty for `<data_dir>/predictions`, a local folder, or `s3://bucket/prefix`
+    /// (`gs://`, `az://`). Files go under `model=<name>/date=<YYYY-MM-DD>/`.
+    pub url: String,
+    /// A file is written once this many rows wait…
+    pub flush_rows: usize,
+    /// …or this many seconds after the oldest waiting row arrived.
+    pub flush_secs: f64,
+    /// Rows that may wait to be written; past it rows are dropped and counted, so the
+    /// log never holds a request up.
+    pub queue_rows: usize,
+}
+
+impl Default for PredictionLogConfig {
+    fn default() -> Self {
+        PredictionLogConfig {
+            enabled: true,
+            url: String::new(),
+            flush_rows: 10_000,
+            flush_secs: 5.0,
+            queue_rows: 100_000,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The prediction log (issue 31, first part): every call through the serving envelope
+//! leaves a row — request id, time, model, version, route, method, principal, entity,
+//! code, latency — in Parquet under `model=<name>/date=<YYYY-MM-DD>/`, flushed at
+//! shutdown; with the store failing and the queue full, calls are answered and the
+//! rows counted as dropped.
+
+use std::collections::BTreeMap;
+
+use mercator_proto::inference as v2;
+use mercator_proto::v1 as pb;
+use tonic::metadata::MetadataValue;
+
+use crate::harness::{TestServer, bytes_raw, input, metric_value};
+
+fn with_id<T>(message: T, id: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut()
+        .insert("x-request-id", MetadataValue::try_from(id).expect("id"));
+    req
+}
+
+/// Every row of every Parquet file under `dir`, as (path, column → text) maps.
+fn read_rows(dir: &std::path::Path) -> Vec<(String, BTreeMap<String, String>)> {
+    use arrow_array::Array;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = bytes::Bytes::from(std::fs::read(&path).expect("read"));
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .expect("parquet")
+                    .build()
+                    .expect("reader");
+            let rel = path.strip_prefix(dir).expect("under").display().to_string();
+            for batch in reader {
+                let batch = batch.expect("batch");
+                for r in 0..batch.num_rows() {
+                    let mut row = BTreeMap::new();
+                    for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                        // Microseconds, UTC: read as the number (showing a named zone
+                        // takes chrono-tz).
+                        let text = match col
+                            .as_any()
+                            .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+                        {
+                            Some(t) => t.value(r).to_string(),
+                            None => {
+                                arrow_cast::display::array_value_to_string(col, r).expect("display")
+                            }
+                        };
+                        assert!(!col.is_null(r), "{} is null", f.name());
+                        row.insert(f.name().clone(), text);
+                    }
+                    out.push((rel.clone(), row));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_prediction_leaves_a_row_in_parquet() {
+    let server = TestServer::builder().demo().start().await;
+    for model in ["churn", "intent", "demand"] {
+        server.wait_for_ready(model).await;
+    }
+    let channel = server.channel().await;
+    pb::churn_client::ChurnClient::new(channel.clone())
+        .score(with_id(
+            pb::ScoreRequest {
+                customer_ids: vec!["C100042".into(), "C109603".into()],
+                ..Default::default()
+            },
+            "score-1",
+        ))
+        .await
+        .expect("score");
+    let ids: [&[u8]; 1] = [b"C100042"];
+    server
+        .v2()
+        .await
+        .model_infer(with_id(
+            v2::ModelInferRequest {
+                model_name: "churn".into(),
+                model_version: "1".into(),
+                inputs: vec![input("customer_id", "BYTES", vec![1])],
+                raw_input_contents: vec![bytes_raw(&ids)],
+                ..Default::default()
+            },
+            "v2-1",
+        ))
+        .await
+        .expect("v2");
+    pb::intent_client::IntentClient::new(channel.clone())
+        .classify(with_id(
+            pb::ClassifyRequest {
+                text: b"where is my parcel".to_vec(),
+                session_id: "s-9".into(),
+                ..Default::default()
+            },
+            "classify-1",
+        ))
+        .await
+        .expect("classify");
+    pb::forecasting_client::ForecastingClient::new(channel.clone())
+        .forecast(with_id(
+            pb::ForecastRequest {
+                series: Some(pb::SeriesId {
+                    sku_id: "SKU000".into(),
+                    location_id: "berlin".into(),
+                }),
+                horizon_days: 7,
+                ..Default::default()
+            },
+            "forecast-1",
+        ))
+        .await
+        .expect("forecast");
+    let err = pb::intent_client::IntentClient::new(channel)
+        .classify(with_id(
+            pb::ClassifyRequest {
+                model_name: "intent".into(),
+                model_version: "99".into(),
+                text: b"hello".to_vec(),
+                ..Default::default()
+            },
+            "classify-2",
+        ))
+        .await
+        .expect_err("no version 99");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    // Shutdown flushes what is queued.
+    let data = server.stop_keeping_data().await;
+    let rows = read_rows(&data.path().join("predictions"));
+    let by_id: BTreeMap<&str, &(String, BTreeMap<String, String>)> = rows
+        .iter()
+        .map(|r| (r.1["request_id"].as_str(), r))
+        .collect();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    for (id, model, version, route, api, entity, code) in [
+        ("score-1", "churn", "1", "champion", "Churn.Score", "", "OK"),
+        ("v2-1", "churn", "1", "pinned", "ModelInfer", "", "OK"),
+        (
+            "classify-1",
+            "intent",
+            "1",
+            "champion",
+            "Intent.Classify",
+            "s-9",
+            "OK",
+        ),
+        (
+            "forecast-1",
+            "demand",
+            "1",
+            "champion",
+            "Forecasting.Forecast",
+            "SKU000\u{1f}berlin",
+            "OK",
+        ),
+        (
+            "classify-2",
+            "intent",
+            "",
+            "pinned",
+            "Intent.Classify",
+            "",
+            "NOT_FOUND",
+        ),
+    ] {
+        let (path, row) = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"));
+        assert!(
+            path.starts_with(&format!("model={model}/date={today}/")),
+            "{id}: {path}"
+        );
+        let got = |k: &str| row[k].as_str();
+        assert_eq!(
+            (
+                got("model"),
+                got("version"),
+                got("route"),
+                got("api"),
+                got("entity"),
+                got("code")
+            ),
+            (model, version, route, api, entity, code),
+            "{id}"
+        );
+        assert!(
+            got("latency_us").parse::<i64>().expect("latency") > 0,
+            "{id}"
+        );
+        let time = got("time").parse::<i64>().expect("time");
+        let now = chrono::Utc::now().timestamp_micros();
+        assert!(now - time < 300_000_000 && time <= now, "{id}: {time}");
+        assert_eq!(got("sampling_fraction"), "1.0");
+        assert_eq!(got("error").is_empty(), code == "OK", "{id}: {row:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_or_a_full_queue_never_holds_a_call_up() {
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    // A file where the model's folder would go: every write fails.
+    std::fs::write(log_dir.path().join("model=churn"), b"in the way").expect("write");
+    let url = log_dir.path().display().to_string();
+    let server = TestServer::builder()
+        .churn()
+        .config(move |c| {
+            c.prediction_log.url = url;
+            c.prediction_log.flush_rows = 1;
+            c.prediction_log.queue_rows = 1;
+        })
+        .start()
+        .await;
+    let mut client = server.v2().await;
+    let rows: Vec<f32> = vec![0.0; 12];
+    for _ in 0..20 {
+        client
+            .model_infer(v2::ModelInferRequest {
+                model_name: "churn".into(),
+                inputs: vec![input("features", "FP32", vec![1, 12])],
+                raw_input_contents: vec![crate::harness::f32_bytes(&rows)],
+                ..Default::default()
+            })
+            .await
+            .expect("answered, whatever the log");
+    }
+    let (store, _) = server
+        .wait_for_metric(
+            r#"mercator_prediction_log_rows_total{model="churn",outcome="dropped_store_error"}"#,
+        )
+        .await;
+    assert!(store >= 1.0);
+    let text = server.metrics_text().await;
+    let full = metric_value(
+        &text,
+        r#"mercator_prediction_log_rows_total{model="churn",outcome="dropped_queue_full"}"#,
+    )
+    .unwrap_or(0.0);
+    assert!(
+        full >= 1.0,
+        "rows beyond a queue of 1 are dropped and counted:\n{text}"
+    );
+    assert!(
+        metric_value(
+            &text,
+            r#"mercator_prediction_log_rows_total{model="churn",outcome="written"}"#
+        )
+        .is_none()
+    );
+    server.stop().await;
+}
