@@ -71,6 +71,20 @@ impl Method for Classify {
         )
     }
 
+    fn instances(&self, answer: &Classification) -> Vec<crate::predlog::Instance> {
+        let top = answer.intents.first();
+        vec![crate::predlog::Instance {
+            outputs: crate::predlog::Outputs {
+                intent: top.map(|t| t.0.clone()),
+                probability: top.map(|t| t.1),
+                action: Some(answer.action.clone()),
+                handoff: Some(!answer.handoff_reason.is_empty()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }]
+    }
+
     async fn run(
         &self,
         serving: &Arc<Serving>,

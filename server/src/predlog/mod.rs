@@ -1,6 +1,7 @@
-//! The prediction log: a row for every prediction the serving envelope answers (its
-//! request id, time, model, version, route, method, principal, entity, outcome and
-//! latency), written as Parquet under `model=<name>/date=<YYYY-MM-DD>/` (Hive
+//! The prediction log: a row for every instance of every prediction the serving envelope
+//! answers (its request id, time, model, version, route, method, principal, entity,
+//! outcome, latency and typed outputs: a churn score's probability, band and action, a
+//! forecast day's mean and quantiles, an intent and its hand-off, an order), written as Parquet under `model=<name>/date=<YYYY-MM-DD>/` (Hive
 //! partitioning: pandas, pyarrow, DuckDB and Spark read the folder as it is).
 //!
 //! It never holds a request up: rows go into a bounded queue with `try_send`; when the
@@ -19,6 +20,46 @@ use prometheus::IntCounterVec;
 use tokio::sync::mpsc;
 
 pub use settings::PredictionLogConfig;
+
+/// What one instance of a prediction answered, in typed columns (each API fills its own;
+/// the rest stay null).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outputs {
+    /// A churn probability, or the top intent's.
+    pub probability: Option<f64>,
+    /// A churn risk band.
+    pub band: Option<String>,
+    /// The top intent.
+    pub intent: Option<String>,
+    /// The runbook's or the intent's action.
+    pub action: Option<String>,
+    /// The runbook rule that chose the action.
+    pub rule: Option<String>,
+    /// Whether the conversation goes to a person.
+    pub handoff: Option<bool>,
+    /// A forecast day, `YYYY-MM-DD`.
+    pub date: Option<String>,
+    /// A forecast day's mean.
+    pub mean: Option<f64>,
+    /// A forecast day's quantiles, in the levels' order.
+    pub quantiles: Option<Vec<f64>>,
+    /// A recommendation's order.
+    pub order_quantity: Option<f64>,
+    /// A recommendation's reorder point.
+    pub reorder_point: Option<f64>,
+}
+
+/// One instance of an answered request (a customer of a score, a day of a forecast, a
+/// row of a V2 batch): the entity it is about and what it answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Instance {
+    /// The entity, when the instance names its own (a customer id).
+    pub entity: Option<String>,
+    /// The version that answered it, when instances of one call may differ (a split).
+    pub version: Option<String>,
+    /// What it answered.
+    pub outputs: Outputs,
+}
 
 /// One logged prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +88,8 @@ pub struct Row {
     pub latency_micros: i64,
     /// The share of calls logged (every row stands for 1/fraction calls).
     pub sampling_fraction: f64,
+    /// What the instance answered.
+    pub outputs: Outputs,
 }
 
 /// What the writer's queue carries.

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::builder::{Float64Builder, ListBuilder};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -210,7 +211,38 @@ fn encode(rows: &[Row]) -> Result<bytes::Bytes, String> {
         Field::new("error", DataType::Utf8, false),
         Field::new("latency_us", DataType::Int64, false),
         Field::new("sampling_fraction", DataType::Float64, false),
+        Field::new("probability", DataType::Float64, true),
+        Field::new("band", DataType::Utf8, true),
+        Field::new("intent", DataType::Utf8, true),
+        Field::new("action", DataType::Utf8, true),
+        Field::new("rule", DataType::Utf8, true),
+        Field::new("handoff", DataType::Boolean, true),
+        Field::new("date", DataType::Utf8, true),
+        Field::new("mean", DataType::Float64, true),
+        Field::new(
+            "quantiles",
+            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            true,
+        ),
+        Field::new("order_quantity", DataType::Float64, true),
+        Field::new("reorder_point", DataType::Float64, true),
     ]));
+    let number = |f: &dyn Fn(&Row) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(rows.iter().map(f)))
+    };
+    let maybe_text = |f: &dyn Fn(&Row) -> Option<&str>| -> ArrayRef {
+        Arc::new(StringArray::from_iter(rows.iter().map(f)))
+    };
+    let mut quantiles = ListBuilder::new(Float64Builder::new());
+    for r in rows {
+        match &r.outputs.quantiles {
+            Some(q) => {
+                quantiles.values().append_slice(q);
+                quantiles.append(true);
+            }
+            None => quantiles.append(false),
+        }
+    }
     let columns: Vec<ArrayRef> = vec![
         text(&|r| &r.request_id),
         Arc::new(
@@ -233,6 +265,19 @@ fn encode(rows: &[Row]) -> Result<bytes::Bytes, String> {
         Arc::new(Float64Array::from_iter_values(
             rows.iter().map(|r| r.sampling_fraction),
         )),
+        number(&|r| r.outputs.probability),
+        maybe_text(&|r| r.outputs.band.as_deref()),
+        maybe_text(&|r| r.outputs.intent.as_deref()),
+        maybe_text(&|r| r.outputs.action.as_deref()),
+        maybe_text(&|r| r.outputs.rule.as_deref()),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| r.outputs.handoff),
+        )),
+        maybe_text(&|r| r.outputs.date.as_deref()),
+        number(&|r| r.outputs.mean),
+        Arc::new(quantiles.finish()),
+        number(&|r| r.outputs.order_quantity),
+        number(&|r| r.outputs.reorder_point),
     ];
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?;
     let mut buffer = Vec::new();

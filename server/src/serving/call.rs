@@ -79,6 +79,12 @@ pub trait Method: Clone + Send + Sync + 'static {
         req.clone()
     }
 
+    /// The instances of an answer, for the prediction log: one per customer, series day,
+    /// row… with what each answered (by default one, with no outputs).
+    fn instances(&self, _answer: &Self::Answer) -> Vec<crate::predlog::Instance> {
+        vec![crate::predlog::Instance::default()]
+    }
+
     /// Answers the request on one version.
     fn run(
         &self,
@@ -145,20 +151,23 @@ impl Serving {
     ) -> Result<M::Answer, ServeError> {
         let mut obs = Observation::start(M::NAME);
         let result = self.enveloped(method, target, req, &mut obs).await;
-        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
+        self.log_call(ctx, M::NAME, &target, &obs, || {
+            result.as_ref().map(|a| method.instances(a))
+        });
         obs.finish(&self.metrics, code_of(&result));
         result
     }
 
-    /// Logs one call's row, when the log is on: its request, the version that answered
-    /// and the route that reached it, its outcome and its latency.
-    fn log_call(
+    /// Logs a call's rows, when the log is on: one per instance of its answer (`outcome`,
+    /// asked only then), or one for its error; each with its request, the version that
+    /// answered and the route that reached it, its outcome and its latency.
+    fn log_call<'e>(
         &self,
         ctx: &CallContext,
         api: &'static str,
         target: &Target<'_>,
         obs: &Observation,
-        error: Option<&ServeError>,
+        outcome: impl FnOnce() -> Result<Vec<crate::predlog::Instance>, &'e ServeError>,
     ) {
         let Some(log) = &self.log else {
             return;
@@ -180,25 +189,38 @@ impl Serving {
         } else {
             mercator_registry::CHAMPION.to_string()
         };
-        let now = chrono::Utc::now();
         let latency = obs.elapsed();
-        log.record(crate::predlog::Row {
-            request_id: Arc::clone(&ctx.request_id),
-            time_micros: now.timestamp_micros() - i64::try_from(latency.as_micros()).unwrap_or(0),
-            model: target.model.to_string(),
-            version: obs
-                .version()
-                .map(|m| m.version_label.clone())
-                .unwrap_or_default(),
-            route,
-            api,
-            principal: ctx.principal.clone(),
-            entity: target.entity.unwrap_or_default().to_string(),
-            code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
-            error: error.map(ToString::to_string).unwrap_or_default(),
-            latency_micros: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
-            sampling_fraction: 1.0,
-        });
+        let latency_micros = i64::try_from(latency.as_micros()).unwrap_or(i64::MAX);
+        let version = obs
+            .version()
+            .map(|m| m.version_label.clone())
+            .unwrap_or_default();
+        let row =
+            |instance: crate::predlog::Instance, error: Option<&ServeError>| crate::predlog::Row {
+                request_id: Arc::clone(&ctx.request_id),
+                time_micros: chrono::Utc::now().timestamp_micros() - latency_micros,
+                model: target.model.to_string(),
+                version: instance.version.unwrap_or_else(|| version.clone()),
+                route: route.clone(),
+                api,
+                principal: ctx.principal.clone(),
+                entity: instance
+                    .entity
+                    .unwrap_or_else(|| target.entity.unwrap_or_default().to_string()),
+                code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
+                error: error.map(ToString::to_string).unwrap_or_default(),
+                latency_micros,
+                sampling_fraction: 1.0,
+                outputs: instance.outputs,
+            };
+        match outcome() {
+            Ok(instances) => {
+                for instance in instances {
+                    log.record(row(instance, None));
+                }
+            }
+            Err(e) => log.record(row(crate::predlog::Instance::default(), Some(e))),
+        }
     }
 
     /// [`Serving::call`] within `deadline`: past it the request is abandoned and
@@ -221,7 +243,9 @@ impl Serving {
                 deadline.as_secs_f64()
             ))),
         };
-        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
+        self.log_call(ctx, M::NAME, &target, &obs, || {
+            result.as_ref().map(|a| method.instances(a))
+        });
         obs.finish(&self.metrics, code_of(&result));
         result
     }
@@ -314,7 +338,19 @@ impl Serving {
             Ok(answers)
         }
         .await;
-        self.log_call(ctx, M::NAME, &target, &obs, result.as_ref().err());
+        self.log_call(ctx, M::NAME, &target, &obs, || {
+            result.as_ref().map(|routes| {
+                routes
+                    .iter()
+                    .flat_map(|(live, _, answer)| {
+                        method.instances(answer).into_iter().map(|mut i| {
+                            i.version.get_or_insert_with(|| live.version_label.clone());
+                            i
+                        })
+                    })
+                    .collect()
+            })
+        });
         obs.finish(&self.metrics, code_of(&result));
         result
     }

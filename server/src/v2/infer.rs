@@ -43,6 +43,18 @@ impl<const STREAM: bool> Method for Infer<STREAM> {
     const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
     const SHADOW_NAME: &'static str = MODEL_INFER;
 
+    /// One instance per row of the batch (the outputs are the model's own tensors: not
+    /// typed columns yet).
+    fn instances(&self, answer: &V2Answer) -> Vec<crate::predlog::Instance> {
+        let rows = answer
+            .tensors
+            .first()
+            .and_then(|t| t.shape.first().copied())
+            .unwrap_or(1)
+            .max(1);
+        vec![crate::predlog::Instance::default(); rows]
+    }
+
     async fn run(
         &self,
         serving: &Arc<Serving>,

@@ -19,8 +19,11 @@ fn with_id<T>(message: T, id: &str) -> tonic::Request<T> {
     req
 }
 
-/// Every row of every Parquet file under `dir`, as (path, column → text) maps.
-fn read_rows(dir: &std::path::Path) -> Vec<(String, BTreeMap<String, String>)> {
+/// A logged row: the file it is in (under the log's folder), and column → value as text.
+type LoggedRow = (String, BTreeMap<String, String>);
+
+/// Every row of every Parquet file under `dir` (nulls left out).
+fn read_rows(dir: &std::path::Path) -> Vec<LoggedRow> {
     use arrow_array::Array;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -43,6 +46,9 @@ fn read_rows(dir: &std::path::Path) -> Vec<(String, BTreeMap<String, String>)> {
                 for r in 0..batch.num_rows() {
                     let mut row = BTreeMap::new();
                     for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                        if col.is_null(r) {
+                            continue;
+                        }
                         // Microseconds, UTC: read as the number (showing a named zone
                         // takes chrono-tz).
                         let text = match col
@@ -54,7 +60,6 @@ fn read_rows(dir: &std::path::Path) -> Vec<(String, BTreeMap<String, String>)> {
                                 arrow_cast::display::array_value_to_string(col, r).expect("display")
                             }
                         };
-                        assert!(!col.is_null(r), "{} is null", f.name());
                         row.insert(f.name().clone(), text);
                     }
                     out.push((rel.clone(), row));
@@ -139,71 +144,111 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     // Shutdown flushes what is queued.
     let data = server.stop_keeping_data().await;
     let rows = read_rows(&data.path().join("predictions"));
-    let by_id: BTreeMap<&str, &(String, BTreeMap<String, String>)> = rows
-        .iter()
-        .map(|r| (r.1["request_id"].as_str(), r))
-        .collect();
+    let mut by_id: BTreeMap<&str, Vec<&LoggedRow>> = BTreeMap::new();
+    for r in &rows {
+        by_id.entry(r.1["request_id"].as_str()).or_default().push(r);
+    }
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    for (id, model, version, route, api, entity, code) in [
-        ("score-1", "churn", "1", "champion", "Churn.Score", "", "OK"),
-        ("v2-1", "churn", "1", "pinned", "ModelInfer", "", "OK"),
+    // (request id, instances, model, version, route, method, code)
+    for (id, instances, model, version, route, api, code) in [
+        ("score-1", 2, "churn", "1", "champion", "Churn.Score", "OK"),
+        ("v2-1", 1, "churn", "1", "pinned", "ModelInfer", "OK"),
         (
             "classify-1",
+            1,
             "intent",
             "1",
             "champion",
             "Intent.Classify",
-            "s-9",
             "OK",
         ),
         (
             "forecast-1",
+            7,
             "demand",
             "1",
             "champion",
             "Forecasting.Forecast",
-            "SKU000\u{1f}berlin",
             "OK",
         ),
         (
             "classify-2",
+            1,
             "intent",
             "",
             "pinned",
             "Intent.Classify",
-            "",
             "NOT_FOUND",
         ),
     ] {
-        let (path, row) = by_id
+        let found = by_id
             .get(id)
             .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"));
+        assert_eq!(found.len(), instances, "{id}: one row per instance");
+        for (path, row) in found {
+            assert!(
+                path.starts_with(&format!("model={model}/date={today}/")),
+                "{id}: {path}"
+            );
+            let got = |k: &str| row[k].as_str();
+            assert_eq!(
+                (
+                    got("model"),
+                    got("version"),
+                    got("route"),
+                    got("api"),
+                    got("code")
+                ),
+                (model, version, route, api, code),
+                "{id}"
+            );
+            assert!(
+                got("latency_us").parse::<i64>().expect("latency") > 0,
+                "{id}"
+            );
+            let time = got("time").parse::<i64>().expect("time");
+            let now = chrono::Utc::now().timestamp_micros();
+            assert!(now - time < 300_000_000 && time <= now, "{id}: {time}");
+            assert_eq!(got("sampling_fraction"), "1.0");
+            assert_eq!(got("error").is_empty(), code == "OK", "{id}: {row:?}");
+        }
+    }
+    // Each customer of the score: its id, probability and band, as the answer gave them.
+    let customers: BTreeMap<&str, &BTreeMap<String, String>> = by_id["score-1"]
+        .iter()
+        .map(|(_, r)| (r["entity"].as_str(), r))
+        .collect();
+    assert_eq!(
+        customers.keys().copied().collect::<Vec<_>>(),
+        ["C100042", "C109603"]
+    );
+    for (customer, band) in [("C100042", "low"), ("C109603", "medium")] {
+        let r = customers[customer];
+        assert_eq!(r["band"], band, "{customer}");
+        let p: f64 = r["probability"].parse().expect("probability");
+        assert!(p > 0.0 && p < 1.0);
+    }
+    assert_eq!(customers["C109603"]["action"], "loyalty_reminder");
+    assert_eq!(customers["C109603"]["rule"], "medium_risk");
+    // The conversation's row: its session, top intent, action and hand-off.
+    let (_, intent) = by_id["classify-1"][0];
+    assert_eq!(intent["entity"], "s-9");
+    assert!(!intent["intent"].is_empty() && !intent["action"].is_empty());
+    assert!(["true", "false"].contains(&intent["handoff"].as_str()));
+    // A day per forecast row, with its quantiles.
+    let mut days: Vec<&str> = by_id["forecast-1"]
+        .iter()
+        .map(|(_, r)| r["date"].as_str())
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    assert_eq!(days.len(), 7);
+    for (_, r) in &by_id["forecast-1"] {
+        assert_eq!(r["entity"], "SKU000\u{1f}berlin");
         assert!(
-            path.starts_with(&format!("model={model}/date={today}/")),
-            "{id}: {path}"
+            r["quantiles"].starts_with('[') && r["mean"].parse::<f64>().is_ok(),
+            "{r:?}"
         );
-        let got = |k: &str| row[k].as_str();
-        assert_eq!(
-            (
-                got("model"),
-                got("version"),
-                got("route"),
-                got("api"),
-                got("entity"),
-                got("code")
-            ),
-            (model, version, route, api, entity, code),
-            "{id}"
-        );
-        assert!(
-            got("latency_us").parse::<i64>().expect("latency") > 0,
-            "{id}"
-        );
-        let time = got("time").parse::<i64>().expect("time");
-        let now = chrono::Utc::now().timestamp_micros();
-        assert!(now - time < 300_000_000 && time <= now, "{id}: {time}");
-        assert_eq!(got("sampling_fraction"), "1.0");
-        assert_eq!(got("error").is_empty(), code == "OK", "{id}: {row:?}");
     }
 }
 

@@ -113,6 +113,24 @@ impl Method for Score {
         Ok(())
     }
 
+    fn instances(&self, answer: &Scores) -> Vec<crate::predlog::Instance> {
+        answer
+            .0
+            .iter()
+            .map(|s| crate::predlog::Instance {
+                entity: Some(s.customer_id.clone()),
+                version: Some(s.model_version.clone()),
+                outputs: crate::predlog::Outputs {
+                    probability: (s.status == CustomerStatus::Scored).then_some(s.probability),
+                    band: (s.status == CustomerStatus::Scored).then(|| s.risk_band.clone()),
+                    action: s.intervention.as_ref().map(|i| i.action.clone()),
+                    rule: s.intervention.as_ref().map(|i| i.rule.clone()),
+                    ..Default::default()
+                },
+            })
+            .collect()
+    }
+
     fn shadow_copy(&self, req: &ScoreRequest) -> ScoreRequest {
         // Shadows are compared by score; they are not asked why.
         ScoreRequest {

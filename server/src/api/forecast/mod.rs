@@ -199,6 +199,23 @@ impl Method for Forecast {
     const NAME: &'static str = FORECAST;
     const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
 
+    /// One instance per forecast day.
+    fn instances(&self, answer: &types::ForecastResponse) -> Vec<crate::predlog::Instance> {
+        answer
+            .points
+            .iter()
+            .map(|p| crate::predlog::Instance {
+                outputs: crate::predlog::Outputs {
+                    date: Some(p.date.clone()),
+                    mean: Some(p.mean),
+                    quantiles: Some(p.quantiles.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect()
+    }
+
     async fn run(
         &self,
         serving: &Arc<Serving>,

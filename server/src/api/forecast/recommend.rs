@@ -54,6 +54,17 @@ impl Method for Recommend {
         "shadows are judged on Forecast; a shadow order would count as a recommendation given",
     );
 
+    fn instances(&self, answer: &types::RecommendResponse) -> Vec<crate::predlog::Instance> {
+        vec![crate::predlog::Instance {
+            outputs: crate::predlog::Outputs {
+                order_quantity: Some(answer.order_quantity),
+                reorder_point: Some(answer.reorder_point),
+                ..Default::default()
+            },
+            ..Default::default()
+        }]
+    }
+
     async fn run(
         &self,
         serving: &Arc<Serving>,
