@@ -37,9 +37,30 @@ impl RequestId {
             .map_or_else(RequestId::new, |v| RequestId(Arc::from(v)))
     }
 
-    /// A new id: a UUIDv7.
+    /// A new id: a UUIDv7 (RFC 9562) whose 74 random bits are a per-process random
+    /// seed mixed with a counter, so making one costs no system call (the `uuid` crate's
+    /// `now_v7` asks the OS for randomness each time): unique within the process by the
+    /// counter, across processes by the seed.
     pub fn new() -> RequestId {
-        RequestId(Arc::from(uuid::Uuid::now_v7().to_string()))
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEED: OnceLock<u128> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+        let n = u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()) as u64;
+        // The counter spread over the random bits (a multiplicative hash), so ids made one
+        // after another do not look alike.
+        let random = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        let mut bytes = random.to_be_bytes();
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        let id = uuid::Builder::from_bytes(bytes)
+            .with_version(uuid::Version::SortRand)
+            .with_variant(uuid::Variant::RFC4122)
+            .into_uuid();
+        RequestId(Arc::from(id.hyphenated().to_string()))
     }
 
     /// The id as a header value (always valid: visible ASCII).

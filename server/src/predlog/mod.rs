@@ -61,16 +61,18 @@ pub struct Instance {
     pub outputs: Outputs,
 }
 
-/// One logged prediction.
+/// One logged call: what its rows share, and its instances (a row each). The queue
+/// carries calls, not rows, so a batch of 64 costs one send and no copies of what its
+/// rows share.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub struct Call {
     /// The call's request id.
     pub request_id: Arc<str>,
     /// When the call arrived, microseconds since the epoch (UTC).
     pub time_micros: i64,
     /// The model.
     pub model: String,
-    /// The version that answered ("" when none was resolved).
+    /// The version that answered ("" when none was resolved), unless an instance says.
     pub version: String,
     /// How the version was reached: `champion`, `split`, `pinned` or the alias asked for.
     pub route: String,
@@ -78,7 +80,7 @@ pub struct Row {
     pub api: &'static str,
     /// The authenticated caller ("" without auth).
     pub principal: String,
-    /// The entity the call was about ("" when none).
+    /// The entity the call was about ("" when none), unless an instance names its own.
     pub entity: String,
     /// The gRPC code's name (`OK`, `INVALID_ARGUMENT`, …).
     pub code: &'static str,
@@ -88,19 +90,19 @@ pub struct Row {
     pub latency_micros: i64,
     /// The share of calls logged (every row stands for 1/fraction calls).
     pub sampling_fraction: f64,
-    /// What the instance answered.
-    pub outputs: Outputs,
+    /// Its instances: a row each (an error has one, with no outputs).
+    pub instances: Vec<Instance>,
 }
 
 /// What the writer's queue carries.
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
-    reason = "nearly every message is a row: boxing would cost an allocation per row"
+    reason = "nearly every message is a call: boxing would cost an allocation per call"
 )]
 enum Message {
-    /// A row to write.
-    Row(Row),
+    /// A call's rows to write.
+    Call(Call),
     /// Write everything queued before this, then say so.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -136,14 +138,14 @@ impl PredictionLog {
         Ok(PredictionLog { tx, counted })
     }
 
-    /// Queues `row` without waiting: dropped and counted when the queue is full.
-    pub fn record(&self, row: Row) {
-        if let Err(e) = self.tx.try_send(Message::Row(row)) {
+    /// Queues `call`'s rows without waiting: dropped and counted when the queue is full.
+    pub fn record(&self, call: Call) {
+        if let Err(e) = self.tx.try_send(Message::Call(call)) {
             let (mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m)) = e;
-            if let Message::Row(row) = m {
+            if let Message::Call(call) = m {
                 self.counted
-                    .with_label_values(&[&row.model, "dropped_queue_full"])
-                    .inc();
+                    .with_label_values(&[&call.model, "dropped_queue_full"])
+                    .inc_by(call.instances.len() as u64);
             }
         }
     }

@@ -16,8 +16,8 @@ pub struct PredictionLogConfig {
     pub flush_rows: usize,
     /// …or this many seconds after the oldest waiting row arrived.
     pub flush_secs: f64,
-    /// Rows that may wait to be written; past it rows are dropped and counted, so the
-    /// log never holds a request up.
+    /// Calls that may wait to be written (a call is a row per instance); past it their
+    /// rows are dropped and counted, so the log never holds a request up.
     pub queue_rows: usize,
 }
 

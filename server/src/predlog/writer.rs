@@ -16,7 +16,7 @@ use object_store::path::Path;
 use prometheus::IntCounterVec;
 use tokio::sync::mpsc;
 
-use super::{Message, Row};
+use super::{Call, Instance, Message};
 
 /// How the writer batches.
 #[derive(Debug, Clone)]
@@ -74,7 +74,8 @@ pub(super) async fn run(
     settings: Settings,
     counted: IntCounterVec,
 ) {
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<Call> = Vec::new();
+    let mut waiting = 0;
     let mut sequence: u64 = 0;
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -83,40 +84,29 @@ pub(super) async fn run(
                 m = rx.recv() => m,
                 () = tokio::time::sleep_until(at) => {
                     write(&store, &settings, std::mem::take(&mut rows), &mut sequence, &counted).await;
-                    deadline = None;
+                    (waiting, deadline) = (0, None);
                     continue;
                 }
             },
             None => rx.recv().await,
         };
         match message {
-            Some(Message::Row(row)) => {
+            Some(Message::Call(call)) => {
                 if rows.is_empty() {
                     deadline = Some(tokio::time::Instant::now() + settings.flush_every);
                 }
-                rows.push(row);
-                if rows.len() >= settings.flush_rows {
-                    write(
-                        &store,
-                        &settings,
-                        std::mem::take(&mut rows),
-                        &mut sequence,
-                        &counted,
-                    )
-                    .await;
-                    deadline = None;
+                waiting += call.instances.len();
+                rows.push(call);
+                if waiting >= settings.flush_rows {
+                    let calls = std::mem::take(&mut rows);
+                    write(&store, &settings, calls, &mut sequence, &counted).await;
+                    (waiting, deadline) = (0, None);
                 }
             }
             Some(Message::Flush(done)) => {
-                write(
-                    &store,
-                    &settings,
-                    std::mem::take(&mut rows),
-                    &mut sequence,
-                    &counted,
-                )
-                .await;
-                deadline = None;
+                let calls = std::mem::take(&mut rows);
+                write(&store, &settings, calls, &mut sequence, &counted).await;
+                (waiting, deadline) = (0, None);
                 let _ = done.send(());
             }
             None => {
@@ -127,26 +117,26 @@ pub(super) async fn run(
     }
 }
 
-/// Writes `rows`, one file per model and day.
+/// Writes the calls' rows, one file per model and day.
 async fn write(
     store: &Arc<dyn ObjectStore>,
     settings: &Settings,
-    rows: Vec<Row>,
+    calls: Vec<Call>,
     sequence: &mut u64,
     counted: &IntCounterVec,
 ) {
-    let mut groups: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
-    for row in rows {
-        let day = chrono::DateTime::from_timestamp_micros(row.time_micros)
+    let mut groups: BTreeMap<(String, String), Vec<Call>> = BTreeMap::new();
+    for call in calls {
+        let day = chrono::DateTime::from_timestamp_micros(call.time_micros)
             .unwrap_or_default()
             .format("%Y-%m-%d")
             .to_string();
         groups
-            .entry((row.model.clone(), day))
+            .entry((call.model.clone(), day))
             .or_default()
-            .push(row);
+            .push(call);
     }
-    for ((model, day), rows) in groups {
+    for ((model, day), calls) in groups {
         *sequence += 1;
         let path = Path::from(format!(
             "model={}/date={day}/{}-{:020}-{:06}.parquet",
@@ -155,6 +145,10 @@ async fn write(
             chrono::Utc::now().timestamp_micros(),
             sequence
         ));
+        let rows: Vec<(&Call, &Instance)> = calls
+            .iter()
+            .flat_map(|c| c.instances.iter().map(move |i| (c, i)))
+            .collect();
         let n = rows.len() as u64;
         let outcome = match encode(&rows) {
             Ok(bytes) => put(store, &path, bytes).await,
@@ -189,11 +183,31 @@ async fn put(store: &Arc<dyn ObjectStore>, path: &Path, bytes: bytes::Bytes) -> 
     false
 }
 
+/// A text column from each row.
+fn text<'a>(
+    rows: &[(&'a Call, &'a Instance)],
+    f: impl Fn(&'a Call, &'a Instance) -> &'a str,
+) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|(c, i)| f(c, i)),
+    ))
+}
+
+/// A nullable text column from each row.
+fn maybe_text<'a>(
+    rows: &[(&'a Call, &'a Instance)],
+    f: impl Fn(&'a Instance) -> Option<&'a str>,
+) -> ArrayRef {
+    Arc::new(StringArray::from_iter(rows.iter().map(|(_, i)| f(i))))
+}
+
+/// A nullable number column from each row's outputs.
+fn number(rows: &[(&Call, &Instance)], f: impl Fn(&Instance) -> Option<f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(rows.iter().map(|(_, i)| f(i))))
+}
+
 /// The rows as one Parquet file.
-fn encode(rows: &[Row]) -> Result<bytes::Bytes, String> {
-    let text = |f: &dyn Fn(&Row) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-    };
+fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("request_id", DataType::Utf8, false),
         Field::new(
@@ -227,15 +241,9 @@ fn encode(rows: &[Row]) -> Result<bytes::Bytes, String> {
         Field::new("order_quantity", DataType::Float64, true),
         Field::new("reorder_point", DataType::Float64, true),
     ]));
-    let number = |f: &dyn Fn(&Row) -> Option<f64>| -> ArrayRef {
-        Arc::new(Float64Array::from_iter(rows.iter().map(f)))
-    };
-    let maybe_text = |f: &dyn Fn(&Row) -> Option<&str>| -> ArrayRef {
-        Arc::new(StringArray::from_iter(rows.iter().map(f)))
-    };
     let mut quantiles = ListBuilder::new(Float64Builder::new());
-    for r in rows {
-        match &r.outputs.quantiles {
+    for (_, i) in rows {
+        match &i.outputs.quantiles {
             Some(q) => {
                 quantiles.values().append_slice(q);
                 quantiles.append(true);
@@ -244,40 +252,40 @@ fn encode(rows: &[Row]) -> Result<bytes::Bytes, String> {
         }
     }
     let columns: Vec<ArrayRef> = vec![
-        text(&|r| &r.request_id),
+        text(rows, |c, _| &c.request_id),
         Arc::new(
             arrow_array::TimestampMicrosecondArray::from_iter_values(
-                rows.iter().map(|r| r.time_micros),
+                rows.iter().map(|(c, _)| c.time_micros),
             )
             .with_timezone("UTC"),
         ),
-        text(&|r| &r.model),
-        text(&|r| &r.version),
-        text(&|r| &r.route),
-        text(&|r| r.api),
-        text(&|r| &r.principal),
-        text(&|r| &r.entity),
-        text(&|r| r.code),
-        text(&|r| &r.error),
+        text(rows, |c, _| &c.model),
+        text(rows, |c, i| i.version.as_deref().unwrap_or(&c.version)),
+        text(rows, |c, _| &c.route),
+        text(rows, |c, _| c.api),
+        text(rows, |c, _| &c.principal),
+        text(rows, |c, i| i.entity.as_deref().unwrap_or(&c.entity)),
+        text(rows, |c, _| c.code),
+        text(rows, |c, _| &c.error),
         Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| r.latency_micros),
+            rows.iter().map(|(c, _)| c.latency_micros),
         )),
         Arc::new(Float64Array::from_iter_values(
-            rows.iter().map(|r| r.sampling_fraction),
+            rows.iter().map(|(c, _)| c.sampling_fraction),
         )),
-        number(&|r| r.outputs.probability),
-        maybe_text(&|r| r.outputs.band.as_deref()),
-        maybe_text(&|r| r.outputs.intent.as_deref()),
-        maybe_text(&|r| r.outputs.action.as_deref()),
-        maybe_text(&|r| r.outputs.rule.as_deref()),
+        number(rows, |i| i.outputs.probability),
+        maybe_text(rows, |i| i.outputs.band.as_deref()),
+        maybe_text(rows, |i| i.outputs.intent.as_deref()),
+        maybe_text(rows, |i| i.outputs.action.as_deref()),
+        maybe_text(rows, |i| i.outputs.rule.as_deref()),
         Arc::new(BooleanArray::from_iter(
-            rows.iter().map(|r| r.outputs.handoff),
+            rows.iter().map(|(_, i)| i.outputs.handoff),
         )),
-        maybe_text(&|r| r.outputs.date.as_deref()),
-        number(&|r| r.outputs.mean),
+        maybe_text(rows, |i| i.outputs.date.as_deref()),
+        number(rows, |i| i.outputs.mean),
         Arc::new(quantiles.finish()),
-        number(&|r| r.outputs.order_quantity),
-        number(&|r| r.outputs.reorder_point),
+        number(rows, |i| i.outputs.order_quantity),
+        number(rows, |i| i.outputs.reorder_point),
     ];
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?;
     let mut buffer = Vec::new();

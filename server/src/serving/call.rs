@@ -195,32 +195,25 @@ impl Serving {
             .version()
             .map(|m| m.version_label.clone())
             .unwrap_or_default();
-        let row =
-            |instance: crate::predlog::Instance, error: Option<&ServeError>| crate::predlog::Row {
-                request_id: Arc::clone(&ctx.request_id),
-                time_micros: chrono::Utc::now().timestamp_micros() - latency_micros,
-                model: target.model.to_string(),
-                version: instance.version.unwrap_or_else(|| version.clone()),
-                route: route.clone(),
-                api,
-                principal: ctx.principal.clone(),
-                entity: instance
-                    .entity
-                    .unwrap_or_else(|| target.entity.unwrap_or_default().to_string()),
-                code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
-                error: error.map(ToString::to_string).unwrap_or_default(),
-                latency_micros,
-                sampling_fraction: 1.0,
-                outputs: instance.outputs,
-            };
-        match outcome() {
-            Ok(instances) => {
-                for instance in instances {
-                    log.record(row(instance, None));
-                }
-            }
-            Err(e) => log.record(row(crate::predlog::Instance::default(), Some(e))),
-        }
+        let (instances, error) = match outcome() {
+            Ok(instances) => (instances, None),
+            Err(e) => (vec![crate::predlog::Instance::default()], Some(e)),
+        };
+        log.record(crate::predlog::Call {
+            request_id: Arc::clone(&ctx.request_id),
+            time_micros: chrono::Utc::now().timestamp_micros() - latency_micros,
+            model: target.model.to_string(),
+            version,
+            route,
+            api,
+            principal: ctx.principal.clone(),
+            entity: target.entity.unwrap_or_default().to_string(),
+            code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
+            error: error.map(ToString::to_string).unwrap_or_default(),
+            latency_micros,
+            sampling_fraction: 1.0,
+            instances,
+        });
     }
 
     /// [`Serving::call`] within `deadline`: past it the request is abandoned and
