@@ -112,6 +112,7 @@ enum Message {
 pub struct PredictionLog {
     tx: mpsc::Sender<Message>,
     counted: IntCounterVec,
+    v2_sampling: f64,
 }
 
 impl PredictionLog {
@@ -135,7 +136,30 @@ impl PredictionLog {
             },
             counted.clone(),
         ));
-        Ok(PredictionLog { tx, counted })
+        Ok(PredictionLog {
+            tx,
+            counted,
+            v2_sampling: config.v2_sampling.clamp(0.0, 1.0),
+        })
+    }
+
+    /// The share of `api`'s calls logged, and whether the call `request_id` is among
+    /// them (a stable hash of the id against the share, so replicas and retries agree).
+    pub fn sampled(&self, api: &str, request_id: &str) -> Option<f64> {
+        let fraction = if api.starts_with("Model") {
+            self.v2_sampling
+        } else {
+            1.0
+        };
+        if fraction >= 1.0 {
+            return Some(1.0);
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in request_id.bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        let position = (hash >> 11) as f64 / (1u64 << 53) as f64;
+        (position < fraction).then_some(fraction)
     }
 
     /// Queues `call`'s rows without waiting: dropped and counted when the queue is full.

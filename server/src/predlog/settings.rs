@@ -19,6 +19,11 @@ pub struct PredictionLogConfig {
     /// Calls that may wait to be written (a call is a row per instance); past it their
     /// rows are dropped and counted, so the log never holds a request up.
     pub queue_rows: usize,
+    /// The share of V2 calls (`ModelInfer`, stream messages) logged, 0 to 1: a V2 batch
+    /// logs a row per instance, which can cost more than its typed peers. Chosen by the
+    /// request id, so a call is in or out wherever it is asked; each row records it.
+    /// The typed APIs are always logged.
+    pub v2_sampling: f64,
 }
 
 impl Default for PredictionLogConfig {
@@ -29,6 +34,7 @@ impl Default for PredictionLogConfig {
             flush_rows: 10_000,
             flush_secs: 5.0,
             queue_rows: 100_000,
+            v2_sampling: 1.0,
         }
     }
 }

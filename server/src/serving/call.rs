@@ -172,6 +172,9 @@ impl Serving {
         let Some(log) = &self.log else {
             return;
         };
+        let Some(sampling_fraction) = log.sampled(api, &ctx.request_id) else {
+            return;
+        };
         let route = if !target.version.is_empty() {
             if target.version.parse::<u64>().is_ok() {
                 "pinned".to_string()
@@ -211,7 +214,7 @@ impl Serving {
             code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
             error: error.map(ToString::to_string).unwrap_or_default(),
             latency_micros,
-            sampling_fraction: 1.0,
+            sampling_fraction,
             instances,
         });
     }

@@ -305,3 +305,40 @@ async fn a_failing_store_or_a_full_queue_never_holds_a_call_up() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_calls_are_sampled_by_request_id() {
+    let server = TestServer::builder()
+        .churn()
+        .config(|c| c.prediction_log.v2_sampling = 0.5)
+        .start()
+        .await;
+    let mut client = server.v2().await;
+    let features: Vec<f32> = vec![0.0; 12];
+    for n in 0..200 {
+        client
+            .model_infer(with_id(
+                v2::ModelInferRequest {
+                    model_name: "churn".into(),
+                    inputs: vec![input("features", "FP32", vec![1, 12])],
+                    raw_input_contents: vec![crate::harness::f32_bytes(&features)],
+                    ..Default::default()
+                },
+                &format!("sampled-{n}"),
+            ))
+            .await
+            .expect("infer");
+    }
+    let data = server.stop_keeping_data().await;
+    let rows = read_rows(&data.path().join("predictions"));
+    let logged: Vec<&BTreeMap<String, String>> = rows.iter().map(|(_, r)| r).collect();
+    assert!(
+        (60..=140).contains(&logged.len()),
+        "about half of 200 calls logged, by their ids: {}",
+        logged.len()
+    );
+    for r in &logged {
+        assert_eq!(r["sampling_fraction"], "0.5");
+        assert!(r["request_id"].starts_with("sampled-"));
+    }
+}
