@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
 
 import mercator
 from mercator import text as pipeline
@@ -303,8 +304,12 @@ def test_registry_from_python():
     moved = reg.promote("py_reg", 2, reason="more rounds")
     assert (moved.alias, moved.from_version, moved.to_version) == ("champion", 1, 2), moved
     want = folders[1][0].predict(xgb.DMatrix(x[:8]))
-    for _ in range(300):  # the server picks the move up
-        res = infer("py_reg", ("features", x[:8], "FP32"))
+    for _ in range(300):  # the server picks the move up (and loads the model at first)
+        try:
+            res = infer("py_reg", ("features", x[:8], "FP32"))
+        except InferenceServerException:
+            time.sleep(0.1)
+            continue
         if np.allclose(res.as_numpy("probability"), want, atol=1e-6):
             break
         time.sleep(0.1)
