@@ -11,20 +11,26 @@ use crate::model::{
     VersionStatus,
 };
 
-impl From<RegistryError> for tonic::Status {
-    fn from(e: RegistryError) -> tonic::Status {
-        let message = e.to_string();
-        match e {
-            RegistryError::NotFound(_) => tonic::Status::not_found(message),
-            RegistryError::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
-            RegistryError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
-            RegistryError::PermissionDenied(_) => tonic::Status::permission_denied(message),
-            RegistryError::Integrity(_) => tonic::Status::data_loss(message),
+impl RegistryError {
+    /// The gRPC code the error is answered with (the server's metrics read it too).
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            RegistryError::NotFound(_) => tonic::Code::NotFound,
+            RegistryError::InvalidArgument { .. } => tonic::Code::InvalidArgument,
+            RegistryError::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            RegistryError::PermissionDenied(_) => tonic::Code::PermissionDenied,
+            RegistryError::Integrity(_) => tonic::Code::DataLoss,
             RegistryError::Database(_)
             | RegistryError::Migration(_)
-            | RegistryError::Storage(_) => tonic::Status::unavailable(message),
-            RegistryError::Config(_) => tonic::Status::internal(message),
+            | RegistryError::Storage(_) => tonic::Code::Unavailable,
+            RegistryError::Config(_) => tonic::Code::Internal,
         }
+    }
+}
+
+impl From<RegistryError> for tonic::Status {
+    fn from(e: RegistryError) -> tonic::Status {
+        tonic::Status::new(e.code(), e.to_string())
     }
 }
 

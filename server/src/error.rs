@@ -100,7 +100,6 @@ impl ServeError {
     /// The gRPC code the error is answered with (as `tonic::Status::from` gives it), for
     /// the metrics of a call whose error is still to be returned.
     pub fn code(&self) -> Code {
-        use mercator_registry::RegistryError as R;
         match self {
             ServeError::InvalidArgument { .. } => Code::InvalidArgument,
             ServeError::ModelNotFound(_)
@@ -111,15 +110,7 @@ impl ServeError {
             ServeError::Unavailable(_) => Code::Unavailable,
             ServeError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             ServeError::Internal(_) => Code::Internal,
-            ServeError::Registry(e) => match e {
-                R::NotFound(_) => Code::NotFound,
-                R::InvalidArgument { .. } => Code::InvalidArgument,
-                R::FailedPrecondition(_) => Code::FailedPrecondition,
-                R::PermissionDenied(_) => Code::PermissionDenied,
-                R::Integrity(_) => Code::DataLoss,
-                R::Database(_) | R::Migration(_) | R::Storage(_) => Code::Unavailable,
-                R::Config(_) => Code::Internal,
-            },
+            ServeError::Registry(e) => e.code(),
         }
     }
 }
@@ -144,28 +135,15 @@ impl From<RuntimeError> for ServeError {
 
 impl From<ServeError> for tonic::Status {
     fn from(e: ServeError) -> tonic::Status {
-        let message = e.to_string();
-        let reason = e.reason();
+        let (text, reason) = (e.to_string(), e.reason());
         match e {
-            ServeError::InvalidArgument {
-                field,
-                message: why,
-            } => {
-                let mut details = ErrorDetails::with_bad_request_violation(field, why);
+            ServeError::InvalidArgument { field, message } => {
+                let mut details = ErrorDetails::with_bad_request_violation(field, message);
                 details.set_error_info(reason, "mercator", [] as [(String, String); 0]);
-                tonic::Status::with_error_details(Code::InvalidArgument, message, details)
+                tonic::Status::with_error_details(Code::InvalidArgument, text, details)
             }
             ServeError::Registry(e) => e.into(),
-            ServeError::ModelNotFound(_)
-            | ServeError::VersionNotFound { .. }
-            | ServeError::NotFound(_) => tonic::Status::not_found(message),
-            ServeError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
-            ServeError::Overloaded(_) | ServeError::QueueFull { .. } => {
-                tonic::Status::resource_exhausted(message)
-            }
-            ServeError::Unavailable(_) => tonic::Status::unavailable(message),
-            ServeError::DeadlineExceeded(_) => tonic::Status::deadline_exceeded(message),
-            ServeError::Internal(_) => tonic::Status::internal(message),
+            other => tonic::Status::new(other.code(), text),
         }
     }
 }

@@ -49,6 +49,26 @@ impl FeatureStoreService {
     }
 }
 
+impl FeatureStoreService {
+    /// A load the server reads itself: the view, the location resolved inside the load
+    /// roots (refused outside them), and the options.
+    fn server_side(
+        &self,
+        req: pb::LoadFileRequest,
+    ) -> Result<(String, String, mercator_features::ingest::LoadOptions), Status> {
+        let pb::LoadFileRequest {
+            view,
+            url,
+            default_event_time,
+            ignore_unknown_columns,
+        } = req;
+        let url = self.roots.resolve("url", &url)?;
+        let options =
+            mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
+        Ok((view, url, options))
+    }
+}
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -148,15 +168,7 @@ impl FeatureStoreApi for FeatureStoreService {
         &self,
         req: Request<pb::LoadFileRequest>,
     ) -> Result<Response<pb::LoadFileResponse>, Status> {
-        let pb::LoadFileRequest {
-            view,
-            url,
-            default_event_time,
-            ignore_unknown_columns,
-        } = req.into_inner();
-        let url = self.roots.resolve("url", &url)?;
-        let options =
-            mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
+        let (view, url, options) = self.server_side(req.into_inner())?;
         let report = mercator_features::ingest::load_url(&self.store, &view, &url, options).await?;
         Ok(Response::new(pb::LoadFileResponse {
             rows: report.rows as u64,
@@ -171,15 +183,7 @@ impl FeatureStoreApi for FeatureStoreService {
         &self,
         req: Request<pb::LoadFileRequest>,
     ) -> Result<Response<Self::LoadFileProgressStream>, Status> {
-        let pb::LoadFileRequest {
-            view,
-            url,
-            default_event_time,
-            ignore_unknown_columns,
-        } = req.into_inner();
-        let url = self.roots.resolve("url", &url)?;
-        let mut options =
-            mercator_features::grpc::load_options(default_event_time, ignore_unknown_columns)?;
+        let (view, url, mut options) = self.server_side(req.into_inner())?;
         let store = Arc::clone(&self.store);
         let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         Ok(Response::new(super::feature_load::with_progress(

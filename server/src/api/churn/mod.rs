@@ -180,16 +180,16 @@ pub async fn score(
     let routes = serving
         .call_split(ctx, method, target, &req, &req.customer_ids, part)
         .await?;
-    let mut scores: Vec<Option<CustomerScore>> = vec![None; req.customer_ids.len()];
-    for (_, members, answer) in &routes {
-        for (&i, s) in members.iter().zip(&answer.0) {
-            scores[i] = Some(s.clone());
-        }
-    }
     let version = match routes.as_slice() {
         [(only, _, _)] => only.version_label.clone(),
         _ => String::new(),
     };
+    let mut scores: Vec<Option<CustomerScore>> = vec![None; req.customer_ids.len()];
+    for (_, members, answer) in routes {
+        for (i, s) in members.into_iter().zip(answer.0) {
+            scores[i] = Some(s);
+        }
+    }
     Ok(ScoreAnswer {
         model: name,
         version,
