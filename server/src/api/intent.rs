@@ -46,6 +46,8 @@ pub struct Classification {
     pub handoff_reason: &'static str,
     /// The request's session, echoed.
     pub session_id: String,
+    /// The text as the model read it, when predictions are logged.
+    pub seen: Option<Arc<[crate::predlog::Source]>>,
 }
 
 /// `Intent/Classify` as the envelope runs it: texts of at most `max_text_bytes`.
@@ -81,6 +83,11 @@ impl Method for Classify {
                 handoff: Some(!answer.handoff_reason.is_empty()),
                 ..Default::default()
             },
+            entity: (!answer.session_id.is_empty()).then(|| answer.session_id.clone()),
+            seen: answer
+                .seen
+                .as_ref()
+                .map(|s| crate::predlog::Seen::row(s, 0)),
             ..Default::default()
         }]
     }
@@ -161,6 +168,12 @@ async fn classify_on(
     let m = intent_settings(loaded)?;
     let input = Tensor::new(vec![1], TensorData::Bytes(vec![text]))
         .map_err(|e| ServeError::Internal(e.to_string()))?;
+    let seen = serving.log.is_some().then(|| {
+        Arc::from(vec![crate::predlog::Source::Tensor {
+            column: "input:text".into(),
+            tensor: input.clone(),
+        }])
+    });
     let out = serving
         .compute(loaded, vec![input], vec![0], 1)
         .await
@@ -202,5 +215,6 @@ async fn classify_on(
         handoff_reason,
         intents: ranked,
         session_id,
+        seen,
     })
 }

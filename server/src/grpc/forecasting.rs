@@ -207,8 +207,10 @@ impl Forecasting for ForecastingService {
         &self,
         req: Request<pb::ForecastBatchRequest>,
     ) -> Result<Response<Self::ForecastBatchStream>, Status> {
+        let ctx = super::request_id::context(&req);
         let stream = crate::api::forecast::forecast_batch(
             Arc::clone(&self.serving),
+            &ctx,
             self.method.limits,
             req.into_inner().into(),
         )

@@ -53,6 +53,7 @@ impl From<Classification> for pb::ClassifyResponse {
             action,
             handoff_reason,
             session_id,
+            seen: _,
         } = c;
         pb::ClassifyResponse {
             model_name: model,

@@ -208,8 +208,10 @@ impl Inventory for InventoryService {
         &self,
         req: Request<pb::RecommendBatchRequest>,
     ) -> Result<Response<Self::RecommendBatchStream>, Status> {
+        let ctx = super::request_id::context(&req);
         let stream = crate::api::forecast::recommend_batch(
             Arc::clone(&self.serving),
+            &ctx,
             self.method.settings,
             req.into_inner().into(),
         )

@@ -11,6 +11,7 @@
 //! `flush_secs`, retrying a failed store with backoff; [`PredictionLog::close`] flushes
 //! what is queued at shutdown.
 
+mod columns;
 mod settings;
 mod writer;
 
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use prometheus::IntCounterVec;
 use tokio::sync::mpsc;
 
+pub use columns::{FeatureState, Seen, Source};
 pub use settings::PredictionLogConfig;
 
 /// What one instance of a prediction answered, in typed columns (each API fills its own;
@@ -43,6 +45,8 @@ pub struct Outputs {
     pub mean: Option<f64>,
     /// A forecast day's quantiles, in the levels' order.
     pub quantiles: Option<Vec<f64>>,
+    /// The levels of those quantiles (`0.1`, `0.9`, …).
+    pub quantile_levels: Option<Vec<f64>>,
     /// A recommendation's order.
     pub order_quantity: Option<f64>,
     /// A recommendation's reorder point.
@@ -59,6 +63,8 @@ pub struct Instance {
     pub version: Option<String>,
     /// What it answered.
     pub outputs: Outputs,
+    /// Its inputs as the model saw them (and, for a raw tensor model, its outputs).
+    pub seen: Option<Seen>,
 }
 
 /// One logged call: what its rows share, and its instances (a row each). The queue

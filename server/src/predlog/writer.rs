@@ -208,7 +208,7 @@ fn number(rows: &[(&Call, &Instance)], f: impl Fn(&Instance) -> Option<f64>) -> 
 
 /// The rows as one Parquet file.
 fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("request_id", DataType::Utf8, false),
         Field::new(
             "time",
@@ -238,20 +238,28 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
             DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
             true,
         ),
+        Field::new(
+            "quantile_levels",
+            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            true,
+        ),
         Field::new("order_quantity", DataType::Float64, true),
         Field::new("reorder_point", DataType::Float64, true),
-    ]));
-    let mut quantiles = ListBuilder::new(Float64Builder::new());
-    for (_, i) in rows {
-        match &i.outputs.quantiles {
-            Some(q) => {
-                quantiles.values().append_slice(q);
-                quantiles.append(true);
+    ];
+    let list = |f: &dyn Fn(&Instance) -> Option<&Vec<f64>>| -> ArrayRef {
+        let mut built = ListBuilder::new(Float64Builder::new());
+        for (_, i) in rows {
+            match f(i) {
+                Some(q) => {
+                    built.values().append_slice(q);
+                    built.append(true);
+                }
+                None => built.append(false),
             }
-            None => quantiles.append(false),
         }
-    }
-    let columns: Vec<ArrayRef> = vec![
+        Arc::new(built.finish())
+    };
+    let mut columns: Vec<ArrayRef> = vec![
         text(rows, |c, _| &c.request_id),
         Arc::new(
             arrow_array::TimestampMicrosecondArray::from_iter_values(
@@ -283,10 +291,22 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
         )),
         maybe_text(rows, |i| i.outputs.date.as_deref()),
         number(rows, |i| i.outputs.mean),
-        Arc::new(quantiles.finish()),
+        list(&|i| i.outputs.quantiles.as_ref()),
+        list(&|i| i.outputs.quantile_levels.as_ref()),
         number(rows, |i| i.outputs.order_quantity),
         number(rows, |i| i.outputs.reorder_point),
     ];
+    let mut model_columns = super::columns::Columns::default();
+    for (_, i) in rows {
+        model_columns.push(i.seen.as_ref());
+    }
+    for (field, array) in model_columns.finish() {
+        if fields.iter().all(|f| f.name() != field.name()) {
+            fields.push(field);
+            columns.push(array);
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?;
     let mut buffer = Vec::new();
     let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buffer, batch.schema(), None)

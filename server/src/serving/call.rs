@@ -102,6 +102,9 @@ pub struct Opened {
     pub routed: Routed,
     _admitted: Admitted,
     obs: Observation,
+    ctx: CallContext,
+    model: String,
+    route: String,
 }
 
 /// How a streamed batch ended.
@@ -123,13 +126,52 @@ impl Ending {
 }
 
 impl Opened {
-    /// Records the batch's outcome.
+    /// Logs a chunk of the batch's answers: `instances` (asked only when the log is on),
+    /// a row each, under the batch's request id and route.
+    pub fn log(
+        &self,
+        serving: &Serving,
+        instances: impl FnOnce() -> Vec<crate::predlog::Instance>,
+    ) {
+        let target = Target {
+            model: &self.model,
+            version: "",
+            entity: None,
+        };
+        serving.log_rows(
+            &self.ctx,
+            self.obs.method(),
+            &target,
+            self.routed.live.version_label.clone(),
+            self.route.clone(),
+            self.obs.elapsed(),
+            || Ok(instances()),
+        );
+    }
+
+    /// Records the batch's outcome (a failure also as a row of the log).
     pub fn close(self, serving: &Serving, ending: Ending) {
         let code = match ending {
             Ending::Done => tonic::Code::Ok,
             Ending::Cancelled => tonic::Code::Cancelled,
             Ending::Failed(code) => code,
         };
+        if let Ending::Failed(code) = ending {
+            let target = Target {
+                model: &self.model,
+                version: "",
+                entity: None,
+            };
+            serving.log_rows(
+                &self.ctx,
+                self.obs.method(),
+                &target,
+                self.routed.live.version_label.clone(),
+                self.route.clone(),
+                self.obs.elapsed(),
+                || Err((code, "the batch ended early at this error".to_string())),
+            );
+        }
         self.obs.finish(&serving.metrics, code);
     }
 }
@@ -150,7 +192,7 @@ impl Serving {
         req: M::Request,
     ) -> Result<M::Answer, ServeError> {
         let mut obs = Observation::start(M::NAME);
-        let result = self.enveloped(method, target, req, &mut obs).await;
+        let result = self.enveloped(ctx, method, target, req, &mut obs).await;
         self.log_call(ctx, M::NAME, &target, &obs, || {
             result.as_ref().map(|a| method.instances(a))
         });
@@ -169,13 +211,23 @@ impl Serving {
         obs: &Observation,
         outcome: impl FnOnce() -> Result<Vec<crate::predlog::Instance>, &'e ServeError>,
     ) {
-        let Some(log) = &self.log else {
+        if self.log.is_none() {
             return;
-        };
-        let Some(sampling_fraction) = log.sampled(api, &ctx.request_id) else {
-            return;
-        };
-        let route = if !target.version.is_empty() {
+        }
+        let route = self.route_label(target);
+        let version = obs
+            .version()
+            .map(|m| m.version_label.clone())
+            .unwrap_or_default();
+        self.log_rows(ctx, api, target, version, route, obs.elapsed(), || {
+            outcome().map_err(|e| (e.code(), e.to_string()))
+        });
+    }
+
+    /// How `target` reached its version, as the log names it: `pinned` (a number), the
+    /// alias asked for, `split` or `champion`.
+    fn route_label(&self, target: &Target<'_>) -> String {
+        if !target.version.is_empty() {
             if target.version.parse::<u64>().is_ok() {
                 "pinned".to_string()
             } else {
@@ -191,16 +243,31 @@ impl Serving {
             "split".to_string()
         } else {
             mercator_registry::CHAMPION.to_string()
+        }
+    }
+
+    /// Logs rows (see [`Serving::log_call`]) for a run of `latency` that just ended.
+    #[expect(clippy::too_many_arguments, reason = "each is one column of the rows")]
+    fn log_rows(
+        &self,
+        ctx: &CallContext,
+        api: &'static str,
+        target: &Target<'_>,
+        version: String,
+        route: String,
+        latency: std::time::Duration,
+        outcome: impl FnOnce() -> Result<Vec<crate::predlog::Instance>, (tonic::Code, String)>,
+    ) {
+        let Some(log) = &self.log else {
+            return;
         };
-        let latency = obs.elapsed();
+        let Some(sampling_fraction) = log.sampled(api, &ctx.request_id) else {
+            return;
+        };
         let latency_micros = i64::try_from(latency.as_micros()).unwrap_or(i64::MAX);
-        let version = obs
-            .version()
-            .map(|m| m.version_label.clone())
-            .unwrap_or_default();
-        let (instances, error) = match outcome() {
-            Ok(instances) => (instances, None),
-            Err(e) => (vec![crate::predlog::Instance::default()], Some(e)),
+        let (instances, code, error) = match outcome() {
+            Ok(instances) => (instances, tonic::Code::Ok, String::new()),
+            Err((code, error)) => (vec![crate::predlog::Instance::default()], code, error),
         };
         log.record(crate::predlog::Call {
             request_id: Arc::clone(&ctx.request_id),
@@ -211,8 +278,8 @@ impl Serving {
             api,
             principal: ctx.principal.clone(),
             entity: target.entity.unwrap_or_default().to_string(),
-            code: crate::error::code_name(error.map_or(tonic::Code::Ok, ServeError::code)),
-            error: error.map(ToString::to_string).unwrap_or_default(),
+            code: crate::error::code_name(code),
+            error,
             latency_micros,
             sampling_fraction,
             instances,
@@ -231,7 +298,7 @@ impl Serving {
         what: &str,
     ) -> Result<M::Answer, ServeError> {
         let mut obs = Observation::start(M::NAME);
-        let run = self.enveloped(method, target, req, &mut obs);
+        let run = self.enveloped(ctx, method, target, req, &mut obs);
         let result = match tokio::time::timeout(deadline, run).await {
             Ok(answer) => answer,
             Err(_) => Err(ServeError::DeadlineExceeded(format!(
@@ -248,6 +315,7 @@ impl Serving {
 
     async fn enveloped<M: Method>(
         self: &Arc<Self>,
+        ctx: &CallContext,
         method: &M,
         target: Target<'_>,
         req: M::Request,
@@ -258,14 +326,16 @@ impl Serving {
         let routed = self.route(target.model, target.version, target.entity)?;
         obs.resolved(&routed.live);
         method.validate(&req)?;
-        self.run_routed(method, &routed, req).await
+        self.run_routed(ctx, method, target, &routed, req).await
     }
 
     /// Runs `req` on the routed live version, then copies it to the route's shadows when
-    /// the method mirrors.
+    /// the method mirrors (each shadow's answer logged with the route `shadow`).
     async fn run_routed<M: Method>(
         self: &Arc<Self>,
+        ctx: &CallContext,
         method: &M,
+        target: Target<'_>,
         routed: &Routed,
         req: M::Request,
     ) -> Result<M::Answer, ServeError> {
@@ -273,15 +343,44 @@ impl Serving {
             (M::SHADOWS == ShadowPolicy::Mirror && !routed.shadows.is_empty()).then(|| req.clone());
         let answer = method.run(self, Arc::clone(&routed.live), req).await?;
         if let Some(copy) = copy {
-            let (owner, method) = (Arc::clone(self), method.clone());
+            let (owner, method, ctx) = (Arc::clone(self), method.clone(), ctx.clone());
+            let (model, entity) = (
+                target.model.to_string(),
+                target.entity.map(ToString::to_string),
+            );
             self.shadows.send(
                 M::SHADOW_NAME,
                 &routed.shadows,
                 copy,
                 &answer,
                 move |shadow, req| {
-                    let (serving, method) = (Arc::clone(&owner), method.clone());
-                    async move { method.run(&serving, shadow, req).await }
+                    let (serving, method, ctx) = (Arc::clone(&owner), method.clone(), ctx.clone());
+                    let (model, entity) = (model.clone(), entity.clone());
+                    async move {
+                        let started = std::time::Instant::now();
+                        let version = shadow.version_label.clone();
+                        let result = method.run(&serving, shadow, req).await;
+                        let target = Target {
+                            model: &model,
+                            version: "",
+                            entity: entity.as_deref(),
+                        };
+                        serving.log_rows(
+                            &ctx,
+                            M::NAME,
+                            &target,
+                            version,
+                            "shadow".to_string(),
+                            started.elapsed(),
+                            || {
+                                result
+                                    .as_ref()
+                                    .map(|a| method.instances(a))
+                                    .map_err(|e| (e.code(), e.to_string()))
+                            },
+                        );
+                        result
+                    }
                 },
             );
         }
@@ -328,7 +427,9 @@ impl Serving {
             }
             let mut answers = Vec::with_capacity(groups.len());
             for (routed, members) in groups {
-                let answer = self.run_routed(method, &routed, part(&members)).await?;
+                let answer = self
+                    .run_routed(ctx, method, target, &routed, part(&members))
+                    .await?;
                 answers.push((routed.live, members, answer));
             }
             Ok(answers)
@@ -357,6 +458,7 @@ impl Serving {
     /// caller closes the envelope with the batch's outcome.
     pub fn open(
         &self,
+        ctx: &CallContext,
         name: &'static str,
         policy: ShadowPolicy,
         target: Target<'_>,
@@ -374,6 +476,9 @@ impl Serving {
                 routed,
                 _admitted: admitted,
                 obs,
+                ctx: ctx.clone(),
+                model: target.model.to_string(),
+                route: self.route_label(&target),
             }),
             Err(e) => {
                 obs.finish(&self.metrics, ServeError::code(&e));

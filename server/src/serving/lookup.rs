@@ -45,6 +45,30 @@ impl EntityRows {
             .unwrap_or_default()
     }
 
+    /// The rows as the prediction log keeps them: each bound feature's value as the model
+    /// saw it, and whether it was missing or expired.
+    pub fn logged(&self, input: &InputManifest) -> crate::predlog::Source {
+        use crate::predlog::FeatureState;
+        let mut states = vec![FeatureState::Present; self.values.len()];
+        for (i, row) in self.rows.iter().enumerate() {
+            for (&c, state) in row
+                .missing
+                .iter()
+                .map(|c| (c, FeatureState::Missing))
+                .chain(row.expired.iter().map(|c| (c, FeatureState::Expired)))
+            {
+                if let Some(s) = states.get_mut(i * self.columns + c) {
+                    *s = state;
+                }
+            }
+        }
+        crate::predlog::Source::Features {
+            names: input.features.iter().map(|b| b.feature.clone()).collect(),
+            values: self.values.clone(),
+            states,
+        }
+    }
+
     /// The rows whose index `keep` accepts, as a `[n, columns]` tensor of `dtype`.
     pub fn tensor(&self, dtype: DType, keep: impl Fn(usize) -> bool) -> Result<Tensor, ServeError> {
         let chosen = self

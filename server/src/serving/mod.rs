@@ -72,6 +72,11 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// The method being timed.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
     /// Starts timing a request to `method`.
     pub fn start(method: &'static str) -> Observation {
         Observation {

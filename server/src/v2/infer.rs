@@ -43,8 +43,9 @@ impl<const STREAM: bool> Method for Infer<STREAM> {
     const SHADOWS: ShadowPolicy = ShadowPolicy::Mirror;
     const SHADOW_NAME: &'static str = MODEL_INFER;
 
-    /// One instance per row of the batch (the outputs are the model's own tensors: not
-    /// typed columns yet).
+    /// One instance per row of the batch, with its features (a feature-backed model's,
+    /// with their missing and expired flags) or its input tensors' rows, and its output
+    /// tensors' rows.
     fn instances(&self, answer: &V2Answer) -> Vec<crate::predlog::Instance> {
         let rows = answer
             .tensors
@@ -52,7 +53,16 @@ impl<const STREAM: bool> Method for Infer<STREAM> {
             .and_then(|t| t.shape.first().copied())
             .unwrap_or(1)
             .max(1);
-        vec![crate::predlog::Instance::default(); rows]
+        (0..rows)
+            .map(|row| crate::predlog::Instance {
+                entity: answer.entities.get(row).cloned(),
+                seen: answer
+                    .seen
+                    .as_ref()
+                    .map(|s| crate::predlog::Seen::row(s, row)),
+                ..Default::default()
+            })
+            .collect()
     }
 
     async fn run(
@@ -170,19 +180,30 @@ fn entity_key(
     Some(parts.join(&KEY_SEPARATOR.to_string()))
 }
 
+/// The bound inputs a request's entity keys were turned into: each by input position
+/// (`None` for an input the request sent), the rows the store had nothing for, and the
+/// features as the log keeps them.
+#[derive(Default)]
+struct Looked {
+    prefilled: Vec<Option<mercator_runtime::Tensor>>,
+    empty_rows: Vec<usize>,
+    logged: Vec<crate::predlog::Source>,
+    /// Each row's entity (its keys joined by `|`), when predictions are logged.
+    entities: Vec<String>,
+}
+
 /// For a feature-backed model and a request that sends entity keys instead of the
-/// bound inputs: the bound inputs read from the store (by input position), and the
-/// indexes of rows the store had nothing for. Otherwise nothing.
+/// bound inputs: the bound inputs read from the store. Otherwise nothing.
 async fn entity_inputs(
     serving: &Serving,
     loaded: &LoadedModel,
     inputs: &mut Vec<pb::model_infer_request::InferInputTensor>,
     raw: &mut Vec<Vec<u8>>,
-) -> Result<(Vec<Option<mercator_runtime::Tensor>>, Vec<usize>), ServeError> {
+) -> Result<Looked, ServeError> {
     let manifest = &loaded.manifest;
     let bound = |i: &mercator_runtime::manifest::InputManifest| !i.features.is_empty();
     if !manifest.is_feature_backed() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Looked::default());
     }
     if inputs
         .iter()
@@ -197,7 +218,7 @@ async fn entity_inputs(
                 take_entity_keys(inputs, raw, &join_keys)?;
             }
         }
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Looked::default());
     }
     let mut keys_by_entity: Vec<(Vec<String>, Vec<Vec<String>>)> = Vec::new();
     // Each bound input with the index of its entity's keys: the keys of an entity are
@@ -213,7 +234,7 @@ async fn entity_inputs(
                     keys_by_entity.len() - 1
                 }
                 // Neither the bound input nor its keys: decoding names what is missing.
-                None => return Ok((Vec::new(), Vec::new())),
+                None => return Ok(Looked::default()),
             },
         };
         wanted.push((slot, input, entity));
@@ -227,7 +248,11 @@ async fn entity_inputs(
         lookup::read_inputs(&serving.features, &serving.metrics, loaded, &lookups, now).await?;
     let mut prefilled = vec![None; manifest.inputs.len()];
     let mut empty_rows = Vec::new();
+    let mut logged = Vec::new();
     for ((slot, input, _), rows) in wanted.iter().zip(read) {
+        if serving.log.is_some() {
+            logged.push(rows.logged(input));
+        }
         empty_rows.extend(
             rows.rows
                 .iter()
@@ -239,7 +264,16 @@ async fn entity_inputs(
     }
     empty_rows.sort_unstable();
     empty_rows.dedup();
-    Ok((prefilled, empty_rows))
+    let entities = match keys_by_entity.first() {
+        Some((_, keys)) if serving.log.is_some() => keys.iter().map(|k| k.join("|")).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Looked {
+        prefilled,
+        empty_rows,
+        logged,
+        entities,
+    })
 }
 
 /// Answers a V2 request on `loaded`, the version it was routed to.
@@ -277,9 +311,32 @@ async fn run(
     id: String,
 ) -> Result<V2Answer, ServeError> {
     let t0 = Instant::now();
-    let (prefilled, empty_rows) = entity_inputs(serving, loaded, &mut inputs, &mut raw).await?;
+    let Looked {
+        prefilled,
+        empty_rows,
+        mut logged,
+        entities,
+    } = entity_inputs(serving, loaded, &mut inputs, &mut raw).await?;
+    let fed: Vec<bool> = prefilled.iter().map(Option::is_some).collect();
     let decoded = decode_request(inputs, raw, outputs, loaded, prefilled)?;
     let t1 = Instant::now();
+    if serving.log.is_some() {
+        // The tensors the request sent (not those read from the store: logged above as
+        // features).
+        for (i, tensor) in decoded.inputs.iter().enumerate() {
+            if !fed.get(i).copied().unwrap_or(false) {
+                let name = loaded
+                    .manifest
+                    .inputs
+                    .get(i)
+                    .map_or("", |m| m.name.as_str());
+                logged.push(crate::predlog::Source::Tensor {
+                    column: format!("input:{name}"),
+                    tensor: tensor.clone(),
+                });
+            }
+        }
+    }
     let rows = decoded.rows;
     let (tensors, queued) = serving
         .compute_timed(loaded, decoded.inputs, decoded.wanted, rows)
@@ -306,6 +363,12 @@ async fn run(
         );
     }
     for (tensor, name) in tensors.iter().zip(wanted) {
+        if serving.log.is_some() {
+            logged.push(crate::predlog::Source::Tensor {
+                column: format!("output:{name}"),
+                tensor: tensor.clone(),
+            });
+        }
         response
             .outputs
             .push(pb::model_infer_response::InferOutputTensor {
@@ -333,7 +396,12 @@ async fn run(
         .unwrap_or(0);
     stats.last_inference_ms.store(now_ms, Ordering::Relaxed);
     loaded.metrics.rows.inc_by(rows as u64);
-    Ok(V2Answer { response, tensors })
+    Ok(V2Answer {
+        response,
+        tensors,
+        seen: serving.log.is_some().then(|| Arc::from(logged)),
+        entities,
+    })
 }
 
 /// A V2 response and the tensors it encodes (kept for shadow comparisons).
@@ -343,6 +411,10 @@ pub struct V2Answer {
     pub response: pb::ModelInferResponse,
     /// Its outputs, decoded.
     pub tensors: Vec<mercator_runtime::Tensor>,
+    /// Its inputs as the model saw them and its outputs, when predictions are logged.
+    pub seen: Option<Arc<[crate::predlog::Source]>>,
+    /// Each row's entity, for a request by entity keys when predictions are logged.
+    pub entities: Vec<String>,
 }
 
 impl Predicts for V2Answer {

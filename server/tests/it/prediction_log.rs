@@ -20,10 +20,10 @@ fn with_id<T>(message: T, id: &str) -> tonic::Request<T> {
 }
 
 /// A logged row: the file it is in (under the log's folder), and column → value as text.
-type LoggedRow = (String, BTreeMap<String, String>);
+pub(crate) type LoggedRow = (String, BTreeMap<String, String>);
 
 /// Every row of every Parquet file under `dir` (nulls left out).
-fn read_rows(dir: &std::path::Path) -> Vec<LoggedRow> {
+pub(crate) fn read_rows(dir: &std::path::Path) -> Vec<LoggedRow> {
     use arrow_array::Array;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -80,14 +80,14 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     pb::churn_client::ChurnClient::new(channel.clone())
         .score(with_id(
             pb::ScoreRequest {
-                customer_ids: vec!["C100042".into(), "C109603".into()],
+                customer_ids: vec!["C100042".into(), "C109603".into(), "NOBODY".into()],
                 ..Default::default()
             },
             "score-1",
         ))
         .await
         .expect("score");
-    let ids: [&[u8]; 1] = [b"C100042"];
+    let ids: [&[u8]; 2] = [b"C100042", b"NOBODY"];
     server
         .v2()
         .await
@@ -95,7 +95,7 @@ async fn every_prediction_leaves_a_row_in_parquet() {
             v2::ModelInferRequest {
                 model_name: "churn".into(),
                 model_version: "1".into(),
-                inputs: vec![input("customer_id", "BYTES", vec![1])],
+                inputs: vec![input("customer_id", "BYTES", vec![2])],
                 raw_input_contents: vec![bytes_raw(&ids)],
                 ..Default::default()
             },
@@ -128,6 +128,25 @@ async fn every_prediction_leaves_a_row_in_parquet() {
         ))
         .await
         .expect("forecast");
+    let mut batch = pb::forecasting_client::ForecastingClient::new(channel.clone())
+        .forecast_batch(with_id(
+            pb::ForecastBatchRequest {
+                series: ["berlin", "leeds"]
+                    .iter()
+                    .map(|l| pb::SeriesId {
+                        sku_id: "SKU001".into(),
+                        location_id: (*l).into(),
+                    })
+                    .collect(),
+                horizon_days: 7,
+                ..Default::default()
+            },
+            "batch-1",
+        ))
+        .await
+        .expect("batch")
+        .into_inner();
+    while batch.message().await.expect("chunk").is_some() {}
     let err = pb::intent_client::IntentClient::new(channel)
         .classify(with_id(
             pb::ClassifyRequest {
@@ -151,8 +170,17 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     // (request id, instances, model, version, route, method, code)
     for (id, instances, model, version, route, api, code) in [
-        ("score-1", 2, "churn", "1", "champion", "Churn.Score", "OK"),
-        ("v2-1", 1, "churn", "1", "pinned", "ModelInfer", "OK"),
+        ("score-1", 3, "churn", "1", "champion", "Churn.Score", "OK"),
+        ("v2-1", 2, "churn", "1", "pinned", "ModelInfer", "OK"),
+        (
+            "batch-1",
+            14,
+            "demand",
+            "1",
+            "champion",
+            "Forecasting.ForecastBatch",
+            "OK",
+        ),
         (
             "classify-1",
             1,
@@ -220,14 +248,64 @@ async fn every_prediction_leaves_a_row_in_parquet() {
         .collect();
     assert_eq!(
         customers.keys().copied().collect::<Vec<_>>(),
-        ["C100042", "C109603"]
+        ["C100042", "C109603", "NOBODY"]
     );
     for (customer, band) in [("C100042", "low"), ("C109603", "medium")] {
         let r = customers[customer];
         assert_eq!(r["band"], band, "{customer}");
         let p: f64 = r["probability"].parse().expect("probability");
         assert!(p > 0.0 && p < 1.0);
+        // The inputs as the model saw them: every bound feature, read from the store.
+        assert!(
+            r["customer_churn:tenure_days"]
+                .parse::<f64>()
+                .expect("tenure")
+                > 0.0,
+            "{r:?}"
+        );
+        assert_eq!(r["customer_churn:tenure_days:missing"], "false");
+        assert_eq!(r["customer_churn:tenure_days:expired"], "false");
     }
+    // A customer the store does not know: no score, every feature flagged missing.
+    let nobody = customers["NOBODY"];
+    assert!(!nobody.contains_key("probability"), "{nobody:?}");
+    assert_eq!(nobody["customer_churn:last_nps:missing"], "true");
+    // V2 by customer id: a row per customer, with its features and its output tensor.
+    let v2_rows: BTreeMap<&str, &BTreeMap<String, String>> = by_id["v2-1"]
+        .iter()
+        .map(|(_, r)| (r["entity"].as_str(), r))
+        .collect();
+    assert_eq!(
+        v2_rows.keys().copied().collect::<Vec<_>>(),
+        ["C100042", "NOBODY"]
+    );
+    assert_eq!(
+        v2_rows["C100042"]["customer_churn:tenure_days"],
+        customers["C100042"]["customer_churn:tenure_days"]
+    );
+    assert_eq!(
+        v2_rows["NOBODY"]["customer_churn:orders_90d:missing"],
+        "true"
+    );
+    let output = v2_rows["C100042"]["output:churn_probability"].clone();
+    let p: f64 = customers["C100042"]["probability"].parse().expect("p");
+    let logged: f64 = output
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .expect("one value");
+    assert!((logged - p).abs() < 1e-6, "{logged} vs {p}");
+    // The text the intent model read.
+    assert_eq!(
+        by_id["classify-1"][0].1["input:text"],
+        "[where is my parcel]"
+    );
+    // A forecast batch: a row per series and day, each naming its series.
+    let mut series: Vec<&str> = by_id["batch-1"]
+        .iter()
+        .map(|(_, r)| r["entity"].as_str())
+        .collect();
+    series.dedup();
+    assert_eq!(series, ["SKU001|berlin", "SKU001|leeds"]);
     assert_eq!(customers["C109603"]["action"], "loyalty_reminder");
     assert_eq!(customers["C109603"]["rule"], "medium_risk");
     // The conversation's row: its session, top intent, action and hand-off.
@@ -244,7 +322,8 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     days.dedup();
     assert_eq!(days.len(), 7);
     for (_, r) in &by_id["forecast-1"] {
-        assert_eq!(r["entity"], "SKU000\u{1f}berlin");
+        assert_eq!(r["entity"], "SKU000|berlin");
+        assert_eq!(r["quantile_levels"], "[0.1, 0.5, 0.9]");
         assert!(
             r["quantiles"].starts_with('[') && r["mean"].parse::<f64>().is_ok(),
             "{r:?}"

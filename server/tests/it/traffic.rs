@@ -351,7 +351,37 @@ async fn shadow_traffic_is_measured_and_never_changes_an_answer() {
         0.0,
         "shadow runs are not requests to version 2"
     );
-    server.stop().await;
+    // Each shadow run is in the prediction log, route `shadow`, beside the live rows of
+    // the same request id, with the challenger's version and its own probabilities.
+    let data = server.stop_keeping_data().await;
+    let rows = crate::prediction_log::read_rows(&data.path().join("predictions"));
+    let shadow: Vec<_> = rows
+        .iter()
+        .filter(|(_, r)| r["route"] == "shadow" && r["api"] == "Churn.Score")
+        .collect();
+    assert!(!shadow.is_empty(), "no shadow rows");
+    for (_, r) in &shadow {
+        assert_eq!(r["version"], "2", "{r:?}");
+        let live = rows
+            .iter()
+            .find(|(_, l)| {
+                l["request_id"] == r["request_id"]
+                    && l["route"] != "shadow"
+                    && l["entity"] == r["entity"]
+            })
+            .unwrap_or_else(|| panic!("no live row beside {r:?}"));
+        assert_eq!(live.1["version"], "1");
+        assert_ne!(live.1["probability"], r["probability"]);
+        assert_eq!(
+            live.1["customer_churn:last_nps"], r["customer_churn:last_nps"],
+            "both read the same features"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|(_, r)| r["route"] == "shadow" && r["api"] == "ModelInfer"),
+        "no V2 shadow rows"
+    );
 }
 
 #[tokio::test]

@@ -115,9 +115,10 @@ impl Method for Score {
 
     fn instances(&self, answer: &Scores) -> Vec<crate::predlog::Instance> {
         answer
-            .0
+            .scores
             .iter()
-            .map(|s| crate::predlog::Instance {
+            .enumerate()
+            .map(|(row, s)| crate::predlog::Instance {
                 entity: Some(s.customer_id.clone()),
                 version: Some(s.model_version.clone()),
                 outputs: crate::predlog::Outputs {
@@ -127,6 +128,7 @@ impl Method for Score {
                     rule: s.intervention.as_ref().map(|i| i.rule.clone()),
                     ..Default::default()
                 },
+                seen: Some(crate::predlog::Seen::row(&answer.seen, row)),
             })
             .collect()
     }
@@ -186,7 +188,7 @@ pub async fn score(
     };
     let mut scores: Vec<Option<CustomerScore>> = vec![None; req.customer_ids.len()];
     for (_, members, answer) in routes {
-        for (i, s) in members.into_iter().zip(answer.0) {
+        for (i, s) in members.into_iter().zip(answer.scores) {
             scores[i] = Some(s);
         }
     }
@@ -197,14 +199,22 @@ pub async fn score(
     })
 }
 
-/// The scores of one call's customers on one version, in order.
+/// The scores of one call's customers on one version, in order, and the features each
+/// was scored on (for the prediction log).
 #[derive(Debug)]
-pub struct Scores(Vec<CustomerScore>);
+pub struct Scores {
+    scores: Vec<CustomerScore>,
+    seen: Arc<[crate::predlog::Source]>,
+}
 
 impl crate::serving::shadow::Predicts for Scores {
     /// Probabilities and risk bands of the customers scored.
     fn predictions(&self) -> crate::serving::shadow::Predictions {
-        let scored = || self.0.iter().filter(|s| s.status == CustomerStatus::Scored);
+        let scored = || {
+            self.scores
+                .iter()
+                .filter(|s| s.status == CustomerStatus::Scored)
+        };
         crate::serving::shadow::Predictions {
             values: scored().map(|s| s.probability).collect(),
             labels: scored().map(|s| s.risk_band.clone()).collect(),
@@ -342,7 +352,10 @@ async fn score_on(
             s
         })
         .collect();
-    Ok(Scores(scores))
+    Ok(Scores {
+        scores,
+        seen: Arc::from(vec![found.logged(plan.input)]),
+    })
 }
 
 #[cfg(test)]

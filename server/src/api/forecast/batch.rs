@@ -29,6 +29,7 @@ pub type BatchStream =
 /// sent (or the caller goes away). The envelope closes when the stream ends.
 pub async fn forecast_batch(
     serving: Arc<Serving>,
+    ctx: &crate::serving::CallContext,
     limits: ForecastLimits,
     req: types::ForecastBatchRequest,
 ) -> Result<BatchStream, ServeError> {
@@ -46,7 +47,7 @@ pub async fn forecast_batch(
         version: &model_version,
         entity: None,
     };
-    let opened = serving.open(super::FORECAST_BATCH, BATCH_SHADOWS, target)?;
+    let opened = serving.open(ctx, super::FORECAST_BATCH, BATCH_SHADOWS, target)?;
     let started = (|| {
         let plan = plan(
             Arc::clone(&opened.routed.live),
@@ -96,9 +97,27 @@ async fn stream_batch(
         .zip(keys.chunks(CHUNK))
         .map(|(s, k)| (s.to_vec(), k.to_vec()))
         .collect();
-    let answers = chunks
-        .into_iter()
-        .map(|(chunk, keys)| forecast_chunk(Arc::clone(&serving), Arc::clone(&plan), chunk, keys));
+    let (serving_ref, opened_ref) = (&serving, &opened);
+    let answers = chunks.into_iter().map(|(chunk, keys)| {
+        let plan = Arc::clone(&plan);
+        async move {
+            let answer = forecast_chunk(Arc::clone(serving_ref), plan, chunk, keys).await;
+            if let Ok(answer) = &answer {
+                opened_ref.log(serving_ref, || {
+                    answer
+                        .forecasts
+                        .iter()
+                        .filter(|f| f.error.is_none())
+                        .flat_map(|f| {
+                            let entity = super::log_entity(f.series.as_ref());
+                            super::day_instances(entity, &f.points, &answer.quantiles)
+                        })
+                        .collect()
+                });
+            }
+            answer
+        }
+    });
     let ending = send_in_order(answers, &tx).await;
     opened.close(&serving, ending);
 }

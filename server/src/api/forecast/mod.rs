@@ -186,6 +186,37 @@ fn series_label(series: &types::SeriesId) -> String {
     }
 }
 
+/// A series as the prediction log's entity (and the outcomes' of a forecaster):
+/// `sku|location`, or the SKU alone.
+fn log_entity(series: Option<&types::SeriesId>) -> Option<String> {
+    series.map(|s| {
+        if s.location_id.is_empty() {
+            s.sku_id.clone()
+        } else {
+            format!("{}|{}", s.sku_id, s.location_id)
+        }
+    })
+}
+
+/// A series' forecast days as the prediction log's instances.
+fn day_instances<'a>(
+    entity: Option<String>,
+    points: &'a [types::ForecastPoint],
+    levels: &'a [f64],
+) -> impl Iterator<Item = crate::predlog::Instance> + 'a {
+    points.iter().map(move |p| crate::predlog::Instance {
+        entity: entity.clone(),
+        outputs: crate::predlog::Outputs {
+            date: Some(p.date.clone()),
+            mean: Some(p.mean),
+            quantiles: Some(p.quantiles.clone()),
+            quantile_levels: Some(levels.to_vec()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
 /// `Forecasting/Forecast` as the envelope runs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Forecast {
@@ -201,19 +232,8 @@ impl Method for Forecast {
 
     /// One instance per forecast day.
     fn instances(&self, answer: &types::ForecastResponse) -> Vec<crate::predlog::Instance> {
-        answer
-            .points
-            .iter()
-            .map(|p| crate::predlog::Instance {
-                outputs: crate::predlog::Outputs {
-                    date: Some(p.date.clone()),
-                    mean: Some(p.mean),
-                    quantiles: Some(p.quantiles.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .collect()
+        let entity = log_entity(answer.series.as_ref());
+        day_instances(entity, &answer.points, &answer.quantiles).collect()
     }
 
     async fn run(

@@ -55,14 +55,7 @@ impl Method for Recommend {
     );
 
     fn instances(&self, answer: &types::RecommendResponse) -> Vec<crate::predlog::Instance> {
-        vec![crate::predlog::Instance {
-            outputs: crate::predlog::Outputs {
-                order_quantity: Some(answer.order_quantity),
-                reorder_point: Some(answer.reorder_point),
-                ..Default::default()
-            },
-            ..Default::default()
-        }]
+        vec![instance(answer)]
     }
 
     async fn run(
@@ -72,6 +65,20 @@ impl Method for Recommend {
         req: types::RecommendRequest,
     ) -> Result<types::RecommendResponse, ServeError> {
         recommend_on(serving, self.settings, loaded, req).await
+    }
+}
+
+/// A recommendation as the prediction log's instance: its series, order and reorder point.
+pub(super) fn instance(answer: &types::RecommendResponse) -> crate::predlog::Instance {
+    crate::predlog::Instance {
+        entity: super::log_entity(answer.series.as_ref()),
+        outputs: crate::predlog::Outputs {
+            order_quantity: Some(answer.order_quantity),
+            reorder_point: Some(answer.reorder_point),
+            mean: Some(answer.demand_mean),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

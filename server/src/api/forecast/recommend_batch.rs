@@ -22,6 +22,7 @@ pub type RecommendStream =
 /// envelope closes with the stream.
 pub async fn recommend_batch(
     serving: Arc<Serving>,
+    ctx: &crate::serving::CallContext,
     settings: RecommendSettings,
     req: types::RecommendBatchRequest,
 ) -> Result<RecommendStream, ServeError> {
@@ -37,7 +38,7 @@ pub async fn recommend_batch(
         version: &model_version,
         entity: None,
     };
-    let opened = serving.open(super::RECOMMEND_BATCH, BATCH_SHADOWS, target)?;
+    let opened = serving.open(ctx, super::RECOMMEND_BATCH, BATCH_SHADOWS, target)?;
     let started = (|| {
         forecaster_of(&opened.routed.live)?;
         if items.is_empty() {
@@ -84,14 +85,24 @@ async fn stream(
         .enumerate()
         .map(|(c, chunk)| (c * CHUNK, chunk.to_vec()))
         .collect();
+    let (serving_ref, opened_ref) = (&serving, &opened);
     let answers = chunks.into_iter().map(|(first, chunk)| {
-        recommend_chunk(
-            Arc::clone(&serving),
-            settings,
-            Arc::clone(&loaded),
-            first,
-            chunk,
-        )
+        let loaded = Arc::clone(&loaded);
+        async move {
+            let answer =
+                recommend_chunk(Arc::clone(serving_ref), settings, loaded, first, chunk).await;
+            if let Ok(answer) = &answer {
+                opened_ref.log(serving_ref, || {
+                    answer
+                        .recommendations
+                        .iter()
+                        .filter_map(|r| r.recommendation.as_ref())
+                        .map(super::recommend::instance)
+                        .collect()
+                });
+            }
+            answer
+        }
     });
     let ending = send_in_order(answers, &tx).await;
     opened.close(&serving, ending);
