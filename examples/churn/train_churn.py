@@ -104,6 +104,7 @@ def write(booster, out_dir, rows, auc):
         description="Churn risk from post-purchase signals (synthetic demo data)",
         extra={"risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
                "runbook": RUNBOOK,
+               "quality": {"kind": "binary", "window": "90d"},
                "training": {"library": "xgboost " + xgb.__version__, "rows": rows,
                             "holdout_auc": round(auc, 4)}},
         overwrite=True)

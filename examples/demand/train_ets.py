@@ -51,6 +51,7 @@ def write(fits, out_dir):
     export_ets_bundle(
         fits, out_dir, horizon=HOLDOUT, quantiles=QUANTILES,
         history={"values": "daily_sales:units", "last_date": "daily_sales:last_date"},
+        extra={"quality": {"kind": "forecast"}},
         description="One ETS model (additive errors, damped trend, additive weekly seasonality) "
                     "per SKU-location, fitted by statsmodels (examples/demand/train_ets.py)",
         overwrite=True)

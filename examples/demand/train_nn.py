@@ -85,7 +85,7 @@ def write(net, out_dir):
                 {"name": "last_date", "datatype": "BYTES", "shape": [-1]}],
         outputs=[{"name": "mean", "datatype": "FP32", "shape": [-1, HORIZON]},
                  {"name": "quantiles", "datatype": "FP32", "shape": [-1, HORIZON, 3]}],
-        extra={"quantiles": QUANTILES,
+        extra={"quantiles": QUANTILES, "quality": {"kind": "forecast"},
                "forecaster": {"window": WINDOW, "horizon": HORIZON, "levels": LEVELS,
                               "features": ["scaled_window", "day_of_week", "log_scale"]},
                "history": {"values": "daily_sales:units", "last_date": "daily_sales:last_date"}},

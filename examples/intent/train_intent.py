@@ -89,7 +89,7 @@ def write(net, out_dir, training):
     export_text(net, out_dir, labels=labels, text=SPEC, layers=[net.emb, net.out, "softmax"],
                 actions=ACTIONS, handoff_threshold=THRESHOLD, handoff_intents=["talk_to_human"],
                 description="Support chatbot intents (synthetic demo data)", max_batch_size=256,
-                extra={"training": training}, overwrite=True)
+                extra={"training": training, "quality": {"kind": "classification"}}, overwrite=True)
 
 
 write(net, HERE, {"library": "torch " + torch.__version__, "rows": len(train),

@@ -200,19 +200,16 @@ impl App {
         ));
 
         let rest_refused = metrics.http_refused.clone();
-        let prediction_log = if config.prediction_log.enabled {
-            Some(
-                crate::predlog::PredictionLog::start(
-                    &config.prediction_log,
-                    &config.server.data_dir,
-                    &config.server.instance(),
-                    metrics.prediction_log_rows.clone(),
-                )
-                .map_err(anyhow::Error::msg)?,
-            )
-        } else {
-            None
-        };
+        // Every prediction logged, and judged against outcomes (both off together).
+        let (prediction_log, judge) = crate::quality::start(
+            &config.prediction_log,
+            &config.server.data_dir,
+            &config.server.instance(),
+            Arc::clone(&models),
+            &metrics,
+            stopped(stop_rx.clone()),
+        )
+        .map_err(anyhow::Error::msg)?;
         let mut serving = Serving::new(
             Arc::clone(&models),
             metrics,
@@ -236,7 +233,10 @@ impl App {
             registry,
             manager,
             features,
-            drift_latest,
+            crate::grpc::monitoring::Watchers {
+                drift: drift_latest,
+                judge,
+            },
             verifier.clone(),
         )?;
         reporter

@@ -38,6 +38,7 @@ pub mod listen;
 pub mod models;
 pub mod monitor;
 pub mod predlog;
+pub mod quality;
 pub mod rest;
 pub mod serving;
 pub mod telemetry;

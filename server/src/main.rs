@@ -72,6 +72,14 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::infer::run(args).await)
             }
+            Command::Outcomes(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::outcomes::run(args).await)
+            }
+            Command::Quality(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::quality::run(args).await)
+            }
             Command::Config(args) => {
                 telemetry::init_command();
                 match mercator_server::cli::config::run(args) {

@@ -4,6 +4,7 @@
 
 pub mod batching;
 pub mod output;
+pub mod quality;
 pub mod runbook;
 pub mod sections;
 

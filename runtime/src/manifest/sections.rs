@@ -7,13 +7,15 @@
 //! - `history`: where the feature store keeps a forecaster's sales ([`HistoryBinding`]);
 //! - `risk_bands`: how `Churn/Score` bands a probability ([`RiskBand`]);
 //! - `dynamic_batching`: whether and how requests are merged ([`DynamicBatching`]);
-//! - `runbook`: the action each churn score calls for ([`Runbook`]).
+//! - `runbook`: the action each churn score calls for ([`Runbook`]);
+//! - `quality`: how predictions are judged against outcomes ([`Quality`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::batching::DynamicBatching;
+use super::quality::Quality;
 use super::runbook::Runbook;
 use super::{Manifest, RiskBand};
 use crate::{DType, Result, RuntimeError};
@@ -32,6 +34,8 @@ pub struct Sections {
     pub batching: Option<DynamicBatching>,
     /// The churn runbook, when the manifest has one.
     pub runbook: Option<Runbook>,
+    /// How predictions are judged, when the manifest has a `quality` section.
+    pub quality: Option<Quality>,
 }
 
 impl Sections {
@@ -44,6 +48,7 @@ impl Sections {
             runbook: Runbook::of(manifest, &risk_bands)?,
             risk_bands,
             batching: DynamicBatching::of(manifest)?,
+            quality: Quality::of(manifest)?,
         })
     }
 }

@@ -18,18 +18,21 @@ pub enum Scope {
     ModelsWrite,
     /// Alias moves, promotion, roll-back, traffic splits.
     ModelsPromote,
+    /// Outcomes pushed for live quality (`Outcomes/Push`).
+    OutcomesWrite,
     /// Repository load and unload, key management, the audit log; and everything else.
     Admin,
 }
 
 impl Scope {
     /// Every scope, in the order the docs list them.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Infer,
         Scope::FeaturesRead,
         Scope::FeaturesWrite,
         Scope::ModelsWrite,
         Scope::ModelsPromote,
+        Scope::OutcomesWrite,
         Scope::Admin,
     ];
 
@@ -41,6 +44,7 @@ impl Scope {
             Scope::FeaturesWrite => "features:write",
             Scope::ModelsWrite => "models:write",
             Scope::ModelsPromote => "models:promote",
+            Scope::OutcomesWrite => "outcomes:write",
             Scope::Admin => "admin",
         }
     }
@@ -69,7 +73,7 @@ pub enum Access {
 }
 
 use Access::{Open, Reflection, Scope as S};
-use Scope::{Admin, FeaturesRead, FeaturesWrite, Infer, ModelsPromote, ModelsWrite};
+use Scope::{Admin, FeaturesRead, FeaturesWrite, Infer, ModelsPromote, ModelsWrite, OutcomesWrite};
 
 /// Every RPC, service by service.
 const RULES: &[(&str, &[(&str, Access)])] = &[
@@ -101,7 +105,11 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
         "mercator.v1.Inventory",
         &[("Recommend", S(Infer)), ("RecommendBatch", S(Infer))],
     ),
-    ("mercator.v1.Monitoring", &[("GetDrift", S(Infer))]),
+    (
+        "mercator.v1.Monitoring",
+        &[("GetDrift", S(Infer)), ("GetQuality", S(Infer))],
+    ),
+    ("mercator.v1.Outcomes", &[("Push", S(OutcomesWrite))]),
     (
         "mercator.v1.Registry",
         &[

@@ -37,7 +37,7 @@ pub enum KeysCommand {
         /// The principal's name, recorded as the actor of what the key does.
         name: String,
         /// A scope the key grants; repeatable: infer, features:read, features:write,
-        /// models:write, models:promote, admin.
+        /// models:write, models:promote, outcomes:write, admin.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         /// Days until the key is refused [default: never].

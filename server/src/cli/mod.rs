@@ -9,9 +9,12 @@ pub mod keys;
 mod load;
 mod merge;
 pub mod models;
+pub mod outcomes;
+mod plot;
 pub mod profile;
 pub mod profiling;
 pub mod progress;
+pub mod quality;
 pub mod recommend;
 pub mod remote;
 mod table;
@@ -59,6 +62,11 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Call any model with a V2 inference request written as JSON.
     Infer(infer::InferArgs),
+    /// Load ground truth (churned, actual sales, confirmed intents) for live quality.
+    Outcomes(outcomes::OutcomesArgs),
+    /// Show a running server's live quality of a model: its predictions judged against
+    /// the outcomes, per version and route (`--plot` draws it).
+    Quality(quality::QualityArgs),
 }
 
 /// Where configuration comes from; shared by every command.

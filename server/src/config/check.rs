@@ -48,6 +48,35 @@ impl Config {
                 "serving.approval_order_value must be a finite amount ≥ 0".into(),
             ));
         }
+        for (model, quality) in &self.prediction_log.quality {
+            quality
+                .check()
+                .map_err(|e| ConfigError(format!("prediction_log.quality.{model}: {e}")))?;
+        }
+        let log = &self.prediction_log;
+        for (key, value, low) in [
+            (
+                "prediction_log.quality_window_days",
+                log.quality_window_days,
+                0.0,
+            ),
+            (
+                "prediction_log.quality_every_secs",
+                log.quality_every_secs,
+                0.0,
+            ),
+        ] {
+            if !(value.is_finite() && value >= low) {
+                return Err(ConfigError(format!(
+                    "{key} must be a finite number ≥ {low}"
+                )));
+            }
+        }
+        if log.quality_window_days <= 0.0 {
+            return Err(ConfigError(
+                "prediction_log.quality_window_days must be greater than 0".into(),
+            ));
+        }
         for (model, batching) in &self.serving.batching {
             batching
                 .check()

@@ -17,6 +17,7 @@ pub mod intent;
 pub mod inventory;
 pub mod monitoring;
 mod observed;
+pub mod outcomes;
 pub mod registry;
 pub mod request_id;
 pub mod status_text;
@@ -31,6 +32,7 @@ use mercator_proto::v1::forecasting_server::ForecastingServer;
 use mercator_proto::v1::intent_server::IntentServer;
 use mercator_proto::v1::inventory_server::InventoryServer;
 use mercator_proto::v1::monitoring_server::MonitoringServer;
+use mercator_proto::v1::outcomes_server::OutcomesServer;
 use mercator_proto::v1::registry_server::RegistryServer;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
@@ -94,7 +96,7 @@ pub fn router(
     registry: mercator_registry::Registry,
     manager: Arc<ModelManager>,
     features: Arc<mercator_features::FeatureStore>,
-    drift: Arc<crate::monitor::drift::Latest>,
+    watchers: monitoring::Watchers,
     verifier: Option<Arc<Verifier>>,
 ) -> anyhow::Result<Grpc> {
     let metrics = serving.metrics.clone();
@@ -179,9 +181,16 @@ pub fn router(
         .add_service(with_limits!(
             MonitoringServer::new(monitoring::MonitoringService::new(
                 Arc::clone(&serving.models),
-                drift,
+                watchers.clone(),
                 metrics.clone(),
                 config.drift.min_samples,
+            )),
+            config
+        ))
+        .add_service(with_limits!(
+            OutcomesServer::new(outcomes::OutcomesService::new(
+                watchers.judge,
+                metrics.clone()
             )),
             config
         ))

@@ -1,4 +1,5 @@
-//! `mercator.v1.Monitoring`: thin handler over `crate::monitor::drift::report`.
+//! `mercator.v1.Monitoring`: thin handlers over `crate::monitor::drift::report` and
+//! `crate::quality::Judge::evaluate`.
 
 use std::sync::Arc;
 
@@ -12,12 +13,25 @@ use crate::monitor::drift::{Latest, VersionReport};
 
 /// The `method` label of `Monitoring/GetDrift`.
 pub const GET_DRIFT: &str = "Monitoring.GetDrift";
+/// The `method` label of `Monitoring/GetQuality`.
+pub const GET_QUALITY: &str = "Monitoring.GetQuality";
+
+/// What the monitoring service reports on: the latest drift evaluations, and live
+/// quality (none when the prediction log is off).
+#[derive(Debug, Clone)]
+pub struct Watchers {
+    /// The latest drift evaluations.
+    pub drift: Arc<Latest>,
+    /// Live quality.
+    pub judge: Option<Arc<crate::quality::Judge>>,
+}
 
 /// The monitoring service.
 #[derive(Debug, Clone)]
 pub struct MonitoringService {
     models: Arc<Models>,
     latest: Arc<Latest>,
+    judge: Option<Arc<crate::quality::Judge>>,
     metrics: Metrics,
     min_samples: usize,
 }
@@ -26,13 +40,14 @@ impl MonitoringService {
     /// A monitoring service over the latest drift evaluations.
     pub fn new(
         models: Arc<Models>,
-        latest: Arc<Latest>,
+        watchers: Watchers,
         metrics: Metrics,
         min_samples: usize,
     ) -> MonitoringService {
         MonitoringService {
             models,
-            latest,
+            latest: watchers.drift,
+            judge: watchers.judge,
             metrics,
             min_samples,
         }
@@ -91,8 +106,78 @@ fn to_pb(model: &str, r: VersionReport, min_samples: usize) -> pb::VersionDrift 
     }
 }
 
+fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn quality_to_pb(r: crate::quality::Report) -> pb::GetQualityResponse {
+    pb::GetQualityResponse {
+        model_name: r.model,
+        kind: r.spec.kind.as_str().to_string(),
+        window: r.spec.window,
+        evaluated_at: Some(timestamp(r.evaluated_at_micros)),
+        versions: r
+            .groups
+            .into_iter()
+            .map(|g| pb::VersionQuality {
+                model_version: g.version,
+                route: g.route,
+                judged: g.judged,
+                pending: g.pending,
+                metrics: g.metrics.into_iter().collect(),
+                calibration: g
+                    .calibration
+                    .into_iter()
+                    .map(|b| pb::CalibrationBin {
+                        lower: b.lower,
+                        upper: b.upper,
+                        count: b.count,
+                        mean_predicted: b.mean_predicted,
+                        observed: b.observed,
+                    })
+                    .collect(),
+                days: g
+                    .days
+                    .into_iter()
+                    .map(|(date, judged, metrics)| pb::DayQuality {
+                        date,
+                        judged,
+                        metrics: metrics.into_iter().collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl Monitoring for MonitoringService {
+    async fn get_quality(
+        &self,
+        req: Request<pb::GetQualityRequest>,
+    ) -> Result<Response<pb::GetQualityResponse>, Status> {
+        let pb::GetQualityRequest {
+            model_name,
+            window_days,
+        } = req.into_inner();
+        let result = match (&self.judge, model_name.is_empty()) {
+            (_, true) => Err(ServeError::invalid("model_name", "name the model")),
+            (None, _) => Err(ServeError::FailedPrecondition(
+                "the prediction log is off ([prediction_log] enabled = false): there is \
+                 nothing to judge"
+                    .into(),
+            )),
+            (Some(judge), _) => judge
+                .evaluate(&model_name, window_days)
+                .await
+                .map(|r| (None, quality_to_pb(r))),
+        };
+        super::observed::observed(&self.metrics, GET_QUALITY, result)
+    }
+
     async fn get_drift(
         &self,
         req: Request<pb::GetDriftRequest>,

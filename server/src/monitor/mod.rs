@@ -92,6 +92,9 @@ pub struct Metrics {
     /// `mercator_prediction_log_rows_total{model,outcome}`: prediction log rows by what
     /// became of them (`written`, `dropped_queue_full`, `dropped_store_error`).
     pub prediction_log_rows: IntCounterVec,
+    /// `mercator_model_quality{model,version,route,metric}`: live quality, the prediction
+    /// log judged against outcomes (`auc`, `brier`, `wape`, `accuracy`, `judged`, …).
+    pub model_quality: prometheus::GaugeVec,
 }
 
 impl Metrics {
@@ -157,6 +160,15 @@ impl Metrics {
                      dropped_store_error).",
                 ),
                 &["model", "outcome"],
+            )?,
+            model_quality: prometheus::GaugeVec::new(
+                Opts::new(
+                    "mercator_model_quality",
+                    "Live quality per model, version and route: the prediction log judged \
+                     against outcomes (auc, brier, log_loss, wape, mae, coverage, pinball_<q>, \
+                     accuracy, handoff_precision, handoff_recall; judged and pending counts).",
+                ),
+                &["model", "version", "route", "metric"],
             )?,
             http_refused: IntCounterVec::new(
                 Opts::new(
@@ -266,6 +278,7 @@ impl Metrics {
         registry.register(Box::new(m.registry_up.clone()))?;
         registry.register(Box::new(m.http_refused.clone()))?;
         registry.register(Box::new(m.prediction_log_rows.clone()))?;
+        registry.register(Box::new(m.model_quality.clone()))?;
         registry.register(Box::new(m.registry_errors.clone()))?;
         registry.register(Box::new(m.object_store_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 pub use columns::{FeatureState, Seen, Source};
 pub use settings::PredictionLogConfig;
+pub use writer::{file_safe, open};
 
 /// What one instance of a prediction answered, in typed columns (each API fills its own;
 /// the rest stay null).

@@ -30,7 +30,7 @@ pub(super) struct Settings {
 }
 
 /// `name` with anything but letters, digits, `-`, `_` and `.` replaced by `_`.
-pub(super) fn file_safe(name: &str) -> String {
+pub fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -44,7 +44,7 @@ pub(super) fn file_safe(name: &str) -> String {
 
 /// The store and folder rows go to: `url` (a local folder, `file://`, `s3://`, …), or
 /// `<data_dir>/predictions` when empty.
-pub(super) fn open(url: &str, data_dir: &std::path::Path) -> Result<Arc<dyn ObjectStore>, String> {
+pub fn open(url: &str, data_dir: &std::path::Path) -> Result<Arc<dyn ObjectStore>, String> {
     let is_url = url::Url::parse(url).is_ok_and(|u| u.scheme().len() > 1 && u.scheme() != "file");
     if is_url {
         let parsed = url::Url::parse(url).map_err(|e| format!("prediction_log.url: {e}"))?;

@@ -35,6 +35,7 @@ mod perf_analyzer;
 mod prediction_log;
 mod profile;
 mod python_sdk;
+mod quality;
 mod readiness;
 mod readme;
 mod reasons;

@@ -137,12 +137,14 @@ def export_ets_bundle(fits: Mapping[Key, object], out_dir: str, *,
                       last_dates: Optional[Mapping[Key, Union[str, _dt.date]]] = None,
                       horizon: int = 28, quantiles: Sequence[float] = QUANTILES,
                       history: Optional[Mapping[str, str]] = None, description: str = "",
-                      max_batch_size: int = 4096, overwrite: bool = False) -> str:
+                      max_batch_size: int = 4096, extra: Optional[Mapping] = None,
+                      overwrite: bool = False) -> str:
     """Writes many fits, one per series keyed by `key_names` (a SKU and a location by
     default), as one `ets` bundle. Each entry keeps the states after its series' last day
     (from the fit's date index, or `last_dates`); requests send the series' keys, its
     recent days and the date of the last one. `history` binds the feature store's view,
-    e.g. `{"values": "daily_sales:units", "last_date": "daily_sales:last_date"}`."""
+    e.g. `{"values": "daily_sales:units", "last_date": "daily_sales:last_date"}`; `extra`
+    adds manifest sections (`quality`)."""
     series = []
     for key, results in fits.items():
         parts = [key] if isinstance(key, str) else list(key)
@@ -166,5 +168,6 @@ def export_ets_bundle(fits: Mapping[Key, object], out_dir: str, *,
     manifest = _manifest(inputs, horizon, quantiles,
                          description or f"{len(series)} ETS models from statsmodels, one per series",
                          max_batch_size, history)
+    manifest.update(extra or {})
     payload = json.dumps({"series": series}, separators=(",", ":")).encode()
     return write_version(out_dir, manifest, {"ets.json": payload}, overwrite)

@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmercator/v1/monitoring.proto\x12\x0bmercator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n\x0fGetDriftRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"?\n\x10GetDriftResponse\x12+\n\x08versions\x18\x01 \x03(\x0b\x32\x19.mercator.v1.VersionDrift\"\xd0\x01\n\x0cVersionDrift\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08profiled\x18\x03 \x01(\x08\x12\x0f\n\x07samples\x18\x04 \x01(\x04\x12\x30\n\x0c\x65valuated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32\x19.mercator.v1.FeatureDrift\x12\x13\n\x0bmin_samples\x18\x07 \x01(\x04\"\xb6\x01\n\x0c\x46\x65\x61tureDrift\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nprediction\x18\x02 \x01(\x08\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x10\n\x03psi\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0fnull_rate_shift\x18\x05 \x01(\x01\x12\x0f\n\x02ks\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bjs_distance\x18\x07 \x01(\x01H\x02\x88\x01\x01\x42\x06\n\x04_psiB\x05\n\x03_ksB\x0e\n\x0c_js_distance2U\n\nMonitoring\x12G\n\x08GetDrift\x12\x1c.mercator.v1.GetDriftRequest\x1a\x1d.mercator.v1.GetDriftResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmercator/v1/monitoring.proto\x12\x0bmercator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n\x0fGetDriftRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"?\n\x10GetDriftResponse\x12+\n\x08versions\x18\x01 \x03(\x0b\x32\x19.mercator.v1.VersionDrift\"\xd0\x01\n\x0cVersionDrift\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08profiled\x18\x03 \x01(\x08\x12\x0f\n\x07samples\x18\x04 \x01(\x04\x12\x30\n\x0c\x65valuated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32\x19.mercator.v1.FeatureDrift\x12\x13\n\x0bmin_samples\x18\x07 \x01(\x04\"\xb6\x01\n\x0c\x46\x65\x61tureDrift\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nprediction\x18\x02 \x01(\x08\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x10\n\x03psi\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0fnull_rate_shift\x18\x05 \x01(\x01\x12\x0f\n\x02ks\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bjs_distance\x18\x07 \x01(\x01H\x02\x88\x01\x01\x42\x06\n\x04_psiB\x05\n\x03_ksB\x0e\n\x0c_js_distance\"<\n\x11GetQualityRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x13\n\x0bwindow_days\x18\x02 \x01(\x01\"\xa7\x01\n\x12GetQualityResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06window\x18\x03 \x01(\t\x12\x30\n\x0c\x65valuated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x08versions\x18\x05 \x03(\x0b\x32\x1b.mercator.v1.VersionQuality\"\x9b\x02\n\x0eVersionQuality\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0e\n\x06judged\x18\x03 \x01(\x04\x12\x0f\n\x07pending\x18\x04 \x01(\x04\x12\x39\n\x07metrics\x18\x05 \x03(\x0b\x32(.mercator.v1.VersionQuality.MetricsEntry\x12\x30\n\x0b\x63\x61libration\x18\x06 \x03(\x0b\x32\x1b.mercator.v1.CalibrationBin\x12%\n\x04\x64\x61ys\x18\x07 \x03(\x0b\x32\x17.mercator.v1.DayQuality\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"g\n\x0e\x43\x61librationBin\x12\r\n\x05lower\x18\x01 \x01(\x01\x12\r\n\x05upper\x18\x02 \x01(\x01\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x16\n\x0emean_predicted\x18\x04 \x01(\x01\x12\x10\n\x08observed\x18\x05 \x01(\x01\"\x91\x01\n\nDayQuality\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0e\n\x06judged\x18\x02 \x01(\x04\x12\x35\n\x07metrics\x18\x03 \x03(\x0b\x32$.mercator.v1.DayQuality.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xa4\x01\n\nMonitoring\x12G\n\x08GetDrift\x12\x1c.mercator.v1.GetDriftRequest\x1a\x1d.mercator.v1.GetDriftResponse\x12M\n\nGetQuality\x12\x1e.mercator.v1.GetQualityRequest\x1a\x1f.mercator.v1.GetQualityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mercator.v1.monitoring_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_VERSIONQUALITY_METRICSENTRY']._loaded_options = None
+  _globals['_VERSIONQUALITY_METRICSENTRY']._serialized_options = b'8\001'
+  _globals['_DAYQUALITY_METRICSENTRY']._loaded_options = None
+  _globals['_DAYQUALITY_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_GETDRIFTREQUEST']._serialized_start=78
   _globals['_GETDRIFTREQUEST']._serialized_end=138
   _globals['_GETDRIFTRESPONSE']._serialized_start=140
@@ -40,6 +44,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERSIONDRIFT']._serialized_end=414
   _globals['_FEATUREDRIFT']._serialized_start=417
   _globals['_FEATUREDRIFT']._serialized_end=599
-  _globals['_MONITORING']._serialized_start=601
-  _globals['_MONITORING']._serialized_end=686
+  _globals['_GETQUALITYREQUEST']._serialized_start=601
+  _globals['_GETQUALITYREQUEST']._serialized_end=661
+  _globals['_GETQUALITYRESPONSE']._serialized_start=664
+  _globals['_GETQUALITYRESPONSE']._serialized_end=831
+  _globals['_VERSIONQUALITY']._serialized_start=834
+  _globals['_VERSIONQUALITY']._serialized_end=1117
+  _globals['_VERSIONQUALITY_METRICSENTRY']._serialized_start=1071
+  _globals['_VERSIONQUALITY_METRICSENTRY']._serialized_end=1117
+  _globals['_CALIBRATIONBIN']._serialized_start=1119
+  _globals['_CALIBRATIONBIN']._serialized_end=1222
+  _globals['_DAYQUALITY']._serialized_start=1225
+  _globals['_DAYQUALITY']._serialized_end=1370
+  _globals['_DAYQUALITY_METRICSENTRY']._serialized_start=1071
+  _globals['_DAYQUALITY_METRICSENTRY']._serialized_end=1117
+  _globals['_MONITORING']._serialized_start=1373
+  _globals['_MONITORING']._serialized_end=1537
 # @@protoc_insertion_point(module_scope)

@@ -58,3 +58,81 @@ class FeatureDrift(_message.Message):
     ks: float
     js_distance: float
     def __init__(self, name: _Optional[str] = ..., prediction: _Optional[bool] = ..., samples: _Optional[int] = ..., psi: _Optional[float] = ..., null_rate_shift: _Optional[float] = ..., ks: _Optional[float] = ..., js_distance: _Optional[float] = ...) -> None: ...
+
+class GetQualityRequest(_message.Message):
+    __slots__ = ("model_name", "window_days")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    window_days: float
+    def __init__(self, model_name: _Optional[str] = ..., window_days: _Optional[float] = ...) -> None: ...
+
+class GetQualityResponse(_message.Message):
+    __slots__ = ("model_name", "kind", "window", "evaluated_at", "versions")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    kind: str
+    window: str
+    evaluated_at: _timestamp_pb2.Timestamp
+    versions: _containers.RepeatedCompositeFieldContainer[VersionQuality]
+    def __init__(self, model_name: _Optional[str] = ..., kind: _Optional[str] = ..., window: _Optional[str] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[VersionQuality, _Mapping]]] = ...) -> None: ...
+
+class VersionQuality(_message.Message):
+    __slots__ = ("model_version", "route", "judged", "pending", "metrics", "calibration", "days")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    route: str
+    judged: int
+    pending: int
+    metrics: _containers.ScalarMap[str, float]
+    calibration: _containers.RepeatedCompositeFieldContainer[CalibrationBin]
+    days: _containers.RepeatedCompositeFieldContainer[DayQuality]
+    def __init__(self, model_version: _Optional[str] = ..., route: _Optional[str] = ..., judged: _Optional[int] = ..., pending: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ..., days: _Optional[_Iterable[_Union[DayQuality, _Mapping]]] = ...) -> None: ...
+
+class CalibrationBin(_message.Message):
+    __slots__ = ("lower", "upper", "count", "mean_predicted", "observed")
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    lower: float
+    upper: float
+    count: int
+    mean_predicted: float
+    observed: float
+    def __init__(self, lower: _Optional[float] = ..., upper: _Optional[float] = ..., count: _Optional[int] = ..., mean_predicted: _Optional[float] = ..., observed: _Optional[float] = ...) -> None: ...
+
+class DayQuality(_message.Message):
+    __slots__ = ("date", "judged", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    judged: int
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, date: _Optional[str] = ..., judged: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...

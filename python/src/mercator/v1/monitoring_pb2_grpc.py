@@ -41,6 +41,11 @@ class MonitoringStub:
                 request_serializer=mercator_dot_v1_dot_monitoring__pb2.GetDriftRequest.SerializeToString,
                 response_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetDriftResponse.FromString,
                 _registered_method=True)
+        self.GetQuality = channel.unary_unary(
+                '/mercator.v1.Monitoring/GetQuality',
+                request_serializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.SerializeToString,
+                response_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServicer:
@@ -54,6 +59,13 @@ class MonitoringServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQuality(self, request, context):
+        """Live quality: the prediction log joined with the outcomes, per version and route.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +73,11 @@ def add_MonitoringServicer_to_server(servicer, server):
                     servicer.GetDrift,
                     request_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetDriftRequest.FromString,
                     response_serializer=mercator_dot_v1_dot_monitoring__pb2.GetDriftResponse.SerializeToString,
+            ),
+            'GetQuality': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuality,
+                    request_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.FromString,
+                    response_serializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +109,33 @@ class Monitoring:
             '/mercator.v1.Monitoring/GetDrift',
             mercator_dot_v1_dot_monitoring__pb2.GetDriftRequest.SerializeToString,
             mercator_dot_v1_dot_monitoring__pb2.GetDriftResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mercator.v1.Monitoring/GetQuality',
+            mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.SerializeToString,
+            mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.FromString,
             options,
             channel_credentials,
             insecure,

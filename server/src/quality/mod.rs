@@ -1,0 +1,268 @@
+//! Outcomes and live quality: ground truth pushed or loaded after the fact
+//! ([`outcomes`]), joined point in time with the prediction log ([`logged`], [`judge`]),
+//! and the kind's statistics ([`stats`]) per version and route, exported as
+//! `mercator_model_quality{model,version,route,metric}` on a schedule and answered on
+//! demand (`Monitoring/GetQuality`).
+//!
+//! How a model is judged comes from `[prediction_log.quality.<model>]`, else the
+//! champion's manifest `quality` section; a model with neither is not judged.
+
+pub mod judge;
+pub mod logged;
+pub mod outcomes;
+pub mod stats;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use mercator_runtime::manifest::OutputValue;
+use mercator_runtime::manifest::quality::Quality;
+use object_store::ObjectStore;
+
+use crate::error::ServeError;
+use crate::models::Models;
+use crate::predlog::PredictionLogConfig;
+pub use judge::Group;
+pub use outcomes::{Outcome, OutcomeStore};
+
+/// Starts the prediction log and live quality as `config` sets them (locations resolved
+/// against `data_dir`, files named after `instance`); both `None` when the log is off.
+pub fn start(
+    config: &PredictionLogConfig,
+    data_dir: &std::path::Path,
+    instance: &str,
+    models: Arc<Models>,
+    metrics: &crate::monitor::Metrics,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(Option<crate::predlog::PredictionLog>, Option<Arc<Judge>>), String> {
+    if !config.enabled {
+        return Ok((None, None));
+    }
+    let log = crate::predlog::PredictionLog::start(
+        config,
+        data_dir,
+        instance,
+        metrics.prediction_log_rows.clone(),
+    )?;
+    let judge = Judge::start(
+        config,
+        data_dir,
+        instance,
+        models,
+        metrics.model_quality.clone(),
+        stop,
+    )?;
+    Ok((Some(log), Some(judge)))
+}
+
+/// A model's live quality at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The model.
+    pub model: String,
+    /// How it was judged.
+    pub spec: Quality,
+    /// When, microseconds since the epoch.
+    pub evaluated_at_micros: i64,
+    /// Per version and route.
+    pub groups: Vec<Group>,
+}
+
+/// The live quality of every model: the log and outcome stores, and the gauges.
+#[derive(Debug)]
+pub struct Judge {
+    log: Arc<dyn ObjectStore>,
+    outcomes: OutcomeStore,
+    config: PredictionLogConfig,
+    models: Arc<Models>,
+    gauge: prometheus::GaugeVec,
+    /// The label sets each model last exported, so a version gone from the window
+    /// leaves the exposition.
+    exported: Mutex<Exported>,
+}
+
+/// By model, the (version, route, metric) series exported.
+type Exported = HashMap<String, BTreeSet<(String, String, String)>>;
+
+impl Judge {
+    /// Judges the log in `log` against `outcomes`, models as `models` serves them.
+    pub fn new(
+        log: Arc<dyn ObjectStore>,
+        outcomes: OutcomeStore,
+        config: PredictionLogConfig,
+        models: Arc<Models>,
+        gauge: prometheus::GaugeVec,
+    ) -> Judge {
+        Judge {
+            log,
+            outcomes,
+            config,
+            models,
+            gauge,
+            exported: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens the log and the outcomes as `config` places them (resolved against
+    /// `data_dir`; files named after `instance`) and judges every model on its schedule
+    /// until `stop`.
+    pub fn start(
+        config: &PredictionLogConfig,
+        data_dir: &std::path::Path,
+        instance: &str,
+        models: Arc<Models>,
+        gauge: prometheus::GaugeVec,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Arc<Judge>, String> {
+        let log = crate::predlog::open(&config.url, data_dir)?;
+        let outcomes = crate::predlog::open(&config.outcomes_location(data_dir)?, data_dir)?;
+        let judge = Arc::new(Judge::new(
+            log,
+            OutcomeStore::new(outcomes, instance),
+            config.clone(),
+            models,
+            gauge,
+        ));
+        let running = Arc::clone(&judge);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = running.run() => {}
+                () = stop => {}
+            }
+        });
+        Ok(judge)
+    }
+
+    /// Stores outcomes of `model` (checked: the name, and each outcome by field).
+    pub async fn push(&self, model: &str, outcomes: &[Outcome]) -> Result<u64, ServeError> {
+        mercator_registry::model::check_name("model_name", model).map_err(|_| {
+            ServeError::invalid(
+                "model_name",
+                "not a model name: 1-64 of a-z, 0-9, '-', '_', '.'",
+            )
+        })?;
+        outcomes::check(outcomes, "outcomes")?;
+        self.outcomes.write(model, outcomes).await
+    }
+
+    /// How `model` is judged, and the V2 output that stands for its probability.
+    fn spec(&self, model: &str) -> Result<(Quality, Option<String>), ServeError> {
+        let table = self.models.snapshot();
+        let champion = table.models.get(model).and_then(|e| {
+            e.aliases
+                .get(mercator_registry::CHAMPION)
+                .and_then(|v| e.versions.get(v))
+        });
+        let output = champion.and_then(|c| {
+            c.manifest
+                .outputs
+                .iter()
+                .find(|o| o.value == OutputValue::Prediction)
+                .map(|o| o.name.clone())
+        });
+        let spec = self
+            .config
+            .quality
+            .get(model)
+            .cloned()
+            .or_else(|| champion.and_then(|c| c.sections.quality.clone()));
+        match spec {
+            Some(spec) => Ok((spec, output)),
+            None if champion.is_none() && !table.models.contains_key(model) => {
+                Err(ServeError::ModelNotFound(model.to_string()))
+            }
+            None => Err(ServeError::FailedPrecondition(format!(
+                "model '{model}' says nothing of how to judge it: give its manifest a \
+                 quality section ({{\"kind\": \"binary\", \"window\": \"90d\"}}) or set \
+                 [prediction_log.quality.{model}]"
+            ))),
+        }
+    }
+
+    /// Judges `model` over the last `window_days` (0: the configured window) and exports
+    /// the result.
+    pub async fn evaluate(&self, model: &str, window_days: f64) -> Result<Report, ServeError> {
+        if !(0.0..=3660.0).contains(&window_days) {
+            return Err(ServeError::invalid(
+                "window_days",
+                "must be between 0 (the configured window) and 3660 days",
+            ));
+        }
+        let (spec, output) = self.spec(model)?;
+        let days = if window_days > 0.0 {
+            window_days
+        } else {
+            self.config.quality_window_days
+        };
+        let now = chrono::Utc::now().timestamp_micros();
+        let from = now - (days * 86_400e6) as i64;
+        let rows = logged::read(&self.log, model, from, now, output.as_deref()).await?;
+        let outcomes = self.outcomes.read(model).await?;
+        let spec_for_judging = spec.clone();
+        let groups = tokio::task::spawn_blocking(move || {
+            judge::judge(&spec_for_judging, &rows, &outcomes, now)
+        })
+        .await
+        .map_err(|e| ServeError::Internal(e.to_string()))?;
+        let report = Report {
+            model: model.to_string(),
+            spec,
+            evaluated_at_micros: now,
+            groups,
+        };
+        self.export(&report);
+        Ok(report)
+    }
+
+    /// Sets the gauges of `report`'s model, removing the series it no longer has.
+    fn export(&self, report: &Report) {
+        let mut now = BTreeSet::new();
+        for g in &report.groups {
+            let counts = [("judged", g.judged as f64), ("pending", g.pending as f64)];
+            for (metric, value) in g
+                .metrics
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .chain(counts)
+            {
+                self.gauge
+                    .with_label_values(&[&report.model, &g.version, &g.route, metric])
+                    .set(value);
+                now.insert((g.version.clone(), g.route.clone(), metric.to_string()));
+            }
+        }
+        let mut exported = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = exported.insert(report.model.clone(), now.clone());
+        for (version, route, metric) in before.unwrap_or_default().difference(&now) {
+            let _ = self
+                .gauge
+                .remove_label_values(&[&report.model, version, route, metric]);
+        }
+    }
+
+    /// Judges every served model that says how, every `quality_every_secs`, until the
+    /// process ends.
+    pub async fn run(self: Arc<Self>) {
+        let every = self.config.quality_every_secs;
+        if every <= 0.0 {
+            return;
+        }
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let names: Vec<String> = self.models.snapshot().models.keys().cloned().collect();
+            for name in names {
+                match self.evaluate(&name, 0.0).await {
+                    Ok(_) | Err(ServeError::FailedPrecondition(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(model = %name, error = %e, "live quality not evaluated")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The statistics of live quality, each defined as the named reference computes it (the
+//! integration test checks them against scikit-learn on the same numbers):
+//!
+//! - AUC: `sklearn.metrics.roc_auc_score` (the Mann-Whitney statistic, ties counted half);
+//! - Brier: `brier_score_loss`; log loss: `log_loss` (probabilities clipped to
+//!   `[eps, 1 - eps]`, eps the float64 machine epsilon, as scikit-learn does since 1.5);
+//! - calibration: `sklearn.calibration.calibration_curve(n_bins=10, strategy="uniform")`
+//!   (bin `i` holds `(i/10, (i+1)/10]`, the first also 0), with each bin's count;
+//! - WAPE: `Σ|actual − mean| / Σ|actual|`; MAE: `mean_absolute_error`; pinball:
+//!   `mean_pinball_loss(alpha=level)`; coverage: the share of actuals within the lowest and
+//!   highest quantile, ends included.
+
+/// A bin of the calibration curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bin {
+    /// Its lower edge.
+    pub lower: f64,
+    /// Its upper edge.
+    pub upper: f64,
+    /// Predictions in it.
+    pub count: u64,
+    /// Their mean probability.
+    pub mean_predicted: f64,
+    /// The share of them whose outcome was 1.
+    pub observed: f64,
+}
+
+/// The area under the ROC curve of scores `p` against labels `y` (0 or 1); `None` with
+/// only one class.
+pub fn auc(p: &[f64], y: &[bool]) -> Option<f64> {
+    let positives = y.iter().filter(|&&v| v).count();
+    let negatives = y.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    // Ranks from 1, ties sharing their average rank.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && p[order[j + 1]] == p[order[i]] {
+            j += 1;
+        }
+        let average = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += average * order[i..=j].iter().filter(|&&k| y[k]).count() as f64;
+        i = j + 1;
+    }
+    let (n1, n0) = (positives as f64, negatives as f64);
+    Some((rank_sum - n1 * (n1 + 1.0) / 2.0) / (n1 * n0))
+}
+
+/// The mean squared difference between probability and outcome.
+pub fn brier(p: &[f64], y: &[bool]) -> f64 {
+    mean(
+        p.iter()
+            .zip(y)
+            .map(|(&p, &y)| (p - f64::from(u8::from(y))).powi(2)),
+    )
+}
+
+/// The mean negative log-likelihood of the outcomes.
+pub fn log_loss(p: &[f64], y: &[bool]) -> f64 {
+    let eps = f64::EPSILON;
+    mean(p.iter().zip(y).map(|(&p, &y)| {
+        let p = p.clamp(eps, 1.0 - eps);
+        if y { -p.ln() } else { -(1.0 - p).ln() }
+    }))
+}
+
+/// Ten equal-width bins of the probability, the empty ones left out.
+pub fn calibration(p: &[f64], y: &[bool]) -> Vec<Bin> {
+    const BINS: usize = 10;
+    let mut sums = [(0u64, 0.0f64, 0u64); BINS];
+    for (&p, &y) in p.iter().zip(y) {
+        // searchsorted(edges[1:-1], p, side="left"): the first inner edge >= p.
+        let bin = (1..BINS)
+            .position(|e| p <= e as f64 / BINS as f64)
+            .unwrap_or(BINS - 1);
+        sums[bin].0 += 1;
+        sums[bin].1 += p;
+        sums[bin].2 += u64::from(y);
+    }
+    sums.iter()
+        .enumerate()
+        .filter(|(_, s)| s.0 > 0)
+        .map(|(i, &(n, sum, positives))| Bin {
+            lower: i as f64 / BINS as f64,
+            upper: (i + 1) as f64 / BINS as f64,
+            count: n,
+            mean_predicted: sum / n as f64,
+            observed: positives as f64 / n as f64,
+        })
+        .collect()
+}
+
+/// `Σ|actual − predicted| / Σ|actual|`; `None` when every actual is 0.
+pub fn wape(actual: &[f64], predicted: &[f64]) -> Option<f64> {
+    let total: f64 = actual.iter().map(|a| a.abs()).sum();
+    (total > 0.0).then(|| {
+        actual
+            .iter()
+            .zip(predicted)
+            .map(|(a, p)| (a - p).abs())
+            .sum::<f64>()
+            / total
+    })
+}
+
+/// The mean absolute error.
+pub fn mae(actual: &[f64], predicted: &[f64]) -> f64 {
+    mean(actual.iter().zip(predicted).map(|(a, p)| (a - p).abs()))
+}
+
+/// The mean pinball loss of quantile `level`'s predictions.
+pub fn pinball(actual: &[f64], quantile: &[f64], level: f64) -> f64 {
+    mean(actual.iter().zip(quantile).map(|(a, q)| {
+        let d = a - q;
+        if d >= 0.0 {
+            level * d
+        } else {
+            (level - 1.0) * d
+        }
+    }))
+}
+
+/// The mean of `values` (0 for none).
+pub fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in values {
+        sum += v;
+        n += 1;
+    }
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reference values from scikit-learn 1.7 on the same numbers.
+    const P: [f64; 8] = [0.1, 0.4, 0.35, 0.8, 0.4, 0.95, 0.05, 0.6];
+    const Y: [bool; 8] = [false, false, true, true, true, true, false, false];
+
+    #[test]
+    fn binary_statistics_equal_scikit_learn() {
+        // roc_auc_score([0,0,1,1,1,1,0,0], P) = 0.78125 (the two 0.4s tie).
+        assert!((auc(&P, &Y).expect("two classes") - 0.78125).abs() < 1e-12);
+        assert_eq!(auc(&P, &[true; 8]), None);
+        // brier_score_loss = 0.1696875, log_loss = 0.4780399834700145
+        assert!((brier(&P, &Y) - 0.1696875).abs() < 1e-12);
+        assert!((log_loss(&P, &Y) - 0.4780399834700145).abs() < 1e-12);
+        assert!(log_loss(&[0.0, 1.0], &[true, false]).is_finite());
+    }
+
+    #[test]
+    fn calibration_bins_close_on_the_right_as_searchsorted_left() {
+        let bins = calibration(
+            &[0.0, 0.1, 0.15, 0.2, 1.0],
+            &[false, true, false, true, true],
+        );
+        let counts: Vec<(f64, u64)> = bins.iter().map(|b| (b.lower, b.count)).collect();
+        assert_eq!(counts, [(0.0, 2), (0.1, 2), (0.9, 1)]);
+        assert!((bins[0].observed - 0.5).abs() < 1e-12);
+        assert!((bins[1].mean_predicted - 0.175).abs() < 1e-12);
+    }
+
+    #[test]
+    fn forecast_statistics() {
+        let actual = [10.0, 0.0, 5.0];
+        let mean_ = [8.0, 1.0, 5.0];
+        assert!((wape(&actual, &mean_).expect("some sales") - 0.2).abs() < 1e-12);
+        assert!((mae(&actual, &mean_) - 1.0).abs() < 1e-12);
+        // mean_pinball_loss(actual, [9, 2, 7], alpha=0.9) = (0.9 + 0.1*2 + 0.1*2) / 3
+        assert!((pinball(&actual, &[9.0, 2.0, 7.0], 0.9) - 1.3 / 3.0).abs() < 1e-12);
+        assert_eq!(wape(&[0.0], &[1.0]), None);
+    }
+}
