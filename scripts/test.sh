@@ -3,8 +3,8 @@
 # PostgreSQL, the online feature store against a real Redis, metrics through promtool,
 # and the Python clients' tests. Installs what the tests need: a virtualenv with
 # tritonclient, KServe's client and the Python package under .venv; perf_analyzer
-# (scripts/perf_analyzer.sh); PostgreSQL, Redis and promtool from Debian's packages when
-# run as root.
+# (scripts/perf_analyzer.sh); PostgreSQL, Redis, promtool and a font from Debian's packages
+# when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,14 @@ eval "$(scripts/perf_analyzer.sh)"
 if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "== installing promtool (Debian package prometheus)" >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null
+fi
+
+# A font for the text of `mercator quality --plot` (read at run time, never compiled in).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ "$(id -u)" = 0 ]; then
+  echo "== installing a font for quality plots (Debian package fonts-dejavu-core)" >&2
+  (apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends fonts-dejavu-core) >/dev/null
 fi
 
 echo "== starting a throwaway PostgreSQL" >&2

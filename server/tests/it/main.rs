@@ -33,6 +33,7 @@ mod metrics;
 mod new_kinds;
 mod perf_analyzer;
 mod prediction_log;
+mod prediction_log_crash;
 mod profile;
 mod python_sdk;
 mod quality;
