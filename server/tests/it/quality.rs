@@ -279,8 +279,13 @@ async fn quality_equals_the_reference_libraries_and_waits_for_maturity() {
     }
     assert!(d.metrics.contains_key("coverage"));
 
-    // The same numbers on /metrics and from the CLI.
+    // The same numbers on /metrics (the family the dashboard and alert read) and from
+    // the CLI.
     let text = server.metrics_text().await;
+    assert!(
+        text.contains("# TYPE mercator_model_quality gauge"),
+        "{text}"
+    );
     for (model, metric, value) in [
         ("churn", "auc", want["auc"]),
         ("churn", "brier", want["brier"]),
