@@ -1,8 +1,11 @@
 //! The prediction log: a row for every instance of every prediction the serving envelope
 //! answers (its request id, time, model, version, route, method, principal, entity,
 //! outcome, latency and typed outputs: a churn score's probability, band and action, a
-//! forecast day's mean and quantiles, an intent and its hand-off, an order), written as Parquet under `model=<name>/date=<YYYY-MM-DD>/` (Hive
-//! partitioning: pandas, pyarrow, DuckDB and Spark read the folder as it is).
+//! forecast day's mean and quantiles, an intent and its hand-off, an order), written as
+//! Parquet under `model=<name>/date=<YYYY-MM-DD>/` (Hive partitioning: pandas, pyarrow,
+//! DuckDB and Spark read the folder as it is). As Hive has it, the partition's values
+//! are not repeated in the files: the model and the day of the call come from the path
+//! (a forecast's own day is `forecast_date`), so no reader meets a column twice.
 //!
 //! It never holds a request up: rows go into a bounded queue with `try_send`; when the
 //! queue is full they are dropped and counted (`mercator_prediction_log_rows_total

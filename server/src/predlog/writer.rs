@@ -215,7 +215,6 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             false,
         ),
-        Field::new("model", DataType::Utf8, false),
         Field::new("version", DataType::Utf8, false),
         Field::new("route", DataType::Utf8, false),
         Field::new("api", DataType::Utf8, false),
@@ -231,7 +230,7 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
         Field::new("action", DataType::Utf8, true),
         Field::new("rule", DataType::Utf8, true),
         Field::new("handoff", DataType::Boolean, true),
-        Field::new("date", DataType::Utf8, true),
+        Field::new("forecast_date", DataType::Utf8, true),
         Field::new("mean", DataType::Float64, true),
         Field::new(
             "quantiles",
@@ -267,7 +266,6 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
             )
             .with_timezone("UTC"),
         ),
-        text(rows, |c, _| &c.model),
         text(rows, |c, i| i.version.as_deref().unwrap_or(&c.version)),
         text(rows, |c, _| &c.route),
         text(rows, |c, _| c.api),

@@ -23,6 +23,47 @@ fn with_id<T>(message: T, id: &str) -> tonic::Request<T> {
 pub(crate) type LoggedRow = (String, BTreeMap<String, String>);
 
 /// Every row of every Parquet file under `dir` (nulls left out).
+/// The whole log folder read as a data scientist would (`pandas.read_parquet` on the
+/// folder, pyarrow's Hive partitioning): the same rows per request id, under the right
+/// model, with the bound features as their own columns.
+fn read_back_with_pandas(dir: &std::path::Path, by_id: &BTreeMap<&str, Vec<&LoggedRow>>) {
+    let Some(python) = crate::tritonclient::python() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_PYTHON"
+        );
+        return;
+    };
+    let script = r#"
+import json, sys
+import pandas as pd
+log = pd.read_parquet(sys.argv[1])
+assert "customer_churn:tenure_days:missing" in log.columns, list(log.columns)
+groups = log.groupby("request_id")
+print(json.dumps({k: [len(g), str(g["model"].iloc[0])] for k, g in groups}))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &dir.display().to_string()])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "pandas could not read the log: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: BTreeMap<String, (usize, String)> =
+        serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(read.len(), by_id.len());
+    for (id, rows) in by_id {
+        let model = rows[0].0.split('/').next().unwrap_or("");
+        assert_eq!(
+            read[*id],
+            (rows.len(), model.trim_start_matches("model=").to_string()),
+            "{id}"
+        );
+    }
+}
+
 pub(crate) fn read_rows(dir: &std::path::Path) -> Vec<LoggedRow> {
     use arrow_array::Array;
     let mut out = Vec::new();
@@ -167,6 +208,7 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     for r in &rows {
         by_id.entry(r.1["request_id"].as_str()).or_default().push(r);
     }
+    read_back_with_pandas(&data.path().join("predictions"), &by_id);
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     // (request id, instances, model, version, route, method, code)
     for (id, instances, model, version, route, api, code) in [
@@ -221,7 +263,10 @@ async fn every_prediction_leaves_a_row_in_parquet() {
             let got = |k: &str| row[k].as_str();
             assert_eq!(
                 (
-                    got("model"),
+                    path.split('/')
+                        .next()
+                        .and_then(|m| m.strip_prefix("model="))
+                        .unwrap_or(""),
                     got("version"),
                     got("route"),
                     got("api"),
@@ -316,7 +361,7 @@ async fn every_prediction_leaves_a_row_in_parquet() {
     // A day per forecast row, with its quantiles.
     let mut days: Vec<&str> = by_id["forecast-1"]
         .iter()
-        .map(|(_, r)| r["date"].as_str())
+        .map(|(_, r)| r["forecast_date"].as_str())
         .collect();
     days.sort_unstable();
     days.dedup();
