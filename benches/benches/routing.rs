@@ -25,6 +25,7 @@ fn loaded(metrics: &Metrics, version: u64) -> Arc<LoadedModel> {
         name: "churn".into(),
         version,
         version_label: version.to_string(),
+        logged_features: LoadedModel::logged_features_of(&manifest),
         manifest,
         model: model.into(),
         max_batch_size: 4096,

@@ -154,6 +154,7 @@ fn v2_models() -> &'static [LoadedModel] {
                     version: 1,
                     version_label: "1".into(),
                     metrics: VersionMetrics::new(&metrics, dir, "1"),
+                    logged_features: LoadedModel::logged_features_of(&manifest),
                     manifest,
                     model: model.into(),
                     max_batch_size: 64,

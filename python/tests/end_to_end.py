@@ -279,6 +279,34 @@ def test_client_calls_the_demo():
         raise AssertionError("an empty id was scored")
 
 
+def test_outcomes_and_quality():
+    forecast = client.forecast(("SKU003", "lyon"), 3)
+    actual = [round(p.mean * 1.2) for p in forecast.points]
+    import pandas as pd
+    frame = pd.DataFrame({"entity": ["SKU003|lyon"] * 3,
+                          "time": pd.to_datetime([p.date for p in forecast.points], utc=True),
+                          "value": actual})
+    assert client.push_outcomes("demand", frame) == 3
+    try:
+        client.push_outcomes("demand", [("SKU003|lyon", dt.datetime(2026, 11, 1), 1.0)])
+    except mercator.MercatorError as e:
+        assert e.code.name == "INVALID_ARGUMENT" and "outcomes[0].time" in e.message, e
+    else:
+        raise AssertionError("a naive datetime was taken")
+    means = np.array([p.mean for p in forecast.points])
+    want = np.abs(np.array(actual) - means).sum() / np.abs(actual).sum()
+    # The log flushes every few seconds; the other forecasts of this run are pending.
+    for _ in range(100):
+        versions = client.quality("demand")
+        judged = [v for v in versions if v.judged >= 3]
+        if judged:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"never judged: {versions}")
+    assert abs(judged[0].metrics["wape"] - want) < 1e-9, (judged[0].metrics, want)
+
+
 def test_registry_from_python():
     """Register, list, promote and roll back from a notebook, as the CLI does."""
     import xgboost as xgb

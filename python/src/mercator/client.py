@@ -1,7 +1,8 @@
 """A thin client over Mercator's typed gRPC APIs: churn scores by customer id, demand
 forecasts by series, replenishment orders, chatbot intents by text, the feature store
-(`client.features`: pushes and training sets) and the registry (`client.registry`:
-register, list, promote, roll back). Each call returns plain dataclasses; a server error
+(`client.features`: pushes and training sets), the registry (`client.registry`:
+register, list, promote, roll back), outcomes for live quality (`push_outcomes`) and the
+quality itself (`quality`). Each call returns plain dataclasses; a server error
 raises a `MercatorError` subclass (`mercator.errors`) with the gRPC code and the server's
 message (which names the field at fault). For the V2 protocol, use any V2 client
 (tritonclient, KServe's); the generated stubs are in `mercator.v1` for everything else.
@@ -24,6 +25,10 @@ from mercator.v1 import (
     intent_pb2_grpc,
     inventory_pb2,
     inventory_pb2_grpc,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
+    outcomes_pb2,
+    outcomes_pb2_grpc,
     registry_pb2_grpc,
 )
 
@@ -137,6 +142,8 @@ class Client:
         self.features = Features(feature_store_pb2_grpc.FeatureStoreStub(self._channel),
                                  self._metadata, timeout)
         self.registry = Registry(registry_pb2_grpc.RegistryStub(self._channel), self._metadata, timeout)
+        self._outcomes = outcomes_pb2_grpc.OutcomesStub(self._channel)
+        self._monitoring = monitoring_pb2_grpc.MonitoringStub(self._channel)
 
     def close(self):
         self._channel.close()
@@ -245,3 +252,42 @@ class Client:
             order_value=r.order_value if r.HasField("order_value") else None,
             needs_approval=r.needs_approval, history_last_date=r.history_last_date,
             model_version=r.model_version)
+
+    def push_outcomes(self, model: str, outcomes) -> int:
+        """Ground truth for live quality: `outcomes` are (entity, time, value) triples
+        (`time` a timezone-aware datetime or seconds since the epoch; `value` 1/0, an
+        actual, or a str label for a classifier), or a pandas DataFrame with the columns
+        `entity`, `time`, `value`. Idempotent on (entity, time). Returns how many were
+        written."""
+        import datetime as _dt
+        if hasattr(outcomes, "itertuples"):
+            outcomes = [(r.entity, r.time, r.value) for r in outcomes.itertuples(index=False)]
+        request = outcomes_pb2.PushOutcomesRequest(model_name=model)
+        for i, (entity, time, value) in enumerate(outcomes):
+            o = request.outcomes.add(entity=str(entity))
+            if isinstance(time, _dt.datetime):
+                if time.tzinfo is None:
+                    raise InvalidArgument(f"outcomes[{i}].time: give a timezone-aware datetime")
+                o.time.FromDatetime(time.astimezone(_dt.timezone.utc))
+            elif hasattr(time, "to_pydatetime"):
+                o.time.FromDatetime(time.to_pydatetime().astimezone(_dt.timezone.utc))
+            else:
+                seconds = float(time)
+                o.time.seconds, o.time.nanos = int(seconds // 1), int(round(seconds % 1 * 1e9)) % 1_000_000_000
+            if isinstance(value, str):
+                o.label = value
+            else:
+                o.value = float(value)
+        return call(self._outcomes.Push, request, self._metadata, self._timeout).accepted
+
+    def quality(self, model: str, window_days: float = 0.0) -> list:
+        """Live quality of `model` per version and route, judged now over the last
+        `window_days` (0: the server's `prediction_log.quality_window_days`)."""
+        request = monitoring_pb2.GetQualityRequest(model_name=model, window_days=window_days)
+        r = call(self._monitoring.GetQuality, request, self._metadata, self._timeout)
+        return [VersionQuality(version=v.model_version, route=v.route, judged=v.judged,
+                               pending=v.pending, metrics=dict(v.metrics),
+                               calibration=[(b.mean_predicted, b.observed, b.count)
+                                            for b in v.calibration],
+                               days=[(d.date, d.judged, dict(d.metrics)) for d in v.days])
+                for v in r.versions]

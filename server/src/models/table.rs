@@ -43,6 +43,20 @@ pub struct LoadedModel {
     /// Its dynamic-batching queue, when its manifest or the configuration asks for one:
     /// requests are then computed there, merged with other callers'.
     pub batcher: Option<crate::batching::Batcher>,
+    /// Per input, its bound features' names (`view:field`), shared by every row the
+    /// prediction log keeps of this version (so a logged call copies none).
+    pub logged_features: Vec<Arc<[String]>>,
+}
+
+impl LoadedModel {
+    /// The names [`LoadedModel::logged_features`] holds for `manifest`.
+    pub fn logged_features_of(manifest: &Manifest) -> Vec<Arc<[String]>> {
+        manifest
+            .inputs
+            .iter()
+            .map(|i| i.features.iter().map(|b| b.feature.clone()).collect())
+            .collect()
+    }
 }
 
 /// The loaded versions of one model and the aliases that point at them.

@@ -7,13 +7,13 @@
 //!   (the default or NaN where none was usable), `view:field:missing` and
 //!   `view:field:expired`.
 //! - A tensor gives a list column per row, named `input:<name>` or `output:<name>`:
-//!   numbers as float64, BYTES as text.
+//!   FP32 as float32 (as the model saw them), other numbers as float64, BYTES as text.
 
 use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Float64Builder, ListBuilder, StringBuilder,
+    ArrayBuilder, BooleanBuilder, Float32Builder, Float64Builder, ListBuilder, StringBuilder,
 };
 use arrow_schema::{DataType, Field};
 use mercator_runtime::{Tensor, TensorData};
@@ -75,6 +75,8 @@ enum Built {
     Number(Float64Builder),
     Flag(BooleanBuilder),
     Numbers(ListBuilder<Float64Builder>),
+    /// FP32 tensors, kept as the model saw them (and half the bytes).
+    Singles(ListBuilder<Float32Builder>),
     Texts(ListBuilder<StringBuilder>),
 }
 
@@ -85,6 +87,7 @@ impl Built {
             Built::Number(_) => DataType::Float64,
             Built::Flag(_) => DataType::Boolean,
             Built::Numbers(_) => item(DataType::Float64),
+            Built::Singles(_) => item(DataType::Float32),
             Built::Texts(_) => item(DataType::Utf8),
         }
     }
@@ -94,6 +97,7 @@ impl Built {
             Built::Number(b) => b.len(),
             Built::Flag(b) => b.len(),
             Built::Numbers(b) => b.len(),
+            Built::Singles(b) => b.len(),
             Built::Texts(b) => b.len(),
         }
     }
@@ -103,6 +107,7 @@ impl Built {
             Built::Number(b) => b.append_null(),
             Built::Flag(b) => b.append_null(),
             Built::Numbers(b) => b.append(false),
+            Built::Singles(b) => b.append(false),
             Built::Texts(b) => b.append(false),
         }
     }
@@ -112,6 +117,7 @@ impl Built {
             Built::Number(b) => Arc::new(b.finish()),
             Built::Flag(b) => Arc::new(b.finish()),
             Built::Numbers(b) => Arc::new(b.finish()),
+            Built::Singles(b) => Arc::new(b.finish()),
             Built::Texts(b) => Arc::new(b.finish()),
         }
     }
@@ -122,33 +128,114 @@ impl Built {
 pub(super) struct Columns {
     columns: Vec<(String, Built)>,
     rows: usize,
+    /// The columns of each list of feature names (by its address: a version's rows share
+    /// one list), so a row costs no name lookups: `None` where a name was taken by a
+    /// column of another kind.
+    feature_slots: std::collections::HashMap<usize, Arc<[Option<usize>]>>,
+    /// The column of each tensor column name.
+    tensor_slots: std::collections::HashMap<String, Arc<[Option<usize>]>>,
+}
+
+/// The kind of column a source's value goes to.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Number,
+    Flag,
+    Numbers,
+    Singles,
+    Texts,
+}
+
+impl Built {
+    fn kind(&self) -> Kind {
+        match self {
+            Built::Number(_) => Kind::Number,
+            Built::Flag(_) => Kind::Flag,
+            Built::Numbers(_) => Kind::Numbers,
+            Built::Singles(_) => Kind::Singles,
+            Built::Texts(_) => Kind::Texts,
+        }
+    }
+
+    fn of(kind: Kind) -> Built {
+        match kind {
+            Kind::Number => Built::Number(Float64Builder::new()),
+            Kind::Flag => Built::Flag(BooleanBuilder::new()),
+            Kind::Numbers => Built::Numbers(ListBuilder::new(Float64Builder::new())),
+            Kind::Singles => Built::Singles(ListBuilder::new(Float32Builder::new())),
+            Kind::Texts => Built::Texts(ListBuilder::new(StringBuilder::new())),
+        }
+    }
 }
 
 impl Columns {
-    /// The column `name` of kind `fresh`'s, created (null in earlier rows) on first use.
-    /// A name already used by a column of another kind is not written again.
-    fn column(&mut self, name: &str, fresh: impl FnOnce() -> Built) -> Option<&mut Built> {
-        let at = match self.columns.iter().position(|(n, _)| n == name) {
-            Some(at) => at,
-            None => {
-                let mut built = fresh();
-                for _ in 0..self.rows {
-                    built.null();
+    /// The index of column `name` of `kind`, created (null in earlier rows) on first
+    /// use; `None` when the name is taken by a column of another kind.
+    fn index(&mut self, name: String, kind: Kind) -> Option<usize> {
+        if let Some(at) = self.columns.iter().position(|(n, _)| *n == name) {
+            return (self.columns[at].1.kind() == kind).then_some(at);
+        }
+        let mut built = Built::of(kind);
+        for _ in 0..self.rows {
+            built.null();
+        }
+        self.columns.push((name, built));
+        Some(self.columns.len() - 1)
+    }
+
+    /// `source`'s columns, in the order its values come.
+    fn slots_of(&mut self, source: &Source) -> Arc<[Option<usize>]> {
+        match source {
+            Source::Features { names, .. } => {
+                let key = Arc::as_ptr(names).cast::<u8>() as usize;
+                if let Some(slots) = self.feature_slots.get(&key) {
+                    return Arc::clone(slots);
                 }
-                self.columns.push((name.to_string(), built));
-                self.columns.len() - 1
+                let slots: Arc<[Option<usize>]> = names
+                    .iter()
+                    .flat_map(|n| {
+                        [
+                            (n.clone(), Kind::Number),
+                            (format!("{n}:missing"), Kind::Flag),
+                            (format!("{n}:expired"), Kind::Flag),
+                        ]
+                    })
+                    .map(|(name, kind)| self.index(name, kind))
+                    .collect();
+                self.feature_slots.insert(key, Arc::clone(&slots));
+                slots
             }
-        };
-        let built = &mut self.columns[at].1;
-        // Each column takes at most one value per row: a second is a clash of names.
-        (built.len() == self.rows).then_some(built)
+            Source::Tensor { column, tensor } => {
+                if let Some(slots) = self.tensor_slots.get(column.as_str()) {
+                    return Arc::clone(slots);
+                }
+                let kind = match tensor.data {
+                    TensorData::Bytes(_) => Kind::Texts,
+                    TensorData::F32(_) => Kind::Singles,
+                    _ => Kind::Numbers,
+                };
+                let slots: Arc<[Option<usize>]> = Arc::from([self.index(column.clone(), kind)]);
+                self.tensor_slots.insert(column.clone(), Arc::clone(&slots));
+                slots
+            }
+        }
+    }
+
+    /// The column at `slot`, if it has no value in this row yet (a second value would be
+    /// a clash of names).
+    fn open(&mut self, slot: Option<usize>) -> Option<&mut Built> {
+        let rows = self.rows;
+        slot.and_then(|at| self.columns.get_mut(at))
+            .map(|(_, b)| b)
+            .filter(|b| b.len() == rows)
     }
 
     /// Adds a row: `seen`'s values (the other columns null).
     pub(super) fn push(&mut self, seen: Option<&Seen>) {
         if let Some(seen) = seen {
             for source in seen.sources.iter() {
-                self.push_source(source, seen.row);
+                let slots = self.slots_of(source);
+                self.push_source(source, &slots, seen.row);
             }
         }
         self.rows += 1;
@@ -159,7 +246,7 @@ impl Columns {
         }
     }
 
-    fn push_source(&mut self, source: &Source, row: usize) {
+    fn push_source(&mut self, source: &Source, slots: &[Option<usize>], row: usize) {
         match source {
             Source::Features {
                 names,
@@ -173,26 +260,25 @@ impl Columns {
                 else {
                     return;
                 };
-                for ((name, &value), &state) in names.iter().zip(values).zip(states) {
-                    if let Some(Built::Number(b)) =
-                        self.column(name, || Built::Number(Float64Builder::new()))
-                    {
+                for ((&value, &state), slots) in values.iter().zip(states).zip(slots.chunks(3)) {
+                    if let Some(Built::Number(b)) = self.open(slots[0]) {
                         b.append_value(value);
                     }
-                    for (suffix, flag) in [
-                        ("missing", state == FeatureState::Missing),
-                        ("expired", state == FeatureState::Expired),
+                    for (slot, flag) in [
+                        (slots[1], state == FeatureState::Missing),
+                        (slots[2], state == FeatureState::Expired),
                     ] {
-                        let column = format!("{name}:{suffix}");
-                        if let Some(Built::Flag(b)) =
-                            self.column(&column, || Built::Flag(BooleanBuilder::new()))
-                        {
+                        if let Some(Built::Flag(b)) = self.open(slot) {
                             b.append_value(flag);
                         }
                     }
                 }
             }
-            Source::Tensor { column, tensor } => push_tensor_row(self, column, tensor, row),
+            Source::Tensor { tensor, .. } => {
+                if let Some(built) = self.open(slots.first().copied().flatten()) {
+                    push_tensor_row(built, tensor, row);
+                }
+            }
         }
     }
 
@@ -210,35 +296,36 @@ impl Columns {
     }
 }
 
-/// Row `row` of `tensor` into the list column `column`.
-fn push_tensor_row(columns: &mut Columns, column: &str, tensor: &Tensor, row: usize) {
+/// Row `row` of `tensor` into its list column.
+fn push_tensor_row(built: &mut Built, tensor: &Tensor, row: usize) {
     let rows = tensor.shape.first().copied().unwrap_or(1).max(1);
     let width = tensor.data.len() / rows;
     let (start, end) = (row * width, (row + 1) * width);
     if end > tensor.data.len() {
         return;
     }
-    match &tensor.data {
-        TensorData::Bytes(elements) => {
-            if let Some(Built::Texts(b)) = columns.column(column, || {
-                Built::Texts(ListBuilder::new(StringBuilder::new()))
-            }) {
-                for e in &elements[start..end] {
-                    b.values().append_value(String::from_utf8_lossy(e));
-                }
-                b.append(true);
+    match (&tensor.data, built) {
+        (TensorData::Bytes(elements), Built::Texts(b)) => {
+            for e in &elements[start..end] {
+                b.values().append_value(String::from_utf8_lossy(e));
             }
+            b.append(true);
         }
-        data => {
-            if let Some(Built::Numbers(b)) = columns.column(column, || {
-                Built::Numbers(ListBuilder::new(Float64Builder::new()))
-            }) {
-                for i in start..end {
-                    b.values().append_option(data.get_f64(i));
-                }
-                b.append(true);
+        (TensorData::F32(v), Built::Singles(b)) => {
+            b.values().append_slice(&v[start..end]);
+            b.append(true);
+        }
+        (TensorData::F64(v), Built::Numbers(b)) => {
+            b.values().append_slice(&v[start..end]);
+            b.append(true);
+        }
+        (data, Built::Numbers(b)) => {
+            for i in start..end {
+                b.values().append_option(data.get_f64(i));
             }
+            b.append(true);
         }
+        _ => {}
     }
 }
 

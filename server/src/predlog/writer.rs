@@ -307,9 +307,40 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?;
     let mut buffer = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buffer, batch.schema(), None)
-        .map_err(|e| e.to_string())?;
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties()))
+            .map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(bytes::Bytes::from(buffer))
+}
+
+/// How the log's files are encoded, for the CPU they cost the server (measured: see
+/// docs/BENCHMARKS.md): a dictionary only for the columns that repeat a few values (a
+/// dictionary tried on every number and id is work thrown away); statistics only for
+/// `time`, so a reader can still skip a file by time (min/max of every text column was a
+/// tenth of the server's CPU at 64 rows a call); uncompressed (a compacting job can
+/// recompress files at rest).
+fn properties() -> parquet::file::properties::WriterProperties {
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::schema::types::ColumnPath;
+    let mut builder = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from("time"), EnabledStatistics::Chunk);
+    for column in [
+        "version",
+        "route",
+        "api",
+        "principal",
+        "code",
+        "error",
+        "band",
+        "intent",
+        "action",
+        "rule",
+    ] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), true);
+    }
+    builder.build()
 }

@@ -156,9 +156,13 @@ fn read_batch(batch: &RecordBatch, output: Option<&str>, out: &mut Vec<Logged>) 
         a.filter(|a| !a.is_null(r))
             .and_then(|a| {
                 let v = a.value(r);
-                v.as_any()
-                    .downcast_ref::<Float64Array>()
+                let any = v.as_any();
+                any.downcast_ref::<Float64Array>()
                     .map(|f| f.iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+                    .or_else(|| {
+                        any.downcast_ref::<arrow_array::Float32Array>()
+                            .map(|f| f.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect())
+                    })
             })
             .unwrap_or_default()
     };

@@ -4,6 +4,7 @@
 //! gaps with each binding's default, or NaN (which trees send down each split's default
 //! branch).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use mercator_features::online::Feature;
@@ -45,9 +46,10 @@ impl EntityRows {
             .unwrap_or_default()
     }
 
-    /// The rows as the prediction log keeps them: each bound feature's value as the model
-    /// saw it, and whether it was missing or expired.
-    pub fn logged(&self, input: &InputManifest) -> crate::predlog::Source {
+    /// The rows as the prediction log keeps them: each bound feature (`names`, the
+    /// version's shared copy of the input's bindings) with its value as the model saw it,
+    /// and whether it was missing or expired.
+    pub fn logged(&self, names: &Arc<[String]>) -> crate::predlog::Source {
         use crate::predlog::FeatureState;
         let mut states = vec![FeatureState::Present; self.values.len()];
         for (i, row) in self.rows.iter().enumerate() {
@@ -63,7 +65,7 @@ impl EntityRows {
             }
         }
         crate::predlog::Source::Features {
-            names: input.features.iter().map(|b| b.feature.clone()).collect(),
+            names: Arc::clone(names),
             values: self.values.clone(),
             states,
         }

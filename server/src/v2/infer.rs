@@ -250,8 +250,8 @@ async fn entity_inputs(
     let mut empty_rows = Vec::new();
     let mut logged = Vec::new();
     for ((slot, input, _), rows) in wanted.iter().zip(read) {
-        if serving.log.is_some() {
-            logged.push(rows.logged(input));
+        if let (Some(_), Some(names)) = (&serving.log, loaded.logged_features.get(*slot)) {
+            logged.push(rows.logged(names));
         }
         empty_rows.extend(
             rows.rows

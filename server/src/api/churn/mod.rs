@@ -354,7 +354,10 @@ async fn score_on(
         .collect();
     Ok(Scores {
         scores,
-        seen: Arc::from(vec![found.logged(plan.input)]),
+        seen: match loaded.logged_features.first() {
+            Some(names) => Arc::from(vec![found.logged(names)]),
+            None => Arc::from(Vec::new()),
+        },
     })
 }
 

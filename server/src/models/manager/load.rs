@@ -88,6 +88,7 @@ impl ModelManager {
             name,
             version,
             version_label,
+            logged_features: LoadedModel::logged_features_of(&manifest),
             manifest,
             model: built,
             max_batch_size,
