@@ -12,6 +12,9 @@
 //!   before that. The window is a duration: `90d`, `12h`, `30m`, `30s`.
 //! - `forecast`: the prediction for day `d` is judged by the actual of `d`.
 //! - `classification`: the label a person confirmed, by request id or entity.
+//!
+//! Beside it, `"log_sampling": 0.25`: the share of this model's calls the prediction log
+//! keeps (the server's `[prediction_log.sampling]` overrides it).
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +87,19 @@ impl Quality {
     /// The outcome window in microseconds (0 for kinds without one).
     pub fn window_micros(&self) -> i64 {
         parse_duration(&self.window).unwrap_or(0)
+    }
+}
+
+/// The manifest's `log_sampling`, if it has one: a share from 0 to 1.
+pub fn log_sampling(manifest: &Manifest) -> Result<Option<f64>> {
+    let Some(v) = manifest.extra.get("log_sampling") else {
+        return Ok(None);
+    };
+    match v.as_f64() {
+        Some(f) if (0.0..=1.0).contains(&f) => Ok(Some(f)),
+        _ => Err(RuntimeError::Signature(format!(
+            "log_sampling: {v} is not a share from 0 to 1"
+        ))),
     }
 }
 

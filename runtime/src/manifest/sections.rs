@@ -36,6 +36,8 @@ pub struct Sections {
     pub runbook: Option<Runbook>,
     /// How predictions are judged, when the manifest has a `quality` section.
     pub quality: Option<Quality>,
+    /// The share of calls the prediction log keeps, when the manifest says.
+    pub log_sampling: Option<f64>,
 }
 
 impl Sections {
@@ -49,6 +51,7 @@ impl Sections {
             risk_bands,
             batching: DynamicBatching::of(manifest)?,
             quality: Quality::of(manifest)?,
+            log_sampling: super::quality::log_sampling(manifest)?,
         })
     }
 }

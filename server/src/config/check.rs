@@ -54,6 +54,18 @@ impl Config {
                 .map_err(|e| ConfigError(format!("prediction_log.quality.{model}: {e}")))?;
         }
         let log = &self.prediction_log;
+        let shares = std::iter::once(("v2_sampling".to_string(), log.v2_sampling)).chain(
+            log.sampling
+                .iter()
+                .map(|(k, v)| (format!("sampling.\"{k}\""), *v)),
+        );
+        for (key, share) in shares {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(ConfigError(format!(
+                    "prediction_log.{key} must be a share from 0 to 1"
+                )));
+            }
+        }
         for (key, value, low) in [
             (
                 "prediction_log.quality_window_days",

@@ -123,6 +123,7 @@ pub struct PredictionLog {
     tx: mpsc::Sender<Message>,
     counted: IntCounterVec,
     v2_sampling: f64,
+    sampling: Arc<std::collections::BTreeMap<String, f64>>,
 }
 
 impl PredictionLog {
@@ -150,24 +151,42 @@ impl PredictionLog {
             tx,
             counted,
             v2_sampling: config.v2_sampling.clamp(0.0, 1.0),
+            sampling: Arc::new(config.sampling.clone()),
         })
     }
 
-    /// The share of `api`'s calls logged, and whether the call `request_id` is among
-    /// them (a stable hash of the id against the share, so replicas and retries agree).
-    pub fn sampled(&self, api: &str, request_id: &str) -> Option<f64> {
-        let fraction = if api.starts_with("Model") {
-            self.v2_sampling
-        } else {
-            1.0
-        };
+    /// The share of `model`'s `api` calls logged (the configuration's for the model and
+    /// method, else for the model, else the manifest's `manifest`, else every typed call
+    /// and `v2_sampling` of V2's), and whether the call `request_id` is among them (a
+    /// stable hash of the id against the share, so replicas and retries agree).
+    pub fn sampled(
+        &self,
+        model: &str,
+        api: &str,
+        manifest: Option<f64>,
+        request_id: &str,
+    ) -> Option<f64> {
+        let configured = (!self.sampling.is_empty())
+            .then(|| {
+                self.sampling
+                    .get(&format!("{model}:{api}"))
+                    .or_else(|| self.sampling.get(model))
+                    .copied()
+            })
+            .flatten();
+        let fraction = configured
+            .or(manifest)
+            .unwrap_or(if api.starts_with("Model") {
+                self.v2_sampling
+            } else {
+                1.0
+            });
         if fraction >= 1.0 {
             return Some(1.0);
         }
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in request_id.bytes() {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
+        // xxHash64: well mixed even for ids that differ in their last character
+        // ("req-1", "req-2", …), which FNV-1a's high bits are not.
+        let hash = twox_hash::XxHash64::oneshot(0x6d65_7263_6174_6f72, request_id.as_bytes());
         let position = (hash >> 11) as f64 / (1u64 << 53) as f64;
         (position < fraction).then_some(fraction)
     }
@@ -190,5 +209,44 @@ impl PredictionLog {
         if self.tx.send(Message::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_logged_comes_from_the_method_then_the_model_then_the_manifest() {
+        let (tx, _rx) = mpsc::channel(1);
+        let counted =
+            IntCounterVec::new(prometheus::Opts::new("n", "h"), &["a", "b"]).expect("counter");
+        let log = PredictionLog {
+            tx,
+            counted,
+            v2_sampling: 0.5,
+            sampling: Arc::new(
+                [
+                    ("churn".to_string(), 0.25),
+                    ("churn:Churn.Score".into(), 1.0),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        };
+        let share = |model, api, manifest| {
+            (0..400)
+                .filter_map(|i| log.sampled(model, api, manifest, &format!("id-{i}")))
+                .collect::<Vec<f64>>()
+        };
+        assert_eq!(share("churn", "Churn.Score", Some(0.1)).len(), 400);
+        let v2 = share("churn", "ModelInfer", Some(0.1));
+        assert!(v2.iter().all(|&f| f == 0.25) && (60..140).contains(&v2.len()));
+        let manifest = share("intent", "Intent.Classify", Some(0.1));
+        assert!(manifest.iter().all(|&f| f == 0.1) && (20..70).contains(&manifest.len()));
+        assert_eq!(share("intent", "Intent.Classify", None).len(), 400);
+        let v2 = share("trees", "ModelInfer", None);
+        assert!(v2.iter().all(|&f| f == 0.5) && (150..250).contains(&v2.len()));
+        assert!(share("trees", "ModelInfer", Some(0.0)).is_empty());
     }
 }

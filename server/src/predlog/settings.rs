@@ -25,8 +25,12 @@ pub struct PredictionLogConfig {
     /// The share of V2 calls (`ModelInfer`, stream messages) logged, 0 to 1: a V2 batch
     /// logs a row per instance, which can cost more than its typed peers. Chosen by the
     /// request id, so a call is in or out wherever it is asked; each row records it.
-    /// The typed APIs are always logged.
+    /// The typed APIs are logged whole unless `sampling` says otherwise.
     pub v2_sampling: f64,
+    /// The share logged per model (`churn = 0.5`) or per model and method
+    /// (`"trees:ModelInfer" = 0.1`), over the manifest's `log_sampling`, over the
+    /// defaults (every typed call, `v2_sampling` of V2 calls).
+    pub sampling: BTreeMap<String, f64>,
     /// Where outcomes are kept: empty for `outcomes` beside the log (`<data_dir>/outcomes`
     /// for the default log; `s3://bucket/x/outcomes` for a log at `s3://bucket/x/predictions`).
     pub outcomes_url: String,
@@ -70,6 +74,7 @@ impl Default for PredictionLogConfig {
             flush_secs: 5.0,
             queue_rows: 100_000,
             v2_sampling: 1.0,
+            sampling: BTreeMap::new(),
             outcomes_url: String::new(),
             quality_window_days: 30.0,
             quality_every_secs: 300.0,

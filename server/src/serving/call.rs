@@ -142,7 +142,7 @@ impl Opened {
             &self.ctx,
             self.obs.method(),
             &target,
-            self.routed.live.version_label.clone(),
+            Some(&self.routed.live),
             self.route.clone(),
             self.obs.elapsed(),
             || Ok(instances()),
@@ -166,7 +166,7 @@ impl Opened {
                 &self.ctx,
                 self.obs.method(),
                 &target,
-                self.routed.live.version_label.clone(),
+                Some(&self.routed.live),
                 self.route.clone(),
                 self.obs.elapsed(),
                 || Err((code, "the batch ended early at this error".to_string())),
@@ -215,13 +215,15 @@ impl Serving {
             return;
         }
         let route = self.route_label(target);
-        let version = obs
-            .version()
-            .map(|m| m.version_label.clone())
-            .unwrap_or_default();
-        self.log_rows(ctx, api, target, version, route, obs.elapsed(), || {
-            outcome().map_err(|e| (e.code(), e.to_string()))
-        });
+        self.log_rows(
+            ctx,
+            api,
+            target,
+            obs.version(),
+            route,
+            obs.elapsed(),
+            || outcome().map_err(|e| (e.code(), e.to_string())),
+        );
     }
 
     /// How `target` reached its version, as the log names it: `pinned` (a number), the
@@ -246,14 +248,15 @@ impl Serving {
         }
     }
 
-    /// Logs rows (see [`Serving::log_call`]) for a run of `latency` that just ended.
+    /// Logs rows (see [`Serving::log_call`]) for a run of `latency` that just ended on
+    /// the version `answered` (none when the call failed before one was resolved).
     #[expect(clippy::too_many_arguments, reason = "each is one column of the rows")]
     fn log_rows(
         &self,
         ctx: &CallContext,
         api: &'static str,
         target: &Target<'_>,
-        version: String,
+        answered: Option<&Arc<LoadedModel>>,
         route: String,
         latency: std::time::Duration,
         outcome: impl FnOnce() -> Result<Vec<crate::predlog::Instance>, (tonic::Code, String)>,
@@ -261,9 +264,15 @@ impl Serving {
         let Some(log) = &self.log else {
             return;
         };
-        let Some(sampling_fraction) = log.sampled(api, &ctx.request_id) else {
+        let manifest_share = answered.and_then(|m| m.sections.log_sampling);
+        let Some(sampling_fraction) =
+            log.sampled(target.model, api, manifest_share, &ctx.request_id)
+        else {
             return;
         };
+        let version = answered
+            .map(|m| m.version_label.clone())
+            .unwrap_or_default();
         let latency_micros = i64::try_from(latency.as_micros()).unwrap_or(i64::MAX);
         let (instances, code, error) = match outcome() {
             Ok(instances) => (instances, tonic::Code::Ok, String::new()),
@@ -358,7 +367,7 @@ impl Serving {
                     let (model, entity) = (model.clone(), entity.clone());
                     async move {
                         let started = std::time::Instant::now();
-                        let version = shadow.version_label.clone();
+                        let answered = Arc::clone(&shadow);
                         let result = method.run(&serving, shadow, req).await;
                         let target = Target {
                             model: &model,
@@ -369,7 +378,7 @@ impl Serving {
                             &ctx,
                             M::NAME,
                             &target,
-                            version,
+                            Some(&answered),
                             "shadow".to_string(),
                             started.elapsed(),
                             || {
