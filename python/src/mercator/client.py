@@ -64,6 +64,8 @@ class Score:
     # The runbook's recommendation and the rule that chose it, if any.
     action: Optional[str] = None
     rule: Optional[str] = None
+    # In the rule's control group: `action` is what would have been done; do nothing.
+    control: bool = False
 
 
 @dataclass
@@ -172,7 +174,8 @@ class Client:
                                       contribution=x.contribution,
                                       raises_risk=x.direction == raises) for x in s.reasons],
                       action=s.intervention.action if s.HasField("intervention") else None,
-                      rule=s.intervention.rule if s.HasField("intervention") else None)
+                      rule=s.intervention.rule if s.HasField("intervention") else None,
+                      control=s.intervention.control if s.HasField("intervention") else False)
                 for s in r.scores]
 
     def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,

@@ -19,6 +19,13 @@
 //! Features are named as the input binds them (`view:field`), by the input's
 //! `feature_names`, or by the bound field alone. Checked at registration: a rule naming
 //! an unknown band or feature refuses the version.
+//!
+//! A rule may hold out a share of the customers it matches as a control group,
+//! `"control": 0.1` (from 0 up to, not including, 1): they are told the action that
+//! would be taken and that they are in control, and nothing is done for them, so the
+//! action's effect can be measured against them. Assignment is by the experiment's name,
+//! `"experiment"`, which defaults to `<rule>:<action>:<control>`: changing the action or
+//! the share starts a new experiment.
 
 use serde::Deserialize;
 
@@ -42,6 +49,10 @@ struct RuleDoc {
     below: Option<f64>,
     #[serde(default)]
     above: Option<f64>,
+    #[serde(default)]
+    control: Option<f64>,
+    #[serde(default)]
+    experiment: Option<String>,
 }
 
 /// One checked rule; features are columns of the model's input.
@@ -58,6 +69,10 @@ pub struct Rule {
     pub top_reason: Option<(usize, usize)>,
     /// Only customers whose served value of this column is below `.1` and above `.2`.
     pub value: Option<(usize, Option<f64>, Option<f64>)>,
+    /// The share of matched customers held out as a control group (0: none).
+    pub control: f64,
+    /// The experiment the control group belongs to (its name decides who is held out).
+    pub experiment: String,
 }
 
 /// What one scored customer looks like to the rules.
@@ -157,12 +172,29 @@ impl Runbook {
                 }
                 None => None,
             };
+            let control = d.control.unwrap_or(0.0);
+            if !(0.0..1.0).contains(&control) {
+                return Err(at(
+                    "control",
+                    format!("{control} is not a share from 0 up to (not including) 1"),
+                ));
+            }
+            let experiment = match d.experiment {
+                Some(e) if e.trim().is_empty() || e.len() > 128 => {
+                    return Err(at("experiment", "give a name of 1 to 128 bytes".into()));
+                }
+                Some(e) => e,
+                None if control > 0.0 => format!("{}:{}:{control}", d.rule, d.action),
+                None => String::new(),
+            };
             rules.push(Rule {
                 rule: d.rule,
                 action: d.action,
                 band: d.band,
                 top_reason,
                 value,
+                control,
+                experiment,
             });
         }
         Ok(Some(Runbook { rules }))
@@ -321,11 +353,38 @@ mod tests {
                 serde_json::json!([{"rule": "a", "action": "x", "colour": "red"}]),
                 "unknown field",
             ),
+            (
+                serde_json::json!([{"rule": "a", "action": "x", "control": 1.0}]),
+                "runbook[0].control: 1 is not a share",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "action": "x", "control": -0.1}]),
+                "runbook[0].control",
+            ),
+            (
+                serde_json::json!([{"rule": "a", "action": "x", "control": 0.1, "experiment": " "}]),
+                "runbook[0].experiment",
+            ),
             (serde_json::json!({"rule": "a"}), "runbook: "),
         ] {
             let err = manifest(rules).expect_err(says).to_string();
             assert!(err.contains(says), "{err} should say {says}");
         }
         assert!(manifest(serde_json::json!([{"rule": "all", "action": "x"}])).is_ok());
+        // A control share names its experiment after the rule, action and share, unless
+        // the manifest names it.
+        let book = manifest(serde_json::json!([
+            {"rule": "a", "action": "x", "control": 0.1, "band": "high"},
+            {"rule": "b", "action": "y", "control": 0.2, "experiment": "spring"},
+            {"rule": "c", "action": "z"},
+        ]))
+        .expect("valid")
+        .expect("present");
+        let names: Vec<(&str, f64)> = book
+            .rules
+            .iter()
+            .map(|r| (r.experiment.as_str(), r.control))
+            .collect();
+        assert_eq!(names, [("a:x:0.1", 0.1), ("spring", 0.2), ("", 0.0)]);
     }
 }

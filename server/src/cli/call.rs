@@ -127,6 +127,7 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                     "reasons": s.reasons.iter().map(reason_json).collect::<Vec<_>>(),
                     "intervention": s.intervention.as_ref().map(|i| serde_json::json!({
                         "action": i.action, "rule": i.rule,
+                        "control": i.control, "experiment": i.experiment,
                     })),
                 })
             })
@@ -151,9 +152,13 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                 s.risk_band.clone(),
                 s.model_version.clone(),
                 s.missing_features.len().to_string(),
-                s.intervention
-                    .as_ref()
-                    .map_or("-".into(), |i| format!("{} ({})", i.action, i.rule)),
+                s.intervention.as_ref().map_or("-".into(), |i| {
+                    if i.control {
+                        format!("none: control of {} ({})", i.action, i.rule)
+                    } else {
+                        format!("{} ({})", i.action, i.rule)
+                    }
+                }),
             ]
         })
         .collect();

@@ -99,8 +99,19 @@ impl From<CustomerScore> for pb::CustomerScore {
             expired_features,
             model_version,
             reasons: reasons.into_iter().map(Into::into).collect(),
-            intervention: intervention
-                .map(|Intervention { action, rule }| pb::Intervention { action, rule }),
+            intervention: intervention.map(
+                |Intervention {
+                     action,
+                     rule,
+                     control,
+                     experiment,
+                 }| pb::Intervention {
+                    action,
+                    rule,
+                    control,
+                    experiment,
+                },
+            ),
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct Metrics {
     /// Churn customers given an action by their model's runbook, by model, version and
     /// action (the manifest's runbook bounds the actions).
     pub interventions: IntCounterVec,
+    /// Churn customers a rule matched but held out as its control group (told the action
+    /// that would be taken, given none), by model, version and action.
+    pub intervention_controls: IntCounterVec,
     /// Replenishment recommendations, by forecaster, version and outcome (order,
     /// no_order, needs_approval).
     pub recommendations: IntCounterVec,
@@ -253,6 +256,14 @@ impl Metrics {
                 ),
                 &["model", "version", "action"],
             )?,
+            intervention_controls: IntCounterVec::new(
+                Opts::new(
+                    "mercator_churn_intervention_controls_total",
+                    "Scored customers a runbook rule matched but held out as its control group, \
+                     by model, version and action.",
+                ),
+                &["model", "version", "action"],
+            )?,
             recommendations: IntCounterVec::new(
                 Opts::new(
                     "mercator_recommendations_total",
@@ -273,6 +284,7 @@ impl Metrics {
         registry.register(Box::new(m.loaded_versions.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.interventions.clone()))?;
+        registry.register(Box::new(m.intervention_controls.clone()))?;
         registry.register(Box::new(m.recommendations.clone()))?;
         registry.register(Box::new(m.load_failing.clone()))?;
         registry.register(Box::new(m.registry_up.clone()))?;

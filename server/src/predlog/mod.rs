@@ -41,6 +41,10 @@ pub struct Outputs {
     pub action: Option<String>,
     /// The runbook rule that chose the action.
     pub rule: Option<String>,
+    /// Whether the customer is in the rule's control group (the action not taken).
+    pub control: Option<bool>,
+    /// The rule's experiment.
+    pub experiment: Option<String>,
     /// Whether the conversation goes to a person.
     pub handoff: Option<bool>,
     /// A forecast day, `YYYY-MM-DD`.

@@ -139,7 +139,10 @@ async fn write(
     let mut groups: BTreeMap<(String, i64), Vec<Call>> = BTreeMap::new();
     for call in calls {
         let day = call.time_micros.div_euclid(86_400_000_000);
-        groups.entry((call.model.clone(), day)).or_default().push(call);
+        groups
+            .entry((call.model.clone(), day))
+            .or_default()
+            .push(call);
     }
     for ((model, day), calls) in groups {
         let day = chrono::DateTime::from_timestamp_micros(day * 86_400_000_000)
@@ -237,6 +240,8 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
         Field::new("intent", DataType::Utf8, true),
         Field::new("action", DataType::Utf8, true),
         Field::new("rule", DataType::Utf8, true),
+        Field::new("control", DataType::Boolean, true),
+        Field::new("experiment", DataType::Utf8, true),
         Field::new("handoff", DataType::Boolean, true),
         Field::new("forecast_date", DataType::Utf8, true),
         Field::new("mean", DataType::Float64, true),
@@ -292,6 +297,10 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
         maybe_text(rows, |i| i.outputs.intent.as_deref()),
         maybe_text(rows, |i| i.outputs.action.as_deref()),
         maybe_text(rows, |i| i.outputs.rule.as_deref()),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|(_, i)| i.outputs.control),
+        )),
+        maybe_text(rows, |i| i.outputs.experiment.as_deref()),
         Arc::new(BooleanArray::from_iter(
             rows.iter().map(|(_, i)| i.outputs.handoff),
         )),

@@ -16,6 +16,7 @@ mod connections;
 mod decoders;
 mod deploy;
 mod drift;
+mod experiments;
 mod features;
 mod fleet;
 mod forecast;

@@ -92,9 +92,13 @@ class CustomerScore(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., status: _Optional[_Union[CustomerScore.Status, str]] = ..., probability: _Optional[float] = ..., risk_band: _Optional[str] = ..., missing_features: _Optional[_Iterable[str]] = ..., expired_features: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., intervention: _Optional[_Union[Intervention, _Mapping]] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("action", "rule")
+    __slots__ = ("action", "rule", "control", "experiment")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     action: str
     rule: str
-    def __init__(self, action: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
+    control: bool
+    experiment: str
+    def __init__(self, action: _Optional[str] = ..., rule: _Optional[str] = ..., control: _Optional[bool] = ..., experiment: _Optional[str] = ...) -> None: ...

@@ -4,6 +4,7 @@
 //! status of their own rather than failing the call. On request, each score comes with
 //! its reasons (`reasons`).
 
+pub mod experiment;
 mod reasons;
 mod types;
 
@@ -126,6 +127,12 @@ impl Method for Score {
                     band: (s.status == CustomerStatus::Scored).then(|| s.risk_band.clone()),
                     action: s.intervention.as_ref().map(|i| i.action.clone()),
                     rule: s.intervention.as_ref().map(|i| i.rule.clone()),
+                    control: s.intervention.as_ref().map(|i| i.control),
+                    experiment: s
+                        .intervention
+                        .as_ref()
+                        .filter(|i| !i.experiment.is_empty())
+                        .map(|i| i.experiment.clone()),
                     ..Default::default()
                 },
                 seen: Some(crate::predlog::Seen::row(&answer.seen, row)),
@@ -339,11 +346,19 @@ async fn score_on(
                 s.reasons = reasons::top(top_reasons, plan.input, c, values, row);
             }
             if let Some(runbook) = runbook {
-                s.intervention = reasons::intervention(runbook, &band, c, values, row);
+                let case = reasons::Scored {
+                    model: name,
+                    customer: &s.customer_id,
+                    band: &band,
+                };
+                s.intervention = reasons::intervention(runbook, &case, c, values, row);
                 if let Some(i) = &s.intervention {
-                    serving
-                        .metrics
-                        .interventions
+                    let counter = if i.control {
+                        &serving.metrics.intervention_controls
+                    } else {
+                        &serving.metrics.interventions
+                    };
+                    counter
                         .with_label_values(&[name, &loaded.version_label, &i.action])
                         .inc();
                 }

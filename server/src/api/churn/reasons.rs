@@ -87,9 +87,19 @@ pub(super) fn top(
 
 /// The runbook's action for a scored customer in `band`: `contributions` (the row's
 /// columns then the bias) when computed, `values` as the model saw them.
+/// Who a runbook rule is chosen for.
+pub(super) struct Scored<'a> {
+    /// The model (its experiments are its own).
+    pub(super) model: &'a str,
+    /// The customer.
+    pub(super) customer: &'a str,
+    /// Their risk band.
+    pub(super) band: &'a str,
+}
+
 pub(super) fn intervention(
     runbook: &Runbook,
-    band: &str,
+    scored: &Scored<'_>,
     contributions: Option<&[f32]>,
     values: &[f64],
     found: &RowFeatures,
@@ -99,14 +109,22 @@ pub(super) fn intervention(
         .collect();
     let columns = contributions.map_or(&[][..], |c| &c[..c.len().saturating_sub(1)]);
     let rule = runbook.choose(&Case {
-        band,
+        band: scored.band,
         contributions: columns,
         values,
         served: &served,
     })?;
+    let control = super::experiment::in_control(
+        scored.model,
+        &rule.experiment,
+        scored.customer,
+        rule.control,
+    );
     Some(Intervention {
         action: rule.action.clone(),
         rule: rule.rule.clone(),
+        control,
+        experiment: rule.experiment.clone(),
     })
 }
 

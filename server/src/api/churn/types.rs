@@ -52,10 +52,14 @@ pub struct Reason {
 /// The runbook's action for a customer, and the rule that chose it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intervention {
-    /// What to do.
+    /// What to do (for a customer in control: what would have been done).
     pub action: String,
     /// The rule that chose it.
     pub rule: String,
+    /// Whether the customer is in the rule's control group: do nothing for them.
+    pub control: bool,
+    /// The rule's experiment ("" when it holds out no one).
+    pub experiment: String,
 }
 
 /// One customer's score.
