@@ -10,6 +10,61 @@
 //!   `mean_pinball_loss(alpha=level)`; coverage: the share of actuals within the lowest and
 //!   highest quantile, ends included.
 
+/// The difference of two proportions (treated minus control), its 95% interval and its
+/// test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Difference {
+    /// `x1/n1 − x0/n0`.
+    pub difference: f64,
+    /// Newcombe's hybrid score interval (his method 10: Wilson intervals of each
+    /// proportion combined), as `statsmodels.stats.proportion.
+    /// confint_proportions_2indep(method="newcomb", compare="diff")`.
+    pub lower: f64,
+    /// Its upper bound.
+    pub upper: f64,
+    /// The pooled two-proportion z statistic, as `proportions_ztest`; `None` when every
+    /// outcome is the same (no variance to test against).
+    pub z: Option<f64>,
+    /// Its two-sided p-value.
+    pub p_value: Option<f64>,
+}
+
+/// The 97.5th percentile of the standard normal (`scipy.stats.norm.ppf(0.975)`).
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson's score interval of `x` successes in `n`.
+fn wilson(x: f64, n: f64) -> (f64, f64) {
+    let p = x / n;
+    let z2 = Z95 * Z95;
+    let denominator = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    (center - half, center + half)
+}
+
+/// Treated `x1` of `n1` against control `x0` of `n0`; `None` when a group is empty.
+pub fn two_proportions(x1: u64, n1: u64, x0: u64, n0: u64) -> Option<Difference> {
+    if n1 == 0 || n0 == 0 {
+        return None;
+    }
+    let (x1, n1, x0, n0) = (x1 as f64, n1 as f64, x0 as f64, n0 as f64);
+    let (p1, p0) = (x1 / n1, x0 / n0);
+    let difference = p1 - p0;
+    let ((l1, u1), (l0, u0)) = (wilson(x1, n1), wilson(x0, n0));
+    let lower = difference - ((p1 - l1).powi(2) + (u0 - p0).powi(2)).sqrt();
+    let upper = difference + ((u1 - p1).powi(2) + (p0 - l0).powi(2)).sqrt();
+    let pooled = (x1 + x0) / (n1 + n0);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)).sqrt();
+    let z = (se > 0.0).then(|| difference / se);
+    Some(Difference {
+        difference,
+        lower,
+        upper,
+        z,
+        p_value: z.map(|z| statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2)),
+    })
+}
+
 /// A bin of the calibration curve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bin {
@@ -164,6 +219,55 @@ mod tests {
         assert_eq!(counts, [(0.0, 2), (0.1, 2), (0.9, 1)]);
         assert!((bins[0].observed - 0.5).abs() < 1e-12);
         assert!((bins[1].mean_predicted - 0.175).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_proportions_equal_statsmodels() {
+        // confint_proportions_2indep(c1, n1, c2, n2, method="newcomb", compare="diff")
+        // and proportions_ztest([c1, c2], [n1, n2]), statsmodels 0.14.5.
+        for ((x1, n1, x0, n0), lower, upper, z, p) in [
+            (
+                (30, 100, 45, 110),
+                -0.23278267762770347,
+                0.020556446255100835,
+                -1.6477716817422,
+                0.09939953216165574,
+            ),
+            (
+                (5, 40, 12, 38),
+                -0.364467858229081,
+                -0.006019770858861878,
+                -2.0400185996506925,
+                0.041348473238812605,
+            ),
+            (
+                (0, 20, 3, 25),
+                -0.2995579392092733,
+                0.05915689189369627,
+                -1.6035674514745462,
+                0.10880943004054568,
+            ),
+            (
+                (120, 1000, 150, 1000),
+                -0.06000825857012657,
+                -1.3782434204051563e-05,
+                -1.963049807622355,
+                0.04964038686536878,
+            ),
+        ] {
+            let d = two_proportions(x1, n1, x0, n0).expect("both groups");
+            for (got, want) in [
+                (d.lower, lower),
+                (d.upper, upper),
+                (d.z.expect("z"), z),
+                (d.p_value.expect("p"), p),
+            ] {
+                // statrs' erfc and scipy's agree to about 1e-11.
+                assert!((got - want).abs() < 1e-10, "{x1}/{n1} vs {x0}/{n0}: {got} vs {want}");
+            }
+        }
+        assert_eq!(two_proportions(1, 0, 1, 2), None);
+        assert_eq!(two_proportions(0, 5, 0, 5).expect("groups").z, None);
     }
 
     #[test]
