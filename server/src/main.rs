@@ -76,6 +76,10 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::outcomes::run(args).await)
             }
+            Command::Experiments(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::experiments::run(args).await)
+            }
             Command::Quality(args) => {
                 telemetry::init_command();
                 report(mercator_server::cli::quality::run(args).await)

@@ -107,7 +107,11 @@ const RULES: &[(&str, &[(&str, Access)])] = &[
     ),
     (
         "mercator.v1.Monitoring",
-        &[("GetDrift", S(Infer)), ("GetQuality", S(Infer))],
+        &[
+            ("GetDrift", S(Infer)),
+            ("GetQuality", S(Infer)),
+            ("GetExperiments", S(Infer)),
+        ],
     ),
     ("mercator.v1.Outcomes", &[("Push", S(OutcomesWrite))]),
     (

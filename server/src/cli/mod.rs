@@ -3,6 +3,7 @@
 pub mod call;
 pub mod config;
 pub mod drift;
+pub mod experiments;
 pub mod features;
 pub mod infer;
 pub mod keys;
@@ -64,6 +65,9 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// Load ground truth (churned, actual sales, confirmed intents) for live quality.
     Outcomes(outcomes::OutcomesArgs),
+    /// Report a churn model's runbook experiments: treated against control, the uplift
+    /// with its interval and p-value.
+    Experiments(experiments::ExperimentsArgs),
     /// Show a running server's live quality of a model: its predictions judged against
     /// the outcomes, per version and route (`--plot` draws it).
     Quality(quality::QualityArgs),

@@ -15,6 +15,8 @@ use crate::monitor::drift::{Latest, VersionReport};
 pub const GET_DRIFT: &str = "Monitoring.GetDrift";
 /// The `method` label of `Monitoring/GetQuality`.
 pub const GET_QUALITY: &str = "Monitoring.GetQuality";
+/// The `method` label of `Monitoring/GetExperiments`.
+pub const GET_EXPERIMENTS: &str = "Monitoring.GetExperiments";
 
 /// What the monitoring service reports on: the latest drift evaluations, and live
 /// quality (none when the prediction log is off).
@@ -153,8 +155,59 @@ fn quality_to_pb(r: crate::quality::Report) -> pb::GetQualityResponse {
     }
 }
 
+fn experiment_to_pb(e: crate::quality::experiments::Experiment) -> pb::ExperimentReport {
+    let d = e.difference;
+    pb::ExperimentReport {
+        experiment: e.experiment,
+        rule: e.rule,
+        action: e.action,
+        treated: e.treated,
+        treated_outcomes: e.treated_outcomes,
+        control: e.control,
+        control_outcomes: e.control_outcomes,
+        pending: e.pending,
+        uplift: d.map(|d| d.difference),
+        lower: d.map(|d| d.lower),
+        upper: d.map(|d| d.upper),
+        z: d.and_then(|d| d.z),
+        p_value: d.and_then(|d| d.p_value),
+    }
+}
+
 #[tonic::async_trait]
 impl Monitoring for MonitoringService {
+    async fn get_experiments(
+        &self,
+        req: Request<pb::GetExperimentsRequest>,
+    ) -> Result<Response<pb::GetExperimentsResponse>, Status> {
+        let pb::GetExperimentsRequest {
+            model_name,
+            window_days,
+        } = req.into_inner();
+        let result = match (&self.judge, model_name.is_empty()) {
+            (_, true) => Err(ServeError::invalid("model_name", "name the model")),
+            (None, _) => Err(ServeError::FailedPrecondition(
+                "the prediction log is off ([prediction_log] enabled = false): there is \
+                 nothing to judge"
+                    .into(),
+            )),
+            (Some(judge), _) => {
+                judge
+                    .experiments(&model_name, window_days)
+                    .await
+                    .map(|(spec, report)| {
+                        let answer = pb::GetExperimentsResponse {
+                            model_name: model_name.clone(),
+                            window: spec.window,
+                            experiments: report.into_iter().map(experiment_to_pb).collect(),
+                        };
+                        (None, answer)
+                    })
+            }
+        };
+        super::observed::observed(&self.metrics, GET_EXPERIMENTS, result)
+    }
+
     async fn get_quality(
         &self,
         req: Request<pb::GetQualityRequest>,

@@ -98,6 +98,9 @@ pub struct Metrics {
     /// `mercator_model_quality{model,version,route,metric}`: live quality, the prediction
     /// log judged against outcomes (`auc`, `brier`, `wape`, `accuracy`, `judged`, …).
     pub model_quality: prometheus::GaugeVec,
+    /// `mercator_intervention_uplift{model,rule,action}` and its 95% interval's
+    /// `_lower` and `_upper`: an experiment's treated outcome rate minus its control's.
+    pub uplift: [prometheus::GaugeVec; 3],
 }
 
 impl Metrics {
@@ -173,6 +176,33 @@ impl Metrics {
                 ),
                 &["model", "version", "route", "metric"],
             )?,
+            uplift: [
+                ("mercator_intervention_uplift", "the difference"),
+                (
+                    "mercator_intervention_uplift_lower",
+                    "the lower bound of its 95% interval",
+                ),
+                (
+                    "mercator_intervention_uplift_upper",
+                    "the upper bound of its 95% interval",
+                ),
+            ]
+            .map(|(name, what)| {
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        name,
+                        format!(
+                            "A runbook experiment's treated outcome rate minus its control \
+                             group's, by model, rule and action: {what} (Newcombe)."
+                        ),
+                    ),
+                    &["model", "rule", "action"],
+                )
+            })
+            .into_iter()
+            .collect::<prometheus::Result<Vec<_>>>()?
+            .try_into()
+            .map_err(|_| prometheus::Error::Msg("three uplift gauges".into()))?,
             http_refused: IntCounterVec::new(
                 Opts::new(
                     "mercator_http_refused_total",
@@ -291,6 +321,9 @@ impl Metrics {
         registry.register(Box::new(m.http_refused.clone()))?;
         registry.register(Box::new(m.prediction_log_rows.clone()))?;
         registry.register(Box::new(m.model_quality.clone()))?;
+        for gauge in &m.uplift {
+            registry.register(Box::new(gauge.clone()))?;
+        }
         registry.register(Box::new(m.registry_errors.clone()))?;
         registry.register(Box::new(m.object_store_errors.clone()))?;
         registry.register(Box::new(m.feature_lookup_duration.clone()))?;

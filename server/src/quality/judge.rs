@@ -142,6 +142,20 @@ fn pair_key(kind: QualityKind, row: &Logged) -> String {
     }
 }
 
+/// Whether `row`'s customer had the outcome within the window after it, once the window
+/// has passed at `now` (`None` before: not yet judged).
+pub(super) fn churned(
+    row: &Logged,
+    by_entity: &HashMap<&str, Vec<&Outcome>>,
+    window: i64,
+    now: i64,
+) -> Option<bool> {
+    match binary(row, by_entity, window, now)? {
+        Truth::Binary(y) => Some(y),
+        _ => None,
+    }
+}
+
 fn binary<'a>(
     row: &Logged,
     by_entity: &HashMap<&str, Vec<&'a Outcome>>,

@@ -40,6 +40,14 @@ pub struct Logged {
     pub quantiles: Vec<f64>,
     /// Their levels.
     pub levels: Vec<f64>,
+    /// The runbook rule that chose an action.
+    pub rule: Option<String>,
+    /// The action (the one that would have been taken, in control).
+    pub action: Option<String>,
+    /// Whether the customer was held out as the rule's control.
+    pub control: Option<bool>,
+    /// The rule's experiment.
+    pub experiment: Option<String>,
 }
 
 /// Reads the OK rows of `model` logged on the days from `from_micros` to `to_micros`
@@ -112,6 +120,10 @@ fn decode(bytes: bytes::Bytes, output: Option<&str>) -> Result<Vec<Logged>, Stri
         "mean",
         "quantiles",
         "quantile_levels",
+        "rule",
+        "action",
+        "control",
+        "experiment",
     ];
     let schema = builder.schema().clone();
     let indexes: Vec<usize> = schema
@@ -167,6 +179,7 @@ fn read_batch(batch: &RecordBatch, output: Option<&str>, out: &mut Vec<Logged>) 
             .unwrap_or_default()
     };
     let handoff = col::<BooleanArray>(batch, "handoff");
+    let control = col::<BooleanArray>(batch, "control");
     for r in 0..batch.num_rows() {
         if code.value(r) != "OK" {
             continue;
@@ -186,6 +199,10 @@ fn read_batch(batch: &RecordBatch, output: Option<&str>, out: &mut Vec<Logged>) 
             mean: get_number(number("mean"), r),
             quantiles: get_list(list("quantiles"), r),
             levels: get_list(list("quantile_levels"), r),
+            rule: get_text(text("rule"), r),
+            action: get_text(text("action"), r),
+            control: control.filter(|c| !c.is_null(r)).map(|c| c.value(r)),
+            experiment: get_text(text("experiment"), r),
         });
     }
 }

@@ -7,6 +7,7 @@
 //! How a model is judged comes from `[prediction_log.quality.<model>]`, else the
 //! champion's manifest `quality` section; a model with neither is not judged.
 
+pub mod experiments;
 pub mod judge;
 pub mod logged;
 pub mod outcomes;
@@ -44,14 +45,7 @@ pub fn start(
         instance,
         metrics.prediction_log_rows.clone(),
     )?;
-    let judge = Judge::start(
-        config,
-        data_dir,
-        instance,
-        models,
-        metrics.model_quality.clone(),
-        stop,
-    )?;
+    let judge = Judge::start(config, data_dir, instance, models, metrics, stop)?;
     Ok((Some(log), Some(judge)))
 }
 
@@ -76,6 +70,7 @@ pub struct Judge {
     config: PredictionLogConfig,
     models: Arc<Models>,
     gauge: prometheus::GaugeVec,
+    uplift: [prometheus::GaugeVec; 3],
     /// The label sets each model last exported, so a version gone from the window
     /// leaves the exposition.
     exported: Mutex<Exported>,
@@ -91,14 +86,15 @@ impl Judge {
         outcomes: OutcomeStore,
         config: PredictionLogConfig,
         models: Arc<Models>,
-        gauge: prometheus::GaugeVec,
+        metrics: &crate::monitor::Metrics,
     ) -> Judge {
         Judge {
             log,
             outcomes,
             config,
             models,
-            gauge,
+            gauge: metrics.model_quality.clone(),
+            uplift: metrics.uplift.clone(),
             exported: Mutex::new(HashMap::new()),
         }
     }
@@ -111,7 +107,7 @@ impl Judge {
         data_dir: &std::path::Path,
         instance: &str,
         models: Arc<Models>,
-        gauge: prometheus::GaugeVec,
+        metrics: &crate::monitor::Metrics,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Arc<Judge>, String> {
         let log = crate::predlog::open(&config.url, data_dir)?;
@@ -121,7 +117,7 @@ impl Judge {
             OutcomeStore::new(outcomes, instance),
             config.clone(),
             models,
-            gauge,
+            metrics,
         ));
         let running = Arc::clone(&judge);
         tokio::spawn(async move {
@@ -212,6 +208,59 @@ impl Judge {
         };
         self.export(&report);
         Ok(report)
+    }
+
+    /// The experiments of `model`'s runbook over the last `window_days` (0: the
+    /// configured window), judged as its binary quality says; their uplift exported.
+    pub async fn experiments(
+        &self,
+        model: &str,
+        window_days: f64,
+    ) -> Result<(Quality, Vec<experiments::Experiment>), ServeError> {
+        if !(0.0..=3660.0).contains(&window_days) {
+            return Err(ServeError::invalid(
+                "window_days",
+                "must be between 0 (the configured window) and 3660 days",
+            ));
+        }
+        let (spec, output) = self.spec(model)?;
+        if spec.kind != mercator_runtime::manifest::quality::QualityKind::Binary {
+            return Err(ServeError::FailedPrecondition(format!(
+                "model '{model}' is judged as {}: experiments need a binary outcome \
+                 (quality kind \"binary\" with its window)",
+                spec.kind.as_str()
+            )));
+        }
+        let days = if window_days > 0.0 {
+            window_days
+        } else {
+            self.config.quality_window_days
+        };
+        let now = chrono::Utc::now().timestamp_micros();
+        let from = now - (days * 86_400e6) as i64;
+        let rows = logged::read(&self.log, model, from, now, output.as_deref()).await?;
+        let outcomes = self.outcomes.read(model).await?;
+        let window = spec.window_micros();
+        let report =
+            tokio::task::spawn_blocking(move || experiments::report(&rows, &outcomes, window, now))
+                .await
+                .map_err(|e| ServeError::Internal(e.to_string()))?;
+        for e in &report {
+            let labels = [model, e.rule.as_str(), e.action.as_str()];
+            match e.difference {
+                Some(d) => {
+                    for (gauge, value) in self.uplift.iter().zip([d.difference, d.lower, d.upper]) {
+                        gauge.with_label_values(&labels).set(value);
+                    }
+                }
+                None => {
+                    for gauge in &self.uplift {
+                        let _ = gauge.remove_label_values(&labels);
+                    }
+                }
+            }
+        }
+        Ok((spec, report))
     }
 
     /// Sets the gauges of `report`'s model, removing the series it no longer has.

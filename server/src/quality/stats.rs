@@ -263,7 +263,10 @@ mod tests {
                 (d.p_value.expect("p"), p),
             ] {
                 // statrs' erfc and scipy's agree to about 1e-11.
-                assert!((got - want).abs() < 1e-10, "{x1}/{n1} vs {x0}/{n0}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-10,
+                    "{x1}/{n1} vs {x0}/{n0}: {got} vs {want}"
+                );
             }
         }
         assert_eq!(two_proportions(1, 0, 1, 2), None);

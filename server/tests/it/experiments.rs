@@ -138,3 +138,168 @@ async fn a_rule_holds_out_its_control_group_the_same_way_everywhere() {
         assert_eq!(r["experiment"], "medium_risk:loyalty_reminder:0.5");
     }
 }
+
+/// statsmodels' interval and test for treated `x1` of `n1` against control `x0` of `n0`.
+fn statsmodels(python: &std::path::Path, x1: u64, n1: u64, x0: u64, n0: u64) -> [f64; 4] {
+    let script = format!(
+        "from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest\n\
+         lo, hi = confint_proportions_2indep({x1}, {n1}, {x0}, {n0}, method='newcomb', compare='diff')\n\
+         z, p = proportions_ztest([{x1}, {x0}], [{n1}, {n0}])\n\
+         print(repr(float(lo)), repr(float(hi)), repr(float(z)), repr(float(p)))"
+    );
+    let out = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let numbers: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|t| t.parse().expect("number"))
+        .collect();
+    [numbers[0], numbers[1], numbers[2], numbers[3]]
+}
+
+// The reference and the CLI run as child processes: keep a worker for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_equals_statsmodels_once_the_window_has_passed() {
+    let Some(python) = crate::tritonclient::python() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide MERCATOR_PYTHON"
+        );
+        return;
+    };
+    let server = TestServer::builder()
+        .demo()
+        .model("churn_ab", churn_ab())
+        .config(|c| {
+            c.prediction_log.flush_secs = 0.05;
+            c.prediction_log.quality.insert(
+                "churn_ab".into(),
+                mercator_runtime::manifest::quality::Quality {
+                    kind: mercator_runtime::manifest::quality::QualityKind::Binary,
+                    window: "2s".into(),
+                },
+            );
+        })
+        .start()
+        .await;
+    server.wait_for_ready("churn_ab").await;
+    let ids = customers();
+    let assigned = assignments(&server, &ids).await;
+    let scored_at = chrono::Utc::now().timestamp_micros();
+    // Held-out customers churn two in three; treated ones one in three.
+    let (mut x1, mut n1, mut x0, mut n0) = (0, 0, 0, 0);
+    let mut outcomes = Vec::new();
+    for (k, (customer, i)) in assigned
+        .iter()
+        .filter(|(_, i)| i.rule == "medium_risk")
+        .enumerate()
+    {
+        let churns = if i.control { k % 3 != 0 } else { k % 3 == 0 };
+        if i.control {
+            (n0, x0) = (n0 + 1, x0 + u64::from(churns));
+        } else {
+            (n1, x1) = (n1 + 1, x1 + u64::from(churns));
+        }
+        if churns {
+            let at = scored_at + 500_000;
+            outcomes.push(pb::Outcome {
+                entity: customer.clone(),
+                time: Some(prost_types::Timestamp {
+                    seconds: at.div_euclid(1_000_000),
+                    nanos: (at.rem_euclid(1_000_000) * 1000) as i32,
+                }),
+                value: 1.0,
+                label: String::new(),
+            });
+        }
+    }
+    pb::outcomes_client::OutcomesClient::new(server.channel().await)
+        .push(pb::PushOutcomesRequest {
+            model_name: "churn_ab".into(),
+            outcomes,
+        })
+        .await
+        .expect("push");
+    let want = statsmodels(&python, x1, n1, x0, n0);
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    let mut monitoring = pb::monitoring_client::MonitoringClient::new(server.channel().await);
+    let report = monitoring
+        .get_experiments(pb::GetExperimentsRequest {
+            model_name: "churn_ab".into(),
+            window_days: 0.0,
+        })
+        .await
+        .expect("report")
+        .into_inner();
+    let [e] = report.experiments.as_slice() else {
+        panic!("one experiment: {report:?}");
+    };
+    assert_eq!(
+        (
+            e.treated,
+            e.treated_outcomes,
+            e.control,
+            e.control_outcomes,
+            e.pending
+        ),
+        (n1, x1, n0, x0, 0)
+    );
+    let close = |got: Option<f64>, want: f64, what: &str| {
+        let got = got.unwrap_or_else(|| panic!("{what} missing"));
+        assert!((got - want).abs() <= 1e-9, "{what}: {got} vs {want}");
+    };
+    close(
+        e.uplift,
+        x1 as f64 / n1 as f64 - x0 as f64 / n0 as f64,
+        "uplift",
+    );
+    for (got, want, what) in [
+        (e.lower, want[0], "lower"),
+        (e.upper, want[1], "upper"),
+        (e.z, want[2], "z"),
+        (e.p_value, want[3], "p"),
+    ] {
+        close(got, want, what);
+    }
+    let text = server.metrics_text().await;
+    let gauge = metric_value(
+        &text,
+        r#"mercator_intervention_uplift_lower{action="loyalty_reminder",model="churn_ab",rule="medium_risk"}"#,
+    );
+    close(gauge, want[0], "the exported lower bound");
+    let url = server.url();
+    let json = tokio::task::spawn_blocking(move || {
+        crate::cli::ok(&[
+            "experiments",
+            "report",
+            "churn_ab",
+            "--json",
+            "--server",
+            &url,
+        ])
+    })
+    .await
+    .expect("cli");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    close(
+        json["experiments"][0]["p_value"].as_f64(),
+        want[3],
+        "the CLI's p-value",
+    );
+    // A model judged otherwise has no experiments to report.
+    let refused = monitoring
+        .get_experiments(pb::GetExperimentsRequest {
+            model_name: "demand".into(),
+            window_days: 0.0,
+        })
+        .await
+        .expect_err("a forecaster");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    server.stop().await;
+}

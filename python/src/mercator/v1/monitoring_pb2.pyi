@@ -136,3 +136,51 @@ class DayQuality(_message.Message):
     judged: int
     metrics: _containers.ScalarMap[str, float]
     def __init__(self, date: _Optional[str] = ..., judged: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class GetExperimentsRequest(_message.Message):
+    __slots__ = ("model_name", "window_days")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    window_days: float
+    def __init__(self, model_name: _Optional[str] = ..., window_days: _Optional[float] = ...) -> None: ...
+
+class GetExperimentsResponse(_message.Message):
+    __slots__ = ("model_name", "window", "experiments")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    window: str
+    experiments: _containers.RepeatedCompositeFieldContainer[ExperimentReport]
+    def __init__(self, model_name: _Optional[str] = ..., window: _Optional[str] = ..., experiments: _Optional[_Iterable[_Union[ExperimentReport, _Mapping]]] = ...) -> None: ...
+
+class ExperimentReport(_message.Message):
+    __slots__ = ("experiment", "rule", "action", "treated", "treated_outcomes", "control", "control_outcomes", "pending", "uplift", "lower", "upper", "z", "p_value")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TREATED_FIELD_NUMBER: _ClassVar[int]
+    TREATED_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    UPLIFT_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    Z_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    rule: str
+    action: str
+    treated: int
+    treated_outcomes: int
+    control: int
+    control_outcomes: int
+    pending: int
+    uplift: float
+    lower: float
+    upper: float
+    z: float
+    p_value: float
+    def __init__(self, experiment: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., treated: _Optional[int] = ..., treated_outcomes: _Optional[int] = ..., control: _Optional[int] = ..., control_outcomes: _Optional[int] = ..., pending: _Optional[int] = ..., uplift: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...

@@ -46,6 +46,11 @@ class MonitoringStub:
                 request_serializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.SerializeToString,
                 response_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.FromString,
                 _registered_method=True)
+        self.GetExperiments = channel.unary_unary(
+                '/mercator.v1.Monitoring/GetExperiments',
+                request_serializer=mercator_dot_v1_dot_monitoring__pb2.GetExperimentsRequest.SerializeToString,
+                response_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetExperimentsResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServicer:
@@ -66,6 +71,14 @@ class MonitoringServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetExperiments(self, request, context):
+        """The runbook's experiments: each rule's treated and control groups, their outcome
+        rates and the difference with its 95% interval (Newcombe) and p-value (z-test).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_MonitoringServicer_to_server(servicer, server):
                     servicer.GetQuality,
                     request_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.FromString,
                     response_serializer=mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.SerializeToString,
+            ),
+            'GetExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiments,
+                    request_deserializer=mercator_dot_v1_dot_monitoring__pb2.GetExperimentsRequest.FromString,
+                    response_serializer=mercator_dot_v1_dot_monitoring__pb2.GetExperimentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +154,33 @@ class Monitoring:
             '/mercator.v1.Monitoring/GetQuality',
             mercator_dot_v1_dot_monitoring__pb2.GetQualityRequest.SerializeToString,
             mercator_dot_v1_dot_monitoring__pb2.GetQualityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mercator.v1.Monitoring/GetExperiments',
+            mercator_dot_v1_dot_monitoring__pb2.GetExperimentsRequest.SerializeToString,
+            mercator_dot_v1_dot_monitoring__pb2.GetExperimentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

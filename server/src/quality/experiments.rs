@@ -1,0 +1,138 @@
+//! The experiment report: for each runbook rule that holds out a control group, the
+//! customers treated and held out, the share of each whose outcome came within the
+//! model's window (judged only once it has passed), and the difference with its
+//! interval and test ([`super::stats::two_proportions`]). A customer counts once per
+//! experiment, on their first assignment in the window (a draw never changes, so later
+//! scores would only count them again).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::logged::Logged;
+use super::outcomes::Outcome;
+use super::stats::{Difference, two_proportions};
+
+/// One experiment's arms and their difference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Its name.
+    pub experiment: String,
+    /// The rule and the action it tests.
+    pub rule: String,
+    /// The action.
+    pub action: String,
+    /// Customers given the action, judged.
+    pub treated: u64,
+    /// Of them, those whose outcome came.
+    pub treated_outcomes: u64,
+    /// Customers held out, judged.
+    pub control: u64,
+    /// Of them, those whose outcome came.
+    pub control_outcomes: u64,
+    /// Customers not yet judged (their window still open).
+    pub pending: u64,
+    /// Treated rate minus control rate, with its interval and test (none until both
+    /// arms have judged customers).
+    pub difference: Option<Difference>,
+}
+
+/// The experiments in `rows`, judged against `outcomes` with `window` at `now`.
+pub fn report(rows: &[Logged], outcomes: &[Outcome], window: i64, now: i64) -> Vec<Experiment> {
+    let mut by_entity: HashMap<&str, Vec<&Outcome>> = HashMap::new();
+    for o in outcomes {
+        by_entity.entry(o.entity.as_str()).or_default().push(o);
+    }
+    // Each customer's first assignment per experiment.
+    let mut first: BTreeMap<(&str, &str), &Logged> = BTreeMap::new();
+    for row in rows {
+        let (Some(experiment), Some(_)) = (row.experiment.as_deref(), row.control) else {
+            continue;
+        };
+        let slot = first
+            .entry((experiment, row.entity.as_str()))
+            .or_insert(row);
+        if row.time_micros < slot.time_micros {
+            *slot = row;
+        }
+    }
+    let mut experiments: BTreeMap<&str, Experiment> = BTreeMap::new();
+    for ((experiment, _), row) in first {
+        let e = experiments.entry(experiment).or_insert_with(|| Experiment {
+            experiment: experiment.to_string(),
+            rule: row.rule.clone().unwrap_or_default(),
+            action: row.action.clone().unwrap_or_default(),
+            treated: 0,
+            treated_outcomes: 0,
+            control: 0,
+            control_outcomes: 0,
+            pending: 0,
+            difference: None,
+        });
+        let Some(happened) = super::judge::churned(row, &by_entity, window, now) else {
+            e.pending += 1;
+            continue;
+        };
+        if row.control == Some(true) {
+            e.control += 1;
+            e.control_outcomes += u64::from(happened);
+        } else {
+            e.treated += 1;
+            e.treated_outcomes += u64::from(happened);
+        }
+    }
+    experiments
+        .into_values()
+        .map(|mut e| {
+            e.difference =
+                two_proportions(e.treated_outcomes, e.treated, e.control_outcomes, e.control);
+            e
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_counts_once_on_their_first_assignment_and_only_once_judged() {
+        let row = |entity: &str, time: i64, control: bool| Logged {
+            entity: entity.into(),
+            time_micros: time,
+            probability: Some(0.5),
+            rule: Some("r".into()),
+            action: Some("a".into()),
+            control: Some(control),
+            experiment: Some("r:a:0.5".into()),
+            ..Default::default()
+        };
+        let rows = [
+            row("t1", 0, false),
+            row("t1", 5, false), // again: not counted twice
+            row("t2", 0, false),
+            row("c1", 0, true),
+            row("c2", 0, true),
+            row("young", 95, true), // its window still open at 100
+        ];
+        let churned = |entity: &str, time: i64| Outcome {
+            entity: entity.into(),
+            time_micros: time,
+            value: Some(1.0),
+            label: None,
+        };
+        let got = report(&rows, &[churned("c1", 3), churned("t2", 4)], 10, 100);
+        let [e] = got.as_slice() else {
+            panic!("one experiment: {got:?}");
+        };
+        assert_eq!(
+            (
+                e.treated,
+                e.treated_outcomes,
+                e.control,
+                e.control_outcomes,
+                e.pending
+            ),
+            (2, 1, 2, 1, 1)
+        );
+        assert_eq!(e.difference.map(|d| d.difference), Some(0.0));
+    }
+}
