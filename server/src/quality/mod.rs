@@ -138,6 +138,21 @@ impl Judge {
             )
         })?;
         outcomes::check(outcomes, "outcomes")?;
+        if !self.models.snapshot().models.contains_key(model) {
+            return Err(ServeError::ModelNotFound(model.to_string()));
+        }
+        // A binary model's outcomes are 1 or 0: anything else would be judged as a 0.
+        if let Ok((spec, _)) = self.spec(model)
+            && spec.kind == mercator_runtime::manifest::quality::QualityKind::Binary
+            && let Some(i) = outcomes
+                .iter()
+                .position(|o| !matches!(o.value, Some(v) if v == 0.0 || v == 1.0))
+        {
+            return Err(ServeError::invalid(
+                format!("outcomes[{i}].value"),
+                format!("model '{model}' is judged as binary: an outcome is 1 or 0"),
+            ));
+        }
         self.outcomes.write(model, outcomes).await
     }
 

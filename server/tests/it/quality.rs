@@ -332,7 +332,9 @@ async fn intents_are_judged_by_the_confirmed_label_and_bad_outcomes_are_refused(
         .config(|c| c.prediction_log.flush_secs = 0.05)
         .start()
         .await;
-    server.wait_for_ready("intent").await;
+    for model in ["intent", "churn"] {
+        server.wait_for_ready(model).await;
+    }
     let channel = server.channel().await;
     let mut intent = pb::intent_client::IntentClient::new(channel.clone());
     let mut labels = Vec::new();
@@ -433,6 +435,34 @@ async fn intents_are_judged_by_the_confirmed_label_and_bad_outcomes_are_refused(
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{field}");
         assert!(e.message().contains(field), "{field}: {}", e.message());
     }
+    // An unknown model, and a value a binary model cannot be judged by.
+    let unknown_model = outcomes
+        .push(pb::PushOutcomesRequest {
+            model_name: "nobody".into(),
+            outcomes: vec![good.clone()],
+        })
+        .await
+        .expect_err("unknown model");
+    assert_eq!(unknown_model.code(), tonic::Code::NotFound);
+    let not_binary = outcomes
+        .push(pb::PushOutcomesRequest {
+            model_name: "churn".into(),
+            outcomes: vec![
+                good.clone(),
+                pb::Outcome {
+                    value: 2.0,
+                    ..good.clone()
+                },
+            ],
+        })
+        .await
+        .expect_err("a 2 for a binary model");
+    assert_eq!(not_binary.code(), tonic::Code::InvalidArgument);
+    assert!(
+        not_binary.message().contains("outcomes[1].value"),
+        "{}",
+        not_binary.message()
+    );
     let unknown = MonitoringClient::new(channel)
         .get_quality(pb::GetQualityRequest {
             model_name: "nobody".into(),
