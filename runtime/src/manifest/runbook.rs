@@ -25,7 +25,9 @@
 //! would be taken and that they are in control, and nothing is done for them, so the
 //! action's effect can be measured against them. Assignment is by the experiment's name,
 //! `"experiment"`, which defaults to `<rule>:<action>:<control>`: changing the action or
-//! the share starts a new experiment.
+//! the share starts a new experiment. `"action_costs": {"apology_voucher": 5.0}` beside
+//! the runbook gives what one action costs, for the experiment report's cost per
+//! customer retained.
 
 use serde::Deserialize;
 
@@ -94,6 +96,8 @@ pub struct Case<'a> {
 pub struct Runbook {
     /// Tried in order; the first that matches chooses.
     pub rules: Vec<Rule>,
+    /// What one of each action costs (`action_costs`), for those the manifest prices.
+    pub costs: std::collections::BTreeMap<String, f64>,
 }
 
 impl Runbook {
@@ -197,7 +201,28 @@ impl Runbook {
                 experiment,
             });
         }
-        Ok(Some(Runbook { rules }))
+        let costs: std::collections::BTreeMap<String, f64> = match manifest
+            .extra
+            .get("action_costs")
+        {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                RuntimeError::Signature(format!("action_costs: {e} (write {{\"action\": cost}})"))
+            })?,
+            None => Default::default(),
+        };
+        for (action, cost) in &costs {
+            if !cost.is_finite() || *cost < 0.0 {
+                return Err(RuntimeError::Signature(format!(
+                    "action_costs.{action}: a cost is a finite amount ≥ 0"
+                )));
+            }
+            if !rules.iter().any(|r| &r.action == action) {
+                return Err(RuntimeError::Signature(format!(
+                    "action_costs.{action}: no runbook rule takes this action"
+                )));
+            }
+        }
+        Ok(Some(Runbook { rules, costs }))
     }
 
     /// Whether a customer in `band` could match a rule that reads reasons: only then are
@@ -255,19 +280,25 @@ mod tests {
     use super::*;
 
     fn manifest(runbook: serde_json::Value) -> Result<Option<Runbook>> {
-        let m = Manifest::parse(
-            serde_json::json!({
-                "kind": "xgboost", "weights": "model.json",
-                "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3],
-                    "feature_names": ["late", "nps", "orders"],
-                    "features": [{"feature": "c:late"}, {"feature": "c:nps"}, {"feature": "c:orders"}]}],
-                "outputs": [{"name": "p", "datatype": "FP32", "shape": [-1]}],
-                "risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
-                "runbook": runbook,
-            })
-            .to_string()
-            .as_bytes(),
-        )?;
+        priced(runbook, serde_json::Value::Null)
+    }
+
+    fn priced(runbook: serde_json::Value, costs: serde_json::Value) -> Result<Option<Runbook>> {
+        let unpriced = costs.is_null();
+        let mut doc = serde_json::json!({
+            "kind": "xgboost", "weights": "model.json",
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3],
+                "feature_names": ["late", "nps", "orders"],
+                "features": [{"feature": "c:late"}, {"feature": "c:nps"}, {"feature": "c:orders"}]}],
+            "outputs": [{"name": "p", "datatype": "FP32", "shape": [-1]}],
+            "risk_bands": {"low": 0.0, "medium": 0.3, "high": 0.6},
+            "runbook": runbook,
+            "action_costs": costs,
+        });
+        if let Some(m) = doc.as_object_mut().filter(|_| unpriced) {
+            m.remove("action_costs");
+        }
+        let m = Manifest::parse(doc.to_string().as_bytes())?;
         let bands = m.risk_bands()?;
         Runbook::of(&m, &bands)
     }
@@ -316,6 +347,29 @@ mod tests {
             served: &[false; 3],
         };
         assert_eq!(pick(&missing), None, "a default never matches a value rule");
+    }
+
+    #[test]
+    fn action_costs_price_the_runbooks_actions() {
+        let rules = serde_json::json!([{"rule": "a", "action": "voucher"}]);
+        let book = priced(rules.clone(), serde_json::json!({"voucher": 5.0}))
+            .expect("valid")
+            .expect("present");
+        assert_eq!(book.costs.get("voucher"), Some(&5.0));
+        for (costs, says) in [
+            (
+                serde_json::json!({"call": 1.0}),
+                "action_costs.call: no runbook rule",
+            ),
+            (
+                serde_json::json!({"voucher": -1.0}),
+                "action_costs.voucher: a cost",
+            ),
+            (serde_json::json!(["voucher"]), "action_costs: "),
+        ] {
+            let err = priced(rules.clone(), costs).expect_err(says).to_string();
+            assert!(err.contains(says), "{err} should say {says}");
+        }
     }
 
     #[test]

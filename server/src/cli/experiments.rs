@@ -77,6 +77,7 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
                     "control": e.control, "control_outcomes": e.control_outcomes,
                     "pending": e.pending, "uplift": e.uplift, "lower": e.lower,
                     "upper": e.upper, "z": e.z, "p_value": e.p_value,
+                    "cost": e.cost, "cost_per_retained": e.cost_per_retained,
                 })
             })
             .collect();
@@ -104,13 +105,24 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
                 number(e.uplift),
                 format!("[{}, {}]", number(e.lower), number(e.upper)),
                 e.p_value.map_or("-".into(), |p| format!("{p:.4}")),
+                e.cost_per_retained
+                    .map_or("-".into(), |c| format!("{c:.2}")),
                 e.pending.to_string(),
             ]
         })
         .collect();
     table::print(
         &[
-            "RULE", "ACTION", "TREATED", "RATE", "CONTROL", "RATE", "UPLIFT", "95% CI", "P",
+            "RULE",
+            "ACTION",
+            "TREATED",
+            "RATE",
+            "CONTROL",
+            "RATE",
+            "UPLIFT",
+            "95% CI",
+            "P",
+            "COST/RETAINED",
             "PENDING",
         ],
         &rows,

@@ -171,6 +171,8 @@ fn experiment_to_pb(e: crate::quality::experiments::Experiment) -> pb::Experimen
         upper: d.map(|d| d.upper),
         z: d.and_then(|d| d.z),
         p_value: d.and_then(|d| d.p_value),
+        cost: e.cost,
+        cost_per_retained: e.cost_per_retained,
     }
 }
 

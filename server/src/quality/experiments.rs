@@ -33,6 +33,23 @@ pub struct Experiment {
     /// Treated rate minus control rate, with its interval and test (none until both
     /// arms have judged customers).
     pub difference: Option<Difference>,
+    /// What one action costs, when the manifest prices it (`action_costs`).
+    pub cost: Option<f64>,
+    /// What each customer the action kept cost: the cost over the fall in the outcome
+    /// rate (cost × treated / customers kept); none unless the rate fell.
+    pub cost_per_retained: Option<f64>,
+}
+
+impl Experiment {
+    /// Prices the experiment at `cost` per action.
+    pub fn priced(mut self, cost: Option<f64>) -> Experiment {
+        self.cost = cost;
+        self.cost_per_retained = match (cost, self.difference) {
+            (Some(c), Some(d)) if d.difference < 0.0 => Some(c / -d.difference),
+            _ => None,
+        };
+        self
+    }
 }
 
 /// The experiments in `rows`, judged against `outcomes` with `window` at `now`.
@@ -66,6 +83,8 @@ pub fn report(rows: &[Logged], outcomes: &[Outcome], window: i64, now: i64) -> V
             control_outcomes: 0,
             pending: 0,
             difference: None,
+            cost: None,
+            cost_per_retained: None,
         });
         let Some(happened) = super::judge::churned(row, &by_entity, window, now) else {
             e.pending += 1;
@@ -134,5 +153,17 @@ mod tests {
             (2, 1, 2, 1, 1)
         );
         assert_eq!(e.difference.map(|d| d.difference), Some(0.0));
+        assert_eq!(
+            e.clone().priced(Some(4.0)).cost_per_retained,
+            None,
+            "nobody kept"
+        );
+        let kept = Experiment {
+            difference: super::two_proportions(1, 10, 3, 10),
+            ..e.clone()
+        }
+        .priced(Some(4.0));
+        // The rate fell by 0.2: five actions for each customer kept.
+        assert!((kept.cost_per_retained.expect("kept some") - 20.0).abs() < 1e-12);
     }
 }

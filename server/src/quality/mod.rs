@@ -260,6 +260,25 @@ impl Judge {
             tokio::task::spawn_blocking(move || experiments::report(&rows, &outcomes, window, now))
                 .await
                 .map_err(|e| ServeError::Internal(e.to_string()))?;
+        // Priced by the champion's runbook.
+        let costs = self
+            .models
+            .snapshot()
+            .models
+            .get(model)
+            .and_then(|e| {
+                let v = e.aliases.get(mercator_registry::CHAMPION)?;
+                let runbook = e.versions.get(v)?.sections.runbook.as_ref()?;
+                Some(runbook.costs.clone())
+            })
+            .unwrap_or_default();
+        let report: Vec<experiments::Experiment> = report
+            .into_iter()
+            .map(|e| {
+                let cost = costs.get(&e.action).copied();
+                e.priced(cost)
+            })
+            .collect();
         for e in &report {
             let labels = [model, e.rule.as_str(), e.action.as_str()];
             match e.difference {

@@ -22,6 +22,7 @@ fn churn_ab() -> BTreeMap<String, Bytes> {
             rule["control"] = 0.5.into();
         }
     }
+    manifest["action_costs"] = serde_json::json!({"loyalty_reminder": 2.0});
     files.insert("mercator.json".into(), Bytes::from(manifest.to_string()));
     files
 }
@@ -267,6 +268,14 @@ async fn the_report_equals_statsmodels_once_the_window_has_passed() {
     ] {
         close(got, want, what);
     }
+    // Priced: a reminder costs 2, so each customer kept cost 2 over the fall in the rate.
+    assert_eq!(e.cost, Some(2.0), "{e:?}");
+    let fall = x0 as f64 / n0 as f64 - x1 as f64 / n1 as f64;
+    close(
+        e.cost_per_retained,
+        2.0 / fall,
+        "cost per customer retained",
+    );
     let text = server.metrics_text().await;
     let gauge = metric_value(
         &text,

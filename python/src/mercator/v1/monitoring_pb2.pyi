@@ -156,7 +156,7 @@ class GetExperimentsResponse(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., window: _Optional[str] = ..., experiments: _Optional[_Iterable[_Union[ExperimentReport, _Mapping]]] = ...) -> None: ...
 
 class ExperimentReport(_message.Message):
-    __slots__ = ("experiment", "rule", "action", "treated", "treated_outcomes", "control", "control_outcomes", "pending", "uplift", "lower", "upper", "z", "p_value")
+    __slots__ = ("experiment", "rule", "action", "treated", "treated_outcomes", "control", "control_outcomes", "pending", "uplift", "lower", "upper", "z", "p_value", "cost", "cost_per_retained")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +170,8 @@ class ExperimentReport(_message.Message):
     UPPER_FIELD_NUMBER: _ClassVar[int]
     Z_FIELD_NUMBER: _ClassVar[int]
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_RETAINED_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     rule: str
     action: str
@@ -183,4 +185,6 @@ class ExperimentReport(_message.Message):
     upper: float
     z: float
     p_value: float
-    def __init__(self, experiment: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., treated: _Optional[int] = ..., treated_outcomes: _Optional[int] = ..., control: _Optional[int] = ..., control_outcomes: _Optional[int] = ..., pending: _Optional[int] = ..., uplift: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
+    cost: float
+    cost_per_retained: float
+    def __init__(self, experiment: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., treated: _Optional[int] = ..., treated_outcomes: _Optional[int] = ..., control: _Optional[int] = ..., control_outcomes: _Optional[int] = ..., pending: _Optional[int] = ..., uplift: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., cost: _Optional[float] = ..., cost_per_retained: _Optional[float] = ...) -> None: ...
