@@ -34,6 +34,10 @@ pub struct ReportArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw each experiment's uplift with its interval to this file (`.png`,
+    /// `.svg` or `.html`).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
     /// The server's gRPC URL.
     #[arg(long, env = "MERCATOR_SERVER", default_value = "http://127.0.0.1:8001")]
     pub server: String,
@@ -66,6 +70,9 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
         .await
         .map_err(super::call::failed)?
         .into_inner();
+    if let Some(path) = &args.plot {
+        super::plot::experiments(&resp, path)?;
+    }
     if args.json {
         let experiments: Vec<serde_json::Value> = resp
             .experiments

@@ -20,8 +20,44 @@ const FONTS: [&str; 4] = [
     "/Library/Fonts/Arial Unicode.ttf",
 ];
 
-/// Draws `resp` to `path`, by its extension.
+/// Something drawn: the same drawing on any backend.
+trait Figure {
+    /// The page's title (HTML).
+    fn title(&self) -> String;
+    /// Draws on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Live quality: the calibration curve and the headline metric per day.
+struct Quality<'a>(&'a pb::GetQualityResponse);
+
+impl Figure for Quality<'_> {
+    fn title(&self) -> String {
+        format!("{} quality", self.0.model_name)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(root, self.0)
+    }
+}
+
+/// Draws a model's live quality to `path`, by its extension.
 pub(super) fn quality(resp: &pb::GetQualityResponse, path: &Path) -> anyhow::Result<()> {
+    write(&Quality(resp), path)
+}
+
+/// Draws a model's experiments to `path`, by its extension.
+pub(super) fn experiments(resp: &pb::GetExperimentsResponse, path: &Path) -> anyhow::Result<()> {
+    write(&Experiments(resp), path)
+}
+
+/// Writes `figure` to `path`: `.png`, `.svg` or `.html`.
+fn write(figure: &impl Figure, path: &Path) -> anyhow::Result<()> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -31,41 +67,115 @@ pub(super) fn quality(resp: &pb::GetQualityResponse, path: &Path) -> anyhow::Res
         anyhow::bail!("--plot {}: write .png, .svg or .html", path.display());
     }
     register_font()?;
-    match ext.as_str() {
-        "png" => {
-            let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-            {
-                let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
-                draw(&root, resp)?;
-                root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-            let file = std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), SIZE.0, SIZE.1);
-            encoder.set_color(png::ColorType::Rgb);
-            encoder.set_depth(png::BitDepth::Eight);
-            let mut writer = encoder.write_header()?;
-            writer.write_image_data(&buffer)?;
+    if ext == "png" {
+        let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
+            figure.draw(&root)?;
+            root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        _ => {
-            let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-                draw(&root, resp)?;
-                root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-            let text = if ext == "html" {
-                format!(
-                    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{} quality</title></head>\n<body>\n{svg}\n</body></html>\n",
-                    resp.model_name
-                )
-            } else {
-                svg
-            };
-            std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        }
+        let file =
+            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), SIZE.0, SIZE.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&buffer)?;
+        return Ok(());
     }
-    Ok(())
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        figure.draw(&root)?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let text = if ext == "html" {
+        format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n{svg}\n</body></html>\n",
+            figure.title()
+        )
+    } else {
+        svg
+    };
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// A model's experiments: each one's uplift with its 95% interval, beside zero.
+struct Experiments<'a>(&'a pb::GetExperimentsResponse);
+
+impl Figure for Experiments<'_> {
+    fn title(&self) -> String {
+        format!("{} experiments", self.0.model_name)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("drawing: {e}");
+        root.fill(&WHITE).map_err(fail)?;
+        let shown: Vec<(&pb::ExperimentReport, f64, f64, f64)> = self
+            .0
+            .experiments
+            .iter()
+            .filter_map(|e| Some((e, e.uplift?, e.lower?, e.upper?)))
+            .collect();
+        let reach = shown
+            .iter()
+            .flat_map(|(_, u, l, h)| [u.abs(), l.abs(), h.abs()])
+            .fold(0.05f64, f64::max)
+            * 1.1;
+        let n = shown.len().max(1);
+        let names: Vec<String> = shown
+            .iter()
+            .map(|(e, ..)| format!("{} ({})", e.action, e.rule))
+            .collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!(
+                    "{}: outcome rate, treated minus control (95% interval)",
+                    self.0.model_name
+                ),
+                ("sans-serif", 22),
+            )
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(260)
+            .build_cartesian_2d(-reach..reach, -0.5f64..(n as f64 - 0.5))
+            .map_err(fail)?;
+        chart
+            .configure_mesh()
+            .x_desc("uplift (negative: the action kept customers)")
+            .y_labels(n + 1)
+            .y_label_formatter(&|y| {
+                if (y - y.round()).abs() > 1e-6 || *y < 0.0 {
+                    return String::new();
+                }
+                names.get(y.round() as usize).cloned().unwrap_or_default()
+            })
+            .draw()
+            .map_err(fail)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, -0.5), (0.0, n as f64 - 0.5)],
+                BLACK.mix(0.4),
+            ))
+            .map_err(fail)?;
+        for (i, (_, uplift, lower, upper)) in shown.iter().enumerate() {
+            let y = i as f64;
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    [(*lower, y), (*upper, y)],
+                    color.stroke_width(3),
+                ))
+                .map_err(fail)?;
+            chart
+                .draw_series([Circle::new((*uplift, y), 6, color.filled())])
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
 }
 
 /// Registers the first system font found as plotters' `sans-serif`.
@@ -232,4 +342,38 @@ where
         .draw()
         .map_err(fail)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experiments_are_drawn_with_their_intervals() {
+        let report = |rule: &str, action: &str, u: f64, half: f64| pb::ExperimentReport {
+            rule: rule.into(),
+            action: action.into(),
+            uplift: Some(u),
+            lower: Some(u - half),
+            upper: Some(u + half),
+            ..Default::default()
+        };
+        let resp = pb::GetExperimentsResponse {
+            model_name: "churn".into(),
+            window: "90d".into(),
+            experiments: vec![
+                report("late_deliveries", "apology_voucher", -0.12, 0.05),
+                report("medium_risk", "loyalty_reminder", 0.01, 0.04),
+                // Not yet judged in both groups: not drawn.
+                pb::ExperimentReport {
+                    rule: "unhappy".into(),
+                    ..Default::default()
+                },
+            ],
+        };
+        let path = std::env::temp_dir().join("mercator-experiments-figure.png");
+        experiments(&resp, &path).expect("drawn");
+        let drawn = std::fs::read(&path).expect("png");
+        assert!(drawn.starts_with(b"\x89PNG") && drawn.len() > 10_000);
+    }
 }

@@ -283,12 +283,17 @@ async fn the_report_equals_statsmodels_once_the_window_has_passed() {
     );
     close(gauge, want[0], "the exported lower bound");
     let url = server.url();
+    let dir = tempfile::tempdir().expect("dir");
+    let png = dir.path().join("uplift.png");
+    let plot = png.display().to_string();
     let json = tokio::task::spawn_blocking(move || {
         crate::cli::ok(&[
             "experiments",
             "report",
             "churn_ab",
             "--json",
+            "--plot",
+            &plot,
             "--server",
             &url,
         ])
@@ -300,6 +305,11 @@ async fn the_report_equals_statsmodels_once_the_window_has_passed() {
         json["experiments"][0]["p_value"].as_f64(),
         want[3],
         "the CLI's p-value",
+    );
+    let drawn = std::fs::read(&png).expect("png");
+    assert!(
+        drawn.starts_with(b"\x89PNG") && drawn.len() > 10_000,
+        "a picture"
     );
     // A model judged otherwise has no experiments to report.
     let refused = monitoring
