@@ -11,13 +11,17 @@ const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
 
 /// Families only exported in a failure state, which the calling test does not provoke,
 /// only with TLS on (`tls.rs` reads that one from a TLS server's `/metrics`), only once
-/// outcomes were judged (`quality.rs` reads that one from such a server), or once the
-/// prediction log wrote or dropped a row (`prediction_log.rs` reads it).
+/// outcomes were judged (`quality.rs` and `experiments.rs` read those from such a
+/// server), or once the prediction log wrote or dropped a row (`prediction_log.rs` reads
+/// it).
 const FAILURE_ONLY: &[&str] = &[
     "mercator_model_load_failing",
     "mercator_tls_certificate_expiry_seconds",
     "mercator_model_quality",
     "mercator_prediction_log_rows_total",
+    "mercator_intervention_uplift",
+    "mercator_intervention_uplift_lower",
+    "mercator_intervention_uplift_upper",
 ];
 
 fn promtool() -> Option<std::path::PathBuf> {

@@ -277,6 +277,10 @@ async fn the_report_equals_statsmodels_once_the_window_has_passed() {
         "cost per customer retained",
     );
     let text = server.metrics_text().await;
+    for family in ["", "_lower", "_upper"] {
+        let line = format!("# TYPE mercator_intervention_uplift{family} gauge");
+        assert!(text.contains(&line), "the dashboard reads {line}");
+    }
     let gauge = metric_value(
         &text,
         r#"mercator_intervention_uplift_lower{action="loyalty_reminder",model="churn_ab",rule="medium_risk"}"#,
