@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use arrow_array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use clap::{Args, Subcommand};
 use mercator_proto::v1::{self as pb, outcomes_client::OutcomesClient};
 
@@ -240,19 +240,12 @@ fn times(
     let n = batch.num_rows();
     match column.data_type() {
         DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
-            let cast = arrow_cast::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
-                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            let t = cast
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .ok_or_else(|| anyhow::anyhow!("{name}: not a timestamp"))?;
+            let cast = mercator_features::columns::cast_to_micros(column)
+                .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
             Ok((0..n)
                 .map(|r| {
-                    if t.is_null(r) {
-                        Err("no time".to_string())
-                    } else {
-                        Ok(t.value(r))
-                    }
+                    mercator_features::columns::micros_at(cast.as_ref(), r)
+                        .ok_or_else(|| "no time".to_string())
                 })
                 .collect())
         }

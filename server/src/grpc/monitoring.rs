@@ -57,6 +57,16 @@ impl MonitoringService {
 }
 
 impl MonitoringService {
+    /// The judge of live quality for a request about `model` (named, and the log on).
+    fn judge_of(&self, model: &str) -> Result<&crate::quality::Judge, ServeError> {
+        if model.is_empty() {
+            return Err(ServeError::invalid("model_name", "name the model"));
+        }
+        self.judge
+            .as_deref()
+            .ok_or_else(|| crate::quality::log_off("there is nothing to judge"))
+    }
+
     /// The loaded versions of `model` a report covers, with whether each has a profile:
     /// all of them, or the one `version` names (a number or an alias).
     fn chosen(&self, model: &str, version: &str) -> Result<Vec<(u64, bool)>, ServeError> {
@@ -186,26 +196,19 @@ impl Monitoring for MonitoringService {
             model_name,
             window_days,
         } = req.into_inner();
-        let result = match (&self.judge, model_name.is_empty()) {
-            (_, true) => Err(ServeError::invalid("model_name", "name the model")),
-            (None, _) => Err(ServeError::FailedPrecondition(
-                "the prediction log is off ([prediction_log] enabled = false): there is \
-                 nothing to judge"
-                    .into(),
-            )),
-            (Some(judge), _) => {
-                judge
-                    .experiments(&model_name, window_days)
-                    .await
-                    .map(|(spec, report)| {
-                        let answer = pb::GetExperimentsResponse {
-                            model_name: model_name.clone(),
-                            window: spec.window,
-                            experiments: report.into_iter().map(experiment_to_pb).collect(),
-                        };
-                        (None, answer)
-                    })
-            }
+        let result = match self.judge_of(&model_name) {
+            Err(e) => Err(e),
+            Ok(judge) => judge
+                .experiments(&model_name, window_days)
+                .await
+                .map(|(spec, report)| {
+                    let answer = pb::GetExperimentsResponse {
+                        model_name: model_name.clone(),
+                        window: spec.window,
+                        experiments: report.into_iter().map(experiment_to_pb).collect(),
+                    };
+                    (None, answer)
+                }),
         };
         super::observed::observed(&self.metrics, GET_EXPERIMENTS, result)
     }
@@ -218,14 +221,9 @@ impl Monitoring for MonitoringService {
             model_name,
             window_days,
         } = req.into_inner();
-        let result = match (&self.judge, model_name.is_empty()) {
-            (_, true) => Err(ServeError::invalid("model_name", "name the model")),
-            (None, _) => Err(ServeError::FailedPrecondition(
-                "the prediction log is off ([prediction_log] enabled = false): there is \
-                 nothing to judge"
-                    .into(),
-            )),
-            (Some(judge), _) => judge
+        let result = match self.judge_of(&model_name) {
+            Err(e) => Err(e),
+            Ok(judge) => judge
                 .evaluate(&model_name, window_days)
                 .await
                 .map(|r| (None, quality_to_pb(r))),

@@ -37,11 +37,7 @@ fn outcome(i: usize, o: pb::Outcome) -> Result<Outcome, ServeError> {
     let time = time.ok_or_else(|| {
         ServeError::invalid(format!("outcomes[{i}].time"), "give the outcome's time")
     })?;
-    let micros = time
-        .seconds
-        .checked_mul(1_000_000)
-        .and_then(|s| s.checked_add(i64::from(time.nanos) / 1000))
-        .filter(|_| (0..1_000_000_000).contains(&time.nanos))
+    let micros = mercator_features::grpc::timestamp_micros(&time)
         .ok_or_else(|| ServeError::invalid(format!("outcomes[{i}].time"), "out of range"))?;
     let labelled = !label.is_empty();
     Ok(Outcome {
@@ -63,13 +59,10 @@ impl Outcomes for OutcomesService {
             outcomes,
         } = req.into_inner();
         let result = async {
-            let judge = self.judge.as_ref().ok_or_else(|| {
-                ServeError::FailedPrecondition(
-                    "the prediction log is off ([prediction_log] enabled = false): outcomes \
-                     have nothing to judge"
-                        .into(),
-                )
-            })?;
+            let judge = self
+                .judge
+                .as_ref()
+                .ok_or_else(|| crate::quality::log_off("outcomes have nothing to judge"))?;
             let outcomes = outcomes
                 .into_iter()
                 .enumerate()

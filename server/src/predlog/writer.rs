@@ -273,12 +273,7 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
     };
     let mut columns: Vec<ArrayRef> = vec![
         text(rows, |c, _| &c.request_id),
-        Arc::new(
-            arrow_array::TimestampMicrosecondArray::from_iter_values(
-                rows.iter().map(|(c, _)| c.time_micros),
-            )
-            .with_timezone("UTC"),
-        ),
+        mercator_features::columns::timestamp_column(rows.iter().map(|(c, _)| c.time_micros)),
         text(rows, |c, i| i.version.as_deref().unwrap_or(&c.version)),
         text(rows, |c, _| &c.route),
         text(rows, |c, _| c.api),

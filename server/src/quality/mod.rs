@@ -26,6 +26,13 @@ use crate::predlog::PredictionLogConfig;
 pub use judge::Group;
 pub use outcomes::{Outcome, OutcomeStore};
 
+/// Refusal of a quality call while the prediction log is off (`why`: what that leaves).
+pub fn log_off(why: &str) -> ServeError {
+    ServeError::FailedPrecondition(format!(
+        "the prediction log is off ([prediction_log] enabled = false): {why}"
+    ))
+}
+
 /// Starts the prediction log and live quality as `config` sets them (locations resolved
 /// against `data_dir`, files named after `instance`); both `None` when the log is off.
 pub fn start(
@@ -74,6 +81,15 @@ pub struct Judge {
     /// The label sets each model last exported, so a version gone from the window
     /// leaves the exposition.
     exported: Mutex<Exported>,
+}
+
+/// What judging reads: how the model is judged, its log rows over the window, its
+/// outcomes, and the moment they were read.
+struct Window {
+    spec: Quality,
+    rows: Vec<logged::Logged>,
+    outcomes: Vec<Outcome>,
+    now: i64,
 }
 
 /// By model, the (version, route, metric) series exported.
@@ -193,22 +209,12 @@ impl Judge {
     /// Judges `model` over the last `window_days` (0: the configured window) and exports
     /// the result.
     pub async fn evaluate(&self, model: &str, window_days: f64) -> Result<Report, ServeError> {
-        if !(0.0..=3660.0).contains(&window_days) {
-            return Err(ServeError::invalid(
-                "window_days",
-                "must be between 0 (the configured window) and 3660 days",
-            ));
-        }
-        let (spec, output) = self.spec(model)?;
-        let days = if window_days > 0.0 {
-            window_days
-        } else {
-            self.config.quality_window_days
-        };
-        let now = chrono::Utc::now().timestamp_micros();
-        let from = now - (days * 86_400e6) as i64;
-        let rows = logged::read(&self.log, model, from, now, output.as_deref()).await?;
-        let outcomes = self.outcomes.read(model).await?;
+        let Window {
+            spec,
+            rows,
+            outcomes,
+            now,
+        } = self.read_window(model, window_days, |_| Ok(())).await?;
         let spec_for_judging = spec.clone();
         let groups = tokio::task::spawn_blocking(move || {
             judge::judge(&spec_for_judging, &rows, &outcomes, now)
@@ -225,13 +231,14 @@ impl Judge {
         Ok(report)
     }
 
-    /// The experiments of `model`'s runbook over the last `window_days` (0: the
-    /// configured window), judged as its binary quality says; their uplift exported.
-    pub async fn experiments(
+    /// How `model` is judged (refused unless `accept` takes it), its log rows over the last
+    /// `window_days` (0: the configured window) and its outcomes, read now.
+    async fn read_window(
         &self,
         model: &str,
         window_days: f64,
-    ) -> Result<(Quality, Vec<experiments::Experiment>), ServeError> {
+        accept: impl Fn(&Quality) -> Result<(), ServeError>,
+    ) -> Result<Window, ServeError> {
         if !(0.0..=3660.0).contains(&window_days) {
             return Err(ServeError::invalid(
                 "window_days",
@@ -239,13 +246,7 @@ impl Judge {
             ));
         }
         let (spec, output) = self.spec(model)?;
-        if spec.kind != mercator_runtime::manifest::quality::QualityKind::Binary {
-            return Err(ServeError::FailedPrecondition(format!(
-                "model '{model}' is judged as {}: experiments need a binary outcome \
-                 (quality kind \"binary\" with its window)",
-                spec.kind.as_str()
-            )));
-        }
+        accept(&spec)?;
         let days = if window_days > 0.0 {
             window_days
         } else {
@@ -255,6 +256,37 @@ impl Judge {
         let from = now - (days * 86_400e6) as i64;
         let rows = logged::read(&self.log, model, from, now, output.as_deref()).await?;
         let outcomes = self.outcomes.read(model).await?;
+        Ok(Window {
+            spec,
+            rows,
+            outcomes,
+            now,
+        })
+    }
+
+    /// The experiments of `model`'s runbook over the last `window_days` (0: the
+    /// configured window), judged as its binary quality says; their uplift exported.
+    pub async fn experiments(
+        &self,
+        model: &str,
+        window_days: f64,
+    ) -> Result<(Quality, Vec<experiments::Experiment>), ServeError> {
+        let binary = |spec: &Quality| {
+            if spec.kind == mercator_runtime::manifest::quality::QualityKind::Binary {
+                return Ok(());
+            }
+            Err(ServeError::FailedPrecondition(format!(
+                "model '{model}' is judged as {}: experiments need a binary outcome \
+                 (quality kind \"binary\" with its window)",
+                spec.kind.as_str()
+            )))
+        };
+        let Window {
+            spec,
+            rows,
+            outcomes,
+            now,
+        } = self.read_window(model, window_days, binary).await?;
         let window = spec.window_micros();
         let report =
             tokio::task::spawn_blocking(move || experiments::report(&rows, &outcomes, window, now))

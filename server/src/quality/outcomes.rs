@@ -166,10 +166,7 @@ fn encode(outcomes: &[Outcome]) -> Result<bytes::Bytes, String> {
             Arc::new(StringArray::from_iter_values(
                 outcomes.iter().map(|o| o.entity.as_str()),
             )),
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(outcomes.iter().map(|o| o.time_micros))
-                    .with_timezone("UTC"),
-            ),
+            mercator_features::columns::timestamp_column(outcomes.iter().map(|o| o.time_micros)),
             Arc::new(Float64Array::from_iter(outcomes.iter().map(|o| o.value))),
             Arc::new(StringArray::from_iter(
                 outcomes.iter().map(|o| o.label.as_deref()),

@@ -133,6 +133,15 @@ impl Opened {
         serving: &Serving,
         instances: impl FnOnce() -> Vec<crate::predlog::Instance>,
     ) {
+        self.log_rows(serving, || Ok(instances()));
+    }
+
+    /// Logs rows of the batch (see [`Serving::log_rows`]).
+    fn log_rows(
+        &self,
+        serving: &Serving,
+        outcome: impl FnOnce() -> Result<Vec<crate::predlog::Instance>, (tonic::Code, String)>,
+    ) {
         let target = Target {
             model: &self.model,
             version: "",
@@ -145,7 +154,7 @@ impl Opened {
             Some(&self.routed.live),
             self.route.clone(),
             self.obs.elapsed(),
-            || Ok(instances()),
+            outcome,
         );
     }
 
@@ -157,20 +166,9 @@ impl Opened {
             Ending::Failed(code) => code,
         };
         if let Ending::Failed(code) = ending {
-            let target = Target {
-                model: &self.model,
-                version: "",
-                entity: None,
-            };
-            serving.log_rows(
-                &self.ctx,
-                self.obs.method(),
-                &target,
-                Some(&self.routed.live),
-                self.route.clone(),
-                self.obs.elapsed(),
-                || Err((code, "the batch ended early at this error".to_string())),
-            );
+            self.log_rows(serving, || {
+                Err((code, "the batch ended early at this error".to_string()))
+            });
         }
         self.obs.finish(&serving.metrics, code);
     }

@@ -369,9 +369,10 @@ async fn score_on(
         .collect();
     Ok(Scores {
         scores,
-        seen: match loaded.logged_features.first() {
-            Some(names) => Arc::from(vec![found.logged(names)]),
-            None => Arc::from(Vec::new()),
+        // Copied for the log only when there is one (as V2 and Classify do).
+        seen: match (&serving.log, loaded.logged_features.first()) {
+            (Some(_), Some(names)) => Arc::from(vec![found.logged(names)]),
+            _ => Arc::from(Vec::new()),
         },
     })
 }
