@@ -66,6 +66,11 @@ class Score:
     rule: Optional[str] = None
     # In the rule's control group: `action` is what would have been done; do nothing.
     control: bool = False
+    # The rule's experiment ("" when it holds out no one).
+    experiment: str = ""
+    # How much the action raises the favourable outcome's probability (for churn: the
+    # fall in churn), from the runbook's uplift model; None without one.
+    uplift: Optional[float] = None
 
 
 @dataclass
@@ -175,7 +180,9 @@ class Client:
                                       raises_risk=x.direction == raises) for x in s.reasons],
                       action=s.intervention.action if s.HasField("intervention") else None,
                       rule=s.intervention.rule if s.HasField("intervention") else None,
-                      control=s.intervention.control if s.HasField("intervention") else False)
+                      control=s.intervention.control if s.HasField("intervention") else False,
+                      experiment=s.intervention.experiment if s.HasField("intervention") else "",
+                      uplift=s.uplift if s.HasField("uplift") else None)
                 for s in r.scores]
 
     def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,

@@ -4,4 +4,5 @@ pub mod candle;
 pub mod ets;
 pub mod neural_forecast;
 pub mod text;
+pub mod uplift;
 pub mod xgboost;

@@ -176,6 +176,9 @@ impl Manifest {
         if self.kind == "candle" {
             crate::kinds::neural_forecast::ForecasterSpec::from_manifest(&self.extra)?;
         }
+        if self.kind == "uplift" {
+            crate::kinds::uplift::favourable_from_manifest(&self.extra)?;
+        }
         self.warmup_samples()?;
         Ok(sections)
     }
@@ -277,6 +280,12 @@ impl Manifest {
                 self.input_specs(),
                 self.output_specs(),
                 self.outputs.iter().map(|o| o.value).collect(),
+            )?)),
+            "uplift" => Ok(Box::new(crate::kinds::uplift::UpliftModel::load(
+                weights,
+                self.input_specs(),
+                self.output_specs(),
+                crate::kinds::uplift::favourable_from_manifest(&self.extra)?,
             )?)),
             "candle" if self.extra.contains_key("forecaster") => {
                 let spec =
@@ -411,7 +420,7 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text"];
+pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text", "uplift"];
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,12 @@
 //! the share starts a new experiment. `"action_costs": {"apology_voucher": 5.0}` beside
 //! the runbook gives what one action costs, for the experiment report's cost per
 //! customer retained.
+//!
+//! A rule may target by uplift rather than risk: `"uplift_above": 0.05` matches only
+//! customers whose uplift (how much the action raises the favourable outcome's
+//! probability, from the `uplift` model kind) is above it. The manifest names that model,
+//! `"uplift_model": "churn_uplift"`; the server scores it beside the churn model, and a
+//! rule with `uplift_above` and no `uplift_model` refuses the version.
 
 use serde::Deserialize;
 
@@ -55,6 +61,8 @@ struct RuleDoc {
     control: Option<f64>,
     #[serde(default)]
     experiment: Option<String>,
+    #[serde(default)]
+    uplift_above: Option<f64>,
 }
 
 /// One checked rule; features are columns of the model's input.
@@ -75,6 +83,8 @@ pub struct Rule {
     pub control: f64,
     /// The experiment the control group belongs to (its name decides who is held out).
     pub experiment: String,
+    /// Only customers whose uplift is above this.
+    pub uplift_above: Option<f64>,
 }
 
 /// What one scored customer looks like to the rules.
@@ -89,6 +99,8 @@ pub struct Case<'a> {
     pub values: &'a [f64],
     /// Per column, whether its value was served (not missing, not expired).
     pub served: &'a [bool],
+    /// The customer's uplift, when the uplift model scored them.
+    pub uplift: Option<f64>,
 }
 
 /// The rules, in order.
@@ -98,6 +110,8 @@ pub struct Runbook {
     pub rules: Vec<Rule>,
     /// What one of each action costs (`action_costs`), for those the manifest prices.
     pub costs: std::collections::BTreeMap<String, f64>,
+    /// The model whose `uplift` output the rules with `uplift_above` read.
+    pub uplift_model: Option<String>,
 }
 
 impl Runbook {
@@ -120,6 +134,15 @@ impl Runbook {
                     b.feature == name || b.feature.split_once(':').is_some_and(|(_, f)| f == name)
                 })
                 .or_else(|| input.feature_names.iter().position(|n| n == name))
+        };
+        let uplift_model = match manifest.extra.get("uplift_model") {
+            None => None,
+            Some(serde_json::Value::String(m)) if valid_model_name(m) => Some(m.clone()),
+            Some(v) => {
+                return Err(RuntimeError::Signature(format!(
+                    "uplift_model: {v} is not a model name (letters, digits, '_', '-', '.')"
+                )));
+            }
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(docs.len());
         for (i, d) in docs.into_iter().enumerate() {
@@ -191,6 +214,20 @@ impl Runbook {
                 None if control > 0.0 => format!("{}:{}:{control}", d.rule, d.action),
                 None => String::new(),
             };
+            if let Some(u) = d.uplift_above {
+                if !(-1.0..1.0).contains(&u) {
+                    return Err(at(
+                        "uplift_above",
+                        format!("{u} is not an uplift in [-1, 1)"),
+                    ));
+                }
+                if uplift_model.is_none() {
+                    return Err(at(
+                        "uplift_above",
+                        "targets by uplift: name the uplift model in the manifest (\"uplift_model\": \"…\")".into(),
+                    ));
+                }
+            }
             rules.push(Rule {
                 rule: d.rule,
                 action: d.action,
@@ -199,6 +236,7 @@ impl Runbook {
                 value,
                 control,
                 experiment,
+                uplift_above: d.uplift_above,
             });
         }
         let costs: std::collections::BTreeMap<String, f64> = match manifest
@@ -222,7 +260,11 @@ impl Runbook {
                 )));
             }
         }
-        Ok(Some(Runbook { rules, costs }))
+        Ok(Some(Runbook {
+            rules,
+            costs,
+            uplift_model,
+        }))
     }
 
     /// Whether a customer in `band` could match a rule that reads reasons: only then are
@@ -233,14 +275,39 @@ impl Runbook {
             .any(|r| r.top_reason.is_some() && r.band.as_deref().is_none_or(|b| b == band))
     }
 
+    /// The model to score for uplift, when a rule reads it.
+    pub fn reads_uplift(&self) -> Option<&str> {
+        self.uplift_model
+            .as_deref()
+            .filter(|_| self.rules.iter().any(|r| r.uplift_above.is_some()))
+    }
+
     /// The first rule that matches the customer, if any.
     pub fn choose(&self, case: &Case<'_>) -> Option<&Rule> {
         self.rules.iter().find(|r| matches(r, case))
     }
 }
 
+/// A name the registry accepts for a model (its `check_name`: 1–64 of a-z, 0-9, `-`,
+/// `_`, `.`, never `..`, starting with a letter or digit); the runtime cannot ask it.
+fn valid_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && !name.contains("..")
+}
+
 fn matches(rule: &Rule, case: &Case<'_>) -> bool {
     if rule.band.as_deref().is_some_and(|b| b != case.band) {
+        return false;
+    }
+    // No uplift (the customer unknown to the uplift model's features) never matches.
+    if let Some(above) = rule.uplift_above
+        && !case.uplift.is_some_and(|u| u > above)
+    {
         return false;
     }
     if let Some((c, within)) = rule.top_reason {
@@ -318,6 +385,7 @@ mod tests {
             contributions,
             values,
             served: &served,
+            uplift: None,
         };
         let pick = |c: &Case<'_>| book.choose(c).map(|r| r.rule.as_str());
         assert_eq!(
@@ -345,8 +413,54 @@ mod tests {
             contributions: &[0.1, 0.5, 0.0],
             values: &[0.0, 1.0, 0.0],
             served: &[false; 3],
+            uplift: None,
         };
         assert_eq!(pick(&missing), None, "a default never matches a value rule");
+    }
+
+    #[test]
+    fn a_rule_targets_by_uplift_from_the_named_model() {
+        let with_model = |model: serde_json::Value, above: f64| {
+            let mut doc = serde_json::json!({
+                "kind": "xgboost", "weights": "model.json",
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 1],
+                    "features": [{"feature": "c:late"}]}],
+                "outputs": [{"name": "p", "datatype": "FP32", "shape": [-1]}],
+                "runbook": [{"rule": "worth_it", "uplift_above": above, "action": "voucher"}],
+                "uplift_model": model,
+            });
+            if doc["uplift_model"].is_null()
+                && let Some(m) = doc.as_object_mut()
+            {
+                m.remove("uplift_model");
+            }
+            let m = Manifest::parse(doc.to_string().as_bytes())?;
+            Runbook::of(&m, &[])
+        };
+        let book = with_model("churn_uplift".into(), 0.05)
+            .expect("valid")
+            .expect("present");
+        assert_eq!(book.reads_uplift(), Some("churn_uplift"));
+        let case = |uplift| Case {
+            band: "",
+            contributions: &[],
+            values: &[0.0],
+            served: &[true],
+            uplift,
+        };
+        let pick = |u| book.choose(&case(u)).map(|r| r.rule.as_str());
+        assert_eq!(pick(Some(0.2)), Some("worth_it"));
+        assert_eq!(pick(Some(0.05)), None, "above, not at");
+        assert_eq!(pick(Some(-0.1)), None);
+        assert_eq!(pick(None), None, "no uplift never matches");
+        for (model, above, says) in [
+            (serde_json::Value::Null, 0.05, "runbook[0].uplift_above"),
+            ("a/b".into(), 0.05, "uplift_model: "),
+            ("m".into(), 1.5, "runbook[0].uplift_above: 1.5"),
+        ] {
+            let err = with_model(model, above).expect_err(says).to_string();
+            assert!(err.contains(says), "{err} should say {says}");
+        }
     }
 
     #[test]
@@ -420,6 +534,10 @@ mod tests {
                 "runbook[0].experiment",
             ),
             (serde_json::json!({"rule": "a"}), "runbook: "),
+            (
+                serde_json::json!([{"rule": "a", "action": "x", "uplift_above": 0.05}]),
+                "runbook[0].uplift_above: targets by uplift: name the uplift model",
+            ),
         ] {
             let err = manifest(rules).expect_err(says).to_string();
             assert!(err.contains(says), "{err} should say {says}");

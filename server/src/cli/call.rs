@@ -125,6 +125,7 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                     "expired_features": s.expired_features,
                     "model_version": s.model_version,
                     "reasons": s.reasons.iter().map(reason_json).collect::<Vec<_>>(),
+                    "uplift": s.uplift,
                     "intervention": s.intervention.as_ref().map(|i| serde_json::json!({
                         "action": i.action, "rule": i.rule,
                         "control": i.control, "experiment": i.experiment,
@@ -136,12 +137,14 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    // The uplift column only for a model whose runbook reads an uplift model.
+    let uplift = resp.scores.iter().any(|s| s.uplift.is_some());
     let rows: Vec<Vec<String>> = resp
         .scores
         .iter()
         .map(|s| {
             let scored = s.status() == pb::customer_score::Status::Scored;
-            vec![
+            let mut row = vec![
                 s.customer_id.clone(),
                 s.status().as_str_name().to_string(),
                 if scored {
@@ -152,29 +155,29 @@ pub async fn score(args: ScoreArgs) -> anyhow::Result<()> {
                 s.risk_band.clone(),
                 s.model_version.clone(),
                 s.missing_features.len().to_string(),
-                s.intervention.as_ref().map_or("-".into(), |i| {
-                    if i.control {
-                        format!("none: control of {} ({})", i.action, i.rule)
-                    } else {
-                        format!("{} ({})", i.action, i.rule)
-                    }
-                }),
-            ]
+            ];
+            if uplift {
+                row.push(s.uplift.map_or("-".into(), |u| format!("{u:+.3}")));
+            }
+            row.push(s.intervention.as_ref().map_or("-".into(), |i| {
+                if i.control {
+                    format!("none: control of {} ({})", i.action, i.rule)
+                } else {
+                    format!("{} ({})", i.action, i.rule)
+                }
+            }));
+            row
         })
         .collect();
     println!("{}:", resp.model_name);
-    table::print(
-        &[
-            "CUSTOMER",
-            "STATUS",
-            "P(CHURN)",
-            "BAND",
-            "VERSION",
-            "MISSING",
-            "ACTION (RULE)",
-        ],
-        &rows,
-    );
+    let mut header = vec![
+        "CUSTOMER", "STATUS", "P(CHURN)", "BAND", "VERSION", "MISSING",
+    ];
+    if uplift {
+        header.push("UPLIFT");
+    }
+    header.push("ACTION (RULE)");
+    table::print(&header, &rows);
     let explained: Vec<Vec<String>> = resp
         .scores
         .iter()

@@ -85,6 +85,7 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
                     "pending": e.pending, "uplift": e.uplift, "lower": e.lower,
                     "upper": e.upper, "z": e.z, "p_value": e.p_value,
                     "cost": e.cost, "cost_per_retained": e.cost_per_retained,
+                    "qini_uplift": e.qini_uplift, "qini_risk": e.qini_risk,
                 })
             })
             .collect();
@@ -114,6 +115,8 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
                 e.p_value.map_or("-".into(), |p| format!("{p:.4}")),
                 e.cost_per_retained
                     .map_or("-".into(), |c| format!("{c:.2}")),
+                number(e.qini_uplift),
+                number(e.qini_risk),
                 e.pending.to_string(),
             ]
         })
@@ -130,6 +133,8 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
             "95% CI",
             "P",
             "COST/RETAINED",
+            "QINI(UPLIFT)",
+            "QINI(RISK)",
             "PENDING",
         ],
         &rows,

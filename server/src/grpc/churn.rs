@@ -85,6 +85,7 @@ impl From<CustomerScore> for pb::CustomerScore {
             model_version,
             reasons,
             intervention,
+            uplift,
         } = s;
         let status = match status {
             CustomerStatus::Scored => pb::customer_score::Status::Scored,
@@ -99,6 +100,7 @@ impl From<CustomerScore> for pb::CustomerScore {
             expired_features,
             model_version,
             reasons: reasons.into_iter().map(Into::into).collect(),
+            uplift,
             intervention: intervention.map(
                 |Intervention {
                      action,

@@ -183,6 +183,8 @@ fn experiment_to_pb(e: crate::quality::experiments::Experiment) -> pb::Experimen
         p_value: d.and_then(|d| d.p_value),
         cost: e.cost,
         cost_per_retained: e.cost_per_retained,
+        qini_uplift: e.qini_uplift,
+        qini_risk: e.qini_risk,
     }
 }
 

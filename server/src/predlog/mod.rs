@@ -45,6 +45,8 @@ pub struct Outputs {
     pub control: Option<bool>,
     /// The rule's experiment.
     pub experiment: Option<String>,
+    /// The customer's uplift, from the runbook's uplift model.
+    pub uplift: Option<f64>,
     /// Whether the conversation goes to a person.
     pub handoff: Option<bool>,
     /// A forecast day, `YYYY-MM-DD`.

@@ -242,6 +242,7 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
         Field::new("rule", DataType::Utf8, true),
         Field::new("control", DataType::Boolean, true),
         Field::new("experiment", DataType::Utf8, true),
+        Field::new("uplift", DataType::Float64, true),
         Field::new("handoff", DataType::Boolean, true),
         Field::new("forecast_date", DataType::Utf8, true),
         Field::new("mean", DataType::Float64, true),
@@ -296,6 +297,7 @@ fn encode(rows: &[(&Call, &Instance)]) -> Result<bytes::Bytes, String> {
             rows.iter().map(|(_, i)| i.outputs.control),
         )),
         maybe_text(rows, |i| i.outputs.experiment.as_deref()),
+        number(rows, |i| i.outputs.uplift),
         Arc::new(BooleanArray::from_iter(
             rows.iter().map(|(_, i)| i.outputs.handoff),
         )),

@@ -4,12 +4,18 @@
 //! interval and test ([`super::stats::two_proportions`]). A customer counts once per
 //! experiment, on their first assignment in the window (a draw never changes, so later
 //! scores would only count them again).
+//!
+//! Each experiment also gets the Qini coefficient ([`super::stats::qini_auc`]) of two
+//! scores over its judged customers, with retention (no outcome in the window) as the
+//! favourable outcome: the uplift its rows logged (from the runbook's uplift model) and
+//! the churn risk. A randomised hold-out is what makes the Qini measurable: it says
+//! whether a score ranks first the customers the action changes.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::logged::Logged;
 use super::outcomes::Outcome;
-use super::stats::{Difference, two_proportions};
+use super::stats::{Difference, qini_auc, two_proportions};
 
 /// One experiment's arms and their difference.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +44,29 @@ pub struct Experiment {
     /// What each customer the action kept cost: the cost over the fall in the outcome
     /// rate (cost × treated / customers kept); none unless the rate fell.
     pub cost_per_retained: Option<f64>,
+    /// The Qini coefficient of the logged uplift (none when a judged row has none).
+    pub qini_uplift: Option<f64>,
+    /// The Qini coefficient of the churn probability.
+    pub qini_risk: Option<f64>,
+}
+
+/// One judged customer of an experiment, for the Qini.
+#[derive(Debug, Default)]
+struct Judged {
+    retained: Vec<bool>,
+    treated: Vec<bool>,
+    risk: Vec<f64>,
+    uplift: Vec<Option<f64>>,
+}
+
+impl Judged {
+    fn qini(&self) -> (Option<f64>, Option<f64>) {
+        let uplift: Option<Vec<f64>> = self.uplift.iter().copied().collect();
+        (
+            uplift.and_then(|u| qini_auc(&self.retained, &u, &self.treated)),
+            qini_auc(&self.retained, &self.risk, &self.treated),
+        )
+    }
 }
 
 impl Experiment {
@@ -72,6 +101,7 @@ pub fn report(rows: &[Logged], outcomes: &[Outcome], window: i64, now: i64) -> V
         }
     }
     let mut experiments: BTreeMap<&str, Experiment> = BTreeMap::new();
+    let mut judged: BTreeMap<&str, Judged> = BTreeMap::new();
     for ((experiment, _), row) in first {
         let e = experiments.entry(experiment).or_insert_with(|| Experiment {
             experiment: experiment.to_string(),
@@ -85,6 +115,8 @@ pub fn report(rows: &[Logged], outcomes: &[Outcome], window: i64, now: i64) -> V
             difference: None,
             cost: None,
             cost_per_retained: None,
+            qini_uplift: None,
+            qini_risk: None,
         });
         let Some(happened) = super::judge::churned(row, &by_entity, window, now) else {
             e.pending += 1;
@@ -97,12 +129,20 @@ pub fn report(rows: &[Logged], outcomes: &[Outcome], window: i64, now: i64) -> V
             e.treated += 1;
             e.treated_outcomes += u64::from(happened);
         }
+        let j = judged.entry(experiment).or_default();
+        j.retained.push(!happened);
+        j.treated.push(row.control != Some(true));
+        j.risk.push(row.probability.unwrap_or(f64::NAN));
+        j.uplift.push(row.uplift.filter(|u| u.is_finite()));
     }
     experiments
-        .into_values()
-        .map(|mut e| {
+        .into_iter()
+        .map(|(name, mut e)| {
             e.difference =
                 two_proportions(e.treated_outcomes, e.treated, e.control_outcomes, e.control);
+            if let Some(j) = judged.get(name) {
+                (e.qini_uplift, e.qini_risk) = j.qini();
+            }
             e
         })
         .collect()

@@ -48,6 +48,8 @@ pub struct Logged {
     pub control: Option<bool>,
     /// The rule's experiment.
     pub experiment: Option<String>,
+    /// The customer's uplift, when the runbook's uplift model scored them.
+    pub uplift: Option<f64>,
 }
 
 /// Reads the OK rows of `model` logged on the days from `from_micros` to `to_micros`
@@ -124,6 +126,7 @@ fn decode(bytes: bytes::Bytes, output: Option<&str>) -> Result<Vec<Logged>, Stri
         "action",
         "control",
         "experiment",
+        "uplift",
     ];
     let schema = builder.schema().clone();
     let indexes: Vec<usize> = schema
@@ -203,6 +206,7 @@ fn read_batch(batch: &RecordBatch, output: Option<&str>, out: &mut Vec<Logged>) 
             action: get_text(text("action"), r),
             control: control.filter(|c| !c.is_null(r)).map(|c| c.value(r)),
             experiment: get_text(text("experiment"), r),
+            uplift: get_number(number("uplift"), r),
         });
     }
 }

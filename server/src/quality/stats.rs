@@ -9,6 +9,10 @@
 //! - WAPE: `Σ|actual − mean| / Σ|actual|`; MAE: `mean_absolute_error`; pinball:
 //!   `mean_pinball_loss(alpha=level)`; coverage: the share of actuals within the lowest and
 //!   highest quantile, ends included.
+//! - Qini: `sklift.metrics.qini_auc_score` (scikit-uplift 0.5, `negative_effect=True`):
+//!   the area between the Qini curve and the diagonal over the same area of the perfect
+//!   curve (Radcliffe 2007, normalised as scikit-uplift does; other libraries divide by
+//!   other things, so only scikit-uplift's numbers are comparable).
 
 /// The difference of two proportions (treated minus control), its 95% interval and its
 /// test.
@@ -63,6 +67,77 @@ pub fn two_proportions(x1: u64, n1: u64, x0: u64, n0: u64) -> Option<Difference>
         z,
         p_value: z.map(|z| statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2)),
     })
+}
+
+/// The Qini coefficient of `score` (higher: target first) over customers with the
+/// favourable outcome `y` and `treated` or held out; `None` without both groups or when
+/// the perfect curve is the diagonal (nothing to normalise by).
+pub fn qini_auc(y: &[bool], score: &[f64], treated: &[bool]) -> Option<f64> {
+    let n = y.len().min(score.len()).min(treated.len());
+    let (y, score, treated) = (&y[..n], &score[..n], &treated[..n]);
+    let n_treated = treated.iter().filter(|&&t| t).count();
+    if n_treated == 0 || n_treated == n {
+        return None;
+    }
+    // The perfect ranking: treated successes first, control successes last.
+    let perfect: Vec<f64> = y
+        .iter()
+        .zip(treated)
+        .map(|(&y, &t)| match (y, t) {
+            (true, true) => 1.0,
+            (true, false) => -1.0,
+            _ => 0.0,
+        })
+        .collect();
+    let actual = qini_area(y, score, treated);
+    let best = qini_area(y, &perfect, treated);
+    let (last_x, last_y) = qini_end(y, treated);
+    let diagonal = last_x * last_y / 2.0;
+    let denominator = best - diagonal;
+    (denominator != 0.0).then(|| (actual - diagonal) / denominator)
+}
+
+/// Where every Qini curve of these customers ends: all of them, and the treated
+/// successes less the control successes scaled to the treated group's size.
+fn qini_end(y: &[bool], treated: &[bool]) -> (f64, f64) {
+    let count = |t: bool, success: bool| {
+        y.iter()
+            .zip(treated)
+            .filter(|&(&y, &tr)| tr == t && (y || !success))
+            .count() as f64
+    };
+    let (nt, nc) = (count(true, false), count(false, false));
+    (
+        y.len() as f64,
+        count(true, true) - count(false, true) * nt / nc,
+    )
+}
+
+/// The trapezoidal area under the Qini curve of `score`: customers taken by descending
+/// score, a point at the end of each run of equal scores (ties enter together), from
+/// the origin.
+fn qini_area(y: &[bool], score: &[f64], treated: &[bool]) -> f64 {
+    let mut order: Vec<usize> = (0..score.len()).collect();
+    order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let (mut nt, mut yt, mut yc) = (0.0f64, 0.0f64, 0.0f64);
+    let (mut x0, mut v0, mut area) = (0.0f64, 0.0f64, 0.0f64);
+    for (k, &i) in order.iter().enumerate() {
+        if treated[i] {
+            nt += 1.0;
+            yt += f64::from(u8::from(y[i]));
+        } else {
+            yc += f64::from(u8::from(y[i]));
+        }
+        let last_of_run = order.get(k + 1).is_none_or(|&j| score[j] != score[i]);
+        if last_of_run {
+            let x = (k + 1) as f64;
+            let nc = x - nt;
+            let v = yt - if nc != 0.0 { yc * nt / nc } else { 0.0 };
+            area += (x - x0) * (v + v0) / 2.0;
+            (x0, v0) = (x, v);
+        }
+    }
+    area
 }
 
 /// A bin of the calibration curve.
@@ -271,6 +346,26 @@ mod tests {
         }
         assert_eq!(two_proportions(1, 0, 1, 2), None);
         assert_eq!(two_proportions(0, 5, 0, 5).expect("groups").z, None);
+    }
+
+    #[test]
+    fn qini_equals_scikit_uplift() {
+        // sklift.metrics.qini_auc_score(y, s, t), scikit-uplift 0.5.1.
+        let b = |v: &[u8]| v.iter().map(|&x| x == 1).collect::<Vec<bool>>();
+        let got = qini_auc(
+            &b(&[1, 0, 1, 1, 0, 1, 0, 0, 1, 1]),
+            &[0.3, 0.1, 0.3, 0.9, -0.2, 0.5, 0.5, 0.0, 0.7, 0.1],
+            &b(&[1, 0, 0, 1, 1, 1, 0, 0, 1, 0]),
+        );
+        assert!((got.expect("both groups") - 0.5199999999999999).abs() < 1e-12);
+        // Ties enter together.
+        let got = qini_auc(
+            &b(&[0, 1, 1, 0, 1, 0, 1, 1]),
+            &[0.2, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1],
+            &b(&[1, 1, 0, 0, 1, 0, 1, 0]),
+        );
+        assert!((got.expect("both groups") - -0.14814814814814814).abs() < 1e-12);
+        assert_eq!(qini_auc(&[true, false], &[0.1, 0.2], &[true, true]), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mercator/v1/churn.proto\x12\x0bmercator.v1\"d\n\x0cScoreRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63ustomer_ids\x18\x03 \x03(\t\x12\x13\n\x0btop_reasons\x18\x04 \x01(\r\"\xaf\x02\n\x06Reason\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12*\n\x06source\x18\x03 \x01(\x0e\x32\x1a.mercator.v1.Reason.Source\x12\x14\n\x0c\x63ontribution\x18\x04 \x01(\x01\x12\x30\n\tdirection\x18\x05 \x01(\x0e\x32\x1d.mercator.v1.Reason.Direction\"H\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x0f\n\x0bRAISES_RISK\x10\x01\x12\x0f\n\x0bLOWERS_RISK\x10\x02\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRESENT\x10\x01\x12\x0b\n\x07MISSING\x10\x02\x12\x0b\n\x07\x45XPIRED\x10\x03\"f\n\rScoreResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12*\n\x06scores\x18\x03 \x03(\x0b\x32\x1a.mercator.v1.CustomerScore\"\xe0\x02\n\rCustomerScore\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.mercator.v1.CustomerScore.Status\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\x12\x11\n\trisk_band\x18\x04 \x01(\t\x12\x18\n\x10missing_features\x18\x05 \x03(\t\x12\x18\n\x10\x65xpired_features\x18\x06 \x03(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12$\n\x07reasons\x18\x08 \x03(\x0b\x32\x13.mercator.v1.Reason\x12/\n\x0cintervention\x18\t \x01(\x0b\x32\x19.mercator.v1.Intervention\"=\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06SCORED\x10\x01\x12\x0f\n\x0bNO_FEATURES\x10\x02\"Q\n\x0cIntervention\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t2G\n\x05\x43hurn\x12>\n\x05Score\x12\x19.mercator.v1.ScoreRequest\x1a\x1a.mercator.v1.ScoreResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mercator/v1/churn.proto\x12\x0bmercator.v1\"d\n\x0cScoreRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63ustomer_ids\x18\x03 \x03(\t\x12\x13\n\x0btop_reasons\x18\x04 \x01(\r\"\xaf\x02\n\x06Reason\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12*\n\x06source\x18\x03 \x01(\x0e\x32\x1a.mercator.v1.Reason.Source\x12\x14\n\x0c\x63ontribution\x18\x04 \x01(\x01\x12\x30\n\tdirection\x18\x05 \x01(\x0e\x32\x1d.mercator.v1.Reason.Direction\"H\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x0f\n\x0bRAISES_RISK\x10\x01\x12\x0f\n\x0bLOWERS_RISK\x10\x02\"G\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRESENT\x10\x01\x12\x0b\n\x07MISSING\x10\x02\x12\x0b\n\x07\x45XPIRED\x10\x03\"f\n\rScoreResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12*\n\x06scores\x18\x03 \x03(\x0b\x32\x1a.mercator.v1.CustomerScore\"\x80\x03\n\rCustomerScore\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.mercator.v1.CustomerScore.Status\x12\x13\n\x0bprobability\x18\x03 \x01(\x01\x12\x11\n\trisk_band\x18\x04 \x01(\t\x12\x18\n\x10missing_features\x18\x05 \x03(\t\x12\x18\n\x10\x65xpired_features\x18\x06 \x03(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12$\n\x07reasons\x18\x08 \x03(\x0b\x32\x13.mercator.v1.Reason\x12/\n\x0cintervention\x18\t \x01(\x0b\x32\x19.mercator.v1.Intervention\x12\x13\n\x06uplift\x18\n \x01(\x01H\x00\x88\x01\x01\"=\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06SCORED\x10\x01\x12\x0f\n\x0bNO_FEATURES\x10\x02\x42\t\n\x07_uplift\"Q\n\x0cIntervention\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t2G\n\x05\x43hurn\x12>\n\x05Score\x12\x19.mercator.v1.ScoreRequest\x1a\x1a.mercator.v1.ScoreResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,11 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCORERESPONSE']._serialized_start=448
   _globals['_SCORERESPONSE']._serialized_end=550
   _globals['_CUSTOMERSCORE']._serialized_start=553
-  _globals['_CUSTOMERSCORE']._serialized_end=905
-  _globals['_CUSTOMERSCORE_STATUS']._serialized_start=844
-  _globals['_CUSTOMERSCORE_STATUS']._serialized_end=905
-  _globals['_INTERVENTION']._serialized_start=907
-  _globals['_INTERVENTION']._serialized_end=988
-  _globals['_CHURN']._serialized_start=990
-  _globals['_CHURN']._serialized_end=1061
+  _globals['_CUSTOMERSCORE']._serialized_end=937
+  _globals['_CUSTOMERSCORE_STATUS']._serialized_start=865
+  _globals['_CUSTOMERSCORE_STATUS']._serialized_end=926
+  _globals['_INTERVENTION']._serialized_start=939
+  _globals['_INTERVENTION']._serialized_end=1020
+  _globals['_CHURN']._serialized_start=1022
+  _globals['_CHURN']._serialized_end=1093
 # @@protoc_insertion_point(module_scope)

@@ -62,7 +62,7 @@ class ScoreResponse(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[CustomerScore, _Mapping]]] = ...) -> None: ...
 
 class CustomerScore(_message.Message):
-    __slots__ = ("customer_id", "status", "probability", "risk_band", "missing_features", "expired_features", "model_version", "reasons", "intervention")
+    __slots__ = ("customer_id", "status", "probability", "risk_band", "missing_features", "expired_features", "model_version", "reasons", "intervention", "uplift")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[CustomerScore.Status]
@@ -80,6 +80,7 @@ class CustomerScore(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     INTERVENTION_FIELD_NUMBER: _ClassVar[int]
+    UPLIFT_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     status: CustomerScore.Status
     probability: float
@@ -89,7 +90,8 @@ class CustomerScore(_message.Message):
     model_version: str
     reasons: _containers.RepeatedCompositeFieldContainer[Reason]
     intervention: Intervention
-    def __init__(self, customer_id: _Optional[str] = ..., status: _Optional[_Union[CustomerScore.Status, str]] = ..., probability: _Optional[float] = ..., risk_band: _Optional[str] = ..., missing_features: _Optional[_Iterable[str]] = ..., expired_features: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., intervention: _Optional[_Union[Intervention, _Mapping]] = ...) -> None: ...
+    uplift: float
+    def __init__(self, customer_id: _Optional[str] = ..., status: _Optional[_Union[CustomerScore.Status, str]] = ..., probability: _Optional[float] = ..., risk_band: _Optional[str] = ..., missing_features: _Optional[_Iterable[str]] = ..., expired_features: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., intervention: _Optional[_Union[Intervention, _Mapping]] = ..., uplift: _Optional[float] = ...) -> None: ...
 
 class Intervention(_message.Message):
     __slots__ = ("action", "rule", "control", "experiment")

@@ -156,7 +156,7 @@ class GetExperimentsResponse(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., window: _Optional[str] = ..., experiments: _Optional[_Iterable[_Union[ExperimentReport, _Mapping]]] = ...) -> None: ...
 
 class ExperimentReport(_message.Message):
-    __slots__ = ("experiment", "rule", "action", "treated", "treated_outcomes", "control", "control_outcomes", "pending", "uplift", "lower", "upper", "z", "p_value", "cost", "cost_per_retained")
+    __slots__ = ("experiment", "rule", "action", "treated", "treated_outcomes", "control", "control_outcomes", "pending", "uplift", "lower", "upper", "z", "p_value", "cost", "cost_per_retained", "qini_uplift", "qini_risk")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,8 @@ class ExperimentReport(_message.Message):
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
     COST_PER_RETAINED_FIELD_NUMBER: _ClassVar[int]
+    QINI_UPLIFT_FIELD_NUMBER: _ClassVar[int]
+    QINI_RISK_FIELD_NUMBER: _ClassVar[int]
     experiment: str
     rule: str
     action: str
@@ -187,4 +189,6 @@ class ExperimentReport(_message.Message):
     p_value: float
     cost: float
     cost_per_retained: float
-    def __init__(self, experiment: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., treated: _Optional[int] = ..., treated_outcomes: _Optional[int] = ..., control: _Optional[int] = ..., control_outcomes: _Optional[int] = ..., pending: _Optional[int] = ..., uplift: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., cost: _Optional[float] = ..., cost_per_retained: _Optional[float] = ...) -> None: ...
+    qini_uplift: float
+    qini_risk: float
+    def __init__(self, experiment: _Optional[str] = ..., rule: _Optional[str] = ..., action: _Optional[str] = ..., treated: _Optional[int] = ..., treated_outcomes: _Optional[int] = ..., control: _Optional[int] = ..., control_outcomes: _Optional[int] = ..., pending: _Optional[int] = ..., uplift: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., cost: _Optional[float] = ..., cost_per_retained: _Optional[float] = ..., qini_uplift: _Optional[float] = ..., qini_risk: _Optional[float] = ...) -> None: ...

@@ -7,6 +7,7 @@
 pub mod experiment;
 mod reasons;
 mod types;
+mod uplift;
 
 use std::sync::Arc;
 
@@ -133,6 +134,7 @@ impl Method for Score {
                         .as_ref()
                         .filter(|i| !i.experiment.is_empty())
                         .map(|i| i.experiment.clone()),
+                    uplift: s.uplift,
                     ..Default::default()
                 },
                 seen: Some(crate::predlog::Seen::row(&answer.seen, row)),
@@ -295,9 +297,21 @@ async fn score_on(
             Some((p, band(plan.bands, p)))
         })
         .collect();
+    let runbook = loaded.sections.runbook.as_ref();
+    let uplift = match runbook.and_then(|r| r.uplift_model.as_deref()) {
+        Some(model) => {
+            let scored: Vec<bool> = scored.iter().map(Option::is_some).collect();
+            let churn = uplift::ChurnRows {
+                loaded,
+                found: &found,
+                scored: &scored,
+            };
+            uplift::uplifts(serving, model, &customer_ids, churn).await?
+        }
+        None => vec![None; customer_ids.len()],
+    };
     // Contributions for the customers whose reasons were asked for or whose band has a
     // runbook rule that reads reasons.
-    let runbook = loaded.sections.runbook.as_ref();
     let explain: Vec<bool> = scored
         .iter()
         .map(|s| {
@@ -334,12 +348,14 @@ async fn score_on(
                 model_version: loaded.version_label.clone(),
                 reasons: Vec::new(),
                 intervention: None,
+                uplift: None,
             };
             let Some((p, band)) = scored else {
                 return s;
             };
             s.status = CustomerStatus::Scored;
             s.probability = p;
+            s.uplift = uplift[i];
             let c = if explain[i] { explained.next() } else { None };
             let values = found.values(i);
             if let Some(c) = c.filter(|_| top_reasons > 0) {
@@ -350,6 +366,7 @@ async fn score_on(
                     model: name,
                     customer: &s.customer_id,
                     band: &band,
+                    uplift: s.uplift,
                 };
                 s.intervention = reasons::intervention(runbook, &case, c, values, row);
                 if let Some(i) = &s.intervention {

@@ -85,8 +85,6 @@ pub(super) fn top(
         .collect()
 }
 
-/// The runbook's action for a scored customer in `band`: `contributions` (the row's
-/// columns then the bias) when computed, `values` as the model saw them.
 /// Who a runbook rule is chosen for.
 pub(super) struct Scored<'a> {
     /// The model (its experiments are its own).
@@ -95,8 +93,12 @@ pub(super) struct Scored<'a> {
     pub(super) customer: &'a str,
     /// Their risk band.
     pub(super) band: &'a str,
+    /// Their uplift, when the runbook's uplift model scored them.
+    pub(super) uplift: Option<f64>,
 }
 
+/// The runbook's action for a scored customer: `contributions` (the row's columns then
+/// the bias) when computed, `values` as the model saw them.
 pub(super) fn intervention(
     runbook: &Runbook,
     scored: &Scored<'_>,
@@ -113,6 +115,7 @@ pub(super) fn intervention(
         contributions: columns,
         values,
         served: &served,
+        uplift: scored.uplift,
     })?;
     let control = super::experiment::in_control(
         scored.model,

@@ -83,6 +83,9 @@ pub struct CustomerScore {
     pub reasons: Vec<Reason>,
     /// The runbook's action, if a rule matched.
     pub intervention: Option<Intervention>,
+    /// How much the action raises the favourable outcome's probability (for churn, the
+    /// fall in churn), from the runbook's uplift model, when it scored the customer.
+    pub uplift: Option<f64>,
 }
 
 /// The scores of a call, in the order of its customers.
