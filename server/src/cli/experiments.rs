@@ -96,7 +96,7 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{} (outcome within {}; uplift: treated rate minus control rate, 95% interval):",
+        "{} (outcome within {}; DIFF: treated rate minus control rate, negative when the action kept customers):",
         resp.model_name, resp.window
     );
     let rows: Vec<Vec<String>> = resp
@@ -129,7 +129,7 @@ pub async fn run(args: ExperimentsArgs) -> anyhow::Result<()> {
             "RATE",
             "CONTROL",
             "RATE",
-            "UPLIFT",
+            "DIFF",
             "95% CI",
             "P",
             "COST/RETAINED",

@@ -55,4 +55,5 @@ mod tls;
 mod tls_stores;
 mod traffic;
 mod tritonclient;
+mod uplift;
 mod upload;
