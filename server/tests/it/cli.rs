@@ -293,13 +293,16 @@ fn registration_warns_of_unreferenced_files_and_honours_mercatorignore() {
     // The same folder with a .mercatorignore: only the version's own files go up.
     let folder = dir.path().join("churn");
     std::fs::create_dir(&folder).expect("mkdir");
+    // Its files (the voucher campaign's models in sub-folders stay behind).
     for f in std::fs::read_dir(CHURN_DIR).expect("ls") {
         let f = f.expect("entry").path();
-        std::fs::copy(&f, folder.join(f.file_name().expect("name"))).expect("copy");
+        if f.is_file() {
+            std::fs::copy(&f, folder.join(f.file_name().expect("name"))).expect("copy");
+        }
     }
     std::fs::write(
         folder.join(".mercatorignore"),
-        "# training leftovers\n*.csv\n*.py\nexpected.json\nfeatures.toml\n",
+        "# training leftovers\n*.csv\n*.py\nexpected.json\nfeatures.toml\ncampaign.json\n",
     )
     .expect("ignore file");
     let (stdout, stderr) = register_churn(&data, &folder.display().to_string());
