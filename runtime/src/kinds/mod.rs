@@ -1,6 +1,7 @@
 //! One module per model kind.
 
 pub mod candle;
+pub mod encoder;
 pub mod ets;
 pub mod neural_forecast;
 pub mod text;

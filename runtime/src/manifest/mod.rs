@@ -179,6 +179,9 @@ impl Manifest {
         if self.kind == "uplift" {
             crate::kinds::uplift::favourable_from_manifest(&self.extra)?;
         }
+        if self.kind == "encoder" {
+            crate::kinds::encoder::EncoderSpec::from_manifest(&self.extra)?;
+        }
         self.warmup_samples()?;
         Ok(sections)
     }
@@ -272,9 +275,39 @@ impl Manifest {
             .collect()
     }
 
-    /// Builds the model from the weights file's bytes.
+    /// Every file of the version the model reads: the weights, and the files a kind's
+    /// section names (an encoder's config, tokenizer and head).
+    pub fn files(&self) -> Vec<String> {
+        let mut files = vec![self.weights.clone()];
+        if self.kind == "encoder"
+            && let Ok(spec) = crate::kinds::encoder::EncoderSpec::from_manifest(&self.extra)
+        {
+            files.extend(spec.files().into_iter().map(String::from));
+        }
+        files
+    }
+
+    /// Builds the model from the weights file's bytes (a kind that reads more files
+    /// than its weights needs [`Manifest::build_with`]).
     pub fn build(&self, weights: &[u8]) -> Result<Box<dyn Model>> {
+        self.build_with(weights, &|_| None)
+    }
+
+    /// Builds the model from the weights file's bytes and the version's other files,
+    /// which `file` gives by name.
+    pub fn build_with(
+        &self,
+        weights: &[u8],
+        file: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Box<dyn Model>> {
         match self.kind.as_str() {
+            "encoder" => Ok(Box::new(crate::kinds::encoder::EncoderModel::load(
+                crate::kinds::encoder::EncoderSpec::from_manifest(&self.extra)?,
+                weights,
+                file,
+                self.input_specs(),
+                self.output_specs(),
+            )?)),
             "xgboost" => Ok(Box::new(XgbModel::load(
                 weights,
                 self.input_specs(),
@@ -420,7 +453,7 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text", "uplift"];
+pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text", "uplift", "encoder"];
 
 #[cfg(test)]
 mod tests {

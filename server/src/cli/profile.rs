@@ -72,7 +72,7 @@ pub async fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let weights = files
         .get(&manifest.weights)
         .with_context(|| format!("{model}@{}: no weights file", record.version))?;
-    let built = manifest.build(weights)?;
+    let built = manifest.build_with(weights, &|name| files.get(name).map(|b| b.to_vec()))?;
     let batch = if manifest.max_batch_size > 0 {
         manifest.max_batch_size as usize
     } else {

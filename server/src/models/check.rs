@@ -31,7 +31,7 @@ impl VersionCheck for BuildCheck {
             )
         })?;
         manifest
-            .build(weights)
+            .build_with(weights, &|name| files.get(name).map(|b| b.to_vec()))
             .map_err(|e| RegistryError::invalid(MANIFEST_FILE, e.to_string()))?;
         // A training profile, when one comes along, must describe this model's columns.
         if let Some(profile) = files.get(PROFILE_FILE) {

@@ -69,7 +69,7 @@ pub(super) async fn add_profile(
     let weights = files
         .get(&manifest.weights)
         .with_context(|| format!("the weights file '{}' is missing", manifest.weights))?;
-    let model = manifest.build(weights)?;
+    let model = manifest.build_with(weights, &|name| files.get(name).map(|b| b.to_vec()))?;
     let batch = if manifest.max_batch_size > 0 {
         manifest.max_batch_size as usize
     } else {
@@ -175,13 +175,14 @@ fn collect_dir(
     Ok(())
 }
 
-/// Says which files will be stored although no model reads them (the manifest, its
-/// weights and a drift profile are what a version is made of).
+/// Says which files will be stored although no model reads them (the manifest, the
+/// files its kind reads and a drift profile are what a version is made of).
 fn warn_unreferenced(root: &Path, manifest: &Manifest, files: &BTreeMap<String, Bytes>) {
-    let used = [MANIFEST_FILE, manifest.weights.as_str(), PROFILE_FILE];
+    let mut used = manifest.files();
+    used.extend([MANIFEST_FILE.to_string(), PROFILE_FILE.to_string()]);
     let extra: Vec<String> = files
         .iter()
-        .filter(|(name, _)| !used.contains(&name.as_str()))
+        .filter(|(name, _)| !used.contains(name))
         .map(|(name, bytes)| format!("{name} ({})", size(bytes.len())))
         .collect();
     if !extra.is_empty() {

@@ -63,7 +63,7 @@ impl ModelManager {
         // Building parses the whole artifact: off the reactor.
         let (built, manifest) = tokio::task::spawn_blocking(move || -> Result<_, LoadError> {
             let built = manifest
-                .build(&weights)
+                .build_with(&weights, &|name| files.get(name).map(|b| b.to_vec()))
                 .map_err(|e| LoadError::Build(e.to_string()))?;
             warm_up(&manifest, built.as_ref()).map_err(|e| LoadError::WarmUp(e.to_string()))?;
             Ok((Arc::<dyn mercator_runtime::Model>::from(built), manifest))
