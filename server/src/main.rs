@@ -114,7 +114,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return report(Err(e)),
     };
     if args.demo {
-        if let Err(e) = demo::register_demo_models(app.registry()).await {
+        let encoder = demo::encoder_folder().await;
+        if let Err(e) = demo::register_demo_models(app.registry(), encoder.as_deref()).await {
             return report(Err(e.into()));
         }
         if let Err(e) = demo::load_demo_features(app.features().clone()).await {

@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     config.grpc.addr = "127.0.0.1:0".parse()?;
     config.metrics.addr = "127.0.0.1:0".parse()?;
     let app = mercator_server::App::build(config).await?;
-    mercator_server::demo::register_demo_models(app.registry()).await?;
+    mercator_server::demo::register_demo_models(app.registry(), None).await?;
     mercator_server::demo::load_demo_features(std::sync::Arc::clone(app.features())).await?;
     let addr = app.grpc_addr()?;
     tokio::spawn(app.run(std::future::pending()));

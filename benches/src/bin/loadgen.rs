@@ -203,7 +203,8 @@ async fn main() -> anyhow::Result<()> {
     config.serving.offload_min_rows = args.offload_min_rows;
     config.registry.poll_interval_secs = 0.2;
     let app = mercator_server::App::build(config).await?;
-    mercator_server::demo::register_demo_models(app.registry()).await?;
+    // The n-gram intent model, as the earlier runs measured.
+    mercator_server::demo::register_demo_models(app.registry(), None).await?;
     mercator_server::demo::load_demo_features(Arc::clone(app.features())).await?;
     let mercator_addr = app.grpc_addr()?;
     let registry = app.registry().clone();

@@ -84,10 +84,11 @@ fn default_handoff_intents() -> Vec<String> {
 const INTENT_KEYS: [&str; 4] = ["labels", "actions", "handoff_threshold", "handoff_intents"];
 
 impl IntentSettings {
-    /// The section of a `text` model that lists `labels`: it must take one BYTES input
-    /// and give `[-1, labels]` probabilities first.
+    /// The section of a `text` or `encoder` model that lists `labels`: it must take one
+    /// BYTES input and give `[-1, labels]` probabilities first.
     fn of(manifest: &Manifest) -> Result<Option<IntentSettings>> {
-        if manifest.kind != "text" || !manifest.extra.contains_key("labels") {
+        let classifies = matches!(manifest.kind.as_str(), "text" | "encoder");
+        if !classifies || !manifest.extra.contains_key("labels") {
             return Ok(None);
         }
         let fail = |m: String| RuntimeError::Signature(format!("intent settings: {m}"));

@@ -41,6 +41,8 @@ pub struct TestServerBuilder {
     tweak: Option<ConfigTweak>,
     data_dir: Option<tempfile::TempDir>,
     demo: bool,
+    /// The demo intent model's encoder files (`demo_encoder`).
+    encoder: Option<std::path::PathBuf>,
     tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
@@ -72,6 +74,16 @@ impl TestServerBuilder {
     pub fn demo(mut self) -> Self {
         self.demo = true;
         self
+    }
+
+    /// The demo with its intent model on all-MiniLM-L6-v2, as `mercator serve --demo`
+    /// serves it where the encoder could be fetched (`MERCATOR_MINILM_DIR`, set by
+    /// scripts/test.sh); `None` where it was not (never on CI).
+    pub fn demo_encoder(mut self) -> Option<Self> {
+        let dir = crate::intent_encoder::minilm()?;
+        self.demo = true;
+        self.encoder = Some(dir);
+        Some(self)
     }
 
     /// Reuses a data directory (e.g. one a stopped server left), as a restart would.
@@ -115,7 +127,7 @@ impl TestServerBuilder {
                 .expect("register model");
         }
         if self.demo {
-            mercator_server::demo::register_demo_models(app.registry())
+            mercator_server::demo::register_demo_models(app.registry(), self.encoder.as_deref())
                 .await
                 .expect("demo model");
             mercator_server::demo::load_demo_features(app.features().clone())

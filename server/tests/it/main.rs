@@ -26,6 +26,7 @@ mod harness;
 mod historical;
 mod hot_swap;
 mod infer;
+mod intent_encoder;
 mod inventory;
 mod inventory_backtest;
 mod jwt;

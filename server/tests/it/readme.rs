@@ -18,9 +18,13 @@ async fn the_readme_runs_as_written_on_the_demo() {
         eprintln!("no Python with tritonclient (set MERCATOR_PYTHON): skipped");
         return;
     };
+    // The demo as `serve --demo` serves it: the intent model on all-MiniLM-L6-v2.
+    let Some(builder) = TestServer::builder().demo_encoder() else {
+        eprintln!("all-MiniLM-L6-v2 not fetched (examples/intent/fetch_encoder.py): skipped");
+        return;
+    };
     // Drift is evaluated often, so the README's drift table appears within its retry.
-    let server = TestServer::builder()
-        .demo()
+    let server = builder
         .config(|c| c.drift.interval_secs = 0.5)
         .start()
         .await;
