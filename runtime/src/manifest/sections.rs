@@ -70,6 +70,9 @@ pub struct IntentSettings {
     /// Intents that always go to a human.
     #[serde(default = "default_handoff_intents")]
     pub handoff_intents: Vec<String>,
+    /// The details intents need (`slots`, `intent_slots`), when the manifest declares them.
+    #[serde(skip)]
+    pub slots: Option<super::slots::Slots>,
 }
 
 fn default_threshold() -> f64 {
@@ -98,7 +101,9 @@ impl IntentSettings {
                 .filter_map(|k| Some((k.to_string(), manifest.extra.get(*k)?.clone())))
                 .collect(),
         );
-        let s: IntentSettings = serde_json::from_value(section).map_err(|e| fail(e.to_string()))?;
+        let mut s: IntentSettings =
+            serde_json::from_value(section).map_err(|e| fail(e.to_string()))?;
+        s.slots = super::slots::Slots::of(&manifest.extra, &s.labels)?;
         if manifest.inputs.len() != 1 || manifest.inputs[0].datatype != DType::Bytes {
             return Err(fail(
                 "the model must take one BYTES input (the text)".into(),

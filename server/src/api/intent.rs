@@ -29,6 +29,8 @@ pub struct ClassifyRequest {
     pub session_id: String,
     /// How many intents to return; 0 for all.
     pub top_k: u32,
+    /// `YYYY-MM-DD` that relative dates are read from; empty for today (UTC).
+    pub reference_date: String,
 }
 
 /// The intents of a message, most likely first, and what to do about it.
@@ -46,6 +48,10 @@ pub struct Classification {
     pub handoff_reason: &'static str,
     /// The request's session, echoed.
     pub session_id: String,
+    /// The declared slots the message holds.
+    pub slots: Vec<mercator_runtime::manifest::slots::Found>,
+    /// The slots the top intent needs that the message lacks.
+    pub missing_slots: Vec<String>,
     /// The text as the model read it, when predictions are logged.
     pub seen: Option<Arc<[crate::predlog::Source]>>,
 }
@@ -71,6 +77,10 @@ impl Method for Classify {
             self.max_text_bytes,
             "bytes",
         )
+    }
+
+    fn validate(&self, req: &ClassifyRequest) -> Result<(), ServeError> {
+        reference_date(&req.reference_date).map(|_| ())
     }
 
     fn instances(&self, answer: &Classification) -> Vec<crate::predlog::Instance> {
@@ -100,6 +110,19 @@ impl Method for Classify {
     ) -> Result<Classification, ServeError> {
         classify_on(serving, &loaded, req).await
     }
+}
+
+/// The day relative dates are read from: the request's, or today (UTC).
+fn reference_date(text: &str) -> Result<chrono::NaiveDate, ServeError> {
+    if text.is_empty() {
+        return Ok(chrono::Utc::now().date_naive());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ServeError::invalid(
+            "reference_date",
+            "give the day relative dates are read from as YYYY-MM-DD",
+        )
+    })
 }
 
 /// The version's intent settings, parsed and checked at registration and load.
@@ -161,10 +184,12 @@ async fn classify_on(
         text,
         session_id,
         top_k,
+        reference_date: reference,
     } = req;
-    if std::str::from_utf8(&text).is_err() {
+    let Ok(message) = std::str::from_utf8(&text) else {
         return Err(ServeError::invalid("text", "the text is not valid UTF-8"));
-    }
+    };
+    let message = message.to_string();
     let m = intent_settings(loaded)?;
     let input = Tensor::new(vec![1], TensorData::Bytes(vec![text]))
         .map_err(|e| ServeError::Internal(e.to_string()))?;
@@ -208,10 +233,30 @@ async fn classify_on(
     if top_k > 0 {
         ranked.truncate(top_k as usize);
     }
+    // The details the message holds, and those the top intent still needs: the bot
+    // asks for the first of them before it acts (unless a person takes over).
+    let (slots, missing_slots) = match &m.slots {
+        Some(s) => {
+            let found = s.find(&message, reference_date(&reference)?);
+            let missing: Vec<String> = s
+                .missing(&top, &found)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            (found, missing)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let action = match missing_slots.first() {
+        Some(slot) if handoff_reason.is_empty() => format!("ask_for_{slot}"),
+        _ => m.actions.get(&top).cloned().unwrap_or_default(),
+    };
     Ok(Classification {
         model: loaded.name.clone(),
         version: loaded.version_label.clone(),
-        action: m.actions.get(&top).cloned().unwrap_or_default(),
+        action,
+        slots,
+        missing_slots,
         handoff_reason,
         intents: ranked,
         session_id,

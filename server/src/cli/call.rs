@@ -54,6 +54,9 @@ pub struct ClassifyArgs {
     /// How many intents to list.
     #[arg(long, default_value_t = 3)]
     pub top_k: u32,
+    /// The day relative dates are read from (YYYY-MM-DD; default today).
+    #[arg(long, default_value = "")]
+    pub reference_date: String,
     /// Where to call.
     #[command(flatten)]
     pub target: Target,
@@ -219,6 +222,7 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             model_version: t.version.clone(),
             text: args.text.clone().into_bytes(),
             top_k: args.top_k,
+            reference_date: args.reference_date.clone(),
             ..Default::default()
         })
         .await
@@ -234,6 +238,10 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             "action": resp.action,
             "handoff": resp.handoff,
             "handoff_reason": resp.handoff_reason,
+            "slots": resp.slots.iter().map(|s| serde_json::json!({
+                "name": s.name, "value": s.value, "text": s.text, "start": s.start, "end": s.end,
+            })).collect::<Vec<_>>(),
+            "missing_slots": resp.missing_slots,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -259,6 +267,26 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
         .map(|i| vec![i.intent.clone(), format!("{:.3}", i.probability)])
         .collect();
     table::print(&["INTENT", "PROBABILITY"], &rows);
+    if !resp.slots.is_empty() || !resp.missing_slots.is_empty() {
+        let slots: Vec<Vec<String>> = resp
+            .slots
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.value.clone(),
+                    format!("{:?} at {}..{}", s.text, s.start, s.end),
+                ]
+            })
+            .chain(
+                resp.missing_slots
+                    .iter()
+                    .map(|m| vec![m.clone(), "(missing)".into(), String::new()]),
+            )
+            .collect();
+        println!();
+        table::print(&["SLOT", "VALUE", "FROM"], &slots);
+    }
     Ok(())
 }
 

@@ -33,6 +33,7 @@ impl From<pb::ClassifyRequest> for ClassifyRequest {
             text,
             session_id,
             top_k,
+            reference_date,
         } = r;
         ClassifyRequest {
             model: model_name,
@@ -40,6 +41,7 @@ impl From<pb::ClassifyRequest> for ClassifyRequest {
             text,
             session_id,
             top_k,
+            reference_date,
         }
     }
 }
@@ -53,6 +55,8 @@ impl From<Classification> for pb::ClassifyResponse {
             action,
             handoff_reason,
             session_id,
+            slots,
+            missing_slots,
             seen: _,
         } = c;
         pb::ClassifyResponse {
@@ -69,6 +73,17 @@ impl From<Classification> for pb::ClassifyResponse {
             handoff: !handoff_reason.is_empty(),
             handoff_reason: handoff_reason.into(),
             session_id,
+            slots: slots
+                .into_iter()
+                .map(|f| pb::Slot {
+                    name: f.name,
+                    value: f.value,
+                    text: f.text,
+                    start: u32::try_from(f.start).unwrap_or(u32::MAX),
+                    end: u32::try_from(f.end).unwrap_or(u32::MAX),
+                })
+                .collect(),
+            missing_slots,
         }
     }
 }

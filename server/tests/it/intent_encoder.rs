@@ -143,3 +143,111 @@ async fn classify_answers_as_sentence_transformers_does_batched() {
     }
     server.stop().await;
 }
+
+/// One message to the demo's encoder intent model, read on Monday 7 December 2026.
+async fn classify(server: &TestServer, text: &str) -> pb::ClassifyResponse {
+    pb::intent_client::IntentClient::new(server.channel().await)
+        .classify(pb::ClassifyRequest {
+            text: text.as_bytes().to_vec(),
+            reference_date: "2026-12-07".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("classify")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_are_found_and_the_bot_asks_for_what_is_missing() {
+    let Some(builder) = TestServer::builder().demo_encoder() else {
+        eprintln!("all-MiniLM-L6-v2 not fetched: skipped");
+        return;
+    };
+    let server = builder.start().await;
+    server.wait_for_ready("intent").await;
+    // Without its order number, a return asks for it.
+    let asked = classify(&server, "it came broken and I want to send it back").await;
+    assert_eq!(asked.intents[0].intent, "return_item");
+    assert_eq!(asked.action, "ask_for_order_number");
+    assert_eq!(asked.missing_slots, ["order_number"]);
+    // With it, the intent's own action, and the slot normalised with its span.
+    let told = classify(&server, "it came broken, I want to send order #58 213 back").await;
+    assert_eq!(told.intents[0].intent, "return_item");
+    assert_eq!(told.action, "start_return");
+    assert!(told.missing_slots.is_empty());
+    let slot = told
+        .slots
+        .iter()
+        .find(|s| s.name == "order_number")
+        .expect("the order number");
+    assert_eq!(
+        (
+            slot.value.as_str(),
+            slot.text.as_str(),
+            slot.start,
+            slot.end
+        ),
+        ("58213", "58 213", 38, 44)
+    );
+    // Dates relative to the caller's day; an address change needs two slots.
+    let moved = classify(
+        &server,
+        "please deliver order 77120 to my new flat at sw1a1aa next tuesday",
+    )
+    .await;
+    let value = |name: &str| {
+        moved
+            .slots
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(value("order_number").as_deref(), Some("77120"));
+    assert_eq!(value("postcode").as_deref(), Some("SW1A 1AA"));
+    assert_eq!(value("date").as_deref(), Some("2026-12-08"));
+    // A bad reference date is named.
+    let err = pb::intent_client::IntentClient::new(server.channel().await)
+        .classify(pb::ClassifyRequest {
+            text: b"where is my order".to_vec(),
+            reference_date: "07/12/2026".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not ISO");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("reference_date"),
+        "{}",
+        err.message()
+    );
+    // A pattern that does not compile refuses the version, naming the slot (the
+    // runtime's tiny encoder: MiniLM is too big for one registration message).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/encoder/tiny");
+    let mut files = crate::harness::read_dir_files(
+        &dir,
+        &[
+            "model.safetensors",
+            "config.json",
+            "tokenizer.json",
+            "head.safetensors",
+        ],
+    );
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("mercator.json")).expect("manifest"))
+            .expect("json");
+    manifest["slots"] = serde_json::json!({"sku": {"patterns": ["(sku"], "normalize": "upper"}});
+    files.insert("mercator.json".into(), manifest.to_string().into());
+    let refused = server
+        .registry_client()
+        .await
+        .register_version(crate::lifecycle::upload_files("intent_bad", files))
+        .await
+        .expect_err("a bad pattern");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("slots.sku.patterns[0]"),
+        "{}",
+        refused.message()
+    );
+    server.stop().await;
+}

@@ -7,18 +7,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model_name", "model_version", "text", "session_id", "top_k")
+    __slots__ = ("model_name", "model_version", "text", "session_id", "top_k", "reference_date")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_DATE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     text: bytes
     session_id: str
     top_k: int
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text: _Optional[bytes] = ..., session_id: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    reference_date: str
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text: _Optional[bytes] = ..., session_id: _Optional[str] = ..., top_k: _Optional[int] = ..., reference_date: _Optional[str] = ...) -> None: ...
+
+class Slot(_message.Message):
+    __slots__ = ("name", "value", "text", "start", "end")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    text: str
+    start: int
+    end: int
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
 
 class IntentScore(_message.Message):
     __slots__ = ("intent", "probability")
@@ -29,7 +45,7 @@ class IntentScore(_message.Message):
     def __init__(self, intent: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("model_name", "model_version", "intents", "action", "handoff", "handoff_reason", "session_id")
+    __slots__ = ("model_name", "model_version", "intents", "action", "handoff", "handoff_reason", "session_id", "slots", "missing_slots")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     INTENTS_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +53,8 @@ class ClassifyResponse(_message.Message):
     HANDOFF_FIELD_NUMBER: _ClassVar[int]
     HANDOFF_REASON_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_SLOTS_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     intents: _containers.RepeatedCompositeFieldContainer[IntentScore]
@@ -44,4 +62,6 @@ class ClassifyResponse(_message.Message):
     handoff: bool
     handoff_reason: str
     session_id: str
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., intents: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., action: _Optional[str] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+    slots: _containers.RepeatedCompositeFieldContainer[Slot]
+    missing_slots: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., intents: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., action: _Optional[str] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., session_id: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., missing_slots: _Optional[_Iterable[str]] = ...) -> None: ...
