@@ -223,6 +223,16 @@ impl FeatureStore {
         Ok(out)
     }
 
+    /// Keeps short-lived state (a conversation's) in the online store for `ttl`.
+    pub async fn put_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        self.online.put_state(key, value, ttl).await
+    }
+
+    /// The state under `key`, unless its time ran out.
+    pub async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.online.get_state(key).await
+    }
+
     /// Which online backend serves reads.
     pub fn online_backend(&self) -> &'static str {
         self.online.backend()

@@ -103,6 +103,7 @@ fn write<T>(l: &RwLock<T>) -> Result<std::sync::RwLockWriteGuard<'_, T>> {
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
+    states: Arc<super::state::States>,
 }
 
 #[derive(Debug)]
@@ -176,6 +177,7 @@ impl EmbeddedStore {
         }
         Ok(EmbeddedStore {
             inner: Arc::new(inner),
+            states: Arc::default(),
         })
     }
 
@@ -338,6 +340,14 @@ impl super::OnlineStore for EmbeddedStore {
 
     fn backend(&self) -> &'static str {
         "embedded"
+    }
+
+    async fn put_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        self.states.put(key, value, ttl)
+    }
+
+    async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.states.get(key)
     }
 }
 

@@ -10,6 +10,7 @@ mod layout;
 pub mod redis;
 mod redis_url;
 mod rows;
+pub mod state;
 mod wal;
 
 use std::time::Duration;
@@ -70,6 +71,13 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
 
     /// Which backend, for logs and metrics.
     fn backend(&self) -> &'static str;
+
+    /// Keeps short-lived state (a conversation's) under `key` for `ttl`, replacing what
+    /// was there and restarting its clock ([`state`]).
+    async fn put_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<()>;
+
+    /// The state under `key`, unless its time ran out.
+    async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
 }
 
 /// The backends a configuration may name, in words (for its error messages).

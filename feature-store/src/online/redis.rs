@@ -105,6 +105,11 @@ impl RedisStore {
         format!("{}:{view}:{}", self.prefix, join_key(key))
     }
 
+    /// The key of a state (`_state` is no view's name: views start with a letter).
+    fn state_key(&self, key: &str) -> String {
+        format!("{}:_state:{key}", self.prefix)
+    }
+
     /// The key holding a view's newest event time (view names start with a letter, so
     /// `_newest` is no view's name).
     fn newest_key(&self, view: &str) -> String {
@@ -212,6 +217,30 @@ impl OnlineStore for RedisStore {
             .await
             .map_err(unavailable)?;
         stored.map(|t| parse_time(&t)).transpose()
+    }
+
+    async fn put_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        super::state::check(key, value)?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.state_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        super::state::check(key, &[])?;
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(self.state_key(key))
+            .query_async::<Option<Vec<u8>>>(&mut conn)
+            .await
+            .map_err(unavailable)
     }
 
     fn backend(&self) -> &'static str {

@@ -90,6 +90,8 @@ class Classification:
     # top intent still needs.
     slots: list = field(default_factory=list)
     missing_slots: list = field(default_factory=list)
+    # The turn of the session's conversation (0 without a session_id).
+    turn: int = 0
 
 
 @dataclass
@@ -201,7 +203,7 @@ class Client:
                               action=r.action, handoff=r.handoff, handoff_reason=r.handoff_reason,
                               model_version=r.model_version,
                               slots=[(s.name, s.value, s.text, s.start, s.end) for s in r.slots],
-                              missing_slots=list(r.missing_slots))
+                              missing_slots=list(r.missing_slots), turn=r.turn)
 
     def forecast(self, series: Series, horizon: int, model: str = "demand", version: str = "",
                  quantiles: Sequence[float] = (), history: Optional[Sequence[float]] = None,

@@ -73,6 +73,55 @@ pub struct IntentSettings {
     /// The details intents need (`slots`, `intent_slots`), when the manifest declares them.
     #[serde(skip)]
     pub slots: Option<super::slots::Slots>,
+    /// How a conversation (`session_id`) is remembered and when it goes to a person.
+    #[serde(default)]
+    pub conversation: Conversation,
+}
+
+/// The manifest's `conversation`: what a session remembers, for how long, and when its
+/// failures hand it to a person (reason `repeated_failure`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversation {
+    /// How long a quiet conversation is remembered (`30m`, `2h`).
+    #[serde(default = "default_ttl")]
+    pub ttl: String,
+    /// Low-confidence turns in a row that hand off.
+    #[serde(default = "default_low_confidence_run")]
+    pub low_confidence_turns: u32,
+    /// Failed turns in all (low confidence, or asked for a detail again) that hand off.
+    #[serde(default = "default_failed_turns")]
+    pub failed_turns: u32,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Conversation {
+            ttl: default_ttl(),
+            low_confidence_turns: default_low_confidence_run(),
+            failed_turns: default_failed_turns(),
+        }
+    }
+}
+
+impl Conversation {
+    /// How long a quiet conversation is remembered, checked at registration.
+    pub fn ttl(&self) -> std::time::Duration {
+        let micros = super::quality::parse_duration(&self.ttl).unwrap_or(1_800_000_000);
+        std::time::Duration::from_micros(micros.unsigned_abs())
+    }
+}
+
+fn default_ttl() -> String {
+    "30m".into()
+}
+
+fn default_low_confidence_run() -> u32 {
+    2
+}
+
+fn default_failed_turns() -> u32 {
+    3
 }
 
 fn default_threshold() -> f64 {
@@ -84,7 +133,13 @@ fn default_handoff_intents() -> Vec<String> {
 }
 
 /// Keys of the manifest that belong to the intent section.
-const INTENT_KEYS: [&str; 4] = ["labels", "actions", "handoff_threshold", "handoff_intents"];
+const INTENT_KEYS: [&str; 5] = [
+    "labels",
+    "actions",
+    "handoff_threshold",
+    "handoff_intents",
+    "conversation",
+];
 
 impl IntentSettings {
     /// The section of a `text` or `encoder` model that lists `labels`: it must take one
@@ -104,6 +159,13 @@ impl IntentSettings {
         let mut s: IntentSettings =
             serde_json::from_value(section).map_err(|e| fail(e.to_string()))?;
         s.slots = super::slots::Slots::of(&manifest.extra, &s.labels)?;
+        super::quality::parse_duration(&s.conversation.ttl)
+            .map_err(|e| fail(format!("conversation.ttl: {e}")))?;
+        if s.conversation.low_confidence_turns == 0 || s.conversation.failed_turns == 0 {
+            return Err(fail(
+                "conversation: low_confidence_turns and failed_turns are at least 1".into(),
+            ));
+        }
         if manifest.inputs.len() != 1 || manifest.inputs[0].datatype != DType::Bytes {
             return Err(fail(
                 "the model must take one BYTES input (the text)".into(),

@@ -97,6 +97,8 @@ pub struct Found {
     pub start: usize,
     /// End (exclusive).
     pub end: usize,
+    /// Given in an earlier turn of the conversation (its span is then empty).
+    pub remembered: bool,
 }
 
 /// The manifest's slots and which intents need which.
@@ -244,6 +246,7 @@ impl Slots {
                         text: part.as_str().to_string(),
                         start: message[..part.start()].chars().count(),
                         end: message[..part.end()].chars().count(),
+                        remembered: false,
                     });
                     continue 'slots;
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mercator_runtime::manifest::sections::IntentSettings;
 use mercator_runtime::{Tensor, TensorData};
 
+use super::conversation::{Conversation, Turn};
 use crate::error::ServeError;
 use crate::models::LoadedModel;
 use crate::serving::{CallContext, Method, Serving, ShadowPolicy, Target};
@@ -48,8 +49,10 @@ pub struct Classification {
     pub handoff_reason: &'static str,
     /// The request's session, echoed.
     pub session_id: String,
-    /// The declared slots the message holds.
+    /// The declared slots the message holds, then those earlier turns gave.
     pub slots: Vec<mercator_runtime::manifest::slots::Found>,
+    /// The turn of the session's conversation (0 without a session).
+    pub turn: u32,
     /// The slots the top intent needs that the message lacks.
     pub missing_slots: Vec<String>,
     /// The text as the model read it, when predictions are logged.
@@ -80,6 +83,9 @@ impl Method for Classify {
     }
 
     fn validate(&self, req: &ClassifyRequest) -> Result<(), ServeError> {
+        if !req.session_id.is_empty() {
+            crate::serving::lookup::check_key("session_id", &req.session_id)?;
+        }
         reference_date(&req.reference_date).map(|_| ())
     }
 
@@ -222,9 +228,10 @@ async fn classify_on(
         .first()
         .cloned()
         .ok_or_else(|| ServeError::Internal("no intents".into()))?;
-    let handoff_reason = if m.handoff_intents.contains(&top) {
+    let low_confidence = top_p < m.handoff_threshold;
+    let mut handoff_reason = if m.handoff_intents.contains(&top) {
         "requested"
-    } else if top_p < m.handoff_threshold {
+    } else if low_confidence {
         "low_confidence"
     } else {
         ""
@@ -235,25 +242,51 @@ async fn classify_on(
     }
     // The details the message holds, and those the top intent still needs: the bot
     // asks for the first of them before it acts (unless a person takes over).
-    let (slots, missing_slots) = match &m.slots {
-        Some(s) => {
-            let found = s.find(&message, reference_date(&reference)?);
-            let missing: Vec<String> = s
-                .missing(&top, &found)
+    // With a session, what earlier turns said counts too (`conversation.rs`).
+    let mut conversation = match session_id.is_empty() {
+        true => None,
+        false => Some(Conversation::open(serving, &loaded.name, &session_id).await?),
+    };
+    let found = match &m.slots {
+        Some(s) => s.find(&message, reference_date(&reference)?),
+        None => Vec::new(),
+    };
+    let slots = match &conversation {
+        Some(c) => c.with_remembered(found),
+        None => found,
+    };
+    let missing_slots: Vec<String> = m
+        .slots
+        .as_ref()
+        .map(|s| {
+            s.missing(&top, &slots)
                 .into_iter()
                 .map(String::from)
-                .collect();
-            (found, missing)
+                .collect()
+        })
+        .unwrap_or_default();
+    let asks = missing_slots.first().filter(|_| handoff_reason.is_empty());
+    let mut turn = 0;
+    if let Some(c) = conversation.as_mut() {
+        turn = c.turn_number();
+        let this = Turn {
+            intent: &top,
+            low_confidence,
+            asks: asks.map(String::as_str),
+        };
+        if c.record(&this, &slots, &m.conversation) && handoff_reason != "requested" {
+            handoff_reason = "repeated_failure";
         }
-        None => (Vec::new(), Vec::new()),
-    };
-    let action = match missing_slots.first() {
+        c.save(serving, &m.conversation).await?;
+    }
+    let action = match asks {
         Some(slot) if handoff_reason.is_empty() => format!("ask_for_{slot}"),
         _ => m.actions.get(&top).cloned().unwrap_or_default(),
     };
     Ok(Classification {
         model: loaded.name.clone(),
         version: loaded.version_label.clone(),
+        turn,
         action,
         slots,
         missing_slots,

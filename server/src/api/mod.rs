@@ -6,6 +6,7 @@
 //! nothing here names protobuf, tonic or the blocking pool (the fitness test).
 
 pub mod churn;
+pub mod conversation;
 pub mod forecast;
 pub mod intent;
 

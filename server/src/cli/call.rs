@@ -57,6 +57,9 @@ pub struct ClassifyArgs {
     /// The day relative dates are read from (YYYY-MM-DD; default today).
     #[arg(long, default_value = "")]
     pub reference_date: String,
+    /// The conversation: the server remembers its turns and the details given.
+    #[arg(long, default_value = "")]
+    pub session_id: String,
     /// Where to call.
     #[command(flatten)]
     pub target: Target,
@@ -223,7 +226,7 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             text: args.text.clone().into_bytes(),
             top_k: args.top_k,
             reference_date: args.reference_date.clone(),
-            ..Default::default()
+            session_id: args.session_id.clone(),
         })
         .await
         .map_err(failed)?
@@ -242,6 +245,7 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
                 "name": s.name, "value": s.value, "text": s.text, "start": s.start, "end": s.end,
             })).collect::<Vec<_>>(),
             "missing_slots": resp.missing_slots,
+            "turn": resp.turn,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -272,11 +276,12 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             .slots
             .iter()
             .map(|s| {
-                vec![
-                    s.name.clone(),
-                    s.value.clone(),
-                    format!("{:?} at {}..{}", s.text, s.start, s.end),
-                ]
+                let from = if s.remembered {
+                    format!("{:?}, an earlier turn", s.text)
+                } else {
+                    format!("{:?} at {}..{}", s.text, s.start, s.end)
+                };
+                vec![s.name.clone(), s.value.clone(), from]
             })
             .chain(
                 resp.missing_slots

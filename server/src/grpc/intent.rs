@@ -57,6 +57,7 @@ impl From<Classification> for pb::ClassifyResponse {
             session_id,
             slots,
             missing_slots,
+            turn,
             seen: _,
         } = c;
         pb::ClassifyResponse {
@@ -81,9 +82,11 @@ impl From<Classification> for pb::ClassifyResponse {
                     text: f.text,
                     start: u32::try_from(f.start).unwrap_or(u32::MAX),
                     end: u32::try_from(f.end).unwrap_or(u32::MAX),
+                    remembered: f.remembered,
                 })
                 .collect(),
             missing_slots,
+            turn,
         }
     }
 }

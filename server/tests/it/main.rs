@@ -13,6 +13,7 @@ mod caps;
 mod churn;
 mod cli;
 mod connections;
+mod conversation;
 mod decoders;
 mod deploy;
 mod drift;

@@ -23,18 +23,20 @@ class ClassifyRequest(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text: _Optional[bytes] = ..., session_id: _Optional[str] = ..., top_k: _Optional[int] = ..., reference_date: _Optional[str] = ...) -> None: ...
 
 class Slot(_message.Message):
-    __slots__ = ("name", "value", "text", "start", "end")
+    __slots__ = ("name", "value", "text", "start", "end", "remembered")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    REMEMBERED_FIELD_NUMBER: _ClassVar[int]
     name: str
     value: str
     text: str
     start: int
     end: int
-    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+    remembered: bool
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., remembered: _Optional[bool] = ...) -> None: ...
 
 class IntentScore(_message.Message):
     __slots__ = ("intent", "probability")
@@ -45,7 +47,7 @@ class IntentScore(_message.Message):
     def __init__(self, intent: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("model_name", "model_version", "intents", "action", "handoff", "handoff_reason", "session_id", "slots", "missing_slots")
+    __slots__ = ("model_name", "model_version", "intents", "action", "handoff", "handoff_reason", "session_id", "slots", "missing_slots", "turn")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     INTENTS_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +57,7 @@ class ClassifyResponse(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     MISSING_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     intents: _containers.RepeatedCompositeFieldContainer[IntentScore]
@@ -64,4 +67,5 @@ class ClassifyResponse(_message.Message):
     session_id: str
     slots: _containers.RepeatedCompositeFieldContainer[Slot]
     missing_slots: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., intents: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., action: _Optional[str] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., session_id: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., missing_slots: _Optional[_Iterable[str]] = ...) -> None: ...
+    turn: int
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., intents: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., action: _Optional[str] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., session_id: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., missing_slots: _Optional[_Iterable[str]] = ..., turn: _Optional[int] = ...) -> None: ...
