@@ -53,6 +53,11 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     fn explainer(&self) -> Option<&dyn Explainer> {
         None
     }
+
+    /// The model as a passage searcher (a knowledge base); `None` for the others.
+    fn searcher(&self) -> Option<&dyn kinds::kb::Searcher> {
+        None
+    }
 }
 
 /// A model that attributes each row's output to its input columns.

@@ -76,6 +76,10 @@ fn main() -> ExitCode {
                 telemetry::init_command();
                 report(mercator_server::cli::outcomes::run(args).await)
             }
+            Command::Kb(args) => {
+                telemetry::init_command();
+                report(mercator_server::cli::kb::run(args).await)
+            }
             Command::Experiments(args) => {
                 telemetry::init_command();
                 report(mercator_server::cli::experiments::run(args).await)

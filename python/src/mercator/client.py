@@ -92,6 +92,8 @@ class Classification:
     missing_slots: list = field(default_factory=list)
     # The turn of the session's conversation (0 without a session_id).
     turn: int = 0
+    # Knowledge-base passages that answer the message (id, title, text, url, score).
+    answers: list = field(default_factory=list)
 
 
 @dataclass
@@ -192,18 +194,20 @@ class Client:
                 for s in r.scores]
 
     def classify(self, text: str, model: str = "intent", version: str = "", top_k: int = 0,
-                 session_id: str = "", reference_date: str = "") -> Classification:
+                 session_id: str = "", reference_date: str = "", answer_top_k: int = 0) -> Classification:
         """The intents of a customer's message, most likely first, what to do, and the
         details found (relative dates read from `reference_date`, YYYY-MM-DD)."""
         request = intent_pb2.ClassifyRequest(model_name=model, model_version=version,
                                              text=text.encode("utf-8"), top_k=top_k,
-                                             session_id=session_id, reference_date=reference_date)
+                                             session_id=session_id, reference_date=reference_date,
+                                             answer_top_k=answer_top_k)
         r = call(self._intent.Classify, request, self._metadata, self._timeout)
         return Classification(intents=[Intent(i.intent, i.probability) for i in r.intents],
                               action=r.action, handoff=r.handoff, handoff_reason=r.handoff_reason,
                               model_version=r.model_version,
                               slots=[(s.name, s.value, s.text, s.start, s.end) for s in r.slots],
-                              missing_slots=list(r.missing_slots), turn=r.turn)
+                              missing_slots=list(r.missing_slots), turn=r.turn,
+                              answers=[(a.id, a.title, a.text, a.url, a.score) for a in r.answers])
 
     def forecast(self, series: Series, horizon: int, model: str = "demand", version: str = "",
                  quantiles: Sequence[float] = (), history: Optional[Sequence[float]] = None,

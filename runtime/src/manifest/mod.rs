@@ -183,6 +183,9 @@ impl Manifest {
         if self.kind == "encoder" {
             crate::kinds::encoder::EncoderSpec::from_manifest(&self.extra)?;
         }
+        if self.kind == "kb" {
+            crate::kinds::kb::KbSpec::from_manifest(&self.extra)?;
+        }
         self.warmup_samples()?;
         Ok(sections)
     }
@@ -285,6 +288,11 @@ impl Manifest {
         {
             files.extend(spec.files().into_iter().map(String::from));
         }
+        if self.kind == "kb"
+            && let Ok(spec) = crate::kinds::kb::KbSpec::from_manifest(&self.extra)
+        {
+            files.push(spec.passages);
+        }
         files
     }
 
@@ -302,6 +310,22 @@ impl Manifest {
         file: &dyn Fn(&str) -> Option<Vec<u8>>,
     ) -> Result<Box<dyn Model>> {
         match self.kind.as_str() {
+            "kb" => {
+                let spec = crate::kinds::kb::KbSpec::from_manifest(&self.extra)?;
+                let passages = file(&spec.passages).ok_or_else(|| {
+                    RuntimeError::artifact(format!(
+                        "kb.passages names '{}', which is not among the version's files",
+                        spec.passages
+                    ))
+                })?;
+                Ok(Box::new(crate::kinds::kb::KnowledgeBase::load(
+                    spec,
+                    weights,
+                    &passages,
+                    self.input_specs(),
+                    self.output_specs(),
+                )?))
+            }
             "encoder" => Ok(Box::new(crate::kinds::encoder::EncoderModel::load(
                 crate::kinds::encoder::EncoderSpec::from_manifest(&self.extra)?,
                 weights,
@@ -454,7 +478,9 @@ fn check_bindings(input: &InputManifest) -> Result<()> {
 }
 
 /// Model kinds this runtime can build.
-pub const KINDS: &[&str] = &["xgboost", "candle", "ets", "text", "uplift", "encoder"];
+pub const KINDS: &[&str] = &[
+    "xgboost", "candle", "ets", "text", "uplift", "encoder", "kb",
+];
 
 #[cfg(test)]
 mod tests {

@@ -76,6 +76,19 @@ pub struct IntentSettings {
     /// How a conversation (`session_id`) is remembered and when it goes to a person.
     #[serde(default)]
     pub conversation: Conversation,
+    /// The knowledge base (a `kb` model) answers are searched in.
+    #[serde(default)]
+    pub knowledge_base: Option<String>,
+    /// Intents answered from the knowledge base instead of handed off.
+    #[serde(default)]
+    pub answer_from_kb: Vec<String>,
+    /// The least similarity of a passage that answers an `answer_from_kb` intent.
+    #[serde(default = "default_kb_min_score")]
+    pub kb_min_score: f64,
+}
+
+fn default_kb_min_score() -> f64 {
+    0.3
 }
 
 /// The manifest's `conversation`: what a session remembers, for how long, and when its
@@ -133,12 +146,15 @@ fn default_handoff_intents() -> Vec<String> {
 }
 
 /// Keys of the manifest that belong to the intent section.
-const INTENT_KEYS: [&str; 5] = [
+const INTENT_KEYS: [&str; 8] = [
     "labels",
     "actions",
     "handoff_threshold",
     "handoff_intents",
     "conversation",
+    "knowledge_base",
+    "answer_from_kb",
+    "kb_min_score",
 ];
 
 impl IntentSettings {
@@ -161,6 +177,19 @@ impl IntentSettings {
         s.slots = super::slots::Slots::of(&manifest.extra, &s.labels)?;
         super::quality::parse_duration(&s.conversation.ttl)
             .map_err(|e| fail(format!("conversation.ttl: {e}")))?;
+        if let Some(i) = s.answer_from_kb.iter().find(|i| !s.labels.contains(i)) {
+            return Err(fail(format!(
+                "answer_from_kb: '{i}' is not one of the labels"
+            )));
+        }
+        if !s.answer_from_kb.is_empty() && s.knowledge_base.is_none() {
+            return Err(fail(
+                "answer_from_kb: name the knowledge base (\"knowledge_base\": \"…\")".into(),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&s.kb_min_score) {
+            return Err(fail("kb_min_score: a cosine similarity in [-1, 1]".into()));
+        }
         if s.conversation.low_confidence_turns == 0 || s.conversation.failed_turns == 0 {
             return Err(fail(
                 "conversation: low_confidence_turns and failed_turns are at least 1".into(),

@@ -32,6 +32,8 @@ pub struct ClassifyRequest {
     pub top_k: u32,
     /// `YYYY-MM-DD` that relative dates are read from; empty for today (UTC).
     pub reference_date: String,
+    /// Knowledge-base passages to answer with (0: only for `answer_from_kb` intents).
+    pub answer_top_k: u32,
 }
 
 /// The intents of a message, most likely first, and what to do about it.
@@ -53,6 +55,8 @@ pub struct Classification {
     pub slots: Vec<mercator_runtime::manifest::slots::Found>,
     /// The turn of the session's conversation (0 without a session).
     pub turn: u32,
+    /// The knowledge-base passages nearest the message, best first.
+    pub answers: Vec<super::answers::Answer>,
     /// The slots the top intent needs that the message lacks.
     pub missing_slots: Vec<String>,
     /// The text as the model read it, when predictions are logged.
@@ -191,6 +195,7 @@ async fn classify_on(
         session_id,
         top_k,
         reference_date: reference,
+        answer_top_k,
     } = req;
     let Ok(message) = std::str::from_utf8(&text) else {
         return Err(ServeError::invalid("text", "the text is not valid UTF-8"));
@@ -205,14 +210,37 @@ async fn classify_on(
             tensor: input.clone(),
         }])
     });
-    let out = serving
-        .compute(loaded, vec![input], vec![0], 1)
+    // The message's embedding too, when a knowledge base may answer it.
+    let embedding_output = super::answers::needs_embedding(m, answer_top_k)
+        .then(|| {
+            loaded
+                .manifest
+                .outputs
+                .iter()
+                .position(|o| o.name == "embedding")
+        })
+        .map(|at| {
+            at.ok_or_else(|| {
+                ServeError::FailedPrecondition(format!(
+                    "model '{}' has a knowledge base but no 'embedding' output to search it with",
+                    loaded.name
+                ))
+            })
+        })
+        .transpose()?;
+    let wanted = std::iter::once(0).chain(embedding_output).collect();
+    let mut out = serving
+        .compute(loaded, vec![input], wanted, 1)
         .await
         .map_err(|e| match e {
             // The model names its input; the caller sent `text`.
             ServeError::InvalidArgument { message, .. } => ServeError::invalid("text", message),
             other => other,
         })?;
+    let embedding = match embedding_output.and_then(|_| out.pop()).map(|t| t.data) {
+        Some(TensorData::F32(v)) => Some(v),
+        _ => None,
+    };
     let probabilities: Vec<f64> = match out.into_iter().next().map(|t| t.data) {
         Some(TensorData::F32(v)) => v.into_iter().map(f64::from).collect(),
         Some(TensorData::F64(v)) => v,
@@ -228,7 +256,17 @@ async fn classify_on(
         .first()
         .cloned()
         .ok_or_else(|| ServeError::Internal("no intents".into()))?;
-    let low_confidence = top_p < m.handoff_threshold;
+    let answers = match (&m.knowledge_base, &embedding) {
+        (Some(kb), Some(e)) => match super::answers::how_many(m, answer_top_k, &top) {
+            0 => Vec::new(),
+            k => super::answers::search(serving, kb, e, k)?,
+        },
+        _ => Vec::new(),
+    };
+    // An intent that answers from the knowledge base does, when a passage is close enough.
+    let answered = m.answer_from_kb.contains(&top)
+        && answers.first().is_some_and(|a| a.score >= m.kb_min_score);
+    let low_confidence = top_p < m.handoff_threshold && !answered;
     let mut handoff_reason = if m.handoff_intents.contains(&top) {
         "requested"
     } else if low_confidence {
@@ -265,7 +303,10 @@ async fn classify_on(
                 .collect()
         })
         .unwrap_or_default();
-    let asks = missing_slots.first().filter(|_| handoff_reason.is_empty());
+    // A question the knowledge base answers needs no details first.
+    let asks = missing_slots
+        .first()
+        .filter(|_| handoff_reason.is_empty() && !answered);
     let mut turn = 0;
     if let Some(c) = conversation.as_mut() {
         turn = c.turn_number();
@@ -281,12 +322,14 @@ async fn classify_on(
     }
     let action = match asks {
         Some(slot) if handoff_reason.is_empty() => format!("ask_for_{slot}"),
+        _ if answered && handoff_reason.is_empty() => "answer_from_kb".to_string(),
         _ => m.actions.get(&top).cloned().unwrap_or_default(),
     };
     Ok(Classification {
         model: loaded.name.clone(),
         version: loaded.version_label.clone(),
         turn,
+        answers,
         action,
         slots,
         missing_slots,

@@ -5,6 +5,7 @@
 //! its own terms. The gRPC adapters in `grpc/` convert protobuf to these types and back;
 //! nothing here names protobuf, tonic or the blocking pool (the fitness test).
 
+pub mod answers;
 pub mod churn;
 pub mod conversation;
 pub mod forecast;

@@ -60,6 +60,9 @@ pub struct ClassifyArgs {
     /// The conversation: the server remembers its turns and the details given.
     #[arg(long, default_value = "")]
     pub session_id: String,
+    /// Knowledge-base passages to answer with.
+    #[arg(long, default_value_t = 0)]
+    pub answers: u32,
     /// Where to call.
     #[command(flatten)]
     pub target: Target,
@@ -227,6 +230,7 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             top_k: args.top_k,
             reference_date: args.reference_date.clone(),
             session_id: args.session_id.clone(),
+            answer_top_k: args.answers,
         })
         .await
         .map_err(failed)?
@@ -246,6 +250,9 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
             "missing_slots": resp.missing_slots,
             "turn": resp.turn,
+            "answers": resp.answers.iter().map(|a| serde_json::json!({
+                "id": a.id, "title": a.title, "url": a.url, "score": a.score,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -291,6 +298,15 @@ pub async fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             .collect();
         println!();
         table::print(&["SLOT", "VALUE", "FROM"], &slots);
+    }
+    if !resp.answers.is_empty() {
+        let answers: Vec<Vec<String>> = resp
+            .answers
+            .iter()
+            .map(|a| vec![a.id.clone(), format!("{:.3}", a.score), a.title.clone()])
+            .collect();
+        println!();
+        table::print(&["ANSWER", "SCORE", "TITLE"], &answers);
     }
     Ok(())
 }

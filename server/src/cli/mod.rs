@@ -6,6 +6,7 @@ pub mod drift;
 pub mod experiments;
 pub mod features;
 pub mod infer;
+pub mod kb;
 pub mod keys;
 mod load;
 mod merge;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Report a churn model's runbook experiments: treated against control, the uplift
     /// with its interval and p-value.
     Experiments(experiments::ExperimentsArgs),
+    /// Build a knowledge base from a file of passages with a served encoder, and
+    /// register it (promoted and rolled back like a model).
+    Kb(kb::KbArgs),
     /// Show a running server's live quality of a model: its predictions judged against
     /// the outcomes, per version and route (`--plot` draws it).
     Quality(quality::QualityArgs),

@@ -34,6 +34,7 @@ impl From<pb::ClassifyRequest> for ClassifyRequest {
             session_id,
             top_k,
             reference_date,
+            answer_top_k,
         } = r;
         ClassifyRequest {
             model: model_name,
@@ -42,6 +43,7 @@ impl From<pb::ClassifyRequest> for ClassifyRequest {
             session_id,
             top_k,
             reference_date,
+            answer_top_k,
         }
     }
 }
@@ -58,6 +60,7 @@ impl From<Classification> for pb::ClassifyResponse {
             slots,
             missing_slots,
             turn,
+            answers,
             seen: _,
         } = c;
         pb::ClassifyResponse {
@@ -87,6 +90,16 @@ impl From<Classification> for pb::ClassifyResponse {
                 .collect(),
             missing_slots,
             turn,
+            answers: answers
+                .into_iter()
+                .map(|a| pb::Answer {
+                    id: a.id,
+                    title: a.title,
+                    text: a.text,
+                    url: a.url,
+                    score: a.score,
+                })
+                .collect(),
         }
     }
 }

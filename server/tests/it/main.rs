@@ -31,6 +31,7 @@ mod intent_encoder;
 mod inventory;
 mod inventory_backtest;
 mod jwt;
+mod knowledge_base;
 mod lifecycle;
 mod metrics;
 mod new_kinds;

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mercator/v1/intent.proto\x12\x0bmercator.v1\"\x85\x01\n\x0f\x43lassifyRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x0c\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\r\n\x05top_k\x18\x05 \x01(\r\x12\x16\n\x0ereference_date\x18\x06 \x01(\t\"a\n\x04Slot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0b\n\x03\x65nd\x18\x05 \x01(\r\x12\x12\n\nremembered\x18\x06 \x01(\x08\"2\n\x0bIntentScore\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\xfc\x01\n\x10\x43lassifyResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12)\n\x07intents\x18\x03 \x03(\x0b\x32\x18.mercator.v1.IntentScore\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07handoff\x18\x05 \x01(\x08\x12\x16\n\x0ehandoff_reason\x18\x06 \x01(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12 \n\x05slots\x18\x08 \x03(\x0b\x32\x11.mercator.v1.Slot\x12\x15\n\rmissing_slots\x18\t \x03(\t\x12\x0c\n\x04turn\x18\n \x01(\r2Q\n\x06Intent\x12G\n\x08\x43lassify\x12\x1c.mercator.v1.ClassifyRequest\x1a\x1d.mercator.v1.ClassifyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mercator/v1/intent.proto\x12\x0bmercator.v1\"\x9b\x01\n\x0f\x43lassifyRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x0c\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\r\n\x05top_k\x18\x05 \x01(\r\x12\x16\n\x0ereference_date\x18\x06 \x01(\t\x12\x14\n\x0c\x61nswer_top_k\x18\x07 \x01(\r\"M\n\x06\x41nswer\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\"a\n\x04Slot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0b\n\x03\x65nd\x18\x05 \x01(\r\x12\x12\n\nremembered\x18\x06 \x01(\x08\"2\n\x0bIntentScore\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\xa2\x02\n\x10\x43lassifyResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12)\n\x07intents\x18\x03 \x03(\x0b\x32\x18.mercator.v1.IntentScore\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07handoff\x18\x05 \x01(\x08\x12\x16\n\x0ehandoff_reason\x18\x06 \x01(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12 \n\x05slots\x18\x08 \x03(\x0b\x32\x11.mercator.v1.Slot\x12\x15\n\rmissing_slots\x18\t \x03(\t\x12\x0c\n\x04turn\x18\n \x01(\r\x12$\n\x07\x61nswers\x18\x0b \x03(\x0b\x32\x13.mercator.v1.Answer2Q\n\x06Intent\x12G\n\x08\x43lassify\x12\x1c.mercator.v1.ClassifyRequest\x1a\x1d.mercator.v1.ClassifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mercator.v1.intent_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CLASSIFYREQUEST']._serialized_start=42
-  _globals['_CLASSIFYREQUEST']._serialized_end=175
-  _globals['_SLOT']._serialized_start=177
-  _globals['_SLOT']._serialized_end=274
-  _globals['_INTENTSCORE']._serialized_start=276
-  _globals['_INTENTSCORE']._serialized_end=326
-  _globals['_CLASSIFYRESPONSE']._serialized_start=329
-  _globals['_CLASSIFYRESPONSE']._serialized_end=581
-  _globals['_INTENT']._serialized_start=583
-  _globals['_INTENT']._serialized_end=664
+  _globals['_CLASSIFYREQUEST']._serialized_end=197
+  _globals['_ANSWER']._serialized_start=199
+  _globals['_ANSWER']._serialized_end=276
+  _globals['_SLOT']._serialized_start=278
+  _globals['_SLOT']._serialized_end=375
+  _globals['_INTENTSCORE']._serialized_start=377
+  _globals['_INTENTSCORE']._serialized_end=427
+  _globals['_CLASSIFYRESPONSE']._serialized_start=430
+  _globals['_CLASSIFYRESPONSE']._serialized_end=720
+  _globals['_INTENT']._serialized_start=722
+  _globals['_INTENT']._serialized_end=803
 # @@protoc_insertion_point(module_scope)
