@@ -1,8 +1,10 @@
 //! The offline store: every row ever pushed to a view, kept for point-in-time retrieval
-//! of training data. Each write call becomes one immutable Parquet file in object storage
-//! (`<root>/<view>/<created µs, 20 digits>-<uuid>.parquet`), so many server replicas can
-//! append to one bucket without coordination, and the files are readable by pandas,
-//! Spark or DuckDB as they are.
+//! of training data. Each write call becomes one immutable Parquet file per event date
+//! in object storage, partitioned Hive-style so a scan reads only the days it needs
+//! (`<root>/view=<view>/date=<YYYY-MM-DD>/<created µs, 20 digits>-<uuid>.parquet`, the
+//! partition values only in the path), so many server replicas can append to one
+//! bucket without coordination, and pandas, Spark or DuckDB read the folder as it is.
+//! Stores written before the partitioning (`<root>/<view>/….parquet`) are still read.
 //!
 //! Columns: the entity's join keys (text), `event_timestamp` and `created_timestamp`
 //! (microseconds, UTC), then every field of the view as it was defined at write time.
@@ -98,22 +100,40 @@ impl OfflineStore {
         OfflineStore { store, root }
     }
 
-    fn view_dir(&self, view: &str) -> Path {
+    /// The folder of a view's files before the partitioning.
+    fn old_view_dir(&self, view: &str) -> Path {
         self.root.child(view)
     }
 
-    /// Appends rows (already checked against the view) as one new file.
+    /// The folder of a view's date partitions.
+    fn view_dir(&self, view: &str) -> Path {
+        self.root.child(format!("view={view}"))
+    }
+
+    /// Appends rows (already checked against the view): one new file per event date
+    /// among them. A call that fails part-way may have written some dates; retrying it
+    /// writes them again, which point-in-time reads do not mind.
     pub async fn append(&self, view: &FeatureView, rows: &[PushRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         let created = chrono::Utc::now().timestamp_micros();
-        let bytes = encode(view, rows, created)?;
-        let name = format!("{created:020}-{}.parquet", uuid::Uuid::new_v4().simple());
-        self.store
-            .put(&self.view_dir(&view.name).child(name), bytes.into())
-            .await
-            .map_err(storage)?;
+        let mut by_date: std::collections::BTreeMap<String, Vec<PushRow>> = Default::default();
+        for r in rows {
+            by_date
+                .entry(event_date(r.event_time_micros))
+                .or_default()
+                .push(r.clone());
+        }
+        for (date, rows) in by_date {
+            let bytes = encode(view, &rows, created)?;
+            let name = format!("{created:020}-{}.parquet", uuid::Uuid::new_v4().simple());
+            let path = self
+                .view_dir(&view.name)
+                .child(format!("date={date}"))
+                .child(name);
+            self.store.put(&path, bytes.into()).await.map_err(storage)?;
+        }
         Ok(())
     }
 
@@ -123,15 +143,38 @@ impl OfflineStore {
         view: &FeatureView,
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Vec<HistoryRow>> {
-        let mut files: Vec<Path> = self
-            .store
-            .list(Some(&self.view_dir(&view.name)))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await
-            .map_err(storage)?;
+        self.read_until(view, wanted, None).await
+    }
+
+    /// [`OfflineStore::read`], skipping the date partitions after `until_micros` (no row
+    /// there can be as of an earlier time).
+    pub async fn read_until(
+        &self,
+        view: &FeatureView,
+        wanted: impl Fn(&str) -> bool,
+        until_micros: Option<i64>,
+    ) -> Result<Vec<HistoryRow>> {
+        let last_date = until_micros.map(event_date);
+        let list = |dir: Path| async move {
+            self.store
+                .list(Some(&dir))
+                .map_ok(|m| m.location)
+                .try_collect::<Vec<Path>>()
+                .await
+                .map_err(storage)
+        };
+        // The old layout's files first: they were all written before the partitioning.
+        let mut old = list(self.old_view_dir(&view.name)).await?;
+        old.sort();
+        let mut new = list(self.view_dir(&view.name)).await?;
+        new.retain(|p| match (&last_date, partition_date(p)) {
+            (Some(last), Some(date)) => date.as_str() <= last.as_str(),
+            _ => true,
+        });
+        new.sort();
+        let mut files = old;
+        files.extend(new);
         files.retain(|p| p.filename().is_some_and(|f| f.ends_with(".parquet")));
-        files.sort();
         let mut out = Vec::new();
         for (file_no, file) in files.iter().enumerate() {
             let bytes = self
@@ -147,6 +190,20 @@ impl OfflineStore {
         }
         Ok(out)
     }
+}
+
+/// The UTC day of an event time, `YYYY-MM-DD` (the date partition).
+fn event_date(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+        || "1970-01-01".to_string(),
+        |t| t.format("%Y-%m-%d").to_string(),
+    )
+}
+
+/// The `date=` partition a file sits in.
+fn partition_date(path: &Path) -> Option<String> {
+    path.parts()
+        .find_map(|p| p.as_ref().strip_prefix("date=").map(String::from))
 }
 
 fn encode(view: &FeatureView, rows: &[PushRow], created: i64) -> Result<Vec<u8>> {

@@ -372,8 +372,13 @@ impl FeatureStore {
             .iter()
             .map(|_| vec![(None, crate::Status::Missing); features.len()])
             .collect();
+        // No row can be as of a time after the latest asked for: later days are skipped.
+        let until = rows.iter().map(|r| r.timestamp_micros).max();
         for (view, fields) in &by_view {
-            let history = self.offline.read(view, |k| wanted.contains(k)).await?;
+            let history = self
+                .offline
+                .read_until(view, |k| wanted.contains(k), until)
+                .await?;
             let timeline = Timeline::new(history);
             let indexes: Vec<usize> = fields
                 .iter()

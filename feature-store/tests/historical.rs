@@ -251,11 +251,13 @@ async fn history_lives_in_object_storage_as_parquet() {
         .push("activity", &[row("c1", 10, 1.5, Some("a"))])
         .await
         .expect("push");
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("offline/activity"))
-        .expect("history dir")
+    // Partitioned Hive-style by view and event date: `view=<v>/date=<YYYY-MM-DD>/`.
+    let day = dir.path().join("offline/view=activity/date=2023-11-14");
+    let files: Vec<_> = std::fs::read_dir(&day)
+        .expect("the event date's partition")
         .map(|e| e.expect("entry").path())
         .collect();
-    assert_eq!(files.len(), 1, "one file per call");
+    assert_eq!(files.len(), 1, "one file per call and date");
     let bytes = bytes::Bytes::from(std::fs::read(&files[0]).expect("read"));
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .expect("parquet");
@@ -275,4 +277,69 @@ async fn history_lives_in_object_storage_as_parquet() {
             "segment"
         ]
     );
+}
+
+#[tokio::test]
+async fn history_is_partitioned_by_date_and_the_old_layout_is_still_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FeatureStore::open(dir.path()).expect("store");
+    store.apply(DEFS, false).await.expect("apply");
+    // One call spanning two days writes one file into each day's partition.
+    let two_days = 2 * 24 * 60;
+    store
+        .push(
+            "activity",
+            &[
+                row("c1", 10, 1.0, Some("a")),
+                row("c1", two_days, 2.0, Some("b")),
+            ],
+        )
+        .await
+        .expect("push");
+    let offline = dir.path().join("offline");
+    for date in ["2023-11-14", "2023-11-16"] {
+        let day = offline.join(format!("view=activity/date={date}"));
+        assert_eq!(
+            std::fs::read_dir(&day).expect("partition").count(),
+            1,
+            "{date}"
+        );
+    }
+    let asked = |minute: i64| EntityRow {
+        key: vec!["c1".into()],
+        timestamp_micros: at(minute),
+    };
+    let orders = |got: &[Vec<mercator_features::online::Feature>]| -> Vec<Option<Value>> {
+        got.iter().map(|r| r[0].0.clone()).collect()
+    };
+    let features = ["activity:orders".to_string()];
+    let rows = [asked(11), asked(two_days + 1)];
+    let want = vec![Some(Value::Float32(1.0)), Some(Value::Float32(2.0))];
+    let got = store
+        .get_historical(&features, &rows)
+        .await
+        .expect("history");
+    assert_eq!(orders(&got), want);
+    // Only the first day is needed as of minute 11 (the later day is skipped).
+    let early = store
+        .get_historical(&features, &rows[..1])
+        .await
+        .expect("history");
+    assert_eq!(orders(&early), want[..1]);
+    // A store written before the partitioning: the same files, flat under the view.
+    let old = offline.join("activity");
+    std::fs::create_dir_all(&old).expect("old dir");
+    for date in ["2023-11-14", "2023-11-16"] {
+        let day = offline.join(format!("view=activity/date={date}"));
+        for f in std::fs::read_dir(&day).expect("partition") {
+            let f = f.expect("entry").path();
+            std::fs::rename(&f, old.join(f.file_name().expect("name"))).expect("move");
+        }
+    }
+    std::fs::remove_dir_all(offline.join("view=activity")).expect("clear");
+    let got = store
+        .get_historical(&features, &rows)
+        .await
+        .expect("history");
+    assert_eq!(orders(&got), want, "the old layout is read");
 }
