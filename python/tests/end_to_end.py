@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 
 import mercator
 from mercator import text as pipeline
-from mercator.export import export_ets, export_ets_bundle, export_mlp, export_text, export_xgboost
+from mercator.export import export_ets, export_ets_bundle, export_mlp, export_text, export_uplift, export_xgboost
 
 warnings.simplefilter("ignore")
 ADDR, MERCATOR, URL = sys.argv[1:4]
@@ -104,6 +104,34 @@ def test_xgboost_sklearn_multiclass():
     register("py_xgb3", folder)
     res = infer("py_xgb3", ("features", x[:50], "FP32"))
     close(res.as_numpy("probabilities"), model.predict_proba(x[:50]), 1e-6)
+
+
+def test_uplift_pair_of_classifiers():
+    """Two XGBClassifiers exported in one call serve both probabilities and their
+    difference as the classifiers compute them, signed by the favourable outcome."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(1200, 4)).astype(np.float32)
+    treated = rng.random(1200) < 0.5
+    effect = np.where(x[:, 1] > 0, -1.2, 0.0) * treated
+    y = (rng.random(1200) < 1 / (1 + np.exp(-(x[:, 0] + effect)))).astype(int)
+    t = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(x[treated], y[treated])
+    c = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(x[~treated], y[~treated])
+    test = x[:64]
+    p_t, p_c = t.predict_proba(test)[:, 1], c.predict_proba(test)[:, 1]
+    folder = export_uplift(t, c, os.path.join(WORK, "uplift"), favourable_outcome=0)
+    register("py_uplift", folder)
+    res = infer("py_uplift", ("features", test, "FP32"))
+    close(res.as_numpy("p_treated"), p_t, 1e-6)
+    close(res.as_numpy("p_control"), p_c, 1e-6)
+    close(res.as_numpy("uplift"), p_c - p_t, 1e-6)
+    try:
+        export_uplift(t, xgb.XGBRegressor(n_estimators=2).fit(x, y), os.path.join(WORK, "bad_uplift"))
+    except ValueError as e:
+        assert "binary:logistic" in str(e), e
+    else:
+        raise AssertionError("a regressor was exported as an uplift arm")
 
 
 def _series(n, seed, start="2026-01-01"):
@@ -473,7 +501,7 @@ def test_export_hints_at_the_extra():
 for test in (test_xgboost_binary_with_feature_names, test_xgboost_sklearn_multiclass, test_ets_single_series,
              test_ets_bundle_states_after_the_last_day, test_mlp_sequential_and_custom, test_text_pipeline,
              test_client_calls_the_demo, test_registry_from_python, test_push_errors_and_training_sets,
-             test_export_hints_at_the_extra):
+             test_export_hints_at_the_extra, test_uplift_pair_of_classifiers):
     check(test)
 failed = sum(1 for _, err in results if err)
 print(f"python package: {len(results) - failed} passed, {failed} failed")

@@ -64,7 +64,7 @@ async fn the_python_package_exports_register_and_call() {
         "python package test failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("python package: 10 passed, 0 failed"),
+        stdout.contains("python package: 11 passed, 0 failed"),
         "{stdout}"
     );
     server.stop().await;
