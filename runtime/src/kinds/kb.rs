@@ -353,14 +353,8 @@ mod tests {
             &candle_core::Device::Cpu,
         )
         .expect("tensor");
-        let weights = candle_core::safetensors::save(
-            &[("embeddings", embeddings)]
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-            std::env::temp_dir().join("kb-test.safetensors"),
-        );
-        assert!(weights.is_ok());
-        let bytes = std::fs::read(std::env::temp_dir().join("kb-test.safetensors")).expect("file");
+        // In memory, as `version_files` writes them: no shared temporary file.
+        let bytes = safetensors::serialize([("embeddings", &embeddings)], None).expect("bytes");
         let passages = b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\"y\"}\n{\"id\":\"c\",\"text\":\"z\"}\n";
         let spec = KbSpec {
             passages: "p.jsonl".into(),

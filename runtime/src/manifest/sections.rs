@@ -105,6 +105,9 @@ pub struct Conversation {
     /// Failed turns in all (low confidence, or asked for a detail again) that hand off.
     #[serde(default = "default_failed_turns")]
     pub failed_turns: u32,
+    /// `ttl`, parsed once when the section is checked.
+    #[serde(skip)]
+    parsed_ttl: std::time::Duration,
 }
 
 impl Default for Conversation {
@@ -113,15 +116,15 @@ impl Default for Conversation {
             ttl: default_ttl(),
             low_confidence_turns: default_low_confidence_run(),
             failed_turns: default_failed_turns(),
+            parsed_ttl: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
 
 impl Conversation {
-    /// How long a quiet conversation is remembered, checked at registration.
+    /// How long a quiet conversation is remembered.
     pub fn ttl(&self) -> std::time::Duration {
-        let micros = super::quality::parse_duration(&self.ttl).unwrap_or(1_800_000_000);
-        std::time::Duration::from_micros(micros.unsigned_abs())
+        self.parsed_ttl
     }
 }
 
@@ -175,8 +178,9 @@ impl IntentSettings {
         let mut s: IntentSettings =
             serde_json::from_value(section).map_err(|e| fail(e.to_string()))?;
         s.slots = super::slots::Slots::of(&manifest.extra, &s.labels)?;
-        super::quality::parse_duration(&s.conversation.ttl)
+        let ttl = super::quality::parse_duration(&s.conversation.ttl)
             .map_err(|e| fail(format!("conversation.ttl: {e}")))?;
+        s.conversation.parsed_ttl = std::time::Duration::from_micros(ttl.unsigned_abs());
         if let Some(i) = s.answer_from_kb.iter().find(|i| !s.labels.contains(i)) {
             return Err(fail(format!(
                 "answer_from_kb: '{i}' is not one of the labels"
