@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod object_env;
 pub mod offline;
 pub mod online;
+pub mod pit;
 mod store;
 pub mod table;
 pub mod training;

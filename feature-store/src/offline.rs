@@ -155,26 +155,11 @@ impl OfflineStore {
         until_micros: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
         let last_date = until_micros.map(event_date);
-        let list = |dir: Path| async move {
-            self.store
-                .list(Some(&dir))
-                .map_ok(|m| m.location)
-                .try_collect::<Vec<Path>>()
-                .await
-                .map_err(storage)
-        };
-        // The old layout's files first: they were all written before the partitioning.
-        let mut old = list(self.old_view_dir(&view.name)).await?;
-        old.sort();
-        let mut new = list(self.view_dir(&view.name)).await?;
-        new.retain(|p| match (&last_date, partition_date(p)) {
+        let mut files = self.files(&view.name).await?;
+        files.retain(|p| match (&last_date, partition_date(p)) {
             (Some(last), Some(date)) => date.as_str() <= last.as_str(),
             _ => true,
         });
-        new.sort();
-        let mut files = old;
-        files.extend(new);
-        files.retain(|p| p.filename().is_some_and(|f| f.ends_with(".parquet")));
         let mut out = Vec::new();
         for (file_no, file) in files.iter().enumerate() {
             let bytes = self
@@ -192,8 +177,36 @@ impl OfflineStore {
     }
 }
 
+impl OfflineStore {
+    /// A view's history files in writing order: the old layout's first (all written
+    /// before the partitioning), then the partitions by date, each day's files by the
+    /// time they were written.
+    pub(crate) async fn files(&self, view: &str) -> Result<Vec<Path>> {
+        let list = |dir: Path| async move {
+            self.store
+                .list(Some(&dir))
+                .map_ok(|m| m.location)
+                .try_collect::<Vec<Path>>()
+                .await
+                .map_err(storage)
+        };
+        let mut files = list(self.old_view_dir(view)).await?;
+        files.sort();
+        let mut new = list(self.view_dir(view)).await?;
+        new.sort();
+        files.extend(new);
+        files.retain(|p| p.filename().is_some_and(|f| f.ends_with(".parquet")));
+        Ok(files)
+    }
+
+    /// The object store the history lives in.
+    pub(crate) fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+}
+
 /// The UTC day of an event time, `YYYY-MM-DD` (the date partition).
-fn event_date(micros: i64) -> String {
+pub(crate) fn event_date(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).map_or_else(
         || "1970-01-01".to_string(),
         |t| t.format("%Y-%m-%d").to_string(),
@@ -201,7 +214,7 @@ fn event_date(micros: i64) -> String {
 }
 
 /// The `date=` partition a file sits in.
-fn partition_date(path: &Path) -> Option<String> {
+pub(crate) fn partition_date(path: &Path) -> Option<String> {
     path.parts()
         .find_map(|p| p.as_ref().strip_prefix("date=").map(String::from))
 }

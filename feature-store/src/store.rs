@@ -126,6 +126,11 @@ impl FeatureStore {
             .unwrap_or_default()
     }
 
+    /// The offline history (for training sets built outside a request).
+    pub fn offline(&self) -> &OfflineStore {
+        &self.offline
+    }
+
     /// The applied definitions and the file they came from.
     pub fn definitions(&self) -> (Arc<Definitions>, String) {
         self.applied

@@ -82,20 +82,34 @@ pub enum FeaturesCommand {
         /// Output Parquet file (path or object-storage URL).
         #[arg(long)]
         output: String,
+        /// Working memory in MiB (without --server; default `[features]
+        /// history_memory_mb`): the join spills to disk beyond it.
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        /// Where spill files go (without --server; default `<data_dir>/tmp/history`).
+        #[arg(long)]
+        spill_dir: Option<PathBuf>,
+        /// Print a JSON summary (rows, files read and skipped, partitions, spill, time).
+        #[arg(long)]
+        json: bool,
     },
 }
 
 /// Runs a `mercator features` command.
 pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
-    let client = match &args.server {
-        Some(url) => Client::Remote(FeatureStoreClient::new(
-            super::remote::connect(url, &args.credential).await?,
-        )),
+    let (client, config) = match &args.server {
+        Some(url) => (
+            Client::Remote(FeatureStoreClient::new(
+                super::remote::connect(url, &args.credential).await?,
+            )),
+            None,
+        ),
         None => {
             let config = args.config.load()?;
             let registry = crate::definitions::open_registry(&config).await?;
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-            Client::Local(crate::definitions::open_feature_store(&config, &registry, &actor).await?)
+            let store = crate::definitions::open_feature_store(&config, &registry, &actor).await?;
+            (Client::Local(store), Some(config))
         }
     };
     match args.command {
@@ -152,19 +166,37 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             features,
             entities,
             output,
+            memory_mb,
+            spill_dir,
+            json,
         } => {
+            if let (Client::Local(store), Some(config)) = (&client, &config) {
+                let options = super::history::HistoryOptions {
+                    memory_mb,
+                    spill_dir,
+                    json,
+                };
+                return super::history::run(store, config, &features, &entities, &output, options)
+                    .await;
+            }
             let defs = client.clone().definitions().await?;
-            let keys = mercator_features::training::join_keys(&defs, &features)?;
+            let keys = mercator_features::pit::join_keys(&defs, &features)?;
             let frame = mercator_features::training::read_entities(&entities, &keys).await?;
             let results = client.historical(features.clone(), &frame.rows).await?;
             let n = mercator_features::training::write_training_set(
                 &output, &defs, &features, &frame, &results,
             )
             .await?;
-            println!(
-                "wrote {n} rows with {} features to {output}",
-                features.len()
-            );
+            if json {
+                let summary =
+                    serde_json::json!({"output": output, "rows": n, "features": features.len()});
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "wrote {n} rows with {} features to {output}",
+                    features.len()
+                );
+            }
         }
         FeaturesCommand::List { json } => {
             let defs = client.list().await?;

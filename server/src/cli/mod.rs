@@ -5,6 +5,7 @@ pub mod config;
 pub mod drift;
 pub mod experiments;
 pub mod features;
+mod history;
 pub mod infer;
 pub mod kb;
 pub mod keys;

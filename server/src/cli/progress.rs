@@ -55,6 +55,13 @@ impl Progress {
         }
     }
 
+    /// Replaces the message (a command reporting several counters at once).
+    pub fn set_message(&self, message: String) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
+        }
+    }
+
     /// Removes it from the terminal, before the command prints its answer.
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {

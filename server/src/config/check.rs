@@ -127,6 +127,11 @@ impl Config {
                 "features.max_future_skew_secs must be zero or a number of seconds".into(),
             ));
         }
+        if !(16..=1 << 20).contains(&self.features.history_memory_mb) {
+            return Err(ConfigError(
+                "features.history_memory_mb must be between 16 and 1048576 (MiB)".into(),
+            ));
+        }
         for (key, value) in [
             (
                 "grpc.keepalive_interval_secs",

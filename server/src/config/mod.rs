@@ -141,6 +141,9 @@ pub struct FeaturesConfig {
     /// How far past this server's clock a pushed or loaded event time may be, in
     /// seconds: a row stamped years ahead would win over every later push of its entity.
     pub max_future_skew_secs: f64,
+    /// Working memory of `mercator features history` run against the store (no
+    /// `--server`), in MiB: the point-in-time join spills to disk beyond it.
+    pub history_memory_mb: u64,
 }
 
 /// `[models]`.
@@ -256,6 +259,7 @@ impl Default for FeaturesConfig {
             offline_store: String::new(),
             load_roots: Vec::new(),
             max_future_skew_secs: mercator_features::DEFAULT_MAX_FUTURE_SKEW.as_secs_f64(),
+            history_memory_mb: 256,
         }
     }
 }
