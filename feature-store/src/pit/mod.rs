@@ -335,7 +335,7 @@ pub async fn build_training_set(
 
     // 3. Join each partition; its answers spilled in row order.
     snap.phase = Phase::Joining;
-    let results = join_partitions(
+    let results = join::partitions(
         &plans,
         &spilled_entities,
         &spilled_views,
@@ -428,75 +428,4 @@ fn spill_entities(
     let set = writer.finish()?;
     snap.spill_bytes += set.bytes;
     Ok((set, range))
-}
-
-fn concat(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
-    arrow_select::concat::concat_batches(schema, &batches)
-        .map_err(|e| FeatureError::Corrupt(format!("reading a partition back: {e}")))
-}
-
-/// Joins partition by partition; each partition's answers (row, then the features in
-/// the request's order) are spilled in row order.
-#[allow(clippy::too_many_arguments)]
-fn join_partitions(
-    plans: &[ViewPlan],
-    entities: &SpilledSet,
-    views: &[SpilledSet],
-    out_schema: &SchemaRef,
-    entity_columns: usize,
-    sizing: &Sizing,
-    dir: PathBuf,
-    snap: &mut Snapshot,
-    tick: &dyn Fn(&mut Snapshot),
-) -> Result<SpilledSet> {
-    let mut fields = vec![ArrowField::new("row", DataType::UInt64, false)];
-    fields.extend(
-        out_schema.fields()[entity_columns..]
-            .iter()
-            .map(|f| f.as_ref().clone()),
-    );
-    let result_schema = Arc::new(Schema::new(fields));
-    let features = out_schema.fields().len() - entity_columns;
-    let mut writer = SpillWriter::new(
-        dir,
-        Arc::clone(&result_schema),
-        sizing.partitions,
-        sizing.flush_bytes,
-    )?;
-    let entity_schema = entity_schema();
-    for p in 0..sizing.partitions {
-        let ents = concat(&entity_schema, entities.read(p)?)?;
-        entities.remove(p);
-        let mut columns: Vec<Option<ArrayRef>> = vec![None; features];
-        for (plan, spilled) in plans.iter().zip(views) {
-            let schema = scan::schema(&plan.view);
-            let history = concat(&schema, spilled.read(p)?)?;
-            spilled.remove(p);
-            let answers = join::answers(&ents, &history, crate::online::ttl_micros(&plan.view));
-            let indexes: Vec<usize> = plan.fields.iter().map(|&(_, f)| f).collect();
-            let taken = join::take_fields(&history, &answers, &indexes)?;
-            for (&(slot, _), column) in plan.fields.iter().zip(taken) {
-                columns[slot] = Some(column);
-            }
-            snap.rows_joined += ents.num_rows() as u64;
-        }
-        if ents.num_rows() == 0 {
-            continue;
-        }
-        let mut arrays: Vec<ArrayRef> = vec![Arc::clone(ents.column(0))];
-        for c in columns {
-            arrays
-                .push(c.ok_or_else(|| FeatureError::Corrupt("a feature no view answered".into()))?);
-        }
-        let answers = RecordBatch::try_new(Arc::clone(&result_schema), arrays)
-            .map_err(|e| FeatureError::Corrupt(format!("joined rows: {e}")))?;
-        // In chunks of about the flush size: the writing pass holds one chunk per
-        // partition.
-        let row_bytes = (answers.get_array_memory_size() / answers.num_rows()).max(1);
-        writer.write_chunks(p, &answers, (sizing.flush_bytes / row_bytes).max(1))?;
-        tick(snap);
-    }
-    let set = writer.finish()?;
-    snap.spill_bytes += set.bytes;
-    Ok(set)
 }
