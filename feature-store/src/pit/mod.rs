@@ -35,7 +35,7 @@ use crate::offline::OfflineStore;
 use crate::{FeatureError, Result};
 use entities::EntityFile;
 pub use output::schema as training_set_schema;
-use scan::{Extent, History};
+use scan::History;
 use spill::{SpillWriter, SpilledSet};
 
 /// How much memory and where to spill.
@@ -206,10 +206,10 @@ const MAX_PARTITIONS: usize = 4096;
 const KEY_BYTES: u64 = 24;
 
 impl Sizing {
-    fn new(memory: usize, entity_rows: u64, largest: Extent, feature_bytes: u64) -> Sizing {
-        // Arrow bytes per row in memory while a partition is joined.
-        let entities = entity_rows * (8 + 8 + 4 + KEY_BYTES + 4 + 4 + 8 + feature_bytes);
-        let history = largest.bytes + largest.rows * (8 + 8 + 8 + 4 + 4 + 4);
+    fn new(memory: usize, entity_rows: u64, history: u64, feature_bytes: u64) -> Sizing {
+        // Arrow bytes per row in memory while a partition is joined: the spilled row
+        // (number, key, time), its sort index and answer, and its features.
+        let entities = entity_rows * (8 + KEY_BYTES + 8 + 4 + 8 + feature_bytes);
         // Twice: reading a partition back concatenates its pieces.
         let need = 2 * (entities + history);
         let share = (memory as u64 / 2).max(1);
@@ -247,17 +247,21 @@ pub async fn build_training_set(
     for p in &plans {
         histories.push(History::open(offline, &p.view).await?);
     }
+    // The views are joined one at a time: the largest sets the partitions.
     let largest = histories
         .iter()
-        .map(|h| h.extent(i64::MIN, i64::MAX))
-        .max_by_key(|e| e.bytes)
+        .map(|h| h.extent(i64::MIN, i64::MAX).rows * h.row_bytes())
+        .max()
         .unwrap_or_default();
-    let sizing = Sizing::new(
-        options.memory_bytes,
-        file.rows(),
-        largest,
-        8 * features.len() as u64,
-    );
+    let feature_bytes = plans
+        .iter()
+        .flat_map(|p| {
+            p.fields
+                .iter()
+                .map(|&(_, f)| scan::field_bytes(p.view.fields[f].field_type))
+        })
+        .sum();
+    let sizing = Sizing::new(options.memory_bytes, file.rows(), largest, feature_bytes);
     let mut snap = Snapshot {
         phase: Phase::Entities,
         entity_rows: file.rows(),

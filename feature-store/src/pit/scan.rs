@@ -19,7 +19,7 @@ use parquet::file::statistics::Statistics;
 
 use crate::columns::{self, EVENT_TIMESTAMP};
 use crate::definitions::FeatureView;
-use crate::offline::{CREATED_TIMESTAMP, OfflineStore, partition_date};
+use crate::offline::{CREATED_TIMESTAMP, OfflineStore, live, partition_date};
 use crate::{FeatureError, Result};
 
 /// Footers read at once (object stores answer many small reads in parallel).
@@ -29,14 +29,13 @@ const FOOTER_READS: usize = 32;
 pub(super) struct HistoryFile {
     path: Path,
     meta: ArrowReaderMetadata,
-    /// Row groups, each with its rows, uncompressed bytes and event-time range.
+    /// Row groups, each with its rows and event-time range.
     groups: Vec<Group>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
     rows: u64,
-    bytes: u64,
     /// Event-time range, when the footer has statistics.
     range: Option<(i64, i64)>,
 }
@@ -69,8 +68,6 @@ pub(super) struct Extent {
     pub(super) files_read: usize,
     /// Rows in the row groups to read.
     pub(super) rows: u64,
-    /// Their uncompressed size.
-    pub(super) bytes: u64,
 }
 
 fn corrupt(file: &Path, e: impl std::fmt::Display) -> FeatureError {
@@ -82,16 +79,48 @@ impl History {
     pub(super) async fn open(offline: &OfflineStore, view: &FeatureView) -> Result<History> {
         let store = Arc::clone(offline.object_store());
         let paths = offline.files(&view.name).await?;
-        let files = futures::stream::iter(paths)
+        let mut files: Vec<HistoryFile> = futures::stream::iter(paths)
             .map(|path| footer(Arc::clone(&store), path))
             .buffered(FOOTER_READS)
             .try_collect()
             .await?;
+        // A compacted file and the files it replaces may both still exist: one counts.
+        let listed: Vec<live::Listed> = files
+            .iter()
+            .map(|f| live::Listed {
+                path: f.path.clone(),
+                replaces: crate::offline::replaces_in(
+                    &f.path,
+                    f.meta.metadata().file_metadata().key_value_metadata(),
+                ),
+            })
+            .collect();
+        let keep: std::collections::HashSet<usize> =
+            live::judge(&listed).live.into_iter().collect();
+        let mut i = 0;
+        files.retain(|_| {
+            i += 1;
+            keep.contains(&(i - 1))
+        });
         Ok(History {
             view: view.clone(),
             files,
             store,
         })
+    }
+
+    /// Bytes a normalised row takes in memory while its partition is joined: key,
+    /// three times, the fields, and its sort index.
+    pub(super) fn row_bytes(&self) -> u64 {
+        super::KEY_BYTES
+            + 24
+            + 4
+            + self
+                .view
+                .fields
+                .iter()
+                .map(|f| field_bytes(f.field_type))
+                .sum::<u64>()
     }
 
     /// The normalised schema of [`History::scan`]'s batches.
@@ -114,7 +143,6 @@ impl History {
             e.files_read += usize::from(!groups.is_empty());
             for g in groups {
                 e.rows += f.groups[g].rows;
-                e.bytes += f.groups[g].bytes;
             }
         }
         e
@@ -165,9 +193,12 @@ impl History {
 fn date_may_hold(path: &Path, from: i64, until: i64) -> bool {
     match partition_date(path) {
         Some(date) => {
-            let first = crate::offline::event_date(from);
-            let last = crate::offline::event_date(until);
-            first.as_str() <= date.as_str() && date.as_str() <= last.as_str()
+            // A bound past what a date can say (i64::MIN/MAX micros) bounds nothing.
+            let day = |t: i64| {
+                chrono::DateTime::from_timestamp_micros(t).map(|_| crate::offline::event_date(t))
+            };
+            day(from).is_none_or(|first| first.as_str() <= date.as_str())
+                && day(until).is_none_or(|last| date.as_str() <= last.as_str())
         }
         None => true,
     }
@@ -189,7 +220,6 @@ async fn footer(store: Arc<dyn object_store::ObjectStore>, path: Path) -> Result
         .iter()
         .map(|g| Group {
             rows: g.num_rows().max(0) as u64,
-            bytes: g.total_byte_size().max(0) as u64,
             range: event
                 .and_then(|i| g.column(i).statistics())
                 .and_then(|s| match s {
@@ -276,4 +306,16 @@ fn normalise(
     }
     RecordBatch::try_new(Arc::clone(schema), arrays)
         .map_err(|e| FeatureError::Corrupt(format!("normalising history: {e}")))
+}
+
+/// Bytes a value of `t` takes in an Arrow column (text and lists: a typical size).
+pub(super) fn field_bytes(t: crate::FieldType) -> u64 {
+    use crate::FieldType as T;
+    match t {
+        T::Bool => 1,
+        T::Float32 => 4,
+        T::Float64 | T::Int64 => 8,
+        T::String | T::Date => 24,
+        T::Float32List => 64,
+    }
 }

@@ -48,6 +48,23 @@ pub enum FeaturesCommand {
         #[arg(long)]
         merge: bool,
     },
+    /// Merge each date partition's small history files into files of about --target-mb
+    /// (against the store; safe beside writers, replicas and other compactions).
+    Compact {
+        /// Only this view (default: every view).
+        #[arg(long)]
+        view: Option<String>,
+        /// The size of merged files, MiB.
+        #[arg(long, default_value_t = 128)]
+        target_mb: u64,
+        /// Replaced files are deleted this long after their replacement is written (a
+        /// join that listed them before may still be reading them), e.g. 10m, 1h.
+        #[arg(long, default_value = "10m")]
+        grace: String,
+        /// Print a JSON report per view.
+        #[arg(long)]
+        json: bool,
+    },
     /// List entities and feature views.
     List {
         /// Print JSON (entities, and views with their typed fields) instead of a table.
@@ -197,6 +214,17 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
                     features.len()
                 );
             }
+        }
+        FeaturesCommand::Compact {
+            view,
+            target_mb,
+            grace,
+            json,
+        } => {
+            let Client::Local(store) = &client else {
+                anyhow::bail!("features compact works on the store itself: drop --server");
+            };
+            super::history::compact(store, view.as_deref(), target_mb, &grace, json).await?;
         }
         FeaturesCommand::List { json } => {
             let defs = client.list().await?;

@@ -1,7 +1,7 @@
-//! `mercator features history` against the store itself (no `--server`): the
-//! point-in-time join of `mercator_features::pit`, within `[features]
-//! history_memory_mb`, spilling to `<data_dir>/tmp/history`, with a progress line on a
-//! terminal and a JSON summary on request.
+//! The commands over the offline history that run against the store itself (no
+//! `--server`): `features history`, the point-in-time join of `mercator_features::pit`
+//! within `[features] history_memory_mb`, spilling to `<data_dir>/tmp/history`, with a
+//! progress line on a terminal and a JSON summary on request; and `features compact`.
 
 use std::path::PathBuf;
 
@@ -107,5 +107,50 @@ pub(super) async fn run(
         summary.spill_bytes as f64 / 1e6,
         memory_mb
     );
+    Ok(())
+}
+
+/// `mercator features compact`: every view, or one, compacted; a line (or JSON) each.
+pub(super) async fn compact(
+    store: &FeatureStore,
+    view: Option<&str>,
+    target_mb: u64,
+    grace: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=1 << 14).contains(&target_mb),
+        "--target-mb must be between 1 and 16384"
+    );
+    let grace =
+        humantime::parse_duration(grace).map_err(|e| anyhow::anyhow!("--grace '{grace}': {e}"))?;
+    let defs = store.current();
+    let views: Vec<_> = match view {
+        Some(v) => vec![
+            defs.views
+                .get(v)
+                .ok_or_else(|| anyhow::anyhow!("no feature view '{v}'"))?
+                .clone(),
+        ],
+        None => defs.views.values().cloned().collect(),
+    };
+    let options = mercator_features::offline::CompactOptions {
+        target_bytes: target_mb << 20,
+        grace,
+    };
+    let mut reports = Vec::new();
+    for v in &views {
+        reports.push(store.offline().compact(v, &options).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
+    }
+    for r in reports {
+        println!(
+            "{}: {} partitions, {} files merged into {} ({} rows), {} replaced files deleted",
+            r.view, r.partitions, r.files_merged, r.files_written, r.rows, r.files_deleted
+        );
+    }
     Ok(())
 }

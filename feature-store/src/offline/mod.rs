@@ -19,6 +19,12 @@ use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+mod compact;
+pub mod live;
+
+pub(crate) use compact::replaces_in;
+pub use compact::{CompactOptions, CompactReport};
+
 use crate::columns::{self, EVENT_TIMESTAMP};
 use crate::definitions::FeatureView;
 use crate::online::{PushRow, join_key};
@@ -51,7 +57,7 @@ pub struct OfflineStore {
     root: Path,
 }
 
-fn storage(e: impl std::fmt::Display) -> FeatureError {
+pub(crate) fn storage(e: impl std::fmt::Display) -> FeatureError {
     FeatureError::Unavailable(format!("offline store: {e}"))
 }
 
@@ -160,18 +166,32 @@ impl OfflineStore {
             (Some(last), Some(date)) => date.as_str() <= last.as_str(),
             _ => true,
         });
-        let mut out = Vec::new();
-        for (file_no, file) in files.iter().enumerate() {
+        let mut fetched = Vec::with_capacity(files.len());
+        let mut listed = Vec::with_capacity(files.len());
+        for file in files {
             let bytes = self
                 .store
-                .get(file)
+                .get(&file)
                 .await
                 .map_err(storage)?
                 .bytes()
                 .await
                 .map_err(storage)?;
-            decode(view, bytes, file_no as u64, &wanted, &mut out)
+            let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&bytes)
                 .map_err(|e| FeatureError::Corrupt(format!("{file}: {e}")))?;
+            let replaces = replaces_in(&file, footer.file_metadata().key_value_metadata());
+            listed.push(live::Listed {
+                path: file,
+                replaces,
+            });
+            fetched.push(bytes);
+        }
+        // A compacted file and the files it replaces may both still exist: one counts.
+        let mut out = Vec::new();
+        for (file_no, i) in live::judge(&listed).live.into_iter().enumerate() {
+            decode(view, fetched[i].clone(), file_no as u64, &wanted, &mut out)
+                .map_err(|e| FeatureError::Corrupt(format!("{}: {e}", listed[i].path)))?;
         }
         Ok(out)
     }
