@@ -138,14 +138,18 @@ def reference(work: str, history_glob: str, entities: str, sample: int):
         FROM e ASOF LEFT JOIN read_parquet('{history_glob}', hive_partitioning = false) h
           ON e.customer_id = h.customer_id AND e.event_timestamp >= h.event_timestamp
         ORDER BY e.row_id"""
-    rows = con.execute(asof).fetchnumpy()
+    # Nulls come back masked: fill them (no match: no time, no values).
+    raw = con.execute(asof).fetchnumpy()
+    rows = {k: np.ma.filled(v.astype("datetime64[us]"), np.datetime64("NaT"))
+            if k in ("t", "ht") else np.ma.filled(v.astype(np.float64), np.nan)
+            for k, v in raw.items()}
     ttl = np.timedelta64(TTL_DAYS * DAY_US, "us")
-    t, ht = rows["t"].astype("datetime64[us]"), rows["ht"].astype("datetime64[us]")
+    t, ht = rows["t"], rows["ht"]
     found = ~np.isnat(ht)
     fresh = found & ((t - np.where(found, ht, t)) <= ttl)
     # A global range: everything after the earliest entity time less the TTL counts.
     global_range = found & (ht >= t.min() - ttl)
-    return rows, fresh, global_range
+    return rows, found, fresh, global_range
 
 
 def main() -> None:
@@ -202,7 +206,7 @@ def run(a, work: str) -> None:
     sample = min(a.sample, a.entity_rows)
     started = time.perf_counter()
     glob = os.path.join(data, "features/offline/view=activity/*/*.parquet")
-    ref, fresh, global_range = reference(work, glob, entities, sample)
+    ref, found, fresh, global_range = reference(work, glob, entities, sample)
     print(f"duckdb ASOF JOIN of {sample:,} rows against the whole history: "
           f"{time.perf_counter() - started:.1f}s")
     got = pq.ParquetFile(output)
@@ -217,12 +221,12 @@ def run(a, work: str) -> None:
     bad = 0
     for f in FEATURES:
         m = np.concatenate(mine[f])[:sample].astype(np.float64)
-        want = np.where(fresh, ref[f].astype(np.float64), np.nan)
+        want = np.where(fresh, ref[f], np.nan)
         same = (np.isnan(m) & np.isnan(want)) | (m == want)
         bad += int((~same).sum())
     print(f"  compared {sample:,} rows x {len(FEATURES)} features: {bad} cells differ; "
-          f"{int(fresh.sum()):,} rows have values, {int((~fresh).sum()):,} are null "
-          f"(never seen, or older than the TTL)")
+          f"{int(fresh.sum()):,} rows have values, {int((~found).sum()):,} have no event "
+          f"before their time, {int((found & ~fresh).sum()):,} only one older than the TTL")
     print(f"  a TTL applied as a global range would give values to "
           f"{int((global_range & ~fresh).sum()):,} rows whose latest event is older than "
           f"{TTL_DAYS} days at their own time (Mercator, per row: null)")

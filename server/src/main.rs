@@ -17,8 +17,42 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Exit status for a configuration that cannot be used (sysexits' EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 
+/// A training-set join against the store frees memory partition after partition faster
+/// than mimalloc hands it back (it waits 10 ms before purging, and commits arenas
+/// eagerly): its peak RSS was twice the join's bound. Such a run is made again in a
+/// child with purging at once; mimalloc reads its options only at start (`None`: run
+/// here). The serving path keeps the defaults, which are faster.
+#[cfg(feature = "mimalloc")]
+fn rerun_for_bounded_memory(cli: &Cli) -> Option<ExitCode> {
+    use mercator_server::cli::features::FeaturesCommand;
+    let Command::Features(args) = &cli.command else {
+        return None;
+    };
+    let history = matches!(args.command, FeaturesCommand::History { .. });
+    if !history || args.server.is_some() || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MIMALLOC_PURGE_DELAY", "0")
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .status()
+        .ok()?;
+    Some(ExitCode::from(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1),
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "mimalloc")]
+    if let Some(code) = rerun_for_bounded_memory(&cli) {
+        return code;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,7 +24,9 @@ pub(super) struct HistoryOptions {
 
 /// The terminal line: rows read, joined and written, bytes spilled, and an estimate of
 /// the time left while history is read (the longest phase; later ones are not timed).
-struct Line(Progress);
+struct Line {
+    bar: Progress,
+}
 
 impl pit::Progress for Line {
     fn update(&self, s: &Snapshot) {
@@ -46,7 +48,7 @@ impl pit::Progress for Line {
             Phase::Joining => format!("rows joined {}, {spill}", m(s.rows_joined)),
             Phase::Writing => format!("rows written {}/{}", m(s.rows_written), m(s.entity_rows)),
         };
-        self.0.set_message(message);
+        self.bar.set_message(message);
     }
 }
 
@@ -73,7 +75,9 @@ pub(super) async fn run(
         memory_bytes: usize::try_from(memory_mb << 20).unwrap_or(usize::MAX),
         scratch_dir,
     };
-    let line = Line(Progress::spinner("building the training set"));
+    let line = Line {
+        bar: Progress::spinner("building the training set"),
+    };
     let summary = pit::build_training_set(
         &store.current(),
         store.offline(),
@@ -84,7 +88,7 @@ pub(super) async fn run(
         &line,
     )
     .await?;
-    line.0.finish();
+    line.bar.finish();
     if options.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

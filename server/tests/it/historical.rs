@@ -304,4 +304,56 @@ async fn historical_features_stream_and_land_in_parquet() {
     // A Parquet entity file's columns keep their exact types.
     let label = batch.column_by_name("label").expect("label kept");
     assert_eq!(label.data_type().to_string(), "Int8");
+
+    // Compacting the history (replaced files deleted at once) changes no answer; the
+    // JSON summary of the join says what it read.
+    let out = ok(&[
+        "features",
+        "compact",
+        "--data-dir",
+        &data_dir,
+        "--grace",
+        "0s",
+        "--json",
+    ]);
+    let reports: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        reports[0]["files_merged"].as_u64().expect("merged") >= 2,
+        "{out}"
+    );
+    let out = ok(&[
+        "features",
+        "history",
+        "--data-dir",
+        &data_dir,
+        "--features",
+        "activity:orders",
+        "--entities",
+        &entities_pq.display().to_string(),
+        "--output",
+        &output_pq.display().to_string(),
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(summary["rows"], 4, "{out}");
+    assert_eq!(summary["views"][0]["files_read"], 1, "{out}");
+    let bytes = bytes::Bytes::from(std::fs::read(&output_pq).expect("output"));
+    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .next()
+        .expect("a batch")
+        .expect("batch");
+    let column = batch
+        .column_by_name("activity__orders")
+        .expect("column")
+        .as_any()
+        .downcast_ref::<arrow_array::Float32Array>()
+        .expect("float32")
+        .clone();
+    assert_eq!(
+        column.iter().collect::<Vec<_>>(),
+        [Some(2.0), None, Some(7.0), None]
+    );
 }
