@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, parity and integration tests, the registry against a real
 # PostgreSQL, the online feature store against a real Redis, metrics through promtool,
-# and the Python clients' tests. Installs what the tests need: a virtualenv with
+# training sets on a real Spark (local and a standalone cluster), and the Python
+# clients' tests. Installs what the tests need: a virtualenv with
 # tritonclient, KServe's client and the Python package under .venv; perf_analyzer
 # (scripts/perf_analyzer.sh); PostgreSQL, Redis, promtool and a font from Debian's packages
 # when run as root.
@@ -80,5 +81,12 @@ trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/red
 wait_port "$s3s_port"
 export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
 export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
+
+# `features history --engine spark` runs against a standalone Spark master and worker
+# too, from the pyspark wheel in .venv (Java 17 runs it).
+echo "== starting a Spark standalone master and worker" >&2
+MERCATOR_TEST_SPARK_MASTER=$(scripts/spark.sh)
+export MERCATOR_TEST_SPARK_MASTER
+trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop; scripts/spark.sh stop' EXIT
 
 cargo test --workspace --all-targets

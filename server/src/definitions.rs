@@ -110,3 +110,22 @@ pub async fn open_registry(
     .context("opening the registry")?;
     Ok(registry.with_governance(config.models.governance()))
 }
+
+/// The definitions as JSON: what `features list --json` prints.
+pub fn definitions_json(defs: &mercator_proto::v1::ListDefinitionsResponse) -> serde_json::Value {
+    serde_json::json!({
+        "entities": defs.entities.iter().map(|e| serde_json::json!({
+            "name": e.name,
+            "join_keys": e.join_keys,
+        })).collect::<Vec<_>>(),
+        "feature_views": defs.feature_views.iter().map(|v| serde_json::json!({
+            "name": v.name,
+            "entity": v.entity,
+            "ttl_seconds": (v.ttl_seconds > 0).then_some(v.ttl_seconds),
+            "fields": v.fields.iter().map(|f| serde_json::json!({
+                "name": f.name,
+                "type": f.r#type,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -109,7 +109,30 @@ pub enum FeaturesCommand {
         /// Print a JSON summary (rows, files read and skipped, partitions, spill, time).
         #[arg(long)]
         json: bool,
+        /// Where the join runs (without --server): `embedded`, here within the memory
+        /// bound; or `spark`, on the cluster --spark-master names, over the same offline
+        /// store (the output is then a folder of Parquet part files).
+        #[arg(long, value_enum, default_value = "embedded")]
+        engine: Engine,
+        /// The Spark master: spark://host:port, local[N], yarn, k8s://… (--engine spark).
+        #[arg(long, default_value = "local[*]")]
+        spark_master: String,
+        /// The Python with pyspark that submits the job (--engine spark).
+        #[arg(long, env = "MERCATOR_SPARK_PYTHON", default_value = "python3")]
+        spark_python: String,
+        /// A Spark setting, key=value (repeatable; --engine spark).
+        #[arg(long)]
+        spark_conf: Vec<String>,
     },
+}
+
+/// Where `features history` runs its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// In this process, streamed through local disk within the memory bound.
+    Embedded,
+    /// On a Spark cluster.
+    Spark,
 }
 
 /// Runs a `mercator features` command.
@@ -186,7 +209,25 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             memory_mb,
             spill_dir,
             json,
+            engine,
+            spark_master,
+            spark_python,
+            spark_conf,
         } => {
+            if engine == Engine::Spark {
+                let (Client::Local(store), Some(config)) = (&client, &config) else {
+                    anyhow::bail!("--engine spark reads the store itself: drop --server");
+                };
+                let spark = super::spark::SparkArgs {
+                    master: spark_master,
+                    python: spark_python,
+                    conf: spark_conf,
+                };
+                return super::spark::run(
+                    store, config, &features, &entities, &output, spark, json,
+                )
+                .await;
+            }
             if let (Client::Local(store), Some(config)) = (&client, &config) {
                 let options = super::history::HistoryOptions {
                     memory_mb,
@@ -231,7 +272,7 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&definitions_json(&defs))?
+                    serde_json::to_string_pretty(&crate::definitions::definitions_json(&defs))?
                 );
                 return Ok(());
             }
@@ -262,25 +303,6 @@ pub async fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The definitions as JSON: what `features list --json` prints.
-fn definitions_json(defs: &pb::ListDefinitionsResponse) -> serde_json::Value {
-    serde_json::json!({
-        "entities": defs.entities.iter().map(|e| serde_json::json!({
-            "name": e.name,
-            "join_keys": e.join_keys,
-        })).collect::<Vec<_>>(),
-        "feature_views": defs.feature_views.iter().map(|v| serde_json::json!({
-            "name": v.name,
-            "entity": v.entity,
-            "ttl_seconds": (v.ttl_seconds > 0).then_some(v.ttl_seconds),
-            "fields": v.fields.iter().map(|f| serde_json::json!({
-                "name": f.name,
-                "type": f.r#type,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[derive(Clone)]

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod quality;
 pub mod recommend;
 pub mod remote;
+mod spark;
 mod table;
 
 use std::path::PathBuf;

@@ -344,6 +344,17 @@ impl Config {
         roots
     }
 
+    /// Where the offline history is: `features.offline_store`, else
+    /// `<data_dir>/features/offline`.
+    pub fn offline_location(&self) -> String {
+        if self.features.offline_store.is_empty() {
+            let dir = self.server.data_dir.join("features").join("offline");
+            dir.display().to_string()
+        } else {
+            self.features.offline_store.clone()
+        }
+    }
+
     /// Opens the configured online store and offline history.
     pub async fn open_feature_backends(
         &self,
@@ -355,11 +366,7 @@ impl Config {
         let online =
             mercator_features::online::open(&self.features.online_store, &dir.join("online"))
                 .await?;
-        let offline = if self.features.offline_store.is_empty() {
-            dir.join("offline").display().to_string()
-        } else {
-            self.features.offline_store.clone()
-        };
+        let offline = self.offline_location();
         let offline = tokio::task::spawn_blocking(move || {
             mercator_features::offline::OfflineStore::open(&offline)
         })

@@ -52,6 +52,7 @@ mod rest;
 mod security;
 mod shutdown;
 mod signature;
+mod spark_history;
 mod store_outage;
 mod stream_infer;
 mod tls;
