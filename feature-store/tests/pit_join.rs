@@ -323,3 +323,79 @@ async fn bad_inputs_are_named() {
     assert!(e.to_string().contains("features[0]"), "{e}");
     assert!(!output.exists(), "nothing written on a refusal");
 }
+
+fn write_parquet_with(
+    path: &std::path::Path,
+    rows: &[EntityRow],
+    compression: parquet::basic::Compression,
+) {
+    use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    let batch = RecordBatch::try_from_iter([
+        (
+            "customer_id",
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.key[0].clone()),
+            )) as ArrayRef,
+        ),
+        (
+            "event_timestamp",
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    rows.iter().map(|r| r.timestamp_micros),
+                )
+                .with_timezone("UTC"),
+            ),
+        ),
+    ])
+    .expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let file = std::fs::File::create(path).expect("create");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
+#[tokio::test]
+async fn an_old_layout_store_and_gzip_or_lz4_entity_files_are_read() {
+    use parquet::basic::{Compression, GzipLevel};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng(99);
+    let store_dir = dir.path().join("store");
+    let store = populated(&store_dir, &mut rng).await;
+    let rows = entity_rows(&mut rng, 400, 4);
+    // Entity files as Spark (gzip) and other writers (LZ4) leave them.
+    for (name, compression) in [
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+        ("lz4", Compression::LZ4_RAW),
+    ] {
+        let input = dir.path().join(format!("entities-{name}.parquet"));
+        write_parquet_with(&input, &rows, compression);
+        let output = dir.path().join(format!("train-{name}.parquet"));
+        join(&store, &input, &output, 1 << 20).await.expect(name);
+        assert_same(&store, &rows, &read_output(&output)).await;
+    }
+    // The history of a store written before the partitioning: flat under the view.
+    let input = dir.path().join("entities.parquet");
+    write_parquet(&input, &rows);
+    let offline = store_dir.join("offline");
+    for view in ["activity", "profile"] {
+        let old = offline.join(view);
+        std::fs::create_dir_all(&old).expect("old dir");
+        for day in std::fs::read_dir(offline.join(format!("view={view}"))).expect("view") {
+            for f in std::fs::read_dir(day.expect("day").path()).expect("files") {
+                let f = f.expect("file").path();
+                let name = f.file_name().expect("name").to_owned();
+                std::fs::rename(&f, old.join(name)).expect("move");
+            }
+        }
+        std::fs::remove_dir_all(offline.join(format!("view={view}"))).expect("clear");
+    }
+    let output = dir.path().join("train-old.parquet");
+    join(&store, &input, &output, 96 << 10)
+        .await
+        .expect("old layout");
+    assert_same(&store, &rows, &read_output(&output)).await;
+}

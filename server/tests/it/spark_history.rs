@@ -1,8 +1,9 @@
-//! `mercator features history --engine spark` gives the embedded engine's rows: the same
-//! store (two views, one with a TTL, several loads a day, late events, customers never
-//! seen) joined by both, compared row by row; on Spark in local mode and on a standalone
-//! master and worker (`scripts/spark.sh`, `MERCATOR_TEST_SPARK_MASTER`).
-
+//! The training set's other engines against the embedded one, on the same store (two
+//! views, one with a TTL, six loads shuffled in time, rows only past the TTL, customers
+//! never seen): `features history --engine spark` gives its rows on Spark in local mode
+//! and on a standalone master and worker (`scripts/spark.sh`,
+//! `MERCATOR_TEST_SPARK_MASTER`); DuckDB's ASOF JOIN, the reference, gives them with
+//! the TTL applied per row, and differs on purpose with the TTL as one global range.
 use std::path::Path;
 
 use arrow_array::RecordBatch;
@@ -91,22 +92,37 @@ fn cells_of(batch: &RecordBatch) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-#[test]
-fn spark_gives_the_embedded_engines_rows() {
+/// A data directory whose history two views hold, an entity CSV, and the embedded
+/// engine's answers for it.
+struct Prepared {
+    dir: tempfile::TempDir,
+    data_dir: String,
+    entities: String,
+    want: Vec<Vec<Option<String>>>,
+}
+
+const FEATURES: &str = "activity:orders,profile:age,activity:segment";
+
+/// `MERCATOR_PYTHON` if it can import `module` (CI must have it).
+fn python_with(module: &str) -> Option<String> {
     let python = std::env::var("MERCATOR_PYTHON").unwrap_or_default();
-    let has_pyspark = !python.is_empty()
+    let has = !python.is_empty()
         && std::process::Command::new(&python)
-            .args(["-c", "import pyspark"])
+            .args(["-c", &format!("import {module}")])
             .status()
             .is_ok_and(|s| s.success());
-    if !has_pyspark {
+    if !has {
         assert!(
             std::env::var("CI").is_err(),
-            "CI must provide pyspark in MERCATOR_PYTHON"
+            "CI must provide {module} in MERCATOR_PYTHON"
         );
-        eprintln!("skipped: no pyspark in MERCATOR_PYTHON");
-        return;
+        eprintln!("skipped: no {module} in MERCATOR_PYTHON");
+        return None;
     }
+    Some(python)
+}
+
+fn prepare() -> Prepared {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data_dir = data.display().to_string();
@@ -132,7 +148,8 @@ fn spark_gives_the_embedded_engines_rows() {
         let mut profile = String::from("customer_id,event_timestamp,age\n");
         for r in 0..60 {
             let customer = next(40);
-            let t = T0 + (next(2 * 24 * 60) as i64) * 60 + load * 7 + r;
+            // Unique times, shuffled across loads (late events), over two days.
+            let t = T0 + ((load * 60 + r) * 7919 % 360) * 480 + next(60) as i64;
             let segment = if next(3) == 0 {
                 String::new()
             } else {
@@ -169,7 +186,6 @@ fn spark_gives_the_embedded_engines_rows() {
     }
     let entities_csv = dir.path().join("entities.csv");
     std::fs::write(&entities_csv, entities).expect("entities");
-    let features = "activity:orders,profile:age,activity:segment";
     let embedded = dir.path().join("embedded.parquet");
     let entities_arg = entities_csv.display().to_string();
     ok(&[
@@ -178,7 +194,7 @@ fn spark_gives_the_embedded_engines_rows() {
         "--data-dir",
         &data_dir,
         "--features",
-        features,
+        FEATURES,
         "--entities",
         &entities_arg,
         "--output",
@@ -198,6 +214,25 @@ fn spark_gives_the_embedded_engines_rows() {
         "some rows only past the TTL"
     );
 
+    Prepared {
+        dir,
+        data_dir,
+        entities: entities_arg,
+        want,
+    }
+}
+
+#[test]
+fn spark_gives_the_embedded_engines_rows() {
+    let Some(python) = python_with("pyspark") else {
+        return;
+    };
+    let Prepared {
+        dir,
+        data_dir,
+        entities: entities_arg,
+        want,
+    } = prepare();
     let mut masters = vec!["local[2]".to_string()];
     match std::env::var("MERCATOR_TEST_SPARK_MASTER") {
         Ok(m) if !m.is_empty() => masters.push(m),
@@ -214,7 +249,7 @@ fn spark_gives_the_embedded_engines_rows() {
             "--data-dir",
             &data_dir,
             "--features",
-            features,
+            FEATURES,
             "--entities",
             &entities_arg,
             "--output",
@@ -237,4 +272,89 @@ fn spark_gives_the_embedded_engines_rows() {
         }
         assert_eq!(got.len(), want.len());
     }
+}
+
+/// DuckDB's ASOF JOIN over the same offline files (the reference engine), with the
+/// activity view's 2 h TTL applied per row (`per_row`) or, as Feast's offline stores do,
+/// as one global range before the join (`global`): rows as JSON `[id, orders, age,
+/// segment]`, in the entity file's order.
+const DUCKDB: &str = r#"
+import duckdb, json, sys
+offline, entities, mode = sys.argv[1:4]
+con = duckdb.connect()
+con.execute(f"""CREATE TABLE e AS SELECT row_number() OVER () AS r, customer_id,
+    CAST(event_timestamp AS TIMESTAMPTZ) AS t FROM read_csv('{entities}', all_varchar = true)""")
+def view(name):
+    return (f"read_parquet('{offline}/view={name}/*/*.parquet', hive_partitioning = false, "
+            "union_by_name = true)")
+fresh = "a.event_timestamp >= e.t - INTERVAL 7200 SECOND" if mode == "per_row" else "TRUE"
+activity = view("activity") if mode == "per_row" else (
+    f"(SELECT * FROM {view('activity')} "
+    "WHERE event_timestamp >= (SELECT min(t) FROM e) - INTERVAL 7200 SECOND)")
+rows = con.execute(f"""
+SELECT e.customer_id, CASE WHEN {fresh} THEN a.orders END, p.age, CASE WHEN {fresh} THEN a.segment END
+FROM e
+ASOF LEFT JOIN {activity} a ON e.customer_id = a.customer_id AND e.t >= a.event_timestamp
+ASOF LEFT JOIN {view('profile')} p ON e.customer_id = p.customer_id AND e.t >= p.event_timestamp
+ORDER BY e.r""").fetchall()
+print(json.dumps([list(r) for r in rows]))
+"#;
+
+fn duckdb_rows(
+    python: &str,
+    data_dir: &str,
+    entities: &str,
+    mode: &str,
+) -> Vec<Vec<Option<String>>> {
+    let offline = format!("{data_dir}/features/offline");
+    let out = std::process::Command::new(python)
+        .args(["-c", DUCKDB, &offline, entities, mode])
+        .output()
+        .expect("run duckdb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.into_iter()
+        .map(|r| {
+            let text = |v: &serde_json::Value| v.as_str().map(|s| format!("String({s:?})"));
+            vec![
+                text(&r[0]),
+                r[1].as_f64().map(|x| format!("Float32({:?})", x as f32)),
+                r[2].as_i64().map(|x| format!("Int64({x})")),
+                text(&r[3]),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn duckdb_agrees_with_the_ttl_per_row_and_a_global_range_does_not() {
+    let Some(python) = python_with("duckdb") else {
+        return;
+    };
+    let p = prepare();
+    let per_row = duckdb_rows(&python, &p.data_dir, &p.entities, "per_row");
+    assert_eq!(per_row.len(), p.want.len());
+    for (i, (got, want)) in per_row.iter().zip(&p.want).enumerate() {
+        assert_eq!(got, want, "row {i}");
+    }
+    // The same join with the TTL as one global range gives stale values to exactly the
+    // rows whose latest activity is older than 2 h at their own time, which Mercator
+    // withholds: the difference is on purpose.
+    let global = duckdb_rows(&python, &p.data_dir, &p.entities, "global");
+    let differ: Vec<usize> = (0..global.len())
+        .filter(|&i| global[i] != p.want[i])
+        .collect();
+    assert!(differ.len() > 10, "{} rows differ", differ.len());
+    for &i in &differ {
+        assert!(p.want[i][1].is_none() && global[i][1].is_some(), "row {i}");
+        assert_eq!(
+            global[i][2], p.want[i][2],
+            "row {i}: the view without a TTL agrees"
+        );
+    }
+    drop(p.dir);
 }
