@@ -32,6 +32,7 @@ pub mod config;
 pub mod definitions;
 pub mod demo;
 pub mod descriptors;
+pub mod entry;
 pub mod error;
 pub mod grpc;
 pub mod listen;
