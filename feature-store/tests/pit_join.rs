@@ -120,6 +120,14 @@ fn entity_rows(rng: &mut Rng, n: usize, days: u64) -> Vec<EntityRow> {
 }
 
 fn write_parquet(path: &std::path::Path, rows: &[EntityRow]) {
+    write_parquet_with(path, rows, parquet::basic::Compression::UNCOMPRESSED);
+}
+
+fn write_parquet_with(
+    path: &std::path::Path,
+    rows: &[EntityRow],
+    compression: parquet::basic::Compression,
+) {
     use arrow_array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
     let batch = RecordBatch::try_from_iter([
         (
@@ -145,8 +153,12 @@ fn write_parquet(path: &std::path::Path, rows: &[EntityRow]) {
         ),
     ])
     .expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .build();
     let file = std::fs::File::create(path).expect("create");
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
 }
@@ -322,40 +334,6 @@ async fn bad_inputs_are_named() {
         .expect_err("clash");
     assert!(e.to_string().contains("features[0]"), "{e}");
     assert!(!output.exists(), "nothing written on a refusal");
-}
-
-fn write_parquet_with(
-    path: &std::path::Path,
-    rows: &[EntityRow],
-    compression: parquet::basic::Compression,
-) {
-    use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
-    let batch = RecordBatch::try_from_iter([
-        (
-            "customer_id",
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.key[0].clone()),
-            )) as ArrayRef,
-        ),
-        (
-            "event_timestamp",
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(
-                    rows.iter().map(|r| r.timestamp_micros),
-                )
-                .with_timezone("UTC"),
-            ),
-        ),
-    ])
-    .expect("batch");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(compression)
-        .build();
-    let file = std::fs::File::create(path).expect("create");
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
-    w.write(&batch).expect("write");
-    w.close().expect("close");
 }
 
 #[tokio::test]

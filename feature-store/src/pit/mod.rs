@@ -330,8 +330,8 @@ pub async fn build_training_set(
         snap.spill_bytes += set.bytes;
         spilled_views.push(set);
         views.push(ViewSummary {
-            view: history_name(&plans[i]),
-            files: extent.files.max(history.extent(i64::MIN, i64::MAX).files),
+            view: plans[i].view.name.clone(),
+            files: history.extent(i64::MIN, i64::MAX).files,
             files_read: extent.files_read,
             rows_read,
         });
@@ -375,10 +375,6 @@ pub async fn build_training_set(
         seconds,
         views,
     })
-}
-
-fn history_name(plan: &ViewPlan) -> String {
-    plan.view.name.clone()
 }
 
 /// The schema of spilled entity rows.

@@ -130,17 +130,18 @@ pub(super) async fn write(
         for &p in &parts {
             let p = p as usize;
             let cursor = &mut cursors[p];
-            let answers = cursor.current(results, p)?.clone();
+            // Loads the next chunk when this one is used up (which forgets its source).
+            cursor.current(results, p)?;
             let source = match cursor.source {
                 Some(s) => s,
                 None => {
-                    sources.push(answers.clone());
+                    sources.push(cursor.current(results, p)?.clone());
                     touched.push(p);
                     cursor.source = Some(sources.len() - 1);
                     sources.len() - 1
                 }
             };
-            let id = answers
+            let id = sources[source]
                 .column(0)
                 .as_primitive::<UInt64Type>()
                 .value(cursor.pos);

@@ -282,25 +282,8 @@ async fn historical_features_stream_and_land_in_parquet() {
         &output_pq.display().to_string(),
     ]);
     assert!(out.contains("wrote 4 rows"), "{out}");
-    let bytes = bytes::Bytes::from(std::fs::read(&output_pq).expect("output"));
-    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .expect("parquet")
-        .build()
-        .expect("reader")
-        .next()
-        .expect("a batch")
-        .expect("batch");
-    let column = batch
-        .column_by_name("activity__orders")
-        .expect("column")
-        .as_any()
-        .downcast_ref::<arrow_array::Float32Array>()
-        .expect("float32")
-        .clone();
-    assert_eq!(
-        column.iter().collect::<Vec<_>>(),
-        [Some(2.0), None, Some(7.0), None]
-    );
+    let batch = first_batch(&output_pq);
+    assert_eq!(orders_column(&batch), [Some(2.0), None, Some(7.0), None]);
     // A Parquet entity file's columns keep their exact types.
     let label = batch.column_by_name("label").expect("label kept");
     assert_eq!(label.data_type().to_string(), "Int8");
@@ -337,23 +320,32 @@ async fn historical_features_stream_and_land_in_parquet() {
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(summary["rows"], 4, "{out}");
     assert_eq!(summary["views"][0]["files_read"], 1, "{out}");
-    let bytes = bytes::Bytes::from(std::fs::read(&output_pq).expect("output"));
-    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+    assert_eq!(
+        orders_column(&first_batch(&output_pq)),
+        [Some(2.0), None, Some(7.0), None]
+    );
+}
+
+/// The first batch of a Parquet training set.
+fn first_batch(path: &std::path::Path) -> arrow_array::RecordBatch {
+    let bytes = bytes::Bytes::from(std::fs::read(path).expect("output"));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .expect("parquet")
         .build()
         .expect("reader")
         .next()
         .expect("a batch")
-        .expect("batch");
-    let column = batch
+        .expect("batch")
+}
+
+/// A training set's `activity__orders` column.
+fn orders_column(batch: &arrow_array::RecordBatch) -> Vec<Option<f32>> {
+    batch
         .column_by_name("activity__orders")
         .expect("column")
         .as_any()
         .downcast_ref::<arrow_array::Float32Array>()
         .expect("float32")
-        .clone();
-    assert_eq!(
-        column.iter().collect::<Vec<_>>(),
-        [Some(2.0), None, Some(7.0), None]
-    );
+        .iter()
+        .collect()
 }
