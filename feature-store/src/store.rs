@@ -238,6 +238,22 @@ impl FeatureStore {
         self.online.get_state(key).await
     }
 
+    /// Keeps `value` under `key` for `ttl` unless a live state is there: whether this
+    /// call took it, atomically across replicas (a trigger's cooldown).
+    pub async fn claim_state(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        self.online.claim_state(key, value, ttl).await
+    }
+
+    /// Forgets the state under `key`.
+    pub async fn delete_state(&self, key: &str) -> Result<()> {
+        self.online.delete_state(key).await
+    }
+
     /// Which online backend serves reads.
     pub fn online_backend(&self) -> &'static str {
         self.online.backend()

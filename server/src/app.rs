@@ -12,7 +12,6 @@ use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
 use crate::auth::Verifier;
-use crate::auth::jwt::JwtVerifier;
 use crate::config::Config;
 use crate::listen::tls::Tls;
 use crate::models::{ModelManager, Models};
@@ -53,7 +52,7 @@ impl App {
         );
         let prometheus = prometheus::Registry::new();
         let metrics = Metrics::register(&prometheus)?;
-        let verifier = verifier(&config, &registry)?;
+        let verifier = crate::definitions::open_verifier(&config, &registry)?;
         let tls = match crate::listen::tls::TlsSettings::of(&config.tls) {
             Some(settings) => {
                 // Only with TLS: a zero would read as a certificate long expired.
@@ -222,6 +221,16 @@ impl App {
         );
         serving.log = prediction_log.clone();
         let serving = Arc::new(serving);
+        crate::streams::start(
+            &config.streams,
+            crate::streams::Wiring {
+                serving: Arc::clone(&serving),
+                registry: registry.clone(),
+                judge: judge.clone(),
+                instance: config.server.instance(),
+            },
+            stop_rx.clone(),
+        );
         let crate::grpc::Grpc {
             server: grpc_server,
             service,
@@ -372,22 +381,6 @@ impl App {
             }
         }
     }
-}
-
-/// The credential checker, when auth is required (with JWTs when a JWKS is configured).
-fn verifier(config: &Config, registry: &Registry) -> anyhow::Result<Option<Arc<Verifier>>> {
-    if !config.auth.required() {
-        return Ok(None);
-    }
-    let jwt = match config.auth.jwt() {
-        Some(settings) => Some(JwtVerifier::start(settings).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    Ok(Some(Arc::new(Verifier::new(
-        registry.clone(),
-        config.auth.key_cache(),
-        jwt,
-    ))))
 }
 
 /// On PostgreSQL, wakes the model manager as soon as any replica (or the CLI) commits a

@@ -111,6 +111,27 @@ pub async fn open_registry(
     Ok(registry.with_governance(config.models.governance()))
 }
 
+/// The credential checker, when auth is required (with JWTs when a JWKS is configured).
+pub fn open_verifier(
+    config: &crate::config::Config,
+    registry: &Registry,
+) -> anyhow::Result<Option<std::sync::Arc<crate::auth::Verifier>>> {
+    if !config.auth.required() {
+        return Ok(None);
+    }
+    let jwt = match config.auth.jwt() {
+        Some(settings) => {
+            Some(crate::auth::jwt::JwtVerifier::start(settings).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
+    Ok(Some(std::sync::Arc::new(crate::auth::Verifier::new(
+        registry.clone(),
+        config.auth.key_cache(),
+        jwt,
+    ))))
+}
+
 /// The definitions as JSON: what `features list --json` prints.
 pub fn definitions_json(defs: &mercator_proto::v1::ListDefinitionsResponse) -> serde_json::Value {
     serde_json::json!({

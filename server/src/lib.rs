@@ -6,7 +6,8 @@
 //! `architecture/tests/fitness.rs` holds the crate to that, and `docs/ARCHITECTURE.md` is the map):
 //! - [`cli`] (the `mercator` commands), [`app`] (wiring);
 //! - [`listen`]: the two listeners and their connections; [`rest`]: V2 over HTTP;
-//! - [`grpc`]: one adapter per service, converting protobuf to domain types;
+//! - [`grpc`]: one adapter per service, converting protobuf to domain types; [`streams`]:
+//!   Kafka sources into the feature store and outcomes, and post-purchase triggers;
 //!   [`definitions`]: opening the registry and the feature store;
 //! - [`config`]: loaded and checked once, it hands each room below its settings;
 //! - [`api`]: the typed commerce APIs (churn, intent, forecasting, inventory) in domain
@@ -42,6 +43,7 @@ pub mod predlog;
 pub mod quality;
 pub mod rest;
 pub mod serving;
+pub mod streams;
 pub mod telemetry;
 pub mod v2;
 pub mod watch;

@@ -349,6 +349,14 @@ impl super::OnlineStore for EmbeddedStore {
     async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.states.get(key)
     }
+
+    async fn claim_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<bool> {
+        self.states.claim(key, value, ttl)
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        self.states.delete(key)
+    }
 }
 
 fn lock(l: &Mutex<Log>) -> Result<std::sync::MutexGuard<'_, Log>> {

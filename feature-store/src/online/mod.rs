@@ -78,6 +78,14 @@ pub trait OnlineStore: std::fmt::Debug + Send + Sync {
 
     /// The state under `key`, unless its time ran out.
     async fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Keeps `value` under `key` for `ttl` only if no live state is there: true when this
+    /// call took it. Atomic across every process sharing the store (Redis `SET NX`), so
+    /// replicas racing for one key see exactly one winner (a trigger's cooldown).
+    async fn claim_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<bool>;
+
+    /// Forgets the state under `key` (a claim whose work failed, to be tried again).
+    async fn delete_state(&self, key: &str) -> Result<()>;
 }
 
 /// The backends a configuration may name, in words (for its error messages).

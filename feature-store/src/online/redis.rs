@@ -243,6 +243,32 @@ impl OnlineStore for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn claim_state(&self, key: &str, value: &[u8], ttl: std::time::Duration) -> Result<bool> {
+        super::state::check(key, value)?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.state_key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        super::state::check(key, &[])?;
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL")
+            .arg(self.state_key(key))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
     }

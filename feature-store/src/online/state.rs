@@ -51,35 +51,57 @@ impl Map {
     }
 }
 
+/// Inserts under the map's lock, sweeping now and then and refusing past the cap.
+fn insert(map: &mut Map, key: &str, value: &[u8], until: Instant) -> Result<()> {
+    let now = Instant::now();
+    map.writes += 1;
+    if map.writes.is_multiple_of(4096) || map.values.len() >= MAX_STATES {
+        map.sweep(now);
+    }
+    if map.values.len() >= MAX_STATES && !map.values.contains_key(key) {
+        return Err(FeatureError::Unavailable(format!(
+            "the embedded store holds {MAX_STATES} live states (use Redis for more)"
+        )));
+    }
+    map.values.insert(key.to_string(), (value.to_vec(), until));
+    Ok(())
+}
+
 impl States {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Map>> {
+        self.map
+            .lock()
+            .map_err(|_| FeatureError::Unavailable("state map poisoned".into()))
+    }
+
     /// Keeps `value` under `key` for `ttl`, replacing what was there.
     pub fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         check(key, value)?;
+        let mut map = self.lock()?;
+        insert(&mut map, key, value, Instant::now() + ttl)
+    }
+
+    /// Keeps `value` under `key` for `ttl` unless a live value is there; whether it did
+    /// (the check and the insert under one lock).
+    pub fn claim(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        check(key, value)?;
         let now = Instant::now();
-        let mut map = self
-            .map
-            .lock()
-            .map_err(|_| FeatureError::Unavailable("state map poisoned".into()))?;
-        map.writes += 1;
-        if map.writes % 4096 == 0 || map.values.len() >= MAX_STATES {
-            map.sweep(now);
+        let mut map = self.lock()?;
+        if map.values.get(key).is_some_and(|(_, until)| *until > now) {
+            return Ok(false);
         }
-        if map.values.len() >= MAX_STATES && !map.values.contains_key(key) {
-            return Err(FeatureError::Unavailable(format!(
-                "the embedded store holds {MAX_STATES} live states (use Redis for more)"
-            )));
-        }
-        map.values
-            .insert(key.to_string(), (value.to_vec(), now + ttl));
+        insert(&mut map, key, value, now + ttl).map(|()| true)
+    }
+
+    /// Forgets the value under `key`.
+    pub fn delete(&self, key: &str) -> Result<()> {
+        self.lock()?.values.remove(key);
         Ok(())
     }
 
     /// The value under `key`, unless its time ran out.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let map = self
-            .map
-            .lock()
-            .map_err(|_| FeatureError::Unavailable("state map poisoned".into()))?;
+        let map = self.lock()?;
         Ok(map
             .values
             .get(key)
@@ -105,6 +127,31 @@ mod tests {
         assert!(
             s.put("k", &vec![0; MAX_STATE_BYTES + 1], Duration::from_secs(1))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn one_claim_of_a_key_wins_until_its_ttl_or_a_delete() {
+        let s = std::sync::Arc::new(States::default());
+        let wins: usize = (0..8)
+            .map(|_| {
+                let s = std::sync::Arc::clone(&s);
+                std::thread::spawn(move || s.claim("c", b"1", Duration::from_secs(60)))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| usize::from(t.join().expect("thread").expect("claim")))
+            .sum();
+        assert_eq!(wins, 1);
+        s.delete("c").expect("delete");
+        assert!(
+            s.claim("c", b"2", Duration::from_millis(20))
+                .expect("claim")
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            s.claim("c", b"3", Duration::from_secs(1)).expect("claim"),
+            "expired"
         );
     }
 }

@@ -192,6 +192,32 @@ impl Registry {
         store::heartbeat(&mut conn, instance, store::now()).await
     }
 
+    /// The offset of the next message stream `source` consumes from `partition` of
+    /// `topic`, if it committed one.
+    pub async fn stream_offset(
+        &self,
+        source: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        store::stream_offset(&mut conn, source, topic, partition).await
+    }
+
+    /// Commits `source`'s progress through `partition` of `topic` (never backwards).
+    pub async fn commit_stream_offset(
+        &self,
+        source: &str,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+        instance: &str,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        store::commit_stream_offset(&mut conn, source, topic, partition, next_offset, instance)
+            .await
+    }
+
     /// Every instance's latest load attempt of the model's versions.
     pub async fn load_reports(&self, model: &str) -> Result<Vec<crate::model::LoadReport>> {
         check_name("model", model)?;

@@ -17,6 +17,7 @@ mod audit;
 mod features;
 mod keys;
 mod load_reports;
+mod stream_offsets;
 mod traffic;
 mod versions;
 
@@ -26,6 +27,7 @@ pub(crate) use audit::{audit, audit_log};
 pub(crate) use features::{insert_feature_definitions, latest_feature_definitions};
 pub(crate) use keys::{insert_key, key_by_hash, list_keys, revoke_key};
 pub(crate) use load_reports::{heartbeat, load_reports, report_load};
+pub(crate) use stream_offsets::{commit_stream_offset, stream_offset};
 pub(crate) use traffic::{replace_traffic, traffic_of};
 pub(crate) use versions::{
     allocate_version, ensure_model, insert_version, list_models, model_id, model_summary,

@@ -58,8 +58,10 @@ fn as_toml(settings: &[Setting]) -> String {
             section = &setting.section;
             out.push_str(&format!("\n[{section}]\n"));
         }
-        // JSON's strings, numbers, booleans and arrays are also TOML's.
-        let line = format!("{} = {}", setting.key, setting.value);
+        // As TOML's inline values (tables such as `[streams] sasl` are `{ k = v }`).
+        let value = toml::Value::try_from(&setting.value)
+            .map_or_else(|_| setting.value.to_string(), |v| v.to_string());
+        let line = format!("{} = {value}", setting.key);
         out.push_str(&format!("{line:width$}  # {}\n", setting.source));
     }
     out

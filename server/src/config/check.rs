@@ -42,6 +42,7 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be greater than 0")));
             }
         }
+        self.streams.check().map_err(ConfigError)?;
         let v = self.serving.approval_order_value;
         if !(v.is_finite() && v >= 0.0) {
             return Err(ConfigError(

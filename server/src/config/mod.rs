@@ -54,6 +54,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// `[prediction_log]`.
     pub prediction_log: PredictionLogConfig,
+    /// `[streams]`: Kafka sources and triggers (the `mercator-streams` crate's section).
+    pub streams: mercator_streams::StreamsConfig,
 }
 
 /// `[grpc]`.

@@ -94,6 +94,7 @@ pub fn context<T>(req: &tonic::Request<T>) -> crate::serving::CallContext {
             .get::<crate::auth::Principal>()
             .map(|p| p.name.clone())
             .unwrap_or_default(),
+        route: None,
     }
 }
 

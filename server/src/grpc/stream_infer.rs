@@ -55,6 +55,7 @@ pub fn answer(
             let ctx = crate::serving::CallContext {
                 request_id: std::sync::Arc::from(format!("{}/{n}", stream.request_id)),
                 principal: stream.principal.clone(),
+                route: None,
             };
             async move {
                 let request = message?;

@@ -101,6 +101,8 @@ pub struct Metrics {
     /// `mercator_intervention_uplift{model,rule,action}` and its 95% interval's
     /// `_lower` and `_upper`: an experiment's treated outcome rate minus its control's.
     pub uplift: [prometheus::GaugeVec; 3],
+    /// The stream sources' and triggers' series (`mercator_stream_*`).
+    pub streams: mercator_streams::StreamMetrics,
 }
 
 impl Metrics {
@@ -305,6 +307,7 @@ impl Metrics {
             drift: drift::DriftMetrics::register(registry)?,
             freshness: freshness::FreshnessMetrics::register(registry)?,
             calls: calls::CallMetrics::register(registry)?,
+            streams: mercator_streams::StreamMetrics::register(registry)?,
         };
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.request_duration.clone()))?;

@@ -47,6 +47,8 @@ pub struct CallContext {
     pub request_id: Arc<str>,
     /// The authenticated caller, or "".
     pub principal: String,
+    /// The route the log names when not the target's (`trigger`: a stream's re-score).
+    pub route: Option<&'static str>,
 }
 
 /// A prediction method, as the envelope needs to know it.
@@ -212,7 +214,7 @@ impl Serving {
         if self.log.is_none() {
             return;
         }
-        let route = self.route_label(target);
+        let route = self.route_label(ctx, target);
         self.log_rows(
             ctx,
             api,
@@ -226,8 +228,10 @@ impl Serving {
 
     /// How `target` reached its version, as the log names it: `pinned` (a number), the
     /// alias asked for, `split` or `champion`.
-    fn route_label(&self, target: &Target<'_>) -> String {
-        if !target.version.is_empty() {
+    fn route_label(&self, ctx: &CallContext, target: &Target<'_>) -> String {
+        if let Some(route) = ctx.route {
+            route.to_string()
+        } else if !target.version.is_empty() {
             if target.version.parse::<u64>().is_ok() {
                 "pinned".to_string()
             } else {
@@ -485,7 +489,7 @@ impl Serving {
                 obs,
                 ctx: ctx.clone(),
                 model: target.model.to_string(),
-                route: self.route_label(&target),
+                route: self.route_label(ctx, &target),
             }),
             Err(e) => {
                 obs.finish(&self.metrics, ServeError::code(&e));
