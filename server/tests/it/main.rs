@@ -56,6 +56,7 @@ mod signature;
 mod spark_history;
 mod store_outage;
 mod stream_infer;
+mod stream_triggers;
 mod streams;
 mod tls;
 mod tls_stores;
