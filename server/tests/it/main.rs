@@ -55,6 +55,7 @@ mod shutdown;
 mod signature;
 mod spark_history;
 mod store_outage;
+mod stream_crash;
 mod stream_infer;
 mod stream_triggers;
 mod streams;
