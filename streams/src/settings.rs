@@ -181,15 +181,22 @@ impl StreamsConfig {
         }
     }
 
-    /// This replica's index: `index`, or the ordinal ending `hostname`, or 0.
-    pub fn replica_index(&self, hostname: Option<&str>) -> u32 {
+    /// This replica's index: `index`, or the ordinal ending `hostname` (a StatefulSet's
+    /// pod), or 0; `None` when that ordinal is not below `replicas` (a StatefulSet scaled
+    /// past `replicas`: such a pod must consume nothing rather than share a partition).
+    /// One replica is always index 0, whatever the host is called.
+    pub fn replica_index(&self, hostname: Option<&str>) -> Option<u32> {
         if let Ok(i) = u32::try_from(self.index) {
-            return i;
+            return Some(i);
         }
-        hostname
+        if self.replicas <= 1 {
+            return Some(0);
+        }
+        let ordinal = hostname
             .and_then(|h| h.rsplit_once('-'))
-            .and_then(|(_, n)| n.parse().ok())
-            .unwrap_or(0)
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        (ordinal < self.replicas).then_some(ordinal)
     }
 
     /// Checks the section; each message is `key: what is wrong`.
@@ -370,11 +377,17 @@ mod tests {
     #[test]
     fn the_index_comes_from_config_or_the_statefulsets_ordinal() {
         let mut c = config();
+        assert_eq!(c.replica_index(Some("laptop-7")), Some(0), "one replica");
         c.replicas = 3;
-        assert_eq!(c.replica_index(Some("mercator-streams-2")), 2);
-        assert_eq!(c.replica_index(Some("laptop")), 0);
-        assert_eq!(c.replica_index(None), 0);
+        assert_eq!(c.replica_index(Some("mercator-streams-2")), Some(2));
+        assert_eq!(
+            c.replica_index(Some("mercator-streams-3")),
+            None,
+            "past replicas"
+        );
+        assert_eq!(c.replica_index(Some("laptop")), Some(0));
+        assert_eq!(c.replica_index(None), Some(0));
         c.index = 1;
-        assert_eq!(c.replica_index(Some("mercator-streams-2")), 1);
+        assert_eq!(c.replica_index(Some("mercator-streams-2")), Some(1));
     }
 }

@@ -74,3 +74,9 @@ when every store is shared. A store given from a Secret counts as shared.
 {{- define "mercator.tls" -}}
 {{- if .Values.tls.existingSecret -}}true{{- end -}}
 {{- end -}}
+
+{{/* Labels that select the stream consumers' pods (apart from the serving pods). */}}
+{{- define "mercator.streamsSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mercator.name" . }}-streams
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}

@@ -63,7 +63,15 @@ pub fn start(config: &StreamsConfig, wiring: Wiring, stop: watch::Receiver<bool>
                 }
             }
         };
-        let index = config.replica_index(std::env::var("HOSTNAME").ok().as_deref());
+        let host = std::env::var("HOSTNAME").ok();
+        let Some(index) = config.replica_index(host.as_deref()) else {
+            tracing::warn!(
+                host = host.as_deref().unwrap_or(""),
+                replicas = config.replicas,
+                "streams: this pod's ordinal is not below streams.replicas; consuming nothing"
+            );
+            return;
+        };
         tracing::info!(replicas = config.replicas, index, "streams: connected");
         let wiring = Arc::new(wiring);
         let offsets = Arc::new(RegistryOffsets {

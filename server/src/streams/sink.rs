@@ -90,6 +90,23 @@ impl mercator_streams::Sink for FeatureSink {
                 field: e.field,
                 message: e.message,
             })?;
+        // What the write would refuse (an event time too far ahead, before 1970) is the
+        // message's fault too: refused here, so the rest of the fetch is written.
+        self.features
+            .check_rows(&self.view, std::slice::from_ref(&row))
+            .map_err(|e| match e {
+                mercator_features::FeatureError::InvalidRow { field, message, .. } => {
+                    let field = match field.as_str() {
+                        "event_time" => json_row::EVENT_TIMESTAMP,
+                        other => other,
+                    };
+                    reject(
+                        self.names.get(field).map_or(field, String::as_str),
+                        &message,
+                    )
+                }
+                other => reject("value", &other.to_string()),
+            })?;
         Ok(EventRow { row, event })
     }
 

@@ -54,6 +54,7 @@ fn event(id: &str, late: bool) -> String {
     .to_string()
 }
 
+/// A replica (`index` of 2, or the only one with -1) with the trigger `late_delivery`.
 async fn replica(broker: &str, source: &str, out: &str, redis: &str, index: i64) -> TestServer {
     let (broker, source, out, redis) = (
         broker.to_string(),
@@ -65,12 +66,14 @@ async fn replica(broker: &str, source: &str, out: &str, redis: &str, index: i64)
         .demo()
         .model("churn_ab", churn_ab())
         .config(move |c| {
-            c.features.online_store = redis;
+            if !redis.is_empty() {
+                c.features.online_store = redis;
+            }
             c.prediction_log.flush_secs = 0.05;
             c.streams.brokers = vec![broker];
             c.streams.fetch_max_wait_ms = 100;
-            c.streams.replicas = 2;
-            c.streams.index = index;
+            c.streams.replicas = if index < 0 { 1 } else { 2 };
+            c.streams.index = index.max(0);
             c.streams.sources = vec![SourceConfig {
                 name: "deliveries".into(),
                 topic: source,
@@ -259,4 +262,58 @@ async fn a_late_delivery_publishes_one_intervention_across_replicas() {
     assert_eq!(of(&held).len(), 1);
     assert_eq!(of(&held)[0]["control"], "true");
     assert_eq!(of(&happy).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backends_confluent_kafka_clients_produce_and_consume() {
+    let Some(broker) = broker() else { return };
+    let Some(python) = crate::tritonclient::python().filter(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import confluent_kafka"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install confluent-kafka"
+        );
+        eprintln!("no Python with confluent-kafka: skipped");
+        return;
+    };
+    let kafka = Kafka::connect(&broker).await;
+    let (source, out) = (topic("deliveries"), topic("interventions"));
+    kafka.create(&source, 2).await;
+    kafka.create(&out, 2).await;
+    let server = replica(&broker, &source, &out, "", -1).await;
+    let customers: Vec<String> = (0..)
+        .map(|i| format!("P{i:05}"))
+        .filter(|id| !in_control("churn_ab", EXPERIMENT, id, 0.5))
+        .take(20)
+        .collect();
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python/tests/streams.py");
+    let args = [
+        script.display().to_string(),
+        broker.clone(),
+        source,
+        out,
+        customers.join(","),
+    ];
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .args(&args)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .expect("python task");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    eprint!("{stdout}");
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("end to end over 20 events"), "{stdout}");
+    server.stop().await;
 }

@@ -221,6 +221,9 @@ async fn events_reach_the_online_store_within_a_second_and_history_has_them() {
         format!(r#"{{"customer_id": "B1", "event_timestamp": "{time}", "late_days": "three"}}"#);
     kafka.produce(&source, 0, "B1", &bad).await;
     kafka.produce(&source, 0, "B2", "not json").await;
+    let ahead =
+        r#"{"customer_id": "B4", "event_timestamp": "2100-01-01T00:00:00Z", "late_days": 1}"#;
+    kafka.produce(&source, 0, "B4", ahead).await;
     kafka.produce(&source, 0, "B3", &event("B3", now, 7)).await;
     let b3 = ["B3".to_string()];
     eventually(30, "the message after the bad ones", || {
@@ -230,7 +233,7 @@ async fn events_reach_the_online_store_within_a_second_and_history_has_them() {
     })
     .await;
     let dead = kafka.read_all(&dlq, 0).await;
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead.len(), 3, "{dead:?}");
     let header = |r: &rskafka::record::Record, k: &str| {
         String::from_utf8(r.headers[&format!("mercator.error.{k}")].clone()).expect("utf8")
     };
@@ -249,15 +252,29 @@ async fn events_reach_the_online_store_within_a_second_and_history_has_them() {
     assert_eq!(header(&dead[0], "partition"), "0");
     assert_eq!(header(&dead[1], "field"), "value");
     assert_eq!(
+        header(&dead[2], "field"),
+        "event_timestamp",
+        "past the allowed skew"
+    );
+    assert!(
+        header(&dead[2], "message").contains("future"),
+        "{}",
+        header(&dead[2], "message")
+    );
+    assert_eq!(
         late_days(&mut client, &["B1".into(), "B2".into()]).await,
         [None, None]
     );
 
     let text = server.metrics_text().await;
+    // The families the dashboard and alerts name (deploy/) are the ones exported.
+    for family in &crate::deploy::STREAMS_ONLY[..2] {
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+    }
     let series = |s: &str| metric_value(&text, s).unwrap_or(-1.0);
     assert_eq!(
         series(r#"mercator_stream_messages_total{outcome="bad",source="deliveries"}"#),
-        2.0
+        3.0
     );
     assert_eq!(
         series(r#"mercator_stream_messages_total{outcome="written",source="deliveries"}"#),
@@ -332,5 +349,116 @@ async fn a_partition_without_an_offset_can_start_at_the_high_watermark() {
         .await
         .expect("offset");
     assert_eq!(offset, Some(4), "committed after the one message read");
+    server.stop().await;
+}
+
+/// The AUC as the share of (positive, negative) pairs ranked right, ties half.
+fn pairwise_auc(p: &[f64], y: &[bool]) -> f64 {
+    let (mut right, mut pairs) = (0.0, 0.0);
+    for (pi, yi) in p.iter().zip(y) {
+        for (pj, yj) in p.iter().zip(y) {
+            if *yi && !*yj {
+                pairs += 1.0;
+                right += if pi > pj {
+                    1.0
+                } else if pi == pj {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    right / pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_from_a_topic_are_judged() {
+    let Some(broker) = broker() else { return };
+    let kafka = Kafka::connect(&broker).await;
+    let (source, dlq) = (topic("churned"), topic("churned-dlq"));
+    kafka.create(&source, 1).await;
+    kafka.create(&dlq, 1).await;
+    let (b, s, d) = (broker.clone(), source.clone(), dlq.clone());
+    let server = TestServer::builder()
+        .demo()
+        .config(move |c| {
+            c.prediction_log.flush_secs = 0.05;
+            c.prediction_log.quality_every_secs = 0.0;
+            c.prediction_log.quality.insert(
+                "churn".into(),
+                mercator_runtime::manifest::quality::Quality {
+                    kind: mercator_runtime::manifest::quality::QualityKind::Binary,
+                    window: "1s".into(),
+                },
+            );
+            c.streams.brokers = vec![b];
+            c.streams.fetch_max_wait_ms = 100;
+            c.streams.sources = vec![SourceConfig {
+                name: "churned".into(),
+                topic: s,
+                kind: mercator_streams::SourceKind::Outcomes,
+                model: "churn".into(),
+                fields: [("entity".to_string(), "customer_id".to_string())].into(),
+                timestamp_unit: "ms".into(),
+                dead_letter_topic: d,
+                ..SourceConfig::default()
+            }];
+        })
+        .start()
+        .await;
+    server.wait_for_ready("churn").await;
+    let channel = server.channel().await;
+    let ids: Vec<String> = (0..40).map(|i| format!("C1000{i:02}")).collect();
+    let scores = pb::churn_client::ChurnClient::new(channel.clone())
+        .score(pb::ScoreRequest {
+            customer_ids: ids.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("score")
+        .into_inner()
+        .scores;
+    // Every third customer churns half a second after the score, as a backend reports it.
+    let at = chrono::Utc::now().timestamp_millis() + 500;
+    let (mut p, mut y) = (Vec::new(), Vec::new());
+    for (i, s) in scores.iter().enumerate() {
+        let churned = i % 3 == 0;
+        p.push(s.probability);
+        y.push(churned);
+        let message =
+            serde_json::json!({"customer_id": s.customer_id, "time": at, "value": churned});
+        kafka
+            .produce(&source, 0, &s.customer_id, &message.to_string())
+            .await;
+    }
+    let bad = serde_json::json!({"customer_id": "C100001", "time": at, "value": "yes"}).to_string();
+    kafka.produce(&source, 0, "C100001", &bad).await;
+    let mut monitoring = pb::monitoring_client::MonitoringClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let judged = loop {
+        let q = monitoring
+            .get_quality(pb::GetQualityRequest {
+                model_name: "churn".into(),
+                window_days: 0.0,
+            })
+            .await
+            .expect("quality")
+            .into_inner();
+        if let Some(v) = q.versions.first().filter(|v| v.judged == 40) {
+            break v.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outcomes were not judged: {q:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let auc = judged.metrics["auc"];
+    assert!((auc - pairwise_auc(&p, &y)).abs() < 1e-12, "{auc}");
+    assert_eq!(judged.metrics["positive_rate"], 14.0 / 40.0);
+    let dead = kafka.read_all(&dlq, 0).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].headers["mercator.error.field"], b"value");
     server.stop().await;
 }
