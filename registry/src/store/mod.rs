@@ -17,6 +17,7 @@ mod audit;
 mod features;
 mod keys;
 mod load_reports;
+mod migrations;
 mod stream_offsets;
 mod traffic;
 mod versions;
@@ -94,10 +95,7 @@ pub(crate) async fn connect(url: &str) -> Result<AnyPool> {
         })
         .connect_with(options)
         .await?;
-    match backend {
-        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-    }
+    migrations::migrator(backend).await?.run(&pool).await?;
     Ok(pool)
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use mercator_proto::inference as v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::harness::free_port;
+
 /// A child process killed when dropped (a failing test leaves no server behind).
 struct Killed(std::process::Child);
 
@@ -16,14 +18,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ use mercator_proto::v1 as pb;
 use mercator_proto::v1::feature_store_client::FeatureStoreClient;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::harness::{CHURN_DIR, f32_bytes, input};
+use crate::harness::{CHURN_DIR, f32_bytes, free_port, input};
 
 const FEATURES_TOML: &str = include_str!("../../../examples/churn/features.toml");
 const FIELDS: usize = 12;
@@ -200,13 +200,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// One churn row over V2, placed by `entity` when given.

@@ -494,3 +494,11 @@ pub async fn empty_redis_db(url: &str, db: u32) -> String {
         .expect("flushdb");
     url
 }
+
+/// A port free on 127.0.0.1 now (for a real binary started on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

@@ -11,7 +11,7 @@ use mercator_proto::inference::grpc_inference_service_client::GrpcInferenceServi
 use tonic::metadata::MetadataValue;
 
 use crate::cli::ok;
-use crate::harness::{CHURN_DIR, f32_bytes, input};
+use crate::harness::{CHURN_DIR, f32_bytes, free_port, input};
 use crate::prediction_log::read_rows;
 
 /// A served churn model in a fresh data folder, its prediction log set by `env`.
@@ -27,13 +27,6 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 async fn serve(env: &[(&str, &str)]) -> Served {
@@ -121,7 +114,7 @@ async fn written(metrics: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-async fn scrape(url: &str) -> String {
+pub(crate) async fn scrape(url: &str) -> String {
     // A plain HTTP/1.1 GET, as a scraper sends it.
     let addr = url
         .trim_start_matches("http://")

@@ -9,6 +9,7 @@ use mercator_proto::v1::feature_store_client::FeatureStoreClient;
 use tonic::transport::Channel;
 
 use crate::cli::ok;
+use crate::harness::free_port;
 use crate::kafka::{Kafka, broker, eventually, topic};
 use crate::streams::{DEFS, event, history, late_days};
 
@@ -26,13 +27,6 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// `mercator serve` on `data` with `config` (its `[streams]`).
@@ -70,26 +64,12 @@ async fn serve(data: &std::path::Path, config: &std::path::Path) -> Served {
 
 /// Messages written so far, as the server counts them.
 async fn written(metrics: &str) -> f64 {
-    let text = reqwest_lite(metrics).await;
+    let text = crate::prediction_log_crash::scrape(&format!("http://{metrics}/metrics")).await;
     crate::harness::metric_value(
         &text,
         r#"mercator_stream_messages_total{outcome="written",source="deliveries"}"#,
     )
     .unwrap_or(0.0)
-}
-
-async fn reqwest_lite(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return String::new();
-    }
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body).await;
-    body
 }
 
 /// Online values of every customer and the answer as of every event's time.
