@@ -26,6 +26,9 @@ pub struct EventRow {
     pub event: Map<String, Json>,
 }
 
+/// Customers scored in one `Churn/Score` call (the rest of a large fetch in more calls).
+const SCORE_CHUNK: usize = 256;
+
 /// The `route` of triggered scores in the prediction log.
 pub const ROUTE: &str = "trigger";
 
@@ -75,27 +78,8 @@ impl Trigger {
                 None => last.push(r),
             }
         }
-        for row in last {
-            let started = Instant::now();
-            let customer = row.row.key.join("|");
-            let outcome = match self.once(&customer, row).await {
-                Ok(fired) => fired.label(),
-                Err(e) if transient(&e) => {
-                    self.count("failed");
-                    return Err(format!("trigger {}: {e}", self.config.name));
-                }
-                Err(e) => {
-                    tracing::warn!(trigger = %self.config.name, "cannot score a customer: {e}");
-                    "failed"
-                }
-            };
-            self.count(outcome);
-            if outcome == "published" {
-                self.metrics
-                    .trigger_seconds
-                    .with_label_values(&[self.config.name.as_str()])
-                    .observe(started.elapsed().as_secs_f64());
-            }
+        for chunk in last.chunks(SCORE_CHUNK) {
+            self.chunk(chunk).await?;
         }
         Ok(())
     }
@@ -107,23 +91,66 @@ impl Trigger {
             .inc();
     }
 
-    async fn once(&self, customer: &str, row: &EventRow) -> Result<Fired, ServeError> {
+    /// Scores `rows`' customers in one call, then acts on each score.
+    async fn chunk(&self, rows: &[&EventRow]) -> Result<(), String> {
+        let started = Instant::now();
         let ctx = CallContext {
             request_id: Arc::from(uuid::Uuid::now_v7().to_string()),
             principal: format!("trigger:{}", self.config.name),
             route: Some(ROUTE),
         };
+        let customers: Vec<String> = rows.iter().map(|r| r.row.key.join("|")).collect();
         let request = ScoreRequest {
             model: self.config.model.clone(),
             version: self.config.version.clone(),
-            customer_ids: vec![customer.to_string()],
+            customer_ids: customers.clone(),
             top_reasons: self.config.top_reasons,
         };
-        let method = Score { max_customers: 1 };
-        let answer = crate::api::churn::score(&self.serving, &ctx, &method, request).await?;
-        let Some(score) = answer.scores.into_iter().next() else {
-            return Ok(Fired::NotScored);
+        let method = Score {
+            max_customers: SCORE_CHUNK,
         };
+        let answer = match crate::api::churn::score(&self.serving, &ctx, &method, request).await {
+            Ok(answer) => answer,
+            Err(e) if transient(&e) => {
+                self.count("failed");
+                return Err(format!("trigger {}: {e}", self.config.name));
+            }
+            Err(e) => {
+                tracing::warn!(trigger = %self.config.name, "cannot score customers: {e}");
+                for _ in rows {
+                    self.count("failed");
+                }
+                return Ok(());
+            }
+        };
+        for (score, row) in answer.scores.iter().zip(rows) {
+            let fired = self
+                .act(&answer.model, score, &ctx, row)
+                .await
+                .map_err(|e| {
+                    self.count("failed");
+                    format!("trigger {}: {e}", self.config.name)
+                })?;
+            self.count(fired.label());
+            if fired == Fired::Published {
+                self.metrics
+                    .trigger_seconds
+                    .with_label_values(&[self.config.name.as_str()])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
+
+    /// What one customer's score leads to: nothing (no action, in control, cooling
+    /// down, not scored), or an intervention published.
+    async fn act(
+        &self,
+        model: &str,
+        score: &CustomerScore,
+        ctx: &CallContext,
+        row: &EventRow,
+    ) -> Result<Fired, ServeError> {
         if score.status != CustomerStatus::Scored {
             return Ok(Fired::NotScored);
         }
@@ -133,6 +160,7 @@ impl Trigger {
         if intervention.control {
             return Ok(Fired::Control);
         }
+        let customer = score.customer_id.as_str();
         let key = format!("trigger:{}:{customer}", self.config.name);
         let features = &self.serving.features;
         let claimed = features
@@ -142,7 +170,7 @@ impl Trigger {
         if !claimed {
             return Ok(Fired::Cooldown);
         }
-        let event = self.event(&answer.model, &score, &ctx, row);
+        let event = self.event(model, score, ctx, row);
         let published = self
             .publisher
             .publish(
