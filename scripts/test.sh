@@ -75,11 +75,21 @@ echo "== starting s3s-fs" >&2
 s3s_port=${MERCATOR_TEST_FLEET_S3_PORT:-55436}
 s3s_root="${TMPDIR:-/tmp}/mercator-s3s-$s3s_port"
 rm -rf "$s3s_root" && mkdir -p "$s3s_root/fleet"
-s3s-fs --host 127.0.0.1 --port "$s3s_port" --access-key test --secret-key test "$s3s_root" \
-  >"${TMPDIR:-/tmp}/mercator-s3s.log" 2>&1 &
-s3s_pid=$!
-trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
-wait_port "$s3s_port"
+# s3s-fs binds without SO_REUSEADDR: right after an earlier run, its port can be held by
+# connections in TIME_WAIT for up to a minute. Start it again until it listens.
+for attempt in $(seq 1 30); do
+  s3s-fs --host 127.0.0.1 --port "$s3s_port" --access-key test --secret-key test "$s3s_root" \
+    >"${TMPDIR:-/tmp}/mercator-s3s.log" 2>&1 &
+  s3s_pid=$!
+  trap 'kill $moto_pid $s3s_pid 2>/dev/null; scripts/postgres.sh stop; scripts/redis.sh stop' EXIT
+  wait_port "$s3s_port"
+  if kill -0 "$s3s_pid" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$s3s_port") 2>/dev/null; then
+    break
+  fi
+  echo "s3s-fs could not listen on $s3s_port (attempt $attempt); trying again" >&2
+  kill "$s3s_pid" 2>/dev/null || true
+  sleep 3
+done
 export MERCATOR_TEST_FLEET_S3_ENDPOINT="http://127.0.0.1:$s3s_port"
 export MERCATOR_TEST_FLEET_S3_BUCKET=fleet
 
