@@ -43,8 +43,13 @@ for attempt in $(seq 1 30); do
   echo "$pid" >"$data/tansu.pid"
   for _ in $(seq 1 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && kill -0 "$pid" 2>/dev/null; then
-      echo "127.0.0.1:$port"
-      exit 0
+      # A failed bind panics a worker thread, not the process: look at its log too.
+      sleep 0.5
+      if ! grep -q "AddrInUse\|panicked" "$data/tansu.log" && kill -0 "$pid" 2>/dev/null; then
+        echo "127.0.0.1:$port"
+        exit 0
+      fi
+      break
     fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
