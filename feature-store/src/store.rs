@@ -208,7 +208,8 @@ impl FeatureStore {
         Ok(changes)
     }
 
-    fn view(&self, name: &str) -> Result<FeatureView> {
+    /// The applied view named `name`.
+    pub fn view(&self, name: &str) -> Result<FeatureView> {
         self.current()
             .views
             .get(name)
@@ -273,9 +274,8 @@ impl FeatureStore {
 
     /// What [`FeatureStore::push`] checks before it writes anything (the view's schema, the
     /// event times), for callers that sort rows out one by one (a stream's messages).
-    pub fn check_rows(&self, view: &str, rows: &[PushRow]) -> Result<()> {
-        let view = self.view(view)?;
-        crate::online::validate(&view, rows)?;
+    pub fn check_rows(&self, view: &FeatureView, rows: &[PushRow]) -> Result<()> {
+        crate::online::validate(view, rows)?;
         self.check_event_times(rows)
     }
 

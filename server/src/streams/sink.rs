@@ -71,29 +71,28 @@ impl mercator_streams::Sink for FeatureSink {
     type Row = EventRow;
 
     fn ready(&self) -> Result<(), String> {
-        let (definitions, _) = self.features.definitions();
-        match definitions.views.contains_key(&self.view) {
-            true => Ok(()),
-            false => Err(format!("no view '{}' is applied yet", self.view)),
-        }
+        self.features
+            .view(&self.view)
+            .map(|_| ())
+            .map_err(|_| format!("no view '{}' is applied yet", self.view))
     }
 
     fn decode(&self, record: &Record) -> Result<EventRow, Rejection> {
         let event = object(record)?;
-        let (definitions, _) = self.features.definitions();
-        let view = definitions
-            .views
-            .get(&self.view)
-            .ok_or_else(|| reject("view", &format!("no view '{}' is applied", self.view)))?;
+        // One look-up of the view per message, for the reading and the check alike.
+        let view = self
+            .features
+            .view(&self.view)
+            .map_err(|_| reject("view", &format!("no view '{}' is applied", self.view)))?;
         let row =
-            json_row::push_row(view, &event, &self.names, self.unit).map_err(|e| Rejection {
+            json_row::push_row(&view, &event, &self.names, self.unit).map_err(|e| Rejection {
                 field: e.field,
                 message: e.message,
             })?;
         // What the write would refuse (an event time too far ahead, before 1970) is the
         // message's fault too: refused here, so the rest of the fetch is written.
         self.features
-            .check_rows(&self.view, std::slice::from_ref(&row))
+            .check_rows(&view, std::slice::from_ref(&row))
             .map_err(|e| match e {
                 mercator_features::FeatureError::InvalidRow { field, message, .. } => {
                     let field = match field.as_str() {
